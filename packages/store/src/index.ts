@@ -1,0 +1,32 @@
+/**
+ * @strata/store — one Database interface over embedded PGlite and PostgreSQL, with automatic
+ * retry of serialization conflicts, transactional notifications (LISTEN/NOTIFY or a polled
+ * table) and numbered SQL migrations.
+ */
+export type {
+  Database,
+  EngineKind,
+  IsolationLevel,
+  NotificationMode,
+  QueryOptions,
+  QueryResult,
+  Queryable,
+  Row,
+  Subscription,
+  Transaction,
+  TransactionOptions,
+} from './interfaces.js';
+export { DEFAULT_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
+export {
+  DatabaseClosedError,
+  DatabaseLockedError,
+  DatabaseUnreachableError,
+  InvalidArgumentError,
+  InvalidDatabaseUrlError,
+  MigrationError,
+  StoreError,
+  TransactionConflictError,
+} from './errors.js';
+export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } from './open.js';
+export { loadMigrations, migrate, type Migration, type MigrationReport } from './migrate.js';
+export { isRetryableConflict } from './retry.js';

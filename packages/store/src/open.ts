@@ -1,0 +1,111 @@
+import type { Database, NotificationMode } from './interfaces.js';
+import { InvalidArgumentError, InvalidDatabaseUrlError } from './errors.js';
+import { PgliteDatabase } from './pglite-database.js';
+import { PostgresDatabase } from './postgres-database.js';
+import { migrate, storeMigrations } from './migrate.js';
+
+/** Default embedded directory, relative to the working directory. */
+export const DEFAULT_EMBEDDED_DIR = './.strata';
+/** Default polling interval when notifications are polled: a wake-up within a tenth of a second. */
+const DEFAULT_POLL_INTERVAL_MS = 100;
+/** Default pool size: enough for concurrent workflows on a 2-core machine without crowding the server. */
+const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Options for {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /**
+   * Where the database is: a `postgres://` (or `postgresql://`) URL for a server, `memory://`
+   * for a throwaway in-memory embedded database, or a directory path for embedded PGlite
+   * (default `./.strata`).
+   */
+  readonly url?: string;
+  /** `'listen'` (LISTEN/NOTIFY), `'poll'` (a polled table, for engines without NOTIFY), or `'auto'` (default: listen). */
+  readonly notifications?: NotificationMode | 'auto';
+  /** Poll interval in polling mode. Default 100 ms. */
+  readonly pollIntervalMs?: number;
+  /** Connections in the pool (PostgreSQL only). Default 10. */
+  readonly poolSize?: number;
+  /** How long to wait for a connection before failing (PostgreSQL only). Default 5,000 ms. */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * Opens a database: embedded PGlite by default, a PostgreSQL server for a `postgres://` URL.
+ *
+ * @example
+ * const local = await openDatabase();                                  // ./.strata, embedded
+ * const server = await openDatabase('postgres://app@localhost:5432/app');
+ * const polled = await openDatabase({ url: 'postgres://app@localhost/app', notifications: 'poll' });
+ */
+export async function openDatabase(target: string | OpenDatabaseOptions = {}): Promise<Database> {
+  const options: OpenDatabaseOptions = typeof target === 'string' ? { url: target } : target;
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError('openDatabase() takes a URL string or an options object');
+  }
+  const url = options.url ?? DEFAULT_EMBEDDED_DIR;
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new InvalidDatabaseUrlError('the database URL is empty: pass a postgres:// URL, memory://, or a directory for the embedded database');
+  }
+  const mode = options.notifications ?? 'auto';
+  if (mode !== 'auto' && mode !== 'listen' && mode !== 'poll') {
+    throw new InvalidArgumentError(`notifications must be 'auto', 'listen' or 'poll', got ${JSON.stringify(mode)}`);
+  }
+  const settings = {
+    notificationMode: mode === 'poll' ? 'poll' : 'listen',
+    pollIntervalMs: positive(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs'),
+  } as const;
+
+  let db: Database;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    db = await PostgresDatabase.open({
+      ...settings,
+      url,
+      description: redact(url),
+      poolSize: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
+      connectTimeoutMs: positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
+    });
+  } else if (scheme === 'memory') {
+    db = await PgliteDatabase.open(undefined, settings);
+  } else if (scheme !== undefined) {
+    throw new InvalidDatabaseUrlError(
+      `unsupported database URL scheme "${scheme}://": use postgres://user:password@host:port/database, memory://, or a directory path for the embedded database`,
+    );
+  } else {
+    db = await PgliteDatabase.open(url, settings);
+  }
+  if (settings.notificationMode === 'poll') {
+    try {
+      await migrate(db, 'store', storeMigrations());
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+  return db;
+}
+
+/** The URL with its password replaced, for messages and logs. */
+export function redact(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidDatabaseUrlError(
+      `the database URL ${JSON.stringify(url.replace(/:[^:@/]*@/, ':***@'))} cannot be parsed: expected postgres://user:password@host:port/database`,
+    );
+  }
+  if (!parsed.hostname && !parsed.searchParams.get('host')) {
+    throw new InvalidDatabaseUrlError(`the database URL ${JSON.stringify(url.replace(/:[^:@/]*@/, ':***@'))} names no host: expected postgres://user:password@host:port/database`);
+  }
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+function positive(value: number, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(`${name} must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
+import { DatabaseUnreachableError } from './errors.js';
+import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
+
+/** Reconnect delays for the LISTEN connection: quick first, capped so a long outage costs little. */
+const LISTEN_RECONNECT_MIN_MS = 50;
+const LISTEN_RECONNECT_MAX_MS = 5_000;
+
+/** Settings of the PostgreSQL driver. */
+export interface PostgresSettings extends DriverSettings {
+  readonly url: string;
+  readonly description: string;
+  readonly poolSize: number;
+  readonly connectTimeoutMs: number;
+}
+
+type Handler = (payload: string) => void;
+
+/** A PostgreSQL server (or a wire-compatible engine) through a `pg` connection pool. */
+export class PostgresDatabase extends SqlDatabase {
+  readonly engine = 'postgres' as const;
+  readonly description: string;
+  readonly #pool: pg.Pool;
+  readonly #settings: PostgresSettings;
+  readonly #handlers = new Map<string, Set<Handler>>();
+  #listenClient: pg.Client | undefined;
+  #listenConnecting: Promise<pg.Client> | undefined;
+  #reconnectDelayMs = LISTEN_RECONNECT_MIN_MS;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+
+  private constructor(pool: pg.Pool, settings: PostgresSettings) {
+    super(settings);
+    this.#pool = pool;
+    this.#settings = settings;
+    this.description = settings.description;
+  }
+
+  /** Connects and checks the server answers; throws {@link DatabaseUnreachableError} if not. */
+  static async open(settings: PostgresSettings): Promise<PostgresDatabase> {
+    const pool = new pg.Pool({
+      connectionString: settings.url,
+      max: settings.poolSize,
+      connectionTimeoutMillis: settings.connectTimeoutMs,
+    });
+    // An idle client's network error must not crash the process; the pool replaces the client.
+    pool.on('error', () => {});
+    try {
+      await pool.query('select 1');
+    } catch (error) {
+      await pool.end().catch(() => {});
+      throw unreachable(settings.description, error);
+    }
+    return new PostgresDatabase(pool, settings);
+  }
+
+  protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<QueryResult<R>> {
+    const result = await this.#pool.query<R>(toConfig(sql, params, options));
+    return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+  }
+
+  protected async runExec(sql: string): Promise<void> {
+    await this.#pool.query(sql);
+  }
+
+  protected async runTransaction<T>(begin: string, body: (connection: RawConnection) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      const connection: RawConnection = {
+        query: async <R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions) => {
+          const result = await client.query<R>(toConfig(sql, params, options));
+          return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+        },
+        exec: async (sql) => {
+          await client.query(sql);
+        },
+      };
+      const control = async (sql: string) => {
+        try {
+          await client.query(sql);
+        } catch (error) {
+          if (!isServerError(error)) broken ??= error as Error;
+          throw error;
+        }
+      };
+      await control(begin);
+      let result: T;
+      try {
+        result = await body(connection);
+      } catch (error) {
+        await client.query('rollback').catch((rollbackError: Error) => {
+          broken = rollbackError;
+        });
+        throw error;
+      }
+      await control('commit');
+      return result;
+    } finally {
+      // A connection whose state is unknown is destroyed rather than returned to the pool.
+      client.release(broken);
+    }
+  }
+
+  protected async listenNative(channel: string, handler: Handler): Promise<Subscription> {
+    let set = this.#handlers.get(channel);
+    const first = !set;
+    if (!set) this.#handlers.set(channel, (set = new Set()));
+    set.add(handler);
+    if (first) {
+      const client = await this.#listenConnection();
+      await client.query(`listen ${channel}`);
+    }
+    return {
+      close: async () => {
+        set!.delete(handler);
+        if (set!.size > 0 || this.#handlers.get(channel) !== set) return;
+        this.#handlers.delete(channel);
+        if (this.#listenClient && !this.closed) await this.#listenClient.query(`unlisten ${channel}`).catch(() => {});
+      },
+    };
+  }
+
+  protected async closeDriver(): Promise<void> {
+    clearTimeout(this.#reconnectTimer);
+    const client = this.#listenClient;
+    this.#listenClient = undefined;
+    await client?.end().catch(() => {});
+    await this.#pool.end();
+  }
+
+  /** The dedicated LISTEN connection (not from the pool: it must stay attached to its channels). */
+  #listenConnection(): Promise<pg.Client> {
+    if (this.#listenClient) return Promise.resolve(this.#listenClient);
+    this.#listenConnecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.#settings.url, connectionTimeoutMillis: this.#settings.connectTimeoutMs });
+      client.on('notification', (message) => {
+        for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? '');
+      });
+      client.on('error', () => this.#lostListenConnection(client));
+      client.on('end', () => this.#lostListenConnection(client));
+      try {
+        await client.connect();
+        for (const channel of this.#handlers.keys()) await client.query(`listen ${channel}`);
+      } catch (error) {
+        await client.end().catch(() => {});
+        throw unreachable(this.description, error);
+      } finally {
+        this.#listenConnecting = undefined;
+      }
+      this.#listenClient = client;
+      this.#reconnectDelayMs = LISTEN_RECONNECT_MIN_MS;
+      return client;
+    })();
+    return this.#listenConnecting;
+  }
+
+  /** Reconnects the LISTEN connection with capped exponential backoff; waiters re-check state meanwhile. */
+  #lostListenConnection(client: pg.Client): void {
+    if (this.#listenClient !== client || this.closed) return;
+    this.#listenClient = undefined;
+    client.end().catch(() => {});
+    const retry = () => {
+      if (this.closed || this.#handlers.size === 0) return;
+      this.#listenConnection().catch(() => {
+        this.#reconnectDelayMs = Math.min(LISTEN_RECONNECT_MAX_MS, this.#reconnectDelayMs * 2);
+        this.#reconnectTimer = setTimeout(retry, this.#reconnectDelayMs);
+        this.#reconnectTimer.unref();
+      });
+    };
+    this.#reconnectTimer = setTimeout(retry, this.#reconnectDelayMs);
+    this.#reconnectTimer.unref();
+  }
+}
+
+function toConfig(sql: string, params: readonly unknown[], options: QueryOptions): pg.QueryConfig {
+  const config: pg.QueryConfig = { text: sql, values: params as unknown[] };
+  if (options.prepare) config.name = `strata_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+  return config;
+}
+
+function isServerError(error: unknown): boolean {
+  return typeof (error as { code?: unknown } | null)?.code === 'string' && typeof (error as { severity?: unknown }).severity === 'string';
+}
+
+function unreachable(description: string, error: unknown): DatabaseUnreachableError {
+  const reason = error instanceof Error ? error.message || (error as NodeJS.ErrnoException).code || error.name : String(error);
+  return new DatabaseUnreachableError(
+    `could not connect to ${description}: ${reason}. Check that the server is running and that the URL's host, port, user, password and database name are right`,
+    error,
+  );
+}
