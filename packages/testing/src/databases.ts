@@ -1,0 +1,207 @@
+// Fresh, isolated databases for tests: a new PostgreSQL database on the shared test cluster,
+// or a new PGlite data directory.
+
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startCluster, type PgCluster } from './pg-cluster.js';
+
+/**
+ * The database engines the test suite runs against.
+ *
+ * @example
+ * ```ts
+ * for (const kind of engines()) test(`commits on ${kind}`, async () => { ... });
+ * ```
+ */
+export type EngineKind = 'postgres' | 'pglite';
+
+/**
+ * Env var with the admin URL of the suite's shared PostgreSQL cluster; `scripts/test.ts` sets it.
+ *
+ * @example
+ * ```ts
+ * const adminUrl = process.env[TEST_PG_URL_ENV]; // 'postgres://strata@127.0.0.1:54012/postgres'
+ * ```
+ */
+export const TEST_PG_URL_ENV = 'STRATA_TEST_PG_URL';
+
+/**
+ * Env var that limits the engines tests run against: a comma list such as `pglite` or `postgres,pglite`.
+ *
+ * @example
+ * ```sh
+ * STRATA_TEST_ENGINES=pglite npm test -- packages/store
+ * ```
+ */
+export const TEST_ENGINES_ENV = 'STRATA_TEST_ENGINES';
+
+/** Every engine, in the order tests run them (embedded first: it is the default). */
+const ALL_ENGINES: readonly EngineKind[] = ['pglite', 'postgres'];
+
+/** Creating a database is quick; a server that does not answer in this long is broken. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Thrown when `STRATA_TEST_ENGINES` names an engine that does not exist (a typo would
+ * otherwise silently skip tests).
+ *
+ * @example
+ * ```ts
+ * process.env.STRATA_TEST_ENGINES = 'postgress';
+ * engines(); // throws UnknownEngineError
+ * ```
+ */
+export class UnknownEngineError extends Error {
+  readonly code = 'UNKNOWN_TEST_ENGINE';
+  override readonly name = 'UnknownEngineError';
+}
+
+let ownCluster: Promise<PgCluster> | undefined;
+const pgliteDirs = new Set<string>();
+let pgliteExitHookInstalled = false;
+
+/**
+ * The engines to test against: `['pglite', 'postgres']`, narrowed by the env var
+ * `STRATA_TEST_ENGINES` (comma list) when it is set.
+ *
+ * @throws {UnknownEngineError} when `STRATA_TEST_ENGINES` names an unknown engine.
+ *
+ * @example
+ * ```ts
+ * import { test } from 'node:test';
+ * for (const kind of engines()) {
+ *   test(`a committed row is visible (${kind})`, async () => {
+ *     const url = await freshDatabaseUrl(kind);
+ *     // open the store on `url` ...
+ *   });
+ * }
+ * ```
+ */
+export function engines(): EngineKind[] {
+  const raw = process.env[TEST_ENGINES_ENV];
+  if (raw === undefined || raw.trim() === '') return [...ALL_ENGINES];
+  const wanted = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of wanted) {
+    if (!(ALL_ENGINES as readonly string[]).includes(name)) {
+      throw new UnknownEngineError(
+        `${TEST_ENGINES_ENV} names unknown engine ${JSON.stringify(name)}; use a comma list of: ${ALL_ENGINES.join(', ')}`,
+      );
+    }
+  }
+  return ALL_ENGINES.filter((kind) => wanted.includes(kind));
+}
+
+/**
+ * Creates a new, empty PostgreSQL database `t_<random hex>` and returns its URL. Uses the suite's
+ * shared cluster (`STRATA_TEST_PG_URL`, set by `npm test`); when a test file runs on its own
+ * (`node --import tsx --test file.test.ts`) it starts one cluster for this process instead,
+ * stopped at process exit or by {@link stopOwnCluster}.
+ *
+ * @example
+ * ```ts
+ * const url = await freshPostgresUrl(); // 'postgres://strata@127.0.0.1:54012/t_3f9c0a1b2c3d4e5f'
+ * const client = new pg.Client(url);
+ * ```
+ */
+export async function freshPostgresUrl(): Promise<string> {
+  const adminUrl = await testClusterAdminUrl();
+  const name = `t_${randomBytes(8).toString('hex')}`;
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // A server-side disconnect would otherwise be an unhandled 'error' event.
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * Stops the cluster this process started for {@link freshPostgresUrl} (only when
+ * `STRATA_TEST_PG_URL` was not set). Optional: the cluster is also stopped at process exit.
+ *
+ * @example
+ * ```ts
+ * import { after } from 'node:test';
+ * after(() => stopOwnCluster());
+ * ```
+ */
+export async function stopOwnCluster(): Promise<void> {
+  const cluster = ownCluster;
+  ownCluster = undefined;
+  if (cluster === undefined) return;
+  let started: PgCluster;
+  try {
+    started = await cluster;
+  } catch {
+    return; // It never started; nothing to stop.
+  }
+  await started.stop();
+}
+
+/**
+ * Creates a new, empty temp directory (`strata-pglite-*`) for a PGlite database. It is removed
+ * at process exit (best effort).
+ *
+ * @example
+ * ```ts
+ * const dir = await freshPgliteDir(); // '/tmp/strata-pglite-a1B2c3'
+ * ```
+ */
+export async function freshPgliteDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'strata-pglite-'));
+  pgliteDirs.add(dir);
+  if (!pgliteExitHookInstalled) {
+    pgliteExitHookInstalled = true;
+    process.on('exit', () => {
+      for (const path of pgliteDirs) rmSync(path, { recursive: true, force: true });
+      pgliteDirs.clear();
+    });
+  }
+  return dir;
+}
+
+/**
+ * A fresh database for `kind`: a `postgres://` URL for `'postgres'`, a directory path for
+ * `'pglite'` (the store treats any string that is not a `postgres://`/`postgresql://` URL as a
+ * PGlite directory).
+ *
+ * @example
+ * ```ts
+ * for (const kind of engines()) {
+ *   const url = await freshDatabaseUrl(kind);
+ *   // const db = await openDatabase(url); ...
+ * }
+ * ```
+ */
+export function freshDatabaseUrl(kind: EngineKind): Promise<string> {
+  switch (kind) {
+    case 'postgres':
+      return freshPostgresUrl();
+    case 'pglite':
+      return freshPgliteDir();
+    default: {
+      const unknown: never = kind;
+      throw new UnknownEngineError(`Unknown engine ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+async function testClusterAdminUrl(): Promise<string> {
+  const fromEnv = process.env[TEST_PG_URL_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  // startCluster registers its own process 'exit' hook, so this cluster is stopped at exit.
+  ownCluster ??= startCluster().catch((error: unknown) => {
+    ownCluster = undefined;
+    throw error;
+  });
+  return (await ownCluster).url;
+}
