@@ -1,0 +1,533 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { Queryable, Transaction } from '@strata/store';
+import {
+  InvalidArgumentError,
+  NonDeterminismError,
+  NotSerializableError,
+  PayloadTooLargeError,
+  StepTimeoutError,
+  StreamClosedError,
+  WorkflowCancelledError,
+  WorkflowNotFoundError,
+  WorkflowStateError,
+} from './errors.js';
+import type {
+  RetryPolicy,
+  StepInfo,
+  StepOptions,
+  TransactionStepOptions,
+  WaitOptions,
+  WorkflowContext,
+  WorkflowHandle,
+  WorkflowStarter,
+  WorkflowStatus,
+} from './interfaces.js';
+import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Runtime } from './runtime.js';
+import {
+  appendStream,
+  consumeMessage,
+  explainUnwrittenStep,
+  getEventValue,
+  getTransactionOutput,
+  insertMessage,
+  insertStepInTransaction,
+  insertTransactionOutput,
+  upsertEvent,
+  type NewStep,
+  type StepKind,
+  type StepRow,
+} from './sql/index.js';
+import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString } from './validate.js';
+
+/** Default wait of recv/getEvent: DBOS's default, long enough for a human-free round trip. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+const DEFAULT_RETRY: Required<Omit<RetryPolicy, 'retryIf'>> = { maxAttempts: 1, intervalMs: 100, backoffFactor: 2, maxIntervalMs: 30_000 };
+/** Retry bound: a step retried more than this is a loop, not a policy. */
+const MAX_STEP_ATTEMPTS = 1_000;
+
+/** The workflow context of the code running now, if any (to turn `workflow.start()` inside a workflow into a child). */
+export const currentContext = new AsyncLocalStorage<Context>();
+
+/** Thrown inside a transaction to roll it back when its checkpoint could not be written. */
+class Unwritten extends Error {}
+
+/**
+ * One execution of one workflow: assigns step numbers in call order, returns recorded outputs on
+ * replay and records new ones.
+ */
+export class Context implements WorkflowContext {
+  readonly workflowId: string;
+  readonly signal: AbortSignal;
+  readonly deadlineAt: Date | null;
+  readonly #rt: Runtime;
+  readonly #history: ReadonlyMap<number, StepRow>;
+  #nextStepId = 0;
+  /** A failure that ends the workflow whatever its code does with it (non-determinism). */
+  #fatal: Error | undefined;
+  /** Stream writes of this execution, one at a time, so offsets are assigned in call order. */
+  #streamChain: Promise<unknown> = Promise.resolve();
+
+  constructor(rt: Runtime, workflowId: string, signal: AbortSignal, history: readonly StepRow[], deadlineAt: Date | null) {
+    this.#rt = rt;
+    this.workflowId = workflowId;
+    this.signal = signal;
+    this.deadlineAt = deadlineAt;
+    this.#history = new Map(history.map((row) => [row.step_id, row]));
+  }
+
+  /** The error that must end this workflow regardless of what its code caught, if any. */
+  get fatalError(): Error | undefined {
+    return this.#fatal;
+  }
+
+  async step<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, options: StepOptions = {}): Promise<T> {
+    assertIdentifier(name, 'step name');
+    assertFunction(fn, `step "${name}" function`);
+    assertOptions(options, `options of step "${name}"`);
+    const policy = retryPolicy(options.retry, name);
+    if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, `timeoutMs of step "${name}"`);
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, 'step', name);
+    if (recorded) return this.#decode<T>(recorded);
+
+    const startedAt = new Date();
+    for (let attempt = 1; ; attempt++) {
+      let value: T;
+      try {
+        value = await this.#attempt(name, fn, attempt, options.timeoutMs);
+      } catch (error) {
+        if (this.signal.aborted) throw this.signal.reason;
+        if (attempt < policy.maxAttempts && policy.retryIf(error)) {
+          await abortableDelay(Math.min(policy.maxIntervalMs, policy.intervalMs * policy.backoffFactor ** (attempt - 1)), this.signal);
+          continue;
+        }
+        const existing = await this.#checkpoint(this.#newStep(stepId, 'step', name, { error: this.#serializeError(error), attempts: attempt, startedAt }));
+        if (existing) return this.#decode<T>(existing);
+        throw error;
+      }
+      let output: string;
+      try {
+        output = this.#rt.serializer.serialize(value, `output of step "${name}"`);
+      } catch (error) {
+        const existing = await this.#checkpoint(this.#newStep(stepId, 'step', name, { error: this.#serializeError(error), attempts: attempt, startedAt }));
+        if (existing) return this.#decode<T>(existing);
+        throw error;
+      }
+      const existing = await this.#checkpoint(this.#newStep(stepId, 'step', name, { output, attempts: attempt, startedAt }));
+      return existing ? this.#decode<T>(existing) : value;
+    }
+  }
+
+  async transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options: TransactionStepOptions = {}): Promise<T> {
+    assertIdentifier(name, 'transaction name');
+    assertFunction(fn, `transaction "${name}" function`);
+    assertOptions(options, `options of transaction "${name}"`);
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, 'transaction', name);
+    if (recorded) return this.#decode<T>(recorded);
+    const startedAt = new Date();
+    const rt = this.#rt;
+    const sameDatabase = rt.appDb === rt.db;
+    const txOptions = options.isolation ? { isolation: options.isolation } : {};
+    let attempts = 1;
+    try {
+      let output = '';
+      const value = await rt.appDb.transaction(async (tx) => {
+        attempts = tx.attempt;
+        const result = await fn(tx);
+        output = rt.serializer.serialize(result, `output of transaction "${name}"`);
+        const written = sameDatabase
+          ? await insertStepInTransaction(tx, this.#newStep(stepId, 'transaction', name, { output, attempts, startedAt }))
+          : await insertTransactionOutput(tx, this.workflowId, stepId, output);
+        if (!written) throw new Unwritten();
+        return result;
+      }, txOptions);
+      if (sameDatabase) return value;
+      const existing = await this.#checkpoint(this.#newStep(stepId, 'transaction', name, { output, attempts, startedAt }));
+      return existing ? this.#decode<T>(existing) : value;
+    } catch (error) {
+      if (error instanceof Unwritten) {
+        if (sameDatabase) return this.#decode<T>(await this.#explainUnwritten(stepId));
+        const committed = await this.#system(() => getTransactionOutput(rt.appDb, this.workflowId, stepId));
+        if (committed === undefined) throw new SystemDatabaseError(new Error(`transaction output ${this.workflowId}/${stepId} vanished`));
+        const existing = await this.#checkpoint(this.#newStep(stepId, 'transaction', name, { output: committed, attempts, startedAt }));
+        return this.#decode<T>(existing ?? { output: committed, error: null });
+      }
+      if (this.signal.aborted) throw this.signal.reason;
+      if (isConnectionError(error)) throw new SystemDatabaseError(error);
+      // The user's transaction failed and rolled back: its failure is the step's recorded outcome.
+      const existing = await this.#checkpoint(this.#newStep(stepId, 'transaction', name, { error: this.#serializeError(error), attempts, startedAt }));
+      if (existing) return this.#decode<T>(existing);
+      throw error;
+    }
+  }
+
+  async sleep(durationMs: number): Promise<void> {
+    assertDuration(durationMs, 'sleep durationMs');
+    const wakeAtMs = await this.#durableTime('sleep', durationMs);
+    await abortableDelay(wakeAtMs - Date.now(), this.signal);
+  }
+
+  async send(destinationId: string, message: unknown, topic = ''): Promise<void> {
+    assertIdentifier(destinationId, 'destination workflow ID');
+    assertString(topic, 'topic');
+    const stepId = this.#begin();
+    if (this.#replay(stepId, 'send', topic)) return;
+    const text = this.#rt.serializer.serialize(message, `message to workflow "${destinationId}"`);
+    const startedAt = new Date();
+    await this.#inTransaction(stepId, async (tx) => {
+      try {
+        await insertMessage(tx, destinationId, topic, text, `${this.workflowId}/${stepId}`);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
+        throw error;
+      }
+      return insertStepInTransaction(tx, this.#newStep(stepId, 'send', topic, { startedAt }));
+    });
+    await this.#publish(`m:${destinationId}`);
+  }
+
+  async recv<T = unknown>(topic = '', options: WaitOptions = {}): Promise<T | null> {
+    assertString(topic, 'topic');
+    assertOptions(options, 'recv options');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+    assertDuration(timeoutMs, 'recv timeoutMs', true);
+    const deadlineMs = await this.#durableDeadline(timeoutMs);
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, 'recv', topic);
+    if (recorded) return this.#decode<T | null>(recorded);
+    const startedAt = new Date();
+    const rt = this.#rt;
+    for (;;) {
+      const armed = rt.signals.arm([`m:${this.workflowId}`], Math.min(deadlineMs - Date.now(), rt.safetyPollIntervalMs));
+      try {
+        const message = await this.#inTransaction(stepId, async (tx) => {
+          const consumed = await consumeMessage(tx, this.workflowId, topic);
+          if (consumed === undefined) return undefined;
+          return (await insertStepInTransaction(tx, this.#newStep(stepId, 'recv', topic, { output: consumed, startedAt }))) ? consumed : false;
+        });
+        if (typeof message === 'string') return rt.serializer.deserialize<T>(message);
+        if (message !== undefined) return this.#decode<T | null>(message);
+        if (Date.now() >= deadlineMs) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
+        await abortable(armed.fired, this.signal);
+      } finally {
+        armed.cancel();
+      }
+    }
+  }
+
+  async setEvent(key: string, value: unknown): Promise<void> {
+    assertIdentifier(key, 'event key');
+    const stepId = this.#begin();
+    if (this.#replay(stepId, 'set_event', key)) return;
+    const text = this.#rt.serializer.serialize(value, `event "${key}"`);
+    const startedAt = new Date();
+    await this.#inTransaction(stepId, async (tx) => {
+      await upsertEvent(tx, this.workflowId, key, text);
+      return insertStepInTransaction(tx, this.#newStep(stepId, 'set_event', key, { startedAt }));
+    });
+    await this.#publish(`e:${this.workflowId}:${key}`);
+  }
+
+  async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertIdentifier(key, 'event key');
+    assertOptions(options, 'getEvent options');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+    assertDuration(timeoutMs, 'getEvent timeoutMs', true);
+    const deadlineMs = await this.#durableDeadline(timeoutMs);
+    const stepId = this.#begin();
+    const name = `${workflowId}:${key}`;
+    const recorded = this.#replay(stepId, 'get_event', name);
+    if (recorded) return this.#decode<T | null>(recorded);
+    const startedAt = new Date();
+    const rt = this.#rt;
+    for (;;) {
+      const armed = rt.signals.arm([`e:${workflowId}:${key}`], Math.min(deadlineMs - Date.now(), rt.safetyPollIntervalMs));
+      try {
+        const value = await this.#system(() => getEventValue(rt.db, workflowId, key));
+        if (value !== undefined) {
+          const existing = await this.#checkpoint(this.#newStep(stepId, 'get_event', name, { output: value, startedAt }));
+          return this.#decode<T>(existing ?? { output: value, error: null });
+        }
+        if (Date.now() >= deadlineMs) return this.#recordValue<T | null>(stepId, 'get_event', name, null, startedAt);
+        await abortable(armed.fired, this.signal);
+      } finally {
+        armed.cancel();
+      }
+    }
+  }
+
+  writeStream(key: string, value: unknown): Promise<void> {
+    assertIdentifier(key, 'stream key');
+    return this.#streamOp(key, 'stream_write', () => this.#rt.serializer.serialize(value, `value of stream "${key}"`));
+  }
+
+  closeStream(key: string): Promise<void> {
+    assertIdentifier(key, 'stream key');
+    return this.#streamOp(key, 'stream_close', () => null);
+  }
+
+  async startChild<A extends unknown[], R>(workflow: WorkflowStarter<A, R>, ...args: A): Promise<WorkflowHandle<R>> {
+    if (!workflow || typeof workflow !== 'object' || typeof workflow.start !== 'function') {
+      throw new InvalidArgumentError('startChild() needs a workflow registered with strata.workflow()');
+    }
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, 'start_child', workflow.name);
+    if (recorded) return this.#childHandle<R>(recorded.child_workflow_id!);
+    const childId = await this.#rt.startWorkflow(workflow as unknown as WorkflowStarter<unknown[], unknown>, args, workflow.binding.options, {
+      workflowId: this.workflowId,
+      stepId,
+      deadlineAt: this.deadlineAt,
+    });
+    return this.#childHandle<R>(childId);
+  }
+
+  async runChild<A extends unknown[], R>(workflow: WorkflowStarter<A, R>, ...args: A): Promise<R> {
+    return (await this.startChild(workflow, ...args)).result();
+  }
+
+  now(): Promise<number> {
+    return this.#recordFresh('now', () => Date.now());
+  }
+
+  random(): Promise<number> {
+    return this.#recordFresh('random', () => Math.random());
+  }
+
+  uuid(): Promise<string> {
+    return this.#recordFresh('uuid', () => randomUUID());
+  }
+
+  /** Records a child's start inside the parent's transaction (called by the engine). */
+  recordChildStart(tx: Queryable, stepId: number, name: string, childWorkflowId: string): Promise<boolean> {
+    return insertStepInTransaction(tx, this.#newStep(stepId, 'start_child', name, { childWorkflowId, startedAt: new Date() }));
+  }
+
+  /** Resolves a child start that was not written because another execution recorded it first. */
+  async childStartedElsewhere(stepId: number): Promise<string> {
+    const row = await this.#explainUnwritten(stepId);
+    return row.child_workflow_id!;
+  }
+
+  // ---- internals ----
+
+  /** Takes the next step number, after checking the workflow may still proceed. */
+  #begin(): number {
+    if (this.#fatal) throw this.#fatal;
+    if (this.signal.aborted) throw this.signal.reason;
+    return this.#nextStepId++;
+  }
+
+  /** The recorded row of step `stepId`, checking it is the same operation the code calls now. */
+  #replay(stepId: number, kind: StepKind, name: string): StepRow | undefined {
+    const row = this.#history.get(stepId);
+    if (!row) return undefined;
+    if (row.kind !== kind || row.name !== name) {
+      this.#fatal = new NonDeterminismError(this.workflowId, stepId, `${row.kind} "${row.name}"`, `${kind} "${name}"`);
+      throw this.#fatal;
+    }
+    return row;
+  }
+
+  #decode<T>(row: Pick<StepRow, 'output' | 'error'>): T {
+    if (row.error !== null) throw this.#rt.serializer.deserialize(row.error);
+    return row.output === null ? (undefined as T) : this.#rt.serializer.deserialize<T>(row.output);
+  }
+
+  #newStep(
+    stepId: number,
+    kind: StepKind,
+    name: string,
+    fields: { output?: string | null; error?: string | null; attempts?: number; startedAt: Date; childWorkflowId?: string },
+  ): NewStep {
+    return {
+      workflowId: this.workflowId,
+      stepId,
+      name,
+      kind,
+      output: fields.output ?? null,
+      error: fields.error ?? null,
+      childWorkflowId: fields.childWorkflowId ?? null,
+      attempts: fields.attempts ?? 1,
+      startedAt: fields.startedAt,
+    };
+  }
+
+  /** Writes a checkpoint; returns the row another execution recorded first, if that happened. */
+  async #checkpoint(step: NewStep): Promise<StepRow | undefined> {
+    const written = await this.#system(() => this.#rt.writer.write(step));
+    return written ? undefined : this.#explainUnwritten(step.stepId);
+  }
+
+  /** A step could not be written: return the row recorded first, or end this execution. */
+  async #explainUnwritten(stepId: number): Promise<StepRow> {
+    const { step, status } = await this.#system(() => explainUnwrittenStep(this.#rt.db, this.workflowId, stepId));
+    if (step) return step;
+    if (status === 'CANCELLED' || status === undefined) {
+      const reason = this.signal.aborted ? this.signal.reason : new WorkflowCancelledError(this.workflowId);
+      throw reason;
+    }
+    throw new WorkflowStateError(this.workflowId, status, `workflow "${this.workflowId}" already finished (${status}) in another execution; this one stops`);
+  }
+
+  /** Runs a transaction whose body records step `stepId`; `false` from the body means "not written". */
+  async #inTransaction<T>(stepId: number, body: (tx: Transaction) => Promise<T | false>): Promise<T | StepRow> {
+    try {
+      return await this.#rt.db.transaction(async (tx) => {
+        const result = await body(tx);
+        if (result === false) throw new Unwritten();
+        return result;
+      });
+    } catch (error) {
+      if (error instanceof Unwritten) return this.#explainUnwritten(stepId);
+      if (isConnectionError(error)) throw new SystemDatabaseError(error);
+      throw error;
+    }
+  }
+
+  /** Records a value computed now (time, randomness), or returns the recorded one. */
+  async #recordFresh<T>(kind: 'now' | 'random' | 'uuid', compute: () => T): Promise<T> {
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, kind, kind);
+    if (recorded) return this.#decode<T>(recorded);
+    return this.#recordValue(stepId, kind, kind, compute(), new Date());
+  }
+
+  async #recordValue<T>(stepId: number, kind: StepKind, name: string, value: T, startedAt: Date): Promise<T> {
+    const output = this.#rt.serializer.serialize(value, `${kind} value`);
+    const existing = await this.#checkpoint(this.#newStep(stepId, kind, name, { output, startedAt }));
+    return existing ? this.#decode<T>(existing) : value;
+  }
+
+  /** A point in time `durationMs` from the first run, recorded so a recovered workflow keeps it. */
+  async #durableTime(kind: 'sleep' | 'deadline', durationMs: number): Promise<number> {
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, kind, kind);
+    if (recorded) return this.#decode<number>(recorded);
+    return this.#recordValue(stepId, kind, kind, Date.now() + durationMs, new Date());
+  }
+
+  /** The recorded deadline of a wait, or Infinity for a wait without timeout (which records nothing). */
+  #durableDeadline(timeoutMs: number): Promise<number> {
+    return Number.isFinite(timeoutMs) ? this.#durableTime('deadline', timeoutMs) : Promise.resolve(Infinity);
+  }
+
+  #streamOp(key: string, kind: 'stream_write' | 'stream_close', value: () => string | null): Promise<void> {
+    const stepId = this.#begin();
+    if (this.#replay(stepId, kind, key)) return Promise.resolve();
+    const text = value();
+    const startedAt = new Date();
+    const run = this.#streamChain.then(async () => {
+      await this.#inTransaction(stepId, async (tx) => {
+        if ((await appendStream(tx, this.workflowId, key, text, kind === 'stream_close')) === 'closed') {
+          throw new StreamClosedError(this.workflowId, key);
+        }
+        return insertStepInTransaction(tx, this.#newStep(stepId, kind, key, { startedAt }));
+      });
+      await this.#publish(`s:${this.workflowId}:${key}`);
+    });
+    this.#streamChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #attempt<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, attempt: number, timeoutMs: number | undefined): Promise<T> {
+    const controller = new AbortController();
+    const onCancel = () => controller.abort(this.signal.reason);
+    this.signal.addEventListener('abort', onCancel, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const run = Promise.resolve().then(() => fn({ signal: controller.signal, attempt }));
+      const timed =
+        timeoutMs === undefined
+          ? run
+          : Promise.race([
+              run,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => {
+                  const error = new StepTimeoutError(name, timeoutMs);
+                  controller.abort(error);
+                  reject(error);
+                }, timeoutMs);
+              }),
+            ]);
+      return await abortable(timed, this.signal);
+    } finally {
+      clearTimeout(timer);
+      this.signal.removeEventListener('abort', onCancel);
+    }
+  }
+
+  #childHandle<R>(childId: string): WorkflowHandle<R> {
+    const rt = this.#rt;
+    return {
+      workflowId: childId,
+      status: async (): Promise<WorkflowStatus> => {
+        throw new InvalidArgumentError('status() of a child handle is not available inside a workflow; use result()');
+      },
+      result: async (): Promise<R> => {
+        const stepId = this.#begin();
+        const recorded = this.#replay(stepId, 'child_result', childId);
+        if (recorded) return this.#decode<R>(recorded);
+        const startedAt = new Date();
+        const terminal = await rt.awaitTerminal(childId, Infinity, this.signal);
+        let outcome: { output?: string | null; error?: string | null };
+        try {
+          rt.decodeTerminal(childId, terminal);
+          outcome = { output: terminal.output };
+        } catch (error) {
+          outcome = { error: this.#serializeError(error) };
+        }
+        const existing = await this.#checkpoint(this.#newStep(stepId, 'child_result', childId, { ...outcome, startedAt }));
+        return this.#decode<R>(existing ?? { output: outcome.output ?? null, error: outcome.error ?? null });
+      },
+    };
+  }
+
+  async #publish(key: string): Promise<void> {
+    try {
+      await this.#rt.signals.publish(key);
+    } catch (error) {
+      // The change is committed; a lost notification only delays remote waiters to their safety poll.
+      this.#rt.logger.warn(`strata: could not notify ${key}`, error);
+    }
+  }
+
+  /** Runs a system-database operation, marking connection failures as such. */
+  async #system<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (isConnectionError(error)) throw new SystemDatabaseError(error);
+      throw error;
+    }
+  }
+
+  #serializeError(error: unknown): string {
+    const serializer = this.#rt.serializer;
+    try {
+      return serializer.serialize(error, 'error');
+    } catch (cause) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const replacement = new Error(message);
+      if (cause instanceof NotSerializableError || cause instanceof PayloadTooLargeError) replacement.name = 'UnserializableError';
+      return serializer.serialize(replacement, 'error');
+    }
+  }
+}
+
+function retryPolicy(policy: RetryPolicy | undefined, stepName: string): Required<RetryPolicy> {
+  assertOptions(policy, `retry policy of step "${stepName}"`);
+  const merged = { ...DEFAULT_RETRY, retryIf: () => true, ...policy };
+  if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1 || merged.maxAttempts > MAX_STEP_ATTEMPTS) {
+    throw new InvalidArgumentError(`retry.maxAttempts of step "${stepName}" must be a whole number from 1 to ${MAX_STEP_ATTEMPTS}, got ${String(merged.maxAttempts)}`);
+  }
+  assertDuration(merged.intervalMs, `retry.intervalMs of step "${stepName}"`);
+  assertDuration(merged.maxIntervalMs, `retry.maxIntervalMs of step "${stepName}"`);
+  if (typeof merged.backoffFactor !== 'number' || !(merged.backoffFactor >= 1)) {
+    throw new InvalidArgumentError(`retry.backoffFactor of step "${stepName}" must be a number ≥ 1, got ${String(merged.backoffFactor)}`);
+  }
+  assertFunction(merged.retryIf, `retry.retryIf of step "${stepName}"`);
+  return merged;
+}

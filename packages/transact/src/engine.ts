@@ -1,0 +1,705 @@
+import { randomUUID } from 'node:crypto';
+import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
+import { CheckpointWriter } from './checkpoint-writer.js';
+import { Context, currentContext, DEFAULT_WAIT_TIMEOUT_MS } from './context.js';
+import {
+  DuplicateWorkflowError,
+  EngineStateError,
+  InvalidArgumentError,
+  StrataError,
+  UnknownWorkflowError,
+  WaitTimeoutError,
+  WorkflowCancelledError,
+  WorkflowConflictError,
+  WorkflowNotFoundError,
+  WorkflowStateError,
+  WorkflowTimeoutError,
+} from './errors.js';
+import type {
+  Logger,
+  ReadStreamOptions,
+  StartOptions,
+  StrataConfig,
+  WaitOptions,
+  Workflow,
+  WorkflowFunction,
+  WorkflowHandle,
+  WorkflowStarter,
+  WorkflowStatus,
+} from './interfaces.js';
+import { SystemDatabaseError, abortable, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
+import { Signals } from './signals.js';
+import {
+  STREAM_READ_BATCH,
+  cancelWorkflowTree,
+  claimPendingWorkflows,
+  completeWorkflow,
+  countOtherVersionPending,
+  getEventValue,
+  getWorkflow,
+  insertMessage,
+  insertWorkflow,
+  loadSteps,
+  readStreamEntries,
+  type StepRow,
+  type WorkflowRow,
+} from './sql/index.js';
+import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString } from './validate.js';
+
+const DEFAULT_SAFETY_POLL_INTERVAL_MS = 2_000;
+const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
+/** Concurrent checkpoint writes on a server: leaves pool connections for transactions and waits. */
+const POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT = 4;
+
+/** How one execution ended, as far as this process knows. */
+interface Outcome {
+  readonly terminal: Terminal | undefined;
+}
+
+interface Execution {
+  readonly controller: AbortController;
+  readonly done: Promise<Outcome>;
+}
+
+interface Registration {
+  readonly name: string;
+  readonly fn: WorkflowFunction<unknown[], unknown>;
+}
+
+type EngineState = 'new' | 'launching' | 'running' | 'stopped';
+
+/**
+ * A durable workflow engine. Register workflows, `launch()` (migrates the system database and
+ * resumes unfinished workflows), then start them; every step is checkpointed in the database,
+ * so a crashed process resumes where it stopped. Several engines may live in one process.
+ *
+ * @example
+ * import { Strata } from '@strata/transact';
+ * const strata = new Strata({ database: './.strata' });   // or 'postgres://…'
+ * const order = strata.workflow('order', async (ctx, id: string) => {
+ *   const paid = await ctx.step('charge', () => chargeCard(id), { retry: { maxAttempts: 3 } });
+ *   await ctx.transaction('ship', (tx) => tx.query('insert into shipments (order_id) values ($1)', [id]));
+ *   return paid;
+ * });
+ * await strata.launch();
+ * const handle = await order.with({ workflowId: 'order-42' }).start('42');
+ * console.log(await handle.result());
+ * await strata.shutdown();
+ */
+export class Strata {
+  /** This process's executor ID (see {@link StrataConfig.executorId}). */
+  readonly executorId: string;
+  /** The application version this engine runs (see {@link StrataConfig.appVersion}). */
+  readonly appVersion: string;
+  readonly #config: StrataConfig;
+  readonly #logger: Logger;
+  readonly #serializer: Serializer;
+  readonly #registry = new Map<string, Registration>();
+  readonly #running = new Map<string, Execution>();
+  readonly #contexts = new Map<string, Context>();
+  readonly #safetyPollIntervalMs: number;
+  readonly #maxRecoveryAttempts: number;
+  #state: EngineState = 'new';
+  #db: Database | undefined;
+  #appDb: Database | undefined;
+  #ownedDatabases: Database[] = [];
+  #signals: Signals | undefined;
+  #runtime: Runtime | undefined;
+  #stopWakeListener: (() => void) | undefined;
+
+  constructor(config: StrataConfig = {}) {
+    assertOptions(config, 'Strata config');
+    this.#config = config;
+    this.executorId = config.executorId ?? process.env.STRATA_EXECUTOR_ID ?? 'local';
+    this.appVersion = config.appVersion ?? process.env.STRATA_APP_VERSION ?? '0';
+    assertIdentifier(this.executorId, 'executorId');
+    assertIdentifier(this.appVersion, 'appVersion');
+    this.#logger = config.logger ?? console;
+    const maxValueBytes = config.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) {
+      throw new InvalidArgumentError(`maxValueBytes must be a positive whole number, got ${String(maxValueBytes)}`);
+    }
+    this.#serializer = new Serializer(maxValueBytes);
+    this.#safetyPollIntervalMs = config.safetyPollIntervalMs ?? DEFAULT_SAFETY_POLL_INTERVAL_MS;
+    assertDuration(this.#safetyPollIntervalMs, 'safetyPollIntervalMs');
+    this.#maxRecoveryAttempts = config.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS;
+    if (!Number.isInteger(this.#maxRecoveryAttempts) || this.#maxRecoveryAttempts < 1) {
+      throw new InvalidArgumentError(`maxRecoveryAttempts must be a positive whole number, got ${String(this.#maxRecoveryAttempts)}`);
+    }
+  }
+
+  /**
+   * Registers a workflow under a unique name. Call before {@link launch}.
+   *
+   * @example
+   * const greet = strata.workflow('greet', async (ctx, name: string) => {
+   *   const at = await ctx.now();
+   *   return `hello ${name} at ${at}`;
+   * });
+   */
+  workflow<A extends unknown[], R>(name: string, fn: WorkflowFunction<A, R>): Workflow<A, R> {
+    assertIdentifier(name, 'workflow name');
+    assertFunction(fn, `function of workflow "${name}"`);
+    if (this.#state !== 'new') throw new EngineStateError(`workflow "${name}" must be registered before launch()`);
+    if (this.#registry.has(name)) throw new DuplicateWorkflowError(name);
+    this.#registry.set(name, { name, fn: fn as unknown as WorkflowFunction<unknown[], unknown> });
+    return this.#starter<A, R>(name, {});
+  }
+
+  /**
+   * Opens the databases, applies migrations, starts listening for signals and resumes this
+   * executor's unfinished workflows (of this application version).
+   */
+  async launch(): Promise<void> {
+    if (this.#state !== 'new') throw new EngineStateError(`launch() was already called (engine is ${this.#state})`);
+    this.#state = 'launching';
+    try {
+      const db = await this.#open(this.#config.database);
+      const appDb = this.#config.appDatabase === undefined ? db : await this.#open(this.#config.appDatabase);
+      this.#db = db;
+      this.#appDb = appDb;
+      await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
+      if (appDb !== db) await migrate(appDb, 'transact-app', loadMigrations(new URL('../app-migrations/', import.meta.url)));
+      const signals = new Signals(db);
+      await signals.start();
+      this.#signals = signals;
+      this.#stopWakeListener = signals.onWake((key) => {
+        if (key.startsWith('c:')) this.#abortLocal(key.slice(2), (id) => new WorkflowCancelledError(id));
+      });
+      this.#runtime = this.#makeRuntime(db, appDb, signals);
+      this.#state = 'running';
+      await this.#recover();
+    } catch (error) {
+      this.#state = 'stopped';
+      await this.#closeOwned();
+      throw error;
+    }
+  }
+
+  /**
+   * Stops this engine: running workflows are interrupted at their next durable operation and
+   * stay PENDING, to resume on the next launch. Closes databases the engine opened itself.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    const executions = [...this.#running.values()];
+    for (const execution of executions) execution.controller.abort(new EngineStateError('the engine is shutting down'));
+    await Promise.allSettled(executions.map((execution) => execution.done));
+    this.#stopWakeListener?.();
+    await this.#signals?.stop().catch(() => {});
+    await this.#closeOwned();
+  }
+
+  /** The system database (for queries over the `strata` tables). */
+  get systemDatabase(): Database {
+    return this.#requireRunning().db;
+  }
+
+  /**
+   * Starts a registered workflow by name (for callers without the typed object, e.g. an HTTP layer).
+   *
+   * @example
+   * const handle = await strata.startByName('greet', ['ada'], { workflowId: 'greet-ada' });
+   */
+  async startByName<R = unknown>(name: string, args: unknown[] = [], options: StartOptions = {}): Promise<WorkflowHandle<R>> {
+    assertIdentifier(name, 'workflow name');
+    if (!Array.isArray(args)) throw new InvalidArgumentError('startByName() takes the workflow arguments as an array');
+    if (!this.#registry.has(name)) throw new UnknownWorkflowError(name, [...this.#registry.keys()]);
+    return this.#starter<unknown[], R>(name, options).start(...args);
+  }
+
+  /**
+   * A handle to an existing workflow, by ID.
+   *
+   * @example
+   * const status = await strata.retrieve('order-42').status();
+   */
+  retrieve<R = unknown>(workflowId: string): WorkflowHandle<R> {
+    assertIdentifier(workflowId, 'workflow ID');
+    return this.#handle<R>(workflowId);
+  }
+
+  /**
+   * Sends a message to a workflow. With `idempotencyKey`, repeating the send delivers once.
+   *
+   * @example
+   * await strata.send('order-42', { approved: true }, { topic: 'approval', idempotencyKey: 'req-7' });
+   */
+  async send(destinationId: string, message: unknown, options: { readonly topic?: string; readonly idempotencyKey?: string } = {}): Promise<void> {
+    assertIdentifier(destinationId, 'destination workflow ID');
+    assertOptions(options, 'send options');
+    const topic = options.topic ?? '';
+    assertString(topic, 'topic');
+    if (options.idempotencyKey !== undefined) assertIdentifier(options.idempotencyKey, 'idempotencyKey');
+    const { db, signals } = this.#requireRunning();
+    const text = this.#serializer.serialize(message, `message to workflow "${destinationId}"`);
+    try {
+      await insertMessage(db, destinationId, topic, text, options.idempotencyKey ?? null);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
+      throw error;
+    }
+    await signals.publish(`m:${destinationId}`);
+  }
+
+  /**
+   * Reads an event a workflow set with `ctx.setEvent`, waiting up to `timeoutMs` (default 60 s)
+   * for it to be set; `null` if it was not.
+   *
+   * @example
+   * const progress = await strata.getEvent<number>('import-7', 'progress', { timeoutMs: 5_000 });
+   */
+  async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertIdentifier(key, 'event key');
+    assertOptions(options, 'getEvent options');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+    assertDuration(timeoutMs, 'getEvent timeoutMs', true);
+    const { db, signals } = this.#requireRunning();
+    const deadlineMs = Date.now() + timeoutMs;
+    for (;;) {
+      const armed = signals.arm([`e:${workflowId}:${key}`], Math.min(deadlineMs - Date.now(), this.#safetyPollIntervalMs));
+      try {
+        const value = await getEventValue(db, workflowId, key);
+        if (value !== undefined) return this.#serializer.deserialize<T>(value);
+        if (Date.now() >= deadlineMs) return null;
+        await armed.fired;
+      } finally {
+        armed.cancel();
+      }
+    }
+  }
+
+  /**
+   * Reads a workflow's stream `key` from `fromOffset` on, waiting for new values, until the
+   * stream is closed or the workflow finishes.
+   *
+   * @example
+   * for await (const line of strata.readStream<string>('report-3', 'lines')) console.log(line);
+   */
+  async *readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertIdentifier(key, 'stream key');
+    assertOptions(options, 'readStream options');
+    let offset = options.fromOffset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`fromOffset must be a whole number ≥ 0, got ${String(offset)}`);
+    const { db, signals } = this.#requireRunning();
+    for (;;) {
+      const armed = signals.arm([`s:${workflowId}:${key}`, `w:${workflowId}`], this.#safetyPollIntervalMs);
+      try {
+        const rows = await readStreamEntries(db, workflowId, key, offset);
+        for (const row of rows) {
+          if (row.closed) return;
+          offset = row.stream_offset + 1;
+          yield this.#serializer.deserialize<T>(row.value!);
+        }
+        if (rows.length === STREAM_READ_BATCH) continue;
+        if (rows.length === 0) {
+          const workflow = await getWorkflow(db, workflowId);
+          if (!workflow) throw new WorkflowNotFoundError(workflowId);
+          if (workflow.status !== 'PENDING') {
+            // The workflow ended; read once more in case its last values landed meanwhile.
+            const tail = await readStreamEntries(db, workflowId, key, offset);
+            for (const row of tail) {
+              if (row.closed) return;
+              offset = row.stream_offset + 1;
+              yield this.#serializer.deserialize<T>(row.value!);
+            }
+            if (tail.length < STREAM_READ_BATCH) return;
+            continue;
+          }
+          await armed.fired;
+        }
+      } finally {
+        armed.cancel();
+      }
+    }
+  }
+
+  /**
+   * Cancels a PENDING workflow and its PENDING children. Running code is interrupted at its next
+   * durable operation or wait. Cancelling a cancelled workflow does nothing; cancelling a
+   * finished one is a {@link WorkflowStateError}.
+   *
+   * @example
+   * await strata.cancel('order-42');
+   */
+  async cancel(workflowId: string): Promise<void> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const { db } = this.#requireRunning();
+    const cancelled = await cancelWorkflowTree(db, workflowId, this.#serializer.serialize(new WorkflowCancelledError(workflowId), 'error'));
+    if (cancelled.length === 0) {
+      const row = await getWorkflow(db, workflowId);
+      if (!row) throw new WorkflowNotFoundError(workflowId);
+      if (row.status === 'CANCELLED') return;
+      throw new WorkflowStateError(workflowId, row.status, `workflow "${workflowId}" already finished with status ${row.status}; there is nothing to cancel`);
+    }
+    await this.#announceCancelled(cancelled, (id) => new WorkflowCancelledError(id));
+  }
+
+  // ---- internals ----
+
+  #starter<A extends unknown[], R>(name: string, options: StartOptions): Workflow<A, R> {
+    validateStartOptions(options);
+    const binding = { owner: this, options };
+    const start = async (...args: A): Promise<WorkflowHandle<R>> => {
+      const context = currentContext.getStore();
+      if (context && this.#contexts.get(context.workflowId) === context) {
+        // Started from inside a workflow of this engine: a child, so replay finds it again.
+        return context.startChild(starter, ...args);
+      }
+      const { runtime } = this.#requireRunning();
+      const workflowId = await runtime.startWorkflow(starter as unknown as WorkflowStarter<unknown[], unknown>, args, options);
+      return this.#handle<R>(workflowId);
+    };
+    const starter: Workflow<A, R> = {
+      name,
+      binding,
+      start,
+      run: async (...args: A) => (await start(...args)).result(),
+      with: (more: StartOptions) => {
+        assertOptions(more, `options of workflow "${name}"`);
+        return this.#starter<A, R>(name, { ...options, ...more });
+      },
+    };
+    return starter;
+  }
+
+  #handle<R>(workflowId: string): WorkflowHandle<R> {
+    return {
+      workflowId,
+      status: () => this.#status(workflowId),
+      result: async (options: { readonly timeoutMs?: number } = {}) => {
+        assertOptions(options, 'result options');
+        const timeoutMs = options.timeoutMs ?? Infinity;
+        assertDuration(timeoutMs, 'result timeoutMs', true);
+        const runtime = this.#requireRunning().runtime;
+        return runtime.decodeTerminal<R>(workflowId, await runtime.awaitTerminal(workflowId, timeoutMs));
+      },
+    };
+  }
+
+  async #status(workflowId: string): Promise<WorkflowStatus> {
+    const row = await getWorkflow(this.#requireRunning().db, workflowId);
+    if (!row) throw new WorkflowNotFoundError(workflowId);
+    return toStatus(row);
+  }
+
+  #makeRuntime(db: Database, appDb: Database, signals: Signals): Runtime {
+    const serializer = this.#serializer;
+    const writer = new CheckpointWriter(db, db.engine === 'pglite' ? 1 : POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT);
+    return {
+      db,
+      appDb,
+      serializer,
+      writer,
+      signals,
+      logger: this.#logger,
+      safetyPollIntervalMs: this.#safetyPollIntervalMs,
+      startWorkflow: (starter, args, options, parent) => this.#startWorkflow(starter, args, options, parent),
+      awaitTerminal: (workflowId, timeoutMs, signal) => this.#awaitTerminal(workflowId, timeoutMs, signal),
+      decodeTerminal: <R>(workflowId: string, terminal: Terminal): R => {
+        if (terminal.status === 'SUCCESS') return (terminal.output === null ? undefined : serializer.deserialize<R>(terminal.output)) as R;
+        if (terminal.status === 'ERROR') throw serializer.deserialize(terminal.error!);
+        const reason = terminal.error === null ? undefined : serializer.deserialize<Error>(terminal.error);
+        throw reason?.name === 'WorkflowTimeoutError' ? new WorkflowTimeoutError(workflowId) : new WorkflowCancelledError(workflowId);
+      },
+    };
+  }
+
+  async #startWorkflow(starter: WorkflowStarter<unknown[], unknown>, args: unknown[], options: StartOptions, parent?: ParentLink): Promise<string> {
+    if (starter.binding?.owner !== this) {
+      throw new InvalidArgumentError(`workflow "${String(starter?.name)}" is registered with another Strata engine; start it through that engine`);
+    }
+    const registration = this.#registry.get(starter.name);
+    if (!registration) throw new UnknownWorkflowError(starter.name, [...this.#registry.keys()]);
+    validateStartOptions(options);
+    const { db } = this.#requireRunning();
+    const workflowId = options.workflowId ?? (parent ? `${parent.workflowId}-${parent.stepId}` : randomUUID());
+    const inputs = this.#serializer.serialize(args, `input of workflow "${registration.name}"`);
+    const ownDeadline = options.timeoutMs === undefined ? null : new Date(Date.now() + options.timeoutMs);
+    const deadlineAt = earliest(ownDeadline, parent?.deadlineAt ?? null);
+    const row = {
+      workflowId,
+      name: registration.name,
+      inputs,
+      executorId: this.executorId,
+      appVersion: this.appVersion,
+      parentWorkflowId: parent?.workflowId ?? null,
+      deadlineAt,
+    };
+    let created: boolean;
+    if (parent) {
+      const context = this.#contextOf(parent.workflowId);
+      const outcome = await db
+        .transaction(async (tx) => {
+          const inserted = await insertWorkflow(tx, row);
+          if (!inserted) await this.#assertSameName(tx, workflowId, registration.name);
+          if (!(await context.recordChildStart(tx, parent.stepId, registration.name, workflowId))) throw new ChildStartUnwritten();
+          return inserted;
+        })
+        .catch(async (error: unknown) => {
+          if (error instanceof ChildStartUnwritten) return context.childStartedElsewhere(parent.stepId);
+          throw error;
+        });
+      if (typeof outcome === 'string') return outcome;
+      created = outcome;
+    } else {
+      created = await insertWorkflow(db, row);
+      if (!created) await this.#assertSameName(db, workflowId, registration.name);
+    }
+    if (created) this.#execute(workflowId, registration, args, deadlineAt, []);
+    return workflowId;
+  }
+
+  async #assertSameName(db: Pick<Database, 'query'>, workflowId: string, name: string): Promise<void> {
+    const existing = await getWorkflow(db as Database, workflowId);
+    if (existing && existing.name !== name) throw new WorkflowConflictError(workflowId, existing.name, name);
+  }
+
+  #contextOf(workflowId: string): Context {
+    const context = this.#contexts.get(workflowId);
+    if (!context) throw new EngineStateError(`workflow "${workflowId}" is not running in this process`);
+    return context;
+  }
+
+  /** Runs a workflow in this process from its recorded history. */
+  #execute(workflowId: string, registration: Registration, args: unknown[], deadlineAt: Date | null, history: StepRow[]): void {
+    const runtime = this.#runtime!;
+    const controller = new AbortController();
+    const context = new Context(runtime, workflowId, controller.signal, history, deadlineAt);
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    if (deadlineAt) {
+      deadlineTimer = setTimeout(() => void this.#expire(workflowId), Math.max(0, deadlineAt.getTime() - Date.now()));
+      deadlineTimer.unref();
+    }
+    this.#contexts.set(workflowId, context);
+    const done = (async (): Promise<Outcome> => {
+      try {
+        await Promise.resolve();
+        let result: unknown;
+        try {
+          result = await currentContext.run(context, () => registration.fn(context, ...args));
+          if (context.fatalError) throw context.fatalError;
+          if (controller.signal.aborted) throw controller.signal.reason;
+        } catch (error) {
+          return await this.#finishFailed(workflowId, context, controller.signal, error);
+        }
+        let output: string;
+        try {
+          output = this.#serializer.serialize(result, `output of workflow "${registration.name}"`);
+        } catch (error) {
+          return await this.#finishFailed(workflowId, context, controller.signal, error);
+        }
+        return await this.#finish(workflowId, 'SUCCESS', output, null);
+      } finally {
+        clearTimeout(deadlineTimer);
+        this.#running.delete(workflowId);
+        this.#contexts.delete(workflowId);
+      }
+    })();
+    this.#running.set(workflowId, { controller, done });
+  }
+
+  async #finishFailed(workflowId: string, context: Context, signal: AbortSignal, error: unknown): Promise<Outcome> {
+    const failure = context.fatalError ?? error;
+    if (signal.aborted && !context.fatalError) return { terminal: undefined }; // cancelled, timed out or shut down: recorded by whoever aborted
+    if (failure instanceof SystemDatabaseError || failure instanceof EngineStateError) {
+      this.#logger.warn(`strata: workflow "${workflowId}" stays PENDING: ${(failure as Error).message}`);
+      return { terminal: undefined };
+    }
+    if (failure instanceof WorkflowCancelledError || failure instanceof WorkflowStateError) return { terminal: undefined };
+    let text: string;
+    try {
+      text = this.#serializer.serialize(failure, 'error');
+    } catch {
+      text = this.#serializer.serialize(new Error(String((failure as Error)?.message ?? failure)), 'error');
+    }
+    return this.#finish(workflowId, 'ERROR', null, text);
+  }
+
+  async #finish(workflowId: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<Outcome> {
+    const { db, signals } = this.#runtime!;
+    try {
+      if (!(await completeWorkflow(db, workflowId, status, output, error))) return { terminal: undefined };
+    } catch (failure) {
+      this.#logger.warn(`strata: could not record the end of workflow "${workflowId}"; it stays PENDING and re-runs from its checkpoints on recovery`, failure);
+      return { terminal: undefined };
+    }
+    signals.publish(`w:${workflowId}`).catch((failure: unknown) => this.#logger.warn(`strata: could not notify the end of "${workflowId}"`, failure));
+    return { terminal: { status, output, error } };
+  }
+
+  /** Waits for a workflow to finish: the local execution if it runs here, else the database. */
+  async #awaitTerminal(workflowId: string, timeoutMs: number, signal?: AbortSignal): Promise<Terminal> {
+    const { db, signals } = this.#requireRunning();
+    const deadlineMs = Date.now() + timeoutMs;
+    const local = this.#running.get(workflowId);
+    if (local) {
+      const outcome = await abortable(withTimeout(local.done, timeoutMs, `workflow "${workflowId}" finishing`), signal);
+      if (outcome.terminal) return outcome.terminal;
+    }
+    for (;;) {
+      const armed = signals.arm([`w:${workflowId}`], Math.min(deadlineMs - Date.now(), this.#safetyPollIntervalMs));
+      try {
+        const row = await getWorkflow(db, workflowId);
+        if (!row) throw new WorkflowNotFoundError(workflowId);
+        if (row.status !== 'PENDING') return { status: row.status, output: row.output, error: row.error };
+        if (Date.now() >= deadlineMs) throw new WaitTimeoutError(`workflow "${workflowId}" finishing`, timeoutMs);
+        await abortable(armed.fired, signal);
+      } finally {
+        armed.cancel();
+      }
+    }
+  }
+
+  /** A workflow passed its deadline: cancel it and its children, recording the timeout. */
+  async #expire(workflowId: string): Promise<void> {
+    if (this.#state !== 'running') return;
+    try {
+      const reason = this.#serializer.serialize(new WorkflowTimeoutError(workflowId), 'error');
+      const cancelled = await cancelWorkflowTree(this.#runtime!.db, workflowId, reason);
+      await this.#announceCancelled(cancelled, (id) => new WorkflowTimeoutError(id));
+    } catch (error) {
+      this.#logger.warn(`strata: could not time out workflow "${workflowId}"`, error);
+    }
+  }
+
+  async #announceCancelled(workflowIds: readonly string[], reason: (id: string) => Error): Promise<void> {
+    for (const id of workflowIds) this.#abortLocal(id, reason);
+    const { signals } = this.#runtime!;
+    await Promise.all(workflowIds.flatMap((id) => [signals.publish(`c:${id}`), signals.publish(`w:${id}`)])).catch((error: unknown) =>
+      this.#logger.warn('strata: could not notify a cancellation', error),
+    );
+  }
+
+  #abortLocal(workflowId: string, reason: (id: string) => Error): void {
+    const execution = this.#running.get(workflowId);
+    if (execution && !execution.controller.signal.aborted) execution.controller.abort(reason(workflowId));
+  }
+
+  /** Resumes this executor's PENDING workflows of this application version, a page at a time. */
+  async #recover(): Promise<void> {
+    const { db } = this.#runtime!;
+    let afterCreatedAt: Date | null = null;
+    let afterWorkflowId = '';
+    let resumed = 0;
+    for (;;) {
+      const page = await claimPendingWorkflows(db, this.executorId, this.appVersion, afterCreatedAt, afterWorkflowId);
+      if (page.length === 0) break;
+      for (const row of page) {
+        if (this.#running.has(row.workflow_id)) continue;
+        if (await this.#resume(row)) resumed++;
+      }
+      const last = page.at(-1)!;
+      afterCreatedAt = last.created_at;
+      afterWorkflowId = last.workflow_id;
+    }
+    if (resumed > 0) this.#logger.info(`strata: resumed ${resumed} unfinished workflow(s) of executor "${this.executorId}"`);
+    for (const other of await countOtherVersionPending(db, this.executorId, this.appVersion)) {
+      this.#logger.warn(
+        `strata: ${other.count} PENDING workflow(s) of executor "${this.executorId}" belong to application version "${other.app_version}" and are not resumed by version "${this.appVersion}"; run that version to finish them`,
+      );
+    }
+  }
+
+  async #resume(row: { workflow_id: string; name: string; inputs: string; deadline_at: Date | null; recovery_attempts: number }): Promise<boolean> {
+    const registration = this.#registry.get(row.name);
+    if (!registration) {
+      this.#logger.error(`strata: cannot resume workflow "${row.workflow_id}": no workflow named "${row.name}" is registered in this version`);
+      return false;
+    }
+    if (row.recovery_attempts > this.#maxRecoveryAttempts) {
+      const error = new StrataError(
+        'STRATA_MAX_RECOVERY_ATTEMPTS',
+        `workflow "${row.workflow_id}" was recovered ${row.recovery_attempts - 1} times without finishing (limit ${this.#maxRecoveryAttempts}); it was marked ERROR so it stops crashing its executor`,
+      );
+      await this.#finish(row.workflow_id, 'ERROR', null, this.#serializer.serialize(error, 'error'));
+      return false;
+    }
+    if (row.deadline_at && row.deadline_at.getTime() <= Date.now()) {
+      await this.#expire(row.workflow_id);
+      return false;
+    }
+    const history = await loadSteps(this.#runtime!.db, row.workflow_id);
+    const args = this.#serializer.deserialize<unknown[]>(row.inputs);
+    this.#execute(row.workflow_id, registration, args, row.deadline_at, history);
+    return true;
+  }
+
+  async #open(target: Database | string | undefined): Promise<Database> {
+    if (target !== undefined && typeof target !== 'string') {
+      if (typeof (target as Database).transaction !== 'function') {
+        throw new InvalidArgumentError('database must be a postgres:// URL, memory://, a directory path, or a Database from @strata/store');
+      }
+      return target;
+    }
+    const db = await openDatabase(target === undefined ? {} : { url: target });
+    this.#ownedDatabases.push(db);
+    return db;
+  }
+
+  async #closeOwned(): Promise<void> {
+    const owned = this.#ownedDatabases;
+    this.#ownedDatabases = [];
+    await Promise.allSettled(owned.map((db) => db.close()));
+  }
+
+  #requireRunning(): { db: Database; signals: Signals; runtime: Runtime } {
+    if (this.#state !== 'running' || !this.#runtime) {
+      throw new EngineStateError(
+        this.#state === 'stopped' ? 'this Strata engine was shut down; create a new one' : 'call strata.launch() before starting or querying workflows',
+      );
+    }
+    return { db: this.#runtime.db, signals: this.#runtime.signals, runtime: this.#runtime };
+  }
+}
+
+class ChildStartUnwritten extends Error {}
+
+function validateStartOptions(options: StartOptions): void {
+  assertOptions(options, 'start options');
+  if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
+  if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
+}
+
+function earliest(a: Date | null, b: Date | null): Date | null {
+  if (!a) return b;
+  if (!b) return a;
+  return a.getTime() <= b.getTime() ? a : b;
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  if (!Number.isFinite(timeoutMs)) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new WaitTimeoutError(what, timeoutMs)), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function toStatus(row: WorkflowRow): WorkflowStatus {
+  return {
+    workflowId: row.workflow_id,
+    name: row.name,
+    status: row.status,
+    executorId: row.executor_id,
+    appVersion: row.app_version,
+    parentWorkflowId: row.parent_workflow_id,
+    deadlineAt: row.deadline_at,
+    recoveryAttempts: row.recovery_attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    completedAt: row.completed_at,
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * Typed errors of the transact layer. Each has a stable `code` and a message that says what to
+ * do. Errors thrown by workflow code itself are stored and rethrown as they were (name, message,
+ * stack and `code` survive; the class becomes `Error`).
+ */
+
+/** Base class of the errors Strata's engine throws itself. */
+export class StrataError extends Error {
+  /** Stable identifier, e.g. `STRATA_UNKNOWN_WORKFLOW`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A public API was called with an argument of the wrong type or range. */
+export class InvalidArgumentError extends StrataError {
+  constructor(message: string) {
+    super('STRATA_INVALID_ARGUMENT', message);
+  }
+}
+
+/** No workflow of that name is registered with this engine. */
+export class UnknownWorkflowError extends StrataError {
+  constructor(name: string, known: readonly string[]) {
+    super(
+      'STRATA_UNKNOWN_WORKFLOW',
+      `no workflow named "${name}" is registered; register it with strata.workflow("${name}", fn) before launch()` +
+        (known.length ? ` (registered: ${known.slice(0, 20).join(', ')})` : ''),
+    );
+  }
+}
+
+/** A workflow name was registered twice. */
+export class DuplicateWorkflowError extends StrataError {
+  constructor(name: string) {
+    super('STRATA_DUPLICATE_WORKFLOW', `a workflow named "${name}" is already registered; workflow names must be unique in one engine`);
+  }
+}
+
+/** No workflow with that ID exists. */
+export class WorkflowNotFoundError extends StrataError {
+  readonly workflowId: string;
+  constructor(workflowId: string) {
+    super('STRATA_WORKFLOW_NOT_FOUND', `no workflow with ID "${workflowId}" exists`);
+    this.workflowId = workflowId;
+  }
+}
+
+/** A workflow ID was reused for a different workflow name. */
+export class WorkflowConflictError extends StrataError {
+  readonly workflowId: string;
+  constructor(workflowId: string, existingName: string, requestedName: string) {
+    super(
+      'STRATA_WORKFLOW_CONFLICT',
+      `workflow ID "${workflowId}" already belongs to workflow "${existingName}", so it cannot start "${requestedName}"; use a different workflow ID`,
+    );
+    this.workflowId = workflowId;
+  }
+}
+
+/** The operation does not apply to the workflow's current status. */
+export class WorkflowStateError extends StrataError {
+  readonly workflowId: string;
+  readonly status: string;
+  constructor(workflowId: string, status: string, message: string) {
+    super('STRATA_WORKFLOW_STATE', message);
+    this.workflowId = workflowId;
+    this.status = status;
+  }
+}
+
+/** The workflow was cancelled; thrown by its result and inside it at its next durable operation. */
+export class WorkflowCancelledError extends StrataError {
+  readonly workflowId: string;
+  constructor(workflowId: string) {
+    super('STRATA_WORKFLOW_CANCELLED', `workflow "${workflowId}" was cancelled`);
+    this.workflowId = workflowId;
+  }
+}
+
+/** The workflow (or an ancestor) passed its deadline and was cancelled. */
+export class WorkflowTimeoutError extends StrataError {
+  readonly workflowId: string;
+  constructor(workflowId: string) {
+    super('STRATA_WORKFLOW_TIMEOUT', `workflow "${workflowId}" did not finish before its deadline and was cancelled`);
+    this.workflowId = workflowId;
+  }
+}
+
+/** A replayed workflow called a different durable operation than its history recorded. */
+export class NonDeterminismError extends StrataError {
+  readonly workflowId: string;
+  readonly stepId: number;
+  readonly recorded: string;
+  readonly called: string;
+  constructor(workflowId: string, stepId: number, recorded: string, called: string) {
+    super(
+      'STRATA_NON_DETERMINISM',
+      `workflow "${workflowId}" is not deterministic: step ${stepId} was recorded as ${recorded} but the code now calls ${called} there. ` +
+        'Workflow code must call its steps in the same order on every run; deploy changed code under a new appVersion',
+    );
+    this.workflowId = workflowId;
+    this.stepId = stepId;
+    this.recorded = recorded;
+    this.called = called;
+  }
+}
+
+/** A step attempt ran longer than its `timeoutMs`. */
+export class StepTimeoutError extends StrataError {
+  constructor(stepName: string, timeoutMs: number) {
+    super('STRATA_STEP_TIMEOUT', `step "${stepName}" did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** A value given to Strata cannot be stored (a function, a class instance, a cycle, …). */
+export class NotSerializableError extends StrataError {
+  readonly path: string;
+  constructor(what: string, path: string, reason: string) {
+    super(
+      'STRATA_NOT_SERIALIZABLE',
+      `${what} cannot be stored: ${path} ${reason}. Pass plain data (objects, arrays, strings, numbers, booleans, null, undefined, Date, BigInt, Map, Set, Uint8Array, Error, RegExp, URL)`,
+    );
+    this.path = path;
+  }
+}
+
+/** A serialized value is larger than the configured limit. */
+export class PayloadTooLargeError extends StrataError {
+  readonly bytes: number;
+  readonly limitBytes: number;
+  constructor(what: string, bytes: number, limitBytes: number) {
+    super(
+      'STRATA_PAYLOAD_TOO_LARGE',
+      `${what} is ${bytes} bytes when serialized, over the limit of ${limitBytes} bytes; store large data elsewhere and pass a reference, or raise maxValueBytes`,
+    );
+    this.bytes = bytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** A stream was written after it was closed. */
+export class StreamClosedError extends StrataError {
+  constructor(workflowId: string, key: string) {
+    super('STRATA_STREAM_CLOSED', `stream "${key}" of workflow "${workflowId}" is closed; open a stream under another key`);
+  }
+}
+
+/** The engine was used before `launch()` or after `shutdown()`. */
+export class EngineStateError extends StrataError {
+  constructor(message: string) {
+    super('STRATA_ENGINE_STATE', message);
+  }
+}
+
+/** A wait (`result`, `getEvent`) from outside a workflow reached its timeout. */
+export class WaitTimeoutError extends StrataError {
+  constructor(what: string, timeoutMs: number) {
+    super('STRATA_WAIT_TIMEOUT', `${what} did not happen within ${timeoutMs} ms`);
+  }
+}

@@ -1,0 +1,98 @@
+import type { Database } from '@strata/store';
+import type { CheckpointWriter } from './checkpoint-writer.js';
+import type { Logger, StartOptions, WorkflowStarter } from './interfaces.js';
+import type { Serializer } from './serialization.js';
+import type { Signals } from './signals.js';
+import type { WorkflowStatusName } from './sql/index.js';
+import { StrataError } from './errors.js';
+
+/** A finished workflow's stored outcome. */
+export interface Terminal {
+  readonly status: Exclude<WorkflowStatusName, 'PENDING'>;
+  readonly output: string | null;
+  readonly error: string | null;
+}
+
+/** The parent of a child workflow being started, and the step that records the start. */
+export interface ParentLink {
+  readonly workflowId: string;
+  readonly stepId: number;
+  readonly deadlineAt: Date | null;
+}
+
+/** What a running workflow's context needs from its engine. */
+export interface Runtime {
+  readonly db: Database;
+  readonly appDb: Database;
+  readonly serializer: Serializer;
+  readonly writer: CheckpointWriter;
+  readonly signals: Signals;
+  readonly logger: Logger;
+  readonly safetyPollIntervalMs: number;
+  /** Starts a workflow (a child when `parent` is given) and returns its ID. */
+  startWorkflow(starter: WorkflowStarter<unknown[], unknown>, args: unknown[], options: StartOptions, parent?: ParentLink): Promise<string>;
+  /** Waits until the workflow finishes; rejects on `signal` abort or timeout. */
+  awaitTerminal(workflowId: string, timeoutMs: number, signal?: AbortSignal): Promise<Terminal>;
+  /** The value a finished workflow returned, or throws its error. */
+  decodeTerminal<R>(workflowId: string, terminal: Terminal): R;
+}
+
+/**
+ * The system database failed under a running workflow. The workflow is left PENDING and resumes
+ * from its last checkpoint on the next launch (or when another executor recovers it).
+ */
+export class SystemDatabaseError extends StrataError {
+  constructor(cause: unknown) {
+    super(
+      'STRATA_SYSTEM_DATABASE',
+      `the system database failed (${(cause as Error)?.message ?? String(cause)}); the workflow stays PENDING and resumes from its last checkpoint on recovery`,
+      { cause },
+    );
+  }
+}
+
+const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P02', '57P03', 'STRATA_DATABASE_CLOSED', 'STRATA_DATABASE_UNREACHABLE']);
+
+/** True for errors that mean the database connection, not the statement, failed. */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) return true;
+  const message = (error as Error | null)?.message ?? '';
+  return /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(message);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Races `promise` against the signal's abort. */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,82 @@
+import type { Database, Subscription } from '@strata/store';
+
+/** The one notification channel of the engine; payloads are signal keys. */
+export const SIGNAL_CHANNEL = 'strata_signals';
+
+/**
+ * Wake-ups of waiting code. Keys name what changed: `w:<id>` a workflow finished, `c:<id>` a
+ * workflow was cancelled, `m:<id>` a message arrived, `e:<id>:<key>` an event was set,
+ * `s:<id>:<key>` a stream grew. Local changes wake local waiters at once; other processes hear of
+ * them through the database's notifications.
+ */
+export class Signals {
+  readonly #db: Database;
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #listeners = new Set<(key: string) => void>();
+  #subscription: Subscription | undefined;
+
+  constructor(db: Database) {
+    this.#db = db;
+  }
+
+  async start(): Promise<void> {
+    this.#subscription = await this.#db.listen(SIGNAL_CHANNEL, (key) => this.wake(key));
+  }
+
+  async stop(): Promise<void> {
+    await this.#subscription?.close();
+    this.#subscription = undefined;
+  }
+
+  /** Wakes local waiters of `key` and tells other processes. Call after the change committed. */
+  async publish(key: string): Promise<void> {
+    this.wake(key);
+    await this.#db.notify(SIGNAL_CHANNEL, key);
+  }
+
+  /** Wakes local waiters of `key`. */
+  wake(key: string): void {
+    const set = this.#waiters.get(key);
+    if (set) {
+      this.#waiters.delete(key);
+      for (const resolve of set) resolve();
+    }
+    for (const listener of this.#listeners) listener(key);
+  }
+
+  /** Calls `listener` with every key woken (used for cancellation of running workflows). */
+  onWake(listener: (key: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Registers interest in `keys` now, before the caller checks the state, so no wake-up between
+   * the check and the wait is lost. The returned promise resolves at the first wake-up of any key
+   * or after `timeoutMs`; `cancel()` drops the registration.
+   */
+  arm(keys: readonly string[], timeoutMs: number): { readonly fired: Promise<void>; cancel(): void } {
+    let resolveFn!: () => void;
+    const fired = new Promise<void>((resolve) => (resolveFn = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const cancel = () => {
+      clearTimeout(timer);
+      for (const key of keys) {
+        const set = this.#waiters.get(key);
+        set?.delete(done);
+        if (set?.size === 0) this.#waiters.delete(key);
+      }
+    };
+    const done = () => {
+      cancel();
+      resolveFn();
+    };
+    for (const key of keys) {
+      let set = this.#waiters.get(key);
+      if (!set) this.#waiters.set(key, (set = new Set()));
+      set.add(done);
+    }
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(done, Math.max(0, timeoutMs));
+    return { fired, cancel };
+  }
+}

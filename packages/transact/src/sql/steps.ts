@@ -1,0 +1,72 @@
+import type { Queryable } from '@strata/store';
+import type { NewStep, StepRow, WorkflowStatusName } from './types.js';
+
+/** Every recorded step of a workflow, for replay. */
+export async function loadSteps(db: Queryable, workflowId: string): Promise<StepRow[]> {
+  const { rows } = await db.query<StepRow & Record<string, unknown>>(
+    `select step_id, name, kind, output, error, child_workflow_id from strata.steps where workflow_id = $1 order by step_id`,
+    [workflowId],
+    { prepare: true },
+  );
+  return rows;
+}
+
+/**
+ * Records a batch of steps in one statement (group commit). A step is written only while its
+ * workflow is PENDING and only if that step number is not recorded yet. Returns the keys
+ * (`workflowId/stepId`) that were written.
+ */
+export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ key: string }>(
+    `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
+     select u.workflow_id, u.step_id, u.name, u.kind, u.output, u.error, u.child_workflow_id, u.attempts, u.started_at
+       from unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
+              as u(workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
+       join strata.workflows w on w.workflow_id = u.workflow_id and w.status = 'PENDING'
+     on conflict (workflow_id, step_id) do nothing
+     returning workflow_id || '/' || step_id as key`,
+    [
+      steps.map((s) => s.workflowId),
+      steps.map((s) => s.stepId),
+      steps.map((s) => s.name),
+      steps.map((s) => s.kind),
+      steps.map((s) => s.output),
+      steps.map((s) => s.error),
+      steps.map((s) => s.childWorkflowId),
+      steps.map((s) => s.attempts),
+      steps.map((s) => s.startedAt.toISOString()),
+    ],
+    { prepare: true },
+  );
+  return new Set(rows.map((row) => row.key));
+}
+
+/** Records one step inside the caller's transaction; false when not written (recorded already, or workflow not PENDING). */
+export async function insertStepInTransaction(tx: Queryable, step: NewStep): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
+     select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows where workflow_id = $1 and status = 'PENDING'
+     on conflict (workflow_id, step_id) do nothing`,
+    [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt],
+    { prepare: true },
+  );
+  return rowCount === 1;
+}
+
+/** Why a step was not written: the step already recorded (if any) and the workflow's status. */
+export async function explainUnwrittenStep(
+  db: Queryable,
+  workflowId: string,
+  stepId: number,
+): Promise<{ step: StepRow | undefined; status: WorkflowStatusName | undefined }> {
+  const { rows } = await db.query<{ status: WorkflowStatusName | null } & Partial<StepRow> & Record<string, unknown>>(
+    `select w.status, s.step_id, s.name, s.kind, s.output, s.error, s.child_workflow_id
+       from strata.workflows w left join strata.steps s on s.workflow_id = w.workflow_id and s.step_id = $2
+      where w.workflow_id = $1`,
+    [workflowId, stepId],
+  );
+  const row = rows[0];
+  if (!row) return { step: undefined, status: undefined };
+  const step = row.step_id === null || row.step_id === undefined ? undefined : (row as unknown as StepRow);
+  return { step, status: row.status ?? undefined };
+}

@@ -1,0 +1,63 @@
+/** Row shapes shared by the SQL modules. */
+
+/** Workflow statuses as stored in `strata.workflows.status`. */
+export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'CANCELLED';
+
+/** Kinds of durable operation recorded in `strata.steps.kind`. */
+export type StepKind =
+  | 'step'
+  | 'transaction'
+  | 'sleep'
+  | 'send'
+  | 'recv'
+  | 'deadline'
+  | 'set_event'
+  | 'get_event'
+  | 'start_child'
+  | 'child_result'
+  | 'now'
+  | 'random'
+  | 'uuid'
+  | 'stream_write'
+  | 'stream_close';
+
+/** A step as recorded. */
+export interface StepRow {
+  readonly step_id: number;
+  readonly name: string;
+  readonly kind: StepKind;
+  readonly output: string | null;
+  readonly error: string | null;
+  readonly child_workflow_id: string | null;
+}
+
+/** A step to record. */
+export interface NewStep {
+  readonly workflowId: string;
+  readonly stepId: number;
+  readonly name: string;
+  readonly kind: StepKind;
+  readonly output: string | null;
+  readonly error: string | null;
+  readonly childWorkflowId: string | null;
+  readonly attempts: number;
+  readonly startedAt: Date;
+}
+
+/** The columns of a workflow row that the engine reads back. */
+export interface WorkflowRow {
+  readonly workflow_id: string;
+  readonly name: string;
+  readonly status: WorkflowStatusName;
+  readonly inputs: string;
+  readonly output: string | null;
+  readonly error: string | null;
+  readonly executor_id: string;
+  readonly app_version: string;
+  readonly parent_workflow_id: string | null;
+  readonly deadline_at: Date | null;
+  readonly recovery_attempts: number;
+  readonly created_at: Date;
+  readonly updated_at: Date;
+  readonly completed_at: Date | null;
+}
