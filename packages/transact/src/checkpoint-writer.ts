@@ -1,5 +1,5 @@
 import type { Database } from '@strata/store';
-import { insertSteps, type NewStep } from './sql/index.js';
+import { insertStepInTransaction, insertSteps, type NewStep } from './sql/index.js';
 
 /** Most steps written in one statement: keeps the statement and its arrays a bounded size. */
 const MAX_BATCH_STEPS = 500;
@@ -47,10 +47,14 @@ export class CheckpointWriter {
 
   async #flush(batch: Pending[]): Promise<void> {
     try {
-      const written = await insertSteps(
-        this.#db,
-        batch.map((pending) => pending.step),
-      );
+      // A lone checkpoint takes the plain single-row statement: cheaper to plan than unnest.
+      const written =
+        batch.length === 1
+          ? new Set((await insertStepInTransaction(this.#db, batch[0]!.step)) ? [`${batch[0]!.step.workflowId}/${batch[0]!.step.stepId}`] : [])
+          : await insertSteps(
+              this.#db,
+              batch.map((pending) => pending.step),
+            );
       for (const { step, resolve } of batch) resolve(written.has(`${step.workflowId}/${step.stepId}`));
     } catch (error) {
       for (const { reject } of batch) reject(error);

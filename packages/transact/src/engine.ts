@@ -510,7 +510,11 @@ export class Strata {
       this.#logger.warn(`strata: workflow "${workflowId}" stays PENDING: ${(failure as Error).message}`);
       return { terminal: undefined };
     }
-    if (failure instanceof WorkflowCancelledError || failure instanceof WorkflowStateError) return { terminal: undefined };
+    // This workflow was cancelled or finished elsewhere: its row already says so. (The same error
+    // about another workflow, e.g. a cancelled child, is an ordinary failure of this one.)
+    if ((failure instanceof WorkflowCancelledError || failure instanceof WorkflowStateError) && failure.workflowId === workflowId) {
+      return { terminal: undefined };
+    }
     let text: string;
     try {
       text = this.#serializer.serialize(failure, 'error');
