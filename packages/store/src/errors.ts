@@ -56,6 +56,19 @@ export class TransactionConflictError extends StoreError {
   }
 }
 
+/**
+ * The transaction was rolled back instead of committed: a statement in it failed and the body
+ * caught the error and went on, so the server had already aborted it. Nothing it wrote was kept.
+ */
+export class TransactionAbortedError extends StoreError {
+  constructor() {
+    super(
+      'STRATA_TRANSACTION_ABORTED',
+      'the transaction was rolled back, not committed: a statement inside it failed and the error was caught, which aborts the whole transaction in PostgreSQL. Let the error propagate, or use a savepoint around the statement that may fail',
+    );
+  }
+}
+
 /** A migration set is malformed, or an applied migration was edited after release. */
 export class MigrationError extends StoreError {
   constructor(message: string, cause?: unknown) {

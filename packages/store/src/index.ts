@@ -25,6 +25,7 @@ export {
   InvalidDatabaseUrlError,
   MigrationError,
   StoreError,
+  TransactionAbortedError,
   TransactionConflictError,
 } from './errors.js';
 export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } from './open.js';

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Queryable, Transaction } from './interfaces.js';
 import { MigrationError } from './errors.js';
@@ -35,13 +36,14 @@ const MIGRATION_LOCK_KEY = 0x5354_5241; // "STRA"
  * const migrations = loadMigrations(new URL('../migrations/', import.meta.url));
  */
 export function loadMigrations(folder: URL): Migration[] {
-  const files = readdirSync(fileURLToPath(folder)).filter((file) => file.endsWith('.sql')).sort();
+  const dir = fileURLToPath(folder);
+  const files = readdirSync(dir).filter((file) => file.endsWith('.sql')).sort();
   const migrations = files.map((file) => {
     const match = FILE_PATTERN.exec(file);
     if (!match) throw new MigrationError(`migration file ${file} is not named like 000001_some_name.sql`);
-    return { version: Number(match[1]), name: match[2]!, sql: readFileSync(new URL(file, folder), 'utf8') };
+    return { version: Number(match[1]), name: match[2]!, sql: readFileSync(path.join(dir, file), 'utf8') };
   });
-  checkSequence(migrations, fileURLToPath(folder));
+  checkSequence(migrations, dir);
   return migrations;
 }
 

@@ -56,6 +56,11 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
     pollIntervalMs: positive(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs'),
   } as const;
 
+  if (/^(postgres|postgresql|memory):(?!\/\/)/i.test(url)) {
+    throw new InvalidDatabaseUrlError(
+      `the database URL ${JSON.stringify(maskPassword(url))} is missing the // after the scheme: expected postgres://user:password@host:port/database or memory://`,
+    );
+  }
   let db: Database;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'postgres' || scheme === 'postgresql') {
@@ -86,21 +91,34 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
   return db;
 }
 
-/** The URL with its password replaced, for messages and logs. */
+/** Query parameters that carry secrets; `pg` accepts them in the URL. */
+const SECRET_PARAMETERS = ['password', 'sslpassword', 'sslkey'];
+
+/** The URL with its password (in the user part or as a parameter) replaced, for messages and logs. */
 export function redact(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     throw new InvalidDatabaseUrlError(
-      `the database URL ${JSON.stringify(url.replace(/:[^:@/]*@/, ':***@'))} cannot be parsed: expected postgres://user:password@host:port/database`,
+      `the database URL ${JSON.stringify(maskPassword(url))} cannot be parsed: expected postgres://user:password@host:port/database`,
     );
   }
   if (!parsed.hostname && !parsed.searchParams.get('host')) {
-    throw new InvalidDatabaseUrlError(`the database URL ${JSON.stringify(url.replace(/:[^:@/]*@/, ':***@'))} names no host: expected postgres://user:password@host:port/database`);
+    throw new InvalidDatabaseUrlError(
+      `the database URL ${JSON.stringify(maskPassword(url))} names no host: expected postgres://user:password@host:port/database`,
+    );
   }
   if (parsed.password) parsed.password = '***';
-  return parsed.toString();
+  for (const name of SECRET_PARAMETERS) if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+  return parsed.toString().replaceAll('%2A%2A%2A', '***');
+}
+
+/** Masks a password in a URL that may not parse: everything between the user's ':' and the last '@', and secret parameters. */
+function maskPassword(url: string): string {
+  return url
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):.*@/i, '$1:***@')
+    .replace(new RegExp(`([?&](?:${SECRET_PARAMETERS.join('|')})=)[^&]*`, 'gi'), '$1***');
 }
 
 function positive(value: number, name: string): number {

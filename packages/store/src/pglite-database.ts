@@ -3,7 +3,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
-import { DatabaseLockedError, InvalidArgumentError } from './errors.js';
+import { DatabaseLockedError, InvalidArgumentError, TransactionAbortedError } from './errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
 
 /** Marks async work running inside a transaction of a given PGlite database (it has one connection). */
@@ -60,7 +60,7 @@ export class PgliteDatabase extends SqlDatabase {
   protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], _options: QueryOptions): Promise<QueryResult<R>> {
     return this.#exclusive(async () => {
       const result = await this.#pg.query<R>(sql, params as unknown[]);
-      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+      return { rows: result.rows, rowCount: rowCountOf(result) };
     });
   }
 
@@ -75,7 +75,7 @@ export class PgliteDatabase extends SqlDatabase {
       const connection: RawConnection = {
         query: async <R extends Row>(sql: string, params: readonly unknown[]) => {
           const result = await this.#pg.query<R>(sql, params as unknown[]);
-          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+          return { rows: result.rows, rowCount: rowCountOf(result) };
         },
         exec: async (sql) => {
           await this.#pg.exec(sql);
@@ -91,7 +91,8 @@ export class PgliteDatabase extends SqlDatabase {
           await this.#pg.exec('rollback');
           throw error;
         }
-        await this.#pg.exec('commit');
+        const [commit] = await this.#pg.exec('commit');
+        if (commit?.command === 'ROLLBACK') throw new TransactionAbortedError();
         return result;
       } finally {
         this.#inTransaction = false;
@@ -123,6 +124,11 @@ export class PgliteDatabase extends SqlDatabase {
     );
     return run;
   }
+}
+
+/** Rows returned by a statement that returns rows (SELECT, RETURNING), else rows affected. */
+function rowCountOf(result: { rows: unknown[]; fields: unknown[]; affectedRows?: number }): number {
+  return result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0);
 }
 
 /** Takes the directory's lock file, or explains who holds it; a lock left by a dead process is taken over. */

@@ -7,8 +7,8 @@ const PRUNE_INTERVAL_MS = 10_000;
 /** Rows read per poll; bounds memory when a burst was sent. */
 const POLL_BATCH_LIMIT = 1_000;
 /**
- * Sequence values commit out of order, so each poll re-reads a short window behind the newest id
- * it saw and drops what it already delivered.
+ * Sequence values commit out of order, so each poll re-reads a short window behind the newest row
+ * it saw (and behind any open transaction), skipping what it already delivered.
  */
 const REREAD_WINDOW_MS = 2_000;
 
@@ -96,8 +96,9 @@ export class PollingNotifier {
     const channels = [...this.#handlers.keys()];
     const { rows } = await this.#db.query<{ id: string; channel: string; payload: string; created_at: string }>(
       `select id::text as id, channel, payload, created_at::text as created_at from strata.notifications
-        where created_at >= $1::timestamptz and channel = any($2::text[]) order by id limit ${POLL_BATCH_LIMIT}`,
-      [this.#sinceIso, channels],
+        where created_at >= $1::timestamptz and channel = any($2::text[]) and id <> all($3::bigint[])
+        order by id limit ${POLL_BATCH_LIMIT}`,
+      [this.#sinceIso, channels, [...this.#seen.keys()]],
       { prepare: true },
     );
     const nowMs = Date.now();
@@ -107,17 +108,34 @@ export class PollingNotifier {
       for (const handler of this.#handlers.get(row.channel) ?? []) handler(row.payload);
     }
     const newest = rows.at(-1);
-    if (newest) {
-      const { rows: since } = await this.#db.query<{ t: string }>(
-        `select ($1::timestamptz - interval '${REREAD_WINDOW_MS} milliseconds')::text as t`,
-        [newest.created_at],
-      );
-      this.#sinceIso = since[0]!.t;
-    }
+    if (newest) this.#sinceIso = await this.#cursorAfter(newest.created_at);
     for (const [id, seenMs] of this.#seen) if (nowMs - seenMs > RETENTION_MS) this.#seen.delete(id);
     if (nowMs - this.#lastPruneMs > PRUNE_INTERVAL_MS) {
       this.#lastPruneMs = nowMs;
       await this.#db.query(`delete from strata.notifications where created_at < now() - interval '${RETENTION_MS} milliseconds'`);
+    }
+  }
+
+  /**
+   * Where the next poll starts. A row's created_at is its transaction's start, and it becomes
+   * visible only at commit, so the cursor stays behind the start of the oldest transaction still
+   * open (within the retention period), and a short window behind the newest row seen.
+   */
+  async #cursorAfter(newestIso: string): Promise<string> {
+    const window = `interval '${REREAD_WINDOW_MS} milliseconds'`;
+    try {
+      const { rows } = await this.#db.query<{ t: string }>(
+        `select greatest(now() - interval '${RETENTION_MS} milliseconds',
+                         least($1::timestamptz - ${window},
+                               coalesce((select min(xact_start) from pg_stat_activity
+                                          where datname = current_database() and pid <> pg_backend_pid()), 'infinity'::timestamptz)))::text as t`,
+        [newestIso],
+      );
+      return rows[0]!.t;
+    } catch {
+      // Engines without pg_stat_activity: fall back to the fixed window.
+      const { rows } = await this.#db.query<{ t: string }>(`select ($1::timestamptz - ${window})::text as t`, [newestIso]);
+      return rows[0]!.t;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
-import { DatabaseUnreachableError } from './errors.js';
+import { DatabaseUnreachableError, TransactionAbortedError } from './errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
 
 /** Reconnect delays for the LISTEN connection: quick first, capped so a long outage costs little. */
@@ -79,7 +79,7 @@ export class PostgresDatabase extends SqlDatabase {
       };
       const control = async (sql: string) => {
         try {
-          await client.query(sql);
+          return await client.query(sql);
         } catch (error) {
           if (!isServerError(error)) broken ??= error as Error;
           throw error;
@@ -95,7 +95,8 @@ export class PostgresDatabase extends SqlDatabase {
         });
         throw error;
       }
-      await control('commit');
+      // PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK, not an error.
+      if ((await control('commit')).command === 'ROLLBACK') throw new TransactionAbortedError();
       return result;
     } finally {
       // A connection whose state is unknown is destroyed rather than returned to the pool.
