@@ -33,6 +33,7 @@ import { Signals } from './signals.js';
 import {
   STREAM_READ_BATCH,
   cancelWorkflowTree,
+  RECOVERY_PAGE_SIZE,
   claimPendingWorkflows,
   completeWorkflow,
   countOtherVersionPending,
@@ -42,6 +43,7 @@ import {
   insertWorkflow,
   loadSteps,
   readStreamEntries,
+  type ClaimedWorkflow,
   type StepRow,
   type WorkflowRow,
 } from './sql/index.js';
@@ -168,8 +170,11 @@ export class Strata {
         if (key.startsWith('c:')) this.#abortLocal(key.slice(2), (id) => new WorkflowCancelledError(id));
       });
       this.#runtime = this.#makeRuntime(db, appDb, signals);
+      // Claim what to recover before accepting starts, so nothing started from now on (new
+      // workflows, children of resumed ones) can be claimed and run a second time.
+      const unfinished = await this.#claimUnfinished(db);
       this.#state = 'running';
-      await this.#recover();
+      await this.#recover(unfinished);
     } catch (error) {
       this.#state = 'stopped';
       await this.#closeOwned();
@@ -467,6 +472,8 @@ export class Strata {
 
   /** Runs a workflow in this process from its recorded history. */
   #execute(workflowId: string, registration: Registration, args: unknown[], deadlineAt: Date | null, history: StepRow[]): void {
+    // One execution per workflow per process: a second would race the first for checkpoints.
+    if (this.#running.has(workflowId)) return;
     const runtime = this.#runtime!;
     const controller = new AbortController();
     const context = new Context(runtime, workflowId, controller.signal, history, deadlineAt);
@@ -584,32 +591,30 @@ export class Strata {
     if (execution && !execution.controller.signal.aborted) execution.controller.abort(reason(workflowId));
   }
 
-  /** Resumes this executor's PENDING workflows of this application version, a page at a time. */
-  async #recover(): Promise<void> {
-    const { db } = this.#runtime!;
-    let afterCreatedAt: Date | null = null;
-    let afterWorkflowId = '';
-    let resumed = 0;
-    for (;;) {
-      const page = await claimPendingWorkflows(db, this.executorId, this.appVersion, afterCreatedAt, afterWorkflowId);
-      if (page.length === 0) break;
-      for (const row of page) {
-        if (this.#running.has(row.workflow_id)) continue;
-        if (await this.#resume(row)) resumed++;
-      }
-      const last = page.at(-1)!;
-      afterCreatedAt = last.created_at;
-      afterWorkflowId = last.workflow_id;
+  /** Claims this executor's PENDING workflows of this application version, a page at a time. */
+  async #claimUnfinished(db: Database): Promise<ClaimedWorkflow[]> {
+    const claimed: ClaimedWorkflow[] = [];
+    for (let after = ''; ; ) {
+      const page = await claimPendingWorkflows(db, this.executorId, this.appVersion, after);
+      claimed.push(...page);
+      if (page.length < RECOVERY_PAGE_SIZE) return claimed;
+      after = page.at(-1)!.workflow_id;
     }
+  }
+
+  /** Resumes the claimed workflows and reports what it could not resume. */
+  async #recover(claimed: readonly ClaimedWorkflow[]): Promise<void> {
+    let resumed = 0;
+    for (const row of claimed) if (await this.#resume(row)) resumed++;
     if (resumed > 0) this.#logger.info(`strata: resumed ${resumed} unfinished workflow(s) of executor "${this.executorId}"`);
-    for (const other of await countOtherVersionPending(db, this.executorId, this.appVersion)) {
+    for (const other of await countOtherVersionPending(this.#runtime!.db, this.executorId, this.appVersion)) {
       this.#logger.warn(
         `strata: ${other.count} PENDING workflow(s) of executor "${this.executorId}" belong to application version "${other.app_version}" and are not resumed by version "${this.appVersion}"; run that version to finish them`,
       );
     }
   }
 
-  async #resume(row: { workflow_id: string; name: string; inputs: string; deadline_at: Date | null; recovery_attempts: number }): Promise<boolean> {
+  async #resume(row: ClaimedWorkflow): Promise<boolean> {
     const registration = this.#registry.get(row.name);
     if (!registration) {
       this.#logger.error(`strata: cannot resume workflow "${row.workflow_id}": no workflow named "${row.name}" is registered in this version`);
@@ -627,8 +632,10 @@ export class Strata {
       await this.#expire(row.workflow_id);
       return false;
     }
-    const history = await loadSteps(this.#runtime!.db, row.workflow_id);
-    const args = this.#serializer.deserialize<unknown[]>(row.inputs);
+    const { db } = this.#runtime!;
+    const [workflow, history] = await Promise.all([getWorkflow(db, row.workflow_id), loadSteps(db, row.workflow_id)]);
+    if (!workflow || workflow.status !== 'PENDING' || this.#running.has(row.workflow_id)) return false;
+    const args = this.#serializer.deserialize<unknown[]>(workflow.inputs);
     this.#execute(row.workflow_id, registration, args, row.deadline_at, history);
     return true;
   }
