@@ -1,0 +1,259 @@
+// Messages: strata.send / ctx.send into a workflow's inbox, ctx.recv out of it (FIFO per topic),
+// exactly once across restarts, and woken by notifications rather than by the safety poll.
+
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { Strata, WorkflowNotFoundError, type Logger, type StrataConfig } from '@strata/transact';
+import { engines, freshDatabaseUrl } from '@strata/testing';
+
+const quiet: Logger = { info() {}, warn() {}, error() {} };
+
+/** Far above every wake-up we assert, so a wake-up that beats it came from a notification. */
+const SAFETY_POLL_INTERVAL_MS = 10_000;
+/** "Promptly": well under the safety poll, and generous for a loaded CI machine. */
+const PROMPT_MS = 1_000;
+/** Time for a started workflow to reach its wait, so a send finds it blocked. */
+const SETTLE_MS = 200;
+
+function registerWorkflows(strata: Strata) {
+  return {
+    /** Receives one message; `timeoutMs` null waits forever. */
+    recvOne: strata.workflow('recv-one', async (ctx, topic: string, timeoutMs: number | null) =>
+      ctx.recv<string>(topic, { timeoutMs: timeoutMs ?? Infinity }),
+    ),
+    /** Tells the outside it is about to wait, then waits for one message forever. */
+    announcedRecv: strata.workflow('announced-recv', async (ctx) => {
+      await ctx.setEvent('ready', true);
+      return ctx.recv<string>('', { timeoutMs: Infinity });
+    }),
+    /** Receives five messages of topic 'a', then five of topic 'b'. */
+    fifo: strata.workflow('fifo', async (ctx) => {
+      const a: Array<string | null> = [];
+      const b: Array<string | null> = [];
+      for (let i = 0; i < 5; i++) a.push(await ctx.recv<string>('a', { timeoutMs: 10_000 }));
+      for (let i = 0; i < 5; i++) b.push(await ctx.recv<string>('b', { timeoutMs: 10_000 }));
+      return { a, b };
+    }),
+    /** Waits briefly on topic 'a' (only 'b' gets a message), then on 'b'. */
+    twoTopics: strata.workflow('two-topics', async (ctx) => {
+      const a = await ctx.recv<string>('a', { timeoutMs: 300 });
+      const b = await ctx.recv<string>('b', { timeoutMs: 10_000 });
+      return { a, b };
+    }),
+    /** Only calls recv on the default topic after a message on 'gate' arrived. */
+    gatedRecv: strata.workflow('gated-recv', async (ctx) => {
+      await ctx.recv('gate', { timeoutMs: Infinity });
+      return ctx.recv<string>('', { timeoutMs: 10_000 });
+    }),
+    /** Receives once, then tries a second time briefly. */
+    recvTwice: strata.workflow('recv-twice', async (ctx, topic: string) => {
+      const first = await ctx.recv<string>(topic, { timeoutMs: 10_000 });
+      const second = await ctx.recv<string>(topic, { timeoutMs: 300 });
+      return [first, second];
+    }),
+    /** Sends one message to `destinationId`, then waits for 'go' before it ends. */
+    sender: strata.workflow('sender', async (ctx, destinationId: string) => {
+      await ctx.send(destinationId, `hello from ${ctx.workflowId}`, 'mail');
+      await ctx.setEvent('sent', true);
+      await ctx.recv('go', { timeoutMs: Infinity });
+      return 'done';
+    }),
+    /** Sends to a workflow that does not exist and reports what it caught. */
+    sendToMissing: strata.workflow('send-to-missing', async (ctx, destinationId: string) => {
+      try {
+        await ctx.send(destinationId, 'anyone there?');
+        return { caught: 'nothing' };
+      } catch (error) {
+        return { caught: (error as Error).name, isNotFound: error instanceof WorkflowNotFoundError, code: (error as { code?: string }).code };
+      }
+    }),
+    /** Receives one message, publishes it, then blocks on topic 'go'. */
+    recvThenBlock: strata.workflow('recv-then-block', async (ctx) => {
+      const first = await ctx.recv<string>('', { timeoutMs: Infinity });
+      await ctx.setEvent('first', first);
+      await ctx.recv('go', { timeoutMs: Infinity });
+      return { first };
+    }),
+  };
+}
+
+type App = ReturnType<typeof registerWorkflows> & { readonly strata: Strata };
+
+/** launch() resumes unfinished workflows; one that never returns must fail its test, not hang the run. */
+const LAUNCH_TIMEOUT_MS = 15_000;
+
+/** Launches an engine; a launch that takes longer than `timeoutMs` is shut down and fails. */
+async function launchApp(database: string, config: Partial<StrataConfig> = {}, timeoutMs = Infinity): Promise<App> {
+  const strata = new Strata({ database, logger: quiet, safetyPollIntervalMs: SAFETY_POLL_INTERVAL_MS, ...config });
+  const app = { strata, ...registerWorkflows(strata) };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new Error(`strata.launch() did not finish within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([strata.launch(), timeout]);
+  } catch (error) {
+    await strata.shutdown();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return app;
+}
+
+async function countMessages(strata: Strata, destinationId: string, onlyUnconsumed = false): Promise<number> {
+  const { rows } = await strata.systemDatabase.query<{ n: number }>(
+    `select count(*)::int as n from strata.messages where destination_id = $1 ${onlyUnconsumed ? 'and consumed_at is null' : ''}`,
+    [destinationId],
+  );
+  return rows[0]!.n;
+}
+
+let nextId = 0;
+/** A workflow ID unique in this file's run. */
+function uniqueId(label: string): string {
+  return `${label}-${process.pid}-${++nextId}`;
+}
+
+for (const kind of engines()) {
+  describe(`messages (${kind})`, () => {
+    let database: string;
+    let executorId = 'local';
+    let app: App;
+
+    /** Shuts the engine down and starts a new one on the same database, as a restarted process would. */
+    async function restart(): Promise<void> {
+      await app.strata.shutdown();
+      try {
+        app = await launchApp(database, { executorId }, LAUNCH_TIMEOUT_MS);
+      } catch (error) {
+        // Leave the next tests an engine that has nothing to recover.
+        executorId = uniqueId('replacement');
+        app = await launchApp(database, { executorId });
+        throw error;
+      }
+    }
+
+    before(async () => {
+      database = await freshDatabaseUrl(kind);
+      app = await launchApp(database, { executorId });
+    });
+    after(async () => {
+      await app?.strata.shutdown();
+    });
+
+    test('a message sent from outside is returned by the recv the workflow is blocked in', async () => {
+      const handle = await app.recvOne.with({ workflowId: uniqueId('outside') }).start('', null);
+      await delay(SETTLE_MS);
+      await app.strata.send(handle.workflowId, 'ping');
+      assert.equal(await handle.result({ timeoutMs: 5_000 }), 'ping');
+    });
+
+    test('a blocked recv is woken by the send itself, long before the safety poll', async () => {
+      const handle = await app.announcedRecv.with({ workflowId: uniqueId('push') }).start();
+      assert.equal(await app.strata.getEvent(handle.workflowId, 'ready', { timeoutMs: 5_000 }), true);
+      await delay(SETTLE_MS);
+      const sentAtMs = Date.now();
+      await app.strata.send(handle.workflowId, 'wake up');
+      assert.equal(await handle.result({ timeoutMs: SAFETY_POLL_INTERVAL_MS }), 'wake up');
+      const wokenAfterMs = Date.now() - sentAtMs;
+      assert.ok(wokenAfterMs < PROMPT_MS, `recv woke ${wokenAfterMs} ms after the send; safety poll is ${SAFETY_POLL_INTERVAL_MS} ms`);
+    });
+
+    test('messages of one topic are received in the order they were sent, whatever is sent on other topics', async () => {
+      const handle = await app.fifo.with({ workflowId: uniqueId('fifo') }).start();
+      for (let i = 0; i < 5; i++) {
+        await app.strata.send(handle.workflowId, `a${i}`, { topic: 'a' });
+        await app.strata.send(handle.workflowId, `b${i}`, { topic: 'b' });
+      }
+      assert.deepEqual(await handle.result({ timeoutMs: 10_000 }), {
+        a: ['a0', 'a1', 'a2', 'a3', 'a4'],
+        b: ['b0', 'b1', 'b2', 'b3', 'b4'],
+      });
+    });
+
+    test('a recv on one topic neither returns nor consumes a message of another topic', async () => {
+      const handle = await app.twoTopics.with({ workflowId: uniqueId('topics') }).start();
+      await app.strata.send(handle.workflowId, 'for b', { topic: 'b' });
+      assert.deepEqual(await handle.result({ timeoutMs: 10_000 }), { a: null, b: 'for b' });
+    });
+
+    test('recv returns null when no message arrives within its timeout', async () => {
+      const handle = await app.recvOne.with({ workflowId: uniqueId('timeout') }).start('', 100);
+      assert.equal(await handle.result({ timeoutMs: 5_000 }), null);
+    });
+
+    test('a message sent before the workflow calls recv is delivered to that recv', async () => {
+      const handle = await app.gatedRecv.with({ workflowId: uniqueId('early') }).start();
+      await app.strata.send(handle.workflowId, 'early bird');
+      await app.strata.send(handle.workflowId, 'open', { topic: 'gate' });
+      assert.equal(await handle.result({ timeoutMs: 10_000 }), 'early bird');
+    });
+
+    test('sending twice with the same idempotencyKey delivers the message once', async () => {
+      const handle = await app.recvTwice.with({ workflowId: uniqueId('idempotent') }).start('');
+      await app.strata.send(handle.workflowId, 'once', { idempotencyKey: 'request-1' });
+      await app.strata.send(handle.workflowId, 'once', { idempotencyKey: 'request-1' });
+      assert.deepEqual(await handle.result({ timeoutMs: 10_000 }), ['once', null]);
+      assert.equal(await countMessages(app.strata, handle.workflowId), 1);
+    });
+
+    test('ctx.send delivers exactly once even when the sender is restarted after sending', async () => {
+      const receiverId = uniqueId('receiver');
+      const senderId = uniqueId('sender');
+      await app.recvTwice.with({ workflowId: receiverId }).start('mail');
+      await app.sender.with({ workflowId: senderId }).start(receiverId);
+      assert.equal(await app.strata.getEvent(senderId, 'sent', { timeoutMs: 5_000 }), true);
+
+      await restart();
+      await app.strata.send(senderId, 'finish', { topic: 'go' });
+
+      assert.equal(await app.strata.retrieve(senderId).result({ timeoutMs: 10_000 }), 'done');
+      assert.deepEqual(await app.strata.retrieve(receiverId).result({ timeoutMs: 10_000 }), [`hello from ${senderId}`, null]);
+      assert.equal(await countMessages(app.strata, receiverId), 1);
+    });
+
+    test('strata.send to an unknown workflow ID fails with WorkflowNotFoundError', async () => {
+      await assert.rejects(app.strata.send(uniqueId('nobody'), 'hello?'), WorkflowNotFoundError);
+    });
+
+    test('ctx.send to an unknown workflow ID fails with WorkflowNotFoundError inside the workflow', async () => {
+      const outcome = await app.sendToMissing.with({ workflowId: uniqueId('send-missing') }).run(uniqueId('nobody'));
+      assert.deepEqual(outcome, { caught: 'WorkflowNotFoundError', isNotFound: true, code: 'STRATA_WORKFLOW_NOT_FOUND' });
+    });
+
+    test('after a restart, a replayed recv returns the recorded message and consumes no new one', async () => {
+      const workflowId = uniqueId('replayed-recv');
+      await app.recvThenBlock.with({ workflowId }).start();
+      await app.strata.send(workflowId, 'msg1');
+      assert.equal(await app.strata.getEvent(workflowId, 'first', { timeoutMs: 5_000 }), 'msg1');
+
+      await restart();
+      await app.strata.send(workflowId, 'msg2');
+      await app.strata.send(workflowId, 'go', { topic: 'go' });
+
+      assert.deepEqual(await app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), { first: 'msg1' });
+      assert.equal(await countMessages(app.strata, workflowId, true), 1, 'msg2 is still waiting in the inbox');
+    });
+
+    if (kind === 'postgres') {
+      test('a message sent by another engine on the same database wakes the recv promptly', async () => {
+        const handle = await app.announcedRecv.with({ workflowId: uniqueId('cross-process') }).start();
+        assert.equal(await app.strata.getEvent(handle.workflowId, 'ready', { timeoutMs: 5_000 }), true);
+        const other = new Strata({ database, executorId: 'other-process', logger: quiet, safetyPollIntervalMs: SAFETY_POLL_INTERVAL_MS });
+        await other.launch();
+        try {
+          await delay(SETTLE_MS);
+          const sentAtMs = Date.now();
+          await other.send(handle.workflowId, 'from afar');
+          assert.equal(await handle.result({ timeoutMs: SAFETY_POLL_INTERVAL_MS }), 'from afar');
+          const wokenAfterMs = Date.now() - sentAtMs;
+          assert.ok(wokenAfterMs < PROMPT_MS, `recv woke ${wokenAfterMs} ms after the other engine's send; safety poll is ${SAFETY_POLL_INTERVAL_MS} ms`);
+        } finally {
+          await other.shutdown();
+        }
+      });
+    }
+  });
+}
