@@ -1,1 +1,149 @@
-export {};
+// Strata orders demo: durable order processing on the embedded database.
+//
+//   npm start                  run (or resume) the five demo orders
+//   npm start -- --reset       delete the demo's data directory first and start over
+//
+// Kill it at any moment (Ctrl-C, or `kill -9`) and run `npm start` again: the unfinished orders
+// resume from their last committed step, and no committed step runs twice.
+//
+// Env: STRATA_DATA_DIR overrides the data directory (default examples/orders/.strata);
+// STRATA_RESET=1 is the same as --reset.
+
+import { existsSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
+import { Strata, type WorkflowHandle } from '@strata/transact';
+import { ORDERS, createAppTables, registerOrderWorkflow, type Progress, type Receipt } from './orders.js';
+
+/** A stable place for the demo's data: the package folder, whatever the working directory. */
+const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.strata', import.meta.url));
+/** Exit codes a shell reports for these signals (128 + signal number). */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+/** The demo's orders finish in a few seconds; this long means something is stuck. */
+const RESULT_TIMEOUT_MS = 120_000;
+
+const dataDir = process.env.STRATA_DATA_DIR || DEFAULT_DATA_DIR;
+const reset = process.argv.slice(2).includes('--reset') || process.env.STRATA_RESET === '1';
+const startedAtMs = Date.now();
+
+function elapsed(): string {
+  return `${((Date.now() - startedAtMs) / 1000).toFixed(1).padStart(5)}s`;
+}
+
+function printProgress({ orderId, step, how, detail }: Progress): void {
+  if (stopping) return; // step bodies still finishing during shutdown: their results are not recorded
+  console.log(`${elapsed()}  [${orderId}] ${step.padEnd(8)} ${how.padEnd(9)} ${detail}`);
+}
+
+if (reset) {
+  rmSync(dataDir, { recursive: true, force: true });
+  console.log(`reset: deleted ${dataDir}`);
+}
+console.log(`Strata orders demo — embedded database in ${dataDir}`);
+console.log('Kill it at any moment (Ctrl-C or kill -9) and run it again: unfinished orders resume, committed steps are not repeated.\n');
+
+console.log(existsSync(dataDir) ? 'opening the embedded database…' : 'creating the embedded database (first run; this takes a few seconds)…');
+let db: Database;
+try {
+  db = await openDatabase(dataDir);
+} catch (error) {
+  if (error instanceof DatabaseLockedError) {
+    console.error(`${error.message}\n(is another "npm start" still running?)`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+// The app's tables go in before launch(): recovered orders run their transactions right away.
+await createAppTables(db);
+const unfinishedBefore = await unfinishedOrders(db);
+const finishedBefore = await finishedOrders(db);
+
+const strata = new Strata({
+  database: db,
+  // Engine info lines ("resumed N workflows") are summed up below in the demo's own words.
+  logger: { info: () => {}, warn: (message, ...details) => console.warn(message, ...details), error: (message, ...details) => console.error(message, ...details) },
+});
+const orderWorkflow = registerOrderWorkflow(strata, printProgress);
+
+/** Set by a signal: the shutdown in progress, which ends the process. */
+let stopping: Promise<never> | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    console.log(`\n${signal}: stopping. Unfinished orders stay PENDING in ${dataDir}; run "npm start" again to resume them.`);
+    stopping = strata
+      .shutdown()
+      .then(() => db.close())
+      .catch((error: unknown) => console.error('shutdown:', error))
+      .then(() => process.exit(SIGNAL_EXIT_CODES[signal]));
+  });
+}
+
+// launch() resumes this executor's unfinished workflows, so say so first.
+if (unfinishedBefore.length > 0) {
+  console.log(`resumed ${unfinishedBefore.length} unfinished workflow(s) from an earlier run: ${unfinishedBefore.join(', ')}`);
+  console.log('  steps committed before the restart are replayed from the database ("replayed"); the rest run now ("executed").');
+}
+const notStarted = ORDERS.length - unfinishedBefore.length - finishedBefore.length;
+if (finishedBefore.length > 0) console.log(`${finishedBefore.length} order(s) finished in an earlier run; they do not run again (use --reset to start over).`);
+if (notStarted > 0) console.log(`starting ${notStarted} new order workflow(s)`);
+console.log('');
+await strata.launch();
+
+// Starting an existing ID returns its handle and runs nothing, so this line is safe on every run.
+const handles: Array<WorkflowHandle<Receipt>> = [];
+for (const order of ORDERS) handles.push(await orderWorkflow.with({ workflowId: order.orderId }).start(order));
+const outcomes = await Promise.allSettled(handles.map((handle) => handle.result({ timeoutMs: RESULT_TIMEOUT_MS })));
+if (stopping) await stopping; // interrupted: the results above are the shutdown's, not the orders'
+
+await printSummary(db, outcomes);
+await strata.shutdown();
+await db.close();
+const failed = outcomes.filter((outcome) => outcome.status === 'rejected').length;
+process.exit(failed === 0 ? 0 : 1);
+
+/** IDs of order workflows left PENDING by an earlier run (they resume on launch). */
+async function unfinishedOrders(database: Database): Promise<string[]> {
+  return ordersWithStatus(database, `status = 'PENDING'`);
+}
+
+async function finishedOrders(database: Database): Promise<string[]> {
+  return ordersWithStatus(database, `status <> 'PENDING'`);
+}
+
+async function ordersWithStatus(database: Database, condition: string): Promise<string[]> {
+  const { rows: exists } = await database.query<{ present: boolean }>(`select to_regclass('strata.workflows') is not null as present`);
+  if (!exists[0]?.present) return []; // first run: Strata creates its tables on launch
+  const { rows } = await database.query<{ workflow_id: string }>(
+    `select workflow_id from strata.workflows where name = 'order' and ${condition} order by workflow_id`,
+  );
+  return rows.map((row) => row.workflow_id);
+}
+
+async function printSummary(database: Database, results: Array<PromiseSettledResult<Receipt>>): Promise<void> {
+  const { rows } = await database.query<{ order_id: string; item: string; quantity: number; status: string; tracking_number: string | null; workflow: string; charge_attempts: number | null }>(
+    `select o.order_id, o.item, o.quantity, o.status, o.tracking_number, w.status as workflow, s.attempts as charge_attempts
+       from orders o
+       join strata.workflows w on w.workflow_id = o.order_id
+       left join strata.steps s on s.workflow_id = o.order_id and s.name = 'charge'
+      order by o.order_id`,
+  );
+  const { rows: stock } = await database.query<{ item: string; available: number }>('select item, available from stock order by item');
+  const header = ['order', 'item', 'qty', 'workflow', 'order status', 'charge attempts', 'tracking'];
+  const table = [
+    header,
+    ...rows.map((row) => [row.order_id, row.item, String(row.quantity), row.workflow, row.status, String(row.charge_attempts ?? '-'), row.tracking_number ?? '-']),
+  ];
+  const widths = header.map((_, column) => Math.max(...table.map((line) => line[column]!.length)));
+  console.log('\nSummary');
+  for (const [index, line] of table.entries()) {
+    console.log('  ' + line.map((cell, column) => cell.padEnd(widths[column]!)).join('  '));
+    if (index === 0) console.log('  ' + widths.map((width) => '-'.repeat(width)).join('  '));
+  }
+  console.log(`  stock left: ${stock.map((row) => `${row.item} ${row.available}`).join(', ')}`);
+  for (const [index, result] of results.entries()) {
+    if (result.status === 'rejected') console.log(`  ${ORDERS[index]!.orderId} FAILED: ${String((result.reason as Error)?.message ?? result.reason)}`);
+  }
+  console.log(`\nDone in ${elapsed().trim()}. Run "npm start" again: finished orders are not processed twice.`);
+}

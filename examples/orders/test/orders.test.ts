@@ -1,0 +1,143 @@
+// The orders demo survives a SIGKILL: the restarted process resumes the unfinished orders and
+// finishes them, and no committed step or transaction runs twice.
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { openDatabase } from '@strata/store';
+import { ORDERS } from '../src/orders.js';
+
+const EXAMPLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** First run creates the PGlite database (several seconds on a busy 2-core machine). */
+const FIRST_PROGRESS_TIMEOUT_MS = 40_000;
+/** The resumed run opens the database and finishes the orders (charges ≤ 0.8 s, courier 2 s). */
+const RESUMED_RUN_TIMEOUT_MS = 40_000;
+
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/** Starts the demo as `npm start` does (tsx src/main.ts in the example's folder) on `dataDir`. */
+function startDemo(dataDir: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: EXAMPLE_DIR,
+    env: { ...process.env, STRATA_DATA_DIR: dataDir, STRATA_RESET: '', npm_config_reset: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let output = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: string) => {
+    output += chunk;
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout!.setEncoding('utf8').on('data', onData);
+  child.stderr!.setEncoding('utf8').on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    exited,
+    output: () => output,
+    /** Resolves when the output matches `pattern`; rejects on timeout or exit first. */
+    waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!pattern.test(output)) return;
+          done();
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no ${pattern} in the demo's output within ${timeoutMs} ms:\n${output}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        void exited.then(() => {
+          if (!waiters.has(check)) return;
+          done();
+          reject(new Error(`the demo exited before printing ${pattern}:\n${output}`));
+        });
+        check();
+      });
+    },
+  };
+}
+
+test('a SIGKILLed demo resumes on restart and finishes every order exactly once', { timeout: 90_000 }, async (t) => {
+  const scratch = await mkdtemp(join(tmpdir(), 'strata-orders-'));
+  t.after(() => rm(scratch, { recursive: true, force: true }));
+  const dataDir = join(scratch, 'data');
+
+  // First run: killed without warning once the first payment went through, mid-way.
+  const first = startDemo(dataDir);
+  await first.waitFor(/\[order-\d+\] charge\s+executed/, FIRST_PROGRESS_TIMEOUT_MS);
+  first.child.kill('SIGKILL');
+  assert.equal((await first.exited).signal, 'SIGKILL');
+  assert.doesNotMatch(first.output(), /Summary/, 'the kill landed before the demo finished');
+
+  // Second run: resumes what was left and exits 0.
+  const second = startDemo(dataDir);
+  const timer = setTimeout(() => second.child.kill('SIGKILL'), RESUMED_RUN_TIMEOUT_MS);
+  const { code } = await second.exited;
+  clearTimeout(timer);
+  const output = second.output();
+  assert.equal(code, 0, `the resumed run exits 0:\n${output}`);
+  assert.match(output, /resumed [1-5] unfinished workflow\(s\)/, 'the resumed run says it resumed the unfinished orders');
+  assert.match(output, /\[order-\d+\] reserve\s+replayed/, 'reservations committed before the kill are replayed, not run again');
+  const progressLines = (text: string, how: string) => text.split('\n').filter((line) => new RegExp(`\\] \\w+\\s+${how} `).test(line)).length;
+  t.diagnostic(
+    `killed run: ${progressLines(first.output(), 'executed')} steps executed; resumed run: ${progressLines(output, 'replayed')} replayed, ${progressLines(output, 'executed')} executed`,
+  );
+
+  const db = await openDatabase(dataDir);
+  try {
+    const orderIds = ORDERS.map((order) => order.orderId);
+    const { rows: workflows } = await db.query<{ workflow_id: string; status: string }>(
+      `select workflow_id, status from strata.workflows where name = 'order' order by workflow_id`,
+    );
+    assert.deepEqual(workflows, orderIds.map((workflow_id) => ({ workflow_id, status: 'SUCCESS' })), 'every order workflow succeeded');
+
+    // The ledger has no unique constraint: a reservation or shipment that ran twice would show.
+    const { rows: events } = await db.query<{ order_id: string; kind: string; n: number }>(
+      `select order_id, kind, count(*)::int as n from order_events group by order_id, kind order by order_id, kind`,
+    );
+    assert.deepEqual(
+      events,
+      orderIds.flatMap((order_id) => [
+        { order_id, kind: 'reserved', n: 1 },
+        { order_id, kind: 'shipped', n: 1 },
+      ]),
+      'each order was reserved once and shipped once',
+    );
+    const { rows: orders } = await db.query<{ order_id: string; status: string }>('select order_id, status from orders order by order_id');
+    assert.deepEqual(orders, orderIds.map((order_id) => ({ order_id, status: 'shipped' })));
+
+    // Stock went down by each order's quantity exactly once.
+    const { rows: stock } = await db.query<{ item: string; available: number }>('select item, available from stock order by item');
+    assert.deepEqual(stock, [
+      { item: 'espresso beans', available: 7 },
+      { item: 'grinder', available: 2 },
+      { item: 'milk jug', available: 3 },
+    ]);
+
+    const { rows: charges } = await db.query<{ workflow_id: string; n: number }>(
+      `select workflow_id, count(*)::int as n from strata.steps where name = 'charge' group by workflow_id order by workflow_id`,
+    );
+    assert.deepEqual(charges, orderIds.map((workflow_id) => ({ workflow_id, n: 1 })), 'one charge checkpoint per order');
+  } finally {
+    await db.close();
+  }
+});
