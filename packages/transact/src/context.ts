@@ -49,6 +49,9 @@ const MAX_STEP_ATTEMPTS = 1_000;
 /** The workflow context of the code running now, if any (to turn `workflow.start()` inside a workflow into a child). */
 export const currentContext = new AsyncLocalStorage<Context>();
 
+/** The name of the step or transaction whose function is running now, if any. */
+const insideStep = new AsyncLocalStorage<{ readonly context: Context; readonly name: string }>();
+
 /** Thrown inside a transaction to roll it back when its checkpoint could not be written. */
 class Unwritten extends Error {}
 
@@ -135,7 +138,7 @@ export class Context implements WorkflowContext {
       let output = '';
       const value = await rt.appDb.transaction(async (tx) => {
         attempts = tx.attempt;
-        const result = await fn(tx);
+        const result = await insideStep.run({ context: this, name }, () => fn(tx));
         output = rt.serializer.serialize(result, `output of transaction "${name}"`);
         const written = sameDatabase
           ? await insertStepInTransaction(tx, this.#newStep(stepId, 'transaction', name, { output, attempts, startedAt }))
@@ -315,6 +318,13 @@ export class Context implements WorkflowContext {
 
   /** Takes the next step number, after checking the workflow may still proceed. */
   #begin(): number {
+    const step = insideStep.getStore();
+    if (step?.context === this) {
+      // Inside a step the call would run only until the step is recorded, shifting every later step number on replay.
+      throw new InvalidArgumentError(
+        `a durable operation was called inside "${step.name}": steps and transactions cannot contain ctx calls; call them from the workflow function`,
+      );
+    }
     if (this.#fatal) throw this.#fatal;
     if (this.signal.aborted) throw this.signal.reason;
     return this.#nextStepId++;
@@ -438,7 +448,7 @@ export class Context implements WorkflowContext {
     this.signal.addEventListener('abort', onCancel, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
-      const run = Promise.resolve().then(() => fn({ signal: controller.signal, attempt }));
+      const run = Promise.resolve().then(() => insideStep.run({ context: this, name }, () => fn({ signal: controller.signal, attempt })));
       const timed =
         timeoutMs === undefined
           ? run

@@ -75,13 +75,20 @@ for (const kind of engines()) {
     let db: Database;
     let strata: Strata;
     let waiter: ReturnType<typeof register>;
+    let nestedInStep: ReturnType<typeof registerNested>['inStep'];
+    let nestedInTransaction: ReturnType<typeof registerNested>['inTransaction'];
     const register = (engine: Strata) => engine.workflow('wait-for-mail', async (ctx) => ctx.recv<string>('mail', { timeoutMs: 20_000 }));
+    const registerNested = (engine: Strata) => ({
+      inStep: engine.workflow('nested-in-step', async (ctx) => ctx.step('outer', () => ctx.step('inner', () => 1))),
+      inTransaction: engine.workflow('nested-in-transaction', async (ctx) => ctx.transaction('outer-tx', async () => ctx.now())),
+    });
 
     before(async () => {
       db = await openDatabase({ url: await freshDatabaseUrl(kind), notifications: 'poll', pollIntervalMs: 25 });
       // The safety poll is far away, so only a delivered notification can wake the waiter in time.
       strata = new Strata({ database: db, safetyPollIntervalMs: 15_000, logger: quiet });
       waiter = register(strata);
+      ({ inStep: nestedInStep, inTransaction: nestedInTransaction } = registerNested(strata));
       await strata.launch();
     });
     after(async () => {
@@ -96,6 +103,20 @@ for (const kind of engines()) {
       await strata.send(handle.workflowId, 'hello', { topic: 'mail' });
       assert.equal(await handle.result(), 'hello');
       assert.ok(Date.now() - sentAt < 5_000, 'woken by a notification, well before the 15 s safety poll');
+    });
+
+    test('a durable operation called inside a step or transaction fails the workflow with a clear error and records nothing for it', async () => {
+      for (const [workflow, outer] of [[nestedInStep, 'outer'], [nestedInTransaction, 'outer-tx']] as const) {
+        const handle = await workflow.start();
+        await assert.rejects(handle.result(), (error: Error) => {
+          assert.equal(error.name, 'InvalidArgumentError');
+          assert.match(error.message, new RegExp(`inside "${outer}"`));
+          return true;
+        });
+        assert.equal((await handle.status()).status, 'ERROR');
+        const { rows } = await db.query<{ name: string }>('select name from strata.steps where workflow_id = $1', [handle.workflowId]);
+        assert.ok(rows.every((row) => row.name === outer), `only the outer operation may be recorded, got ${rows.map((row) => row.name).join(', ')}`);
+      }
     });
 
     test('shutdown leaves a Database passed in by the caller open', async () => {
