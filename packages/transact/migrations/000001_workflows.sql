@@ -19,8 +19,10 @@ create index workflows_pending on strata.workflows (executor_id, app_version) wh
 create index workflows_parent on strata.workflows (parent_workflow_id) where parent_workflow_id is not null;
 create index workflows_created_at on strata.workflows (created_at);
 
+-- No foreign key to workflows: every insert already requires a PENDING workflow row, and an FK
+-- check would take a row lock (a WAL write) on the workflow for every step.
 create table strata.steps (
-  workflow_id text not null references strata.workflows (workflow_id) on delete cascade,
+  workflow_id text not null,
   step_id integer not null,
   name text not null,
   kind text not null,
