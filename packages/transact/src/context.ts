@@ -38,10 +38,8 @@ import {
   type StepKind,
   type StepRow,
 } from './sql/index.js';
-import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString } from './validate.js';
+import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
 
-/** Default wait of recv/getEvent: DBOS's default, long enough for a human-free round trip. */
-export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
 const DEFAULT_RETRY: Required<Omit<RetryPolicy, 'retryIf'>> = { maxAttempts: 1, intervalMs: 100, backoffFactor: 2, maxIntervalMs: 30_000 };
 /** Retry bound: a step retried more than this is a loop, not a policy. */
 const MAX_STEP_ATTEMPTS = 1_000;
@@ -193,31 +191,28 @@ export class Context implements WorkflowContext {
 
   async recv<T = unknown>(topic = '', options: WaitOptions = {}): Promise<T | null> {
     assertString(topic, 'topic');
-    assertOptions(options, 'recv options');
-    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-    assertDuration(timeoutMs, 'recv timeoutMs', true);
+    const timeoutMs = waitTimeoutMs(options, 'recv');
     const deadlineMs = await this.#durableDeadline(timeoutMs);
     const stepId = this.#begin();
     const recorded = this.#replay(stepId, 'recv', topic);
     if (recorded) return this.#decode<T | null>(recorded);
     const startedAt = new Date();
     const rt = this.#rt;
-    for (;;) {
-      const armed = rt.signals.arm([`m:${this.workflowId}`], Math.min(deadlineMs - Date.now(), rt.safetyPollIntervalMs));
-      try {
-        const message = await this.#inTransaction(stepId, async (tx) => {
+    const received = await rt.signals.waitFor(
+      [`m:${this.workflowId}`],
+      () =>
+        this.#inTransaction(stepId, async (tx) => {
           const consumed = await consumeMessage(tx, this.workflowId, topic);
           if (consumed === undefined) return undefined;
           return (await insertStepInTransaction(tx, this.#newStep(stepId, 'recv', topic, { output: consumed, startedAt }))) ? consumed : false;
-        });
-        if (typeof message === 'string') return rt.serializer.deserialize<T>(message);
-        if (message !== undefined) return this.#decode<T | null>(message);
-        if (Date.now() >= deadlineMs) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
-        await abortable(armed.fired, this.signal);
-      } finally {
-        armed.cancel();
-      }
-    }
+        }),
+      deadlineMs,
+      rt.safetyPollIntervalMs,
+      this.signal,
+    );
+    if (received === undefined) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
+    // A string is the message this call consumed; a row is the one another execution recorded first.
+    return typeof received === 'string' ? rt.serializer.deserialize<T>(received) : this.#decode<T | null>(received);
   }
 
   async setEvent(key: string, value: unknown): Promise<void> {
@@ -236,9 +231,7 @@ export class Context implements WorkflowContext {
   async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
     assertIdentifier(workflowId, 'workflow ID');
     assertIdentifier(key, 'event key');
-    assertOptions(options, 'getEvent options');
-    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-    assertDuration(timeoutMs, 'getEvent timeoutMs', true);
+    const timeoutMs = waitTimeoutMs(options, 'getEvent');
     const deadlineMs = await this.#durableDeadline(timeoutMs);
     const stepId = this.#begin();
     const name = `${workflowId}:${key}`;
@@ -246,20 +239,16 @@ export class Context implements WorkflowContext {
     if (recorded) return this.#decode<T | null>(recorded);
     const startedAt = new Date();
     const rt = this.#rt;
-    for (;;) {
-      const armed = rt.signals.arm([`e:${workflowId}:${key}`], Math.min(deadlineMs - Date.now(), rt.safetyPollIntervalMs));
-      try {
-        const value = await this.#system(() => getEventValue(rt.db, workflowId, key));
-        if (value !== undefined) {
-          const existing = await this.#checkpoint(this.#newStep(stepId, 'get_event', name, { output: value, startedAt }));
-          return this.#decode<T>(existing ?? { output: value, error: null });
-        }
-        if (Date.now() >= deadlineMs) return this.#recordValue<T | null>(stepId, 'get_event', name, null, startedAt);
-        await abortable(armed.fired, this.signal);
-      } finally {
-        armed.cancel();
-      }
-    }
+    const value = await rt.signals.waitFor(
+      [`e:${workflowId}:${key}`],
+      () => this.#system(() => getEventValue(rt.db, workflowId, key)),
+      deadlineMs,
+      rt.safetyPollIntervalMs,
+      this.signal,
+    );
+    if (value === undefined) return this.#recordValue<T | null>(stepId, 'get_event', name, null, startedAt);
+    const existing = await this.#checkpoint(this.#newStep(stepId, 'get_event', name, { output: value, startedAt }));
+    return this.#decode<T>(existing ?? { output: value, error: null });
   }
 
   writeStream(key: string, value: unknown): Promise<void> {

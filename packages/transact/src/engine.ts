@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { CheckpointWriter } from './checkpoint-writer.js';
-import { Context, currentContext, DEFAULT_WAIT_TIMEOUT_MS } from './context.js';
+import { Context, currentContext } from './context.js';
 import {
   DuplicateWorkflowError,
   EngineStateError,
@@ -47,7 +47,7 @@ import {
   type StepRow,
   type WorkflowRow,
 } from './sql/index.js';
-import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString } from './validate.js';
+import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
 
 const DEFAULT_SAFETY_POLL_INTERVAL_MS = 2_000;
 const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
@@ -259,22 +259,10 @@ export class Strata {
   async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
     assertIdentifier(workflowId, 'workflow ID');
     assertIdentifier(key, 'event key');
-    assertOptions(options, 'getEvent options');
-    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
-    assertDuration(timeoutMs, 'getEvent timeoutMs', true);
+    const timeoutMs = waitTimeoutMs(options, 'getEvent');
     const { db, signals } = this.#requireRunning();
-    const deadlineMs = Date.now() + timeoutMs;
-    for (;;) {
-      const armed = signals.arm([`e:${workflowId}:${key}`], Math.min(deadlineMs - Date.now(), this.#safetyPollIntervalMs));
-      try {
-        const value = await getEventValue(db, workflowId, key);
-        if (value !== undefined) return this.#serializer.deserialize<T>(value);
-        if (Date.now() >= deadlineMs) return null;
-        await armed.fired;
-      } finally {
-        armed.cancel();
-      }
-    }
+    const value = await signals.waitFor([`e:${workflowId}:${key}`], () => getEventValue(db, workflowId, key), Date.now() + timeoutMs, this.#safetyPollIntervalMs);
+    return value === undefined ? null : this.#serializer.deserialize<T>(value);
   }
 
   /**
@@ -552,18 +540,19 @@ export class Strata {
       const outcome = await abortable(withTimeout(local.done, timeoutMs, `workflow "${workflowId}" finishing`), signal);
       if (outcome.terminal) return outcome.terminal;
     }
-    for (;;) {
-      const armed = signals.arm([`w:${workflowId}`], Math.min(deadlineMs - Date.now(), this.#safetyPollIntervalMs));
-      try {
+    const terminal = await signals.waitFor<Terminal>(
+      [`w:${workflowId}`],
+      async () => {
         const row = await getWorkflow(db, workflowId);
         if (!row) throw new WorkflowNotFoundError(workflowId);
-        if (row.status !== 'PENDING') return { status: row.status, output: row.output, error: row.error };
-        if (Date.now() >= deadlineMs) throw new WaitTimeoutError(`workflow "${workflowId}" finishing`, timeoutMs);
-        await abortable(armed.fired, signal);
-      } finally {
-        armed.cancel();
-      }
-    }
+        return row.status === 'PENDING' ? undefined : { status: row.status, output: row.output, error: row.error };
+      },
+      deadlineMs,
+      this.#safetyPollIntervalMs,
+      signal,
+    );
+    if (!terminal) throw new WaitTimeoutError(`workflow "${workflowId}" finishing`, timeoutMs);
+    return terminal;
   }
 
   /** A workflow passed its deadline: cancel it and its children, recording the timeout. */

@@ -42,4 +42,4 @@ export {
 } from './errors.js';
 export { SystemDatabaseError } from './runtime.js';
 export { Serializer, DEFAULT_MAX_VALUE_BYTES } from './serialization.js';
-export { DEFAULT_WAIT_TIMEOUT_MS } from './context.js';
+export { DEFAULT_WAIT_TIMEOUT_MS } from './validate.js';

@@ -1,4 +1,5 @@
 import type { Database, Subscription } from '@strata/store';
+import { abortable } from './runtime.js';
 
 /** The one notification channel of the engine; payloads are signal keys. */
 export const SIGNAL_CHANNEL = 'strata_signals';
@@ -48,6 +49,32 @@ export class Signals {
   onWake(listener: (key: string) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Calls `check` until it returns a value: first at once, then at every wake-up of `keys`, and at
+   * least every `safetyPollMs` in case a notification was lost. Returns undefined once
+   * `deadlineMs` (epoch ms; Infinity for none) has passed; rejects when `signal` aborts.
+   */
+  async waitFor<T>(
+    keys: readonly string[],
+    check: () => Promise<T | undefined>,
+    deadlineMs: number,
+    safetyPollMs: number,
+    signal?: AbortSignal,
+  ): Promise<T | undefined> {
+    for (;;) {
+      // Armed before the check, so a change committed between the check and the wait still wakes it.
+      const armed = this.arm(keys, Math.min(deadlineMs - Date.now(), safetyPollMs));
+      try {
+        const value = await check();
+        if (value !== undefined) return value;
+        if (Date.now() >= deadlineMs) return undefined;
+        await abortable(armed.fired, signal);
+      } finally {
+        armed.cancel();
+      }
+    }
   }
 
   /**

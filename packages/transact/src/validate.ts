@@ -49,3 +49,14 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
   return typeof value;
 }
+
+/** Default wait of recv/getEvent: DBOS's default, long enough for a human-free round trip. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 60_000;
+
+/** The validated `timeoutMs` of a wait's options (default {@link DEFAULT_WAIT_TIMEOUT_MS}; Infinity allowed). */
+export function waitTimeoutMs(options: { readonly timeoutMs?: number } | undefined, what: string): number {
+  assertOptions(options, `${what} options`);
+  const timeoutMs = options?.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
+  assertDuration(timeoutMs, `${what} timeoutMs`, true);
+  return timeoutMs;
+}
