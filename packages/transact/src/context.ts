@@ -4,8 +4,6 @@ import type { Queryable, Transaction } from '@strata/store';
 import {
   InvalidArgumentError,
   NonDeterminismError,
-  NotSerializableError,
-  PayloadTooLargeError,
   StepTimeoutError,
   StreamClosedError,
   WorkflowCancelledError,
@@ -103,17 +101,13 @@ export class Context implements WorkflowContext {
           await abortableDelay(Math.min(policy.maxIntervalMs, policy.intervalMs * policy.backoffFactor ** (attempt - 1)), this.signal);
           continue;
         }
-        const existing = await this.#checkpoint(this.#newStep(stepId, 'step', name, { error: this.#serializeError(error), attempts: attempt, startedAt }));
-        if (existing) return this.#decode<T>(existing);
-        throw error;
+        return this.#recordFailure<T>(stepId, 'step', name, error, attempt, startedAt);
       }
       let output: string;
       try {
         output = this.#rt.serializer.serialize(value, `output of step "${name}"`);
       } catch (error) {
-        const existing = await this.#checkpoint(this.#newStep(stepId, 'step', name, { error: this.#serializeError(error), attempts: attempt, startedAt }));
-        if (existing) return this.#decode<T>(existing);
-        throw error;
+        return this.#recordFailure<T>(stepId, 'step', name, error, attempt, startedAt); // retrying cannot make the value storable
       }
       const existing = await this.#checkpoint(this.#newStep(stepId, 'step', name, { output, attempts: attempt, startedAt }));
       return existing ? this.#decode<T>(existing) : value;
@@ -158,9 +152,7 @@ export class Context implements WorkflowContext {
       if (this.signal.aborted) throw this.signal.reason;
       if (isConnectionError(error)) throw new SystemDatabaseError(error);
       // The user's transaction failed and rolled back: its failure is the step's recorded outcome.
-      const existing = await this.#checkpoint(this.#newStep(stepId, 'transaction', name, { error: this.#serializeError(error), attempts, startedAt }));
-      if (existing) return this.#decode<T>(existing);
-      throw error;
+      return this.#recordFailure<T>(stepId, 'transaction', name, error, attempts, startedAt);
     }
   }
 
@@ -354,6 +346,13 @@ export class Context implements WorkflowContext {
     };
   }
 
+  /** Records a step's or transaction's final failure and rethrows it (or adopts the outcome another execution recorded first). */
+  async #recordFailure<T>(stepId: number, kind: 'step' | 'transaction', name: string, error: unknown, attempts: number, startedAt: Date): Promise<T> {
+    const existing = await this.#checkpoint(this.#newStep(stepId, kind, name, { error: this.#rt.serializer.serializeError(error), attempts, startedAt }));
+    if (existing) return this.#decode<T>(existing);
+    throw error;
+  }
+
   /** Writes a checkpoint; returns the row another execution recorded first, if that happened. */
   async #checkpoint(step: NewStep): Promise<StepRow | undefined> {
     const written = await this.#system(() => this.#rt.writer.write(step));
@@ -386,8 +385,8 @@ export class Context implements WorkflowContext {
     }
   }
 
-  /** Records a value computed now (time, randomness), or returns the recorded one. */
-  async #recordFresh<T>(kind: 'now' | 'random' | 'uuid', compute: () => T): Promise<T> {
+  /** Records a value computed now (time, randomness, a wake-up time), or returns the recorded one. */
+  async #recordFresh<T>(kind: 'now' | 'random' | 'uuid' | 'sleep' | 'deadline', compute: () => T): Promise<T> {
     const stepId = this.#begin();
     const recorded = this.#replay(stepId, kind, kind);
     if (recorded) return this.#decode<T>(recorded);
@@ -401,11 +400,8 @@ export class Context implements WorkflowContext {
   }
 
   /** A point in time `durationMs` from the first run, recorded so a recovered workflow keeps it. */
-  async #durableTime(kind: 'sleep' | 'deadline', durationMs: number): Promise<number> {
-    const stepId = this.#begin();
-    const recorded = this.#replay(stepId, kind, kind);
-    if (recorded) return this.#decode<number>(recorded);
-    return this.#recordValue(stepId, kind, kind, Date.now() + durationMs, new Date());
+  #durableTime(kind: 'sleep' | 'deadline', durationMs: number): Promise<number> {
+    return this.#recordFresh(kind, () => Date.now() + durationMs);
   }
 
   /** The recorded deadline of a wait, or Infinity for a wait without timeout (which records nothing). */
@@ -476,7 +472,7 @@ export class Context implements WorkflowContext {
           rt.decodeTerminal(childId, terminal);
           outcome = { output: terminal.output };
         } catch (error) {
-          outcome = { error: this.#serializeError(error) };
+          outcome = { error: this.#rt.serializer.serializeError(error) };
         }
         const existing = await this.#checkpoint(this.#newStep(stepId, 'child_result', childId, { ...outcome, startedAt }));
         return this.#decode<R>(existing ?? { output: outcome.output ?? null, error: outcome.error ?? null });
@@ -500,18 +496,6 @@ export class Context implements WorkflowContext {
     } catch (error) {
       if (isConnectionError(error)) throw new SystemDatabaseError(error);
       throw error;
-    }
-  }
-
-  #serializeError(error: unknown): string {
-    const serializer = this.#rt.serializer;
-    try {
-      return serializer.serialize(error, 'error');
-    } catch (cause) {
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      const replacement = new Error(message);
-      if (cause instanceof NotSerializableError || cause instanceof PayloadTooLargeError) replacement.name = 'UnserializableError';
-      return serializer.serialize(replacement, 'error');
     }
   }
 }

@@ -510,13 +510,7 @@ export class Strata {
     if ((failure instanceof WorkflowCancelledError || failure instanceof WorkflowStateError) && failure.workflowId === workflowId) {
       return { terminal: undefined };
     }
-    let text: string;
-    try {
-      text = this.#serializer.serialize(failure, 'error');
-    } catch {
-      text = this.#serializer.serialize(new Error(String((failure as Error)?.message ?? failure)), 'error');
-    }
-    return this.#finish(workflowId, 'ERROR', null, text);
+    return this.#finish(workflowId, 'ERROR', null, this.#serializer.serializeError(failure));
   }
 
   async #finish(workflowId: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<Outcome> {

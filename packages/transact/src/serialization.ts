@@ -45,6 +45,21 @@ export class Serializer {
     return text;
   }
 
+  /**
+   * Serializes a thrown value for storage. Something that cannot be stored as it is (a thrown
+   * function, an oversized error) is stored as an Error carrying its description instead, so a
+   * failure is never lost to its own serialization.
+   */
+  serializeError(error: unknown): string {
+    try {
+      return this.serialize(error, 'error');
+    } catch {
+      const replacement = new Error(error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 10_000) : String(error).slice(0, 10_000));
+      replacement.name = 'UnserializableError';
+      return this.serialize(replacement, 'error');
+    }
+  }
+
   /** Inverse of {@link serialize}. */
   deserialize<T = unknown>(text: string): T {
     return this.#json.deserialize<T>(JSON.parse(text));
