@@ -33,6 +33,7 @@ import { Signals } from './signals.js';
 import {
   STREAM_READ_BATCH,
   cancelWorkflowTree,
+  expiredRoot,
   RECOVERY_PAGE_SIZE,
   claimPendingWorkflows,
   completeWorkflow,
@@ -553,8 +554,9 @@ export class Strata {
   async #expire(workflowId: string): Promise<void> {
     if (this.#state !== 'running') return;
     try {
-      const reason = this.#serializer.serialize(new WorkflowTimeoutError(workflowId), 'error');
-      const cancelled = await cancelWorkflowTree(this.#runtime!.db, workflowId, reason);
+      const { db } = this.#runtime!;
+      const root = await expiredRoot(db, workflowId, new Date());
+      const cancelled = await cancelWorkflowTree(db, root, this.#serializer.serialize(new WorkflowTimeoutError(root), 'error'));
       await this.#announceCancelled(cancelled, (id) => new WorkflowTimeoutError(id));
     } catch (error) {
       this.#logger.warn(`strata: could not time out workflow "${workflowId}"`, error);

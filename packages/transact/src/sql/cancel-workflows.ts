@@ -20,3 +20,23 @@ export async function cancelWorkflowTree(db: Queryable, workflowId: string, erro
   );
   return rows.map((row) => row.workflow_id);
 }
+
+/**
+ * The topmost of a workflow and its ancestors whose deadline has passed by `now`. Children
+ * inherit their parent's deadline, so when a child's deadline fires the parent's usually has too,
+ * and the whole tree must be cancelled at once (else the parent would see its child's timeout as
+ * an ordinary failure).
+ */
+export async function expiredRoot(db: Queryable, workflowId: string, now: Date): Promise<string> {
+  const { rows } = await db.query<{ workflow_id: string }>(
+    `with recursive up as (
+       select workflow_id, parent_workflow_id, deadline_at, 0 as depth from strata.workflows where workflow_id = $1
+       union all
+       select w.workflow_id, w.parent_workflow_id, w.deadline_at, up.depth + 1
+         from strata.workflows w join up on w.workflow_id = up.parent_workflow_id
+     )
+     select workflow_id from up where deadline_at <= $2 order by depth desc limit 1`,
+    [workflowId, now],
+  );
+  return rows[0]?.workflow_id ?? workflowId;
+}
