@@ -2,7 +2,6 @@
 // is recorded, and how both reach child workflows and survive a restart.
 
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import {
   Strata,
@@ -11,19 +10,10 @@ import {
   WorkflowNotFoundError,
   WorkflowStateError,
   WorkflowTimeoutError,
-  type Logger,
   type StrataConfig,
 } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
-/** launch() resumes unfinished workflows; one that never returns must fail its test, not hang the run. */
-const LAUNCH_TIMEOUT_MS = 15_000;
-/** "Promptly": far below the waits being interrupted, and generous for a loaded CI machine. */
-const PROMPT_MS = 1_000;
-/** Time for a started workflow to reach its wait. */
-const SETTLE_MS = 200;
+import { delay, LAUNCH_TIMEOUT_MS, launchOrShutDown, PROMPT_MS, quiet, SETTLE_MS, uniqueId, within } from './helpers.js';
 
 /** Workflow IDs whose code ran past the wait it was cancelled in. */
 const ranPastWait = new Set<string>();
@@ -89,38 +79,8 @@ type App = ReturnType<typeof registerWorkflows> & { readonly strata: Strata };
 async function launchApp(database: string, config: Partial<StrataConfig> = {}, timeoutMs = Infinity): Promise<App> {
   const strata = new Strata({ database, logger: quiet, ...config });
   const app = { strata, ...registerWorkflows(strata) };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new Error(`strata.launch() did not finish within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } catch (error) {
-    await strata.shutdown();
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+  await launchOrShutDown(strata, timeoutMs);
   return app;
-}
-
-let nextId = 0;
-/** A workflow ID unique in this file's run. */
-function uniqueId(label: string): string {
-  return `${label}-${process.pid}-${++nextId}`;
-}
-
-/** `promise`, or a failure after `timeoutMs`. */
-async function within<T>(promise: Promise<T>, what: string, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Checks that an error is a WorkflowTimeoutError with its stable code. */

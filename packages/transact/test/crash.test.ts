@@ -21,6 +21,7 @@ import { openDatabase } from '@strata/store';
 import { engines, freshDatabaseUrl, type EngineKind } from '@strata/testing';
 import { Serializer } from '@strata/transact';
 import { STEP_PAIRS, expectedSteps } from './crash/shape.js';
+import { delay } from './helpers.js';
 
 const WORKER_PATH = join(dirname(fileURLToPath(import.meta.url)), 'crash', 'worker.ts');
 
@@ -270,10 +271,6 @@ async function runKilledIncarnation(
     signal,
     durationMs: Date.now() - startedAtMs,
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 describe('crash safety under SIGKILL', () => {

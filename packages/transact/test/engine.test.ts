@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { DatabaseUnreachableError, InvalidDatabaseUrlError, openDatabase, type Database } from '@strata/store';
-import { EngineStateError, InvalidArgumentError, Strata, type Logger } from '@strata/transact';
+import { EngineStateError, InvalidArgumentError, Strata } from '@strata/transact';
 import { engines, freshDatabaseUrl, freshPostgresUrl } from '@strata/testing';
-
-const quiet: Logger = { info() {}, warn() {}, error() {} };
+import { quiet } from './helpers.js';
 
 describe('engine configuration', () => {
   test('invalid config values throw InvalidArgumentError naming the option', () => {

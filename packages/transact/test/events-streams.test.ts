@@ -2,7 +2,6 @@
 // readStream: an ordered, closable sequence of values), read from outside and from workflows.
 
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import {
   DEFAULT_MAX_VALUE_BYTES,
@@ -11,18 +10,9 @@ import {
   Strata,
   StreamClosedError,
   WorkflowNotFoundError,
-  type Logger,
 } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
-/** Far above every wake-up we assert, so a wake-up that beats it came from a notification. */
-const SAFETY_POLL_INTERVAL_MS = 10_000;
-/** "Promptly": well under the safety poll, and generous for a loaded CI machine. */
-const PROMPT_MS = 1_000;
-/** Time for a started wait to reach its blocking point. */
-const SETTLE_MS = 200;
+import { delay, PROMPT_MS, quiet, SAFETY_POLL_INTERVAL_MS, SETTLE_MS, uniqueId, within } from './helpers.js';
 
 function registerWorkflows(strata: Strata) {
   return {
@@ -80,12 +70,6 @@ type App = ReturnType<typeof registerWorkflows> & { readonly strata: Strata };
 
 const serializer = new Serializer(DEFAULT_MAX_VALUE_BYTES);
 
-let nextId = 0;
-/** A workflow ID unique in this file's run. */
-function uniqueId(label: string): string {
-  return `${label}-${process.pid}-${++nextId}`;
-}
-
 /** Every value of a stream, read to its end. */
 async function readAll<T>(strata: Strata, workflowId: string, key: string, options: { fromOffset?: number } = {}): Promise<T[]> {
   const values: T[] = [];
@@ -99,19 +83,6 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs: number
   while (!condition()) {
     if (Date.now() > deadlineMs) assert.fail(`${what} did not happen within ${timeoutMs} ms`);
     await delay(10);
-  }
-}
-
-/** `promise`, or a failure after `timeoutMs` (so a reader that never ends fails instead of hanging). */
-async function within<T>(promise: Promise<T>, what: string, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

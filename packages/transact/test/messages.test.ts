@@ -2,19 +2,10 @@
 // exactly once across restarts, and woken by notifications rather than by the safety poll.
 
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { Strata, WorkflowNotFoundError, type Logger, type StrataConfig } from '@strata/transact';
+import { Strata, WorkflowNotFoundError, type StrataConfig } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
-/** Far above every wake-up we assert, so a wake-up that beats it came from a notification. */
-const SAFETY_POLL_INTERVAL_MS = 10_000;
-/** "Promptly": well under the safety poll, and generous for a loaded CI machine. */
-const PROMPT_MS = 1_000;
-/** Time for a started workflow to reach its wait, so a send finds it blocked. */
-const SETTLE_MS = 200;
+import { delay, launchOrShutDown, PROMPT_MS, quiet, restartApp, SAFETY_POLL_INTERVAL_MS, SETTLE_MS, uniqueId } from './helpers.js';
 
 function registerWorkflows(strata: Strata) {
   return {
@@ -80,25 +71,11 @@ function registerWorkflows(strata: Strata) {
 
 type App = ReturnType<typeof registerWorkflows> & { readonly strata: Strata };
 
-/** launch() resumes unfinished workflows; one that never returns must fail its test, not hang the run. */
-const LAUNCH_TIMEOUT_MS = 15_000;
-
 /** Launches an engine; a launch that takes longer than `timeoutMs` is shut down and fails. */
 async function launchApp(database: string, config: Partial<StrataConfig> = {}, timeoutMs = Infinity): Promise<App> {
   const strata = new Strata({ database, logger: quiet, safetyPollIntervalMs: SAFETY_POLL_INTERVAL_MS, ...config });
   const app = { strata, ...registerWorkflows(strata) };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new Error(`strata.launch() did not finish within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } catch (error) {
-    await strata.shutdown();
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+  await launchOrShutDown(strata, timeoutMs);
   return app;
 }
 
@@ -110,12 +87,6 @@ async function countMessages(strata: Strata, destinationId: string, onlyUnconsum
   return rows[0]!.n;
 }
 
-let nextId = 0;
-/** A workflow ID unique in this file's run. */
-function uniqueId(label: string): string {
-  return `${label}-${process.pid}-${++nextId}`;
-}
-
 for (const kind of engines()) {
   describe(`messages (${kind})`, () => {
     let database: string;
@@ -124,15 +95,15 @@ for (const kind of engines()) {
 
     /** Shuts the engine down and starts a new one on the same database, as a restarted process would. */
     async function restart(): Promise<void> {
-      await app.strata.shutdown();
-      try {
-        app = await launchApp(database, { executorId }, LAUNCH_TIMEOUT_MS);
-      } catch (error) {
-        // Leave the next tests an engine that has nothing to recover.
-        executorId = uniqueId('replacement');
-        app = await launchApp(database, { executorId });
-        throw error;
-      }
+      await restartApp(
+        app,
+        executorId,
+        (id, timeoutMs) => launchApp(database, { executorId: id }, timeoutMs),
+        (next, id) => {
+          app = next;
+          executorId = id;
+        },
+      );
     }
 
     before(async () => {

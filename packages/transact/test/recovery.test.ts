@@ -3,15 +3,11 @@
 // workflows that keep crashing, names no longer registered).
 
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Strata, type Logger, type StrataConfig } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
+import { delay, LAUNCH_TIMEOUT_MS, quiet, uniqueId, withTimeout } from './helpers.js';
 
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
-/** launch() resumes unfinished workflows; one that never returns must fail its test, not hang the run. */
-const LAUNCH_TIMEOUT_MS = 15_000;
 /** Time for a resumed workflow to get going, so "it did not run" means something. */
 const SETTLE_MS = 300;
 
@@ -44,12 +40,6 @@ function capturingLogger(): Logger & { warnings: string[]; errors: string[] } {
   return { warnings, errors, info() {}, warn: (message: string) => warnings.push(message), error: (message: string) => errors.push(message) };
 }
 
-let nextId = 0;
-/** An ID unique in this file's run. */
-function uniqueId(label: string): string {
-  return `${label}-${process.pid}-${++nextId}`;
-}
-
 for (const kind of engines()) {
   describe(`recovery (${kind})`, () => {
     let database: string;
@@ -61,15 +51,7 @@ for (const kind of engines()) {
       const strata = new Strata({ database, logger: quiet, ...config });
       const workflows = register(strata);
       live.add(strata);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`strata.launch() did not finish within ${LAUNCH_TIMEOUT_MS} ms`)), LAUNCH_TIMEOUT_MS);
-      });
-      try {
-        await Promise.race([strata.launch(), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await withTimeout(strata.launch(), LAUNCH_TIMEOUT_MS, `strata.launch() did not finish within ${LAUNCH_TIMEOUT_MS} ms`);
       return { strata, workflows };
     }
 

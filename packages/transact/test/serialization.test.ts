@@ -2,49 +2,16 @@
 // values) and what is rejected before anything is written.
 
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { InvalidArgumentError, NotSerializableError, PayloadTooLargeError, Serializer, Strata } from '@strata/transact';
 import type { Queryable } from '@strata/store';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-
-const quiet = { info() {}, warn() {}, error() {} };
-/** Generous bound on any wait in this file: a healthy run needs a fraction of it. */
-const WAIT_MS = 30_000;
+import { launchWithin, quiet, randomId as uniqueId, WAIT_MS, waitFor } from './helpers.js';
 
 /** Side effects, keyed by workflow ID: shared by every engine in this process. */
 const runs = new Map<string, number>();
 function bump(key: string): void {
   runs.set(key, (runs.get(key) ?? 0) + 1);
-}
-
-function uniqueId(label: string): string {
-  return `${label}-${randomUUID()}`;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-/** Launches `strata`, failing (instead of hanging the file) if recovery does not return. */
-async function launchWithin(strata: Strata, timeoutMs = 15_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`launch() did not return within ${timeoutMs} ms (recovery of PENDING workflows is stuck)`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function countWorkflows(db: Queryable): Promise<number> {

@@ -2,16 +2,11 @@
 // argument validation.
 
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { InvalidArgumentError, Serializer, StepTimeoutError, Strata, type StepOptions } from '@strata/transact';
-import type { Queryable } from '@strata/store';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-
-const quiet = { info() {}, warn() {}, error() {} };
-/** Generous bound on any wait in this file: a healthy run needs a fraction of it. */
-const WAIT_MS = 30_000;
+import { delay, launchWithin, quiet, randomId as uniqueId, stepRows, WAIT_MS, waitFor } from './helpers.js';
 
 /** Side effects, keyed by `<workflowId>/<step>`: shared by every engine in this process. */
 const runs = new Map<string, number>();
@@ -28,56 +23,10 @@ const attemptSignals = new Map<string, AbortSignal[]>();
 /** Errors caught inside workflows, for instanceof checks the stored copy cannot give. */
 const caught = new Map<string, unknown>();
 
-function uniqueId(label: string): string {
-  return `${label}-${randomUUID()}`;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 function push<T>(map: Map<string, T[]>, key: string, value: T): void {
   const list = map.get(key) ?? [];
   list.push(value);
   map.set(key, list);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-/** Launches `strata`, failing (instead of hanging the file) if recovery does not return. */
-async function launchWithin(strata: Strata, timeoutMs = 15_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`launch() did not return within ${timeoutMs} ms (recovery of PENDING workflows is stuck)`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface StepRecord {
-  step_id: number;
-  kind: string;
-  name: string;
-  output: string | null;
-  error: string | null;
-  attempts: number;
-}
-
-async function stepRows(db: Queryable, workflowId: string): Promise<StepRecord[]> {
-  const { rows } = await db.query<StepRecord & Record<string, unknown>>(
-    'select step_id, kind, name, output, error, attempts from strata.steps where workflow_id = $1 order by step_id',
-    [workflowId],
-  );
-  return rows;
 }
 
 const serializer = new Serializer();

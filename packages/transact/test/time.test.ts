@@ -2,15 +2,10 @@
 // and ctx.now / random / uuid (recorded once, replayed after).
 
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_MAX_VALUE_BYTES, InvalidArgumentError, Serializer, Strata, type Logger, type StrataConfig } from '@strata/transact';
+import { DEFAULT_MAX_VALUE_BYTES, InvalidArgumentError, Serializer, Strata, type StrataConfig } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-
-const quiet: Logger = { info() {}, warn() {}, error() {} };
-
-/** launch() resumes unfinished workflows; one that never returns must fail its test, not hang the run. */
-const LAUNCH_TIMEOUT_MS = 15_000;
+import { delay, launchOrShutDown, quiet, restartApp, uniqueId } from './helpers.js';
 
 function registerWorkflows(strata: Strata) {
   return {
@@ -43,28 +38,11 @@ type App = ReturnType<typeof registerWorkflows> & { readonly strata: Strata };
 async function launchApp(database: string, config: Partial<StrataConfig> = {}, timeoutMs = Infinity): Promise<App> {
   const strata = new Strata({ database, logger: quiet, ...config });
   const app = { strata, ...registerWorkflows(strata) };
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new Error(`strata.launch() did not finish within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } catch (error) {
-    await strata.shutdown();
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+  await launchOrShutDown(strata, timeoutMs);
   return app;
 }
 
 const serializer = new Serializer(DEFAULT_MAX_VALUE_BYTES);
-
-let nextId = 0;
-/** A workflow ID unique in this file's run. */
-function uniqueId(label: string): string {
-  return `${label}-${process.pid}-${++nextId}`;
-}
 
 for (const kind of engines()) {
   describe(`time (${kind})`, () => {
@@ -74,15 +52,15 @@ for (const kind of engines()) {
 
     /** Shuts the engine down and starts a new one on the same database, as a restarted process would. */
     async function restart(): Promise<void> {
-      await app.strata.shutdown();
-      try {
-        app = await launchApp(database, { executorId }, LAUNCH_TIMEOUT_MS);
-      } catch (error) {
-        // Leave the next tests an engine that has nothing to recover.
-        executorId = uniqueId('replacement');
-        app = await launchApp(database, { executorId });
-        throw error;
-      }
+      await restartApp(
+        app,
+        executorId,
+        (id, timeoutMs) => launchApp(database, { executorId: id }, timeoutMs),
+        (next, id) => {
+          app = next;
+          executorId = id;
+        },
+      );
     }
 
     before(async () => {

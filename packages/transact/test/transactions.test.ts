@@ -2,72 +2,19 @@
 // isolation, non-serializable results and a separate application database.
 
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { NotSerializableError, Serializer, Strata } from '@strata/transact';
 import { openDatabase, type Database, type Queryable } from '@strata/store';
 import { engines, freshDatabaseUrl, freshPgliteDir, freshPostgresUrl, type EngineKind } from '@strata/testing';
+import { countRows, launchWithin, quiet, randomId as uniqueId, stepRows, WAIT_MS, waitFor } from './helpers.js';
 
-const quiet = { info() {}, warn() {}, error() {} };
-/** Generous bound on any wait in this file: a healthy run needs a fraction of it. */
-const WAIT_MS = 30_000;
 const APP_EFFECTS_DDL = 'create table if not exists app_effects (workflow_id text not null, note text not null)';
 
 /** Errors caught inside workflows, for instanceof checks the stored copy cannot give. */
 const caught = new Map<string, unknown>();
 
-function uniqueId(label: string): string {
-  return `${label}-${randomUUID()}`;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-/** Launches `strata`, failing (instead of hanging the file) if recovery does not return. */
-async function launchWithin(strata: Strata, timeoutMs = 15_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`launch() did not return within ${timeoutMs} ms (recovery of PENDING workflows is stuck)`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function countRows(db: Queryable, sql: string, params: unknown[]): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from (${sql}) counted`, params);
-  return rows[0]!.n;
-}
-
 function effectsOf(db: Queryable, workflowId: string): Promise<number> {
   return countRows(db, 'select 1 from app_effects where workflow_id = $1', [workflowId]);
-}
-
-interface StepRecord {
-  step_id: number;
-  kind: string;
-  name: string;
-  output: string | null;
-  error: string | null;
-}
-
-async function stepRows(db: Queryable, workflowId: string): Promise<StepRecord[]> {
-  const { rows } = await db.query<StepRecord & Record<string, unknown>>(
-    'select step_id, kind, name, output, error from strata.steps where workflow_id = $1 order by step_id',
-    [workflowId],
-  );
-  return rows;
 }
 
 async function insertEffect(tx: Queryable, workflowId: string, note: string): Promise<void> {

@@ -2,7 +2,6 @@
 // engine's lifecycle errors.
 
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import {
   DuplicateWorkflowError,
@@ -12,12 +11,9 @@ import {
   UnknownWorkflowError,
   WorkflowConflictError,
 } from '@strata/transact';
-import type { Queryable } from '@strata/store';
 import { engines, freshDatabaseUrl, freshPostgresUrl } from '@strata/testing';
+import { countRows, delay, launchWithin, quiet, randomId as uniqueId, WAIT_MS, waitFor } from './helpers.js';
 
-const quiet = { info() {}, warn() {}, error() {} };
-/** Generous bound on any wait in this file: a healthy run needs a fraction of it. */
-const WAIT_MS = 30_000;
 const EXECUTOR_ID = 'exec-workflows';
 const APP_VERSION = 'v7';
 
@@ -31,40 +27,6 @@ function bump(key: string): number {
 
 /** Errors caught inside workflows, for instanceof checks the stored copy cannot give. */
 const caught = new Map<string, unknown>();
-
-function uniqueId(label: string): string {
-  return `${label}-${randomUUID()}`;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
-/** Launches `strata`, failing (instead of hanging the file) if recovery does not return. */
-async function launchWithin(strata: Strata, timeoutMs = 15_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`launch() did not return within ${timeoutMs} ms (recovery of PENDING workflows is stuck)`)), timeoutMs);
-  });
-  try {
-    await Promise.race([strata.launch(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function countRows(db: Queryable, sql: string, params: unknown[]): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from (${sql}) counted`, params);
-  return rows[0]!.n;
-}
 
 /** A workflow of another engine, to be started (wrongly) from a workflow of this one. */
 const foreignEngine = new Strata({ database: 'memory://', logger: quiet });

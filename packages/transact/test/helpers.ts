@@ -1,0 +1,138 @@
+// Helpers shared by the test files of @strata/transact: a silent logger, unique IDs, timing
+// constants, bounded waits, launches that fail instead of hanging, and readers of Strata's tables.
+
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '@strata/store';
+import type { Logger, Strata } from '@strata/transact';
+
+/** A logger that drops everything, so engines keep the test output clean. */
+export const quiet: Logger = { info() {}, warn() {}, error() {} };
+
+/** Generous bound on any wait in a file that uses it: a healthy run needs a fraction of it. */
+export const WAIT_MS = 30_000;
+
+/** launch() resumes unfinished workflows; one that never returns must fail its test, not hang the run. */
+export const LAUNCH_TIMEOUT_MS = 15_000;
+
+/** Far above every wake-up we assert, so a wake-up that beats it came from a notification. */
+export const SAFETY_POLL_INTERVAL_MS = 10_000;
+
+/** "Promptly": well under the safety poll and the waits being interrupted, and generous for a loaded CI machine. */
+export const PROMPT_MS = 1_000;
+
+/** Time for a started workflow to reach its wait (its blocking point), so a send or cancel finds it blocked. */
+export const SETTLE_MS = 200;
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+let nextId = 0;
+/** An ID unique in this process's run: `<label>-<pid>-<counter>`. */
+export function uniqueId(label: string): string {
+  return `${label}-${process.pid}-${++nextId}`;
+}
+
+/** An ID unique everywhere: `<label>-<random UUID>`. */
+export function randomId(label: string): string {
+  return `${label}-${randomUUID()}`;
+}
+
+/**
+ * `promise`, or a rejection with `new Error(message)` once `timeoutMs` passed (never, when
+ * `timeoutMs` is not finite). The timer is cleared either way.
+ */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    if (Number.isFinite(timeoutMs)) timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `promise`, or a failure "<what> did not happen within <timeoutMs> ms" (so a wait that never ends fails instead of hanging). */
+export function within<T>(promise: Promise<T>, what: string, timeoutMs: number): Promise<T> {
+  return withTimeout(promise, timeoutMs, `${what} did not happen within ${timeoutMs} ms`);
+}
+
+/** Polls `check` every 20 ms until it returns true; throws "timed out waiting for <what>" after WAIT_MS. */
+export async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(20);
+  }
+}
+
+/** Launches `strata`, failing (instead of hanging the file) if recovery does not return within `timeoutMs`. */
+export async function launchWithin(strata: Strata, timeoutMs = LAUNCH_TIMEOUT_MS): Promise<void> {
+  await withTimeout(strata.launch(), timeoutMs, `launch() did not return within ${timeoutMs} ms (recovery of PENDING workflows is stuck)`);
+}
+
+/**
+ * Launches `strata`; a launch that fails, or takes longer than `timeoutMs` (default: no limit),
+ * shuts the engine down and rethrows.
+ */
+export async function launchOrShutDown(strata: Strata, timeoutMs = Infinity): Promise<void> {
+  try {
+    await withTimeout(strata.launch(), timeoutMs, `strata.launch() did not finish within ${timeoutMs} ms`);
+  } catch (error) {
+    await strata.shutdown();
+    throw error;
+  }
+}
+
+/**
+ * Shuts `current` down and launches a new app on the same database with the same `executorId`,
+ * as a restarted process would; that launch must finish within LAUNCH_TIMEOUT_MS. `adopt`
+ * receives the app and executor ID the describe block uses from then on. If the launch fails,
+ * the block gets an engine under a new executor ID (so it has nothing to recover) and the
+ * error is rethrown.
+ */
+export async function restartApp<A extends { readonly strata: Strata }>(
+  current: A,
+  executorId: string,
+  launch: (executorId: string, timeoutMs?: number) => Promise<A>,
+  adopt: (app: A, executorId: string) => void,
+): Promise<void> {
+  await current.strata.shutdown();
+  try {
+    adopt(await launch(executorId, LAUNCH_TIMEOUT_MS), executorId);
+  } catch (error) {
+    // Leave the next tests an engine that has nothing to recover.
+    const replacementId = uniqueId('replacement');
+    adopt(current, replacementId); // the new ID holds even if the replacement launch fails too
+    adopt(await launch(replacementId), replacementId);
+    throw error;
+  }
+}
+
+/** Counts the rows `sql` returns. */
+export async function countRows(db: Queryable, sql: string, params: unknown[]): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from (${sql}) counted`, params);
+  return rows[0]!.n;
+}
+
+/** A row of strata.steps, as stepRows() reads it. */
+export interface StepRecord {
+  step_id: number;
+  kind: string;
+  name: string;
+  output: string | null;
+  error: string | null;
+  attempts: number;
+}
+
+/** The recorded steps of `workflowId`, in step order. */
+export async function stepRows(db: Queryable, workflowId: string): Promise<StepRecord[]> {
+  const { rows } = await db.query<StepRecord & Record<string, unknown>>(
+    'select step_id, kind, name, output, error, attempts from strata.steps where workflow_id = $1 order by step_id',
+    [workflowId],
+  );
+  return rows;
+}
