@@ -373,14 +373,15 @@ export class Context implements WorkflowContext {
   /** Runs a transaction whose body records step `stepId`; `false` from the body means "not written". */
   async #inTransaction<T>(stepId: number, body: (tx: Transaction) => Promise<T | false>): Promise<T | StepRow> {
     try {
-      return await this.#rt.db.transaction(async (tx) => {
-        const result = await body(tx);
-        if (result === false) throw new Unwritten();
-        return result;
-      });
+      return await this.#system(() =>
+        this.#rt.db.transaction(async (tx) => {
+          const result = await body(tx);
+          if (result === false) throw new Unwritten();
+          return result;
+        }),
+      );
     } catch (error) {
       if (error instanceof Unwritten) return this.#explainUnwritten(stepId);
-      if (isConnectionError(error)) throw new SystemDatabaseError(error);
       throw error;
     }
   }

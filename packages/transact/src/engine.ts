@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
+import { loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { CheckpointWriter } from './checkpoint-writer.js';
 import { Context, currentContext } from './context.js';
 import {
@@ -62,6 +62,7 @@ interface Outcome {
 
 interface Execution {
   readonly controller: AbortController;
+  readonly context: Context;
   readonly done: Promise<Outcome>;
 }
 
@@ -100,14 +101,10 @@ export class Strata {
   readonly #serializer: Serializer;
   readonly #registry = new Map<string, Registration>();
   readonly #running = new Map<string, Execution>();
-  readonly #contexts = new Map<string, Context>();
   readonly #safetyPollIntervalMs: number;
   readonly #maxRecoveryAttempts: number;
   #state: EngineState = 'new';
-  #db: Database | undefined;
-  #appDb: Database | undefined;
   #ownedDatabases: Database[] = [];
-  #signals: Signals | undefined;
   #runtime: Runtime | undefined;
   #stopWakeListener: (() => void) | undefined;
 
@@ -160,13 +157,10 @@ export class Strata {
     try {
       const db = await this.#open(this.#config.database);
       const appDb = this.#config.appDatabase === undefined ? db : await this.#open(this.#config.appDatabase);
-      this.#db = db;
-      this.#appDb = appDb;
       await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
       if (appDb !== db) await migrate(appDb, 'transact-app', loadMigrations(new URL('../app-migrations/', import.meta.url)));
       const signals = new Signals(db);
       await signals.start();
-      this.#signals = signals;
       this.#stopWakeListener = signals.onWake((key) => {
         if (key.startsWith('c:')) this.#abortLocal(key.slice(2), (id) => new WorkflowCancelledError(id));
       });
@@ -194,7 +188,7 @@ export class Strata {
     for (const execution of executions) execution.controller.abort(new EngineStateError('the engine is shutting down'));
     await Promise.allSettled(executions.map((execution) => execution.done));
     this.#stopWakeListener?.();
-    await this.#signals?.stop().catch(() => {});
+    await this.#runtime?.signals.stop().catch(() => {});
     await this.#closeOwned();
   }
 
@@ -280,6 +274,8 @@ export class Strata {
     let offset = options.fromOffset ?? 0;
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`fromOffset must be a whole number ≥ 0, got ${String(offset)}`);
     const { db, signals } = this.#requireRunning();
+    // Set once the workflow was seen finished: after one more full read, nothing more can come.
+    let ended = false;
     for (;;) {
       const armed = signals.arm([`s:${workflowId}:${key}`, `w:${workflowId}`], this.#safetyPollIntervalMs);
       try {
@@ -290,21 +286,13 @@ export class Strata {
           yield this.#serializer.deserialize<T>(row.value!);
         }
         if (rows.length === STREAM_READ_BATCH) continue;
+        if (ended) return;
         if (rows.length === 0) {
           const workflow = await getWorkflow(db, workflowId);
           if (!workflow) throw new WorkflowNotFoundError(workflowId);
-          if (workflow.status !== 'PENDING') {
-            // The workflow ended; read once more in case its last values landed meanwhile.
-            const tail = await readStreamEntries(db, workflowId, key, offset);
-            for (const row of tail) {
-              if (row.closed) return;
-              offset = row.stream_offset + 1;
-              yield this.#serializer.deserialize<T>(row.value!);
-            }
-            if (tail.length < STREAM_READ_BATCH) return;
-            continue;
-          }
-          await armed.fired;
+          // The workflow ended: read once more in case its last values landed meanwhile.
+          if (workflow.status !== 'PENDING') ended = true;
+          else await armed.fired;
         }
       } finally {
         armed.cancel();
@@ -340,7 +328,7 @@ export class Strata {
     const binding = { owner: this, options };
     const start = async (...args: A): Promise<WorkflowHandle<R>> => {
       const context = currentContext.getStore();
-      if (context && this.#contexts.get(context.workflowId) === context) {
+      if (context && this.#running.get(context.workflowId)?.context === context) {
         // Started from inside a workflow of this engine: a child, so replay finds it again.
         return context.startChild(starter, ...args);
       }
@@ -448,13 +436,13 @@ export class Strata {
     return workflowId;
   }
 
-  async #assertSameName(db: Pick<Database, 'query'>, workflowId: string, name: string): Promise<void> {
-    const existing = await getWorkflow(db as Database, workflowId);
+  async #assertSameName(db: Queryable, workflowId: string, name: string): Promise<void> {
+    const existing = await getWorkflow(db, workflowId);
     if (existing && existing.name !== name) throw new WorkflowConflictError(workflowId, existing.name, name);
   }
 
   #contextOf(workflowId: string): Context {
-    const context = this.#contexts.get(workflowId);
+    const context = this.#running.get(workflowId)?.context;
     if (!context) throw new EngineStateError(`workflow "${workflowId}" is not running in this process`);
     return context;
   }
@@ -471,7 +459,6 @@ export class Strata {
       deadlineTimer = setTimeout(() => void this.#expire(workflowId), Math.max(0, deadlineAt.getTime() - Date.now()));
       deadlineTimer.unref();
     }
-    this.#contexts.set(workflowId, context);
     const done = (async (): Promise<Outcome> => {
       try {
         await Promise.resolve();
@@ -493,10 +480,10 @@ export class Strata {
       } finally {
         clearTimeout(deadlineTimer);
         this.#running.delete(workflowId);
-        this.#contexts.delete(workflowId);
       }
     })();
-    this.#running.set(workflowId, { controller, done });
+    // Set before the workflow's first line runs (it starts after an await), so children find their parent.
+    this.#running.set(workflowId, { controller, context, done });
   }
 
   async #finishFailed(workflowId: string, context: Context, signal: AbortSignal, error: unknown): Promise<Outcome> {
