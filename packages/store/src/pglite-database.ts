@@ -58,36 +58,33 @@ export class PgliteDatabase extends SqlDatabase {
     }
   }
 
-  protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], _options: QueryOptions): Promise<QueryResult<R>> {
-    return this.#exclusive(async () => {
+  /** The single connection's statements, unqueued: for use only while holding the queue. */
+  readonly #connection: RawConnection = {
+    query: async <R extends Row>(sql: string, params: readonly unknown[]) => {
       const result = await this.#pg.query<R>(sql, params as unknown[]);
       return { rows: result.rows, rowCount: rowCountOf(result) };
-    });
+    },
+    exec: async (sql) => {
+      await this.#pg.exec(sql);
+    },
+  };
+
+  protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<QueryResult<R>> {
+    return this.#exclusive(() => this.#connection.query<R>(sql, params, options));
   }
 
   protected async runExec(sql: string): Promise<void> {
-    await this.#exclusive(async () => {
-      await this.#pg.exec(sql);
-    });
+    await this.#exclusive(() => this.#connection.exec(sql));
   }
 
   protected async runTransaction<T>(begin: string, body: (connection: RawConnection) => Promise<T>): Promise<T> {
     return this.#exclusive(async () => {
-      const connection: RawConnection = {
-        query: async <R extends Row>(sql: string, params: readonly unknown[]) => {
-          const result = await this.#pg.query<R>(sql, params as unknown[]);
-          return { rows: result.rows, rowCount: rowCountOf(result) };
-        },
-        exec: async (sql) => {
-          await this.#pg.exec(sql);
-        },
-      };
       await this.#pg.exec(begin);
       this.#inTransaction = true;
       try {
         let result: T;
         try {
-          result = await insideTransaction.run(this, () => body(connection));
+          result = await insideTransaction.run(this, () => body(this.#connection));
         } catch (error) {
           await this.#pg.exec('rollback');
           throw error;
