@@ -2,7 +2,9 @@
 // constants, bounded waits, launches that fail instead of hanging, and readers of Strata's tables.
 
 import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
 import type { Queryable } from '@strata/store';
+import { freshDatabaseUrl, type EngineKind } from '@strata/testing';
 import type { Logger, Strata } from '@strata/transact';
 
 /** A logger that drops everything, so engines keep the test output clean. */
@@ -87,29 +89,58 @@ export async function launchOrShutDown(strata: Strata, timeoutMs = Infinity): Pr
   }
 }
 
+/** One app per describe block, on its own database, that a test can restart like a process. */
+export interface RestartableApp<A> {
+  /** The current app (a new object after each restart). */
+  readonly app: A;
+  /** The database (URL or PGlite directory) the app runs on. */
+  readonly database: string;
+  /**
+   * Shuts the app down and launches a new one on the same database with the same executor ID, as
+   * a restarted process would; that launch must finish within LAUNCH_TIMEOUT_MS. If it fails,
+   * the block gets an app under a new executor ID (so it has nothing to recover) and the error
+   * is rethrown.
+   */
+  restart(): Promise<void>;
+}
+
 /**
- * Shuts `current` down and launches a new app on the same database with the same `executorId`,
- * as a restarted process would; that launch must finish within LAUNCH_TIMEOUT_MS. `adopt`
- * receives the app and executor ID the describe block uses from then on. If the launch fails,
- * the block gets an engine under a new executor ID (so it has nothing to recover) and the
- * error is rethrown.
+ * Registers `before`/`after` hooks in the calling describe block: a fresh database of `kind` and
+ * an app launched on it (executor ID 'local'), shut down at the end.
  */
-export async function restartApp<A extends { readonly strata: Strata }>(
-  current: A,
-  executorId: string,
-  launch: (executorId: string, timeoutMs?: number) => Promise<A>,
-  adopt: (app: A, executorId: string) => void,
-): Promise<void> {
-  await current.strata.shutdown();
-  try {
-    adopt(await launch(executorId, LAUNCH_TIMEOUT_MS), executorId);
-  } catch (error) {
-    // Leave the next tests an engine that has nothing to recover.
-    const replacementId = uniqueId('replacement');
-    adopt(current, replacementId); // the new ID holds even if the replacement launch fails too
-    adopt(await launch(replacementId), replacementId);
-    throw error;
-  }
+export function restartableApp<A extends { readonly strata: Strata }>(
+  kind: EngineKind,
+  launch: (database: string, executorId: string, timeoutMs?: number) => Promise<A>,
+): RestartableApp<A> {
+  let database: string | undefined;
+  let executorId = 'local';
+  let current: A | undefined;
+  before(async () => {
+    database = await freshDatabaseUrl(kind);
+    current = await launch(database, executorId);
+  });
+  after(async () => {
+    await current?.strata.shutdown();
+  });
+  return {
+    get app() {
+      return current!;
+    },
+    get database() {
+      return database!;
+    },
+    async restart() {
+      await current!.strata.shutdown();
+      try {
+        current = await launch(database!, executorId, LAUNCH_TIMEOUT_MS);
+      } catch (error) {
+        // Leave the next tests an engine that has nothing to recover; the new ID holds even if this launch fails too.
+        executorId = uniqueId('replacement');
+        current = await launch(database!, executorId);
+        throw error;
+      }
+    },
+  };
 }
 
 /** Counts the rows `sql` returns. */

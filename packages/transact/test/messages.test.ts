@@ -2,10 +2,10 @@
 // exactly once across restarts, and woken by notifications rather than by the safety poll.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Strata, WorkflowNotFoundError, type StrataConfig } from '@strata/transact';
-import { engines, freshDatabaseUrl } from '@strata/testing';
-import { delay, launchOrShutDown, PROMPT_MS, quiet, restartApp, SAFETY_POLL_INTERVAL_MS, SETTLE_MS, uniqueId } from './helpers.js';
+import { engines } from '@strata/testing';
+import { delay, launchOrShutDown, PROMPT_MS, quiet, restartableApp, SAFETY_POLL_INTERVAL_MS, SETTLE_MS, uniqueId } from './helpers.js';
 
 function registerWorkflows(strata: Strata) {
   return {
@@ -89,54 +89,31 @@ async function countMessages(strata: Strata, destinationId: string, onlyUnconsum
 
 for (const kind of engines()) {
   describe(`messages (${kind})`, () => {
-    let database: string;
-    let executorId = 'local';
-    let app: App;
-
-    /** Shuts the engine down and starts a new one on the same database, as a restarted process would. */
-    async function restart(): Promise<void> {
-      await restartApp(
-        app,
-        executorId,
-        (id, timeoutMs) => launchApp(database, { executorId: id }, timeoutMs),
-        (next, id) => {
-          app = next;
-          executorId = id;
-        },
-      );
-    }
-
-    before(async () => {
-      database = await freshDatabaseUrl(kind);
-      app = await launchApp(database, { executorId });
-    });
-    after(async () => {
-      await app?.strata.shutdown();
-    });
+    const fixture = restartableApp(kind, (database, executorId, timeoutMs) => launchApp(database, { executorId }, timeoutMs));
 
     test('a message sent from outside is returned by the recv the workflow is blocked in', async () => {
-      const handle = await app.recvOne.with({ workflowId: uniqueId('outside') }).start('', null);
+      const handle = await fixture.app.recvOne.with({ workflowId: uniqueId('outside') }).start('', null);
       await delay(SETTLE_MS);
-      await app.strata.send(handle.workflowId, 'ping');
+      await fixture.app.strata.send(handle.workflowId, 'ping');
       assert.equal(await handle.result({ timeoutMs: 5_000 }), 'ping');
     });
 
     test('a blocked recv is woken by the send itself, long before the safety poll', async () => {
-      const handle = await app.announcedRecv.with({ workflowId: uniqueId('push') }).start();
-      assert.equal(await app.strata.getEvent(handle.workflowId, 'ready', { timeoutMs: 5_000 }), true);
+      const handle = await fixture.app.announcedRecv.with({ workflowId: uniqueId('push') }).start();
+      assert.equal(await fixture.app.strata.getEvent(handle.workflowId, 'ready', { timeoutMs: 5_000 }), true);
       await delay(SETTLE_MS);
       const sentAtMs = Date.now();
-      await app.strata.send(handle.workflowId, 'wake up');
+      await fixture.app.strata.send(handle.workflowId, 'wake up');
       assert.equal(await handle.result({ timeoutMs: SAFETY_POLL_INTERVAL_MS }), 'wake up');
       const wokenAfterMs = Date.now() - sentAtMs;
       assert.ok(wokenAfterMs < PROMPT_MS, `recv woke ${wokenAfterMs} ms after the send; safety poll is ${SAFETY_POLL_INTERVAL_MS} ms`);
     });
 
     test('messages of one topic are received in the order they were sent, whatever is sent on other topics', async () => {
-      const handle = await app.fifo.with({ workflowId: uniqueId('fifo') }).start();
+      const handle = await fixture.app.fifo.with({ workflowId: uniqueId('fifo') }).start();
       for (let i = 0; i < 5; i++) {
-        await app.strata.send(handle.workflowId, `a${i}`, { topic: 'a' });
-        await app.strata.send(handle.workflowId, `b${i}`, { topic: 'b' });
+        await fixture.app.strata.send(handle.workflowId, `a${i}`, { topic: 'a' });
+        await fixture.app.strata.send(handle.workflowId, `b${i}`, { topic: 'b' });
       }
       assert.deepEqual(await handle.result({ timeoutMs: 10_000 }), {
         a: ['a0', 'a1', 'a2', 'a3', 'a4'],
@@ -145,74 +122,74 @@ for (const kind of engines()) {
     });
 
     test('a recv on one topic neither returns nor consumes a message of another topic', async () => {
-      const handle = await app.twoTopics.with({ workflowId: uniqueId('topics') }).start();
-      await app.strata.send(handle.workflowId, 'for b', { topic: 'b' });
+      const handle = await fixture.app.twoTopics.with({ workflowId: uniqueId('topics') }).start();
+      await fixture.app.strata.send(handle.workflowId, 'for b', { topic: 'b' });
       assert.deepEqual(await handle.result({ timeoutMs: 10_000 }), { a: null, b: 'for b' });
     });
 
     test('recv returns null when no message arrives within its timeout', async () => {
-      const handle = await app.recvOne.with({ workflowId: uniqueId('timeout') }).start('', 100);
+      const handle = await fixture.app.recvOne.with({ workflowId: uniqueId('timeout') }).start('', 100);
       assert.equal(await handle.result({ timeoutMs: 5_000 }), null);
     });
 
     test('a message sent before the workflow calls recv is delivered to that recv', async () => {
-      const handle = await app.gatedRecv.with({ workflowId: uniqueId('early') }).start();
-      await app.strata.send(handle.workflowId, 'early bird');
-      await app.strata.send(handle.workflowId, 'open', { topic: 'gate' });
+      const handle = await fixture.app.gatedRecv.with({ workflowId: uniqueId('early') }).start();
+      await fixture.app.strata.send(handle.workflowId, 'early bird');
+      await fixture.app.strata.send(handle.workflowId, 'open', { topic: 'gate' });
       assert.equal(await handle.result({ timeoutMs: 10_000 }), 'early bird');
     });
 
     test('sending twice with the same idempotencyKey delivers the message once', async () => {
-      const handle = await app.recvTwice.with({ workflowId: uniqueId('idempotent') }).start('');
-      await app.strata.send(handle.workflowId, 'once', { idempotencyKey: 'request-1' });
-      await app.strata.send(handle.workflowId, 'once', { idempotencyKey: 'request-1' });
+      const handle = await fixture.app.recvTwice.with({ workflowId: uniqueId('idempotent') }).start('');
+      await fixture.app.strata.send(handle.workflowId, 'once', { idempotencyKey: 'request-1' });
+      await fixture.app.strata.send(handle.workflowId, 'once', { idempotencyKey: 'request-1' });
       assert.deepEqual(await handle.result({ timeoutMs: 10_000 }), ['once', null]);
-      assert.equal(await countMessages(app.strata, handle.workflowId), 1);
+      assert.equal(await countMessages(fixture.app.strata, handle.workflowId), 1);
     });
 
     test('ctx.send delivers exactly once even when the sender is restarted after sending', async () => {
       const receiverId = uniqueId('receiver');
       const senderId = uniqueId('sender');
-      await app.recvTwice.with({ workflowId: receiverId }).start('mail');
-      await app.sender.with({ workflowId: senderId }).start(receiverId);
-      assert.equal(await app.strata.getEvent(senderId, 'sent', { timeoutMs: 5_000 }), true);
+      await fixture.app.recvTwice.with({ workflowId: receiverId }).start('mail');
+      await fixture.app.sender.with({ workflowId: senderId }).start(receiverId);
+      assert.equal(await fixture.app.strata.getEvent(senderId, 'sent', { timeoutMs: 5_000 }), true);
 
-      await restart();
-      await app.strata.send(senderId, 'finish', { topic: 'go' });
+      await fixture.restart();
+      await fixture.app.strata.send(senderId, 'finish', { topic: 'go' });
 
-      assert.equal(await app.strata.retrieve(senderId).result({ timeoutMs: 10_000 }), 'done');
-      assert.deepEqual(await app.strata.retrieve(receiverId).result({ timeoutMs: 10_000 }), [`hello from ${senderId}`, null]);
-      assert.equal(await countMessages(app.strata, receiverId), 1);
+      assert.equal(await fixture.app.strata.retrieve(senderId).result({ timeoutMs: 10_000 }), 'done');
+      assert.deepEqual(await fixture.app.strata.retrieve(receiverId).result({ timeoutMs: 10_000 }), [`hello from ${senderId}`, null]);
+      assert.equal(await countMessages(fixture.app.strata, receiverId), 1);
     });
 
     test('strata.send to an unknown workflow ID fails with WorkflowNotFoundError', async () => {
-      await assert.rejects(app.strata.send(uniqueId('nobody'), 'hello?'), WorkflowNotFoundError);
+      await assert.rejects(fixture.app.strata.send(uniqueId('nobody'), 'hello?'), WorkflowNotFoundError);
     });
 
     test('ctx.send to an unknown workflow ID fails with WorkflowNotFoundError inside the workflow', async () => {
-      const outcome = await app.sendToMissing.with({ workflowId: uniqueId('send-missing') }).run(uniqueId('nobody'));
+      const outcome = await fixture.app.sendToMissing.with({ workflowId: uniqueId('send-missing') }).run(uniqueId('nobody'));
       assert.deepEqual(outcome, { caught: 'WorkflowNotFoundError', isNotFound: true, code: 'STRATA_WORKFLOW_NOT_FOUND' });
     });
 
     test('after a restart, a replayed recv returns the recorded message and consumes no new one', async () => {
       const workflowId = uniqueId('replayed-recv');
-      await app.recvThenBlock.with({ workflowId }).start();
-      await app.strata.send(workflowId, 'msg1');
-      assert.equal(await app.strata.getEvent(workflowId, 'first', { timeoutMs: 5_000 }), 'msg1');
+      await fixture.app.recvThenBlock.with({ workflowId }).start();
+      await fixture.app.strata.send(workflowId, 'msg1');
+      assert.equal(await fixture.app.strata.getEvent(workflowId, 'first', { timeoutMs: 5_000 }), 'msg1');
 
-      await restart();
-      await app.strata.send(workflowId, 'msg2');
-      await app.strata.send(workflowId, 'go', { topic: 'go' });
+      await fixture.restart();
+      await fixture.app.strata.send(workflowId, 'msg2');
+      await fixture.app.strata.send(workflowId, 'go', { topic: 'go' });
 
-      assert.deepEqual(await app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), { first: 'msg1' });
-      assert.equal(await countMessages(app.strata, workflowId, true), 1, 'msg2 is still waiting in the inbox');
+      assert.deepEqual(await fixture.app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), { first: 'msg1' });
+      assert.equal(await countMessages(fixture.app.strata, workflowId, true), 1, 'msg2 is still waiting in the inbox');
     });
 
     if (kind === 'postgres') {
       test('a message sent by another engine on the same database wakes the recv promptly', async () => {
-        const handle = await app.announcedRecv.with({ workflowId: uniqueId('cross-process') }).start();
-        assert.equal(await app.strata.getEvent(handle.workflowId, 'ready', { timeoutMs: 5_000 }), true);
-        const other = new Strata({ database, executorId: 'other-process', logger: quiet, safetyPollIntervalMs: SAFETY_POLL_INTERVAL_MS });
+        const handle = await fixture.app.announcedRecv.with({ workflowId: uniqueId('cross-process') }).start();
+        assert.equal(await fixture.app.strata.getEvent(handle.workflowId, 'ready', { timeoutMs: 5_000 }), true);
+        const other = new Strata({ database: fixture.database, executorId: 'other-process', logger: quiet, safetyPollIntervalMs: SAFETY_POLL_INTERVAL_MS });
         await other.launch();
         try {
           await delay(SETTLE_MS);

@@ -2,10 +2,10 @@
 // and ctx.now / random / uuid (recorded once, replayed after).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { DEFAULT_MAX_VALUE_BYTES, InvalidArgumentError, Serializer, Strata, type StrataConfig } from '@strata/transact';
-import { engines, freshDatabaseUrl } from '@strata/testing';
-import { delay, launchOrShutDown, quiet, restartApp, uniqueId } from './helpers.js';
+import { engines } from '@strata/testing';
+import { delay, launchOrShutDown, quiet, restartableApp, uniqueId } from './helpers.js';
 
 function registerWorkflows(strata: Strata) {
   return {
@@ -46,34 +46,11 @@ const serializer = new Serializer(DEFAULT_MAX_VALUE_BYTES);
 
 for (const kind of engines()) {
   describe(`time (${kind})`, () => {
-    let database: string;
-    let executorId = 'local';
-    let app: App;
-
-    /** Shuts the engine down and starts a new one on the same database, as a restarted process would. */
-    async function restart(): Promise<void> {
-      await restartApp(
-        app,
-        executorId,
-        (id, timeoutMs) => launchApp(database, { executorId: id }, timeoutMs),
-        (next, id) => {
-          app = next;
-          executorId = id;
-        },
-      );
-    }
-
-    before(async () => {
-      database = await freshDatabaseUrl(kind);
-      app = await launchApp(database, { executorId });
-    });
-    after(async () => {
-      await app?.strata.shutdown();
-    });
+    const fixture = restartableApp(kind, (database, executorId, timeoutMs) => launchApp(database, { executorId }, timeoutMs));
 
     test('ctx.sleep(200) lasts at least 200 ms', async () => {
       const startedAtMs = Date.now();
-      assert.equal(await app.sleeper.with({ workflowId: uniqueId('short-sleep') }).run(200), 'awake');
+      assert.equal(await fixture.app.sleeper.with({ workflowId: uniqueId('short-sleep') }).run(200), 'awake');
       const elapsedMs = Date.now() - startedAtMs;
       assert.ok(elapsedMs >= 200, `the workflow finished ${elapsedMs} ms after it started`);
     });
@@ -81,12 +58,12 @@ for (const kind of engines()) {
     test('a sleep survives a restart and ends at the originally recorded wake time', async () => {
       const workflowId = uniqueId('durable-sleep');
       const startedAtMs = Date.now();
-      await app.sleeper.with({ workflowId }).start(3_000);
+      await fixture.app.sleeper.with({ workflowId }).start(3_000);
       await delay(500);
 
-      await restart();
+      await fixture.restart();
       const relaunchedAtMs = Date.now();
-      assert.equal(await app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), 'awake');
+      assert.equal(await fixture.app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), 'awake');
       const finishedAtMs = Date.now();
 
       const elapsedMs = finishedAtMs - startedAtMs;
@@ -94,7 +71,7 @@ for (const kind of engines()) {
       assert.ok(elapsedMs < 5_500, `finished ${elapsedMs} ms after it first started; the restart made it sleep again`);
       assert.ok(finishedAtMs - relaunchedAtMs < 3_000, `finished ${finishedAtMs - relaunchedAtMs} ms after the relaunch: it slept the full duration again`);
 
-      const { rows } = await app.strata.systemDatabase.query<{ output: string }>(
+      const { rows } = await fixture.app.strata.systemDatabase.query<{ output: string }>(
         `select output from strata.steps where workflow_id = $1 and kind = 'sleep'`,
         [workflowId],
       );
@@ -106,19 +83,19 @@ for (const kind of engines()) {
 
     test('ctx.now, ctx.random and ctx.uuid return the recorded values when replayed after a restart', async () => {
       const workflowId = uniqueId('draws');
-      await app.draws.with({ workflowId }).start();
-      const recorded = await app.strata.getEvent<{ now: number; random: number; uuid: string }>(workflowId, 'values', { timeoutMs: 5_000 });
+      await fixture.app.draws.with({ workflowId }).start();
+      const recorded = await fixture.app.strata.getEvent<{ now: number; random: number; uuid: string }>(workflowId, 'values', { timeoutMs: 5_000 });
       assert.ok(recorded, 'the workflow published its values');
 
-      await restart();
+      await fixture.restart();
       await delay(20); // so a fresh ctx.now() could not return the same millisecond
-      await app.strata.send(workflowId, 'go', { topic: 'go' });
+      await fixture.app.strata.send(workflowId, 'go', { topic: 'go' });
 
-      assert.deepEqual(await app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), recorded);
+      assert.deepEqual(await fixture.app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), recorded);
     });
 
     test('ctx.sleep with a negative duration throws InvalidArgumentError', async () => {
-      assert.deepEqual(await app.negativeSleep.with({ workflowId: uniqueId('negative') }).run(), {
+      assert.deepEqual(await fixture.app.negativeSleep.with({ workflowId: uniqueId('negative') }).run(), {
         caught: 'InvalidArgumentError',
         isInvalidArgument: true,
       });
