@@ -397,7 +397,7 @@ export class Strata {
     }
     const registration = this.#registry.get(starter.name);
     if (!registration) throw new UnknownWorkflowError(starter.name, [...this.#registry.keys()]);
-    validateStartOptions(options);
+    // `options` come from a starter's binding, validated when #starter bound them.
     const { db } = this.#requireRunning();
     const workflowId = options.workflowId ?? (parent ? `${parent.workflowId}-${parent.stepId}` : randomUUID());
     const inputs = this.#serializer.serialize(args, `input of workflow "${registration.name}"`);
