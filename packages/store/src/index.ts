@@ -31,3 +31,4 @@ export {
 export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } from './open.js';
 export { loadMigrations, migrate, type Migration, type MigrationReport } from './migrate.js';
 export { isRetryableConflict } from './retry.js';
+export { isProcessAlive } from './process.js';

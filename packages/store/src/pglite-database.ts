@@ -1,11 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
 import { DatabaseLockedError, InvalidArgumentError, TransactionAbortedError } from './errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
+import { isProcessAlive } from './process.js';
 
 /** Marks async work running inside a transaction of a given PGlite database (it has one connection). */
 const insideTransaction = new AsyncLocalStorage<PgliteDatabase>();
@@ -140,7 +140,7 @@ async function acquireLock(lockPath: string, dir: string): Promise<void> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+      if (Number.isInteger(holder) && holder !== process.pid && isProcessAlive(holder)) {
         throw new DatabaseLockedError(
           `the embedded database at ${dir} is open in another process (pid ${holder}); embedded PGlite serves one process at a time — stop that process, or use a postgres:// URL to share a database between processes`,
         );
@@ -156,17 +156,3 @@ async function acquireLock(lockPath: string, dir: string): Promise<void> {
   throw new DatabaseLockedError(`could not take the lock file ${lockPath}; remove it if no process is using ${dir}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A SIGKILLed process that its parent has not reaped yet still answers kill(0): a zombie holds no files.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no /proc (not Linux): trust kill(0)
-  }
-}

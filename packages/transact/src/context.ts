@@ -61,6 +61,10 @@ export class Context implements WorkflowContext {
   readonly deadlineAt: Date | null;
   readonly #rt: Runtime;
   readonly #history: ReadonlyMap<number, StepRow>;
+  /** Aborted by a graceful shutdown: no new operation starts and waits end, but a running step finishes and is recorded. */
+  readonly #drain = new AbortController();
+  /** What ends a wait: cancellation, timeout, shutdown or drain. */
+  readonly #waitSignal: AbortSignal;
   #nextStepId = 0;
   /** A failure that ends the workflow whatever its code does with it (non-determinism). */
   #fatal: Error | undefined;
@@ -73,6 +77,15 @@ export class Context implements WorkflowContext {
     this.signal = signal;
     this.deadlineAt = deadlineAt;
     this.#history = new Map(history.map((row) => [row.step_id, row]));
+    this.#waitSignal = AbortSignal.any([signal, this.#drain.signal]);
+  }
+
+  /**
+   * Stops this execution at its next checkpoint (graceful shutdown): a step or transaction in
+   * progress finishes and is recorded, waits end at once, and the next operation throws `reason`.
+   */
+  drain(reason: Error): void {
+    if (!this.#drain.signal.aborted) this.#drain.abort(reason);
   }
 
   /** The error that must end this workflow regardless of what its code caught, if any. */
@@ -98,7 +111,7 @@ export class Context implements WorkflowContext {
       } catch (error) {
         if (this.signal.aborted) throw this.signal.reason;
         if (attempt < policy.maxAttempts && policy.retryIf(error)) {
-          await abortableDelay(Math.min(policy.maxIntervalMs, policy.intervalMs * policy.backoffFactor ** (attempt - 1)), this.signal);
+          await abortableDelay(Math.min(policy.maxIntervalMs, policy.intervalMs * policy.backoffFactor ** (attempt - 1)), this.#waitSignal);
           continue;
         }
         return this.#recordFailure<T>(stepId, 'step', name, error, attempt, startedAt);
@@ -159,7 +172,7 @@ export class Context implements WorkflowContext {
   async sleep(durationMs: number): Promise<void> {
     assertDuration(durationMs, 'sleep durationMs');
     const wakeAtMs = await this.#durableTime('sleep', durationMs);
-    await abortableDelay(wakeAtMs - Date.now(), this.signal);
+    await abortableDelay(wakeAtMs - Date.now(), this.#waitSignal);
   }
 
   async send(destinationId: string, message: unknown, topic = ''): Promise<void> {
@@ -200,7 +213,7 @@ export class Context implements WorkflowContext {
         }),
       deadlineMs,
       rt.safetyPollIntervalMs,
-      this.signal,
+      this.#waitSignal,
     );
     if (received === undefined) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
     // A string is the message this call consumed; a row is the one another execution recorded first.
@@ -236,7 +249,7 @@ export class Context implements WorkflowContext {
       () => this.#system(() => getEventValue(rt.db, workflowId, key)),
       deadlineMs,
       rt.safetyPollIntervalMs,
-      this.signal,
+      this.#waitSignal,
     );
     if (value === undefined) return this.#recordValue<T | null>(stepId, 'get_event', name, null, startedAt);
     const existing = await this.#checkpoint(this.#newStep(stepId, 'get_event', name, { output: value, startedAt }));
@@ -259,7 +272,10 @@ export class Context implements WorkflowContext {
     }
     const stepId = this.#begin();
     const recorded = this.#replay(stepId, 'start_child', workflow.name);
-    if (recorded) return this.#childHandle<R>(recorded.child_workflow_id!);
+    if (recorded) {
+      if (recorded.error !== null) throw this.#rt.serializer.deserialize(recorded.error); // e.g. a rejected duplicate enqueue
+      return this.#childHandle<R>(recorded.child_workflow_id!);
+    }
     const childId = await this.#rt.startWorkflow(workflow as unknown as WorkflowStarter<unknown[], unknown>, args, workflow.binding.options, {
       workflowId: this.workflowId,
       stepId,
@@ -284,14 +300,19 @@ export class Context implements WorkflowContext {
     return this.#recordFresh('uuid', () => randomUUID());
   }
 
-  /** Records a child's start inside the parent's transaction (called by the engine). */
-  recordChildStart(tx: Queryable, stepId: number, name: string, childWorkflowId: string): Promise<boolean> {
-    return insertStepInTransaction(tx, this.#newStep(stepId, 'start_child', name, { childWorkflowId, startedAt: new Date() }));
+  /**
+   * Records a child's start inside the parent's transaction (called by the engine); with `error`,
+   * records that the start failed (a rejected duplicate enqueue), so replay throws it again.
+   */
+  recordChildStart(tx: Queryable, stepId: number, name: string, childWorkflowId: string | null, error?: unknown): Promise<boolean> {
+    const outcome = error === undefined ? {} : { error: this.#rt.serializer.serializeError(error) };
+    return insertStepInTransaction(tx, this.#newStep(stepId, 'start_child', name, { childWorkflowId: childWorkflowId ?? undefined, startedAt: new Date(), ...outcome }));
   }
 
   /** Resolves a child start that was not written because another execution recorded it first. */
   async childStartedElsewhere(stepId: number): Promise<string> {
     const row = await this.#explainUnwritten(stepId);
+    if (row.error !== null) throw this.#rt.serializer.deserialize(row.error);
     return row.child_workflow_id!;
   }
 
@@ -308,6 +329,7 @@ export class Context implements WorkflowContext {
     }
     if (this.#fatal) throw this.#fatal;
     if (this.signal.aborted) throw this.signal.reason;
+    if (this.#drain.signal.aborted) throw this.#drain.signal.reason;
     return this.#nextStepId++;
   }
 
@@ -467,7 +489,7 @@ export class Context implements WorkflowContext {
         const recorded = this.#replay(stepId, 'child_result', childId);
         if (recorded) return this.#decode<R>(recorded);
         const startedAt = new Date();
-        const terminal = await rt.awaitTerminal(childId, Infinity, this.signal);
+        const terminal = await rt.awaitTerminal(childId, Infinity, this.#waitSignal);
         let outcome: { output?: string | null; error?: string | null };
         try {
           rt.decodeTerminal(childId, terminal);

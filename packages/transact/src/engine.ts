@@ -1,10 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
+import { hostname } from 'node:os';
+import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { CheckpointWriter } from './checkpoint-writer.js';
 import { Context, currentContext } from './context.js';
+import { enqueue, validateEnqueueOptions } from './enqueue.js';
 import {
+  DuplicateEnqueueError,
   DuplicateWorkflowError,
   EngineStateError,
+  ExecutorConflictError,
+  QueueStateError,
+  UnknownQueueError,
   InvalidArgumentError,
   StrataError,
   UnknownWorkflowError,
@@ -16,8 +22,14 @@ import {
   WorkflowTimeoutError,
 } from './errors.js';
 import type {
+  EnqueueOptions,
+  ExecutorInfo,
   Logger,
+  Queue,
+  QueueAdmin,
+  QueueConfig,
   ReadStreamOptions,
+  ShutdownOptions,
   StartOptions,
   StrataConfig,
   WaitOptions,
@@ -28,9 +40,24 @@ import type {
   WorkflowStatus,
 } from './interfaces.js';
 import { SystemDatabaseError, abortable, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { QueueAdminImpl, queueLimits } from './queue-admin.js';
+import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
 import { Signals } from './signals.js';
 import {
+  executorsToTakeOver,
+  getQueue,
+  heartbeat,
+  listExecutors,
+  listQueues,
+  markExecutorStopped,
+  registerExecutor,
+  takeOverWorkflows,
+  upsertQueue,
+  type DequeuedWorkflow,
+  type ExecutorRow,
+  type QueueLimits,
+  type QueueRow,
   STREAM_READ_BATCH,
   cancelWorkflowTree,
   expiredRoot,
@@ -52,6 +79,9 @@ import { assertDuration, assertFunction, assertIdentifier, assertOptions, assert
 
 const DEFAULT_SAFETY_POLL_INTERVAL_MS = 2_000;
 const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
+const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Concurrent checkpoint writes on a server: leaves pool connections for transactions and waits. */
 const POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT = 4;
 
@@ -64,6 +94,8 @@ interface Execution {
   readonly controller: AbortController;
   readonly context: Context;
   readonly done: Promise<Outcome>;
+  /** The queue it was taken from, if any (counts against the queue's per-executor limit). */
+  readonly queue: string | null;
 }
 
 interface Registration {
@@ -71,7 +103,7 @@ interface Registration {
   readonly fn: WorkflowFunction<unknown[], unknown>;
 }
 
-type EngineState = 'new' | 'launching' | 'running' | 'stopped';
+type EngineState = 'new' | 'launching' | 'running' | 'draining' | 'stopped';
 
 /**
  * A durable workflow engine. Register workflows, `launch()` (migrates the system database and
@@ -103,10 +135,18 @@ export class Strata {
   readonly #running = new Map<string, Execution>();
   readonly #safetyPollIntervalMs: number;
   readonly #maxRecoveryAttempts: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #executorTimeoutMs: number;
+  /** Queues declared in code, upserted at launch. */
+  readonly #declaredQueues = new Map<string, QueueLimits>();
   #state: EngineState = 'new';
   #ownedDatabases: Database[] = [];
   #runtime: Runtime | undefined;
   #stopWakeListener: (() => void) | undefined;
+  #queueRunner: QueueRunner | undefined;
+  #queueAdmin: QueueAdminImpl | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #heartbeatPass: Promise<void> | undefined;
 
   constructor(config: StrataConfig = {}) {
     assertOptions(config, 'Strata config');
@@ -126,6 +166,16 @@ export class Strata {
     this.#maxRecoveryAttempts = config.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS;
     if (!Number.isInteger(this.#maxRecoveryAttempts) || this.#maxRecoveryAttempts < 1) {
       throw new InvalidArgumentError(`maxRecoveryAttempts must be a positive whole number, got ${String(this.#maxRecoveryAttempts)}`);
+    }
+    this.#heartbeatIntervalMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    this.#executorTimeoutMs = config.executorTimeoutMs ?? Math.max(DEFAULT_EXECUTOR_TIMEOUT_MS, 3 * this.#heartbeatIntervalMs);
+    assertDuration(this.#heartbeatIntervalMs, 'heartbeatIntervalMs');
+    assertDuration(this.#executorTimeoutMs, 'executorTimeoutMs');
+    if (this.#heartbeatIntervalMs < 10) throw new InvalidArgumentError(`heartbeatIntervalMs must be at least 10 ms, got ${this.#heartbeatIntervalMs}`);
+    if (this.#executorTimeoutMs <= this.#heartbeatIntervalMs) {
+      throw new InvalidArgumentError(
+        `executorTimeoutMs (${this.#executorTimeoutMs}) must exceed heartbeatIntervalMs (${this.#heartbeatIntervalMs}), or live executors would be taken over; a few heartbeats is usual`,
+      );
     }
   }
 
@@ -148,8 +198,59 @@ export class Strata {
   }
 
   /**
-   * Opens the databases, applies migrations, starts listening for signals and resumes this
-   * executor's unfinished workflows (of this application version).
+   * Declares a queue in code (before {@link launch}); launch creates it, or sets its limits to
+   * these if it exists. Limits changed at runtime with {@link queues} hold until the next launch
+   * of an executor that declares the queue.
+   *
+   * @example
+   * const emails = strata.queue('emails', { concurrency: 50, rateLimit: { limit: 100, periodMs: 1_000 } });
+   * await strata.launch();
+   * await emails.enqueue(sendEmail.with({ priority: 1 }), 'ada@example.com');
+   */
+  queue(name: string, config: QueueConfig = {}): Queue {
+    assertIdentifier(name, 'queue name');
+    const limits = queueLimits(name, config);
+    if (this.#state !== 'new') throw new EngineStateError(`queue "${name}" must be declared before launch(); create queues at runtime with strata.queues.create()`);
+    if (this.#declaredQueues.has(name)) throw new QueueStateError(name, `queue "${name}" is declared twice`);
+    this.#declaredQueues.set(name, limits);
+    return this.#queueHandle(name);
+  }
+
+  /**
+   * A queue by name, declared in code or created at runtime (checked when enqueuing).
+   *
+   * @example
+   * await strata.queues.create('reports', { concurrency: 2 });
+   * await strata.queueNamed('reports').enqueue(report, 'q3');
+   */
+  queueNamed(name: string): Queue {
+    assertIdentifier(name, 'queue name');
+    return this.#queueHandle(name);
+  }
+
+  /** Creates, changes, lists and deletes queues at runtime (after {@link launch}). */
+  get queues(): QueueAdmin {
+    this.#requireRunning();
+    return this.#queueAdmin!;
+  }
+
+  /**
+   * The executors recorded in `strata.executors`, with whether each is alive (heartbeating
+   * within `executorTimeoutMs` and not stopped).
+   *
+   * @example
+   * for (const e of await strata.listExecutors()) console.log(e.executorId, e.alive, e.heartbeatAt);
+   */
+  async listExecutors(): Promise<ExecutorInfo[]> {
+    const { db } = this.#requireRunning();
+    return (await listExecutors(db, this.#executorTimeoutMs)).map(toExecutorInfo);
+  }
+
+  /**
+   * Opens the databases, applies migrations, registers this executor, starts listening for
+   * signals, resumes this executor's unfinished workflows (of this application version), then
+   * starts taking work off queues and heartbeating; from then on it also takes over the
+   * unfinished workflows of executors that stop heartbeating.
    */
   async launch(): Promise<void> {
     if (this.#state !== 'new') throw new EngineStateError(`launch() was already called (engine is ${this.#state})`);
@@ -159,17 +260,25 @@ export class Strata {
       const appDb = this.#config.appDatabase === undefined ? db : await this.#open(this.#config.appDatabase);
       await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
       if (appDb !== db) await migrate(appDb, 'transact-app', loadMigrations(new URL('../app-migrations/', import.meta.url)));
+      await this.#register(db);
+      for (const [name, limits] of this.#declaredQueues) await upsertQueue(db, name, limits);
       const signals = new Signals(db);
       await signals.start();
-      this.#stopWakeListener = signals.onWake((key) => {
-        if (key.startsWith('c:')) this.#abortLocal(key.slice(2), (id) => new WorkflowCancelledError(id));
-      });
       this.#runtime = this.#makeRuntime(db, appDb, signals);
+      this.#queueRunner = new QueueRunner(this.#queueRunnerHost(db));
+      this.#queueAdmin = new QueueAdminImpl(
+        () => this.#requireRunning().db,
+        (name) => this.#requireRunning().signals.publish(`qc:${name}`),
+      );
+      this.#stopWakeListener = signals.onWake((key) => this.#onSignal(key));
       // Claim what to recover before accepting starts, so nothing started from now on (new
       // workflows, children of resumed ones) can be claimed and run a second time.
       const unfinished = await this.#claimUnfinished(db);
       this.#state = 'running';
       await this.#recover(unfinished);
+      await this.#queueRunner.start();
+      this.#heartbeatTimer = setInterval(() => this.#beat(), this.#heartbeatIntervalMs);
+      this.#heartbeatTimer.unref();
     } catch (error) {
       this.#state = 'stopped';
       await this.#closeOwned();
@@ -178,16 +287,44 @@ export class Strata {
   }
 
   /**
-   * Stops this engine: running workflows are interrupted at their next durable operation and
-   * stay PENDING, to resume on the next launch. Closes databases the engine opened itself.
+   * Stops this engine gracefully: it stops taking work off queues and taking over other
+   * executors' workflows; running workflows get `timeoutMs` (default 10 s) to reach their next
+   * checkpoint (a step in progress finishes and is recorded, waits end at once), then the rest
+   * are interrupted. They all stay PENDING. The executor is marked stopped, so another live
+   * executor takes them over at once; otherwise the next launch with this executor ID resumes
+   * them. Closes databases the engine opened itself.
+   *
+   * @example
+   * process.on('SIGTERM', () => void strata.shutdown({ timeoutMs: 5_000 }));
    */
-  async shutdown(): Promise<void> {
-    if (this.#state === 'stopped') return;
-    this.#state = 'stopped';
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    assertOptions(options, 'shutdown options');
+    const timeoutMs = options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    assertDuration(timeoutMs, 'shutdown timeoutMs');
+    if (this.#state === 'stopped' || this.#state === 'draining') return;
+    if (this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    const wasRunning = this.#state === 'running';
+    this.#state = 'draining';
+    clearInterval(this.#heartbeatTimer);
+    await this.#queueRunner?.stop();
+    await this.#heartbeatPass;
     const executions = [...this.#running.values()];
-    for (const execution of executions) execution.controller.abort(new EngineStateError('the engine is shutting down'));
-    await Promise.allSettled(executions.map((execution) => execution.done));
+    const reason = new EngineStateError('the engine is shutting down; the workflow resumes from its last checkpoint on recovery');
+    for (const execution of executions) execution.context.drain(reason);
+    const settled = Promise.allSettled(executions.map((execution) => execution.done));
+    if (timeoutMs > 0) await withTimeout(settled, timeoutMs, 'shutdown').catch(() => {});
+    for (const execution of executions) execution.controller.abort(reason);
+    await settled;
+    this.#state = 'stopped';
     this.#stopWakeListener?.();
+    if (wasRunning && this.#runtime) {
+      await markExecutorStopped(this.#runtime.db, this.executorId, process.pid).catch((error: unknown) =>
+        this.#logger.warn('strata: could not mark this executor stopped; others take over its workflows after executorTimeoutMs', error),
+      );
+    }
     await this.#runtime?.signals.stop().catch(() => {});
     await this.#closeOwned();
   }
@@ -291,7 +428,7 @@ export class Strata {
           const workflow = await getWorkflow(db, workflowId);
           if (!workflow) throw new WorkflowNotFoundError(workflowId);
           // The workflow ended: read once more in case its last values landed meanwhile.
-          if (workflow.status !== 'PENDING') ended = true;
+          if (workflow.status !== 'PENDING' && workflow.status !== 'ENQUEUED') ended = true;
           else await armed.fired;
         }
       } finally {
@@ -323,7 +460,7 @@ export class Strata {
 
   // ---- internals ----
 
-  #starter<A extends unknown[], R>(name: string, options: StartOptions): Workflow<A, R> {
+  #starter<A extends unknown[], R>(name: string, options: StartOptions & EnqueueOptions): Workflow<A, R> {
     validateStartOptions(options);
     const binding = { owner: this, options };
     const start = async (...args: A): Promise<WorkflowHandle<R>> => {
@@ -341,7 +478,7 @@ export class Strata {
       binding,
       start,
       run: async (...args: A) => (await start(...args)).result(),
-      with: (more: StartOptions) => {
+      with: (more: StartOptions & EnqueueOptions) => {
         assertOptions(more, `options of workflow "${name}"`);
         return this.#starter<A, R>(name, { ...options, ...more });
       },
@@ -391,7 +528,36 @@ export class Strata {
     };
   }
 
-  async #startWorkflow(starter: WorkflowStarter<unknown[], unknown>, args: unknown[], options: StartOptions, parent?: ParentLink): Promise<string> {
+  #queueHandle(name: string): Queue {
+    const bind = (workflow: WorkflowStarter<unknown[], unknown>): WorkflowStarter<unknown[], unknown> => {
+      if (!workflow || typeof workflow !== 'object' || workflow.binding?.owner !== this) {
+        throw new InvalidArgumentError(`queue "${name}" enqueues workflows registered with this engine's strata.workflow(); got ${workflow === null ? 'null' : typeof workflow}`);
+      }
+      return this.#starter(workflow.name, { ...workflow.binding.options, queue: name });
+    };
+    return {
+      name,
+      enqueue: <A extends unknown[], R>(workflow: WorkflowStarter<A, R>, ...args: A) =>
+        bind(workflow as unknown as WorkflowStarter<unknown[], unknown>).start(...args) as Promise<WorkflowHandle<R>>,
+      enqueueIn: async <A extends unknown[], R>(tx: Queryable, workflow: WorkflowStarter<A, R>, ...args: A) => {
+        if (!tx || typeof tx.query !== 'function' || typeof tx.notify !== 'function') {
+          throw new InvalidArgumentError('enqueueIn() takes a transaction on the system database (from db.transaction(async (tx) => …)) as its first argument');
+        }
+        const starter = bind(workflow as unknown as WorkflowStarter<unknown[], unknown>);
+        const { runtime } = this.#requireRunning();
+        const workflowId = await runtime.startWorkflow(starter, args, starter.binding.options, undefined, tx);
+        return this.#handle<R>(workflowId);
+      },
+    };
+  }
+
+  async #startWorkflow(
+    starter: WorkflowStarter<unknown[], unknown>,
+    args: unknown[],
+    options: StartOptions & EnqueueOptions,
+    parent?: ParentLink,
+    tx?: Queryable,
+  ): Promise<string> {
     if (starter.binding?.owner !== this) {
       throw new InvalidArgumentError(`workflow "${String(starter?.name)}" is registered with another Strata engine; start it through that engine`);
     }
@@ -403,6 +569,7 @@ export class Strata {
     const inputs = this.#serializer.serialize(args, `input of workflow "${registration.name}"`);
     const ownDeadline = options.timeoutMs === undefined ? null : new Date(Date.now() + options.timeoutMs);
     const deadlineAt = earliest(ownDeadline, parent?.deadlineAt ?? null);
+    if (options.queue !== undefined) return this.#enqueue(registration, workflowId, inputs, options, parent, tx);
     const row = {
       workflowId,
       name: registration.name,
@@ -412,6 +579,7 @@ export class Strata {
       parentWorkflowId: parent?.workflowId ?? null,
       deadlineAt,
     };
+    if (tx) throw new InvalidArgumentError('only queued starts can join a caller\'s transaction; give a queue');
     let created: boolean;
     if (parent) {
       const context = this.#contextOf(parent.workflowId);
@@ -432,8 +600,73 @@ export class Strata {
       created = await insertWorkflow(db, row);
       if (!created) await this.#assertSameName(db, workflowId, registration.name);
     }
-    if (created) this.#execute(workflowId, registration, args, deadlineAt, []);
+    if (created) this.#execute(workflowId, registration, args, deadlineAt, [], null);
     return workflowId;
+  }
+
+  /** Puts a workflow on its queue (inside the parent's or the caller's transaction, if any). */
+  async #enqueue(
+    registration: Registration,
+    workflowId: string,
+    inputs: string,
+    options: StartOptions & EnqueueOptions,
+    parent: ParentLink | undefined,
+    tx: Queryable | undefined,
+  ): Promise<string> {
+    const queueName = options.queue!;
+    const { db, signals } = this.#requireRunning();
+    const queue = await this.#knownQueue(queueName);
+    const request = {
+      workflowId,
+      name: registration.name,
+      inputs,
+      queueName,
+      queue,
+      options,
+      parentWorkflowId: parent?.workflowId ?? null,
+      deadlineAt: parent?.deadlineAt ?? null,
+    };
+    let enqueuedId: string;
+    if (parent) {
+      const context = this.#contextOf(parent.workflowId);
+      const outcome = await db
+        .transaction(async (parentTx) => {
+          let holder: string;
+          try {
+            holder = (await enqueue(parentTx, request)).workflowId;
+          } catch (error) {
+            if (!(error instanceof DuplicateEnqueueError)) throw error;
+            // Recorded, so a replay meets the same rejection instead of enqueuing anew.
+            if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, null, error))) throw new ChildStartUnwritten();
+            return { rejected: error };
+          }
+          if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, holder))) throw new ChildStartUnwritten();
+          return { holder };
+        })
+        .catch(async (error: unknown) => {
+          if (error instanceof ChildStartUnwritten) return { holder: await context.childStartedElsewhere(parent.stepId) };
+          throw error;
+        });
+      if ('rejected' in outcome) throw outcome.rejected;
+      enqueuedId = outcome.holder;
+    } else {
+      enqueuedId = (await enqueue(tx ?? db, request)).workflowId;
+    }
+    if (!tx) {
+      signals.wake(`q:${queueName}`); // this executor looks at once; others hear the NOTIFY
+    }
+    return enqueuedId;
+  }
+
+  /** The queue's stored limits, from the runner's cache or the database. */
+  async #knownQueue(name: string): Promise<QueueRow> {
+    const runner = this.#queueRunner!;
+    const cached = runner.queues.get(name);
+    if (cached) return cached;
+    const { db } = this.#requireRunning();
+    const row = await getQueue(db, name);
+    if (!row) throw new UnknownQueueError(name, (await listQueues(db)).map((q) => q.name));
+    return row;
   }
 
   async #assertSameName(db: Queryable, workflowId: string, name: string): Promise<void> {
@@ -448,7 +681,7 @@ export class Strata {
   }
 
   /** Runs a workflow in this process from its recorded history. */
-  #execute(workflowId: string, registration: Registration, args: unknown[], deadlineAt: Date | null, history: StepRow[]): void {
+  #execute(workflowId: string, registration: Registration, args: unknown[], deadlineAt: Date | null, history: StepRow[], queue: string | null): void {
     // One execution per workflow per process: a second would race the first for checkpoints.
     if (this.#running.has(workflowId)) return;
     const runtime = this.#runtime!;
@@ -480,10 +713,11 @@ export class Strata {
       } finally {
         clearTimeout(deadlineTimer);
         this.#running.delete(workflowId);
+        if (queue !== null) this.#freedQueueSlot(queue);
       }
     })();
     // Set before the workflow's first line runs (it starts after an await), so children find their parent.
-    this.#running.set(workflowId, { controller, context, done });
+    this.#running.set(workflowId, { controller, context, done, queue });
   }
 
   async #finishFailed(workflowId: string, context: Context, signal: AbortSignal, error: unknown): Promise<Outcome> {
@@ -527,7 +761,7 @@ export class Strata {
       async () => {
         const row = await getWorkflow(db, workflowId);
         if (!row) throw new WorkflowNotFoundError(workflowId);
-        return row.status === 'PENDING' ? undefined : { status: row.status, output: row.output, error: row.error };
+        return row.status === 'PENDING' || row.status === 'ENQUEUED' ? undefined : { status: row.status, output: row.output, error: row.error };
       },
       deadlineMs,
       this.#safetyPollIntervalMs,
@@ -608,8 +842,120 @@ export class Strata {
     const [workflow, history] = await Promise.all([getWorkflow(db, row.workflow_id), loadSteps(db, row.workflow_id)]);
     if (!workflow || workflow.status !== 'PENDING' || this.#running.has(row.workflow_id)) return false;
     const args = this.#serializer.deserialize<unknown[]>(workflow.inputs);
-    this.#execute(row.workflow_id, registration, args, row.deadline_at, history);
+    this.#execute(row.workflow_id, registration, args, row.deadline_at, history, row.queue_name);
     return true;
+  }
+
+  /** A workflow of `queue` ended here: this executor may take another; others may too if the queue has global limits. */
+  #freedQueueSlot(queue: string): void {
+    if (this.#state !== 'running') return;
+    const limits = this.#queueRunner?.queues.get(queue);
+    if (limits && (limits.concurrency !== null || limits.partition_concurrency !== null)) {
+      this.#runtime!.signals.publish(`q:${queue}`).catch((error: unknown) => this.#logger.warn(`strata: could not notify queue "${queue}"`, error));
+    } else {
+      this.#queueRunner?.wake(queue);
+    }
+  }
+
+  #onSignal(key: string): void {
+    if (key.startsWith('c:')) this.#abortLocal(key.slice(2), (id) => new WorkflowCancelledError(id));
+    else if (key.startsWith('q:')) this.#queueRunner?.wake(key.slice(2));
+    else if (key.startsWith('qc:')) {
+      const runner = this.#queueRunner;
+      runner?.refresh().then(
+        () => runner.wake(key.slice(3)),
+        (error: unknown) => this.#logger.warn('strata: could not re-read the queues', error),
+      );
+    }
+  }
+
+  #queueRunnerHost(db: Database): QueueRunnerHost {
+    return {
+      db,
+      executorId: this.executorId,
+      appVersion: this.appVersion,
+      workflowNames: [...this.#registry.keys()],
+      logger: this.#logger,
+      safetyPollIntervalMs: this.#safetyPollIntervalMs,
+      localRunning: (queue) => {
+        let count = 0;
+        for (const execution of this.#running.values()) if (execution.queue === queue) count++;
+        return count;
+      },
+      run: (queue, claimed) => {
+        for (const row of claimed) this.#runDequeued(queue, row);
+      },
+    };
+  }
+
+  #runDequeued(queue: string, row: DequeuedWorkflow): void {
+    const registration = this.#registry.get(row.name)!; // the claim only takes names registered here
+    let args: unknown[];
+    try {
+      args = this.#serializer.deserialize<unknown[]>(row.inputs);
+    } catch (error) {
+      void this.#finish(row.workflow_id, 'ERROR', null, this.#serializer.serializeError(error)).then(() => this.#freedQueueSlot(queue));
+      return;
+    }
+    this.#execute(row.workflow_id, registration, args, row.deadline_at, [], queue);
+  }
+
+  /** Registers this executor in `strata.executors`, refusing an ID a live process holds. */
+  async #register(db: Database): Promise<void> {
+    const self = hostname();
+    const holder = await registerExecutor(
+      db,
+      { executorId: this.executorId, appVersion: this.appVersion, hostname: self, pid: process.pid, workflowNames: [...this.#registry.keys()] },
+      this.#executorTimeoutMs,
+      // On this machine the process table says whether the holder runs (this very process: another
+      // engine, still heartbeating); elsewhere its fresh heartbeat must do.
+      (row) => row.hostname !== self || isProcessAlive(row.pid),
+    );
+    if (holder) throw new ExecutorConflictError(this.executorId, `pid ${holder.pid} on ${holder.hostname}`);
+  }
+
+  /** One heartbeat, then a takeover of dead executors' workflows; never two at once. */
+  #beat(): void {
+    if (this.#heartbeatPass || this.#state !== 'running') return;
+    this.#heartbeatPass = (async () => {
+      const { db } = this.#runtime!;
+      const state = await heartbeat(db, this.executorId, this.#executorTimeoutMs);
+      if (state !== 'ok') await this.#heartbeatLapsed(state);
+      for (const dead of await executorsToTakeOver(db, this.executorId, this.#executorTimeoutMs)) {
+        if (this.#state !== 'running') return;
+        const claimed = await takeOverWorkflows(db, dead, this.executorId, this.#executorTimeoutMs, this.appVersion, [...this.#registry.keys()]);
+        if (claimed.length === 0) continue;
+        this.#logger.info(`strata: executor "${dead}" stopped heartbeating; taking over ${claimed.length} unfinished workflow(s)`);
+        for (const row of claimed) await this.#resume(row);
+      }
+    })()
+      .catch((error: unknown) => {
+        if (this.#state === 'running') this.#logger.warn('strata: heartbeat failed', error);
+      })
+      .finally(() => {
+        this.#heartbeatPass = undefined;
+      });
+  }
+
+  /**
+   * This executor missed its heartbeats for longer than the timeout (a long pause, a lost
+   * database): others may have taken its workflows over. Stop running them here, register again
+   * and recover what is still ours.
+   */
+  async #heartbeatLapsed(state: 'lapsed' | 'missing'): Promise<void> {
+    this.#logger.error(
+      `strata: executor "${this.executorId}" ${state === 'lapsed' ? `missed its heartbeats for over ${this.#executorTimeoutMs} ms` : 'lost its row in strata.executors'}; other executors may have taken over its workflows, so it stops them here and recovers what is still its own`,
+    );
+    const executions = [...this.#running.values()];
+    const reason = new EngineStateError(`executor "${this.executorId}" lost its heartbeat; the workflow continues from its last checkpoint`);
+    for (const execution of executions) execution.controller.abort(reason);
+    await Promise.allSettled(executions.map((execution) => execution.done));
+    const { db } = this.#runtime!;
+    await this.#register(db).catch((error: unknown) => {
+      if (!(error instanceof ExecutorConflictError)) throw error;
+      // Our own stale row (this process): take it back.
+    });
+    await this.#recover(await this.#claimUnfinished(db));
   }
 
   async #open(target: Database | string | undefined): Promise<Database> {
@@ -642,10 +988,25 @@ export class Strata {
 
 class ChildStartUnwritten extends Error {}
 
-function validateStartOptions(options: StartOptions): void {
+function validateStartOptions(options: StartOptions & EnqueueOptions): void {
   assertOptions(options, 'start options');
   if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
   if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
+  validateEnqueueOptions(options);
+}
+
+function toExecutorInfo(row: ExecutorRow): ExecutorInfo {
+  return {
+    executorId: row.executor_id,
+    appVersion: row.app_version,
+    hostname: row.hostname,
+    pid: row.pid,
+    workflowNames: row.workflow_names,
+    startedAt: row.started_at,
+    heartbeatAt: row.heartbeat_at,
+    stoppedAt: row.stopped_at,
+    alive: row.alive,
+  };
 }
 
 function earliest(a: Date | null, b: Date | null): Date | null {
@@ -678,6 +1039,11 @@ function toStatus(row: WorkflowRow): WorkflowStatus {
     status: row.status,
     executorId: row.executor_id,
     appVersion: row.app_version,
+    queueName: row.queue_name,
+    priority: row.priority,
+    partitionKey: row.queue_partition,
+    deduplicationKey: row.deduplication_key,
+    startedAt: row.started_at,
     parentWorkflowId: row.parent_workflow_id,
     deadlineAt: row.deadline_at,
     recoveryAttempts: row.recovery_attempts,

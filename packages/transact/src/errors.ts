@@ -17,8 +17,8 @@ export class StrataError extends Error {
 
 /** A public API was called with an argument of the wrong type or range. */
 export class InvalidArgumentError extends StrataError {
-  constructor(message: string) {
-    super('STRATA_INVALID_ARGUMENT', message);
+  constructor(message: string, code = 'STRATA_INVALID_ARGUMENT') {
+    super(code, message);
   }
 }
 
@@ -160,5 +160,83 @@ export class EngineStateError extends StrataError {
 export class WaitTimeoutError extends StrataError {
   constructor(what: string, timeoutMs: number) {
     super('STRATA_WAIT_TIMEOUT', `${what} did not happen within ${timeoutMs} ms`);
+  }
+}
+
+/** A queue name no queue is declared or created under. */
+export class UnknownQueueError extends StrataError {
+  readonly queueName: string;
+  constructor(queueName: string, known: readonly string[]) {
+    super(
+      'STRATA_UNKNOWN_QUEUE',
+      `no queue named "${queueName}" exists; ${known.length > 0 ? `known queues: ${known.map((q) => `"${q}"`).join(', ')}` : 'no queue is declared yet'} (declare it with strata.queue() or create it with queues.create())`,
+    );
+    this.queueName = queueName;
+  }
+}
+
+/** A queue that already exists was created again, or a queue still holding work was deleted. */
+export class QueueStateError extends StrataError {
+  readonly queueName: string;
+  constructor(queueName: string, message: string) {
+    super('STRATA_QUEUE_STATE', message);
+    this.queueName = queueName;
+  }
+}
+
+/**
+ * An enqueue carried a deduplication key that a queued or running workflow of the same queue
+ * already holds (with `onDuplicate: 'reject'`, the default). Nothing was enqueued.
+ */
+export class DuplicateEnqueueError extends StrataError {
+  readonly queueName: string;
+  readonly deduplicationKey: string;
+  /** The live workflow that holds the key. */
+  readonly existingWorkflowId: string;
+  constructor(queueName: string, deduplicationKey: string, existingWorkflowId: string) {
+    super(
+      'STRATA_DUPLICATE_ENQUEUE',
+      `queue "${queueName}" already holds deduplication key "${deduplicationKey}" (workflow "${existingWorkflowId}" is queued or running); nothing was enqueued — pass onDuplicate: 'return' to get that workflow instead`,
+    );
+    this.queueName = queueName;
+    this.deduplicationKey = deduplicationKey;
+    this.existingWorkflowId = existingWorkflowId;
+  }
+}
+
+/** A cron expression or time zone that cannot be parsed. */
+export class InvalidScheduleError extends InvalidArgumentError {
+  constructor(message: string) {
+    super(message, 'STRATA_INVALID_SCHEDULE');
+  }
+}
+
+/** A schedule name no schedule exists under. */
+export class UnknownScheduleError extends StrataError {
+  readonly scheduleName: string;
+  constructor(scheduleName: string) {
+    super('STRATA_UNKNOWN_SCHEDULE', `no schedule named "${scheduleName}" exists`);
+    this.scheduleName = scheduleName;
+  }
+}
+
+/** A schedule was created under a name that exists. */
+export class DuplicateScheduleError extends StrataError {
+  readonly scheduleName: string;
+  constructor(scheduleName: string) {
+    super('STRATA_DUPLICATE_SCHEDULE', `a schedule named "${scheduleName}" already exists; update it with schedules.update() or pick another name`);
+    this.scheduleName = scheduleName;
+  }
+}
+
+/** Another live process heartbeats under this engine's executor ID. */
+export class ExecutorConflictError extends StrataError {
+  readonly executorId: string;
+  constructor(executorId: string, holder: string) {
+    super(
+      'STRATA_EXECUTOR_CONFLICT',
+      `executor ID "${executorId}" is in use by a live process (${holder}); two processes with one executor ID would run the same workflows twice — give each process its own executorId (or STRATA_EXECUTOR_ID)`,
+    );
+    this.executorId = executorId;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Public types of the transact layer.
  */
-import type { Database, IsolationLevel, Transaction } from '@strata/store';
+import type { Database, IsolationLevel, Queryable, Transaction } from '@strata/store';
 import type { WorkflowStatusName } from './sql/types.js';
 
 export type { WorkflowStatusName } from './sql/types.js';
@@ -44,6 +44,155 @@ export interface StrataConfig {
   readonly safetyPollIntervalMs?: number;
   /** Where engine messages go. Default `console`. */
   readonly logger?: Logger;
+  /** How often this executor writes its heartbeat to `strata.executors`. Default 1,000 ms. */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * An executor whose heartbeat is older than this is dead: the surviving executors take over its
+   * unfinished workflows (each exactly once) and finish them. Default 10,000 ms; must exceed
+   * `heartbeatIntervalMs`.
+   */
+  readonly executorTimeoutMs?: number;
+  /** Deletion of old finished workflows. Default: keep everything. */
+  readonly retention?: RetentionPolicy;
+}
+
+/**
+ * Which finished workflows (SUCCESS, ERROR, CANCELLED) are deleted, with their steps, messages,
+ * events and streams. PENDING and ENQUEUED workflows are never deleted.
+ *
+ * @example
+ * new Strata({ database: url, retention: { maxAgeMs: 7 * 24 * 3600_000, maxCount: 1_000_000 } });
+ */
+export interface RetentionPolicy {
+  /** Delete workflows that finished longer ago than this. */
+  readonly maxAgeMs?: number;
+  /** Keep at most this many finished workflows (the newest). */
+  readonly maxCount?: number;
+  /** How often the retention pass runs. Default 60,000 ms. */
+  readonly intervalMs?: number;
+  /** Workflows deleted per statement, so no pass holds locks for long. Default 1,000. */
+  readonly batchSize?: number;
+}
+
+/** Options of a graceful {@link Strata.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * How long running workflows may take to reach their next checkpoint (a step in progress
+   * finishes and is recorded; waits end at once). After this, they are interrupted. Either way
+   * they stay PENDING and are resumed by recovery. Default 10,000 ms; 0 interrupts at once.
+   */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Limits of a queue. Every limit is optional; a queue without limits starts whatever is queued.
+ *
+ * @example
+ * strata.queue('emails', { concurrency: 50, workerConcurrency: 10, rateLimit: { limit: 100, periodMs: 1_000 } });
+ * strata.queue('per-customer', { partitionConcurrency: 1 });  // one at a time per partitionKey
+ */
+export interface QueueConfig {
+  /** Most workflows of the queue running at once over all executors. */
+  readonly concurrency?: number | null;
+  /** Most workflows of the queue running at once in one executor. */
+  readonly workerConcurrency?: number | null;
+  /** Most workflows running at once per partition key; enqueues must then give a `partitionKey`. */
+  readonly partitionConcurrency?: number | null;
+  /** At most `limit` starts per `periodMs`, over all executors. */
+  readonly rateLimit?: { readonly limit: number; readonly periodMs: number } | null;
+}
+
+/** A queue as stored in `strata.queues`. */
+export interface QueueInfo {
+  readonly name: string;
+  readonly concurrency: number | null;
+  readonly workerConcurrency: number | null;
+  readonly partitionConcurrency: number | null;
+  readonly rateLimit: { readonly limit: number; readonly periodMs: number } | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/**
+ * Creates, changes and deletes queues at runtime (stored in `strata.queues`, so every executor
+ * sees the change within milliseconds).
+ *
+ * @example
+ * await strata.queues.create('reports', { concurrency: 2 });
+ * await strata.queues.update('reports', { concurrency: 8 });
+ * console.log(await strata.queues.list());
+ */
+export interface QueueAdmin {
+  /** Creates a queue; a {@link QueueStateError} if it exists. */
+  create(name: string, config?: QueueConfig): Promise<QueueInfo>;
+  /** Changes the given limits (`null` removes one); an {@link UnknownQueueError} if it does not exist. */
+  update(name: string, config: QueueConfig): Promise<QueueInfo>;
+  get(name: string): Promise<QueueInfo | undefined>;
+  list(): Promise<QueueInfo[]>;
+  /** Deletes an empty queue; a {@link QueueStateError} while workflows are queued or running on it. */
+  delete(name: string): Promise<void>;
+}
+
+/** A cron schedule. */
+export interface ScheduleConfig {
+  /** A cron expression: 5 fields (minute precision) or 6 (seconds first), e.g. `'0 3 * * *'`. */
+  readonly cron: string;
+  /** IANA time zone the expression is read in. Default `'UTC'`. */
+  readonly timezone?: string;
+  /** After downtime, start the missed ticks too (each once). Default false: only future ticks. */
+  readonly catchUp?: boolean;
+  /** Enqueue each tick's workflow on this queue instead of starting it at once. */
+  readonly queue?: string | null;
+}
+
+/** A schedule as stored in `strata.schedules`. */
+export interface ScheduleInfo {
+  readonly name: string;
+  readonly workflowName: string;
+  readonly cron: string;
+  readonly timezone: string;
+  readonly catchUp: boolean;
+  readonly queue: string | null;
+  readonly status: 'ACTIVE' | 'PAUSED';
+  /** The latest tick a workflow was created for. */
+  readonly lastTickAt: Date | null;
+  /** The next tick from now (null while paused). */
+  readonly nextTickAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+/**
+ * Creates, pauses, resumes, changes and deletes cron schedules at runtime. Each tick starts the
+ * schedule's workflow once, with the tick time as its argument and `sched:<name>:<tick ISO time>`
+ * as its workflow ID, however many executors run.
+ *
+ * @example
+ * await strata.schedules.create('nightly-report', { workflow: 'report', cron: '0 3 * * *', timezone: 'Europe/Paris' });
+ * await strata.schedules.pause('nightly-report');
+ */
+export interface ScheduleAdmin {
+  create(name: string, config: ScheduleConfig & { readonly workflow: string }): Promise<ScheduleInfo>;
+  update(name: string, config: Partial<ScheduleConfig> & { readonly workflow?: string }): Promise<ScheduleInfo>;
+  pause(name: string): Promise<ScheduleInfo>;
+  resume(name: string): Promise<ScheduleInfo>;
+  get(name: string): Promise<ScheduleInfo | undefined>;
+  list(): Promise<ScheduleInfo[]>;
+  delete(name: string): Promise<void>;
+}
+
+/** An executor as recorded in `strata.executors`. */
+export interface ExecutorInfo {
+  readonly executorId: string;
+  readonly appVersion: string;
+  readonly hostname: string;
+  readonly pid: number;
+  readonly workflowNames: readonly string[];
+  readonly startedAt: Date;
+  readonly heartbeatAt: Date;
+  readonly stoppedAt: Date | null;
+  /** Heartbeating within the executor timeout and not stopped. */
+  readonly alive: boolean;
 }
 
 /** Options when starting a workflow. */
@@ -53,8 +202,36 @@ export interface StartOptions {
    * workflow and runs nothing. Default: a random UUID.
    */
   readonly workflowId?: string;
-  /** Cancel the workflow (and its children) if it has not finished this many ms after it starts. */
+  /**
+   * Cancel the workflow (and its children) if it has not finished this many ms after it starts
+   * (for a queued workflow: after it leaves the queue).
+   */
   readonly timeoutMs?: number;
+}
+
+/**
+ * Options of a queued start. Bind them with `workflow.with({...})`, then enqueue with
+ * `queue.enqueue(starter, ...args)`; or pass `queue` to start any workflow through a queue.
+ *
+ * @example
+ * const emails = strata.queue('emails', { concurrency: 10 });
+ * await emails.enqueue(sendEmail.with({ priority: 1, deduplicationKey: 'welcome:ada' }), 'ada@example.com');
+ */
+export interface EnqueueOptions {
+  /** The queue to wait in; the workflow starts when the queue's limits allow. */
+  readonly queue?: string;
+  /** Lower numbers start first; ties start in enqueue order. Default 0. */
+  readonly priority?: number;
+  /** While a workflow of this queue with this key is queued or running, another enqueue with it is a duplicate. */
+  readonly deduplicationKey?: string;
+  /** On a duplicate key: throw {@link DuplicateEnqueueError} (`'reject'`, default) or return the live workflow's handle (`'return'`). */
+  readonly onDuplicate?: 'reject' | 'return';
+  /** The partition of a queue with `partitionConcurrency` (e.g. a customer ID). */
+  readonly partitionKey?: string;
+  /** Do not start before this many ms from now. */
+  readonly delayMs?: number;
+  /** Do not start before this time. */
+  readonly notBefore?: Date;
 }
 
 /** A workflow's status row, as the engine reports it. */
@@ -62,8 +239,16 @@ export interface WorkflowStatus {
   readonly workflowId: string;
   readonly name: string;
   readonly status: WorkflowStatusName;
-  readonly executorId: string;
-  readonly appVersion: string;
+  /** The executor running it; null while ENQUEUED. */
+  readonly executorId: string | null;
+  /** The application version running it; null while ENQUEUED. */
+  readonly appVersion: string | null;
+  readonly queueName: string | null;
+  readonly priority: number;
+  readonly partitionKey: string | null;
+  readonly deduplicationKey: string | null;
+  /** When it left its queue (null for workflows that did not queue, and while ENQUEUED). */
+  readonly startedAt: Date | null;
   readonly parentWorkflowId: string | null;
   readonly deadlineAt: Date | null;
   readonly recoveryAttempts: number;
@@ -226,7 +411,7 @@ export interface WorkflowStarter<A extends unknown[], R> {
 /** @internal */
 export interface WorkflowBinding {
   readonly owner: object;
-  readonly options: StartOptions;
+  readonly options: StartOptions & EnqueueOptions;
 }
 
 /**
@@ -239,6 +424,30 @@ export interface WorkflowBinding {
  * await greet.with({ workflowId: 'greet-ada' }).start('ada');    // idempotent by ID
  */
 export interface Workflow<A extends unknown[], R> extends WorkflowStarter<A, R> {
-  /** The same workflow with start options bound (ID, timeout). */
-  with(options: StartOptions): WorkflowStarter<A, R>;
+  /** The same workflow with start options bound (ID, timeout, queue options). */
+  with(options: StartOptions & EnqueueOptions): WorkflowStarter<A, R>;
+}
+
+/**
+ * A named queue of workflows, declared in code with `strata.queue()`.
+ *
+ * @example
+ * const emails = strata.queue('emails', { concurrency: 50 });
+ * await strata.launch();
+ * const handle = await emails.enqueue(sendEmail, 'ada@example.com');
+ * // inside your own transaction on the system database: commits or rolls back with your rows
+ * await db.transaction(async (tx) => {
+ *   await tx.query('insert into signups (email) values ($1)', ['ada@example.com']);
+ *   await emails.enqueueIn(tx, sendEmail, 'ada@example.com');
+ * });
+ */
+export interface Queue {
+  readonly name: string;
+  /** Enqueues the workflow (options bound with `workflow.with()` apply) and returns its handle. */
+  enqueue<A extends unknown[], R>(workflow: WorkflowStarter<A, R>, ...args: A): Promise<WorkflowHandle<R>>;
+  /**
+   * Enqueues inside `tx`, a transaction on the system database: the workflow exists (and starts)
+   * only if `tx` commits.
+   */
+  enqueueIn<A extends unknown[], R>(tx: Queryable, workflow: WorkflowStarter<A, R>, ...args: A): Promise<WorkflowHandle<R>>;
 }

@@ -1,6 +1,6 @@
-import type { Database } from '@strata/store';
+import type { Database, Queryable } from '@strata/store';
 import type { CheckpointWriter } from './checkpoint-writer.js';
-import type { Logger, StartOptions, WorkflowStarter } from './interfaces.js';
+import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from './interfaces.js';
 import type { Serializer } from './serialization.js';
 import type { Signals } from './signals.js';
 import type { WorkflowStatusName } from './sql/index.js';
@@ -8,7 +8,7 @@ import { StrataError } from './errors.js';
 
 /** A finished workflow's stored outcome. */
 export interface Terminal {
-  readonly status: Exclude<WorkflowStatusName, 'PENDING'>;
+  readonly status: Exclude<WorkflowStatusName, 'PENDING' | 'ENQUEUED'>;
   readonly output: string | null;
   readonly error: string | null;
 }
@@ -29,8 +29,14 @@ export interface Runtime {
   readonly signals: Signals;
   readonly logger: Logger;
   readonly safetyPollIntervalMs: number;
-  /** Starts a workflow (a child when `parent` is given) and returns its ID. */
-  startWorkflow(starter: WorkflowStarter<unknown[], unknown>, args: unknown[], options: StartOptions, parent?: ParentLink): Promise<string>;
+  /** Starts or enqueues a workflow (a child when `parent` is given; inside `tx` when given) and returns its ID. */
+  startWorkflow(
+    starter: WorkflowStarter<unknown[], unknown>,
+    args: unknown[],
+    options: StartOptions & EnqueueOptions,
+    parent?: ParentLink,
+    tx?: Queryable,
+  ): Promise<string>;
   /** Waits until the workflow finishes; rejects on `signal` abort or timeout. */
   awaitTerminal(workflowId: string, timeoutMs: number, signal?: AbortSignal): Promise<Terminal>;
   /** The value a finished workflow returned, or throws its error. */

@@ -349,7 +349,7 @@ if (engines().includes('postgres')) {
       assert.equal(engineRuns.get(id), 1);
       assert.equal(await countRows(first.systemDatabase, 'select 1 from app_effects where workflow_id = $1', [id]), 1);
       const status = await first.retrieve(id).status();
-      assert.ok(['exec-a', 'exec-b'].includes(status.executorId));
+      assert.ok(['exec-a', 'exec-b'].includes(status.executorId ?? ''));
     });
   });
 }

@@ -1,7 +1,7 @@
 import type { Queryable } from '@strata/store';
 
 /**
- * Cancels a PENDING workflow and every PENDING descendant (children started through it), storing
+ * Cancels a PENDING or ENQUEUED workflow and every such descendant (children started through it), storing
  * `error` as the reason. Returns the IDs that changed status.
  */
 export async function cancelWorkflowTree(db: Queryable, workflowId: string, error: string): Promise<string[]> {
@@ -13,7 +13,7 @@ export async function cancelWorkflowTree(db: Queryable, workflowId: string, erro
      )
      update strata.workflows
         set status = 'CANCELLED', error = $2, updated_at = now(), completed_at = now()
-      where workflow_id in (select workflow_id from tree) and status = 'PENDING'
+      where workflow_id in (select workflow_id from tree) and status in ('PENDING', 'ENQUEUED')
       returning workflow_id`,
     [workflowId, error],
     { prepare: true },

@@ -10,3 +10,5 @@ export * from './messages.js';
 export * from './events.js';
 export * from './streams.js';
 export * from './transaction-outputs.js';
+export * from './queues.js';
+export * from './executors.js';

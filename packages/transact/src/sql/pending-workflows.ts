@@ -9,6 +9,7 @@ export interface ClaimedWorkflow {
   readonly name: string;
   readonly deadline_at: Date | null;
   readonly recovery_attempts: number;
+  readonly queue_name: string | null;
 }
 
 /**
@@ -27,7 +28,7 @@ export async function claimPendingWorkflows(
               where status = 'PENDING' and executor_id = $1 and app_version = $2 and workflow_id > $3
               order by workflow_id limit ${RECOVERY_PAGE_SIZE}) page
       where w.workflow_id = page.workflow_id
-      returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts`,
+      returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name`,
     [executorId, appVersion, afterWorkflowId],
   );
   return rows.sort((a, b) => (a.workflow_id < b.workflow_id ? -1 : a.workflow_id > b.workflow_id ? 1 : 0));

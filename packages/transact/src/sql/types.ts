@@ -1,7 +1,7 @@
 /** Row shapes shared by the SQL modules. */
 
 /** Workflow statuses as stored in `strata.workflows.status`. */
-export type WorkflowStatusName = 'PENDING' | 'SUCCESS' | 'ERROR' | 'CANCELLED';
+export type WorkflowStatusName = 'ENQUEUED' | 'PENDING' | 'SUCCESS' | 'ERROR' | 'CANCELLED';
 
 /** Kinds of durable operation recorded in `strata.steps.kind`. */
 export type StepKind =
@@ -52,9 +52,14 @@ export interface WorkflowRow {
   readonly inputs: string;
   readonly output: string | null;
   readonly error: string | null;
-  readonly executor_id: string;
-  readonly app_version: string;
+  readonly executor_id: string | null;
+  readonly app_version: string | null;
   readonly parent_workflow_id: string | null;
+  readonly queue_name: string | null;
+  readonly queue_partition: string | null;
+  readonly priority: number;
+  readonly deduplication_key: string | null;
+  readonly started_at: Date | null;
   readonly deadline_at: Date | null;
   readonly recovery_attempts: number;
   readonly created_at: Date;

@@ -1,0 +1,98 @@
+import type { Queryable } from '@strata/store';
+import { DuplicateEnqueueError, InvalidArgumentError, WorkflowConflictError } from './errors.js';
+import type { EnqueueOptions } from './interfaces.js';
+import { SIGNAL_CHANNEL } from './signals.js';
+import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
+import { assertDuration, assertIdentifier, assertString } from './validate.js';
+
+const QUEUE_ONLY_OPTIONS = ['priority', 'deduplicationKey', 'onDuplicate', 'partitionKey', 'delayMs', 'notBefore'] as const;
+
+/** Checks the queue options of a start; they need `queue`. */
+export function validateEnqueueOptions(options: EnqueueOptions): void {
+  if (options.queue === undefined) {
+    const stray = QUEUE_ONLY_OPTIONS.filter((key) => options[key] !== undefined);
+    if (stray.length > 0) throw new InvalidArgumentError(`${stray.join(', ')} only apply to a queued start; add queue: "<name>" or enqueue with queue.enqueue()`);
+    return;
+  }
+  assertIdentifier(options.queue, 'queue');
+  if (options.priority !== undefined && (!Number.isInteger(options.priority) || Math.abs(options.priority) > 2 ** 31 - 1)) {
+    throw new InvalidArgumentError(`priority must be a whole number (lower starts first), got ${String(options.priority)}`);
+  }
+  if (options.deduplicationKey !== undefined) assertIdentifier(options.deduplicationKey, 'deduplicationKey');
+  if (options.onDuplicate !== undefined && options.onDuplicate !== 'reject' && options.onDuplicate !== 'return') {
+    throw new InvalidArgumentError(`onDuplicate must be 'reject' or 'return', got ${JSON.stringify(options.onDuplicate)}`);
+  }
+  if (options.partitionKey !== undefined) assertString(options.partitionKey, 'partitionKey');
+  if (options.delayMs !== undefined) assertDuration(options.delayMs, 'delayMs');
+  if (options.notBefore !== undefined && !(options.notBefore instanceof Date && Number.isFinite(options.notBefore.getTime()))) {
+    throw new InvalidArgumentError('notBefore must be a valid Date');
+  }
+  if (options.delayMs !== undefined && options.notBefore !== undefined) throw new InvalidArgumentError('give delayMs or notBefore, not both');
+}
+
+/** A workflow about to be enqueued, its options already validated. */
+export interface EnqueueRequest {
+  readonly workflowId: string;
+  readonly name: string;
+  readonly inputs: string;
+  readonly queueName: string;
+  readonly queue: QueueLimits;
+  readonly options: EnqueueOptions & { readonly timeoutMs?: number };
+  readonly parentWorkflowId: string | null;
+  readonly deadlineAt: Date | null;
+}
+
+/** The outcome of an enqueue: the workflow that holds the place, and whether this call created it. */
+export interface Enqueued {
+  readonly workflowId: string;
+  readonly created: boolean;
+}
+
+/**
+ * Puts a workflow on a queue through `db` (a database or the caller's transaction) and, when it
+ * was created, announces it with a transactional notification (sent at commit). An existing
+ * workflow ID returns that workflow; a live deduplication key returns its holder or throws
+ * {@link DuplicateEnqueueError}, as `onDuplicate` says. Nothing fails inside the statement, so
+ * the caller's transaction stays usable either way.
+ */
+export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<Enqueued> {
+  const { options } = request;
+  if (request.queue.partition_concurrency !== null && options.partitionKey === undefined) {
+    throw new InvalidArgumentError(
+      `queue "${request.queueName}" limits concurrency per partition; enqueue with a partitionKey (e.g. the customer ID)`,
+    );
+  }
+  const row: NewQueuedWorkflow = {
+    workflowId: request.workflowId,
+    name: request.name,
+    inputs: request.inputs,
+    queueName: request.queueName,
+    partitionKey: options.partitionKey ?? '',
+    priority: options.priority ?? 0,
+    deduplicationKey: options.deduplicationKey ?? null,
+    notBefore: options.notBefore ?? (options.delayMs === undefined ? null : new Date(Date.now() + options.delayMs)),
+    timeoutMs: options.timeoutMs ?? null,
+    parentWorkflowId: request.parentWorkflowId,
+    deadlineAt: request.deadlineAt,
+  };
+  // A conflict whose holder finished before we could read it is gone: insert again.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    if (await enqueueWorkflow(db, row)) {
+      await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
+      return { workflowId: row.workflowId, created: true };
+    }
+    const existing = await getWorkflow(db, row.workflowId);
+    if (existing) {
+      if (existing.name !== row.name) throw new WorkflowConflictError(row.workflowId, existing.name, row.name);
+      return { workflowId: row.workflowId, created: false };
+    }
+    if (row.deduplicationKey !== null) {
+      const holder = await liveDeduplicationHolder(db, request.queueName, row.deduplicationKey);
+      if (holder !== undefined) {
+        if (options.onDuplicate === 'return') return { workflowId: holder, created: false };
+        throw new DuplicateEnqueueError(request.queueName, row.deduplicationKey, holder);
+      }
+    }
+  }
+  throw new InvalidArgumentError(`could not enqueue workflow "${row.workflowId}": its ID or deduplication key kept conflicting`);
+}

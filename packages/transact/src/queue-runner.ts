@@ -1,0 +1,155 @@
+import type { Database } from '@strata/store';
+import type { Logger } from './interfaces.js';
+import { claimQueued, listQueues, nextNotBefore, type DequeuedWorkflow, type QueueRow } from './sql/index.js';
+
+/** Most workflows one claim statement takes; a pass repeats while claims come back full. */
+export const DEQUEUE_BATCH = 100;
+
+/** What the queue runner needs from its engine. */
+export interface QueueRunnerHost {
+  readonly db: Database;
+  readonly executorId: string;
+  readonly appVersion: string;
+  readonly workflowNames: readonly string[];
+  readonly logger: Logger;
+  /** Re-read queues and re-check each one at least this often, in case a notification was lost. */
+  readonly safetyPollIntervalMs: number;
+  /** How many workflows of `queue` run in this process now. */
+  localRunning(queue: string): number;
+  /** Starts the claimed workflows (already PENDING on this executor), in the given order. */
+  run(queue: string, claimed: readonly DequeuedWorkflow[]): void;
+}
+
+interface Pump {
+  running: boolean;
+  again: boolean;
+  timer: NodeJS.Timeout | undefined;
+  timerAt: number;
+}
+
+/**
+ * Takes work off the queues for one executor. A pass over a queue claims what its limits allow;
+ * passes run when an enqueue is announced (`q:<name>`, push: no poll interval on the start
+ * latency), when a local workflow of the queue ends, when a delayed workflow or a rate-limit
+ * window comes due, and every `safetyPollIntervalMs` as a safety net.
+ */
+export class QueueRunner {
+  readonly #host: QueueRunnerHost;
+  readonly #queues = new Map<string, QueueRow>();
+  readonly #pumps = new Map<string, Pump>();
+  readonly #passes = new Set<Promise<void>>();
+  #safetyTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(host: QueueRunnerHost) {
+    this.#host = host;
+  }
+
+  /** The queues as last read. */
+  get queues(): ReadonlyMap<string, QueueRow> {
+    return this.#queues;
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.#safetyTimer = setInterval(() => void this.refresh().then(() => this.wakeAll(), (error) => this.#warn('could not read the queues', error)), this.#host.safetyPollIntervalMs);
+    this.#safetyTimer.unref();
+    this.wakeAll();
+  }
+
+  /** Stops claiming and waits for claims in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#safetyTimer);
+    for (const pump of this.#pumps.values()) clearTimeout(pump.timer);
+    await Promise.allSettled([...this.#passes]);
+  }
+
+  /** Re-reads `strata.queues` (after a change here or in another process). */
+  async refresh(): Promise<void> {
+    const rows = await listQueues(this.#host.db);
+    this.#queues.clear();
+    for (const row of rows) this.#queues.set(row.name, row);
+  }
+
+  wakeAll(): void {
+    for (const name of this.#queues.keys()) this.wake(name);
+  }
+
+  /** Runs a pass over `queue` now, or right after the one in flight. */
+  wake(queue: string): void {
+    if (this.#stopped) return;
+    let pump = this.#pumps.get(queue);
+    if (!pump) this.#pumps.set(queue, (pump = { running: false, again: false, timer: undefined, timerAt: Infinity }));
+    if (pump.running) {
+      pump.again = true;
+      return;
+    }
+    pump.running = true;
+    const pass = this.#pass(queue, pump).finally(() => {
+      this.#passes.delete(pass);
+      pump.running = false;
+    });
+    this.#passes.add(pass);
+  }
+
+  async #pass(name: string, pump: Pump): Promise<void> {
+    do {
+      pump.again = false;
+      if (this.#stopped) return;
+      let queue = this.#queues.get(name);
+      if (!queue) {
+        await this.refresh().catch((error: unknown) => this.#warn('could not read the queues', error));
+        queue = this.#queues.get(name);
+        if (!queue) return;
+      }
+      const local = queue.worker_concurrency === null ? Infinity : queue.worker_concurrency - this.#host.localRunning(name);
+      const max = Math.min(DEQUEUE_BATCH, local);
+      if (max <= 0) return; // woken again when a local workflow of this queue ends
+      let result;
+      try {
+        result = await claimQueued(this.#host.db, queue, {
+          queueName: name,
+          executorId: this.#host.executorId,
+          appVersion: this.#host.appVersion,
+          workflowNames: this.#host.workflowNames,
+          max,
+        });
+      } catch (error) {
+        this.#warn(`could not claim from queue "${name}"`, error);
+        return; // the safety poll tries again
+      }
+      if (this.#stopped && result.claimed.length > 0) {
+        // Claimed while stopping: they are PENDING on this executor and resume with its recovery.
+        return;
+      }
+      if (result.claimed.length > 0) this.#host.run(name, result.claimed);
+      if (result.claimed.length === max) {
+        pump.again = true;
+        continue;
+      }
+      if (result.rateLimitedUntil) this.#wakeAt(name, pump, result.rateLimitedUntil.getTime());
+      else if (result.claimed.length < max) {
+        const due = await nextNotBefore(this.#host.db, name).catch(() => undefined);
+        if (due) this.#wakeAt(name, pump, due.getTime());
+      }
+    } while (pump.again);
+  }
+
+  /** Wakes the queue at `atMs` (keeping an earlier timer). */
+  #wakeAt(name: string, pump: Pump, atMs: number): void {
+    if (this.#stopped || (pump.timer && pump.timerAt <= atMs)) return;
+    clearTimeout(pump.timer);
+    pump.timerAt = atMs;
+    pump.timer = setTimeout(() => {
+      pump.timer = undefined;
+      pump.timerAt = Infinity;
+      this.wake(name);
+    }, Math.min(Math.max(0, atMs - Date.now() + 1), this.#host.safetyPollIntervalMs));
+    pump.timer.unref();
+  }
+
+  #warn(message: string, error: unknown): void {
+    if (!this.#stopped) this.#host.logger.warn(`strata: ${message}`, error);
+  }
+}

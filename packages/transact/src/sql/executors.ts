@@ -1,0 +1,135 @@
+import type { Database, Queryable } from '@strata/store';
+import type { ClaimedWorkflow } from './pending-workflows.js';
+
+/** An executor as stored in `strata.executors`. */
+export interface ExecutorRow {
+  readonly executor_id: string;
+  readonly app_version: string;
+  readonly hostname: string;
+  readonly pid: number;
+  readonly workflow_names: string[];
+  readonly started_at: Date;
+  readonly heartbeat_at: Date;
+  readonly stopped_at: Date | null;
+  /** Heartbeat within the timeout and not stopped. */
+  readonly alive: boolean;
+}
+
+/** The process registering as an executor. */
+export interface ExecutorRegistration {
+  readonly executorId: string;
+  readonly appVersion: string;
+  readonly hostname: string;
+  readonly pid: number;
+  readonly workflowNames: readonly string[];
+}
+
+const ALIVE = `(stopped_at is null and heartbeat_at >= now() - $2 * interval '1 millisecond')`;
+
+/**
+ * Registers (or re-registers) an executor. When a live row holds the ID, `holderIsAlive` decides
+ * whether its process still runs; if so nothing is written and the holder is returned.
+ * Serialized with takeovers by the row lock, so a restarted executor and a survivor taking over
+ * its workflows never both get them.
+ */
+export async function registerExecutor(
+  db: Database,
+  executor: ExecutorRegistration,
+  timeoutMs: number,
+  holderIsAlive: (holder: { hostname: string; pid: number }) => boolean,
+): Promise<{ hostname: string; pid: number } | undefined> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ hostname: string; pid: number; alive: boolean }>(
+      `select hostname, pid, ${ALIVE} as alive from strata.executors where executor_id = $1 for update`,
+      [executor.executorId, timeoutMs],
+    );
+    const holder = rows[0];
+    if (holder?.alive && holderIsAlive(holder)) return { hostname: holder.hostname, pid: holder.pid };
+    await tx.query(
+      `insert into strata.executors (executor_id, app_version, hostname, pid, workflow_names)
+       values ($1, $2, $3, $4, $5)
+       on conflict (executor_id) do update
+         set app_version = excluded.app_version, hostname = excluded.hostname, pid = excluded.pid,
+             workflow_names = excluded.workflow_names, started_at = now(), heartbeat_at = now(), stopped_at = null`,
+      [executor.executorId, executor.appVersion, executor.hostname, executor.pid, executor.workflowNames],
+    );
+    return undefined;
+  });
+}
+
+/**
+ * Writes a heartbeat. Returns `'lapsed'` when the previous heartbeat was already older than the
+ * timeout (others may have taken this executor's workflows over), `'missing'` when the row is gone.
+ */
+export async function heartbeat(db: Queryable, executorId: string, timeoutMs: number): Promise<'ok' | 'lapsed' | 'missing'> {
+  const { rows } = await db.query<{ lapsed: boolean }>(
+    `update strata.executors x set heartbeat_at = now()
+       from (select executor_id, not ${ALIVE} as lapsed from strata.executors where executor_id = $1 for update) p
+      where x.executor_id = p.executor_id
+      returning p.lapsed`,
+    [executorId, timeoutMs],
+    { prepare: true },
+  );
+  if (rows.length === 0) return 'missing';
+  return rows[0]!.lapsed ? 'lapsed' : 'ok';
+}
+
+/** Marks an executor stopped (graceful shutdown): others take over its unfinished workflows at once. */
+export async function markExecutorStopped(db: Queryable, executorId: string, pid: number): Promise<void> {
+  await db.query(`update strata.executors set stopped_at = now() where executor_id = $1 and pid = $2`, [executorId, pid]);
+}
+
+/** Dead or stopped executors other than `executorId` that still own PENDING workflows. */
+export async function executorsToTakeOver(db: Queryable, executorId: string, timeoutMs: number): Promise<string[]> {
+  const { rows } = await db.query<{ executor_id: string }>(
+    `select executor_id from strata.executors x
+      where executor_id <> $1 and not ${ALIVE}
+        and exists (select 1 from strata.workflows w where w.executor_id = x.executor_id and w.status = 'PENDING')`,
+    [executorId, timeoutMs],
+    { prepare: true },
+  );
+  return rows.map((row) => row.executor_id);
+}
+
+/**
+ * Moves a dead executor's PENDING workflows that this executor can run (same application
+ * version, registered names) to this executor, if the dead one is still dead under its row lock.
+ * Each workflow moves once: the move changes its owner, and takeovers of one executor serialize
+ * on its row.
+ */
+export async function takeOverWorkflows(
+  db: Database,
+  deadExecutorId: string,
+  executorId: string,
+  timeoutMs: number,
+  appVersion: string,
+  workflowNames: readonly string[],
+): Promise<ClaimedWorkflow[]> {
+  return db.transaction(async (tx) => {
+    const dead = await tx.query(`select 1 from strata.executors where executor_id = $1 and not ${ALIVE} for update`, [deadExecutorId, timeoutMs]);
+    if (dead.rows.length === 0) return [];
+    const { rows } = await tx.query<ClaimedWorkflow & Record<string, unknown>>(
+      `update strata.workflows set executor_id = $2, recovery_attempts = recovery_attempts + 1, updated_at = now()
+        where status = 'PENDING' and executor_id = $1 and app_version = $3 and name = any($4)
+        returning workflow_id, name, deadline_at, recovery_attempts, queue_name`,
+      [deadExecutorId, executorId, appVersion, workflowNames],
+    );
+    return rows;
+  });
+}
+
+export async function listExecutors(db: Queryable, timeoutMs: number): Promise<ExecutorRow[]> {
+  const { rows } = await db.query<ExecutorRow & Record<string, unknown>>(
+    `select executor_id, app_version, hostname, pid, workflow_names, started_at, heartbeat_at, stopped_at,
+            ${ALIVE.replace('$2', '$1')} as alive
+       from strata.executors order by executor_id`,
+    [timeoutMs],
+  );
+  return rows;
+}
+
+/** Every workflow name some executor registered (what a client may enqueue). */
+export async function registeredWorkflowNames(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(`select distinct unnest(workflow_names) as name from strata.executors order by 1`);
+  return rows.map((row) => row.name);
+}

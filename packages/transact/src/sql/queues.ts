@@ -1,0 +1,278 @@
+import type { Database, Queryable } from '@strata/store';
+
+/** A queue as stored in `strata.queues`. */
+export interface QueueRow {
+  readonly name: string;
+  readonly concurrency: number | null;
+  readonly worker_concurrency: number | null;
+  readonly partition_concurrency: number | null;
+  readonly rate_limit: number | null;
+  readonly rate_period_ms: number | null;
+  readonly created_at: Date;
+  readonly updated_at: Date;
+}
+
+/** The limit columns of a queue. */
+export type QueueLimits = Pick<QueueRow, 'concurrency' | 'worker_concurrency' | 'partition_concurrency' | 'rate_limit' | 'rate_period_ms'>;
+
+const QUEUE_COLUMNS = 'name, concurrency, worker_concurrency, partition_concurrency, rate_limit, rate_period_ms, created_at, updated_at';
+
+function limitParams(limits: QueueLimits): unknown[] {
+  return [limits.concurrency, limits.worker_concurrency, limits.partition_concurrency, limits.rate_limit, limits.rate_period_ms];
+}
+
+/** Creates a queue; undefined when the name exists. */
+export async function insertQueue(db: Queryable, name: string, limits: QueueLimits): Promise<QueueRow | undefined> {
+  const { rows } = await db.query<QueueRow & Record<string, unknown>>(
+    `insert into strata.queues (name, concurrency, worker_concurrency, partition_concurrency, rate_limit, rate_period_ms)
+     values ($1, $2, $3, $4, $5, $6) on conflict (name) do nothing returning ${QUEUE_COLUMNS}`,
+    [name, ...limitParams(limits)],
+  );
+  return rows[0];
+}
+
+/** Creates or replaces a queue declared in code. Returns true when anything changed. */
+export async function upsertQueue(db: Queryable, name: string, limits: QueueLimits): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `insert into strata.queues as q (name, concurrency, worker_concurrency, partition_concurrency, rate_limit, rate_period_ms)
+     values ($1, $2, $3, $4, $5, $6)
+     on conflict (name) do update
+       set concurrency = excluded.concurrency, worker_concurrency = excluded.worker_concurrency,
+           partition_concurrency = excluded.partition_concurrency, rate_limit = excluded.rate_limit,
+           rate_period_ms = excluded.rate_period_ms, updated_at = now()
+     where (q.concurrency, q.worker_concurrency, q.partition_concurrency, q.rate_limit, q.rate_period_ms)
+           is distinct from (excluded.concurrency, excluded.worker_concurrency, excluded.partition_concurrency, excluded.rate_limit, excluded.rate_period_ms)`,
+    [name, ...limitParams(limits)],
+  );
+  return rowCount === 1;
+}
+
+/** Replaces a queue's limits; undefined when it does not exist. */
+export async function updateQueue(db: Queryable, name: string, limits: QueueLimits): Promise<QueueRow | undefined> {
+  const { rows } = await db.query<QueueRow & Record<string, unknown>>(
+    `update strata.queues
+        set concurrency = $2, worker_concurrency = $3, partition_concurrency = $4, rate_limit = $5, rate_period_ms = $6, updated_at = now()
+      where name = $1 returning ${QUEUE_COLUMNS}`,
+    [name, ...limitParams(limits)],
+  );
+  return rows[0];
+}
+
+export async function getQueue(db: Queryable, name: string): Promise<QueueRow | undefined> {
+  const { rows } = await db.query<QueueRow & Record<string, unknown>>(`select ${QUEUE_COLUMNS} from strata.queues where name = $1`, [name]);
+  return rows[0];
+}
+
+export async function listQueues(db: Queryable): Promise<QueueRow[]> {
+  const { rows } = await db.query<QueueRow & Record<string, unknown>>(`select ${QUEUE_COLUMNS} from strata.queues order by name`);
+  return rows;
+}
+
+/** Deletes a queue unless workflows are queued or running on it. */
+export async function deleteQueue(db: Database, name: string): Promise<'deleted' | 'missing' | 'busy'> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query(`select name from strata.queues where name = $1 for update`, [name]);
+    if (rows.length === 0) return 'missing';
+    const busy = await tx.query(`select 1 from strata.workflows where queue_name = $1 and status in ('ENQUEUED', 'PENDING') limit 1`, [name]);
+    if (busy.rows.length > 0) return 'busy';
+    await tx.query(`delete from strata.queues where name = $1`, [name]);
+    return 'deleted';
+  });
+}
+
+/** A workflow to put on a queue. */
+export interface NewQueuedWorkflow {
+  readonly workflowId: string;
+  readonly name: string;
+  readonly inputs: string;
+  readonly queueName: string;
+  readonly partitionKey: string;
+  readonly priority: number;
+  readonly deduplicationKey: string | null;
+  readonly notBefore: Date | null;
+  readonly timeoutMs: number | null;
+  readonly parentWorkflowId: string | null;
+  /** An inherited deadline (a child's parent's), kept when the queue's own timeout starts. */
+  readonly deadlineAt: Date | null;
+}
+
+/**
+ * Inserts an ENQUEUED workflow. False when the workflow ID exists or the deduplication key is
+ * live (the caller tells which): no error is raised, so a caller's transaction stays usable.
+ */
+export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `insert into strata.workflows
+       (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
+        timeout_ms, parent_workflow_id, deadline_at, queue_order)
+     values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, nextval('strata.queue_order'))
+     on conflict do nothing`,
+    [
+      workflow.workflowId,
+      workflow.name,
+      workflow.inputs,
+      workflow.queueName,
+      workflow.partitionKey,
+      workflow.priority,
+      workflow.deduplicationKey,
+      workflow.notBefore,
+      workflow.timeoutMs,
+      workflow.parentWorkflowId,
+      workflow.deadlineAt,
+    ],
+    { prepare: true },
+  );
+  return rowCount === 1;
+}
+
+/** The queued or running workflow that holds a deduplication key, if any. */
+export async function liveDeduplicationHolder(db: Queryable, queueName: string, deduplicationKey: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ workflow_id: string }>(
+    `select workflow_id from strata.workflows
+      where queue_name = $1 and deduplication_key = $2 and status in ('ENQUEUED', 'PENDING')`,
+    [queueName, deduplicationKey],
+  );
+  return rows[0]?.workflow_id;
+}
+
+/** A workflow this executor took off a queue. */
+export interface DequeuedWorkflow {
+  readonly workflow_id: string;
+  readonly name: string;
+  readonly inputs: string;
+  readonly deadline_at: Date | null;
+  readonly priority: number;
+  readonly queue_order: string;
+}
+
+/** What one claim may take. */
+export interface ClaimRequest {
+  readonly queueName: string;
+  readonly executorId: string;
+  readonly appVersion: string;
+  /** Workflow names this executor can run; others stay queued for executors that can. */
+  readonly workflowNames: readonly string[];
+  /** Most to take (worker concurrency and batch bound already applied). */
+  readonly max: number;
+}
+
+/** The claim's result, and when to look again if a limit (not an empty queue) held work back. */
+export interface ClaimResult {
+  readonly claimed: DequeuedWorkflow[];
+  /** The rate limit is used up until this time. */
+  readonly rateLimitedUntil?: Date;
+}
+
+/** Startable rows of queue $1, for application version $2 and workflow names $3. */
+const ELIGIBLE = `status = 'ENQUEUED' and queue_name = $1 and (not_before is null or not_before <= now())
+   and (app_version is null or app_version = $2) and name = any($3)`;
+
+/** Moves a row to PENDING on executor $4 and version $2; a queued timeout starts now. */
+const START = `status = 'PENDING', executor_id = $4, app_version = coalesce(w.app_version, $2), started_at = now(), updated_at = now(),
+       deadline_at = least(w.deadline_at, now() + w.timeout_ms * interval '1 millisecond')`;
+
+const RETURNING = 'returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.priority, w.queue_order';
+
+/**
+ * The head of every partition of queue $1 (distinct partitions found by a loose index scan, so
+ * the cost grows with partitions, not with queued rows), each cut to its free slots ($4 minus
+ * what runs in it), merged in start order and cut to $5.
+ */
+const PARTITION_CANDIDATES = `
+  with recursive parts(p) as (
+    (select queue_partition from strata.workflows where status = 'ENQUEUED' and queue_name = $1 order by queue_partition limit 1)
+    union all
+    select (select queue_partition from strata.workflows
+             where status = 'ENQUEUED' and queue_name = $1 and queue_partition > parts.p order by queue_partition limit 1)
+      from parts where parts.p is not null
+  ),
+  running as (
+    select queue_partition as p, count(*)::int as n from strata.workflows
+     where queue_name = $1 and status = 'PENDING' group by queue_partition
+  )
+  select c.workflow_id from parts
+    left join running r on r.p = parts.p
+    cross join lateral (
+      select workflow_id, priority, queue_order from strata.workflows
+       where ${ELIGIBLE} and queue_partition = parts.p
+       order by priority, queue_order limit greatest($4 - coalesce(r.n, 0), 0)
+    ) c
+   where parts.p is not null
+   order by c.priority, c.queue_order limit $5`;
+
+/**
+ * Takes up to `request.max` startable workflows off a queue in start order (priority, then
+ * enqueue order) and marks them PENDING on this executor, within the queue's limits.
+ *
+ * A queue without global limits is claimed in one statement with `FOR UPDATE SKIP LOCKED`, so
+ * executors never wait for each other. A queue with a global concurrency, partition concurrency
+ * or rate limit is claimed under a lock on its `strata.queues` row, so the counts it checks cannot
+ * change until its claim commits: the limits hold exactly across executors.
+ */
+export async function claimQueued(db: Database, queue: QueueLimits, request: ClaimRequest): Promise<ClaimResult> {
+  if (request.max <= 0) return { claimed: [] };
+  const eligible = [request.queueName, request.appVersion, request.workflowNames];
+  if (queue.concurrency === null && queue.partition_concurrency === null && queue.rate_limit === null) {
+    const { rows } = await db.query<DequeuedWorkflow & Record<string, unknown>>(
+      `update strata.workflows w set ${START}
+         from (select workflow_id from strata.workflows where ${ELIGIBLE}
+                order by priority, queue_order limit $5 for update skip locked) c
+        where w.workflow_id = c.workflow_id ${RETURNING}`,
+      [...eligible, request.executorId, request.max],
+      { prepare: true },
+    );
+    return { claimed: inStartOrder(rows) };
+  }
+  return db.transaction(async (tx) => {
+    // Fresh limits under the lock: a concurrent claim or update of this queue waits for this one.
+    const locked = await tx.query<QueueLimits & Record<string, unknown>>(
+      `select concurrency, worker_concurrency, partition_concurrency, rate_limit, rate_period_ms from strata.queues where name = $1 for update`,
+      [request.queueName],
+    );
+    const limits = locked.rows[0];
+    if (!limits) return { claimed: [] };
+    let max = request.max;
+    if (limits.concurrency !== null) {
+      const { rows } = await tx.query<{ n: number }>(
+        `select count(*)::int as n from strata.workflows where queue_name = $1 and status = 'PENDING'`,
+        [request.queueName],
+      );
+      max = Math.min(max, limits.concurrency - rows[0]!.n);
+    }
+    let rateLimitedUntil: Date | undefined;
+    if (limits.rate_limit !== null && limits.rate_period_ms !== null) {
+      const { rows } = await tx.query<{ n: number; oldest: Date | null }>(
+        `select count(*)::int as n, min(started_at) as oldest from strata.workflows
+          where queue_name = $1 and started_at > now() - $2 * interval '1 millisecond'`,
+        [request.queueName, limits.rate_period_ms],
+      );
+      const { n, oldest } = rows[0]!;
+      if (n >= limits.rate_limit && oldest) rateLimitedUntil = new Date(oldest.getTime() + limits.rate_period_ms);
+      max = Math.min(max, limits.rate_limit - n);
+    }
+    if (max <= 0) return { claimed: [], rateLimitedUntil };
+    const candidates =
+      limits.partition_concurrency === null
+        ? await tx.query<{ workflow_id: string }>(`select workflow_id from strata.workflows where ${ELIGIBLE} order by priority, queue_order limit $4`, [...eligible, max])
+        : await tx.query<{ workflow_id: string }>(PARTITION_CANDIDATES, [...eligible, limits.partition_concurrency, max]);
+    if (candidates.rows.length === 0) return { claimed: [], rateLimitedUntil };
+    const { rows } = await tx.query<DequeuedWorkflow & Record<string, unknown>>(
+      `update strata.workflows w set ${START.replace('$4', '$3')} where w.workflow_id = any($1) and w.status = 'ENQUEUED' ${RETURNING}`,
+      [candidates.rows.map((row) => row.workflow_id), request.appVersion, request.executorId],
+    );
+    return { claimed: inStartOrder(rows), rateLimitedUntil };
+  });
+}
+
+/** When the earliest delayed workflow of a queue becomes startable, if any is delayed. */
+export async function nextNotBefore(db: Queryable, queueName: string): Promise<Date | undefined> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `select min(not_before) as at from strata.workflows where status = 'ENQUEUED' and queue_name = $1 and not_before > now()`,
+    [queueName],
+  );
+  return rows[0]?.at ?? undefined;
+}
+
+function inStartOrder(rows: DequeuedWorkflow[]): DequeuedWorkflow[] {
+  return rows.sort((a, b) => a.priority - b.priority || Number(BigInt(String(a.queue_order)) - BigInt(String(b.queue_order))));
+}
