@@ -17,7 +17,6 @@ import {
   WaitTimeoutError,
   WorkflowCancelledError,
   WorkflowConflictError,
-  WorkflowNotFoundError,
   WorkflowStateError,
   WorkflowTimeoutError,
 } from './errors.js';
@@ -29,6 +28,9 @@ import type {
   QueueAdmin,
   QueueConfig,
   ReadStreamOptions,
+  RetentionPolicy,
+  ScheduleAdmin,
+  ScheduleConfig,
   ShutdownOptions,
   StartOptions,
   StrataConfig,
@@ -37,10 +39,13 @@ import type {
   WorkflowFunction,
   WorkflowHandle,
   WorkflowStarter,
-  WorkflowStatus,
 } from './interfaces.js';
 import { SystemDatabaseError, abortable, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
 import { QueueAdminImpl, queueLimits } from './queue-admin.js';
+import { RetentionTask, validateRetentionPolicy } from './retention.js';
+import { DEFAULT_SCHEDULE_TIMEZONE, ScheduleAdminImpl, Scheduler, validateSchedule } from './schedules.js';
+import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
 import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
 import { Signals } from './signals.js';
@@ -52,30 +57,25 @@ import {
   listQueues,
   markExecutorStopped,
   registerExecutor,
+  registeredWorkflowNames,
   takeOverWorkflows,
   upsertQueue,
   type DequeuedWorkflow,
-  type ExecutorRow,
   type QueueLimits,
   type QueueRow,
-  STREAM_READ_BATCH,
   cancelWorkflowTree,
   expiredRoot,
   RECOVERY_PAGE_SIZE,
   claimPendingWorkflows,
   completeWorkflow,
   countOtherVersionPending,
-  getEventValue,
   getWorkflow,
-  insertMessage,
   insertWorkflow,
   loadSteps,
-  readStreamEntries,
   type ClaimedWorkflow,
   type StepRow,
-  type WorkflowRow,
 } from './sql/index.js';
-import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
+import { assertDuration, assertFunction, assertIdentifier, assertOptions } from './validate.js';
 
 const DEFAULT_SAFETY_POLL_INTERVAL_MS = 2_000;
 const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
@@ -139,14 +139,23 @@ export class Strata {
   readonly #executorTimeoutMs: number;
   /** Queues declared in code, upserted at launch. */
   readonly #declaredQueues = new Map<string, QueueLimits>();
+  /** Schedules declared in code, upserted at launch. */
+  readonly #declaredSchedules = new Map<string, ScheduleFields>();
+  readonly #retentionPolicy: RetentionPolicy | undefined;
   #state: EngineState = 'new';
   #ownedDatabases: Database[] = [];
   #runtime: Runtime | undefined;
+  #operations: Operations | undefined;
   #stopWakeListener: (() => void) | undefined;
   #queueRunner: QueueRunner | undefined;
   #queueAdmin: QueueAdminImpl | undefined;
+  #scheduleAdmin: ScheduleAdminImpl | undefined;
+  #scheduler: Scheduler | undefined;
+  #retention: RetentionTask | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatPass: Promise<void> | undefined;
+  /** The database this executor registered in, once it did. */
+  #registered: Database | undefined;
 
   constructor(config: StrataConfig = {}) {
     assertOptions(config, 'Strata config');
@@ -172,6 +181,7 @@ export class Strata {
     assertDuration(this.#heartbeatIntervalMs, 'heartbeatIntervalMs');
     assertDuration(this.#executorTimeoutMs, 'executorTimeoutMs');
     if (this.#heartbeatIntervalMs < 10) throw new InvalidArgumentError(`heartbeatIntervalMs must be at least 10 ms, got ${this.#heartbeatIntervalMs}`);
+    this.#retentionPolicy = config.retention === undefined ? undefined : validateRetentionPolicy(config.retention);
     if (this.#executorTimeoutMs <= this.#heartbeatIntervalMs) {
       throw new InvalidArgumentError(
         `executorTimeoutMs (${this.#executorTimeoutMs}) must exceed heartbeatIntervalMs (${this.#heartbeatIntervalMs}), or live executors would be taken over; a few heartbeats is usual`,
@@ -214,6 +224,39 @@ export class Strata {
     if (this.#declaredQueues.has(name)) throw new QueueStateError(name, `queue "${name}" is declared twice`);
     this.#declaredQueues.set(name, limits);
     return this.#queueHandle(name);
+  }
+
+  /**
+   * Declares a cron schedule in code (before {@link launch}); launch creates it, or updates its
+   * expression, time zone, catch-up and queue if it exists (a runtime pause stays). Each tick
+   * starts `workflow` once, with the tick's time as its argument, under the workflow ID
+   * `sched:<name>:<tick ISO time>`, however many executors run.
+   *
+   * @example
+   * const report = strata.workflow('report', async (ctx, scheduledAt: Date) => buildReport(scheduledAt));
+   * strata.schedule('nightly-report', report, { cron: '0 3 * * *', timezone: 'Europe/Paris' });
+   */
+  schedule(name: string, workflow: WorkflowStarter<[Date], unknown>, config: ScheduleConfig): void {
+    assertIdentifier(name, 'schedule name');
+    if (!workflow || typeof workflow !== 'object' || workflow.binding?.owner !== this) {
+      throw new InvalidArgumentError(`schedule "${name}" needs a workflow registered with this engine's strata.workflow()`);
+    }
+    validateSchedule(config);
+    if (this.#state !== 'new') throw new EngineStateError(`schedule "${name}" must be declared before launch(); create schedules at runtime with strata.schedules.create()`);
+    if (this.#declaredSchedules.has(name)) throw new InvalidArgumentError(`schedule "${name}" is declared twice`);
+    this.#declaredSchedules.set(name, {
+      workflowName: workflow.name,
+      cron: config.cron,
+      timezone: config.timezone ?? DEFAULT_SCHEDULE_TIMEZONE,
+      catchUp: config.catchUp ?? false,
+      queueName: config.queue ?? null,
+    });
+  }
+
+  /** Creates, pauses, resumes, changes and deletes cron schedules at runtime (after {@link launch}). */
+  get schedules(): ScheduleAdmin {
+    this.#requireRunning();
+    return this.#scheduleAdmin!;
   }
 
   /**
@@ -262,14 +305,40 @@ export class Strata {
       if (appDb !== db) await migrate(appDb, 'transact-app', loadMigrations(new URL('../app-migrations/', import.meta.url)));
       await this.#register(db);
       for (const [name, limits] of this.#declaredQueues) await upsertQueue(db, name, limits);
+      for (const [name, fields] of this.#declaredSchedules) {
+        if (fields.queueName !== null && !(await getQueue(db, fields.queueName))) {
+          throw new UnknownQueueError(fields.queueName, (await listQueues(db)).map((q) => q.name));
+        }
+        await upsertSchedule(db, name, fields);
+      }
       const signals = new Signals(db);
       await signals.start();
+      this.#operations = new Operations(db, signals, this.#serializer, this.#safetyPollIntervalMs);
       this.#runtime = this.#makeRuntime(db, appDb, signals);
       this.#queueRunner = new QueueRunner(this.#queueRunnerHost(db));
       this.#queueAdmin = new QueueAdminImpl(
         () => this.#requireRunning().db,
         (name) => this.#requireRunning().signals.publish(`qc:${name}`),
       );
+      this.#scheduleAdmin = new ScheduleAdminImpl({
+        db,
+        onChange: () => signals.publish('sc:'),
+        knownWorkflow: async (name) => {
+          const names = await registeredWorkflowNames(db);
+          if (!names.includes(name)) throw new UnknownWorkflowError(name, names);
+        },
+        knownQueue: async (name) => void (await this.#knownQueue(name)),
+      });
+      this.#scheduler = new Scheduler({
+        db,
+        logger: this.#logger,
+        reloadIntervalMs: Math.max(this.#safetyPollIntervalMs, 1_000),
+        canRun: (name) => this.#registry.has(name),
+        startTick: async (schedule, tickAt, workflowId) => {
+          await this.#starter(schedule.workflowName, { workflowId, ...(schedule.queue === null ? {} : { queue: schedule.queue }) }).start(tickAt);
+        },
+      });
+      if (this.#retentionPolicy) this.#retention = new RetentionTask({ db, appDb: appDb === db ? undefined : appDb, policy: this.#retentionPolicy, logger: this.#logger });
       this.#stopWakeListener = signals.onWake((key) => this.#onSignal(key));
       // Claim what to recover before accepting starts, so nothing started from now on (new
       // workflows, children of resumed ones) can be claimed and run a second time.
@@ -277,10 +346,17 @@ export class Strata {
       this.#state = 'running';
       await this.#recover(unfinished);
       await this.#queueRunner.start();
+      await this.#scheduler.start();
+      this.#retention?.start();
       this.#heartbeatTimer = setInterval(() => this.#beat(), this.#heartbeatIntervalMs);
       this.#heartbeatTimer.unref();
     } catch (error) {
       this.#state = 'stopped';
+      clearInterval(this.#heartbeatTimer);
+      await Promise.allSettled([this.#queueRunner?.stop(), this.#scheduler?.stop(), this.#retention?.stop()]);
+      this.#stopWakeListener?.();
+      await this.#runtime?.signals.stop().catch(() => {});
+      if (this.#registered) await markExecutorStopped(this.#registered, this.executorId, process.pid).catch(() => {});
       await this.#closeOwned();
       throw error;
     }
@@ -309,7 +385,7 @@ export class Strata {
     const wasRunning = this.#state === 'running';
     this.#state = 'draining';
     clearInterval(this.#heartbeatTimer);
-    await this.#queueRunner?.stop();
+    await Promise.all([this.#queueRunner?.stop(), this.#scheduler?.stop(), this.#retention?.stop()]);
     await this.#heartbeatPass;
     const executions = [...this.#running.values()];
     const reason = new EngineStateError('the engine is shutting down; the workflow resumes from its last checkpoint on recovery');
@@ -364,21 +440,8 @@ export class Strata {
    * @example
    * await strata.send('order-42', { approved: true }, { topic: 'approval', idempotencyKey: 'req-7' });
    */
-  async send(destinationId: string, message: unknown, options: { readonly topic?: string; readonly idempotencyKey?: string } = {}): Promise<void> {
-    assertIdentifier(destinationId, 'destination workflow ID');
-    assertOptions(options, 'send options');
-    const topic = options.topic ?? '';
-    assertString(topic, 'topic');
-    if (options.idempotencyKey !== undefined) assertIdentifier(options.idempotencyKey, 'idempotencyKey');
-    const { db, signals } = this.#requireRunning();
-    const text = this.#serializer.serialize(message, `message to workflow "${destinationId}"`);
-    try {
-      await insertMessage(db, destinationId, topic, text, options.idempotencyKey ?? null);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
-      throw error;
-    }
-    await signals.publish(`m:${destinationId}`);
+  async send(destinationId: string, message: unknown, options: SendOptions = {}): Promise<void> {
+    await this.#ops().send(destinationId, message, options);
   }
 
   /**
@@ -388,13 +451,8 @@ export class Strata {
    * @example
    * const progress = await strata.getEvent<number>('import-7', 'progress', { timeoutMs: 5_000 });
    */
-  async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
-    assertIdentifier(workflowId, 'workflow ID');
-    assertIdentifier(key, 'event key');
-    const timeoutMs = waitTimeoutMs(options, 'getEvent');
-    const { db, signals } = this.#requireRunning();
-    const value = await signals.waitFor([`e:${workflowId}:${key}`], () => getEventValue(db, workflowId, key), Date.now() + timeoutMs, this.#safetyPollIntervalMs);
-    return value === undefined ? null : this.#serializer.deserialize<T>(value);
+  getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
+    return this.#ops().getEvent<T>(workflowId, key, options);
   }
 
   /**
@@ -404,58 +462,20 @@ export class Strata {
    * @example
    * for await (const line of strata.readStream<string>('report-3', 'lines')) console.log(line);
    */
-  async *readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
-    assertIdentifier(workflowId, 'workflow ID');
-    assertIdentifier(key, 'stream key');
-    assertOptions(options, 'readStream options');
-    let offset = options.fromOffset ?? 0;
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`fromOffset must be a whole number ≥ 0, got ${String(offset)}`);
-    const { db, signals } = this.#requireRunning();
-    // Set once the workflow was seen finished: after one more full read, nothing more can come.
-    let ended = false;
-    for (;;) {
-      const armed = signals.arm([`s:${workflowId}:${key}`, `w:${workflowId}`], this.#safetyPollIntervalMs);
-      try {
-        const rows = await readStreamEntries(db, workflowId, key, offset);
-        for (const row of rows) {
-          if (row.closed) return;
-          offset = row.stream_offset + 1;
-          yield this.#serializer.deserialize<T>(row.value!);
-        }
-        if (rows.length === STREAM_READ_BATCH) continue;
-        if (ended) return;
-        if (rows.length === 0) {
-          const workflow = await getWorkflow(db, workflowId);
-          if (!workflow) throw new WorkflowNotFoundError(workflowId);
-          // The workflow ended: read once more in case its last values landed meanwhile.
-          if (workflow.status !== 'PENDING' && workflow.status !== 'ENQUEUED') ended = true;
-          else await armed.fired;
-        }
-      } finally {
-        armed.cancel();
-      }
-    }
+  readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
+    return this.#ops().readStream<T>(workflowId, key, options);
   }
 
   /**
-   * Cancels a PENDING workflow and its PENDING children. Running code is interrupted at its next
-   * durable operation or wait. Cancelling a cancelled workflow does nothing; cancelling a
-   * finished one is a {@link WorkflowStateError}.
+   * Cancels a PENDING or ENQUEUED workflow and its unfinished children. Running code is
+   * interrupted at its next durable operation or wait. Cancelling a cancelled workflow does
+   * nothing; cancelling a finished one is a {@link WorkflowStateError}.
    *
    * @example
    * await strata.cancel('order-42');
    */
   async cancel(workflowId: string): Promise<void> {
-    assertIdentifier(workflowId, 'workflow ID');
-    const { db } = this.#requireRunning();
-    const cancelled = await cancelWorkflowTree(db, workflowId, this.#serializer.serialize(new WorkflowCancelledError(workflowId), 'error'));
-    if (cancelled.length === 0) {
-      const row = await getWorkflow(db, workflowId);
-      if (!row) throw new WorkflowNotFoundError(workflowId);
-      if (row.status === 'CANCELLED') return;
-      throw new WorkflowStateError(workflowId, row.status, `workflow "${workflowId}" already finished with status ${row.status}; there is nothing to cancel`);
-    }
-    await this.#announceCancelled(cancelled, (id) => new WorkflowCancelledError(id));
+    await this.#ops().cancel(workflowId);
   }
 
   // ---- internals ----
@@ -487,23 +507,14 @@ export class Strata {
   }
 
   #handle<R>(workflowId: string): WorkflowHandle<R> {
-    return {
-      workflowId,
-      status: () => this.#status(workflowId),
-      result: async (options: { readonly timeoutMs?: number } = {}) => {
-        assertOptions(options, 'result options');
-        const timeoutMs = options.timeoutMs ?? Infinity;
-        assertDuration(timeoutMs, 'result timeoutMs', true);
-        const runtime = this.#requireRunning().runtime;
-        return runtime.decodeTerminal<R>(workflowId, await runtime.awaitTerminal(workflowId, timeoutMs));
-      },
-    };
+    // Bound lazily: a handle may outlive or predate the running engine; its calls then fail clearly.
+    const bound = () => this.#ops().handle<R>(workflowId, (id, timeoutMs) => this.#awaitTerminal(id, timeoutMs));
+    return { workflowId, status: async () => bound().status(), result: async (options) => bound().result(options) };
   }
 
-  async #status(workflowId: string): Promise<WorkflowStatus> {
-    const row = await getWorkflow(this.#requireRunning().db, workflowId);
-    if (!row) throw new WorkflowNotFoundError(workflowId);
-    return toStatus(row);
+  #ops(): Operations {
+    this.#requireRunning();
+    return this.#operations!;
   }
 
   #makeRuntime(db: Database, appDb: Database, signals: Signals): Runtime {
@@ -517,14 +528,9 @@ export class Strata {
       signals,
       logger: this.#logger,
       safetyPollIntervalMs: this.#safetyPollIntervalMs,
-      startWorkflow: (starter, args, options, parent) => this.#startWorkflow(starter, args, options, parent),
+      startWorkflow: (starter, args, options, parent, tx) => this.#startWorkflow(starter, args, options, parent, tx),
       awaitTerminal: (workflowId, timeoutMs, signal) => this.#awaitTerminal(workflowId, timeoutMs, signal),
-      decodeTerminal: <R>(workflowId: string, terminal: Terminal): R => {
-        if (terminal.status === 'SUCCESS') return (terminal.output === null ? undefined : serializer.deserialize<R>(terminal.output)) as R;
-        if (terminal.status === 'ERROR') throw serializer.deserialize(terminal.error!);
-        const reason = terminal.error === null ? undefined : serializer.deserialize<Error>(terminal.error);
-        throw reason?.name === 'WorkflowTimeoutError' ? new WorkflowTimeoutError(workflowId) : new WorkflowCancelledError(workflowId);
-      },
+      decodeTerminal: <R>(workflowId: string, terminal: Terminal): R => this.#operations!.decodeTerminal<R>(workflowId, terminal),
     };
   }
 
@@ -749,26 +755,13 @@ export class Strata {
 
   /** Waits for a workflow to finish: the local execution if it runs here, else the database. */
   async #awaitTerminal(workflowId: string, timeoutMs: number, signal?: AbortSignal): Promise<Terminal> {
-    const { db, signals } = this.#requireRunning();
     const deadlineMs = Date.now() + timeoutMs;
     const local = this.#running.get(workflowId);
     if (local) {
       const outcome = await abortable(withTimeout(local.done, timeoutMs, `workflow "${workflowId}" finishing`), signal);
       if (outcome.terminal) return outcome.terminal;
     }
-    const terminal = await signals.waitFor<Terminal>(
-      [`w:${workflowId}`],
-      async () => {
-        const row = await getWorkflow(db, workflowId);
-        if (!row) throw new WorkflowNotFoundError(workflowId);
-        return row.status === 'PENDING' || row.status === 'ENQUEUED' ? undefined : { status: row.status, output: row.output, error: row.error };
-      },
-      deadlineMs,
-      this.#safetyPollIntervalMs,
-      signal,
-    );
-    if (!terminal) throw new WaitTimeoutError(`workflow "${workflowId}" finishing`, timeoutMs);
-    return terminal;
+    return this.#ops().awaitStored(workflowId, timeoutMs, deadlineMs, signal);
   }
 
   /** A workflow passed its deadline: cancel it and its children, recording the timeout. */
@@ -786,10 +779,7 @@ export class Strata {
 
   async #announceCancelled(workflowIds: readonly string[], reason: (id: string) => Error): Promise<void> {
     for (const id of workflowIds) this.#abortLocal(id, reason);
-    const { signals } = this.#runtime!;
-    await Promise.all(workflowIds.flatMap((id) => [signals.publish(`c:${id}`), signals.publish(`w:${id}`)])).catch((error: unknown) =>
-      this.#logger.warn('strata: could not notify a cancellation', error),
-    );
+    await this.#operations!.announceEnded(workflowIds, true).catch((error: unknown) => this.#logger.warn('strata: could not notify a cancellation', error));
   }
 
   #abortLocal(workflowId: string, reason: (id: string) => Error): void {
@@ -860,6 +850,7 @@ export class Strata {
   #onSignal(key: string): void {
     if (key.startsWith('c:')) this.#abortLocal(key.slice(2), (id) => new WorkflowCancelledError(id));
     else if (key.startsWith('q:')) this.#queueRunner?.wake(key.slice(2));
+    else if (key === 'sc:') this.#scheduler?.reload();
     else if (key.startsWith('qc:')) {
       const runner = this.#queueRunner;
       runner?.refresh().then(
@@ -912,6 +903,7 @@ export class Strata {
       (row) => row.hostname !== self || isProcessAlive(row.pid),
     );
     if (holder) throw new ExecutorConflictError(this.executorId, `pid ${holder.pid} on ${holder.hostname}`);
+    this.#registered = db;
   }
 
   /** One heartbeat, then a takeover of dead executors' workflows; never two at once. */
@@ -995,20 +987,6 @@ function validateStartOptions(options: StartOptions & EnqueueOptions): void {
   validateEnqueueOptions(options);
 }
 
-function toExecutorInfo(row: ExecutorRow): ExecutorInfo {
-  return {
-    executorId: row.executor_id,
-    appVersion: row.app_version,
-    hostname: row.hostname,
-    pid: row.pid,
-    workflowNames: row.workflow_names,
-    startedAt: row.started_at,
-    heartbeatAt: row.heartbeat_at,
-    stoppedAt: row.stopped_at,
-    alive: row.alive,
-  };
-}
-
 function earliest(a: Date | null, b: Date | null): Date | null {
   if (!a) return b;
   if (!b) return a;
@@ -1030,25 +1008,4 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
       },
     );
   });
-}
-
-function toStatus(row: WorkflowRow): WorkflowStatus {
-  return {
-    workflowId: row.workflow_id,
-    name: row.name,
-    status: row.status,
-    executorId: row.executor_id,
-    appVersion: row.app_version,
-    queueName: row.queue_name,
-    priority: row.priority,
-    partitionKey: row.queue_partition,
-    deduplicationKey: row.deduplication_key,
-    startedAt: row.started_at,
-    parentWorkflowId: row.parent_workflow_id,
-    deadlineAt: row.deadline_at,
-    recoveryAttempts: row.recovery_attempts,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    completedAt: row.completed_at,
-  };
 }

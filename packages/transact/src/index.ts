@@ -1,11 +1,25 @@
 /**
  * @strata/transact — durable workflows on PostgreSQL or embedded PGlite: steps, exactly-once
  * transactions, durable sleep, messages, events, streams, child workflows, cancellation,
- * timeouts and recovery.
+ * timeouts and recovery; durable queues, cron schedules, and scale-out over executors that
+ * heartbeat and take over each other's work; a database-only client.
  */
 export { Strata } from './engine.js';
+export { StrataClient, type ClientConfig, type ClientEnqueueOptions } from './client.js';
+export type { SendOptions } from './operations.js';
 export type {
+  EnqueueOptions,
+  ExecutorInfo,
   Logger,
+  Queue,
+  QueueAdmin,
+  QueueConfig,
+  QueueInfo,
+  RetentionPolicy,
+  ScheduleAdmin,
+  ScheduleConfig,
+  ScheduleInfo,
+  ShutdownOptions,
   ReadStreamOptions,
   RetryPolicy,
   StartOptions,
@@ -23,7 +37,14 @@ export type {
   WorkflowStatusName,
 } from './interfaces.js';
 export {
+  DuplicateEnqueueError,
+  DuplicateScheduleError,
   DuplicateWorkflowError,
+  ExecutorConflictError,
+  InvalidScheduleError,
+  QueueStateError,
+  UnknownQueueError,
+  UnknownScheduleError,
   EngineStateError,
   InvalidArgumentError,
   NonDeterminismError,

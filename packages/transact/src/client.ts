@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
+import { enqueue, validateEnqueueOptions } from './enqueue.js';
+import { EngineStateError, InvalidArgumentError, UnknownQueueError, UnknownWorkflowError } from './errors.js';
+import type { EnqueueOptions, ExecutorInfo, QueueAdmin, ScheduleAdmin, ReadStreamOptions, StartOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
+import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
+import { QueueAdminImpl } from './queue-admin.js';
+import { ScheduleAdminImpl } from './schedules.js';
+import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
+import { Signals } from './signals.js';
+import { getQueue, listExecutors, listQueues, registeredWorkflowNames } from './sql/index.js';
+import { assertDuration, assertIdentifier, assertOptions } from './validate.js';
+
+/** Configuration of a {@link StrataClient}. */
+export interface ClientConfig {
+  /** The system database of the executors: a `postgres://` URL, or a `Database` from `@strata/store`. */
+  readonly database: Database | string;
+  /** Largest serialized argument or message. Default 4 MiB (as the engine). */
+  readonly maxValueBytes?: number;
+  /** Wake-up interval of waits as a safety net behind notifications. Default 2,000 ms. */
+  readonly safetyPollIntervalMs?: number;
+  /** Age of the last heartbeat after which `listExecutors()` reports an executor dead. Default 10,000 ms. */
+  readonly executorTimeoutMs?: number;
+}
+
+/** What to enqueue from a client: the workflow by name, its queue, and the usual start options. */
+export interface ClientEnqueueOptions extends StartOptions, EnqueueOptions {
+  /** The registered name of the workflow (some executor must register it). */
+  readonly workflow: string;
+  readonly queue: string;
+  /**
+   * Enqueue inside this transaction on the system database: the workflow exists (and starts)
+   * only if the transaction commits.
+   */
+  readonly transaction?: Queryable;
+}
+
+/**
+ * A database-only client of Strata: enqueue workflows (also inside your own transaction), send
+ * messages, read events and streams, cancel, wait for results, and manage queues — from any
+ * process that can reach the system database (an API server, a script), without running an
+ * executor.
+ *
+ * @example
+ * import { StrataClient } from '@strata/transact';
+ * const client = await StrataClient.connect({ database: process.env.DATABASE_URL! });
+ * const handle = await client.enqueue({ workflow: 'sendEmail', queue: 'emails', priority: 1 }, 'ada@example.com');
+ * console.log(await handle.result({ timeoutMs: 30_000 }));
+ * await db.transaction(async (tx) => {                 // db: a Database on the same system database
+ *   await tx.query('insert into signups (email) values ($1)', ['bob@example.com']);
+ *   await client.enqueue({ workflow: 'sendEmail', queue: 'emails', transaction: tx }, 'bob@example.com');
+ * });
+ * await client.close();
+ */
+export class StrataClient {
+  /** Creates, changes, lists and deletes queues. */
+  readonly queues: QueueAdmin;
+  /** Creates, pauses, resumes, changes and deletes cron schedules. */
+  readonly schedules: ScheduleAdmin;
+  readonly #db: Database;
+  readonly #ownsDatabase: boolean;
+  readonly #signals: Signals;
+  readonly #serializer: Serializer;
+  readonly #operations: Operations;
+  readonly #executorTimeoutMs: number;
+  #closed = false;
+
+  private constructor(db: Database, ownsDatabase: boolean, signals: Signals, serializer: Serializer, safetyPollIntervalMs: number, executorTimeoutMs: number) {
+    this.#db = db;
+    this.#ownsDatabase = ownsDatabase;
+    this.#signals = signals;
+    this.#serializer = serializer;
+    this.#executorTimeoutMs = executorTimeoutMs;
+    this.#operations = new Operations(db, signals, serializer, safetyPollIntervalMs);
+    this.queues = new QueueAdminImpl(
+      () => this.#open(),
+      (name) => signals.publish(`qc:${name}`),
+    );
+    this.schedules = new ScheduleAdminImpl({
+      db,
+      onChange: () => signals.publish('sc:'),
+      knownWorkflow: async (name) => {
+        const names = await registeredWorkflowNames(this.#open());
+        if (!names.includes(name)) throw new UnknownWorkflowError(name, names);
+      },
+      knownQueue: async (name) => {
+        if (!(await getQueue(this.#open(), name))) throw new UnknownQueueError(name, (await listQueues(this.#open())).map((q) => q.name));
+      },
+    });
+  }
+
+  /** Connects to the system database (creating Strata's tables if no executor has yet). */
+  static async connect(config: ClientConfig): Promise<StrataClient> {
+    assertOptions(config, 'client config');
+    if (config === undefined || config.database === undefined) throw new InvalidArgumentError('StrataClient.connect() needs { database: "postgres://…" }');
+    const safetyPollIntervalMs = config.safetyPollIntervalMs ?? 2_000;
+    assertDuration(safetyPollIntervalMs, 'safetyPollIntervalMs');
+    const executorTimeoutMs = config.executorTimeoutMs ?? 10_000;
+    assertDuration(executorTimeoutMs, 'executorTimeoutMs');
+    const maxValueBytes = config.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) throw new InvalidArgumentError(`maxValueBytes must be a positive whole number, got ${String(maxValueBytes)}`);
+    const owns = typeof config.database === 'string';
+    if (!owns && typeof (config.database as Database).transaction !== 'function') {
+      throw new InvalidArgumentError('database must be a postgres:// URL, a directory path, or a Database from @strata/store');
+    }
+    const db = owns ? await openDatabase({ url: config.database as string }) : (config.database as Database);
+    try {
+      await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
+      const signals = new Signals(db);
+      await signals.start();
+      return new StrataClient(db, owns, signals, new Serializer(maxValueBytes), safetyPollIntervalMs, executorTimeoutMs);
+    } catch (error) {
+      if (owns) await db.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The system database. */
+  get database(): Database {
+    return this.#open();
+  }
+
+  /**
+   * Puts a workflow on a queue by name. The queue must exist and some executor must have
+   * registered the workflow name; with `transaction`, the enqueue commits or rolls back with it.
+   *
+   * @example
+   * await client.enqueue({ workflow: 'report', queue: 'reports', deduplicationKey: 'report:2026-11', onDuplicate: 'return' }, '2026-11');
+   */
+  async enqueue<R = unknown>(options: ClientEnqueueOptions, ...args: unknown[]): Promise<WorkflowHandle<R>> {
+    assertOptions(options, 'enqueue options');
+    if (options === undefined) throw new InvalidArgumentError('enqueue() needs { workflow, queue } as its first argument');
+    assertIdentifier(options.workflow, 'workflow');
+    assertIdentifier(options.queue, 'queue');
+    if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
+    if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
+    validateEnqueueOptions(options);
+    const tx = options.transaction;
+    if (tx !== undefined && (typeof tx.query !== 'function' || typeof tx.notify !== 'function')) {
+      throw new InvalidArgumentError('transaction must be a transaction on the system database (from db.transaction(async (tx) => …))');
+    }
+    const db = this.#open();
+    const inputs = this.#serializer.serialize(args, `input of workflow "${options.workflow}"`);
+    const [queue, names] = await Promise.all([getQueue(db, options.queue), registeredWorkflowNames(db)]);
+    if (!queue) throw new UnknownQueueError(options.queue, (await listQueues(db)).map((q) => q.name));
+    if (!names.includes(options.workflow)) throw new UnknownWorkflowError(options.workflow, names);
+    const { workflowId } = await enqueue(tx ?? db, {
+      workflowId: options.workflowId ?? randomUUID(),
+      name: options.workflow,
+      inputs,
+      queueName: options.queue,
+      queue,
+      options,
+      parentWorkflowId: null,
+      deadlineAt: null,
+    });
+    return this.retrieve<R>(workflowId);
+  }
+
+  /**
+   * A handle to a workflow by ID: its status, and its result once it finishes.
+   *
+   * @example
+   * const { status } = await client.retrieve('order-42').status();
+   */
+  retrieve<R = unknown>(workflowId: string): WorkflowHandle<R> {
+    assertIdentifier(workflowId, 'workflow ID');
+    this.#open();
+    return this.#operations.handle<R>(workflowId, (id, timeoutMs) => this.#operations.awaitStored(id, timeoutMs, Date.now() + timeoutMs));
+  }
+
+  /** The status row of a workflow. */
+  status(workflowId: string): Promise<WorkflowStatus> {
+    this.#open();
+    return this.#operations.status(workflowId);
+  }
+
+  /** Sends a message to a workflow (see `Strata.send`). */
+  send(destinationId: string, message: unknown, options: SendOptions = {}): Promise<void> {
+    this.#open();
+    return this.#operations.send(destinationId, message, options);
+  }
+
+  /** Reads an event of a workflow, waiting up to `timeoutMs` (see `Strata.getEvent`). */
+  getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
+    this.#open();
+    return this.#operations.getEvent<T>(workflowId, key, options);
+  }
+
+  /** Reads a workflow's stream (see `Strata.readStream`). */
+  readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
+    this.#open();
+    return this.#operations.readStream<T>(workflowId, key, options);
+  }
+
+  /** Cancels a workflow and its unfinished children (see `Strata.cancel`). */
+  cancel(workflowId: string): Promise<void> {
+    this.#open();
+    return this.#operations.cancel(workflowId);
+  }
+
+  /** The executors recorded in `strata.executors`, with whether each is alive. */
+  async listExecutors(): Promise<ExecutorInfo[]> {
+    return (await listExecutors(this.#open(), this.#executorTimeoutMs)).map(toExecutorInfo);
+  }
+
+  /** Stops listening and closes the database if the client opened it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#signals.stop().catch(() => {});
+    if (this.#ownsDatabase) await this.#db.close();
+  }
+
+  #open(): Database {
+    if (this.#closed) throw new EngineStateError('this StrataClient was closed; connect a new one');
+    return this.#db;
+  }
+}

@@ -1,0 +1,203 @@
+import type { Database } from '@strata/store';
+import { InvalidArgumentError, WaitTimeoutError, WorkflowCancelledError, WorkflowNotFoundError, WorkflowStateError, WorkflowTimeoutError } from './errors.js';
+import type { ExecutorInfo, ReadStreamOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
+import type { Terminal } from './runtime.js';
+import type { Serializer } from './serialization.js';
+import type { Signals } from './signals.js';
+import {
+  STREAM_READ_BATCH,
+  cancelWorkflowTree,
+  getEventValue,
+  getWorkflow,
+  insertMessage,
+  readStreamEntries,
+  type ExecutorRow,
+  type WorkflowRow,
+} from './sql/index.js';
+import { assertDuration, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
+
+/** Options of `send` from outside a workflow. */
+export interface SendOptions {
+  readonly topic?: string;
+  /** Repeating a send with this key delivers the message once. */
+  readonly idempotencyKey?: string;
+}
+
+/**
+ * What both an engine and a database-only client can do with workflows by ID: send, read events
+ * and streams, cancel, read status and wait for results. Only the system database is needed.
+ */
+export class Operations {
+  readonly #db: Database;
+  readonly #signals: Signals;
+  readonly #serializer: Serializer;
+  readonly #safetyPollIntervalMs: number;
+
+  constructor(db: Database, signals: Signals, serializer: Serializer, safetyPollIntervalMs: number) {
+    this.#db = db;
+    this.#signals = signals;
+    this.#serializer = serializer;
+    this.#safetyPollIntervalMs = safetyPollIntervalMs;
+  }
+
+  async send(destinationId: string, message: unknown, options: SendOptions = {}): Promise<void> {
+    assertIdentifier(destinationId, 'destination workflow ID');
+    assertOptions(options, 'send options');
+    const topic = options.topic ?? '';
+    assertString(topic, 'topic');
+    if (options.idempotencyKey !== undefined) assertIdentifier(options.idempotencyKey, 'idempotencyKey');
+    const text = this.#serializer.serialize(message, `message to workflow "${destinationId}"`);
+    try {
+      await insertMessage(this.#db, destinationId, topic, text, options.idempotencyKey ?? null);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
+      throw error;
+    }
+    await this.#signals.publish(`m:${destinationId}`);
+  }
+
+  async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertIdentifier(key, 'event key');
+    const timeoutMs = waitTimeoutMs(options, 'getEvent');
+    const db = this.#db;
+    const value = await this.#signals.waitFor([`e:${workflowId}:${key}`], () => getEventValue(db, workflowId, key), Date.now() + timeoutMs, this.#safetyPollIntervalMs);
+    return value === undefined ? null : this.#serializer.deserialize<T>(value);
+  }
+
+  async *readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertIdentifier(key, 'stream key');
+    assertOptions(options, 'readStream options');
+    let offset = options.fromOffset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`fromOffset must be a whole number ≥ 0, got ${String(offset)}`);
+    // Set once the workflow was seen finished: after one more full read, nothing more can come.
+    let ended = false;
+    for (;;) {
+      const armed = this.#signals.arm([`s:${workflowId}:${key}`, `w:${workflowId}`], this.#safetyPollIntervalMs);
+      try {
+        const rows = await readStreamEntries(this.#db, workflowId, key, offset);
+        for (const row of rows) {
+          if (row.closed) return;
+          offset = row.stream_offset + 1;
+          yield this.#serializer.deserialize<T>(row.value!);
+        }
+        if (rows.length === STREAM_READ_BATCH) continue;
+        if (ended) return;
+        if (rows.length === 0) {
+          const workflow = await getWorkflow(this.#db, workflowId);
+          if (!workflow) throw new WorkflowNotFoundError(workflowId);
+          // The workflow ended: read once more in case its last values landed meanwhile.
+          if (isFinished(workflow.status)) ended = true;
+          else await armed.fired;
+        }
+      } finally {
+        armed.cancel();
+      }
+    }
+  }
+
+  /** Cancels a workflow tree; returns the IDs cancelled (announced to every process). */
+  async cancel(workflowId: string): Promise<void> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const cancelled = await cancelWorkflowTree(this.#db, workflowId, this.#serializer.serialize(new WorkflowCancelledError(workflowId), 'error'));
+    if (cancelled.length === 0) {
+      const row = await getWorkflow(this.#db, workflowId);
+      if (!row) throw new WorkflowNotFoundError(workflowId);
+      if (row.status === 'CANCELLED') return;
+      throw new WorkflowStateError(workflowId, row.status, `workflow "${workflowId}" already finished with status ${row.status}; there is nothing to cancel`);
+    }
+    await this.announceEnded(cancelled, true);
+  }
+
+  /** Tells waiters in every process that these workflows ended (and were cancelled, when `cancelled`). */
+  async announceEnded(workflowIds: readonly string[], cancelled: boolean): Promise<void> {
+    await Promise.all(workflowIds.flatMap((id) => (cancelled ? [this.#signals.publish(`c:${id}`), this.#signals.publish(`w:${id}`)] : [this.#signals.publish(`w:${id}`)])));
+  }
+
+  async status(workflowId: string): Promise<WorkflowStatus> {
+    const row = await getWorkflow(this.#db, workflowId);
+    if (!row) throw new WorkflowNotFoundError(workflowId);
+    return toStatus(row);
+  }
+
+  /** Waits for the stored end of a workflow (its row leaving PENDING/ENQUEUED). */
+  async awaitStored(workflowId: string, timeoutMs: number, deadlineMs: number, signal?: AbortSignal): Promise<Terminal> {
+    const terminal = await this.#signals.waitFor<Terminal>(
+      [`w:${workflowId}`],
+      async () => {
+        const row = await getWorkflow(this.#db, workflowId);
+        if (!row) throw new WorkflowNotFoundError(workflowId);
+        return isFinished(row.status) ? { status: row.status as Terminal['status'], output: row.output, error: row.error } : undefined;
+      },
+      deadlineMs,
+      this.#safetyPollIntervalMs,
+      signal,
+    );
+    if (!terminal) throw new WaitTimeoutError(`workflow "${workflowId}" finishing`, timeoutMs);
+    return terminal;
+  }
+
+  /** The value a finished workflow returned, or throws its error. */
+  decodeTerminal<R>(workflowId: string, terminal: Terminal): R {
+    if (terminal.status === 'SUCCESS') return (terminal.output === null ? undefined : this.#serializer.deserialize<R>(terminal.output)) as R;
+    if (terminal.status === 'ERROR') throw this.#serializer.deserialize(terminal.error!);
+    const reason = terminal.error === null ? undefined : this.#serializer.deserialize<Error>(terminal.error);
+    throw reason?.name === 'WorkflowTimeoutError' ? new WorkflowTimeoutError(workflowId) : new WorkflowCancelledError(workflowId);
+  }
+
+  /** A handle whose `result()` waits with `awaitTerminal` (the engine adds its local shortcut). */
+  handle<R>(workflowId: string, awaitTerminal: (workflowId: string, timeoutMs: number) => Promise<Terminal>): WorkflowHandle<R> {
+    return {
+      workflowId,
+      status: () => this.status(workflowId),
+      result: async (options: { readonly timeoutMs?: number } = {}) => {
+        assertOptions(options, 'result options');
+        const timeoutMs = options.timeoutMs ?? Infinity;
+        assertDuration(timeoutMs, 'result timeoutMs', true);
+        return this.decodeTerminal<R>(workflowId, await awaitTerminal(workflowId, timeoutMs));
+      },
+    };
+  }
+}
+
+function isFinished(status: WorkflowRow['status']): boolean {
+  return status !== 'PENDING' && status !== 'ENQUEUED';
+}
+
+/** A stored workflow row in the public shape. */
+export function toStatus(row: WorkflowRow): WorkflowStatus {
+  return {
+    workflowId: row.workflow_id,
+    name: row.name,
+    status: row.status,
+    executorId: row.executor_id,
+    appVersion: row.app_version,
+    queueName: row.queue_name,
+    priority: row.priority,
+    partitionKey: row.queue_partition,
+    deduplicationKey: row.deduplication_key,
+    startedAt: row.started_at,
+    parentWorkflowId: row.parent_workflow_id,
+    deadlineAt: row.deadline_at,
+    recoveryAttempts: row.recovery_attempts,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    completedAt: row.completed_at,
+  };
+}
+
+/** A stored executor in the public shape. */
+export function toExecutorInfo(row: ExecutorRow): ExecutorInfo {
+  return {
+    executorId: row.executor_id,
+    appVersion: row.app_version,
+    hostname: row.hostname,
+    pid: row.pid,
+    workflowNames: row.workflow_names,
+    startedAt: row.started_at,
+    heartbeatAt: row.heartbeat_at,
+    stoppedAt: row.stopped_at,
+    alive: row.alive,
+  };
+}
