@@ -304,15 +304,20 @@ export class Strata {
       await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
       if (appDb !== db) await migrate(appDb, 'transact-app', loadMigrations(new URL('../app-migrations/', import.meta.url)));
       await this.#register(db);
-      for (const [name, limits] of this.#declaredQueues) await upsertQueue(db, name, limits);
+      const changedQueues: string[] = [];
+      for (const [name, limits] of this.#declaredQueues) if (await upsertQueue(db, name, limits)) changedQueues.push(name);
+      let schedulesChanged = false;
       for (const [name, fields] of this.#declaredSchedules) {
         if (fields.queueName !== null && !(await getQueue(db, fields.queueName))) {
           throw new UnknownQueueError(fields.queueName, (await listQueues(db)).map((q) => q.name));
         }
-        await upsertSchedule(db, name, fields);
+        if (await upsertSchedule(db, name, fields)) schedulesChanged = true;
       }
       const signals = new Signals(db);
       await signals.start();
+      // Running executors re-read what this launch's declarations changed.
+      for (const name of changedQueues) await signals.publish(`qc:${name}`);
+      if (schedulesChanged) await signals.publish('sc:');
       this.#operations = new Operations(db, signals, this.#serializer, this.#safetyPollIntervalMs);
       this.#runtime = this.#makeRuntime(db, appDb, signals);
       this.#queueRunner = new QueueRunner(this.#queueRunnerHost(db));
