@@ -39,11 +39,15 @@ export class PostgresDatabase extends SqlDatabase {
 
   /** Connects and checks the server answers; throws {@link DatabaseUnreachableError} if not. */
   static async open(settings: PostgresSettings): Promise<PostgresDatabase> {
-    const pool = new pg.Pool({
-      connectionString: settings.url,
-      max: settings.poolSize,
-      connectionTimeoutMillis: settings.connectTimeoutMs,
-    });
+    // The connect timeout bounds opening a connection, not waiting for a busy pool: pg-pool's own
+    // connectionTimeoutMillis also fails queries queued behind a burst (thousands of waiters).
+    const connectTimeoutMs = settings.connectTimeoutMs;
+    class TimedClient extends pg.Client {
+      constructor(config?: pg.ClientConfig) {
+        super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+      }
+    }
+    const pool = new pg.Pool({ connectionString: settings.url, max: settings.poolSize, Client: TimedClient });
     // An idle client's network error must not crash the process; the pool replaces the client.
     pool.on('error', () => {});
     try {

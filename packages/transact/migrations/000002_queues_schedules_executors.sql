@@ -81,3 +81,6 @@ create table strata.executors (
 
 -- When the next delayed workflow of a queue becomes startable.
 create index workflows_enqueued_not_before on strata.workflows (queue_name, not_before) where status = 'ENQUEUED' and not_before is not null;
+
+-- Retention deletes workflows; the messages cascade needs a plain index on the foreign key.
+create index messages_destination on strata.messages (destination_id);
