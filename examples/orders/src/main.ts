@@ -57,6 +57,7 @@ try {
 // The app's tables go in before launch(): recovered orders run their transactions right away.
 await createAppTables(db);
 const unfinishedBefore = await unfinishedOrders(db);
+const queuedBefore = await queuedOrders(db);
 const finishedBefore = await finishedOrders(db);
 
 const strata = new Strata({
@@ -65,6 +66,8 @@ const strata = new Strata({
   logger: { info: () => {}, warn: (message, ...details) => console.warn(message, ...details), error: (message, ...details) => console.error(message, ...details) },
 });
 const orderWorkflow = registerOrderWorkflow(strata, printProgress);
+/** Orders wait in a durable queue; two are processed at a time (over all processes sharing the database). */
+const orderQueue = strata.queue('orders', { concurrency: 2 });
 
 /** Set by a signal: the shutdown in progress, which ends the process. */
 let stopping: Promise<never> | undefined;
@@ -85,15 +88,16 @@ if (unfinishedBefore.length > 0) {
   console.log(`resumed ${unfinishedBefore.length} unfinished workflow(s) from an earlier run: ${unfinishedBefore.join(', ')}`);
   console.log('  steps committed before the restart are replayed from the database ("replayed"); the rest run now ("executed").');
 }
-const notStarted = ORDERS.length - unfinishedBefore.length - finishedBefore.length;
+if (queuedBefore.length > 0) console.log(`${queuedBefore.length} order(s) are still waiting in the "orders" queue: ${queuedBefore.join(', ')}`);
+const notStarted = ORDERS.length - unfinishedBefore.length - queuedBefore.length - finishedBefore.length;
 if (finishedBefore.length > 0) console.log(`${finishedBefore.length} order(s) finished in an earlier run; they do not run again (use --reset to start over).`);
-if (notStarted > 0) console.log(`starting ${notStarted} new order workflow(s)`);
+if (notStarted > 0) console.log(`enqueuing ${notStarted} new order workflow(s) on the "orders" queue (2 at a time)`);
 console.log('');
 await strata.launch();
 
-// Starting an existing ID returns its handle and runs nothing, so this line is safe on every run.
+// Enqueuing an existing ID returns its handle and runs nothing, so this line is safe on every run.
 const handles: Array<WorkflowHandle<Receipt>> = [];
-for (const order of ORDERS) handles.push(await orderWorkflow.with({ workflowId: order.orderId }).start(order));
+for (const order of ORDERS) handles.push(await orderQueue.enqueue(orderWorkflow.with({ workflowId: order.orderId }), order));
 const outcomes = await Promise.allSettled(handles.map((handle) => handle.result({ timeoutMs: RESULT_TIMEOUT_MS })));
 if (stopping) await stopping; // interrupted: the results above are the shutdown's, not the orders'
 
@@ -108,8 +112,13 @@ async function unfinishedOrders(database: Database): Promise<string[]> {
   return ordersWithStatus(database, `status = 'PENDING'`);
 }
 
+/** IDs of order workflows still waiting in the queue (they start when the queue allows). */
+async function queuedOrders(database: Database): Promise<string[]> {
+  return ordersWithStatus(database, `status = 'ENQUEUED'`);
+}
+
 async function finishedOrders(database: Database): Promise<string[]> {
-  return ordersWithStatus(database, `status <> 'PENDING'`);
+  return ordersWithStatus(database, `status not in ('PENDING', 'ENQUEUED')`);
 }
 
 async function ordersWithStatus(database: Database, condition: string): Promise<string[]> {
