@@ -50,6 +50,11 @@ create table strata.queues (
   check ((rate_limit is null) = (rate_period_ms is null))
 );
 
+-- An enqueue locks its queue's row (FOR KEY SHARE), so a concurrent delete waits for it and then
+-- sees it; an enqueue after the delete fails. Finished workflows keep no link to a deleted queue.
+alter table strata.workflows add constraint workflows_queue_name_fkey
+  foreign key (queue_name) references strata.queues (name) on delete set null;
+
 create table strata.schedules (
   name text primary key,
   workflow_name text not null,
@@ -71,6 +76,8 @@ create table strata.executors (
   app_version text not null,
   hostname text not null,
   pid integer not null,
+  -- Random per process: tells a restarted process that got the same pid (pid 1 in a container) from the one before.
+  process_instance text not null,
   -- The workflow names this executor can run (client enqueues are checked against them).
   workflow_names text[] not null default '{}',
   started_at timestamptz not null default now(),

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { CheckpointWriter } from './checkpoint-writer.js';
 import { Context, currentContext } from './context.js';
-import { enqueue, validateEnqueueOptions } from './enqueue.js';
+import { assertQueuedIfQueueOptions, enqueue, validateEnqueueOptions } from './enqueue.js';
 import {
   DuplicateEnqueueError,
   DuplicateWorkflowError,
@@ -421,7 +421,7 @@ export class Strata {
    * @example
    * const handle = await strata.startByName('greet', ['ada'], { workflowId: 'greet-ada' });
    */
-  async startByName<R = unknown>(name: string, args: unknown[] = [], options: StartOptions = {}): Promise<WorkflowHandle<R>> {
+  async startByName<R = unknown>(name: string, args: unknown[] = [], options: StartOptions & EnqueueOptions = {}): Promise<WorkflowHandle<R>> {
     assertIdentifier(name, 'workflow name');
     if (!Array.isArray(args)) throw new InvalidArgumentError('startByName() takes the workflow arguments as an array');
     if (!this.#registry.has(name)) throw new UnknownWorkflowError(name, [...this.#registry.keys()]);
@@ -581,6 +581,7 @@ export class Strata {
     const ownDeadline = options.timeoutMs === undefined ? null : new Date(Date.now() + options.timeoutMs);
     const deadlineAt = earliest(ownDeadline, parent?.deadlineAt ?? null);
     if (options.queue !== undefined) return this.#enqueue(registration, workflowId, inputs, options, parent, tx);
+    assertQueuedIfQueueOptions(options);
     const row = {
       workflowId,
       name: registration.name,
@@ -901,11 +902,12 @@ export class Strata {
     const self = hostname();
     const holder = await registerExecutor(
       db,
-      { executorId: this.executorId, appVersion: this.appVersion, hostname: self, pid: process.pid, workflowNames: [...this.#registry.keys()] },
+      { executorId: this.executorId, appVersion: this.appVersion, hostname: self, pid: process.pid, processInstance: PROCESS_INSTANCE, workflowNames: [...this.#registry.keys()] },
       this.#executorTimeoutMs,
-      // On this machine the process table says whether the holder runs (this very process: another
-      // engine, still heartbeating); elsewhere its fresh heartbeat must do.
-      (row) => row.hostname !== self || isProcessAlive(row.pid),
+      // On this machine the process table says whether the holder runs; our own pid is another
+      // engine of this process only if the row is this process's (a restarted container reuses
+      // pids). Elsewhere the holder's fresh heartbeat must do.
+      (row) => row.hostname !== self || (row.pid === process.pid ? row.process_instance === PROCESS_INSTANCE : isProcessAlive(row.pid)),
     );
     if (holder) throw new ExecutorConflictError(this.executorId, `pid ${holder.pid} on ${holder.hostname}`);
     this.#registered = db;
@@ -984,6 +986,9 @@ export class Strata {
 }
 
 class ChildStartUnwritten extends Error {}
+
+/** Identifies this process among processes that had its pid (see `strata.executors.process_instance`). */
+const PROCESS_INSTANCE = randomUUID();
 
 function validateStartOptions(options: StartOptions & EnqueueOptions): void {
   assertOptions(options, 'start options');

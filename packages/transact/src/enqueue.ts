@@ -1,5 +1,5 @@
 import type { Queryable } from '@strata/store';
-import { DuplicateEnqueueError, InvalidArgumentError, WorkflowConflictError } from './errors.js';
+import { DuplicateEnqueueError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from './errors.js';
 import type { EnqueueOptions } from './interfaces.js';
 import { SIGNAL_CHANNEL } from './signals.js';
 import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
@@ -7,14 +7,19 @@ import { assertDuration, assertIdentifier, assertString } from './validate.js';
 
 const QUEUE_ONLY_OPTIONS = ['priority', 'deduplicationKey', 'onDuplicate', 'partitionKey', 'delayMs', 'notBefore'] as const;
 
-/** Checks the queue options of a start; they need `queue`. */
+/** Throws when a start without a queue carries options that only a queued start uses. */
+export function assertQueuedIfQueueOptions(options: EnqueueOptions): void {
+  if (options.queue !== undefined) return;
+  const stray = QUEUE_ONLY_OPTIONS.filter((key) => options[key] !== undefined);
+  if (stray.length > 0) throw new InvalidArgumentError(`${stray.join(', ')} only apply to a queued start; add queue: "<name>" or enqueue with queue.enqueue()`);
+}
+
+/**
+ * Checks the values of queue options (bound with `with()` before the queue may be known; a start
+ * without a queue is checked by {@link assertQueuedIfQueueOptions}).
+ */
 export function validateEnqueueOptions(options: EnqueueOptions): void {
-  if (options.queue === undefined) {
-    const stray = QUEUE_ONLY_OPTIONS.filter((key) => options[key] !== undefined);
-    if (stray.length > 0) throw new InvalidArgumentError(`${stray.join(', ')} only apply to a queued start; add queue: "<name>" or enqueue with queue.enqueue()`);
-    return;
-  }
-  assertIdentifier(options.queue, 'queue');
+  if (options.queue !== undefined) assertIdentifier(options.queue, 'queue');
   if (options.priority !== undefined && (!Number.isInteger(options.priority) || Math.abs(options.priority) > 2 ** 31 - 1)) {
     throw new InvalidArgumentError(`priority must be a whole number (lower starts first), got ${String(options.priority)}`);
   }
@@ -77,7 +82,15 @@ export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<E
   };
   // A conflict whose holder finished before we could read it is gone: insert again.
   for (let attempt = 0; attempt < 10; attempt++) {
-    if (await enqueueWorkflow(db, row)) {
+    let inserted: boolean;
+    try {
+      inserted = await enqueueWorkflow(db, row);
+    } catch (error) {
+      // The queue was deleted since its limits were read (the foreign key to strata.queues).
+      if ((error as { code?: unknown }).code === '23503') throw new UnknownQueueError(request.queueName, []);
+      throw error;
+    }
+    if (inserted) {
       await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
       return { workflowId: row.workflowId, created: true };
     }

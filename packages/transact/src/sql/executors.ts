@@ -21,6 +21,8 @@ export interface ExecutorRegistration {
   readonly appVersion: string;
   readonly hostname: string;
   readonly pid: number;
+  /** Random per process (see the column's comment). */
+  readonly processInstance: string;
   readonly workflowNames: readonly string[];
 }
 
@@ -36,22 +38,23 @@ export async function registerExecutor(
   db: Database,
   executor: ExecutorRegistration,
   timeoutMs: number,
-  holderIsAlive: (holder: { hostname: string; pid: number }) => boolean,
+  holderIsAlive: (holder: { hostname: string; pid: number; process_instance: string }) => boolean,
 ): Promise<{ hostname: string; pid: number } | undefined> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ hostname: string; pid: number; alive: boolean }>(
-      `select hostname, pid, ${ALIVE} as alive from strata.executors where executor_id = $1 for update`,
+    const { rows } = await tx.query<{ hostname: string; pid: number; process_instance: string; alive: boolean }>(
+      `select hostname, pid, process_instance, ${ALIVE} as alive from strata.executors where executor_id = $1 for update`,
       [executor.executorId, timeoutMs],
     );
     const holder = rows[0];
     if (holder?.alive && holderIsAlive(holder)) return { hostname: holder.hostname, pid: holder.pid };
     await tx.query(
-      `insert into strata.executors (executor_id, app_version, hostname, pid, workflow_names)
-       values ($1, $2, $3, $4, $5)
+      `insert into strata.executors (executor_id, app_version, hostname, pid, process_instance, workflow_names)
+       values ($1, $2, $3, $4, $5, $6)
        on conflict (executor_id) do update
          set app_version = excluded.app_version, hostname = excluded.hostname, pid = excluded.pid,
-             workflow_names = excluded.workflow_names, started_at = now(), heartbeat_at = now(), stopped_at = null`,
-      [executor.executorId, executor.appVersion, executor.hostname, executor.pid, executor.workflowNames],
+             process_instance = excluded.process_instance, workflow_names = excluded.workflow_names,
+             started_at = now(), heartbeat_at = now(), stopped_at = null`,
+      [executor.executorId, executor.appVersion, executor.hostname, executor.pid, executor.processInstance, executor.workflowNames],
     );
     return undefined;
   });

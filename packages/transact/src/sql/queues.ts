@@ -225,8 +225,9 @@ export async function claimQueued(db: Database, queue: QueueLimits, request: Cla
   }
   return db.transaction(async (tx) => {
     // Fresh limits under the lock: a concurrent claim or update of this queue waits for this one.
+    // (NO KEY UPDATE, not UPDATE: enqueues only take KEY SHARE through their foreign key, and must not wait.)
     const locked = await tx.query<QueueLimits & Record<string, unknown>>(
-      `select concurrency, worker_concurrency, partition_concurrency, rate_limit, rate_period_ms from strata.queues where name = $1 for update`,
+      `select concurrency, worker_concurrency, partition_concurrency, rate_limit, rate_period_ms from strata.queues where name = $1 for no key update`,
       [request.queueName],
     );
     const limits = locked.rows[0];
