@@ -141,8 +141,11 @@ export class StrataClient {
     }
     const db = this.#open();
     const inputs = this.#serializer.serialize(args, `input of workflow "${options.workflow}"`);
-    const [queue, names] = await Promise.all([getQueue(db, options.queue), registeredWorkflowNames(db)]);
-    if (!queue) throw new UnknownQueueError(options.queue, (await listQueues(db)).map((q) => q.name));
+    // Inside the caller's transaction, read through it (an embedded database has one connection).
+    const via = tx ?? db;
+    const queue = await getQueue(via, options.queue);
+    if (!queue) throw new UnknownQueueError(options.queue, (await listQueues(via)).map((q) => q.name));
+    const names = await registeredWorkflowNames(via);
     if (!names.includes(options.workflow)) throw new UnknownWorkflowError(options.workflow, names);
     const { workflowId } = await enqueue(tx ?? db, {
       workflowId: options.workflowId ?? randomUUID(),

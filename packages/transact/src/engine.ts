@@ -627,7 +627,7 @@ export class Strata {
   ): Promise<string> {
     const queueName = options.queue!;
     const { db, signals } = this.#requireRunning();
-    const queue = await this.#knownQueue(queueName);
+    const queue = await this.#knownQueue(queueName, tx);
     const request = {
       workflowId,
       name: registration.name,
@@ -670,14 +670,18 @@ export class Strata {
     return enqueuedId;
   }
 
-  /** The queue's stored limits, from the runner's cache or the database. */
-  async #knownQueue(name: string): Promise<QueueRow> {
+  /**
+   * The queue's stored limits, from the runner's cache or the database (read through `tx` when
+   * given: an embedded database has one connection). A queue deleted since it was cached is
+   * caught by the enqueue's foreign key.
+   */
+  async #knownQueue(name: string, tx?: Queryable): Promise<QueueRow> {
     const runner = this.#queueRunner!;
     const cached = runner.queues.get(name);
     if (cached) return cached;
-    const { db } = this.#requireRunning();
-    const row = await getQueue(db, name);
-    if (!row) throw new UnknownQueueError(name, (await listQueues(db)).map((q) => q.name));
+    const via = tx ?? this.#requireRunning().db;
+    const row = await getQueue(via, name);
+    if (!row) throw new UnknownQueueError(name, (await listQueues(via)).map((q) => q.name));
     return row;
   }
 
