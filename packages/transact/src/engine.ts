@@ -389,9 +389,9 @@ export class Strata {
     }
     const wasRunning = this.#state === 'running';
     this.#state = 'draining';
-    clearInterval(this.#heartbeatTimer);
+    // Heartbeats go on while draining (and takeovers stop): a drain longer than executorTimeoutMs
+    // must not let another executor take over workflows whose steps still run here.
     await Promise.all([this.#queueRunner?.stop(), this.#scheduler?.stop(), this.#retention?.stop()]);
-    await this.#heartbeatPass;
     const executions = [...this.#running.values()];
     const reason = new EngineStateError('the engine is shutting down; the workflow resumes from its last checkpoint on recovery');
     for (const execution of executions) execution.context.drain(reason);
@@ -399,6 +399,8 @@ export class Strata {
     if (timeoutMs > 0) await withTimeout(settled, timeoutMs, 'shutdown').catch(() => {});
     for (const execution of executions) execution.controller.abort(reason);
     await settled;
+    clearInterval(this.#heartbeatTimer);
+    await this.#heartbeatPass;
     this.#state = 'stopped';
     this.#stopWakeListener?.();
     if (wasRunning && this.#runtime) {
@@ -919,10 +921,11 @@ export class Strata {
 
   /** One heartbeat, then a takeover of dead executors' workflows; never two at once. */
   #beat(): void {
-    if (this.#heartbeatPass || this.#state !== 'running') return;
+    if (this.#heartbeatPass || (this.#state !== 'running' && this.#state !== 'draining')) return;
     this.#heartbeatPass = (async () => {
       const { db } = this.#runtime!;
       const state = await heartbeat(db, this.executorId, this.#executorTimeoutMs);
+      if (this.#state !== 'running') return; // draining: only keep the executor alive
       if (state !== 'ok') await this.#heartbeatLapsed(state);
       for (const dead of await executorsToTakeOver(db, this.executorId, this.#executorTimeoutMs)) {
         if (this.#state !== 'running') return;
@@ -933,7 +936,7 @@ export class Strata {
       }
     })()
       .catch((error: unknown) => {
-        if (this.#state === 'running') this.#logger.warn('strata: heartbeat failed', error);
+        if (this.#state !== 'stopped') this.#logger.warn('strata: heartbeat failed', error);
       })
       .finally(() => {
         this.#heartbeatPass = undefined;
