@@ -851,11 +851,11 @@ export class Strata {
   /** A workflow of `queue` ended here: this executor may take another; others may too if the queue has global limits. */
   #freedQueueSlot(queue: string): void {
     if (this.#state !== 'running') return;
+    this.#queueRunner?.wake(queue);
     const limits = this.#queueRunner?.queues.get(queue);
     if (limits && (limits.concurrency !== null || limits.partition_concurrency !== null)) {
-      this.#runtime!.signals.publish(`q:${queue}`).catch((error: unknown) => this.#logger.warn(`strata: could not notify queue "${queue}"`, error));
-    } else {
-      this.#queueRunner?.wake(queue);
+      // Coalesced: many workflows ending at once need one notification, not one each.
+      this.#runtime!.signals.announceSoon(`q:${queue}`, (error) => this.#logger.warn(`strata: could not notify queue "${queue}"`, error));
     }
   }
 

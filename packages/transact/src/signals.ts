@@ -14,6 +14,7 @@ export class Signals {
   readonly #db: Database;
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(key: string) => void>();
+  readonly #announcing = new Set<string>();
   #subscription: Subscription | undefined;
 
   constructor(db: Database) {
@@ -33,6 +34,20 @@ export class Signals {
   async publish(key: string): Promise<void> {
     this.wake(key);
     await this.#db.notify(SIGNAL_CHANNEL, key);
+  }
+
+  /**
+   * Tells other processes about `key` once per turn of the event loop, however often it is called
+   * meanwhile (local waiters are woken by the caller). For frequent, idempotent keys such as
+   * "a queue has room".
+   */
+  announceSoon(key: string, onError: (error: unknown) => void): void {
+    if (this.#announcing.has(key)) return;
+    this.#announcing.add(key);
+    setImmediate(() => {
+      this.#announcing.delete(key);
+      this.#db.notify(SIGNAL_CHANNEL, key).catch(onError);
+    });
   }
 
   /** Wakes local waiters of `key`. */
