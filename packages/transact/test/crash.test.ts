@@ -21,7 +21,7 @@ import { openDatabase } from '@strata/store';
 import { engines, freshDatabaseUrl, type EngineKind } from '@strata/testing';
 import { Serializer } from '@strata/transact';
 import { STEP_PAIRS, expectedSteps } from './crash/shape.js';
-import { delay } from './helpers.js';
+import { delay, mulberry32, seedFromEnv } from './helpers.js';
 
 const WORKER_PATH = join(dirname(fileURLToPath(import.meta.url)), 'crash', 'worker.ts');
 
@@ -70,26 +70,6 @@ const TUNING: Record<EngineKind, EngineTuning> = {
 
 /** Longest the whole test of one engine may take; a hung worker fails it instead of hanging the suite. */
 const TEST_TIMEOUT_MS = 150_000;
-
-/** mulberry32: a small, fast, seedable PRNG; the same seed gives the same sequence everywhere. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-function seedFromEnv(): number {
-  const raw = process.env[SEED_ENV];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_SEED;
-  const seed = Number(raw);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`${SEED_ENV} must be a whole number ≥ 0, got ${JSON.stringify(raw)}`);
-  return seed;
-}
 
 /**
  * A "run" kill lands once the incarnation committed this fraction (at most) of the checkpoints
@@ -274,7 +254,7 @@ async function runKilledIncarnation(
 }
 
 describe('crash safety under SIGKILL', () => {
-  const seed = seedFromEnv();
+  const seed = seedFromEnv(SEED_ENV, DEFAULT_SEED);
 
   for (const kind of engines()) {
     const tuning = TUNING[kind];

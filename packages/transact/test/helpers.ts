@@ -167,3 +167,24 @@ export async function stepRows(db: Queryable, workflowId: string): Promise<StepR
   );
   return rows;
 }
+
+/** mulberry32: a small, fast, seedable PRNG; the same seed gives the same sequence everywhere. */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** The seed in environment variable `name` (to replay a run), or `fallback`. */
+export function seedFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const seed = Number(raw);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`${name} must be a whole number ≥ 0, got ${JSON.stringify(raw)}`);
+  return seed;
+}

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase, type Database } from '@strata/store';
 import { engines, freshPostgresUrl } from '@strata/testing';
 import { Serializer, Strata } from '@strata/transact';
-import { delay, quiet } from './helpers.js';
+import { delay, mulberry32, quiet, seedFromEnv } from './helpers.js';
 import {
   APP_TABLES_SQL,
   DRAIN_CONCURRENCY,
@@ -56,26 +56,6 @@ const DRAIN_TIMEOUT_MS = 60_000;
 const TAKEOVER_BOUND_MS = EXECUTOR_TIMEOUT_MS + 10 * HEARTBEAT_INTERVAL_MS;
 /** How often the test samples the database while workers run. */
 const SAMPLE_INTERVAL_MS = 10;
-
-/** mulberry32: a small, fast, seedable PRNG; the same seed gives the same sequence everywhere. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-function seedFromEnv(): number {
-  const raw = process.env[SEED_ENV];
-  if (raw === undefined || raw.trim() === '') return DEFAULT_SEED;
-  const seed = Number(raw);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`${SEED_ENV} must be a whole number ≥ 0, got ${JSON.stringify(raw)}`);
-  return seed;
-}
 
 /** Every worker process started, so `after` can kill the ones a failing test left behind. */
 const liveWorkers = new Set<ChildProcess>();
@@ -353,7 +333,7 @@ function peakOverlap(intervals: readonly Execution[]): number {
 }
 
 describe('scale-out: executor processes sharing one PostgreSQL database', { skip: engines().includes('postgres') ? false : 'PostgreSQL is not among STRATA_TEST_ENGINES' }, () => {
-  const seed = seedFromEnv();
+  const seed = seedFromEnv(SEED_ENV, DEFAULT_SEED);
 
   test(
     `seed ${seed}: three executors drain two queues, one is SIGKILLed mid-way; every workflow finishes once and the peak of live runs never exceeds the global or per-partition limit`,
