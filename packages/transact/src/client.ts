@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
-import { enqueue, validateEnqueueOptions } from './enqueue.js';
+import { enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
 import { EngineStateError, InvalidArgumentError, UnknownQueueError, UnknownWorkflowError } from './errors.js';
-import type { EnqueueOptions, ExecutorInfo, QueueAdmin, ScheduleAdmin, ReadStreamOptions, StartOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
+import type { EnqueueOptions, ExecutorInfo, QueueAdmin, ScheduleAdmin, WorkflowAdmin, ReadStreamOptions, StartOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
 import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
+import { WorkflowAdminImpl } from './management.js';
 import { QueueAdminImpl } from './queue-admin.js';
 import { ScheduleAdminImpl } from './schedules.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
@@ -53,6 +54,8 @@ export interface ClientEnqueueOptions extends StartOptions, EnqueueOptions {
  * await client.close();
  */
 export class StrataClient {
+  /** Lists, inspects and steers workflows (filters, steps, cancel, resume, restart, fork, delete). */
+  readonly workflows: WorkflowAdmin;
   /** Creates, changes, lists and deletes queues. */
   readonly queues: QueueAdmin;
   /** Creates, pauses, resumes, changes and deletes cron schedules. */
@@ -72,6 +75,7 @@ export class StrataClient {
     this.#serializer = serializer;
     this.#executorTimeoutMs = executorTimeoutMs;
     this.#operations = new Operations(db, signals, serializer, safetyPollIntervalMs);
+    this.workflows = new WorkflowAdminImpl(() => this.#open(), signals, serializer, this.#operations);
     this.queues = new QueueAdminImpl(
       () => this.#open(),
       (name) => signals.publish(`qc:${name}`),
@@ -134,6 +138,7 @@ export class StrataClient {
     assertIdentifier(options.queue, 'queue');
     if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
     if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
+    validateAttributes(options.attributes);
     validateEnqueueOptions(options);
     const tx = options.transaction;
     if (tx !== undefined && (typeof tx.query !== 'function' || typeof tx.notify !== 'function')) {

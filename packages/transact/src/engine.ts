@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { CheckpointWriter } from './checkpoint-writer.js';
 import { Context, currentContext } from './context.js';
-import { assertQueuedIfQueueOptions, enqueue, validateEnqueueOptions } from './enqueue.js';
+import { assertQueuedIfQueueOptions, attributesJson, enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
 import {
   DuplicateEnqueueError,
   DuplicateWorkflowError,
@@ -12,6 +12,7 @@ import {
   QueueStateError,
   UnknownQueueError,
   InvalidArgumentError,
+  WorkflowNotFoundError,
   StrataError,
   UnknownWorkflowError,
   WaitTimeoutError,
@@ -36,13 +37,18 @@ import type {
   StrataConfig,
   WaitOptions,
   Workflow,
+  WorkflowAdmin,
+  WorkflowContext,
+  CheckDeployReport,
   WorkflowFunction,
   WorkflowHandle,
   WorkflowStarter,
 } from './interfaces.js';
 import { SystemDatabaseError, abortable, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { WorkflowAdminImpl } from './management.js';
+import { replayWorkflow, type ReplayReport } from './replay.js';
 import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
-import { QueueAdminImpl, queueLimits } from './queue-admin.js';
+import { QueueAdminImpl, assertQueueName, queueLimits } from './queue-admin.js';
 import { RetentionTask, validateRetentionPolicy } from './retention.js';
 import { DEFAULT_SCHEDULE_TIMEZONE, ScheduleAdminImpl, Scheduler, validateSchedule } from './schedules.js';
 import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
@@ -58,6 +64,7 @@ import {
   markExecutorStopped,
   registerExecutor,
   registeredWorkflowNames,
+  unfinishedWithHistory,
   takeOverWorkflows,
   upsertQueue,
   type DequeuedWorkflow,
@@ -146,6 +153,7 @@ export class Strata {
   #ownedDatabases: Database[] = [];
   #runtime: Runtime | undefined;
   #operations: Operations | undefined;
+  #workflowAdmin: WorkflowAdminImpl | undefined;
   #stopWakeListener: (() => void) | undefined;
   #queueRunner: QueueRunner | undefined;
   #queueAdmin: QueueAdminImpl | undefined;
@@ -218,7 +226,7 @@ export class Strata {
    * await emails.enqueue(sendEmail.with({ priority: 1 }), 'ada@example.com');
    */
   queue(name: string, config: QueueConfig = {}): Queue {
-    assertIdentifier(name, 'queue name');
+    assertQueueName(name);
     const limits = queueLimits(name, config);
     if (this.#state !== 'new') throw new EngineStateError(`queue "${name}" must be declared before launch(); create queues at runtime with strata.queues.create()`);
     if (this.#declaredQueues.has(name)) throw new QueueStateError(name, `queue "${name}" is declared twice`);
@@ -271,6 +279,19 @@ export class Strata {
     return this.#queueHandle(name);
   }
 
+  /**
+   * Lists, inspects and steers workflows: filters and paging, steps, cancel, resume, restart,
+   * fork, delete, and bulk forms (after {@link launch}).
+   *
+   * @example
+   * const { workflows } = await strata.workflows.list({ status: 'ERROR', limit: 20 });
+   * await strata.workflows.resume(workflows[0]!.workflowId);
+   */
+  get workflows(): WorkflowAdmin {
+    this.#requireRunning();
+    return this.#workflowAdmin!;
+  }
+
   /** Creates, changes, lists and deletes queues at runtime (after {@link launch}). */
   get queues(): QueueAdmin {
     this.#requireRunning();
@@ -287,6 +308,54 @@ export class Strata {
   async listExecutors(): Promise<ExecutorInfo[]> {
     const { db } = this.#requireRunning();
     return (await listExecutors(db, this.#executorTimeoutMs)).map(toExecutorInfo);
+  }
+
+  /**
+   * Replays a recorded workflow with the code registered in this engine, without running any
+   * step or writing anything: recorded operations return their recorded results, and the replay
+   * stops at the first divergence or where the history ends. Needs no launch.
+   *
+   * @example
+   * const report = await strata.replay('order-42', { database: process.env.DATABASE_URL });
+   * console.log(formatReplayReport(report));
+   */
+  async replay(workflowId: string, options: { readonly database?: Database | string } = {}): Promise<ReplayReport> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertOptions(options, 'replay options');
+    return this.#withDatabase(options.database, async (db) => {
+      const row = await getWorkflow(db, workflowId);
+      if (!row) throw new WorkflowNotFoundError(workflowId);
+      const registration = this.#registry.get(row.name);
+      if (!registration) throw new UnknownWorkflowError(row.name, [...this.#registry.keys()]);
+      return this.#replayRow(db, row.workflow_id, row.name, row.status, row.inputs, row.deadline_at, registration);
+    });
+  }
+
+  /**
+   * Replays every unfinished workflow (PENDING, or ENQUEUED with recorded steps) of this engine's
+   * application version — or of every version with `allVersions` — against the code registered
+   * here, as a check before deploying it: `diverged` lists those whose history the code would
+   * not follow, `unregistered` those whose workflow name the code no longer registers.
+   *
+   * @example
+   * const check = await strata.checkDeploy({ database: process.env.DATABASE_URL });
+   * if (check.diverged.length + check.unregistered.length > 0) process.exit(1);
+   */
+  async checkDeploy(options: { readonly database?: Database | string; readonly allVersions?: boolean } = {}): Promise<CheckDeployReport> {
+    assertOptions(options, 'checkDeploy options');
+    return this.#withDatabase(options.database, async (db) => {
+      const reports: ReplayReport[] = [];
+      const unregistered: Array<{ workflowId: string; name: string }> = [];
+      for (const row of await unfinishedWithHistory(db, options.allVersions ? null : this.appVersion)) {
+        const registration = this.#registry.get(row.name);
+        if (!registration) {
+          unregistered.push({ workflowId: row.workflow_id, name: row.name });
+          continue;
+        }
+        reports.push(await this.#replayRow(db, row.workflow_id, row.name, row.status, row.inputs, row.deadline_at, registration));
+      }
+      return { checked: reports.length + unregistered.length, reports, diverged: reports.filter((r) => r.diverged), unregistered };
+    });
   }
 
   /**
@@ -319,6 +388,7 @@ export class Strata {
       for (const name of changedQueues) await signals.publish(`qc:${name}`);
       if (schedulesChanged) await signals.publish('sc:');
       this.#operations = new Operations(db, signals, this.#serializer, this.#safetyPollIntervalMs);
+      this.#workflowAdmin = new WorkflowAdminImpl(() => this.#requireRunning().db, signals, this.#serializer, this.#operations);
       this.#runtime = this.#makeRuntime(db, appDb, signals);
       this.#queueRunner = new QueueRunner(this.#queueRunnerHost(db));
       this.#queueAdmin = new QueueAdminImpl(
@@ -592,6 +662,7 @@ export class Strata {
       appVersion: this.appVersion,
       parentWorkflowId: parent?.workflowId ?? null,
       deadlineAt,
+      attributes: attributesJson(options.attributes),
     };
     if (tx) throw new InvalidArgumentError('only queued starts can join a caller\'s transaction; give a queue');
     let created: boolean;
@@ -900,7 +971,15 @@ export class Strata {
       void this.#finish(row.workflow_id, 'ERROR', null, this.#serializer.serializeError(error)).then(() => this.#freedQueueSlot(queue));
       return;
     }
-    this.#execute(row.workflow_id, registration, args, row.deadline_at, [], queue);
+    if (!row.has_steps) {
+      this.#execute(row.workflow_id, registration, args, row.deadline_at, [], queue);
+      return;
+    }
+    // Resumed or forked: it continues from its recorded steps.
+    loadSteps(this.#runtime!.db, row.workflow_id).then(
+      (history) => this.#execute(row.workflow_id, registration, args, row.deadline_at, history, queue),
+      (error: unknown) => this.#logger.warn(`strata: could not load the steps of "${row.workflow_id}"; it stays PENDING and resumes on recovery`, error),
+    );
   }
 
   /** Registers this executor in `strata.executors`, refusing an ID a live process holds. */
@@ -964,6 +1043,33 @@ export class Strata {
     await this.#recover(await this.#claimUnfinished(db));
   }
 
+  async #replayRow(db: Database, workflowId: string, name: string, status: string, inputs: string, deadlineAt: Date | null, registration: Registration): Promise<ReplayReport> {
+    return replayWorkflow({
+      workflowId,
+      name,
+      recordedStatus: status,
+      fn: registration.fn as (ctx: WorkflowContext, ...args: unknown[]) => Promise<unknown>,
+      args: this.#serializer.deserialize<unknown[]>(inputs),
+      history: await loadSteps(db, workflowId),
+      serializer: this.#serializer,
+      deadlineAt,
+      logger: this.#logger,
+    });
+  }
+
+  /** Runs `body` on the running engine's database, `target`, or the configured one (opened and closed here). */
+  async #withDatabase<T>(target: Database | string | undefined, body: (db: Database) => Promise<T>): Promise<T> {
+    if (target === undefined && this.#state === 'running') return body(this.#runtime!.db);
+    const given = target ?? this.#config.database;
+    if (given !== undefined && typeof given !== 'string') return body(given);
+    const db = await openDatabase(given === undefined ? {} : { url: given });
+    try {
+      return await body(db);
+    } finally {
+      await db.close();
+    }
+  }
+
   async #open(target: Database | string | undefined): Promise<Database> {
     if (target !== undefined && typeof target !== 'string') {
       if (typeof (target as Database).transaction !== 'function') {
@@ -1001,6 +1107,7 @@ function validateStartOptions(options: StartOptions & EnqueueOptions): void {
   assertOptions(options, 'start options');
   if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
   if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
+  validateAttributes(options.attributes);
   validateEnqueueOptions(options);
 }
 

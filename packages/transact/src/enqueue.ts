@@ -1,11 +1,34 @@
 import type { Queryable } from '@strata/store';
 import { DuplicateEnqueueError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from './errors.js';
-import type { EnqueueOptions } from './interfaces.js';
+import type { EnqueueOptions, StartOptions } from './interfaces.js';
 import { SIGNAL_CHANNEL } from './signals.js';
 import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
 import { assertDuration, assertIdentifier, assertString } from './validate.js';
 
 const QUEUE_ONLY_OPTIONS = ['priority', 'deduplicationKey', 'onDuplicate', 'partitionKey', 'delayMs', 'notBefore'] as const;
+
+/** Most attributes on one workflow. */
+export const MAX_ATTRIBUTES = 32;
+
+/** Checks `StartOptions.attributes`: a plain object of at most 32 string values with identifier keys. */
+export function validateAttributes(attributes: unknown): void {
+  if (attributes === undefined) return;
+  if (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes)) {
+    throw new InvalidArgumentError('attributes must be an object of string values, e.g. { customer: "c-42" }');
+  }
+  const entries = Object.entries(attributes);
+  if (entries.length > MAX_ATTRIBUTES) throw new InvalidArgumentError(`attributes has ${entries.length} keys; the limit is ${MAX_ATTRIBUTES}`);
+  for (const [key, value] of entries) {
+    assertIdentifier(key, 'attribute key');
+    if (typeof value !== 'string') throw new InvalidArgumentError(`attribute "${key}" must be a string, got ${typeof value}`);
+    assertString(value, `attribute "${key}"`);
+  }
+}
+
+/** Attributes as stored (JSON text), or null for none. */
+export function attributesJson(attributes: Readonly<Record<string, string>> | undefined): string | null {
+  return attributes === undefined || Object.keys(attributes).length === 0 ? null : JSON.stringify(attributes);
+}
 
 /** Throws when a start without a queue carries options that only a queued start uses. */
 export function assertQueuedIfQueueOptions(options: EnqueueOptions): void {
@@ -42,7 +65,7 @@ export interface EnqueueRequest {
   readonly inputs: string;
   readonly queueName: string;
   readonly queue: QueueLimits;
-  readonly options: EnqueueOptions & { readonly timeoutMs?: number };
+  readonly options: EnqueueOptions & Pick<StartOptions, 'timeoutMs' | 'attributes'>;
   readonly parentWorkflowId: string | null;
   readonly deadlineAt: Date | null;
 }
@@ -79,6 +102,7 @@ export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<E
     timeoutMs: options.timeoutMs ?? null,
     parentWorkflowId: request.parentWorkflowId,
     deadlineAt: request.deadlineAt,
+    attributes: attributesJson(options.attributes),
   };
   // A conflict whose holder finished before we could read it is gone: insert again.
   for (let attempt = 0; attempt < 10; attempt++) {

@@ -8,8 +8,16 @@ export { Strata } from './engine.js';
 export { StrataClient, type ClientConfig, type ClientEnqueueOptions } from './client.js';
 export type { SendOptions } from './operations.js';
 export type {
+  CheckDeployReport,
   EnqueueOptions,
+  ErrorInfo,
   ExecutorInfo,
+  ListWorkflowsOptions,
+  StepRecord,
+  WorkflowAdmin,
+  WorkflowDetails,
+  WorkflowFilter,
+  WorkflowPage,
   Logger,
   Queue,
   QueueAdmin,
@@ -62,5 +70,6 @@ export {
   WorkflowTimeoutError,
 } from './errors.js';
 export { SystemDatabaseError } from './runtime.js';
+export { formatReplayReport, type ReplayReport, type ReplayStepEvent } from './replay.js';
 export { Serializer, DEFAULT_MAX_VALUE_BYTES } from './serialization.js';
 export { DEFAULT_WAIT_TIMEOUT_MS } from './validate.js';

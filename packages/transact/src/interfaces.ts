@@ -207,6 +207,11 @@ export interface StartOptions {
    * (for a queued workflow: after it leaves the queue).
    */
   readonly timeoutMs?: number;
+  /**
+   * Labels to find the workflow by (`strata.workflows.attributes`, `workflows.list({ attributes })`),
+   * e.g. `{ customer: 'c-42', region: 'eu' }`. String values; at most 32 keys.
+   */
+  readonly attributes?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -244,6 +249,8 @@ export interface WorkflowStatus {
   /** The application version running it; null while ENQUEUED. */
   readonly appVersion: string | null;
   readonly queueName: string | null;
+  /** Labels given at start (`StartOptions.attributes`). */
+  readonly attributes: Readonly<Record<string, string>>;
   readonly priority: number;
   readonly partitionKey: string | null;
   readonly deduplicationKey: string | null;
@@ -450,4 +457,132 @@ export interface Queue {
    * only if `tx` commits.
    */
   enqueueIn<A extends unknown[], R>(tx: Queryable, workflow: WorkflowStarter<A, R>, ...args: A): Promise<WorkflowHandle<R>>;
+}
+
+/**
+ * Which workflows a management call is about. Every field narrows the set; an empty filter
+ * matches every workflow.
+ */
+export interface WorkflowFilter {
+  readonly status?: WorkflowStatusName | readonly WorkflowStatusName[];
+  readonly name?: string;
+  readonly queue?: string;
+  readonly executorId?: string;
+  readonly appVersion?: string;
+  /** Created at or after this time. */
+  readonly createdAfter?: Date;
+  /** Created before this time. */
+  readonly createdBefore?: Date;
+  readonly workflowIdPrefix?: string;
+  /** Every key given must be set to the value given. */
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly parentWorkflowId?: string;
+}
+
+/** A page request of {@link WorkflowAdmin.list}. */
+export interface ListWorkflowsOptions extends WorkflowFilter {
+  /** Rows per page, 1–1,000. Default 100. */
+  readonly limit?: number;
+  /** `nextCursor` of the previous page. */
+  readonly cursor?: string;
+  /** By creation time. Default `'newest'` first. */
+  readonly order?: 'newest' | 'oldest';
+}
+
+/** One page of workflows, and the cursor of the next page (null on the last). */
+export interface WorkflowPage {
+  readonly workflows: WorkflowStatus[];
+  readonly nextCursor: string | null;
+}
+
+/** What {@link Strata.checkDeploy} found. */
+export interface CheckDeployReport {
+  /** Unfinished workflows looked at. */
+  readonly checked: number;
+  /** A replay report per workflow whose name the code registers. */
+  readonly reports: readonly import('./replay.js').ReplayReport[];
+  /** Those whose history the code would not follow. */
+  readonly diverged: readonly import('./replay.js').ReplayReport[];
+  /** Unfinished workflows whose name the code no longer registers: nothing could resume them. */
+  readonly unregistered: ReadonlyArray<{ readonly workflowId: string; readonly name: string }>;
+}
+
+/** A stored error, as far as it survives serialization. */
+export interface ErrorInfo {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string;
+  readonly code?: string;
+}
+
+/** A workflow with its inputs and outcome decoded. */
+export interface WorkflowDetails extends WorkflowStatus {
+  readonly inputs: unknown[];
+  /** The return value once SUCCESS. */
+  readonly output: unknown;
+  /** The error once ERROR, or the reason once CANCELLED. */
+  readonly error: ErrorInfo | null;
+}
+
+/** One recorded step of a workflow. */
+export interface StepRecord {
+  /** 0-based position in the workflow. */
+  readonly stepId: number;
+  readonly name: string;
+  /** step, transaction, sleep, send, recv, set_event, get_event, start_child, child_result, now, random, uuid, deadline, stream_write, stream_close. */
+  readonly kind: string;
+  readonly output: unknown;
+  readonly error: ErrorInfo | null;
+  readonly childWorkflowId: string | null;
+  /** Attempts it took (retries + 1; a transaction's serialization retries). */
+  readonly attempts: number;
+  readonly startedAt: Date;
+  readonly completedAt: Date;
+  readonly durationMs: number;
+}
+
+/**
+ * See and steer workflows: list and filter them, read their steps, cancel, resume, restart, fork
+ * and delete them, one at a time or by filter. Available on an engine (`strata.workflows`) and on
+ * a database-only client (`client.workflows`).
+ *
+ * Resumed, restarted and forked workflows go through the internal queue `_strata`, so any
+ * executor that registers the workflow's name runs them (a resumed one only an executor of its
+ * application version, since it replays its history).
+ *
+ * @example
+ * const page = await strata.workflows.list({ status: 'ERROR', name: 'checkout', limit: 50 });
+ * for (const step of await strata.workflows.steps(page.workflows[0]!.workflowId)) console.log(step.stepId, step.name, step.durationMs);
+ * await strata.workflows.resume(page.workflows[0]!.workflowId);
+ * const forkId = await strata.workflows.fork('checkout-7', 3);   // reuse steps 0–2, run the rest with today's code
+ */
+export interface WorkflowAdmin {
+  list(options?: ListWorkflowsOptions): Promise<WorkflowPage>;
+  /** One workflow with inputs and outcome; {@link WorkflowNotFoundError} if unknown. */
+  get(workflowId: string): Promise<WorkflowDetails>;
+  /** Its recorded steps in order. */
+  steps(workflowId: string): Promise<StepRecord[]>;
+  /** Cancels a PENDING or ENQUEUED workflow and its unfinished children. */
+  cancel(workflowId: string): Promise<void>;
+  /**
+   * Runs a CANCELLED or ERROR workflow again from its last checkpoint (same ID, same application
+   * version). For an ERROR workflow, the step whose recorded failure ended it runs again.
+   */
+  resume(workflowId: string): Promise<void>;
+  /** Starts a new workflow with the same name and inputs, from scratch; returns its ID. */
+  restart(workflowId: string, options?: { readonly workflowId?: string }): Promise<string>;
+  /**
+   * Starts a new workflow that reuses the first `fromStep` checkpoints (steps 0 to fromStep − 1)
+   * of this one and runs the rest with the code executors run today; returns its ID.
+   * `fromStep` may be at most the number of recorded steps.
+   */
+  fork(workflowId: string, fromStep: number, options?: { readonly workflowId?: string }): Promise<string>;
+  /** Deletes a finished workflow with its steps, messages, events and streams. */
+  delete(workflowId: string): Promise<void>;
+  /** Cancels every unfinished workflow matching `filter`; returns how many. */
+  cancelMany(filter: WorkflowFilter): Promise<number>;
+  /** Resumes every CANCELLED or ERROR workflow matching `filter`; returns how many. */
+  resumeMany(filter: WorkflowFilter): Promise<number>;
+  /** Deletes every finished workflow matching `filter`; returns how many. */
+  deleteMany(filter: WorkflowFilter): Promise<number>;
 }

@@ -174,6 +174,7 @@ export function toStatus(row: WorkflowRow): WorkflowStatus {
     executorId: row.executor_id,
     appVersion: row.app_version,
     queueName: row.queue_name,
+    attributes: row.attributes,
     priority: row.priority,
     partitionKey: row.queue_partition,
     deduplicationKey: row.deduplication_key,

@@ -4,6 +4,12 @@ import type { QueueAdmin, QueueConfig, QueueInfo } from './interfaces.js';
 import { deleteQueue, getQueue, insertQueue, listQueues, updateQueue, type QueueLimits, type QueueRow } from './sql/index.js';
 import { assertIdentifier, assertOptions } from './validate.js';
 
+/** Checks a name for a new queue: names starting with `_` are Strata's own (`_strata`). */
+export function assertQueueName(name: unknown): asserts name is string {
+  assertIdentifier(name, 'queue name');
+  if (name.startsWith('_')) throw new InvalidArgumentError(`queue names starting with "_" are reserved for Strata; got "${name}"`);
+}
+
 const NO_LIMITS: QueueLimits = { concurrency: null, worker_concurrency: null, partition_concurrency: null, rate_limit: null, rate_period_ms: null };
 
 /**
@@ -65,7 +71,7 @@ export class QueueAdminImpl implements QueueAdmin {
   }
 
   async create(name: string, config: QueueConfig = {}): Promise<QueueInfo> {
-    assertIdentifier(name, 'queue name');
+    assertQueueName(name);
     const row = await insertQueue(this.#db(), name, queueLimits(name, config));
     if (!row) throw new QueueStateError(name, `queue "${name}" already exists; change it with queues.update()`);
     await this.#changed(name);
@@ -73,7 +79,7 @@ export class QueueAdminImpl implements QueueAdmin {
   }
 
   async update(name: string, config: QueueConfig): Promise<QueueInfo> {
-    assertIdentifier(name, 'queue name');
+    assertQueueName(name);
     const db = this.#db();
     const current = await getQueue(db, name);
     if (!current) throw new UnknownQueueError(name, (await listQueues(db)).map((q) => q.name));
@@ -94,7 +100,7 @@ export class QueueAdminImpl implements QueueAdmin {
   }
 
   async delete(name: string): Promise<void> {
-    assertIdentifier(name, 'queue name');
+    assertQueueName(name);
     const db = this.#db();
     const outcome = await deleteQueue(db, name);
     if (outcome === 'missing') throw new UnknownQueueError(name, (await listQueues(db)).map((q) => q.name));

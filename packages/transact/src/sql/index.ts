@@ -12,3 +12,4 @@ export * from './streams.js';
 export * from './transaction-outputs.js';
 export * from './queues.js';
 export * from './executors.js';
+export * from './management.js';

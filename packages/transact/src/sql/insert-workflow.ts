@@ -9,6 +9,8 @@ export interface NewWorkflow {
   readonly appVersion: string;
   readonly parentWorkflowId: string | null;
   readonly deadlineAt: Date | null;
+  /** `StartOptions.attributes` as JSON text, or null for none. */
+  readonly attributes: string | null;
 }
 
 /**
@@ -18,10 +20,10 @@ export interface NewWorkflow {
 export async function insertWorkflow(db: Queryable, workflow: NewWorkflow): Promise<boolean> {
   const { rowCount } = await db.query(
     `insert into strata.workflows
-       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at)
-     values ($1, $2, 'PENDING', $3, $4, $5, $6, $7)
+       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes)
+     values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}'))
      on conflict (workflow_id) do nothing`,
-    [workflow.workflowId, workflow.name, workflow.inputs, workflow.executorId, workflow.appVersion, workflow.parentWorkflowId, workflow.deadlineAt],
+    [workflow.workflowId, workflow.name, workflow.inputs, workflow.executorId, workflow.appVersion, workflow.parentWorkflowId, workflow.deadlineAt, workflow.attributes],
     { prepare: true },
   );
   return rowCount === 1;

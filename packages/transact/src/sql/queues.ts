@@ -94,6 +94,8 @@ export interface NewQueuedWorkflow {
   readonly parentWorkflowId: string | null;
   /** An inherited deadline (a child's parent's), kept when the queue's own timeout starts. */
   readonly deadlineAt: Date | null;
+  /** `StartOptions.attributes` as JSON text, or null for none. */
+  readonly attributes: string | null;
 }
 
 /**
@@ -104,8 +106,8 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
   const { rowCount } = await db.query(
     `insert into strata.workflows
        (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
-        timeout_ms, parent_workflow_id, deadline_at, queue_order)
-     values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, nextval('strata.queue_order'))
+        timeout_ms, parent_workflow_id, deadline_at, attributes, queue_order)
+     values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), nextval('strata.queue_order'))
      on conflict do nothing`,
     [
       workflow.workflowId,
@@ -119,6 +121,7 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
       workflow.timeoutMs,
       workflow.parentWorkflowId,
       workflow.deadlineAt,
+      workflow.attributes,
     ],
     { prepare: true },
   );
@@ -143,6 +146,8 @@ export interface DequeuedWorkflow {
   readonly deadline_at: Date | null;
   readonly priority: number;
   readonly queue_order: string;
+  /** It has recorded steps (a resumed workflow): load them before running it. */
+  readonly has_steps: boolean;
 }
 
 /** What one claim may take. */
@@ -171,7 +176,8 @@ const ELIGIBLE = `status = 'ENQUEUED' and queue_name = $1 and (not_before is nul
 const START = `status = 'PENDING', executor_id = $4, app_version = coalesce(w.app_version, $2), started_at = now(), updated_at = now(),
        deadline_at = least(w.deadline_at, now() + w.timeout_ms * interval '1 millisecond')`;
 
-const RETURNING = 'returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.priority, w.queue_order';
+const RETURNING = `returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.priority, w.queue_order,
+  exists (select 1 from strata.steps s where s.workflow_id = w.workflow_id) as has_steps`;
 
 /**
  * The head of every partition of queue $1 (distinct partitions found by a loose index scan, so

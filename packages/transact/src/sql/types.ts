@@ -56,6 +56,7 @@ export interface WorkflowRow {
   readonly app_version: string | null;
   readonly parent_workflow_id: string | null;
   readonly queue_name: string | null;
+  readonly attributes: Record<string, string>;
   readonly queue_partition: string | null;
   readonly priority: number;
   readonly deduplication_key: string | null;

@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import type { Database } from '@strata/store';
+import { validateAttributes } from './enqueue.js';
+import { InvalidArgumentError, WorkflowNotFoundError, WorkflowStateError } from './errors.js';
+import type {
+  ErrorInfo,
+  ListWorkflowsOptions,
+  StepRecord,
+  WorkflowAdmin,
+  WorkflowDetails,
+  WorkflowFilter,
+  WorkflowPage,
+  WorkflowStatusName,
+} from './interfaces.js';
+import { toStatus, type Operations } from './operations.js';
+import type { Serializer } from './serialization.js';
+import type { Signals } from './signals.js';
+import {
+  INTERNAL_QUEUE,
+  copyWorkflow,
+  deleteFinishedWorkflow,
+  getWorkflow,
+  listStepRecords,
+  listWorkflowRows,
+  matchingWorkflowIds,
+  recordedStepCount,
+  resumeWorkflowRow,
+  type WorkflowFilterSql,
+} from './sql/index.js';
+import { assertIdentifier, assertOptions, assertString } from './validate.js';
+
+const STATUSES: readonly WorkflowStatusName[] = ['ENQUEUED', 'PENDING', 'SUCCESS', 'ERROR', 'CANCELLED'];
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1_000;
+/** Bulk operations work through matching workflows this many at a time. */
+const BULK_BATCH = 500;
+
+/** Checks a filter and turns it into its SQL form; throws InvalidArgumentError saying what to fix. */
+export function filterSql(filter: WorkflowFilter | undefined): WorkflowFilterSql {
+  assertOptions(filter, 'workflow filter');
+  if (!filter) return {};
+  const out: { -readonly [K in keyof WorkflowFilterSql]: WorkflowFilterSql[K] } = {};
+  if (filter.status !== undefined) {
+    const statuses = (Array.isArray(filter.status) ? filter.status : [filter.status]) as unknown[];
+    for (const status of statuses) {
+      if (!STATUSES.includes(status as WorkflowStatusName)) {
+        throw new InvalidArgumentError(`status must be one of ${STATUSES.join(', ')}; got ${JSON.stringify(status)}`);
+      }
+    }
+    if (statuses.length === 0) throw new InvalidArgumentError(`status must name at least one of ${STATUSES.join(', ')}`);
+    out.statuses = statuses as string[];
+  }
+  for (const key of ['name', 'queue', 'executorId', 'appVersion', 'parentWorkflowId'] as const) {
+    if (filter[key] !== undefined) {
+      assertIdentifier(filter[key], key);
+      out[key] = filter[key];
+    }
+  }
+  if (filter.workflowIdPrefix !== undefined) {
+    assertString(filter.workflowIdPrefix, 'workflowIdPrefix');
+    out.workflowIdPrefix = filter.workflowIdPrefix;
+  }
+  for (const key of ['createdAfter', 'createdBefore'] as const) {
+    const value = filter[key];
+    if (value === undefined) continue;
+    if (!(value instanceof Date) || !Number.isFinite(value.getTime())) throw new InvalidArgumentError(`${key} must be a valid Date`);
+    out[key] = value;
+  }
+  if (filter.attributes !== undefined) {
+    validateAttributes(filter.attributes);
+    out.attributes = JSON.stringify(filter.attributes);
+  }
+  return out;
+}
+
+function encodeCursor(createdText: string, workflowId: string): string {
+  return Buffer.from(JSON.stringify([createdText, workflowId])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && value.every((part) => typeof part === 'string') && Number.isFinite(Date.parse(value[0] as string))) {
+      return value as [string, string];
+    }
+  } catch {
+    // reported below
+  }
+  throw new InvalidArgumentError('cursor is not one this API returned; pass the nextCursor of the previous page unchanged');
+}
+
+/**
+ * {@link WorkflowAdmin} over the system database, shared by an engine and a client. Changes that
+ * make a workflow runnable announce the internal queue, so executors pick it up at once.
+ */
+export class WorkflowAdminImpl implements WorkflowAdmin {
+  readonly #db: () => Database;
+  readonly #signals: Signals;
+  readonly #serializer: Serializer;
+  readonly #operations: Operations;
+
+  constructor(db: () => Database, signals: Signals, serializer: Serializer, operations: Operations) {
+    this.#db = db;
+    this.#signals = signals;
+    this.#serializer = serializer;
+    this.#operations = operations;
+  }
+
+  async list(options: ListWorkflowsOptions = {}): Promise<WorkflowPage> {
+    assertOptions(options, 'list options');
+    const { limit = DEFAULT_PAGE, cursor, order = 'newest', ...filter } = options ?? {};
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new InvalidArgumentError(`limit must be a whole number from 1 to ${MAX_PAGE}, got ${String(limit)}`);
+    if (order !== 'newest' && order !== 'oldest') throw new InvalidArgumentError(`order must be 'newest' or 'oldest', got ${JSON.stringify(order)}`);
+    if (cursor !== undefined) assertString(cursor, 'cursor');
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const rows = await listWorkflowRows(this.#db(), filterSql(filter), { limit: limit + 1, newestFirst: order === 'newest', ...(after ? { after } : {}) });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      workflows: page.map(toStatus),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.created_text, last.workflow_id) : null,
+    };
+  }
+
+  async get(workflowId: string): Promise<WorkflowDetails> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const row = await getWorkflow(this.#db(), workflowId);
+    if (!row) throw new WorkflowNotFoundError(workflowId);
+    return {
+      ...toStatus(row),
+      inputs: this.#decode(row.inputs) as unknown[],
+      output: row.output === null ? undefined : this.#decode(row.output),
+      error: row.error === null ? null : this.#errorInfo(row.error),
+    };
+  }
+
+  async steps(workflowId: string): Promise<StepRecord[]> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const db = this.#db();
+    const rows = await listStepRecords(db, workflowId);
+    if (rows.length === 0 && !(await getWorkflow(db, workflowId))) throw new WorkflowNotFoundError(workflowId);
+    return rows.map((row) => ({
+      stepId: row.step_id,
+      name: row.name,
+      kind: row.kind,
+      output: row.output === null ? undefined : this.#decode(row.output),
+      error: row.error === null ? null : this.#errorInfo(row.error),
+      childWorkflowId: row.child_workflow_id,
+      attempts: row.attempts,
+      startedAt: row.started_at,
+      completedAt: row.completed_at,
+      durationMs: row.completed_at.getTime() - row.started_at.getTime(),
+    }));
+  }
+
+  cancel(workflowId: string): Promise<void> {
+    return this.#operations.cancel(workflowId);
+  }
+
+  async resume(workflowId: string): Promise<void> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const db = this.#db();
+    if (!(await resumeWorkflowRow(db, workflowId))) {
+      const row = await getWorkflow(db, workflowId);
+      if (!row) throw new WorkflowNotFoundError(workflowId);
+      throw new WorkflowStateError(
+        workflowId,
+        row.status,
+        `workflow "${workflowId}" is ${row.status}; only CANCELLED or ERROR workflows can be resumed${row.status === 'SUCCESS' ? ' (restart or fork it to run it again)' : ''}`,
+      );
+    }
+    await this.#announce();
+  }
+
+  async restart(workflowId: string, options: { readonly workflowId?: string } = {}): Promise<string> {
+    return this.#copy(workflowId, 0, options, 'restart');
+  }
+
+  async fork(workflowId: string, fromStep: number, options: { readonly workflowId?: string } = {}): Promise<string> {
+    assertIdentifier(workflowId, 'workflow ID');
+    if (!Number.isInteger(fromStep) || fromStep < 0) throw new InvalidArgumentError(`fromStep must be a whole number ≥ 0, got ${String(fromStep)}`);
+    const db = this.#db();
+    if (!(await getWorkflow(db, workflowId))) throw new WorkflowNotFoundError(workflowId);
+    const recorded = await recordedStepCount(db, workflowId);
+    if (fromStep > recorded) {
+      throw new InvalidArgumentError(`workflow "${workflowId}" recorded ${recorded} step(s) (0–${recorded - 1}); fork from a step between 0 and ${recorded}, got ${fromStep}`);
+    }
+    return this.#copy(workflowId, fromStep, options, 'fork');
+  }
+
+  async delete(workflowId: string): Promise<void> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const db = this.#db();
+    if (await deleteFinishedWorkflow(db, workflowId)) return;
+    const row = await getWorkflow(db, workflowId);
+    if (!row) throw new WorkflowNotFoundError(workflowId);
+    throw new WorkflowStateError(workflowId, row.status, `workflow "${workflowId}" is ${row.status}; cancel it (or let it finish) before deleting it`);
+  }
+
+  cancelMany(filter: WorkflowFilter): Promise<number> {
+    return this.#bulk(filter, ['ENQUEUED', 'PENDING'], async (id) => {
+      await this.#operations.cancel(id).catch((error: unknown) => {
+        if (!(error instanceof WorkflowStateError)) throw error; // finished meanwhile
+      });
+      return true;
+    });
+  }
+
+  async resumeMany(filter: WorkflowFilter): Promise<number> {
+    const count = await this.#bulk(filter, ['CANCELLED', 'ERROR'], (id) => resumeWorkflowRow(this.#db(), id));
+    if (count > 0) await this.#announce();
+    return count;
+  }
+
+  deleteMany(filter: WorkflowFilter): Promise<number> {
+    return this.#bulk(filter, ['SUCCESS', 'ERROR', 'CANCELLED'], (id) => deleteFinishedWorkflow(this.#db(), id));
+  }
+
+  async #copy(workflowId: string, fromStep: number, options: { readonly workflowId?: string }, what: string): Promise<string> {
+    assertIdentifier(workflowId, 'workflow ID');
+    assertOptions(options, `${what} options`);
+    const newId = options?.workflowId ?? randomUUID();
+    assertIdentifier(newId, 'workflowId');
+    const outcome = await copyWorkflow(this.#db(), workflowId, newId, fromStep);
+    if (outcome === 'exists') {
+      const db = this.#db();
+      if (!(await getWorkflow(db, workflowId))) throw new WorkflowNotFoundError(workflowId);
+      throw new InvalidArgumentError(`a workflow with ID "${newId}" already exists; give the ${what} another workflowId`);
+    }
+    await this.#announce();
+    return newId;
+  }
+
+  /** Applies `apply` to every workflow matching `filter` in one of `statuses`; counts those it changed. */
+  async #bulk(filter: WorkflowFilter, statuses: readonly string[], apply: (workflowId: string) => Promise<boolean>): Promise<number> {
+    if (filter === undefined || filter === null) throw new InvalidArgumentError('bulk operations need a filter object ({} for every workflow)');
+    const sql = filterSql(filter);
+    let count = 0;
+    for (let after = ''; ; ) {
+      const ids = await matchingWorkflowIds(this.#db(), sql, statuses, after, BULK_BATCH);
+      for (const id of ids) if (await apply(id)) count++;
+      if (ids.length < BULK_BATCH) return count;
+      after = ids.at(-1)!;
+    }
+  }
+
+  async #announce(): Promise<void> {
+    await this.#signals.publish(`q:${INTERNAL_QUEUE}`);
+  }
+
+  #decode(text: string): unknown {
+    try {
+      return this.#serializer.deserialize(text);
+    } catch {
+      return text; // not ours to fail on: show it raw
+    }
+  }
+
+  #errorInfo(text: string): ErrorInfo {
+    const value = this.#decode(text) as Partial<ErrorInfo> | undefined;
+    if (value && typeof value === 'object') {
+      return {
+        name: String(value.name ?? 'Error'),
+        message: String(value.message ?? ''),
+        ...(typeof value.stack === 'string' ? { stack: value.stack } : {}),
+        ...(typeof value.code === 'string' ? { code: value.code } : {}),
+      };
+    }
+    return { name: 'Error', message: String(value) };
+  }
+}
