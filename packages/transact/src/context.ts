@@ -4,6 +4,7 @@ import type { Queryable, Transaction } from '@strata/store';
 import {
   InvalidArgumentError,
   NonDeterminismError,
+  StrataError,
   StepTimeoutError,
   StreamClosedError,
   WorkflowCancelledError,
@@ -52,6 +53,52 @@ const insideStep = new AsyncLocalStorage<{ readonly context: Context; readonly n
 class Unwritten extends Error {}
 
 /**
+ * Watches a replay-only execution (time travel, `strata replay`): told of every recorded
+ * operation the code calls again, of a divergence, and of the first operation the history does
+ * not hold.
+ */
+export interface ReplayObserver {
+  /** The code called the operation recorded as `row`; its recorded outcome is returned to the code. */
+  replayed(row: StepRow): void;
+  /** The code called `current` where the history recorded `row` (the replay stops: NonDeterminismError). */
+  diverged(row: StepRow, current: { readonly kind: StepKind; readonly name: string }): void;
+  /** The code called an operation the history does not hold at `stepId` (the replay stops: HistoryEndError). */
+  notRecorded(stepId: number, kind: StepKind, name: string): void;
+}
+
+/** How a {@link Context} runs. */
+export interface ContextOptions {
+  /**
+   * Replay only: recorded operations return their recorded outcomes and are reported here;
+   * nothing runs, waits or is written, and the first operation without a record ends the
+   * execution with {@link HistoryEndError}.
+   */
+  readonly replay?: ReplayObserver;
+}
+
+/**
+ * A replay-only execution reached an operation its history does not hold: the recorded history
+ * ends here, and the live workflow would run that operation next. Like a NonDeterminismError it
+ * ends the execution whatever the workflow code does with it.
+ */
+export class HistoryEndError extends StrataError {
+  readonly workflowId: string;
+  readonly stepId: number;
+  readonly kind: StepKind;
+  readonly stepName: string;
+  constructor(workflowId: string, stepId: number, kind: StepKind, stepName: string) {
+    super(
+      'STRATA_REPLAY_HISTORY_END',
+      `the recorded history of workflow "${workflowId}" ends at step ${stepId}; the live workflow would run ${kind} "${stepName}" next (a replay runs no new operation)`,
+    );
+    this.workflowId = workflowId;
+    this.stepId = stepId;
+    this.kind = kind;
+    this.stepName = stepName;
+  }
+}
+
+/**
  * One execution of one workflow: assigns step numbers in call order, returns recorded outputs on
  * replay and records new ones.
  */
@@ -70,9 +117,19 @@ export class Context implements WorkflowContext {
   #fatal: Error | undefined;
   /** Stream writes of this execution, one at a time, so offsets are assigned in call order. */
   #streamChain: Promise<unknown> = Promise.resolve();
+  /** Set in replay-only mode (see {@link ContextOptions.replay}). */
+  readonly #observer: ReplayObserver | undefined;
 
-  constructor(rt: Runtime, workflowId: string, signal: AbortSignal, history: readonly StepRow[], deadlineAt: Date | null) {
+  constructor(
+    rt: Runtime,
+    workflowId: string,
+    signal: AbortSignal,
+    history: readonly StepRow[],
+    deadlineAt: Date | null,
+    options: ContextOptions = {},
+  ) {
     this.#rt = rt;
+    this.#observer = options.replay;
     this.workflowId = workflowId;
     this.signal = signal;
     this.deadlineAt = deadlineAt;
@@ -91,6 +148,11 @@ export class Context implements WorkflowContext {
   /** The error that must end this workflow regardless of what its code caught, if any. */
   get fatalError(): Error | undefined {
     return this.#fatal;
+  }
+
+  /** True for a replay-only execution (time travel): it runs, waits for and writes nothing. */
+  get replaying(): boolean {
+    return this.#observer !== undefined;
   }
 
   async step<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, options: StepOptions = {}): Promise<T> {
@@ -172,6 +234,7 @@ export class Context implements WorkflowContext {
   async sleep(durationMs: number): Promise<void> {
     assertDuration(durationMs, 'sleep durationMs');
     const wakeAtMs = await this.#durableTime('sleep', durationMs);
+    if (this.#observer) return; // replay: the recorded wake-up time is all that matters
     await abortableDelay(wakeAtMs - Date.now(), this.#waitSignal);
   }
 
@@ -336,11 +399,19 @@ export class Context implements WorkflowContext {
   /** The recorded row of step `stepId`, checking it is the same operation the code calls now. */
   #replay(stepId: number, kind: StepKind, name: string): StepRow | undefined {
     const row = this.#history.get(stepId);
-    if (!row) return undefined;
+    if (!row) {
+      if (!this.#observer) return undefined;
+      // Replay only: the caller must not run, wait or write, so the execution ends here.
+      this.#observer.notRecorded(stepId, kind, name);
+      this.#fatal = new HistoryEndError(this.workflowId, stepId, kind, name);
+      throw this.#fatal;
+    }
     if (row.kind !== kind || row.name !== name) {
+      this.#observer?.diverged(row, { kind, name });
       this.#fatal = new NonDeterminismError(this.workflowId, stepId, `${row.kind} "${row.name}"`, `${kind} "${name}"`);
       throw this.#fatal;
     }
+    this.#observer?.replayed(row);
     return row;
   }
 

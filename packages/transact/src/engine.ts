@@ -562,7 +562,7 @@ export class Strata {
     const binding = { owner: this, options };
     const start = async (...args: A): Promise<WorkflowHandle<R>> => {
       const context = currentContext.getStore();
-      if (context && this.#running.get(context.workflowId)?.context === context) {
+      if (context && (context.replaying || this.#running.get(context.workflowId)?.context === context)) {
         // Started from inside a workflow of this engine: a child, so replay finds it again.
         return context.startChild(starter, ...args);
       }

@@ -70,6 +70,16 @@ export {
   WorkflowTimeoutError,
 } from './errors.js';
 export { SystemDatabaseError } from './runtime.js';
-export { formatReplayReport, type ReplayReport, type ReplayStepEvent } from './replay.js';
+export {
+  replayWorkflow,
+  formatReplayReport,
+  HistoryEndError,
+  ReplayIsolationError,
+  type ReplayReport,
+  type ReplayStepEvent,
+  type ReplayInput,
+  type ReplayError,
+  type UnreachedStep,
+} from './replay.js';
 export { Serializer, DEFAULT_MAX_VALUE_BYTES } from './serialization.js';
 export { DEFAULT_WAIT_TIMEOUT_MS } from './validate.js';
