@@ -12,6 +12,7 @@ import {
   WorkflowStateError,
 } from './errors.js';
 import type {
+  Logger,
   RetryPolicy,
   StepInfo,
   StepOptions,
@@ -22,6 +23,8 @@ import type {
   WorkflowStarter,
   WorkflowStatus,
 } from './interfaces.js';
+import type { Attributes } from '@opentelemetry/api';
+import { inSpan, spanEvent } from './tracing.js';
 import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Runtime } from './runtime.js';
 import {
   appendStream,
@@ -106,6 +109,7 @@ export class Context implements WorkflowContext {
   readonly workflowId: string;
   readonly signal: AbortSignal;
   readonly deadlineAt: Date | null;
+  readonly logger: Logger;
   readonly #rt: Runtime;
   readonly #history: ReadonlyMap<number, StepRow>;
   /** Aborted by a graceful shutdown: no new operation starts and waits end, but a running step finishes and is recorded. */
@@ -135,6 +139,7 @@ export class Context implements WorkflowContext {
     this.deadlineAt = deadlineAt;
     this.#history = new Map(history.map((row) => [row.step_id, row]));
     this.#waitSignal = AbortSignal.any([signal, this.#drain.signal]);
+    this.logger = boundLogger(rt.logger, workflowId);
   }
 
   /**
@@ -169,7 +174,7 @@ export class Context implements WorkflowContext {
     for (let attempt = 1; ; attempt++) {
       let value: T;
       try {
-        value = await this.#attempt(name, fn, attempt, options.timeoutMs);
+        value = await inSpan(`step ${name}`, this.#spanAttributes(stepId, 'step', attempt), () => this.#attempt(name, fn, attempt, options.timeoutMs));
       } catch (error) {
         if (this.signal.aborted) throw this.signal.reason;
         if (attempt < policy.maxAttempts && policy.retryIf(error)) {
@@ -205,7 +210,9 @@ export class Context implements WorkflowContext {
       let output = '';
       const value = await rt.appDb.transaction(async (tx) => {
         attempts = tx.attempt;
-        const result = await insideStep.run({ context: this, name }, () => fn(tx));
+        const result = await inSpan(`transaction ${name}`, this.#spanAttributes(stepId, 'transaction', tx.attempt), () =>
+          insideStep.run({ context: this, name }, () => fn(tx)),
+        );
         output = rt.serializer.serialize(result, `output of transaction "${name}"`);
         const written = sameDatabase
           ? await insertStepInTransaction(tx, this.#newStep(stepId, 'transaction', name, { output, attempts, startedAt }))
@@ -548,6 +555,10 @@ export class Context implements WorkflowContext {
     }
   }
 
+  #spanAttributes(stepId: number, kind: 'step' | 'transaction', attempt: number): Attributes {
+    return { 'strata.workflow.id': this.workflowId, 'strata.step.id': stepId, 'strata.step.kind': kind, 'strata.step.attempt': attempt };
+  }
+
   #childHandle<R>(childId: string): WorkflowHandle<R> {
     const rt = this.#rt;
     return {
@@ -607,4 +618,13 @@ function retryPolicy(policy: RetryPolicy | undefined, stepName: string): Require
   }
   assertFunction(merged.retryIf, `retry.retryIf of step "${stepName}"`);
   return merged;
+}
+
+/** `logger` with each line prefixed by the workflow and recorded as an event of the active span. */
+function boundLogger(logger: Logger, workflowId: string): Logger {
+  const bind = (level: 'info' | 'warn' | 'error') => (message: string, ...details: unknown[]) => {
+    spanEvent(message, { 'strata.workflow.id': workflowId, 'log.level': level });
+    logger[level](`[workflow ${workflowId}] ${message}`, ...details);
+  };
+  return { info: bind('info'), warn: bind('warn'), error: bind('error') };
 }

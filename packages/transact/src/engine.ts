@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { CheckpointWriter } from './checkpoint-writer.js';
 import { Context, currentContext } from './context.js';
@@ -55,6 +56,7 @@ import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
 import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
 import { Signals } from './signals.js';
+import { startSpan, withSpan } from './tracing.js';
 import {
   executorsToTakeOver,
   getQueue,
@@ -103,6 +105,8 @@ interface Execution {
   readonly done: Promise<Outcome>;
   /** The queue it was taken from, if any (counts against the queue's per-executor limit). */
   readonly queue: string | null;
+  /** Its trace span (children started here nest under it). */
+  readonly span: Span;
 }
 
 interface Registration {
@@ -685,7 +689,7 @@ export class Strata {
       created = await insertWorkflow(db, row);
       if (!created) await this.#assertSameName(db, workflowId, registration.name);
     }
-    if (created) this.#execute(workflowId, registration, args, deadlineAt, [], null);
+    if (created) this.#execute(workflowId, registration, args, deadlineAt, [], null, parent && this.#running.get(parent.workflowId)?.span);
     return workflowId;
   }
 
@@ -770,12 +774,33 @@ export class Strata {
   }
 
   /** Runs a workflow in this process from its recorded history. */
-  #execute(workflowId: string, registration: Registration, args: unknown[], deadlineAt: Date | null, history: StepRow[], queue: string | null): void {
+  #execute(
+    workflowId: string,
+    registration: Registration,
+    args: unknown[],
+    deadlineAt: Date | null,
+    history: StepRow[],
+    queue: string | null,
+    parentSpan?: Span,
+  ): void {
     // One execution per workflow per process: a second would race the first for checkpoints.
     if (this.#running.has(workflowId)) return;
     const runtime = this.#runtime!;
     const controller = new AbortController();
     const context = new Context(runtime, workflowId, controller.signal, history, deadlineAt);
+    // A child's span nests under its parent's when the parent runs here.
+    const span = startSpan(
+      `workflow ${registration.name}`,
+      {
+        'strata.workflow.id': workflowId,
+        'strata.workflow.name': registration.name,
+        'strata.executor.id': this.executorId,
+        'strata.app.version': this.appVersion,
+        'strata.workflow.replayed_steps': history.length,
+        ...(queue === null ? {} : { 'strata.queue': queue }),
+      },
+      parentSpan,
+    );
     let deadlineTimer: NodeJS.Timeout | undefined;
     if (deadlineAt) {
       deadlineTimer = setTimeout(() => void this.#expire(workflowId), Math.max(0, deadlineAt.getTime() - Date.now()));
@@ -786,7 +811,7 @@ export class Strata {
         await Promise.resolve();
         let result: unknown;
         try {
-          result = await currentContext.run(context, () => registration.fn(context, ...args));
+          result = await withSpan(span, () => currentContext.run(context, () => registration.fn(context, ...args)));
           if (context.fatalError) throw context.fatalError;
           if (controller.signal.aborted) throw controller.signal.reason;
         } catch (error) {
@@ -800,17 +825,23 @@ export class Strata {
         }
         return await this.#finish(workflowId, 'SUCCESS', output, null);
       } finally {
+        span.end();
         clearTimeout(deadlineTimer);
         this.#running.delete(workflowId);
         if (queue !== null) this.#freedQueueSlot(queue);
       }
     })();
     // Set before the workflow's first line runs (it starts after an await), so children find their parent.
-    this.#running.set(workflowId, { controller, context, done, queue });
+    this.#running.set(workflowId, { controller, context, done, queue, span });
   }
 
   async #finishFailed(workflowId: string, context: Context, signal: AbortSignal, error: unknown): Promise<Outcome> {
     const failure = context.fatalError ?? error;
+    const span = this.#running.get(workflowId)?.span;
+    if (span?.isRecording()) {
+      span.recordException(failure instanceof Error ? failure : new Error(String(failure)));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (failure as Error)?.message ?? String(failure) });
+    }
     if (signal.aborted && !context.fatalError) return { terminal: undefined }; // cancelled, timed out or shut down: recorded by whoever aborted
     if (failure instanceof SystemDatabaseError || failure instanceof EngineStateError) {
       this.#logger.warn(`strata: workflow "${workflowId}" stays PENDING: ${(failure as Error).message}`);

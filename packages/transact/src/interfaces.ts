@@ -350,6 +350,15 @@ export interface WorkflowContext {
   readonly workflowId: string;
   /** Aborted when the workflow is cancelled or times out. */
   readonly signal: AbortSignal;
+  /**
+   * A logger bound to this workflow: each line names the workflow and becomes an event of its
+   * trace span. Lines are written again when a recovery re-runs the code; log inside steps for
+   * once-only lines.
+   *
+   * @example
+   * ctx.logger.info('charging', { cents });
+   */
+  readonly logger: Logger;
 
   /**
    * Runs `fn` (any code: HTTP calls, files) and records its result; once recorded it never runs
