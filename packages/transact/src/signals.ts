@@ -15,6 +15,7 @@ export class Signals {
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #listeners = new Set<(key: string) => void>();
   readonly #announcing = new Set<string>();
+  #stopped = false;
   #subscription: Subscription | undefined;
 
   constructor(db: Database) {
@@ -26,6 +27,7 @@ export class Signals {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     await this.#subscription?.close();
     this.#subscription = undefined;
   }
@@ -46,7 +48,7 @@ export class Signals {
     this.#announcing.add(key);
     setImmediate(() => {
       this.#announcing.delete(key);
-      this.#db.notify(SIGNAL_CHANNEL, key).catch(onError);
+      if (!this.#stopped) this.#db.notify(SIGNAL_CHANNEL, key).catch(onError);
     });
   }
 
