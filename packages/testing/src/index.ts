@@ -23,3 +23,5 @@ export {
   stopOwnCluster,
   type EngineKind,
 } from './databases.js';
+
+export { ChromiumNotInstalledError, ensureChromium } from './chromium.js';

@@ -1,0 +1,52 @@
+// The console's shell: navigation, the live indicator, and the page for the current path.
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api } from './api.js';
+import { Link } from './components.js';
+import { html } from './html.js';
+import { useLiveConnection } from './live.js';
+import { ExecutorsPage, QueuesPage, SchedulesPage } from './pages-system.js';
+import { useLocation } from './router.js';
+import { WorkflowPage } from './page-workflow.js';
+import { WorkflowsPage } from './page-workflows.js';
+
+const SECTIONS = [
+  { href: '/', label: 'Workflows', matches: (path) => path === '/' || path.startsWith('/workflows') },
+  { href: '/queues', label: 'Queues', matches: (path) => path === '/queues' },
+  { href: '/schedules', label: 'Schedules', matches: (path) => path === '/schedules' },
+  { href: '/executors', label: 'Executors', matches: (path) => path === '/executors' },
+];
+
+function page({ path, query }) {
+  const workflow = /^\/workflows\/(.+)$/.exec(path);
+  if (workflow) return html`<${WorkflowPage} workflowId=${decodeURIComponent(workflow[1])} />`;
+  if (path === '/queues') return html`<${QueuesPage} />`;
+  if (path === '/schedules') return html`<${SchedulesPage} />`;
+  if (path === '/executors') return html`<${ExecutorsPage} />`;
+  return html`<${WorkflowsPage} query=${query} />`;
+}
+
+function App() {
+  const location = useLocation();
+  const live = useLiveConnection();
+  const [info, setInfo] = useState(null);
+  useEffect(() => {
+    api.info().then(setInfo, () => {});
+  }, []);
+  return html`
+    <header class="top">
+      <${Link} href="/" class="brand">Strata</${Link}>
+      <nav>
+        ${SECTIONS.map((section) => html`<${Link} href=${section.href} class=${section.matches(location.path) ? 'active' : ''}>${section.label}</${Link}>`)}
+      </nav>
+      <span class="spacer"></span>
+      ${info && html`<span class="muted db" title="system database">${info.engine} · ${info.database}</span>`}
+      <span class=${`live ${live ? 'on' : 'off'}`} data-testid="live" title=${live ? 'live updates from the database' : 'reconnecting; polling every 2 s'}>
+        ${live ? 'live' : 'polling'}
+      </span>
+    </header>
+    <main>${page(location)}</main>
+  `;
+}
+
+render(html`<${App} />`, document.getElementById('app'));

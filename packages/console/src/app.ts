@@ -1,0 +1,214 @@
+// The console's HTTP surface: the JSON API under /api, the live-update stream, and the web UI.
+
+import { Hono, type Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { StrataClient } from '@strata/transact';
+import type { Asset } from './assets.js';
+import type { ChangeFeed } from './change-feed.js';
+import { ConsoleRequestError, toErrorResponse } from './errors.js';
+import { toPlainJson } from './json.js';
+import { parseBodyObject, parseForkBody, parseListQuery, parseRestartBody } from './params.js';
+import { queueCounts } from './sql/queue-counts.js';
+
+/** Open live-update streams per console; each is a held connection, so they are bounded. */
+export const EVENT_STREAMS_MAX = 100;
+
+/** A comment line on idle streams, so proxies and browsers keep them open. */
+const KEEP_ALIVE_INTERVAL_MS = 15_000;
+
+/** Largest request body: fork and restart options are a few bytes. */
+const REQUEST_BODY_BYTES_MAX = 16 * 1024;
+
+/** The pages of the single-page UI; each answers with index.html and the UI routes in the browser. */
+const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors'];
+
+/** What the routes work with. */
+export interface ConsoleContext {
+  readonly client: StrataClient;
+  readonly feed: ChangeFeed;
+  readonly assets: ReadonlyMap<string, Asset>;
+  /** Ends the open event streams, so the server can close. */
+  readonly streamClosers: Set<() => void>;
+}
+
+/**
+ * The Hono application of a console.
+ *
+ * @example
+ * const app = createApp({ client, feed, assets, streamClosers: new Set() });
+ * const res = await app.request('/api/workflows?status=ERROR&limit=20');
+ */
+export function createApp({ client, feed, assets, streamClosers }: ConsoleContext): Hono {
+  const app = new Hono();
+  const admin = client.workflows;
+
+  app.onError((error, c) => {
+    const { status, body } = toErrorResponse(error);
+    if (status === 500) console.error(`strata console: ${c.req.method} ${c.req.path} failed:`, error);
+    return c.json(body, status);
+  });
+  app.notFound((c) => {
+    if (c.req.path === '/api' || c.req.path.startsWith('/api/')) {
+      return c.json({ error: { code: 'CONSOLE_NOT_FOUND', message: `no API route ${c.req.method} ${c.req.path}; see packages/console/README.md for the routes` } }, 404);
+    }
+    return c.text('Not found', 404);
+  });
+
+  app.use('*', async (c, next) => {
+    c.header('X-Content-Type-Options', 'nosniff');
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') rejectCrossSite(c);
+    await next();
+  });
+
+  // Workflows
+  app.get('/api/workflows', async (c) => {
+    const page = await admin.list(parseListQuery(new URL(c.req.url).searchParams));
+    return c.json(toPlainJson(page) as object);
+  });
+  app.get('/api/workflows/:id', async (c) => c.json(toPlainJson(await admin.get(c.req.param('id'))) as object));
+  app.get('/api/workflows/:id/steps', async (c) => c.json({ steps: toPlainJson(await admin.steps(c.req.param('id'))) }));
+  app.post('/api/workflows/:id/cancel', async (c) => {
+    const id = c.req.param('id');
+    await admin.cancel(id);
+    return c.json(await statusOf(id));
+  });
+  app.post('/api/workflows/:id/resume', async (c) => {
+    const id = c.req.param('id');
+    await admin.resume(id);
+    return c.json(await statusOf(id));
+  });
+  app.post('/api/workflows/:id/restart', async (c) => {
+    const options = parseRestartBody(await readBody(c));
+    const workflowId = await admin.restart(c.req.param('id'), options);
+    feed.changed();
+    return c.json({ workflowId }, 201);
+  });
+  app.post('/api/workflows/:id/fork', async (c) => {
+    const { fromStep, ...options } = parseForkBody(await readBody(c));
+    const workflowId = await admin.fork(c.req.param('id'), fromStep, options);
+    feed.changed();
+    return c.json({ workflowId }, 201);
+  });
+  app.delete('/api/workflows/:id', async (c) => {
+    const id = c.req.param('id');
+    await admin.delete(id);
+    feed.changed();
+    return c.json({ workflowId: id, deleted: true });
+  });
+
+  // Queues, schedules, executors
+  app.get('/api/queues', async (c) => {
+    const [queues, counts] = await Promise.all([client.queues.list(), queueCounts(client.database)]);
+    const declared = new Set(queues.map((queue) => queue.name));
+    const none = { queued: 0, running: 0 };
+    return c.json({
+      queues: [
+        ...queues.map((queue) => ({ ...queue, ...(counts.get(queue.name) ?? none) })),
+        // Work on a queue no longer in strata.queues (deleted while rows remained) still shows.
+        ...[...counts].filter(([name]) => !declared.has(name)).map(([name, count]) => ({
+          name, concurrency: null, workerConcurrency: null, partitionConcurrency: null, rateLimit: null, createdAt: null, updatedAt: null, ...count,
+        })),
+      ],
+    });
+  });
+  app.get('/api/schedules', async (c) => c.json({ schedules: await client.schedules.list() }));
+  app.get('/api/executors', async (c) => c.json({ executors: await client.listExecutors() }));
+  app.get('/api/info', (c) => c.json({ database: client.database.description, engine: client.database.engine }));
+
+  // Live updates: "changed" whenever Strata signals something, at most a few times a second.
+  app.get('/api/events', (c) => {
+    if (streamClosers.size >= EVENT_STREAMS_MAX) {
+      throw new ConsoleRequestError(503, 'CONSOLE_TOO_MANY_STREAMS', `${EVENT_STREAMS_MAX} pages already follow live updates; close some, or poll GET /api/workflows`);
+    }
+    return streamSSE(c, async (stream) => {
+      let closed = false;
+      let changed = false;
+      let wake: (() => void) | undefined;
+      const close = () => {
+        closed = true;
+        wake?.();
+      };
+      const unsubscribe = feed.subscribe(() => {
+        changed = true;
+        wake?.();
+      });
+      streamClosers.add(close);
+      stream.onAbort(close);
+      try {
+        await stream.writeSSE({ event: 'ready', data: '{}' });
+        while (!closed) {
+          if (!changed) {
+            let timer: NodeJS.Timeout | undefined;
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              timer = setTimeout(resolve, KEEP_ALIVE_INTERVAL_MS);
+            });
+            clearTimeout(timer);
+            wake = undefined;
+          }
+          if (closed) break;
+          if (changed) {
+            changed = false;
+            await stream.writeSSE({ event: 'changed', data: JSON.stringify({ at: new Date().toISOString() }) });
+          } else {
+            await stream.write(': keep-alive\n\n');
+          }
+        }
+      } finally {
+        unsubscribe();
+        streamClosers.delete(close);
+      }
+    });
+  });
+
+  // The web UI
+  const index = assets.get('/')!;
+  for (const path of PAGE_PATHS) app.get(path, (c) => serveAsset(c, index));
+  app.get('/assets/:file', (c) => serveKnown(c));
+  app.get('/vendor/:file', (c) => serveKnown(c));
+
+  return app;
+
+  function serveKnown(c: Context): Response {
+    const asset = assets.get(c.req.path);
+    return asset === undefined ? c.text('Not found', 404) : serveAsset(c, asset);
+  }
+
+  async function statusOf(workflowId: string) {
+    const { status } = await client.status(workflowId);
+    feed.changed();
+    return { workflowId, status };
+  }
+}
+
+function serveAsset(c: Context, asset: Asset): Response {
+  // Revalidate every time (an ETag round trip on 127.0.0.1 is cheap), so an upgraded console never runs stale code.
+  c.header('Cache-Control', 'no-cache');
+  c.header('ETag', asset.etag);
+  if (c.req.header('If-None-Match') === asset.etag) return c.body(null, 304);
+  c.header('Content-Type', asset.contentType);
+  return c.body(asset.body as Uint8Array<ArrayBuffer>, 200);
+}
+
+/** The JSON object of a POST body (empty: `{}`). */
+async function readBody(c: Context): Promise<Record<string, unknown>> {
+  const declared = Number(c.req.header('Content-Length') ?? 0);
+  if (declared > REQUEST_BODY_BYTES_MAX) throw new ConsoleRequestError(413, 'CONSOLE_BODY_TOO_LARGE', `the request body must be at most ${REQUEST_BODY_BYTES_MAX} bytes`);
+  const text = await c.req.text();
+  if (text.length > REQUEST_BODY_BYTES_MAX) throw new ConsoleRequestError(413, 'CONSOLE_BODY_TOO_LARGE', `the request body must be at most ${REQUEST_BODY_BYTES_MAX} bytes`);
+  return parseBodyObject(text);
+}
+
+/**
+ * Refuses state-changing requests sent by another web site's page (a form or a no-cors fetch
+ * to 127.0.0.1 would otherwise cancel workflows): browsers label them with `Sec-Fetch-Site`
+ * or an `Origin` that is not the console's own. Scripts and the CLI send neither.
+ */
+function rejectCrossSite(c: Context): void {
+  const site = c.req.header('Sec-Fetch-Site');
+  const origin = c.req.header('Origin');
+  const own = new URL(c.req.url).origin;
+  if ((site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== own)) {
+    throw new ConsoleRequestError(403, 'CONSOLE_CROSS_SITE', 'state-changing requests must come from the console\'s own pages or from a script, not from another web site');
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * @strata/console — a web UI and JSON API over any Strata system database: workflows with their
+ * steps (cancel, resume, restart, fork, delete), queues, schedules and executors, live.
+ */
+export { startConsole, type ConsoleOptions, type RunningConsole } from './console.js';
+export type { ErrorBody } from './errors.js';

@@ -1,0 +1,152 @@
+// Turning query strings and JSON bodies into the arguments of Strata's management calls, with a
+// 400 that says what to fix for anything malformed.
+
+import type { ListWorkflowsOptions, WorkflowStatusName } from '@strata/transact';
+import { ConsoleRequestError } from './errors.js';
+
+/** Every status a workflow row can have (`strata.workflows.status`). */
+export const WORKFLOW_STATUSES: readonly WorkflowStatusName[] = ['ENQUEUED', 'PENDING', 'SUCCESS', 'ERROR', 'CANCELLED'];
+
+/** Rows per page the API accepts, as `workflows.list` does. */
+export const PAGE_LIMIT_MAX = 1_000;
+
+/** `attr.<key>=<value>` narrows by an attribute; as many as `StartOptions.attributes` allows. */
+const ATTRIBUTE_PREFIX = 'attr.';
+const ATTRIBUTE_FILTERS_MAX = 32;
+
+/** Filters given as plain strings, under the names of {@link ListWorkflowsOptions}. */
+const STRING_FILTERS = ['name', 'queue', 'executorId', 'appVersion', 'workflowIdPrefix', 'parentWorkflowId', 'cursor'] as const;
+const DATE_FILTERS = ['createdAfter', 'createdBefore'] as const;
+const KNOWN_PARAMETERS = ['status', ...STRING_FILTERS, ...DATE_FILTERS, 'limit', 'order'];
+
+/**
+ * The `workflows.list` request a query string asks for:
+ * `status` (one or a comma list, or repeated), `name`, `queue`, `executorId`, `appVersion`,
+ * `workflowIdPrefix`, `parentWorkflowId`, `createdAfter` / `createdBefore` (ISO 8601 or epoch ms),
+ * `attr.<key>=<value>`, `limit` (1–1,000), `cursor` and `order` (`newest` | `oldest`). Empty values
+ * count as absent (a submitted form sends them).
+ *
+ * @throws {ConsoleRequestError} 400 for an unknown parameter or a malformed value.
+ *
+ * @example
+ * parseListQuery(new URLSearchParams('status=ERROR,CANCELLED&limit=50'));
+ * // { status: ['ERROR', 'CANCELLED'], limit: 50 }
+ */
+export function parseListQuery(query: URLSearchParams): ListWorkflowsOptions {
+  const options: Record<string, unknown> = {};
+  const attributes: Record<string, string> = {};
+  for (const key of new Set(query.keys())) {
+    const values = query.getAll(key).filter((value) => value !== '');
+    if (key.startsWith(ATTRIBUTE_PREFIX) && key.length > ATTRIBUTE_PREFIX.length) {
+      if (values.length > 1) throw invalid(`give attribute "${key}" once, not ${values.length} times`);
+      if (values[0] !== undefined) attributes[key.slice(ATTRIBUTE_PREFIX.length)] = values[0];
+      continue;
+    }
+    if (!KNOWN_PARAMETERS.includes(key)) {
+      throw invalid(`unknown query parameter "${key}"; use ${KNOWN_PARAMETERS.join(', ')} or attr.<key>=<value>`);
+    }
+    if (values.length === 0) continue;
+    if (key === 'status') {
+      options.status = parseStatuses(values);
+      continue;
+    }
+    if (values.length > 1) throw invalid(`give "${key}" once, not ${values.length} times`);
+    const value = values[0]!;
+    if (key === 'limit') options.limit = parseLimit(value);
+    else if (key === 'order') options.order = parseOrder(value);
+    else if ((DATE_FILTERS as readonly string[]).includes(key)) options[key] = parseDate(key, value);
+    else options[key] = value;
+  }
+  const attributeCount = Object.keys(attributes).length;
+  if (attributeCount > ATTRIBUTE_FILTERS_MAX) throw invalid(`filter by at most ${ATTRIBUTE_FILTERS_MAX} attributes, not ${attributeCount}`);
+  if (attributeCount > 0) options.attributes = attributes;
+  const after = options.createdAfter as Date | undefined;
+  const before = options.createdBefore as Date | undefined;
+  if (after !== undefined && before !== undefined && after.getTime() >= before.getTime()) {
+    throw invalid(`createdAfter (${after.toISOString()}) must be earlier than createdBefore (${before.toISOString()})`);
+  }
+  return options as ListWorkflowsOptions;
+}
+
+function parseStatuses(values: readonly string[]): WorkflowStatusName[] {
+  const statuses = values.flatMap((value) => value.split(',')).map((status) => status.trim().toUpperCase()).filter((status) => status !== '');
+  for (const status of statuses) {
+    if (!(WORKFLOW_STATUSES as readonly string[]).includes(status)) {
+      throw invalid(`status "${status}" does not exist; use one or a comma list of ${WORKFLOW_STATUSES.join(', ')}`);
+    }
+  }
+  return [...new Set(statuses)] as WorkflowStatusName[];
+}
+
+function parseLimit(value: string): number {
+  const limit = /^\d{1,7}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isInteger(limit) || limit < 1 || limit > PAGE_LIMIT_MAX) {
+    throw invalid(`limit must be a whole number from 1 to ${PAGE_LIMIT_MAX}, got "${value}"`);
+  }
+  return limit;
+}
+
+function parseOrder(value: string): 'newest' | 'oldest' {
+  if (value !== 'newest' && value !== 'oldest') throw invalid(`order must be "newest" or "oldest", got "${value}"`);
+  return value;
+}
+
+/** ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`) or epoch milliseconds. */
+function parseDate(key: string, value: string): Date {
+  const date = /^\d{1,15}$/.test(value) ? new Date(Number(value)) : new Date(value);
+  if (!/^\d/.test(value) || Number.isNaN(date.getTime())) {
+    throw invalid(`${key} must be an ISO 8601 time (e.g. 2026-01-31T12:00:00Z) or epoch milliseconds, got "${value}"`);
+  }
+  return date;
+}
+
+/** The options object of a POST body; an empty body is `{}`. */
+export function parseBodyObject(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', `the request body is not valid JSON (${(error as Error).message}); send e.g. {"fromStep": 2}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', 'the request body must be a JSON object, e.g. {"fromStep": 2}');
+  }
+  return body as Record<string, unknown>;
+}
+
+/** `{ "fromStep": N, "workflowId"?: "…" }` of a fork. */
+export function parseForkBody(body: Record<string, unknown>): { fromStep: number; workflowId?: string } {
+  rejectUnknownFields(body, ['fromStep', 'workflowId']);
+  const { fromStep } = body;
+  if (typeof fromStep !== 'number' || !Number.isInteger(fromStep) || fromStep < 0) {
+    throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', `fromStep must be a whole number ≥ 0 (the first step to run again), got ${JSON.stringify(fromStep) ?? 'nothing'}`);
+  }
+  return { fromStep, ...newWorkflowId(body) };
+}
+
+/** `{ "workflowId"?: "…" }` of a restart. */
+export function parseRestartBody(body: Record<string, unknown>): { workflowId?: string } {
+  rejectUnknownFields(body, ['workflowId']);
+  return newWorkflowId(body);
+}
+
+function newWorkflowId(body: Record<string, unknown>): { workflowId?: string } {
+  const { workflowId } = body;
+  if (workflowId === undefined) return {};
+  if (typeof workflowId !== 'string' || workflowId === '') {
+    throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', `workflowId must be a non-empty string (the new workflow's ID), got ${JSON.stringify(workflowId)}`);
+  }
+  return { workflowId };
+}
+
+function rejectUnknownFields(body: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(body).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', `unknown field(s) ${unknown.map((key) => `"${key}"`).join(', ')}; this request takes ${known.map((key) => `"${key}"`).join(', ')}`);
+  }
+}
+
+function invalid(message: string): ConsoleRequestError {
+  return new ConsoleRequestError(400, 'CONSOLE_INVALID_PARAMETER', message);
+}
