@@ -1,0 +1,43 @@
+/**
+ * `strata console`: serves the web console (`@strata/console`) over the database until Ctrl-C.
+ */
+import type { Command } from 'commander';
+import type { Host } from '../host.js';
+import { parsePort } from '../options.js';
+
+export function registerConsoleCommand(program: Command, host: Host): void {
+  program
+    .command('console')
+    .description('serve the web console over the database and print its URL; runs until Ctrl-C')
+    .option('--port <n>', 'TCP port (default: a free one)')
+    .option('--host <host>', 'interface to listen on (default 127.0.0.1; the console can cancel and fork workflows)')
+    .action(
+      host.run(async (session, options: { port?: string; host?: string }) => {
+        const port = options.port !== undefined ? parsePort(options.port) : undefined;
+        // Loaded on demand: its web stack is not needed by any other command.
+        const { startConsole } = await import('@strata/console');
+        const running = await startConsole({
+          database: session.checkedDatabaseUrl(),
+          ...(port !== undefined ? { port } : {}),
+          ...(options.host !== undefined ? { host: options.host } : {}),
+        });
+        if (session.json) session.printJson({ url: running.url });
+        else session.print(`Strata console at ${running.url} (Ctrl-C to stop)\n`);
+        await untilSignal();
+        await running.close();
+      }),
+    );
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

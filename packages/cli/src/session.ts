@@ -1,0 +1,90 @@
+/**
+ * What one command invocation works with: the resolved global options, the output streams, and
+ * the database connections it opened (closed when the command ends).
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { openDatabase, type Database } from '@strata/store';
+import { StrataClient } from '@strata/transact';
+import { CliError, ExitCode } from './errors.js';
+import { toJson } from './format.js';
+
+/** Where output goes; the process's streams in the real command. */
+export interface Io {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+/** Writes to the process's stdout and stderr. */
+export const processIo: Io = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+};
+
+/** A URL scheme (`postgres://`, `memory://`) rather than a directory of an embedded database. */
+const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/** A command's connections and output. */
+export class Session {
+  /** `--database`, the environment, or the default embedded directory. */
+  readonly databaseUrl: string;
+  /** `--json`: machine-readable output. */
+  readonly json: boolean;
+  readonly #io: Io;
+  #client: Promise<StrataClient> | undefined;
+  #database: Promise<Database> | undefined;
+
+  constructor(databaseUrl: string, json: boolean, io: Io) {
+    this.databaseUrl = databaseUrl;
+    this.json = json;
+    this.#io = io;
+  }
+
+  /** A database-only client of the system database, connected on first use. */
+  client(): Promise<StrataClient> {
+    this.#client ??= (async () => StrataClient.connect({ database: this.checkedDatabaseUrl() }))();
+    return this.#client;
+  }
+
+  /** The database itself (no migrations), for `strata sql`. */
+  database(): Promise<Database> {
+    this.#database ??= (async () => openDatabase({ url: this.checkedDatabaseUrl() }))();
+    return this.#database;
+  }
+
+  /**
+   * The database URL, after checking that an embedded database directory exists: opening a
+   * missing one would silently create an empty database there.
+   */
+  checkedDatabaseUrl(): string {
+    if (!URL_SCHEME.test(this.databaseUrl) && !existsSync(this.databaseUrl)) {
+      throw new CliError(
+        `no embedded database at ${resolve(this.databaseUrl)}; give --database <postgres:// URL or directory> or set STRATA_DATABASE_URL`,
+        ExitCode.failed,
+      );
+    }
+    return this.databaseUrl;
+  }
+
+  /** Prints text to stdout as is. */
+  print(text: string): void {
+    this.#io.stdout(text);
+  }
+
+  /** Prints a value as indented JSON to stdout. */
+  printJson(value: unknown): void {
+    this.#io.stdout(`${toJson(value, 2)}\n`);
+  }
+
+  /** Closes whatever this session opened. */
+  async close(): Promise<void> {
+    const client = this.#client;
+    const database = this.#database;
+    this.#client = undefined;
+    this.#database = undefined;
+    await Promise.all([
+      client?.then((c) => c.close()).catch(() => {}),
+      database?.then((d) => d.close()).catch(() => {}),
+    ]);
+  }
+}
