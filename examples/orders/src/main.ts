@@ -1,16 +1,19 @@
-// Strata orders demo: durable order processing on the embedded database.
+// Strata orders demo: durable order processing on the embedded database, with the Strata console.
 //
-//   npm start                  run (or resume) the five demo orders
+//   npm start                  run (or resume) the five demo orders; the console serves until Ctrl-C
+//   npm start -- --exit        exit once the orders are done (as a script or a test would)
 //   npm start -- --reset       delete the demo's data directory first and start over
 //
 // Kill it at any moment (Ctrl-C, or `kill -9`) and run `npm start` again: the unfinished orders
 // resume from their last committed step, and no committed step runs twice.
 //
 // Env: STRATA_DATA_DIR overrides the data directory (default examples/orders/.strata);
-// STRATA_RESET=1 is the same as --reset.
+// STRATA_RESET=1 is the same as --reset, STRATA_EXIT=1 the same as --exit;
+// STRATA_CONSOLE_PORT sets the console's port (default 4000, or a free one if 4000 is taken; 0: a free one).
 
 import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { startConsole, type RunningConsole } from '@strata/console';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { Strata, type WorkflowHandle } from '@strata/transact';
 import { ORDERS, createAppTables, registerOrderWorkflow, type Progress, type Receipt } from './orders.js';
@@ -21,9 +24,12 @@ const DEFAULT_DATA_DIR = fileURLToPath(new URL('../.strata', import.meta.url));
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 /** The demo's orders finish in a few seconds; this long means something is stuck. */
 const RESULT_TIMEOUT_MS = 120_000;
+/** Where the console listens unless STRATA_CONSOLE_PORT says otherwise; a free port if it is taken. */
+const DEFAULT_CONSOLE_PORT = 4000;
 
 const dataDir = process.env.STRATA_DATA_DIR || DEFAULT_DATA_DIR;
 const reset = process.argv.slice(2).includes('--reset') || process.env.STRATA_RESET === '1';
+const exitWhenDone = process.argv.slice(2).includes('--exit') || process.env.STRATA_EXIT === '1';
 const startedAtMs = Date.now();
 
 function elapsed(): string {
@@ -69,17 +75,25 @@ const orderWorkflow = registerOrderWorkflow(strata, printProgress);
 /** Orders wait in a durable queue; two are processed at a time (over all processes sharing the database). */
 const orderQueue = strata.queue('orders', { concurrency: 2 });
 
+/** The console, once it serves; closed on the way out. */
+let strataConsole: RunningConsole | undefined;
+/** Set once every order has an outcome: the exit code a Ctrl-C while the console serves ends with. */
+let finishedExitCode: number | undefined;
 /** Set by a signal: the shutdown in progress, which ends the process. */
 let stopping: Promise<never> | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
-    console.log(`\n${signal}: stopping. Unfinished orders stay PENDING in ${dataDir}; run "npm start" again to resume them.`);
-    stopping = strata
-      .shutdown()
+    console.log(
+      finishedExitCode === undefined
+        ? `\n${signal}: stopping. Unfinished orders stay PENDING in ${dataDir}; run "npm start" again to resume them.`
+        : `\n${signal}: stopping the console and Strata.`,
+    );
+    stopping = (strataConsole?.close() ?? Promise.resolve())
+      .then(() => strata.shutdown())
       .then(() => db.close())
       .catch((error: unknown) => console.error('shutdown:', error))
-      .then(() => process.exit(SIGNAL_EXIT_CODES[signal]));
+      .then(() => process.exit(finishedExitCode ?? SIGNAL_EXIT_CODES[signal]));
   });
 }
 
@@ -94,6 +108,9 @@ if (finishedBefore.length > 0) console.log(`${finishedBefore.length} order(s) fi
 if (notStarted > 0) console.log(`enqueuing ${notStarted} new order workflow(s) on the "orders" queue (2 at a time)`);
 console.log('');
 await strata.launch();
+// The console reads the same embedded database object (PGlite allows one process), so it shows every step as it commits.
+strataConsole = await startConsoleOnFreePort(db);
+console.log(`console: ${strataConsole.url}   (the orders' workflows and steps, live)\n`);
 
 // Enqueuing an existing ID returns its handle and runs nothing, so this line is safe on every run.
 const handles: Array<WorkflowHandle<Receipt>> = [];
@@ -102,10 +119,28 @@ const outcomes = await Promise.allSettled(handles.map((handle) => handle.result(
 if (stopping) await stopping; // interrupted: the results above are the shutdown's, not the orders'
 
 await printSummary(db, outcomes);
-await strata.shutdown();
-await db.close();
 const failed = outcomes.filter((outcome) => outcome.status === 'rejected').length;
-process.exit(failed === 0 ? 0 : 1);
+finishedExitCode = failed === 0 ? 0 : 1;
+if (exitWhenDone) {
+  await strataConsole.close();
+  await strata.shutdown();
+  await db.close();
+  process.exit(finishedExitCode);
+}
+// Strata keeps running too, so workflows resumed, restarted or forked in the console run here.
+console.log(`\nThe console is still serving at ${strataConsole.url} — press Ctrl-C to stop (or run with --exit to stop when the orders are done).`);
+
+/** The console on STRATA_CONSOLE_PORT, or on DEFAULT_CONSOLE_PORT, or on a free port if that one is taken. */
+async function startConsoleOnFreePort(database: Database): Promise<RunningConsole> {
+  const fromEnv = process.env.STRATA_CONSOLE_PORT;
+  if (fromEnv !== undefined && fromEnv !== '') return startConsole({ database, port: Number(fromEnv) });
+  try {
+    return await startConsole({ database, port: DEFAULT_CONSOLE_PORT });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    return startConsole({ database, port: 0 });
+  }
+}
 
 /** IDs of order workflows left PENDING by an earlier run (they resume on launch). */
 async function unfinishedOrders(database: Database): Promise<string[]> {
@@ -124,8 +159,10 @@ async function finishedOrders(database: Database): Promise<string[]> {
 async function ordersWithStatus(database: Database, condition: string): Promise<string[]> {
   const { rows: exists } = await database.query<{ present: boolean }>(`select to_regclass('strata.workflows') is not null as present`);
   if (!exists[0]?.present) return []; // first run: Strata creates its tables on launch
+  // Only the demo's own IDs: orders restarted or forked in the console are workflows of their own.
   const { rows } = await database.query<{ workflow_id: string }>(
-    `select workflow_id from strata.workflows where name = 'order' and ${condition} order by workflow_id`,
+    `select workflow_id from strata.workflows where workflow_id = any($1::text[]) and ${condition} order by workflow_id`,
+    [ORDERS.map((order) => order.orderId)],
   );
   return rows.map((row) => row.workflow_id);
 }

@@ -1,5 +1,5 @@
 // The orders demo survives a SIGKILL: the restarted process resumes the unfinished orders and
-// finishes them, and no committed step or transaction runs twice.
+// finishes them, and no committed step or transaction runs twice. Its console answers meanwhile.
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,17 +16,24 @@ const EXAMPLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIRST_PROGRESS_TIMEOUT_MS = 40_000;
 /** The resumed run opens the database and finishes the orders (charges ≤ 0.8 s, courier 2 s). */
 const RESUMED_RUN_TIMEOUT_MS = 40_000;
+/** The demo enqueues its orders right after printing the console's URL: a few ms, a few polls at most. */
+const CONSOLE_POLL_INTERVAL_MS = 100;
+const CONSOLE_POLLS_MAX = 50;
 
 const children = new Set<ChildProcess>();
 after(() => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-/** Starts the demo as `npm start` does (tsx src/main.ts in the example's folder) on `dataDir`. */
+/**
+ * Starts the demo as `npm start -- --exit` does (tsx src/main.ts in the example's folder) on
+ * `dataDir`: it exits once the orders are done instead of keeping its console open, and the
+ * console takes a free port.
+ */
 function startDemo(dataDir: string) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--exit'], {
     cwd: EXAMPLE_DIR,
-    env: { ...process.env, STRATA_DATA_DIR: dataDir, STRATA_RESET: '', npm_config_reset: '' },
+    env: { ...process.env, STRATA_DATA_DIR: dataDir, STRATA_RESET: '', npm_config_reset: '', STRATA_CONSOLE_PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -81,8 +88,20 @@ test('a SIGKILLed demo resumes on restart and finishes every order exactly once'
   t.after(() => rm(scratch, { recursive: true, force: true }));
   const dataDir = join(scratch, 'data');
 
-  // First run: killed without warning once the first payment went through, mid-way.
+  // First run: killed without warning once the first payment went through, mid-way. Meanwhile
+  // its console, on the demo's own embedded database, lists the order workflows.
   const first = startDemo(dataDir);
+  await first.waitFor(/^console: http:\/\/127\.0\.0\.1:\d+/m, FIRST_PROGRESS_TIMEOUT_MS);
+  const consoleUrl = /^console: (http:\/\/127\.0\.0\.1:\d+)/m.exec(first.output())![1]!;
+  // The URL is printed before the orders are enqueued: ask until all five are listed.
+  let listed: string[] = [];
+  for (let attempt = 1; attempt <= CONSOLE_POLLS_MAX && listed.length < ORDERS.length; attempt += 1) {
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, CONSOLE_POLL_INTERVAL_MS));
+    const response = await fetch(`${consoleUrl}/api/workflows?name=order`);
+    assert.equal(response.status, 200);
+    listed = ((await response.json()) as { workflows: Array<{ workflowId: string }> }).workflows.map((w) => w.workflowId).sort();
+  }
+  assert.deepEqual(listed, ORDERS.map((order) => order.orderId), 'the console lists the orders while the demo runs');
   await first.waitFor(/\[order-\d+\] charge\s+executed/, FIRST_PROGRESS_TIMEOUT_MS);
   first.child.kill('SIGKILL');
   assert.equal((await first.exited).signal, 'SIGKILL');
