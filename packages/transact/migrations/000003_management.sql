@@ -2,6 +2,9 @@
 -- through, and stable views for SQL observability. See docs/schema.md and docs/observability.md.
 
 alter table strata.workflows add column attributes jsonb not null default '{}';
+-- The W3C traceparent of the span that started or enqueued it, so its spans join that trace in
+-- whichever process runs it (null when no trace was active).
+alter table strata.workflows add column trace_parent text;
 
 -- Resume, restart and fork enqueue here, so any executor able to run the workflow picks it up.
 insert into strata.queues (name) values ('_strata') on conflict (name) do nothing;

@@ -56,7 +56,7 @@ import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
 import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
 import { Signals } from './signals.js';
-import { startSpan, withSpan } from './tracing.js';
+import { activeTraceParent, startSpan, withSpan } from './tracing.js';
 import {
   executorsToTakeOver,
   getQueue,
@@ -667,6 +667,7 @@ export class Strata {
       parentWorkflowId: parent?.workflowId ?? null,
       deadlineAt,
       attributes: attributesJson(options.attributes),
+      traceParent: activeTraceParent(),
     };
     if (tx) throw new InvalidArgumentError('only queued starts can join a caller\'s transaction; give a queue');
     let created: boolean;
@@ -781,7 +782,7 @@ export class Strata {
     deadlineAt: Date | null,
     history: StepRow[],
     queue: string | null,
-    parentSpan?: Span,
+    parentSpan?: Span | string | null,
   ): void {
     // One execution per workflow per process: a second would race the first for checkpoints.
     if (this.#running.has(workflowId)) return;
@@ -946,7 +947,7 @@ export class Strata {
     const [workflow, history] = await Promise.all([getWorkflow(db, row.workflow_id), loadSteps(db, row.workflow_id)]);
     if (!workflow || workflow.status !== 'PENDING' || this.#running.has(row.workflow_id)) return false;
     const args = this.#serializer.deserialize<unknown[]>(workflow.inputs);
-    this.#execute(row.workflow_id, registration, args, row.deadline_at, history, row.queue_name);
+    this.#execute(row.workflow_id, registration, args, row.deadline_at, history, row.queue_name, row.trace_parent);
     return true;
   }
 
@@ -1003,12 +1004,12 @@ export class Strata {
       return;
     }
     if (!row.has_steps) {
-      this.#execute(row.workflow_id, registration, args, row.deadline_at, [], queue);
+      this.#execute(row.workflow_id, registration, args, row.deadline_at, [], queue, row.trace_parent);
       return;
     }
     // Resumed or forked: it continues from its recorded steps.
     loadSteps(this.#runtime!.db, row.workflow_id).then(
-      (history) => this.#execute(row.workflow_id, registration, args, row.deadline_at, history, queue),
+      (history) => this.#execute(row.workflow_id, registration, args, row.deadline_at, history, queue, row.trace_parent),
       (error: unknown) => this.#logger.warn(`strata: could not load the steps of "${row.workflow_id}"; it stays PENDING and resumes on recovery`, error),
     );
   }

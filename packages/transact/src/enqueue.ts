@@ -2,6 +2,7 @@ import type { Queryable } from '@strata/store';
 import { DuplicateEnqueueError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from './errors.js';
 import type { EnqueueOptions, StartOptions } from './interfaces.js';
 import { SIGNAL_CHANNEL } from './signals.js';
+import { activeTraceParent } from './tracing.js';
 import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
 import { assertDuration, assertIdentifier, assertString } from './validate.js';
 
@@ -103,6 +104,7 @@ export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<E
     parentWorkflowId: request.parentWorkflowId,
     deadlineAt: request.deadlineAt,
     attributes: attributesJson(options.attributes),
+    traceParent: activeTraceParent(),
   };
   // A conflict whose holder finished before we could read it is gone: insert again.
   for (let attempt = 0; attempt < 10; attempt++) {

@@ -1,4 +1,14 @@
-import { SpanStatusCode, context as otelContext, trace, type Attributes, type Span } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  TraceFlags,
+  context as otelContext,
+  isSpanContextValid,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 
 /**
  * OpenTelemetry spans through `@opentelemetry/api`. Without a registered tracer provider the API
@@ -7,10 +17,28 @@ import { SpanStatusCode, context as otelContext, trace, type Attributes, type Sp
  */
 const tracer = trace.getTracer('@strata/transact');
 
-/** Starts a span under the active one (or under `parent` when given). */
-export function startSpan(name: string, attributes: Attributes, parent?: Span): Span {
-  const base = parent ? trace.setSpan(otelContext.active(), parent) : otelContext.active();
-  return tracer.startSpan(name, { attributes }, base);
+/** Starts a span under the active one, or under `parent` (a span, or a stored traceparent) when given. */
+export function startSpan(name: string, attributes: Attributes, parent?: Span | string | null): Span {
+  return tracer.startSpan(name, { attributes }, parentContext(parent));
+}
+
+function parentContext(parent: Span | string | null | undefined): Context {
+  if (parent === undefined || parent === null) return otelContext.active();
+  if (typeof parent !== 'string') return trace.setSpan(otelContext.active(), parent);
+  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(parent);
+  if (!match) return otelContext.active();
+  const spanContext = { traceId: match[1]!, spanId: match[2]!, traceFlags: parseInt(match[3]!, 16) as TraceFlags, isRemote: true };
+  return isSpanContextValid(spanContext) ? trace.setSpanContext(ROOT_CONTEXT, spanContext) : otelContext.active();
+}
+
+/**
+ * The W3C traceparent of the active span (stored with a workflow started or enqueued under it,
+ * so the workflow's spans join that trace wherever it runs), or null when no trace is active.
+ */
+export function activeTraceParent(): string | null {
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  if (!spanContext || !isSpanContextValid(spanContext)) return null;
+  return `00-${spanContext.traceId}-${spanContext.spanId}-${(spanContext.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
 /** Runs `fn` with `span` active (so spans started inside nest under it). */

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { Strata, type Logger } from '@strata/transact';
+import { Strata, StrataClient, type Logger } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
 import { uniqueId, WAIT_MS } from './helpers.js';
 
@@ -90,5 +90,43 @@ describe(`OpenTelemetry spans (${kind})`, () => {
     assert.ok(lines.includes(`info [workflow ${id}] starting`), `log lines: ${lines.join(' | ')}`);
     const workflow = spansOf(id).find((s) => s.name === 'workflow traced')!;
     assert.ok(workflow.events.some((e) => e.name === 'starting' && e.attributes?.['log.level'] === 'info'));
+  });
+});
+
+describe(`trace context stored with the workflow (${kind})`, () => {
+  // Shares the provider registered above; these run after that block, in the same process.
+  test('a child enqueued on a queue, and a workflow enqueued by a client inside a span, join the enqueuing trace', async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    const url = await freshDatabaseUrl(kind);
+    const strata = new Strata({ database: url, logger: { info() {}, warn() {}, error() {} }, executorId: uniqueId('tracing-q') });
+    const child = strata.workflow('queued-child', async (ctx, n: number) => ctx.step('inc', () => n + 1));
+    const queue = strata.queue('trace-q');
+    strata.workflow('enqueuer', async (ctx) => (await queue.enqueue(child, 1)).result());
+    await strata.launch();
+    const client = await StrataClient.connect({ database: kind === 'pglite' ? strata.systemDatabase : url });
+    try {
+      const parentId = uniqueId('enqueuer');
+      assert.equal(await (await strata.startByName('enqueuer', [], { workflowId: parentId })).result({ timeoutMs: WAIT_MS }), 2);
+      const parent = spansOf(parentId).find((s) => s.name === 'workflow enqueuer')!;
+      const queuedSpan = exporter.getFinishedSpans().find((s) => s.name === 'workflow queued-child' && s.spanContext().traceId === parent.spanContext().traceId);
+      assert.ok(queuedSpan, 'the queued child ran in the parent trace');
+      assert.equal(queuedSpan.parentSpanContext?.spanId, parent.spanContext().spanId);
+
+      const request = trace.getTracer('test').startSpan('POST /signup');
+      const handle = await context.with(trace.setSpan(context.active(), request), () =>
+        client.enqueue<number>({ workflow: 'queued-child', queue: 'trace-q', workflowId: uniqueId('from-client') }, 10),
+      );
+      request.end();
+      assert.equal(await handle.result({ timeoutMs: WAIT_MS }), 11);
+      const fromClient = spansOf(handle.workflowId).find((s) => s.name === 'workflow queued-child')!;
+      assert.equal(fromClient.spanContext().traceId, request.spanContext().traceId, 'the workflow joined the request trace');
+      assert.equal(fromClient.parentSpanContext?.spanId, request.spanContext().spanId);
+    } finally {
+      await client.close();
+      await strata.shutdown({ timeoutMs: 0 });
+      trace.disable();
+      context.disable();
+    }
   });
 });

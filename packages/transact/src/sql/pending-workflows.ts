@@ -10,6 +10,7 @@ export interface ClaimedWorkflow {
   readonly deadline_at: Date | null;
   readonly recovery_attempts: number;
   readonly queue_name: string | null;
+  readonly trace_parent: string | null;
 }
 
 /**
@@ -28,7 +29,7 @@ export async function claimPendingWorkflows(
               where status = 'PENDING' and executor_id = $1 and app_version = $2 and workflow_id > $3
               order by workflow_id limit ${RECOVERY_PAGE_SIZE}) page
       where w.workflow_id = page.workflow_id
-      returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name`,
+      returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name, w.trace_parent`,
     [executorId, appVersion, afterWorkflowId],
   );
   return rows.sort((a, b) => (a.workflow_id < b.workflow_id ? -1 : a.workflow_id > b.workflow_id ? 1 : 0));

@@ -96,6 +96,8 @@ export interface NewQueuedWorkflow {
   readonly deadlineAt: Date | null;
   /** `StartOptions.attributes` as JSON text, or null for none. */
   readonly attributes: string | null;
+  /** W3C traceparent of the active span, if any. */
+  readonly traceParent: string | null;
 }
 
 /**
@@ -106,8 +108,8 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
   const { rowCount } = await db.query(
     `insert into strata.workflows
        (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
-        timeout_ms, parent_workflow_id, deadline_at, attributes, queue_order)
-     values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), nextval('strata.queue_order'))
+        timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, queue_order)
+     values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), $13, nextval('strata.queue_order'))
      on conflict do nothing`,
     [
       workflow.workflowId,
@@ -122,6 +124,7 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
       workflow.parentWorkflowId,
       workflow.deadlineAt,
       workflow.attributes,
+      workflow.traceParent,
     ],
     { prepare: true },
   );
@@ -148,6 +151,7 @@ export interface DequeuedWorkflow {
   readonly queue_order: string;
   /** It has recorded steps (a resumed workflow): load them before running it. */
   readonly has_steps: boolean;
+  readonly trace_parent: string | null;
 }
 
 /** What one claim may take. */
@@ -176,7 +180,7 @@ const ELIGIBLE = `status = 'ENQUEUED' and queue_name = $1 and (not_before is nul
 const START = `status = 'PENDING', executor_id = $4, app_version = coalesce(w.app_version, $2), started_at = now(), updated_at = now(),
        deadline_at = least(w.deadline_at, now() + w.timeout_ms * interval '1 millisecond')`;
 
-const RETURNING = `returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.priority, w.queue_order,
+const RETURNING = `returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.priority, w.queue_order, w.trace_parent,
   exists (select 1 from strata.steps s where s.workflow_id = w.workflow_id) as has_steps`;
 
 /**
