@@ -166,6 +166,8 @@ export class Strata {
   #retention: RetentionTask | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatPass: Promise<void> | undefined;
+  /** The launch in progress or done. */
+  #launching: Promise<void> | undefined;
   /** The database this executor registered in, once it did. */
   #registered: Database | undefined;
 
@@ -368,9 +370,14 @@ export class Strata {
    * starts taking work off queues and heartbeating; from then on it also takes over the
    * unfinished workflows of executors that stop heartbeating.
    */
-  async launch(): Promise<void> {
-    if (this.#state !== 'new') throw new EngineStateError(`launch() was already called (engine is ${this.#state})`);
+  launch(): Promise<void> {
+    if (this.#state !== 'new') return Promise.reject(new EngineStateError(`launch() was already called (engine is ${this.#state})`));
     this.#state = 'launching';
+    this.#launching = this.#launch();
+    return this.#launching;
+  }
+
+  async #launch(): Promise<void> {
     try {
       const db = await this.#open(this.#config.database);
       const appDb = this.#config.appDatabase === undefined ? db : await this.#open(this.#config.appDatabase);
@@ -456,6 +463,8 @@ export class Strata {
     assertOptions(options, 'shutdown options');
     const timeoutMs = options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     assertDuration(timeoutMs, 'shutdown timeoutMs');
+    // A shutdown during launch waits for it, then stops what it started.
+    if (this.#state === 'launching') await this.#launching?.catch(() => {});
     if (this.#state === 'stopped' || this.#state === 'draining') return;
     if (this.#state === 'new') {
       this.#state = 'stopped';

@@ -316,6 +316,19 @@ for (const kind of engines()) {
       await shutDown(claimer, 5_000);
     });
 
+    test('a shutdown called while launch() runs waits for the launch, then stops the engine and marks the executor stopped', async () => {
+      const executorId = uniqueId('launch-race');
+      const strata = engine(executorId);
+      strata.workflow(uniqueId('race-wf'), async () => 'never started');
+      const launching = strata.launch();
+      const stopping = strata.shutdown({ timeoutMs: 0 });
+      await within(Promise.all([launching, stopping]), 'launch and shutdown', WAIT_MS);
+      live.delete(strata);
+      await assert.rejects(strata.retrieve('x').status(), (error: unknown) => error instanceof EngineStateError && /shut down/.test(error.message));
+      assert.ok((await stoppedAt(executorId)) !== null, 'the executor is marked stopped, not left heartbeating');
+      await assert.rejects(strata.launch(), EngineStateError);
+    });
+
     test('shutdown rejects a bad timeoutMs with InvalidArgumentError and leaves the engine running', async () => {
       const strata = engine(uniqueId('bad-input'));
       const workflow = strata.workflow(uniqueId('still-running'), async () => 'ran');
