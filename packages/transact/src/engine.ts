@@ -813,7 +813,7 @@ export class Strata {
     );
     let deadlineTimer: NodeJS.Timeout | undefined;
     if (deadlineAt) {
-      deadlineTimer = setTimeout(() => void this.#expire(workflowId), Math.max(0, deadlineAt.getTime() - Date.now()));
+      deadlineTimer = setTimeout(() => void this.#expire(workflowId, deadlineAt), Math.max(0, deadlineAt.getTime() - Date.now()));
       deadlineTimer.unref();
     }
     const done = (async (): Promise<Outcome> => {
@@ -889,11 +889,13 @@ export class Strata {
   }
 
   /** A workflow passed its deadline: cancel it and its children, recording the timeout. */
-  async #expire(workflowId: string): Promise<void> {
+  async #expire(workflowId: string, deadlineAt: Date): Promise<void> {
     if (this.#state !== 'running') return;
     try {
       const { db } = this.#runtime!;
-      const root = await expiredRoot(db, workflowId, new Date());
+      // Not before the deadline itself: a timer may fire a millisecond early, and then no ancestor
+      // sharing the deadline would count as expired and a child alone would be cancelled.
+      const root = await expiredRoot(db, workflowId, new Date(Math.max(Date.now(), deadlineAt.getTime())));
       const cancelled = await cancelWorkflowTree(db, root, this.#serializer.serialize(new WorkflowTimeoutError(root), 'error'));
       await this.#announceCancelled(cancelled, (id) => new WorkflowTimeoutError(id));
     } catch (error) {
@@ -949,7 +951,7 @@ export class Strata {
       return false;
     }
     if (row.deadline_at && row.deadline_at.getTime() <= Date.now()) {
-      await this.#expire(row.workflow_id);
+      await this.#expire(row.workflow_id, row.deadline_at);
       return false;
     }
     const { db } = this.#runtime!;
