@@ -10,7 +10,8 @@ export const DEFAULT_EMBEDDED_DIR = './.strata';
 const DEFAULT_POLL_INTERVAL_MS = 100;
 /** Default pool size: enough for concurrent workflows on a 2-core machine without crowding the server. */
 const DEFAULT_POOL_SIZE = 10;
-const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Generous: a refused connection fails at once anyway; this bounds a silent host or a server too loaded to answer. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 
 /** Options for {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -26,7 +27,7 @@ export interface OpenDatabaseOptions {
   readonly pollIntervalMs?: number;
   /** Connections in the pool (PostgreSQL only). Default 10. */
   readonly poolSize?: number;
-  /** How long to wait for a connection before failing (PostgreSQL only). Default 5,000 ms. */
+  /** How long to wait for a new connection before failing (PostgreSQL only). Default 15,000 ms. */
   readonly connectTimeoutMs?: number;
 }
 
