@@ -118,6 +118,12 @@ function Summary({ workflow: w }) {
     ['Completed', w.completedAt ? formatTime(w.completedAt) : null],
     ['Duration', w.status === 'ENQUEUED' ? 'queued' : formatDuration(workflowDurationMs(w))],
     ['Parent', w.parentWorkflowId ? html`<${Link} href=${workflowHref(w.parentWorkflowId)} class="mono">${w.parentWorkflowId}</${Link}>` : null],
+    [
+      w.forkedFrom && w.forkedFrom.step === 0 ? 'Restart of' : 'Forked from',
+      w.forkedFrom
+        ? html`<span data-testid="forked-from"><${Link} href=${workflowHref(w.forkedFrom.workflowId)} class="mono">${w.forkedFrom.workflowId}</${Link}>${w.forkedFrom.step > 0 ? ` at step ${w.forkedFrom.step}` : ''}</span>`
+        : null,
+    ],
     ['Deadline', w.deadlineAt ? formatTime(w.deadlineAt) : null],
     ['Recoveries', w.recoveryAttempts ? String(w.recoveryAttempts) : null],
     ['Deduplication key', w.deduplicationKey],
@@ -173,10 +179,10 @@ function Timeline({ workflow, steps, selected, setSelected, busy, onFork }) {
   if (steps.length === 0) {
     return html`<h2>Steps</h2><${Empty}>No step has been recorded yet.</${Empty}>`;
   }
-  // A fork's copied steps keep the times of the run that recorded them: they are marked "reused"
-  // and left off the time axis, which spans this workflow's own run.
-  const createdMs = new Date(workflow.createdAt).getTime();
-  const isReused = (step) => new Date(step.completedAt).getTime() < createdMs;
+  // A fork's copied steps (below workflow.forkedFrom.step) keep the times of the run that recorded
+  // them: they are marked "reused" and left off the time axis, which spans this workflow's own run.
+  const reusedBelow = workflow.forkedFrom ? workflow.forkedFrom.step : 0;
+  const isReused = (step) => step.stepId < reusedBelow;
   // Loops, not Math.min(...array): a workflow may have more steps than a call has arguments.
   let startMs = new Date(workflow.startedAt ?? workflow.createdAt).getTime();
   let endMs = workflow.completedAt ? new Date(workflow.completedAt).getTime() : 0;

@@ -196,6 +196,7 @@ test('forking a finished workflow from a chosen step starts a new workflow that 
 
   await page.waitForSelector('[data-testid=workflow-status][data-status=SUCCESS]');
   await page.waitForFunction(() => document.querySelectorAll('[data-testid=step]').length === 3);
+  assert.equal((await page.locator('[data-testid=forked-from]').innerText()).trim(), 'checkout-o-2 at step 2', 'the page names the original and the fork step');
   await screenshot('workflow-forked');
 });
 

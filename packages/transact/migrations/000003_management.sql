@@ -5,6 +5,8 @@ alter table strata.workflows add column attributes jsonb not null default '{}';
 -- The W3C traceparent of the span that started or enqueued it, so its spans join that trace in
 -- whichever process runs it (null when no trace was active).
 alter table strata.workflows add column trace_parent text;
+-- A fork or restart: the workflow it was copied from, and how many of its steps it reused (0 for a restart).
+alter table strata.workflows add column forked_from text, add column forked_at_step integer;
 
 -- Resume, restart and fork enqueue here, so any executor able to run the workflow picks it up.
 insert into strata.queues (name) values ('_strata') on conflict (name) do nothing;
@@ -13,7 +15,7 @@ insert into strata.queues (name) values ('_strata') on conflict (name) do nothin
 
 create view strata.workflow_status as
 select w.workflow_id, w.name, w.status, w.queue_name, w.queue_partition as partition_key, w.priority,
-       w.deduplication_key, w.executor_id, w.app_version, w.parent_workflow_id, w.attributes,
+       w.deduplication_key, w.executor_id, w.app_version, w.parent_workflow_id, w.forked_from, w.forked_at_step, w.attributes,
        (w.inputs::jsonb -> 'json') as inputs, (w.output::jsonb -> 'json') as output, (w.error::jsonb -> 'json') as error,
        w.recovery_attempts, w.deadline_at, w.created_at, w.started_at, w.completed_at, w.updated_at,
        extract(epoch from (coalesce(w.completed_at, now()) - coalesce(w.started_at, w.created_at))) * 1000 as duration_ms

@@ -251,6 +251,8 @@ export interface WorkflowStatus {
   readonly queueName: string | null;
   /** Labels given at start (`StartOptions.attributes`). */
   readonly attributes: Readonly<Record<string, string>>;
+  /** For a fork or restart: the workflow it copies and how many of its steps it reused (0: a restart). */
+  readonly forkedFrom: { readonly workflowId: string; readonly step: number } | null;
   readonly priority: number;
   readonly partitionKey: string | null;
   readonly deduplicationKey: string | null;
@@ -486,6 +488,8 @@ export interface WorkflowFilter {
   /** Every key given must be set to the value given. */
   readonly attributes?: Readonly<Record<string, string>>;
   readonly parentWorkflowId?: string;
+  /** Forks and restarts of this workflow. */
+  readonly forkedFrom?: string;
 }
 
 /** A page request of {@link WorkflowAdmin.list}. */

@@ -50,7 +50,7 @@ export function filterSql(filter: WorkflowFilter | undefined): WorkflowFilterSql
     if (statuses.length === 0) throw new InvalidArgumentError(`status must name at least one of ${STATUSES.join(', ')}`);
     out.statuses = statuses as string[];
   }
-  for (const key of ['name', 'queue', 'executorId', 'appVersion', 'parentWorkflowId'] as const) {
+  for (const key of ['name', 'queue', 'executorId', 'appVersion', 'parentWorkflowId', 'forkedFrom'] as const) {
     if (filter[key] !== undefined) {
       assertIdentifier(filter[key], key);
       out[key] = filter[key];

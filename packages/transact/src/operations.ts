@@ -175,6 +175,7 @@ export function toStatus(row: WorkflowRow): WorkflowStatus {
     appVersion: row.app_version,
     queueName: row.queue_name,
     attributes: row.attributes,
+    forkedFrom: row.forked_from === null ? null : { workflowId: row.forked_from, step: row.forked_at_step ?? 0 },
     priority: row.priority,
     partitionKey: row.queue_partition,
     deduplicationKey: row.deduplication_key,

@@ -146,6 +146,8 @@ for (const kind of engines()) {
       assert.equal(await client.retrieve(id).result({ timeoutMs: WAIT_MS }), 'y-a,y-b,y-c');
       assert.equal(ran(`${id}:a`), 1);
       assert.equal((await client.status(id)).name, 'three');
+      assert.deepEqual((await client.status(id)).forkedFrom, { workflowId: 'three-y', step: 0 });
+      assert.equal((await client.status('three-y')).forkedFrom, null);
       await assert.rejects(client.workflows.restart('three-y', { workflowId: id }), InvalidArgumentError); // taken
     });
 
@@ -156,7 +158,10 @@ for (const kind of engines()) {
       assert.equal(ran(`${id}:b`), 0, 'step 1 came from the copied checkpoint');
       assert.equal(ran(`${id}:c`), 1, 'step 2 ran in the fork');
       assert.equal((await client.workflows.steps(id)).length, 3);
+      assert.deepEqual((await client.workflows.get(id)).forkedFrom, { workflowId: 'three-z', step: 2 });
       const whole = await client.workflows.fork('three-z', 3);
+      const forks = (await client.workflows.list({ forkedFrom: 'three-z' })).workflows.map((w) => w.workflowId).sort();
+      assert.deepEqual(forks, [id, whole].sort());
       assert.equal(await client.retrieve(whole).result({ timeoutMs: WAIT_MS }), 'z-a,z-b,z-c');
       const before = await countRows(client.database, 'select 1 from strata.workflows', []);
       await assert.rejects(client.workflows.fork('three-z', 4), (error: unknown) => error instanceof InvalidArgumentError && /between 0 and 3/.test(error.message));

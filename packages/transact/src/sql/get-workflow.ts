@@ -5,7 +5,7 @@ import type { WorkflowRow } from './types.js';
 export async function getWorkflow(db: Queryable, workflowId: string): Promise<WorkflowRow | undefined> {
   const { rows } = await db.query<WorkflowRow & Record<string, unknown>>(
     `select workflow_id, name, status, inputs, output, error, executor_id, app_version, parent_workflow_id,
-            queue_name, attributes, queue_partition, priority, deduplication_key, started_at, deadline_at, recovery_attempts, created_at, updated_at, completed_at
+            queue_name, attributes, forked_from, forked_at_step, queue_partition, priority, deduplication_key, started_at, deadline_at, recovery_attempts, created_at, updated_at, completed_at
        from strata.workflows where workflow_id = $1`,
     [workflowId],
     { prepare: true },

@@ -17,6 +17,7 @@ export interface WorkflowFilterSql {
   /** JSON text of the attributes that must match. */
   readonly attributes?: string;
   readonly parentWorkflowId?: string;
+  readonly forkedFrom?: string;
 }
 
 /** `where` conditions for `filter`, appending their values to `params`. */
@@ -37,11 +38,12 @@ function conditions(filter: WorkflowFilterSql, params: unknown[]): string[] {
   if (filter.workflowIdPrefix !== undefined) add((n) => `workflow_id >= ${n} and left(workflow_id, length(${n})) = ${n}`, filter.workflowIdPrefix);
   if (filter.attributes !== undefined) add((n) => `attributes @> ${n}::jsonb`, filter.attributes);
   if (filter.parentWorkflowId !== undefined) add((n) => `parent_workflow_id = ${n}`, filter.parentWorkflowId);
+  if (filter.forkedFrom !== undefined) add((n) => `forked_from = ${n}`, filter.forkedFrom);
   return where;
 }
 
 const WORKFLOW_COLUMNS = `workflow_id, name, status, inputs, output, error, executor_id, app_version, parent_workflow_id,
-  queue_name, attributes, queue_partition, priority, deduplication_key, started_at, deadline_at, recovery_attempts,
+  queue_name, attributes, forked_from, forked_at_step, queue_partition, priority, deduplication_key, started_at, deadline_at, recovery_attempts,
   created_at, updated_at, completed_at`;
 
 /** A listed workflow, with the exact creation time for the page cursor. */
@@ -154,11 +156,12 @@ async function requeue(db: Queryable, workflowId: string): Promise<string | unde
 export async function copyWorkflow(db: Database, sourceId: string, newId: string, fromStep: number): Promise<'created' | 'exists'> {
   return db.transaction(async (tx) => {
     const { rowCount } = await tx.query(
-      `insert into strata.workflows (workflow_id, name, status, inputs, attributes, queue_name, queue_partition, queue_order)
-       select $2, name, 'ENQUEUED', inputs, attributes, '${INTERNAL_QUEUE}', '', nextval('strata.queue_order')
+      `insert into strata.workflows
+         (workflow_id, name, status, inputs, attributes, queue_name, queue_partition, queue_order, forked_from, forked_at_step)
+       select $2, name, 'ENQUEUED', inputs, attributes, '${INTERNAL_QUEUE}', '', nextval('strata.queue_order'), $1, $3
          from strata.workflows where workflow_id = $1
        on conflict do nothing`,
-      [sourceId, newId],
+      [sourceId, newId, fromStep],
     );
     if (rowCount !== 1) return 'exists';
     if (fromStep > 0) {

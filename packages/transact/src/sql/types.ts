@@ -57,6 +57,8 @@ export interface WorkflowRow {
   readonly parent_workflow_id: string | null;
   readonly queue_name: string | null;
   readonly attributes: Record<string, string>;
+  readonly forked_from: string | null;
+  readonly forked_at_step: number | null;
   readonly queue_partition: string | null;
   readonly priority: number;
   readonly deduplication_key: string | null;
