@@ -440,10 +440,7 @@ export class Strata {
       this.#state = 'stopped';
       clearInterval(this.#heartbeatTimer);
       await Promise.allSettled([this.#queueRunner?.stop(), this.#scheduler?.stop(), this.#retention?.stop()]);
-      this.#stopWakeListener?.();
-      await this.#runtime?.signals.stop().catch(() => {});
-      if (this.#registered) await markExecutorStopped(this.#registered, this.executorId, process.pid).catch(() => {});
-      await this.#closeOwned();
+      await this.#release();
       throw error;
     }
   }
@@ -470,7 +467,6 @@ export class Strata {
       this.#state = 'stopped';
       return;
     }
-    const wasRunning = this.#state === 'running';
     this.#state = 'draining';
     // Heartbeats go on while draining (and takeovers stop): a drain longer than executorTimeoutMs
     // must not let another executor take over workflows whose steps still run here.
@@ -485,9 +481,14 @@ export class Strata {
     clearInterval(this.#heartbeatTimer);
     await this.#heartbeatPass;
     this.#state = 'stopped';
+    await this.#release();
+  }
+
+  /** The end of a launched (or half-launched) engine: no more signals, the executor marked stopped, owned databases closed. */
+  async #release(): Promise<void> {
     this.#stopWakeListener?.();
-    if (wasRunning && this.#runtime) {
-      await markExecutorStopped(this.#runtime.db, this.executorId, process.pid).catch((error: unknown) =>
+    if (this.#registered) {
+      await markExecutorStopped(this.#registered, this.executorId, process.pid).catch((error: unknown) =>
         this.#logger.warn('strata: could not mark this executor stopped; others take over its workflows after executorTimeoutMs', error),
       );
     }

@@ -97,7 +97,7 @@ export class Operations {
     }
   }
 
-  /** Cancels a workflow tree; returns the IDs cancelled (announced to every process). */
+  /** Cancels a workflow and its unfinished descendants, and announces it to every process. */
   async cancel(workflowId: string): Promise<void> {
     assertIdentifier(workflowId, 'workflow ID');
     const cancelled = await cancelWorkflowTree(this.#db, workflowId, this.#serializer.serialize(new WorkflowCancelledError(workflowId), 'error'));
