@@ -15,13 +15,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openDatabase } from '@strata/store';
 import { engines, freshDatabaseUrl, type EngineKind } from '@strata/testing';
 import { Serializer } from '@strata/transact';
 import { STEP_PAIRS, expectedSteps } from './crash/shape.js';
-import { delay, mulberry32, seedFromEnv } from './helpers.js';
+import { delay, killedAfterFile, mulberry32, seedFromEnv } from './helpers.js';
 
 const WORKER_PATH = join(dirname(fileURLToPath(import.meta.url)), 'crash', 'worker.ts');
 
@@ -110,13 +110,8 @@ function describePlan(plan: KillPlan): string {
   return plan.at === 'launch' ? `launch+${plan.delayMs}ms` : `run:${(plan.progress * 100).toFixed(1)}% of missing commits+${plan.extraDelayMs}ms`;
 }
 
-/** Every worker process started, so `after` can kill the ones a failing test left behind. */
-const liveWorkers = new Set<ChildProcess>();
-
-after(() => {
-  for (const child of liveWorkers) child.kill('SIGKILL');
-  liveWorkers.clear();
-});
+/** Every worker process started, so the ones a failing test left behind are killed after the file. */
+const liveWorkers = killedAfterFile();
 
 /** A running worker: its stdout lines as they arrive and a promise of its exit. */
 class Worker {

@@ -1,6 +1,7 @@
 // Helpers shared by the test files of @strata/transact: a silent logger, unique IDs, timing
 // constants, bounded waits, launches that fail instead of hanging, and readers of Strata's tables.
 
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
 import type { Queryable } from '@strata/store';
@@ -187,4 +188,17 @@ export function seedFromEnv(name: string, fallback: number): number {
   const seed = Number(raw);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`${name} must be a whole number ≥ 0, got ${JSON.stringify(raw)}`);
   return seed;
+}
+
+/**
+ * A set to add the child processes of a test file to; those still in it when the file ends are
+ * SIGKILLed, so a failing test leaves no process behind.
+ */
+export function killedAfterFile(): Set<ChildProcess> {
+  const live = new Set<ChildProcess>();
+  after(() => {
+    for (const child of live) child.kill('SIGKILL');
+    live.clear();
+  });
+  return live;
 }

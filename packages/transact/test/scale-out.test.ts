@@ -11,12 +11,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openDatabase, type Database } from '@strata/store';
 import { engines, freshPostgresUrl } from '@strata/testing';
 import { Serializer, Strata } from '@strata/transact';
-import { delay, mulberry32, quiet, seedFromEnv } from './helpers.js';
+import { delay, killedAfterFile, mulberry32, quiet, seedFromEnv } from './helpers.js';
 import {
   APP_TABLES_SQL,
   DRAIN_CONCURRENCY,
@@ -57,13 +57,8 @@ const TAKEOVER_BOUND_MS = EXECUTOR_TIMEOUT_MS + 10 * HEARTBEAT_INTERVAL_MS;
 /** How often the test samples the database while workers run. */
 const SAMPLE_INTERVAL_MS = 10;
 
-/** Every worker process started, so `after` can kill the ones a failing test left behind. */
-const liveWorkers = new Set<ChildProcess>();
-
-after(() => {
-  for (const child of liveWorkers) child.kill('SIGKILL');
-  liveWorkers.clear();
-});
+/** Every worker process started, so the ones a failing test left behind are killed after the file. */
+const liveWorkers = killedAfterFile();
 
 /** A running worker process (scale-out/worker.ts): its stdout lines, commands to it, its exit. */
 class Worker {

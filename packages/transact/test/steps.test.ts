@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import { InvalidArgumentError, Serializer, StepTimeoutError, Strata, type StepOptions } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-import { delay, launchWithin, quiet, randomId as uniqueId, stepRows, WAIT_MS, waitFor } from './helpers.js';
+import { launchWithin, quiet, randomId as uniqueId, stepRows, WAIT_MS, waitFor } from './helpers.js';
 
 /** Side effects, keyed by `<workflowId>/<step>`: shared by every engine in this process. */
 const runs = new Map<string, number>();
