@@ -179,9 +179,23 @@ export class PostgresDatabase extends SqlDatabase {
   }
 }
 
+/** Prepared statement names by SQL text: hashing the text on every call showed in profiles. */
+const statementNames = new Map<string, string>();
+/** Programs prepare a fixed set of statements; past this, names are hashed per call, not kept. */
+const MAX_STATEMENT_NAMES = 10_000;
+
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `strata_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+    if (statementNames.size < MAX_STATEMENT_NAMES) statementNames.set(sql, name);
+  }
+  return name;
+}
+
 function toConfig(sql: string, params: readonly unknown[], options: QueryOptions): pg.QueryConfig {
   const config: pg.QueryConfig = { text: sql, values: params as unknown[] };
-  if (options.prepare) config.name = `strata_${createHash('sha1').update(sql).digest('hex').slice(0, 16)}`;
+  if (options.prepare) config.name = statementName(sql);
   return config;
 }
 

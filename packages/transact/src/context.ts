@@ -24,16 +24,17 @@ import type {
   WorkflowStatus,
 } from './interfaces.js';
 import type { Attributes } from '@opentelemetry/api';
+import { SIGNAL_CHANNEL } from './signals.js';
 import { inSpan, spanEvent } from './tracing.js';
 import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Runtime } from './runtime.js';
 import {
   appendStream,
-  consumeMessage,
   explainUnwrittenStep,
   getEventValue,
   getTransactionOutput,
-  insertMessage,
   insertStepInTransaction,
+  receiveAsStep,
+  sendAsStep,
   insertTransactionOutput,
   upsertEvent,
   type NewStep,
@@ -41,6 +42,12 @@ import {
   type StepRow,
 } from './sql/index.js';
 import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
+
+/**
+ * How long a recv waits before it records its deadline. A message that arrives sooner is taken
+ * in the same commit as the deadline, so a quick exchange of messages costs one commit per recv.
+ */
+const DEADLINE_RECORD_AFTER_MS = 100;
 
 const DEFAULT_RETRY: Required<Omit<RetryPolicy, 'retryIf'>> = { maxAttempts: 1, intervalMs: 100, backoffFactor: 2, maxIntervalMs: 30_000 };
 /** Retry bound: a step retried more than this is a loop, not a policy. */
@@ -112,10 +119,15 @@ export class Context implements WorkflowContext {
   readonly logger: Logger;
   readonly #rt: Runtime;
   readonly #history: ReadonlyMap<number, StepRow>;
-  /** Aborted by a graceful shutdown: no new operation starts and waits end, but a running step finishes and is recorded. */
-  readonly #drain = new AbortController();
+  /**
+   * Why this execution is draining (graceful shutdown), once it is: no new operation starts and
+   * waits end, but a running step finishes and is recorded.
+   */
+  #drainReason: Error | undefined;
+  /** Aborted on drain; made with the wait signal. */
+  #drain: AbortController | undefined;
   /** What ends a wait: cancellation, timeout, shutdown or drain. */
-  readonly #waitSignal: AbortSignal;
+  #waitSignalMade: AbortSignal | undefined;
   #nextStepId = 0;
   /** A failure that ends the workflow whatever its code does with it (non-determinism). */
   #fatal: Error | undefined;
@@ -138,7 +150,6 @@ export class Context implements WorkflowContext {
     this.signal = signal;
     this.deadlineAt = deadlineAt;
     this.#history = new Map(history.map((row) => [row.step_id, row]));
-    this.#waitSignal = AbortSignal.any([signal, this.#drain.signal]);
     this.logger = boundLogger(rt.logger, workflowId);
   }
 
@@ -146,8 +157,24 @@ export class Context implements WorkflowContext {
    * Stops this execution at its next checkpoint (graceful shutdown): a step or transaction in
    * progress finishes and is recorded, waits end at once, and the next operation throws `reason`.
    */
+  /**
+   * Aborts waits (sleeps, recv, getEvent, child results, retry delays) on cancellation and on
+   * drain. Made at the first wait: most workflows never wait, and making it per workflow showed
+   * in profiles.
+   */
+  get #waitSignal(): AbortSignal {
+    if (!this.#waitSignalMade) {
+      this.#drain = new AbortController();
+      if (this.#drainReason) this.#drain.abort(this.#drainReason);
+      this.#waitSignalMade = AbortSignal.any([this.signal, this.#drain.signal]);
+    }
+    return this.#waitSignalMade;
+  }
+
   drain(reason: Error): void {
-    if (!this.#drain.signal.aborted) this.#drain.abort(reason);
+    if (this.#drainReason) return;
+    this.#drainReason = reason;
+    this.#drain?.abort(reason);
   }
 
   /** The error that must end this workflow regardless of what its code caught, if any. */
@@ -252,39 +279,49 @@ export class Context implements WorkflowContext {
     if (this.#replay(stepId, 'send', topic)) return;
     const text = this.#rt.serializer.serialize(message, `message to workflow "${destinationId}"`);
     const startedAt = new Date();
-    await this.#inTransaction(stepId, async (tx) => {
+    const rt = this.#rt;
+    const inline = rt.db.notificationMode === 'listen';
+    const written = await this.#inStatement(stepId, async () => {
       try {
-        await insertMessage(tx, destinationId, topic, text, `${this.workflowId}/${stepId}`);
+        return await sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, inline ? SIGNAL_CHANNEL : null);
       } catch (error) {
         if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
         throw error;
       }
-      return insertStepInTransaction(tx, this.#newStep(stepId, 'send', topic, { startedAt }));
     });
-    await this.#publish(`m:${destinationId}`);
+    if (written !== true) return; // recorded by another execution, which sent the message
+    // The statement notified other processes with its commit (a polled database is told now).
+    if (inline) rt.signals.wake(`m:${destinationId}`);
+    else await this.#publish(`m:${destinationId}`);
   }
 
   async recv<T = unknown>(topic = '', options: WaitOptions = {}): Promise<T | null> {
     assertString(topic, 'topic');
     const timeoutMs = waitTimeoutMs(options, 'recv');
-    const deadlineMs = await this.#durableDeadline(timeoutMs);
+    const deadline = this.#lazyDeadline(timeoutMs);
     const stepId = this.#begin();
     const recorded = this.#replay(stepId, 'recv', topic);
     if (recorded) return this.#decode<T | null>(recorded);
     const startedAt = new Date();
     const rt = this.#rt;
-    const received = await rt.signals.waitFor(
-      [`m:${this.workflowId}`],
-      () =>
-        this.#inTransaction(stepId, async (tx) => {
-          const consumed = await consumeMessage(tx, this.workflowId, topic);
-          if (consumed === undefined) return undefined;
-          return (await insertStepInTransaction(tx, this.#newStep(stepId, 'recv', topic, { output: consumed, startedAt }))) ? consumed : false;
-        }),
-      deadlineMs,
+    const keys = [`m:${this.workflowId}`];
+    // While the deadline is unrecorded, a message that is there is taken with it in one commit.
+    const check = () =>
+      this.#inStatement(stepId, () => receiveAsStep(rt.db, this.#newStep(stepId, 'recv', topic, { startedAt }), topic, deadline.unrecorded ?? null));
+    let received = await rt.signals.waitFor(
+      keys,
+      check,
+      deadline.unrecorded ? Math.min(deadline.ms, Date.now() + DEADLINE_RECORD_AFTER_MS) : deadline.ms,
       rt.safetyPollIntervalMs,
       this.#waitSignal,
     );
+    if (received === undefined && deadline.unrecorded) {
+      // A longer wait: make the deadline durable first, so a recovered recv keeps it.
+      const existing = await this.#checkpoint(deadline.unrecorded);
+      if (existing) deadline.ms = this.#decode<number>(existing);
+      deadline.unrecorded = undefined;
+      received = await rt.signals.waitFor(keys, check, deadline.ms, rt.safetyPollIntervalMs, this.#waitSignal);
+    }
     if (received === undefined) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
     // A string is the message this call consumed; a row is the one another execution recorded first.
     return typeof received === 'string' ? rt.serializer.deserialize<T>(received) : this.#decode<T | null>(received);
@@ -399,7 +436,7 @@ export class Context implements WorkflowContext {
     }
     if (this.#fatal) throw this.#fatal;
     if (this.signal.aborted) throw this.signal.reason;
-    if (this.#drain.signal.aborted) throw this.#drain.signal.reason;
+    if (this.#drainReason) throw this.#drainReason;
     return this.#nextStepId++;
   }
 
@@ -470,6 +507,22 @@ export class Context implements WorkflowContext {
     throw new WorkflowStateError(this.workflowId, status, `workflow "${this.workflowId}" already finished (${status}) in another execution; this one stops`);
   }
 
+  /**
+   * Runs one statement that records step `stepId`; `false` from it, or a unique violation of the
+   * step's key, means "not written": then returns the row another execution recorded first, or
+   * ends this execution.
+   */
+  async #inStatement<T>(stepId: number, statement: () => Promise<T | false>): Promise<T | StepRow> {
+    let result: T | false;
+    try {
+      result = await this.#system(statement);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '23505') throw error;
+      result = false;
+    }
+    return result === false ? this.#explainUnwritten(stepId) : result;
+  }
+
   /** Runs a transaction whose body records step `stepId`; `false` from the body means "not written". */
   async #inTransaction<T>(stepId: number, body: (tx: Transaction) => Promise<T | false>): Promise<T | StepRow> {
     try {
@@ -505,6 +558,23 @@ export class Context implements WorkflowContext {
     return this.#recordFresh(kind, () => Date.now() + durationMs);
   }
 
+  /**
+   * The deadline of a wait that records it only if the wait lasts (see DEADLINE_RECORD_AFTER_MS):
+   * the recorded one on replay; else now + `timeoutMs` with its step in `unrecorded`, which the
+   * caller writes with its result or before waiting longer. A crash before it is written is a
+   * crash before the wait began, so the recovered wait computes its deadline afresh. Infinity,
+   * recording nothing, for a wait without timeout.
+   */
+  #lazyDeadline(timeoutMs: number): { ms: number; unrecorded: NewStep | undefined } {
+    if (!Number.isFinite(timeoutMs)) return { ms: Infinity, unrecorded: undefined };
+    const stepId = this.#begin();
+    const recorded = this.#replay(stepId, 'deadline', 'deadline');
+    if (recorded) return { ms: this.#decode<number>(recorded), unrecorded: undefined };
+    const ms = Date.now() + timeoutMs;
+    const output = this.#rt.serializer.serialize(ms, 'deadline value');
+    return { ms, unrecorded: this.#newStep(stepId, 'deadline', 'deadline', { output, startedAt: new Date() }) };
+  }
+
   /** The recorded deadline of a wait, or Infinity for a wait without timeout (which records nothing). */
   #durableDeadline(timeoutMs: number): Promise<number> {
     return Number.isFinite(timeoutMs) ? this.#durableTime('deadline', timeoutMs) : Promise.resolve(Infinity);
@@ -529,12 +599,32 @@ export class Context implements WorkflowContext {
   }
 
   async #attempt<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, attempt: number, timeoutMs: number | undefined): Promise<T> {
-    const controller = new AbortController();
-    const onCancel = () => controller.abort(this.signal.reason);
+    // The step's AbortSignal is made only when the step reads it: most steps never do, and
+    // making one per attempt showed in profiles of short steps.
+    let controller: AbortController | undefined;
+    let abortReason: unknown;
+    let aborted = false;
+    const abort = (reason: unknown) => {
+      if (aborted) return;
+      aborted = true;
+      abortReason = reason;
+      controller?.abort(reason);
+    };
+    const onCancel = () => abort(this.signal.reason);
     this.signal.addEventListener('abort', onCancel, { once: true });
+    const info: StepInfo = {
+      attempt,
+      get signal() {
+        if (!controller) {
+          controller = new AbortController();
+          if (aborted) controller.abort(abortReason);
+        }
+        return controller.signal;
+      },
+    };
     let timer: NodeJS.Timeout | undefined;
     try {
-      const run = Promise.resolve().then(() => insideStep.run({ context: this, name }, () => fn({ signal: controller.signal, attempt })));
+      const run = Promise.resolve().then(() => insideStep.run({ context: this, name }, () => fn(info)));
       const timed =
         timeoutMs === undefined
           ? run
@@ -543,7 +633,7 @@ export class Context implements WorkflowContext {
               new Promise<never>((_, reject) => {
                 timer = setTimeout(() => {
                   const error = new StepTimeoutError(name, timeoutMs);
-                  controller.abort(error);
+                  abort(error);
                   reject(error);
                 }, timeoutMs);
               }),
@@ -605,7 +695,11 @@ export class Context implements WorkflowContext {
   }
 }
 
+/** The policy of a step without `retry` options: one attempt. Shared, so such steps allocate none. */
+const NO_RETRY: Required<RetryPolicy> = Object.freeze({ ...DEFAULT_RETRY, retryIf: () => true });
+
 function retryPolicy(policy: RetryPolicy | undefined, stepName: string): Required<RetryPolicy> {
+  if (policy === undefined) return NO_RETRY;
   assertOptions(policy, `retry policy of step "${stepName}"`);
   const merged = { ...DEFAULT_RETRY, retryIf: () => true, ...policy };
   if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1 || merged.maxAttempts > MAX_STEP_ATTEMPTS) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
-import { CheckpointWriter } from './checkpoint-writer.js';
+import { CheckpointWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
 import { Context, currentContext } from './context.js';
 import { assertQueuedIfQueueOptions, attributesJson, enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
 import {
@@ -55,7 +55,7 @@ import { DEFAULT_SCHEDULE_TIMEZONE, ScheduleAdminImpl, Scheduler, validateSchedu
 import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
 import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
-import { Signals } from './signals.js';
+import { SIGNAL_CHANNEL, Signals } from './signals.js';
 import { activeTraceParent, startSpan, withSpan } from './tracing.js';
 import {
   executorsToTakeOver,
@@ -76,11 +76,11 @@ import {
   expiredRoot,
   RECOVERY_PAGE_SIZE,
   claimPendingWorkflows,
-  completeWorkflow,
   countOtherVersionPending,
   getWorkflow,
   insertWorkflow,
   loadSteps,
+  loadStepsOf,
   type ClaimedWorkflow,
   type StepRow,
 } from './sql/index.js';
@@ -91,8 +91,14 @@ const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
 const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
 const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
-/** Concurrent checkpoint writes on a server: leaves pool connections for transactions and waits. */
+/**
+ * Concurrent writes of each group-commit writer (checkpoints, starts, ends) on a server. Few, so
+ * that under load each write carries many rows (one round trip and one commit for all of them),
+ * and pool connections stay free for transactions and waits. Embedded PGlite has one connection.
+ */
 const POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT = 4;
+const POSTGRES_START_WRITES_IN_FLIGHT = 2;
+const POSTGRES_END_WRITES_IN_FLIGHT = 2;
 
 /** How one execution ended, as far as this process knows. */
 interface Outcome {
@@ -610,12 +616,14 @@ export class Strata {
 
   #makeRuntime(db: Database, appDb: Database, signals: Signals): Runtime {
     const serializer = this.#serializer;
-    const writer = new CheckpointWriter(db, db.engine === 'pglite' ? 1 : POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT);
+    const embedded = db.engine === 'pglite';
     return {
       db,
       appDb,
       serializer,
-      writer,
+      writer: new CheckpointWriter(db, embedded ? 1 : POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT),
+      starts: new WorkflowStartWriter(db, embedded ? 1 : POSTGRES_START_WRITES_IN_FLIGHT),
+      ends: new WorkflowEndWriter(db, embedded ? 1 : POSTGRES_END_WRITES_IN_FLIGHT, SIGNAL_CHANNEL),
       signals,
       logger: this.#logger,
       safetyPollIntervalMs: this.#safetyPollIntervalMs,
@@ -697,7 +705,7 @@ export class Strata {
       if (typeof outcome === 'string') return outcome;
       created = outcome;
     } else {
-      created = await insertWorkflow(db, row);
+      created = await this.#runtime!.starts.write(row);
       if (!created) await this.#assertSameName(db, workflowId, registration.name);
     }
     if (created) this.#execute(workflowId, registration, args, deadlineAt, [], null, parent && this.#running.get(parent.workflowId)?.span);
@@ -867,14 +875,15 @@ export class Strata {
   }
 
   async #finish(workflowId: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<Outcome> {
-    const { db, signals } = this.#runtime!;
+    const { ends, signals } = this.#runtime!;
     try {
-      if (!(await completeWorkflow(db, workflowId, status, output, error))) return { terminal: undefined };
+      // The end and its notification to other processes commit together.
+      if (!(await ends.write({ workflowId, status, output, error }))) return { terminal: undefined };
     } catch (failure) {
       this.#logger.warn(`strata: could not record the end of workflow "${workflowId}"; it stays PENDING and re-runs from its checkpoints on recovery`, failure);
       return { terminal: undefined };
     }
-    signals.publish(`w:${workflowId}`).catch((failure: unknown) => this.#logger.warn(`strata: could not notify the end of "${workflowId}"`, failure));
+    signals.wake(`w:${workflowId}`);
     return { terminal: { status, output, error } };
   }
 
@@ -927,8 +936,7 @@ export class Strata {
 
   /** Resumes the claimed workflows and reports what it could not resume. */
   async #recover(claimed: readonly ClaimedWorkflow[]): Promise<void> {
-    let resumed = 0;
-    for (const row of claimed) if (await this.#resume(row)) resumed++;
+    const resumed = await this.#resumeAll(claimed);
     if (resumed > 0) this.#logger.info(`strata: resumed ${resumed} unfinished workflow(s) of executor "${this.executorId}"`);
     for (const other of await countOtherVersionPending(this.#runtime!.db, this.executorId, this.appVersion)) {
       this.#logger.warn(
@@ -937,7 +945,18 @@ export class Strata {
     }
   }
 
-  async #resume(row: ClaimedWorkflow): Promise<boolean> {
+  /** Resumes claimed workflows, loading the histories of a page of them in one query; returns how many run. */
+  async #resumeAll(claimed: readonly ClaimedWorkflow[]): Promise<number> {
+    let resumed = 0;
+    for (let i = 0; i < claimed.length; i += RECOVERY_PAGE_SIZE) {
+      const page = claimed.slice(i, i + RECOVERY_PAGE_SIZE);
+      const histories = await loadStepsOf(this.#runtime!.db, page.map((row) => row.workflow_id));
+      for (const row of page) if (await this.#resume(row, histories.get(row.workflow_id) ?? [])) resumed++;
+    }
+    return resumed;
+  }
+
+  async #resume(row: ClaimedWorkflow, history: StepRow[]): Promise<boolean> {
     const registration = this.#registry.get(row.name);
     if (!registration) {
       this.#logger.error(`strata: cannot resume workflow "${row.workflow_id}": no workflow named "${row.name}" is registered in this version`);
@@ -955,10 +974,9 @@ export class Strata {
       await this.#expire(row.workflow_id, row.deadline_at);
       return false;
     }
-    const { db } = this.#runtime!;
-    const [workflow, history] = await Promise.all([getWorkflow(db, row.workflow_id), loadSteps(db, row.workflow_id)]);
-    if (!workflow || workflow.status !== 'PENDING' || this.#running.has(row.workflow_id)) return false;
-    const args = this.#serializer.deserialize<unknown[]>(workflow.inputs);
+    if (this.#running.has(row.workflow_id)) return false;
+    // Claimed PENDING just now; a cancel since then stops it at its first checkpoint.
+    const args = this.#serializer.deserialize<unknown[]>(row.inputs);
     this.#execute(row.workflow_id, registration, args, row.deadline_at, history, row.queue_name, row.trace_parent);
     return true;
   }
@@ -1055,7 +1073,7 @@ export class Strata {
         const claimed = await takeOverWorkflows(db, dead, this.executorId, this.#executorTimeoutMs, this.appVersion, [...this.#registry.keys()]);
         if (claimed.length === 0) continue;
         this.#logger.info(`strata: executor "${dead}" stopped heartbeating; taking over ${claimed.length} unfinished workflow(s)`);
-        for (const row of claimed) await this.#resume(row);
+        await this.#resumeAll(claimed);
       }
     })()
       .catch((error: unknown) => {

@@ -338,6 +338,8 @@ function isolatedRuntime(serializer: Serializer, logger: Logger): { runtime: Run
     appDb: forbidden('the application database'),
     serializer,
     writer: forbidden('the checkpoint writer'),
+    starts: forbidden('the workflow start writer'),
+    ends: forbidden('the workflow end writer'),
     signals: forbidden('the signals'),
     logger,
     safetyPollIntervalMs: Infinity,

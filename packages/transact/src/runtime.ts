@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '@strata/store';
-import type { CheckpointWriter } from './checkpoint-writer.js';
+import type { CheckpointWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
 import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from './interfaces.js';
 import type { Serializer } from './serialization.js';
 import type { Signals } from './signals.js';
@@ -25,7 +25,12 @@ export interface Runtime {
   readonly db: Database;
   readonly appDb: Database;
   readonly serializer: Serializer;
+  /** Group commit of step checkpoints. */
   readonly writer: CheckpointWriter;
+  /** Group commit of the rows of direct starts. */
+  readonly starts: WorkflowStartWriter;
+  /** Group commit of workflow ends with their notifications. */
+  readonly ends: WorkflowEndWriter;
   readonly signals: Signals;
   readonly logger: Logger;
   readonly safetyPollIntervalMs: number;

@@ -185,6 +185,45 @@ for (const kind of engines()) {
       assert.equal(await countMessages(fixture.app.strata, workflowId, true), 1, 'msg2 is still waiting in the inbox');
     });
 
+    test('a recv whose message is already waiting records its deadline and the message in one commit', async () => {
+      const handle = await fixture.app.gatedRecv.with({ workflowId: uniqueId('one-commit') }).start();
+      await fixture.app.strata.send(handle.workflowId, 'waiting already');
+      await fixture.app.strata.send(handle.workflowId, 'open', { topic: 'gate' });
+      assert.equal(await handle.result({ timeoutMs: 10_000 }), 'waiting already');
+      const { rows } = await fixture.app.strata.systemDatabase.query<{ step_id: number; kind: string; tx: string }>(
+        'select step_id, kind, xmin::text as tx from strata.steps where workflow_id = $1 order by step_id',
+        [handle.workflowId],
+      );
+      // Step 0 is the recv on 'gate' (no timeout, no deadline); then the deadline and the recv.
+      assert.deepEqual(rows.map((r) => [r.step_id, r.kind]), [[0, 'recv'], [1, 'deadline'], [2, 'recv']]);
+      assert.equal(rows[1]!.tx, rows[2]!.tx, 'the deadline and the received message commit in one transaction');
+    });
+
+    test('a recv that keeps waiting records its deadline before any message arrives, and a restart keeps it', async () => {
+      const workflowId = uniqueId('lazy-deadline');
+      await fixture.app.recvOne.with({ workflowId }).start('', 60_000);
+      const recorded = async () =>
+        (await fixture.app.strata.systemDatabase.query<{ step_id: number; kind: string; output: string | null }>(
+          'select step_id, kind, output from strata.steps where workflow_id = $1 order by step_id',
+          [workflowId],
+        )).rows;
+      let before = await recorded();
+      for (let i = 0; i < 50 && before.length === 0; i++) {
+        await delay(20);
+        before = await recorded();
+      }
+      assert.deepEqual(before.map((r) => [r.step_id, r.kind]), [[0, 'deadline']], 'the deadline is recorded while the recv waits');
+      const deadline = JSON.parse(before[0]!.output!) as { json: number };
+      assert.ok(Math.abs(deadline.json - (Date.now() + 60_000)) < 5_000, `deadline ${deadline.json} is about a minute away`);
+
+      await fixture.restart();
+      await fixture.app.strata.send(workflowId, 'after the restart');
+      assert.equal(await fixture.app.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), 'after the restart');
+      const after = await recorded();
+      assert.deepEqual(after.map((r) => [r.step_id, r.kind]), [[0, 'deadline'], [1, 'recv']]);
+      assert.equal(after[0]!.output, before[0]!.output, 'the recovered recv kept the recorded deadline');
+    });
+
     if (kind === 'postgres') {
       test('a message sent by another engine on the same database wakes the recv promptly', async () => {
         const handle = await fixture.app.announcedRecv.with({ workflowId: uniqueId('cross-process') }).start();

@@ -1,22 +1,31 @@
 import type { Queryable } from '@strata/store';
 
+/** How a workflow ended, for {@link completeWorkflows}. */
+export interface WorkflowEnd {
+  readonly workflowId: string;
+  readonly status: 'SUCCESS' | 'ERROR';
+  readonly output: string | null;
+  readonly error: string | null;
+}
+
 /**
- * Moves a PENDING workflow to SUCCESS or ERROR with its output or error. Returns false when the
- * workflow was no longer PENDING (cancelled or timed out meanwhile), which leaves it as it is.
+ * Moves PENDING workflows to SUCCESS or ERROR with their output or error, in one statement; returns
+ * the IDs it moved. A workflow no longer PENDING (cancelled or timed out meanwhile) is left as it
+ * is. With `notifyChannel`, the statement also sends `w:<id>` on it for each of them, so the
+ * notifications go out with the commit and cost no commit of their own.
  */
-export async function completeWorkflow(
-  db: Queryable,
-  workflowId: string,
-  status: 'SUCCESS' | 'ERROR',
-  output: string | null,
-  error: string | null,
-): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `update strata.workflows
-        set status = $2, output = $3, error = $4, updated_at = now(), completed_at = now()
-      where workflow_id = $1 and status = 'PENDING'`,
-    [workflowId, status, output, error],
+export async function completeWorkflows(db: Queryable, ends: readonly WorkflowEnd[], notifyChannel: string | null): Promise<Set<string>> {
+  const notify = notifyChannel === null ? '' : `, pg_notify($5, 'w:' || workflow_id)`;
+  const { rows } = await db.query<{ workflow_id: string }>(
+    `with ended as (
+       update strata.workflows w
+          set status = e.status, output = e.output, error = e.error, updated_at = now(), completed_at = now()
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as e(workflow_id, status, output, error)
+        where w.workflow_id = e.workflow_id and w.status = 'PENDING'
+        returning w.workflow_id)
+     select workflow_id${notify} from ended`,
+    [ends.map((e) => e.workflowId), ends.map((e) => e.status), ends.map((e) => e.output), ends.map((e) => e.error), ...(notifyChannel === null ? [] : [notifyChannel])],
     { prepare: true },
   );
-  return rowCount === 1;
+  return new Set(rows.map((row) => row.workflow_id));
 }

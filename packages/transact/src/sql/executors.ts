@@ -114,7 +114,7 @@ export async function takeOverWorkflows(
     const { rows } = await tx.query<ClaimedWorkflow & Record<string, unknown>>(
       `update strata.workflows set executor_id = $2, recovery_attempts = recovery_attempts + 1, updated_at = now()
         where status = 'PENDING' and executor_id = $1 and app_version = $3 and name = any($4)
-        returning workflow_id, name, deadline_at, recovery_attempts, queue_name, trace_parent`,
+        returning workflow_id, name, deadline_at, recovery_attempts, queue_name, trace_parent, inputs`,
       [deadExecutorId, executorId, appVersion, workflowNames],
     );
     return rows;

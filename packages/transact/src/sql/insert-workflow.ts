@@ -30,3 +30,37 @@ export async function insertWorkflow(db: Queryable, workflow: NewWorkflow): Prom
   );
   return rowCount === 1;
 }
+
+/**
+ * Creates the rows whose IDs do not exist yet, in one statement; returns the IDs this call
+ * created (an ID given twice is created once).
+ */
+export async function insertWorkflows(db: Queryable, workflows: readonly NewWorkflow[]): Promise<Set<string>> {
+  if (workflows.length === 1) {
+    const [one] = workflows as [NewWorkflow];
+    return new Set((await insertWorkflow(db, one)) ? [one.workflowId] : []);
+  }
+  const { rows } = await db.query<{ workflow_id: string }>(
+    `insert into strata.workflows
+       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent)
+     select u.workflow_id, u.name, 'PENDING', u.inputs, u.executor_id, u.app_version, u.parent_workflow_id, u.deadline_at,
+            coalesce(u.attributes::jsonb, '{}'), u.trace_parent
+       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[])
+            as u(workflow_id, name, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent)
+     on conflict (workflow_id) do nothing
+     returning workflow_id`,
+    [
+      workflows.map((w) => w.workflowId),
+      workflows.map((w) => w.name),
+      workflows.map((w) => w.inputs),
+      workflows.map((w) => w.executorId),
+      workflows.map((w) => w.appVersion),
+      workflows.map((w) => w.parentWorkflowId),
+      workflows.map((w) => w.deadlineAt?.toISOString() ?? null),
+      workflows.map((w) => w.attributes),
+      workflows.map((w) => w.traceParent),
+    ],
+    { prepare: true },
+  );
+  return new Set(rows.map((row) => row.workflow_id));
+}

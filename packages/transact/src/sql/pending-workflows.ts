@@ -11,6 +11,8 @@ export interface ClaimedWorkflow {
   readonly recovery_attempts: number;
   readonly queue_name: string | null;
   readonly trace_parent: string | null;
+  /** The serialized arguments. */
+  readonly inputs: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export async function claimPendingWorkflows(
               where status = 'PENDING' and executor_id = $1 and app_version = $2 and workflow_id > $3
               order by workflow_id limit ${RECOVERY_PAGE_SIZE}) page
       where w.workflow_id = page.workflow_id
-      returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name, w.trace_parent`,
+      returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name, w.trace_parent, w.inputs`,
     [executorId, appVersion, afterWorkflowId],
   );
   return rows.sort((a, b) => (a.workflow_id < b.workflow_id ? -1 : a.workflow_id > b.workflow_id ? 1 : 0));

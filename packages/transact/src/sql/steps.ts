@@ -11,6 +11,23 @@ export async function loadSteps(db: Queryable, workflowId: string): Promise<Step
   return rows;
 }
 
+/** The recorded steps of many workflows in one query, by workflow ID (recovery loads a page at once). */
+export async function loadStepsOf(db: Queryable, workflowIds: readonly string[]): Promise<Map<string, StepRow[]>> {
+  const { rows } = await db.query<StepRow & { workflow_id: string } & Record<string, unknown>>(
+    `select workflow_id, step_id, name, kind, output, error, child_workflow_id from strata.steps
+      where workflow_id = any($1::text[]) order by workflow_id, step_id`,
+    [workflowIds],
+    { prepare: true },
+  );
+  const byWorkflow = new Map<string, StepRow[]>();
+  for (const { workflow_id, ...step } of rows) {
+    let list = byWorkflow.get(workflow_id);
+    if (!list) byWorkflow.set(workflow_id, (list = []));
+    list.push(step as StepRow);
+  }
+  return byWorkflow;
+}
+
 /**
  * Records a batch of steps in one statement (group commit). A step is written only while its
  * workflow is PENDING and only if that step number is not recorded yet. Returns the keys

@@ -1,0 +1,100 @@
+import type { Database } from '@strata/store';
+import { completeWorkflows, insertStepInTransaction, insertSteps, insertWorkflows, type NewStep, type NewWorkflow, type WorkflowEnd } from './sql/index.js';
+
+/** Most rows written in one statement: keeps the statement and its arrays a bounded size. */
+const MAX_BATCH = 500;
+
+interface Pending<T, R> {
+  readonly item: T;
+  readonly resolve: (result: R) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: an item is written at once when fewer than `maxInFlight` writes are under way;
+ * items that arrive while all are in flight are gathered and written together by one statement
+ * (one round trip, one commit), so concurrent workflows share commits and a lone workflow waits
+ * for nothing. `flush` returns one result per item, in order.
+ */
+export class GroupCommit<T, R> {
+  readonly #flush: (items: T[]) => Promise<R[]>;
+  readonly #maxInFlight: number;
+  #queue: Array<Pending<T, R>> = [];
+  #inFlight = 0;
+
+  constructor(flush: (items: T[]) => Promise<R[]>, maxInFlight: number) {
+    this.#flush = flush;
+    this.#maxInFlight = maxInFlight;
+  }
+
+  /** Writes `item` with whatever else is waiting; resolves with its result once committed. */
+  write(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ item, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, MAX_BATCH);
+      this.#inFlight++;
+      void this.#write(batch).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #write(batch: Array<Pending<T, R>>): Promise<void> {
+    try {
+      const results = await this.#flush(batch.map((pending) => pending.item));
+      batch.forEach((pending, i) => pending.resolve(results[i]!));
+    } catch (error) {
+      for (const { reject } of batch) reject(error);
+    }
+  }
+}
+
+/** Step checkpoints; each resolves true when written, false when not (already recorded, or workflow not PENDING). */
+export class CheckpointWriter extends GroupCommit<NewStep, boolean> {
+  constructor(db: Database, maxInFlight: number) {
+    super(async (steps) => {
+      // A lone checkpoint takes the plain single-row statement: cheaper to plan than unnest.
+      if (steps.length === 1) return [await insertStepInTransaction(db, steps[0]!)];
+      const written = await insertSteps(db, steps);
+      return steps.map((step) => written.has(`${step.workflowId}/${step.stepId}`));
+    }, maxInFlight);
+  }
+}
+
+/**
+ * New workflow rows of direct starts; each resolves true when this call created the row, false
+ * when the ID existed (also when the same ID was started twice in one batch: only the first
+ * call creates it, so the workflow runs once).
+ */
+export class WorkflowStartWriter extends GroupCommit<NewWorkflow, boolean> {
+  constructor(db: Database, maxInFlight: number) {
+    super(async (rows) => {
+      const created = await insertWorkflows(db, rows);
+      return rows.map((row) => created.delete(row.workflowId));
+    }, maxInFlight);
+  }
+}
+
+/**
+ * Ends of workflows (SUCCESS or ERROR with its output or error). Each resolves true when this
+ * call moved the row out of PENDING. The `w:<id>` notification of each end is sent in the same
+ * statement, so the end costs one commit.
+ */
+export class WorkflowEndWriter extends GroupCommit<WorkflowEnd, boolean> {
+  constructor(db: Database, maxInFlight: number, channel: string) {
+    super(async (ends) => {
+      const inline = db.notificationMode === 'listen';
+      const ended = await completeWorkflows(db, ends, inline ? channel : null);
+      // Polled notifications are rows of their own table: sent after the ends committed.
+      if (!inline) for (const id of ended) await db.notify(channel, `w:${id}`);
+      return ends.map((end) => ended.has(end.workflowId));
+    }, maxInFlight);
+  }
+}
