@@ -1,4 +1,4 @@
-import type { Queryable } from '@strata/store';
+import type { Database, Queryable } from '@strata/store';
 import { DuplicateEnqueueError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from './errors.js';
 import type { EnqueueOptions, StartOptions } from './interfaces.js';
 import { SIGNAL_CHANNEL } from './signals.js';
@@ -106,18 +106,21 @@ export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<E
     attributes: attributesJson(options.attributes),
     traceParent: activeTraceParent(),
   };
+  // Outside a transaction, a server's NOTIFY goes with the insert's own commit; in the caller's
+  // transaction (or a polled database) it is sent through `db`, at that commit.
+  const inline = (db as Partial<Database>).notificationMode === 'listen';
   // A conflict whose holder finished before we could read it is gone: insert again.
   for (let attempt = 0; attempt < 10; attempt++) {
     let inserted: boolean;
     try {
-      inserted = await enqueueWorkflow(db, row);
+      inserted = await enqueueWorkflow(db, row, inline ? SIGNAL_CHANNEL : null);
     } catch (error) {
       // The queue was deleted since its limits were read (the foreign key to strata.queues).
       if ((error as { code?: unknown }).code === '23503') throw new UnknownQueueError(request.queueName, []);
       throw error;
     }
     if (inserted) {
-      await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
+      if (!inline) await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
       return { workflowId: row.workflowId, created: true };
     }
     const existing = await getWorkflow(db, row.workflowId);

@@ -104,13 +104,18 @@ export interface NewQueuedWorkflow {
  * Inserts an ENQUEUED workflow. False when the workflow ID exists or the deduplication key is
  * live (the caller tells which): no error is raised, so a caller's transaction stays usable.
  */
-export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `insert into strata.workflows
-       (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
-        timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, queue_order)
-     values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), $13, nextval('strata.queue_order'))
-     on conflict do nothing`,
+export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow, notifyChannel: string | null = null): Promise<boolean> {
+  // With notifyChannel, `q:<queue>` goes out with the insert's own commit (no second commit).
+  const notify = notifyChannel === null ? '' : `, pg_notify($14, 'q:' || queue_name)`;
+  const { rows } = await db.query(
+    `with queued as (
+       insert into strata.workflows
+         (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
+          timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, queue_order)
+       values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), $13, nextval('strata.queue_order'))
+       on conflict do nothing
+       returning queue_name)
+     select 1${notify} from queued`,
     [
       workflow.workflowId,
       workflow.name,
@@ -125,10 +130,11 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
       workflow.deadlineAt,
       workflow.attributes,
       workflow.traceParent,
+      ...(notifyChannel === null ? [] : [notifyChannel]),
     ],
     { prepare: true },
   );
-  return rowCount === 1;
+  return rows.length === 1;
 }
 
 /** The queued or running workflow that holds a deduplication key, if any. */
