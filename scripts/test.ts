@@ -4,9 +4,9 @@
 //   npm test -- packages/store      only test files whose path contains "packages/store"
 //   STRATA_TEST_ENGINES=pglite npm test   skip PostgreSQL entirely
 //
-// Test files: packages/*/test/**/*.test.ts and examples/*/test/**/*.test.ts. They run under
-// `node --test` with the shared cluster's admin URL in STRATA_TEST_PG_URL; `@strata/testing`'s
-// freshPostgresUrl() creates a database per test on it.
+// Test files: packages/*/test/**/*.test.ts, examples/*/test/**/*.test.ts and
+// bench/test/**/*.test.ts. They run under `node --test` with the shared cluster's admin URL in
+// STRATA_TEST_PG_URL; `@strata/testing`'s freshPostgresUrl() creates a database per test on it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -24,6 +24,9 @@ const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Folders whose children each may hold a `test/` folder. */
 const TEST_PARENT_DIRS = ['packages', 'examples'];
+
+/** Workspaces at the top level whose `test/` folders also hold tests. */
+const TOP_LEVEL_WORKSPACES = ['bench'];
 
 /** Deeper than any sane test tree; stops a symlink loop from walking forever. */
 const MAX_WALK_DEPTH = 12;
@@ -59,6 +62,10 @@ function findTestFiles(): string[] {
       const testDir = join(parentDir, member.name, 'test');
       if (member.isDirectory() && existsSync(testDir)) files.push(...findTestFilesUnder(testDir));
     }
+  }
+  for (const workspace of TOP_LEVEL_WORKSPACES) {
+    const testDir = join(ROOT_DIR, workspace, 'test');
+    if (existsSync(testDir)) files.push(...findTestFilesUnder(testDir));
   }
   return files.map((file) => relative(ROOT_DIR, file).split(sep).join('/')).sort();
 }

@@ -1,0 +1,115 @@
+// What the orchestrator (run.ts) and a system's child process (child.ts) agree on.
+//
+// Every measurement runs in a child process of its own, on a database of its own, so one
+// system's global state (DBOS is a singleton), warm caches or leftover rows never touch another's.
+// A child prints exactly one line starting with RESULT_PREFIX followed by the JSON Metrics.
+
+/** The systems a workload can run on. */
+export type SystemName = 'strata' | 'dbos' | 'floor';
+
+/**
+ * The workloads of issue 4. `recovery-park` and `recovery-resume` are the two halves of the
+ * recovery workload: the orchestrator SIGKILLs the first child once it reports PARKED.
+ */
+export type WorkloadName = 'sequential' | 'throughput' | 'transactions' | 'queue' | 'messages' | 'recovery-park' | 'recovery-resume' | 'floor';
+
+/** Sizes of each workload, so a smoke run (`--scale 0.05`) uses the same code paths as the full run. */
+export interface Counts {
+  /** Workload 1: workflows of 0 steps, and of 3 steps, run one after another. */
+  readonly sequential: number;
+  /** Workload 2: 3-step workflows per in-flight width. */
+  readonly throughput: number;
+  /** Workload 2: the in-flight widths. */
+  readonly widths: readonly number[];
+  /** Workload 3: workflows with one inserting transaction step, run sequentially and then 64 in flight. */
+  readonly transactions: number;
+  /** Workload 4: one-step workflows enqueued on a queue with concurrency `queueConcurrency`. */
+  readonly drain: number;
+  readonly queueConcurrency: number;
+  /** Workload 4: workflows enqueued one at a time on an idle queue. */
+  readonly idleSamples: number;
+  /** Workload 5: send/recv round trips between two workflows. */
+  readonly messages: number;
+  /** Workload 6: workflows parked in a durable sleep before the SIGKILL. */
+  readonly recovery: number;
+  /** Workload 7: single-row INSERT commits, sequentially and per connection width. */
+  readonly floor: number;
+  readonly floorWidth: number;
+}
+
+export const FULL_COUNTS: Counts = {
+  sequential: 500,
+  throughput: 5_000,
+  widths: [64, 256],
+  transactions: 2_000,
+  drain: 5_000,
+  queueConcurrency: 50,
+  idleSamples: 100,
+  messages: 300,
+  recovery: 1_000,
+  floor: 2_000,
+  floorWidth: 64,
+};
+
+/** FULL_COUNTS scaled down (never below a handful, so percentiles stay defined). */
+export function scaledCounts(scale: number): Counts {
+  const s = (n: number, min = 5) => Math.max(min, Math.round(n * scale));
+  return {
+    ...FULL_COUNTS,
+    sequential: s(FULL_COUNTS.sequential),
+    throughput: s(FULL_COUNTS.throughput, 64),
+    transactions: s(FULL_COUNTS.transactions, 64),
+    drain: s(FULL_COUNTS.drain, 50),
+    idleSamples: s(FULL_COUNTS.idleSamples, 3),
+    messages: s(FULL_COUNTS.messages),
+    recovery: s(FULL_COUNTS.recovery, 20),
+    floor: s(FULL_COUNTS.floor, 64),
+  };
+}
+
+/** What a child is told: its database and the sizes. */
+export interface ChildConfig {
+  /** `postgres://…` of a database created for this child alone, or a PGlite directory. */
+  readonly url: string;
+  /** 'postgres' or 'pglite': the floor and Strata also run on PGlite (workload 8). */
+  readonly engine: 'postgres' | 'pglite';
+  readonly counts: Counts;
+  /** recovery-park: the wall-clock time (ms since epoch) every parked sleep ends. */
+  readonly wakeAt?: number;
+}
+
+/**
+ * A child's figures, by metric name. Latencies are milliseconds, rates per second. Every system
+ * returns the same names for a workload (W is an in-flight width, N a count from Counts):
+ *
+ * - sequential: `seq.wf0.p50|p99` per 0-step workflow and `seq.wf3.p50|p99` per 3-step workflow,
+ *   each started and awaited one after another (N = sequential); `seq.step.p50|p99` per step,
+ *   timed inside the workflow around each step call (3N samples).
+ * - throughput: per width W, `tput.W.wfps`, `tput.W.stepsps` and `tput.W.p50|p99` (start to
+ *   result of each workflow), N = throughput 3-step workflows.
+ * - transactions: `tx.p50|p99` per transaction step, timed inside the workflow around the call, N
+ *   workflows one after another; then `tx.rowsps`: N more with 64 in flight, rows/s.
+ * - queue: `queue.drain.ms` from the first enqueue to all N finished (the enqueues run 64 in
+ *   flight meanwhile), `queue.drain.wfps` = N / that; `queue.idle.p50|p99` from an enqueue on an
+ *   idle queue returning to the workflow's first line running.
+ * - messages: `msg.p50|p99`, a ping workflow's send to a pong workflow until the pong's reply is
+ *   received, timed inside the ping workflow.
+ * - recovery-resume: `recovery.ms` from just before launch to all N parked workflows finished
+ *   (polled every 5 ms on a connection of the child's own), and `recovery.launch.ms`.
+ * - floor: `floor.seq.p50|p99` and `floor.seq.cps` for single-row INSERT commits on one
+ *   connection; `floor.par.cps` with `floorWidth` connections (PostgreSQL only).
+ */
+export type Metrics = Record<string, number>;
+
+export const RESULT_PREFIX = 'BENCH_RESULT ';
+/** recovery-park prints this once every workflow is parked; the orchestrator then SIGKILLs it. */
+export const PARKED_PREFIX = 'BENCH_PARKED ';
+
+/**
+ * One system's implementation of the workloads. Each function runs in a fresh child process on a
+ * fresh database and returns its metrics; `parkForRecovery` never returns (it prints PARKED and
+ * waits to be killed).
+ */
+export interface SystemModule {
+  run(workload: WorkloadName, config: ChildConfig): Promise<Metrics>;
+}

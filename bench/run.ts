@@ -1,0 +1,366 @@
+// `npm run bench`: Strata, DBOS Transact and the raw commit floor side by side (issue 4).
+//
+// Starts one throwaway PostgreSQL cluster with default durability (fsync, synchronous_commit and
+// full_page_writes on), then runs every workload for every system, three rounds, alternating the
+// order of the systems from round to round. Each measurement is a child process of its own
+// (child.ts) on a database of its own. Then it runs workloads 1, 2 and 4 for Strata on embedded
+// PGlite with raw PGlite inserts as the floor. Prints one table of medians with the ratios
+// Strata/DBOS and Strata/floor, and writes every raw figure to bench/results/<time>.json.
+//
+//   npm run bench                                   the full run (about 25 minutes on 2 cores)
+//   npm run bench -- --rounds 1 --scale 0.1         a quick look with the same code paths
+//   npm run bench -- --systems strata,floor         leave DBOS out
+//   npm run bench -- --workloads queue,messages     some workloads only
+//   npm run bench -- --no-pglite                    skip workload 8
+//   npm run bench -- --out DIR                      write the JSON there instead of bench/results
+//   npm run bench -- --park-budget-ms N             recovery: how long parking may take (default 15 s)
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { freshPgliteDir, startCluster, type PgCluster } from '@strata/testing';
+import { sleep } from './lib/measure.js';
+import { PARKED_PREFIX, RESULT_PREFIX, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT_DIR = join(BENCH_DIR, '..');
+
+/** The issue's durability settings; the rest are PostgreSQL's defaults (the harness's test shortcuts are overridden). */
+const DURABLE = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } as const;
+const REPORTED_SETTINGS = ['server_version', 'fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'commit_delay', 'shared_buffers', 'max_connections', 'wal_level'];
+
+type Workload = 'sequential' | 'throughput' | 'transactions' | 'queue' | 'messages' | 'recovery' | 'floor';
+const WORKLOADS: readonly Workload[] = ['floor', 'sequential', 'throughput', 'transactions', 'queue', 'messages', 'recovery'];
+/** The systems each workload runs on (the floor has only itself). */
+const SYSTEMS_OF: Record<Workload, readonly SystemName[]> = {
+  floor: ['floor'],
+  sequential: ['strata', 'dbos'],
+  throughput: ['strata', 'dbos'],
+  transactions: ['strata', 'dbos'],
+  queue: ['strata', 'dbos'],
+  messages: ['strata', 'dbos'],
+  recovery: ['strata', 'dbos'],
+};
+const PGLITE_WORKLOADS: readonly Workload[] = ['floor', 'sequential', 'throughput', 'queue'];
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    scale: { type: 'string', default: '1' },
+    systems: { type: 'string', default: 'strata,dbos,floor' },
+    workloads: { type: 'string', default: WORKLOADS.join(',') },
+    'no-pglite': { type: 'boolean', default: false },
+    'park-budget-ms': { type: 'string', default: '15000' },
+    out: { type: 'string', default: join(BENCH_DIR, 'results') },
+  },
+});
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+const rounds = Number(args.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be a whole number ≥ 1, got "${args.rounds}"`);
+const scale = Number(args.scale);
+if (!(scale > 0 && scale <= 1)) fail(`--scale must be in (0, 1], got "${args.scale}"`);
+const parkBudgetMs = Number(args['park-budget-ms']);
+if (!(parkBudgetMs >= 1000)) fail(`--park-budget-ms must be ≥ 1000, got "${args['park-budget-ms']}"`);
+const systems = new Set(args.systems!.split(',').map((s) => s.trim()));
+for (const s of systems) if (!['strata', 'dbos', 'floor'].includes(s)) fail(`unknown system "${s}"; use strata, dbos, floor`);
+const workloads = args.workloads!.split(',').map((s) => s.trim()) as Workload[];
+for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload "${w}"; use ${WORKLOADS.join(', ')}`);
+const counts: Counts = scaledCounts(scale);
+
+interface Measurement {
+  readonly system: SystemName;
+  readonly engine: 'postgres' | 'pglite';
+  readonly workload: Workload;
+  readonly round: number;
+  readonly metrics: Metrics;
+  readonly wallMs: number;
+}
+const measurements: Measurement[] = [];
+const log: string[] = [];
+
+/** Runs child.ts; resolves with its metrics. `onLine` sees each stdout line (recovery's PARKED). */
+function child(system: SystemName, workload: WorkloadName, config: ChildConfig, onLine?: (line: string, kill: () => void) => void): Promise<Metrics | 'killed'> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'child.ts', system, workload, JSON.stringify(config)], {
+      cwd: BENCH_DIR,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let result: Metrics | undefined;
+    let killed = false;
+    let pending = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk;
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length)) as Metrics;
+        onLine?.(line, () => {
+          killed = true;
+          proc.kill('SIGKILL');
+        });
+      }
+    });
+    proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    proc.once('error', reject);
+    proc.once('exit', (code, signal) => {
+      log.push(`--- ${system} ${workload} (${config.engine}) exit ${code ?? signal}\n${stderr}`);
+      if (killed && signal === 'SIGKILL') resolve('killed');
+      else if (code === 0 && result) resolve(result);
+      else reject(new Error(`${system} ${workload} on ${config.engine} failed (exit ${code ?? signal}):\n${stderr.slice(-4000)}${stdout.slice(-2000)}`));
+    });
+  });
+}
+
+/** A database of its own for one child; dropped afterwards. */
+async function withDatabase<T>(cluster: PgCluster, name: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  try {
+    const url = new URL(cluster.url);
+    url.pathname = `/${name}`;
+    return await fn(url.toString());
+  } finally {
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+async function measure(system: SystemName, engine: 'postgres' | 'pglite', workload: Workload, round: number, url: string): Promise<void> {
+  const started = performance.now();
+  let metrics: Metrics;
+  if (workload === 'recovery') {
+    // Park every workflow in a sleep that ends at wakeAt, SIGKILL the process, wait until wakeAt,
+    // then time a new process from launch to all finished.
+    const wakeAt = Date.now() + parkBudgetMs;
+    const parked = await child(system, 'recovery-park', { url, engine, counts, wakeAt }, (line, kill) => {
+      if (line.startsWith(PARKED_PREFIX)) kill();
+    });
+    if (parked !== 'killed') throw new Error(`${system} recovery-park ended without being killed`);
+    await sleep(Math.max(0, wakeAt - Date.now()) + 100);
+    metrics = (await child(system, 'recovery-resume', { url, engine, counts })) as Metrics;
+  } else {
+    metrics = (await child(system, workload === 'floor' ? 'floor' : workload, { url, engine, counts })) as Metrics;
+  }
+  const wallMs = performance.now() - started;
+  measurements.push({ system, engine, workload, round, metrics, wallMs });
+  const shown = Object.entries(metrics).map(([k, v]) => `${k}=${format(v)}`).join(' ');
+  console.error(`  round ${round} ${engine.padEnd(8)} ${system.padEnd(6)} ${workload.padEnd(12)} ${(wallMs / 1000).toFixed(1).padStart(6)} s  ${shown}`);
+}
+
+function format(v: number): string {
+  return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
+}
+
+/** The systems of `workload` that were asked for, in the order of this round (alternating). */
+function order(workload: Workload, round: number): SystemName[] {
+  const list = SYSTEMS_OF[workload].filter((s) => systems.has(s));
+  return round % 2 === 1 ? list : [...list].reverse();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table: which metrics to show, their units, which direction is better, and the floor they
+// are compared with.
+interface Row {
+  readonly workload: Workload;
+  readonly label: string;
+  readonly metric: string;
+  readonly unit: 'ms' | '/s';
+  /** The floor metric this row is divided by (Strata/floor). */
+  readonly floor?: string;
+}
+function rows(engine: 'postgres' | 'pglite'): Row[] {
+  const list: Row[] = [
+    { workload: 'floor', label: '7. raw INSERT commit, sequential p50', metric: 'floor.seq.p50', unit: 'ms' },
+    { workload: 'floor', label: '7. raw INSERT commit, sequential p99', metric: 'floor.seq.p99', unit: 'ms' },
+    { workload: 'floor', label: `7. raw INSERT commits/s, ${counts.floorWidth} connections`, metric: 'floor.par.cps', unit: '/s' },
+    { workload: 'sequential', label: '1. 0-step workflow p50', metric: 'seq.wf0.p50', unit: 'ms', floor: 'floor.seq.p50' },
+    { workload: 'sequential', label: '1. 0-step workflow p99', metric: 'seq.wf0.p99', unit: 'ms', floor: 'floor.seq.p99' },
+    { workload: 'sequential', label: '1. 3-step workflow p50', metric: 'seq.wf3.p50', unit: 'ms' },
+    { workload: 'sequential', label: '1. 3-step workflow p99', metric: 'seq.wf3.p99', unit: 'ms' },
+    { workload: 'sequential', label: '1. per step p50', metric: 'seq.step.p50', unit: 'ms', floor: 'floor.seq.p50' },
+    { workload: 'sequential', label: '1. per step p99', metric: 'seq.step.p99', unit: 'ms', floor: 'floor.seq.p99' },
+  ];
+  for (const width of counts.widths) {
+    list.push(
+      { workload: 'throughput', label: `2. 3-step workflows/s, ${width} in flight`, metric: `tput.${width}.wfps`, unit: '/s' },
+      { workload: 'throughput', label: `2. steps/s, ${width} in flight`, metric: `tput.${width}.stepsps`, unit: '/s', floor: engine === 'postgres' ? 'floor.par.cps' : 'floor.seq.cps' },
+      { workload: 'throughput', label: `2. workflow latency p50, ${width} in flight`, metric: `tput.${width}.p50`, unit: 'ms' },
+      { workload: 'throughput', label: `2. workflow latency p99, ${width} in flight`, metric: `tput.${width}.p99`, unit: 'ms' },
+    );
+  }
+  list.push(
+    { workload: 'transactions', label: '3. transaction step p50 (sequential)', metric: 'tx.p50', unit: 'ms', floor: 'floor.seq.p50' },
+    { workload: 'transactions', label: '3. transaction step p99 (sequential)', metric: 'tx.p99', unit: 'ms', floor: 'floor.seq.p99' },
+    { workload: 'transactions', label: '3. transaction rows/s, 64 in flight', metric: 'tx.rowsps', unit: '/s', floor: 'floor.par.cps' },
+    { workload: 'queue', label: `4. queue drain, ${counts.drain} workflows, concurrency ${counts.queueConcurrency}`, metric: 'queue.drain.wfps', unit: '/s' },
+    { workload: 'queue', label: '4. queue drain time', metric: 'queue.drain.ms', unit: 'ms' },
+    { workload: 'queue', label: '4. idle-queue start latency p50', metric: 'queue.idle.p50', unit: 'ms' },
+    { workload: 'queue', label: '4. idle-queue start latency p99', metric: 'queue.idle.p99', unit: 'ms' },
+    { workload: 'messages', label: '5. send/recv round trip p50', metric: 'msg.p50', unit: 'ms' },
+    { workload: 'messages', label: '5. send/recv round trip p99', metric: 'msg.p99', unit: 'ms' },
+    { workload: 'recovery', label: `6. recovery of ${counts.recovery} sleeping workflows`, metric: 'recovery.ms', unit: 'ms' },
+    { workload: 'recovery', label: '6. of which launch()', metric: 'recovery.launch.ms', unit: 'ms' },
+  );
+  return list.filter((r) => (engine === 'postgres' || PGLITE_WORKLOADS.includes(r.workload)) && (engine === 'postgres' || r.metric !== 'floor.par.cps'));
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Median over rounds of `metric` for `system` on `engine`, or undefined when not measured. */
+function med(engine: 'postgres' | 'pglite', system: SystemName, metric: string): number | undefined {
+  const values = measurements.filter((m) => m.engine === engine && m.system === system && metric in m.metrics).map((m) => m.metrics[metric]!);
+  return values.length > 0 ? median(values) : undefined;
+}
+
+/** "0.21 (4.8× better)": the ratio, and how many times better Strata is (or worse). */
+function ratio(strata: number | undefined, other: number | undefined, unit: 'ms' | '/s'): string {
+  if (strata === undefined || other === undefined || other === 0 || strata === 0) return '';
+  const r = strata / other;
+  const better = unit === 'ms' ? 1 / r : r;
+  return `${r < 0.1 ? r.toPrecision(2) : r.toFixed(2)} (${better >= 1 ? `${better.toFixed(1)}× better` : `${(1 / better).toFixed(1)}× worse`})`;
+}
+
+function table(engine: 'postgres' | 'pglite'): { lines: string[]; rows: Array<Record<string, unknown>> } {
+  // DBOS has no embedded engine: the PGlite table compares Strata with the floor only.
+  const withDbos = engine === 'postgres';
+  const header = ['workload', 'unit', 'Strata', ...(withDbos ? ['DBOS', 'Strata/DBOS'] : []), 'floor', 'Strata/floor'];
+  const body: string[][] = [];
+  const json: Array<Record<string, unknown>> = [];
+  for (const row of rows(engine)) {
+    const isFloor = row.workload === 'floor';
+    const strata = isFloor ? med(engine, 'floor', row.metric) : med(engine, 'strata', row.metric);
+    const dbos = isFloor || !withDbos ? undefined : med(engine, 'dbos', row.metric);
+    const floor = row.floor ? med(engine, 'floor', row.floor) : undefined;
+    if (strata === undefined && dbos === undefined) continue;
+    json.push({ engine, label: row.label, metric: row.metric, unit: row.unit, strata: isFloor ? undefined : strata, dbos, floor: isFloor ? strata : floor });
+    body.push([
+      row.label,
+      row.unit,
+      isFloor ? '' : strata === undefined ? '–' : format(strata),
+      ...(withDbos ? [dbos === undefined ? (isFloor ? '' : '–') : format(dbos), isFloor ? '' : ratio(strata, dbos, row.unit)] : []),
+      isFloor ? format(strata!) : floor === undefined ? '' : format(floor),
+      isFloor ? '' : ratio(strata, floor, row.unit),
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  return {
+    lines: [line(header), `|${widths.map((w, i) => (i >= 2 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`, ...body.map(line)],
+    rows: json,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+const startedAt = new Date();
+console.error(`bench: ${rounds} round(s) at scale ${scale}; systems ${[...systems].join(', ')}; workloads ${workloads.join(', ')}`);
+const cluster = await startCluster({ settings: DURABLE });
+let settings: Record<string, string> = {};
+try {
+  const admin = new pg.Client({ connectionString: cluster.url });
+  await admin.connect();
+  const { rows: found } = await admin.query<{ name: string; setting: string; unit: string | null }>(
+    'select name, setting, unit from pg_settings where name = any($1)',
+    [REPORTED_SETTINGS],
+  );
+  settings = Object.fromEntries(found.map((r) => [r.name, r.unit ? `${r.setting} ${r.unit}` : r.setting]));
+  await admin.end();
+  for (const name of Object.keys(DURABLE)) {
+    if (settings[name] !== 'on') throw new Error(`the benchmark cluster has ${name}=${settings[name]}; it must be on`);
+  }
+
+  let n = 0;
+  for (let round = 1; round <= rounds; round++) {
+    console.error(`round ${round} of ${rounds} (PostgreSQL)`);
+    for (const workload of workloads) {
+      for (const system of order(workload, round)) {
+        await withDatabase(cluster, `bench_${system}_${workload}_${round}_${n++}`, (url) => measure(system, 'postgres', workload, round, url));
+      }
+    }
+  }
+} finally {
+  await cluster.stop();
+}
+
+if (!args['no-pglite']) {
+  for (let round = 1; round <= rounds; round++) {
+    console.error(`round ${round} of ${rounds} (PGlite)`);
+    for (const workload of workloads.filter((w) => PGLITE_WORKLOADS.includes(w))) {
+      for (const system of order(workload, round).filter((s) => s !== 'dbos')) {
+        await measure(system, 'pglite', workload, round, await freshPgliteDir());
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+const packageVersion = (path: string) => (JSON.parse(readFileSync(join(ROOT_DIR, 'node_modules', path, 'package.json'), 'utf8')) as { version: string }).version;
+const versions = {
+  node: process.version,
+  postgres: settings.server_version,
+  '@dbos-inc/dbos-sdk': packageVersion('@dbos-inc/dbos-sdk'),
+  '@electric-sql/pglite': packageVersion('@electric-sql/pglite'),
+  pg: packageVersion('pg'),
+  strata: gitRevision(),
+};
+const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), platform: `${os.platform()} ${os.release()}` };
+
+const pgTable = table('postgres');
+const pgliteTable = args['no-pglite'] ? undefined : table('pglite');
+const out: string[] = [];
+out.push('', `Strata vs DBOS Transact vs the raw commit floor: medians of ${rounds} round(s), scale ${scale}`);
+out.push(`${machine.cores} cores (${machine.cpu}), Node ${versions.node}, PostgreSQL ${versions.postgres} with ${Object.entries(DURABLE).map(([k, v]) => `${k}=${v}`).join(', ')}; DBOS Transact ${versions['@dbos-inc/dbos-sdk']} at its defaults; Strata ${versions.strata}`);
+out.push('Strata/X is Strata divided by X: below 1 is better for ms, above 1 for /s; "better" says by how much.', '');
+out.push('PostgreSQL', ...pgTable.lines);
+if (pgliteTable) out.push('', `Embedded PGlite ${versions['@electric-sql/pglite']} (Strata only; the floor is raw PGlite inserts)`, ...pgliteTable.lines);
+console.log(out.join('\n'));
+
+const resultsDir = args.out!;
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      rounds,
+      scale,
+      counts,
+      machine,
+      versions,
+      postgresSettings: settings,
+      table: [...pgTable.rows, ...(pgliteTable?.rows ?? [])],
+      measurements,
+      childLogs: log,
+    },
+    null,
+    2,
+  ),
+);
+console.log(`\nraw figures: ${file}`);
+
+/** The commit measured, with "+changes" when the tree differs from it. */
+function gitRevision(): string {
+  try {
+    const git = (...argv: string[]) => execFileSync('git', argv, { cwd: ROOT_DIR, encoding: 'utf8' }).trim();
+    return `${git('rev-parse', '--short=12', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? '+changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}

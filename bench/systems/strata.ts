@@ -1,0 +1,176 @@
+// Strata's side of every workload (see lib/protocol.ts for what each measures). Runs in a child
+// process on a database of its own; PostgreSQL or, for workload 8, an embedded PGlite directory.
+import { openDatabase } from '@strata/store';
+import { Strata } from '@strata/transact';
+import { idleGap, inFlight, p50p99, timeEach, waitForCount } from '../lib/measure.js';
+import { PARKED_PREFIX, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+/** Per-step durations, timed inside the workflow around each step call. */
+const stepSamples: number[] = [];
+/** Per-transaction durations, timed inside the workflow around the call. */
+const txSamples: number[] = [];
+/** Round trips timed inside the ping workflow. */
+const roundTrips: number[] = [];
+/** Resolvers of "workflow <id> ran its first line", for the idle-queue latency. */
+const started = new Map<string, (at: number) => void>();
+/** Whether the in-workflow timers should record (not during warm-up). */
+let recording = false;
+
+/** The default executor ID ('local') and version, so a restarted process recovers the parked workflows. */
+function engine(config: ChildConfig): Strata {
+  return new Strata({ database: config.url, logger: quiet });
+}
+
+/** Registers every benchmark workflow, so all processes of a run have the same ones. */
+function register(strata: Strata) {
+  const empty = strata.workflow('empty', async () => 0);
+  const three = strata.workflow('three', async (ctx) => {
+    let sum = 0;
+    for (const name of ['a', 'b', 'c']) {
+      const t0 = performance.now();
+      sum += await ctx.step(name, () => 1);
+      if (recording) stepSamples.push(performance.now() - t0);
+    }
+    return sum;
+  });
+  const insert = strata.workflow('insert', async (ctx, i: number) => {
+    const t0 = performance.now();
+    await ctx.transaction('insert', (tx) => tx.query('insert into bench_rows (v) values ($1)', [`row ${i}`]));
+    if (recording) txSamples.push(performance.now() - t0);
+  });
+  const one = strata.workflow('one', async (ctx, i: number) => ctx.step('one', () => i));
+  const firstLine = strata.workflow('first-line', async (ctx) => {
+    started.get(ctx.workflowId)?.(performance.now());
+    return ctx.step('one', () => 1);
+  });
+  const pong = strata.workflow('pong', async (ctx, rounds: number, pinger: string) => {
+    for (let i = 0; i < rounds; i++) {
+      const ping = await ctx.recv<number>('ping', { timeoutMs: 60_000 });
+      await ctx.send(pinger, ping, 'pong');
+    }
+  });
+  const ping = strata.workflow('ping', async (ctx, rounds: number, ponger: string) => {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      await ctx.send(ponger, i, 'ping');
+      const reply = await ctx.recv<number>('pong', { timeoutMs: 60_000 });
+      if (reply !== i) throw new Error(`round ${i}: got ${reply}`);
+      roundTrips.push(performance.now() - t0);
+    }
+  });
+  const sleeper = strata.workflow('sleeper', async (ctx, wakeAt: number) => {
+    await ctx.sleep(Math.max(0, wakeAt - Date.now()));
+    return ctx.step('after', () => 1);
+  });
+  const queue = strata.queue('drain', { concurrency: 50 });
+  const idle = strata.queue('idle');
+  return { empty, three, insert, one, firstLine, pong, ping, sleeper, queue, idle };
+}
+
+async function count(strata: Strata, sql: string, params: unknown[] = []): Promise<number> {
+  const { rows } = await strata.systemDatabase.query<{ n: string }>(sql, params);
+  return Number(rows[0]!.n);
+}
+
+async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics> {
+  const { counts } = config;
+  const strata = engine(config);
+  const w = register(strata);
+  const metrics: Metrics = {};
+  if (workload !== 'recovery-resume') {
+    await strata.launch();
+    // A short warm-up: JIT, prepared statements and pool connections, as a long-running app has them.
+    await Promise.all(Array.from({ length: 20 }, () => w.three.run()));
+  }
+  recording = true;
+
+  switch (workload) {
+    case 'sequential': {
+      Object.assign(metrics, p50p99('seq.wf0', await timeEach(counts.sequential, () => w.empty.run())));
+      Object.assign(metrics, p50p99('seq.wf3', await timeEach(counts.sequential, () => w.three.run())));
+      Object.assign(metrics, p50p99('seq.step', stepSamples));
+      break;
+    }
+    case 'throughput': {
+      for (const width of counts.widths) {
+        const { wallMs, samples } = await inFlight(counts.throughput, width, () => w.three.run());
+        metrics[`tput.${width}.wfps`] = counts.throughput / (wallMs / 1000);
+        metrics[`tput.${width}.stepsps`] = (3 * counts.throughput) / (wallMs / 1000);
+        Object.assign(metrics, p50p99(`tput.${width}`, samples));
+      }
+      break;
+    }
+    case 'transactions': {
+      await strata.systemDatabase.exec('create table if not exists bench_rows (id bigserial primary key, v text not null)');
+      await timeEach(counts.transactions, (i) => w.insert.run(i));
+      Object.assign(metrics, p50p99('tx', txSamples));
+      const { wallMs } = await inFlight(counts.transactions, 64, (i) => w.insert.run(i));
+      metrics['tx.rowsps'] = counts.transactions / (wallMs / 1000);
+      const rows = await count(strata, 'select count(*) as n from bench_rows');
+      if (rows !== 2 * counts.transactions) throw new Error(`expected ${2 * counts.transactions} rows, found ${rows}`);
+      break;
+    }
+    case 'queue': {
+      const t0 = performance.now();
+      const handles: Array<Promise<number>> = [];
+      await inFlight(counts.drain, 64, async (i) => handles.push((await w.queue.enqueue(w.one, i)).result()));
+      await Promise.all(handles);
+      metrics['queue.drain.ms'] = performance.now() - t0;
+      metrics['queue.drain.wfps'] = counts.drain / (metrics['queue.drain.ms'] / 1000);
+      const latencies: number[] = [];
+      for (let i = 0; i < counts.idleSamples; i++) {
+        const id = `idle-${i}`;
+        const seen = new Promise<number>((resolve) => started.set(id, resolve));
+        const handle = await w.idle.enqueue(w.firstLine.with({ workflowId: id }));
+        const returned = performance.now();
+        latencies.push((await seen) - returned);
+        await handle.result(); // the queue is idle again before the next sample
+        await idleGap();
+      }
+      Object.assign(metrics, p50p99('queue.idle', latencies));
+      break;
+    }
+    case 'messages': {
+      const pong = await w.pong.with({ workflowId: 'pong' }).start(counts.messages, 'ping');
+      const ping = await w.ping.with({ workflowId: 'ping' }).start(counts.messages, 'pong');
+      await Promise.all([ping.result(), pong.result()]);
+      Object.assign(metrics, p50p99('msg', roundTrips));
+      break;
+    }
+    case 'recovery-park': {
+      if (config.wakeAt === undefined) throw new Error('recovery-park needs wakeAt');
+      await inFlight(counts.recovery, 64, (i) => w.sleeper.with({ workflowId: `sleeper-${i}` }).start(config.wakeAt!));
+      await waitForCount(
+        () => count(strata, "select count(*) as n from strata.steps s join strata.workflows w using (workflow_id) where w.name = 'sleeper' and s.kind = 'sleep'"),
+        counts.recovery,
+        'parked sleepers',
+      );
+      if (Date.now() >= config.wakeAt) throw new Error('parking took longer than the sleep: raise the park budget');
+      process.stdout.write(`${PARKED_PREFIX}${JSON.stringify({ parkedAt: Date.now() })}\n`);
+      await new Promise(() => {}); // killed here by the orchestrator
+      break;
+    }
+    case 'recovery-resume': {
+      // Counted on a connection of its own, so the polling never queues behind the engine's pool.
+      const probe = await openDatabase(config.url);
+      const t0 = performance.now();
+      await strata.launch();
+      metrics['recovery.launch.ms'] = performance.now() - t0;
+      await waitForCount(async () => {
+        const { rows } = await probe.query<{ n: string }>("select count(*) as n from strata.workflows where name = 'sleeper' and status = 'SUCCESS'");
+        return Number(rows[0]!.n);
+      }, counts.recovery, 'recovered sleepers');
+      metrics['recovery.ms'] = performance.now() - t0;
+      await probe.close();
+      break;
+    }
+    default:
+      throw new Error(`unknown workload "${workload}"`);
+  }
+  await strata.shutdown();
+  return metrics;
+}
+
+export { run };

@@ -1,0 +1,75 @@
+// The benchmark itself runs end to end: every workload of every system, on PostgreSQL and PGlite,
+// at a tiny scale, and reports every metric. Performance is not asserted here (bench/README.md);
+// this keeps `npm run bench` from breaking unnoticed.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { engines } from '@strata/testing';
+
+const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface Report {
+  readonly measurements: Array<{ system: string; engine: string; workload: string; metrics: Record<string, number> }>;
+  readonly table: Array<{ engine: string; metric: string; strata?: number; dbos?: number; floor?: number }>;
+  readonly postgresSettings: Record<string, string>;
+  readonly versions: Record<string, string>;
+}
+
+/** The metrics each workload must report (lib/protocol.ts), at the scale's in-flight widths. */
+const EXPECTED: Record<string, readonly string[]> = {
+  floor: ['floor.seq.p50', 'floor.seq.p99', 'floor.seq.cps'],
+  sequential: ['seq.wf0.p50', 'seq.wf0.p99', 'seq.wf3.p50', 'seq.wf3.p99', 'seq.step.p50', 'seq.step.p99'],
+  throughput: ['tput.64.wfps', 'tput.64.stepsps', 'tput.64.p50', 'tput.64.p99', 'tput.256.wfps', 'tput.256.stepsps', 'tput.256.p50', 'tput.256.p99'],
+  transactions: ['tx.p50', 'tx.p99', 'tx.rowsps'],
+  queue: ['queue.drain.ms', 'queue.drain.wfps', 'queue.idle.p50', 'queue.idle.p99'],
+  messages: ['msg.p50', 'msg.p99'],
+  recovery: ['recovery.ms', 'recovery.launch.ms'],
+};
+
+test('npm run bench runs every workload for Strata, DBOS and the floor and reports every metric', { skip: !engines().includes('postgres') && 'needs PostgreSQL', timeout: 900_000 }, async () => {
+  const out = await mkdtemp(join(tmpdir(), 'strata-bench-'));
+  try {
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const proc = spawn(process.execPath, ['--import', 'tsx', 'run.ts', '--rounds', '1', '--scale', '0.01', '--park-budget-ms', '5000', '--out', out], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (c: Buffer) => (stdout += c));
+      proc.stderr.on('data', (c: Buffer) => (stderr += c));
+      proc.once('error', reject);
+      proc.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(code, 0, `the bench failed:\n${stderr.slice(-5000)}`);
+    assert.match(stdout, /\| 1\. per step p50 +\| ms +\| +[\d.]+ \| +[\d.]+ \|/, 'the table has Strata and DBOS figures for the per-step latency');
+
+    const files = (await readdir(out)).filter((f) => f.endsWith('.json'));
+    assert.equal(files.length, 1);
+    const report = JSON.parse(await readFile(join(out, files[0]!), 'utf8')) as Report;
+    assert.equal(report.postgresSettings.fsync, 'on');
+    assert.equal(report.postgresSettings.synchronous_commit, 'on');
+    assert.ok(report.versions['@dbos-inc/dbos-sdk'], 'the DBOS version is recorded');
+
+    const expectRun = (system: string, engine: string, workload: string) => {
+      const run = report.measurements.find((m) => m.system === system && m.engine === engine && m.workload === workload);
+      assert.ok(run, `${system} ${workload} on ${engine} ran`);
+      const names = workload === 'floor' && engine === 'postgres' ? [...EXPECTED.floor!, 'floor.par.cps'] : EXPECTED[workload]!;
+      for (const name of names) {
+        const value = run.metrics[name];
+        assert.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `${system} ${workload} on ${engine}: ${name} = ${value}`);
+      }
+    };
+    expectRun('floor', 'postgres', 'floor');
+    for (const workload of ['sequential', 'throughput', 'transactions', 'queue', 'messages', 'recovery']) {
+      expectRun('strata', 'postgres', workload);
+      expectRun('dbos', 'postgres', workload);
+    }
+    expectRun('floor', 'pglite', 'floor');
+    for (const workload of ['sequential', 'throughput', 'queue']) expectRun('strata', 'pglite', workload);
+    assert.ok(!report.measurements.some((m) => m.system === 'dbos' && m.engine === 'pglite'), 'DBOS does not run on PGlite');
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
