@@ -15,6 +15,8 @@ const txSamples: number[] = [];
 const roundTrips: number[] = [];
 /** Resolvers of "workflow <id> ran its first line", for the idle-queue latency. */
 const started = new Map<string, (at: number) => void>();
+/** Resolvers of "workflow <id> ran its last line", so the next sample finds the queue idle. */
+const ended = new Map<string, () => void>();
 /** Whether the in-workflow timers should record (not during warm-up). */
 let recording = false;
 
@@ -43,7 +45,9 @@ function register(strata: Strata) {
   const one = strata.workflow('one', async (ctx, i: number) => ctx.step('one', () => i));
   const firstLine = strata.workflow('first-line', async (ctx) => {
     started.get(ctx.workflowId)?.(performance.now());
-    return ctx.step('one', () => 1);
+    const one = await ctx.step('one', () => 1);
+    ended.get(ctx.workflowId)?.();
+    return one;
   });
   const pong = strata.workflow('pong', async (ctx, rounds: number, pinger: string) => {
     for (let i = 0; i < rounds; i++) {
@@ -123,10 +127,11 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       for (let i = 0; i < counts.idleSamples; i++) {
         const id = `idle-${i}`;
         const seen = new Promise<number>((resolve) => started.set(id, resolve));
-        const handle = await w.idle.enqueue(w.firstLine.with({ workflowId: id }));
+        const done = new Promise<void>((resolve) => ended.set(id, resolve));
+        await w.idle.enqueue(w.firstLine.with({ workflowId: id }));
         const returned = performance.now();
         latencies.push((await seen) - returned);
-        await handle.result(); // the queue is idle again before the next sample
+        await done; // the queue is idle again before the next sample (in process: the same wait for every system)
         await idleGap();
       }
       Object.assign(metrics, p50p99('queue.idle', latencies));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
-import { CheckpointWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
+import { CheckpointWriter, EnqueueWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
 import { Context, currentContext } from './context.js';
 import { assertQueuedIfQueueOptions, attributesJson, enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
 import {
@@ -92,7 +92,7 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
 const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 /**
- * Concurrent writes of each group-commit writer (checkpoints, starts, ends) on a server. Few, so
+ * Concurrent writes of each group-commit writer (checkpoints, starts and enqueues, ends) on a server. Few, so
  * that under load each write carries many rows (one round trip and one commit for all of them),
  * and pool connections stay free for transactions and waits. Embedded PGlite has one connection.
  */
@@ -624,6 +624,7 @@ export class Strata {
       writer: new CheckpointWriter(db, embedded ? 1 : POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT),
       starts: new WorkflowStartWriter(db, embedded ? 1 : POSTGRES_START_WRITES_IN_FLIGHT),
       ends: new WorkflowEndWriter(db, embedded ? 1 : POSTGRES_END_WRITES_IN_FLIGHT, SIGNAL_CHANNEL),
+      enqueues: new EnqueueWriter(db, embedded ? 1 : POSTGRES_START_WRITES_IN_FLIGHT, SIGNAL_CHANNEL),
       signals,
       logger: this.#logger,
       safetyPollIntervalMs: this.#safetyPollIntervalMs,
@@ -758,7 +759,7 @@ export class Strata {
       if ('rejected' in outcome) throw outcome.rejected;
       enqueuedId = outcome.holder;
     } else {
-      enqueuedId = (await enqueue(tx ?? db, request)).workflowId;
+      enqueuedId = (tx ? await enqueue(tx, request) : await enqueue(db, request, (row) => this.#runtime!.enqueues.write(row))).workflowId;
     }
     if (!tx) {
       signals.wake(`q:${queueName}`); // this executor looks at once; others hear the NOTIFY

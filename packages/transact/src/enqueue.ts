@@ -79,12 +79,13 @@ export interface Enqueued {
 
 /**
  * Puts a workflow on a queue through `db` (a database or the caller's transaction) and, when it
- * was created, announces it with a transactional notification (sent at commit). An existing
+ * was created, announces it with a transactional notification (sent at commit). `batched`, for
+ * enqueues outside a transaction, makes the first insert through a group-commit writer. An existing
  * workflow ID returns that workflow; a live deduplication key returns its holder or throws
  * {@link DuplicateEnqueueError}, as `onDuplicate` says. Nothing fails inside the statement, so
  * the caller's transaction stays usable either way.
  */
-export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<Enqueued> {
+export async function enqueue(db: Queryable, request: EnqueueRequest, batched?: (row: NewQueuedWorkflow) => Promise<boolean>): Promise<Enqueued> {
   const { options } = request;
   if (request.queue.partition_concurrency !== null && options.partitionKey === undefined) {
     throw new InvalidArgumentError(
@@ -113,14 +114,15 @@ export async function enqueue(db: Queryable, request: EnqueueRequest): Promise<E
   for (let attempt = 0; attempt < 10; attempt++) {
     let inserted: boolean;
     try {
-      inserted = await enqueueWorkflow(db, row, inline ? SIGNAL_CHANNEL : null);
+      // The first try may go with other enqueues in one statement (it notifies with its commit).
+      inserted = attempt === 0 && batched ? await batched(row) : await enqueueWorkflow(db, row, inline ? SIGNAL_CHANNEL : null);
     } catch (error) {
       // The queue was deleted since its limits were read (the foreign key to strata.queues).
       if ((error as { code?: unknown }).code === '23503') throw new UnknownQueueError(request.queueName, []);
       throw error;
     }
     if (inserted) {
-      if (!inline) await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
+      if (!inline && !(attempt === 0 && batched)) await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
       return { workflowId: row.workflowId, created: true };
     }
     const existing = await getWorkflow(db, row.workflowId);

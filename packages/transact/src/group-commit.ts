@@ -1,5 +1,15 @@
 import type { Database } from '@strata/store';
-import { completeWorkflows, insertStepInTransaction, insertSteps, insertWorkflows, type NewStep, type NewWorkflow, type WorkflowEnd } from './sql/index.js';
+import {
+  completeWorkflows,
+  enqueueWorkflows,
+  insertStepInTransaction,
+  insertSteps,
+  insertWorkflows,
+  type NewQueuedWorkflow,
+  type NewStep,
+  type NewWorkflow,
+  type WorkflowEnd,
+} from './sql/index.js';
 
 /** Most rows written in one statement: keeps the statement and its arrays a bounded size. */
 const MAX_BATCH = 500;
@@ -95,6 +105,31 @@ export class WorkflowEndWriter extends GroupCommit<WorkflowEnd, boolean> {
       // Polled notifications are rows of their own table: sent after the ends committed.
       if (!inline) for (const id of ended) await db.notify(channel, `w:${id}`);
       return ends.map((end) => ended.has(end.workflowId));
+    }, maxInFlight);
+  }
+}
+
+/**
+ * Enqueues made outside a transaction; each resolves true when its row was inserted, false when
+ * not (an existing ID or a live deduplication key; or, in a batch, a queue deleted meanwhile):
+ * the caller then enqueues that one alone, which tells which.
+ */
+export class EnqueueWriter extends GroupCommit<NewQueuedWorkflow, boolean> {
+  constructor(db: Database, maxInFlight: number, channel: string) {
+    super(async (rows) => {
+      const inline = db.notificationMode === 'listen';
+      let inserted: Set<string>;
+      try {
+        inserted = await enqueueWorkflows(db, rows, inline ? channel : null);
+      } catch (error) {
+        // One row's deleted queue (foreign key) fails the batch: each is retried alone.
+        if ((error as { code?: unknown }).code === '23503' && rows.length > 1) return rows.map(() => false);
+        throw error;
+      }
+      if (!inline) {
+        for (const queue of new Set(rows.filter((row) => inserted.has(row.workflowId)).map((row) => row.queueName))) await db.notify(channel, `q:${queue}`);
+      }
+      return rows.map((row) => inserted.delete(row.workflowId));
     }, maxInFlight);
   }
 }

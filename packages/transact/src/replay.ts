@@ -340,6 +340,7 @@ function isolatedRuntime(serializer: Serializer, logger: Logger): { runtime: Run
     writer: forbidden('the checkpoint writer'),
     starts: forbidden('the workflow start writer'),
     ends: forbidden('the workflow end writer'),
+    enqueues: forbidden('the enqueue writer'),
     signals: forbidden('the signals'),
     logger,
     safetyPollIntervalMs: Infinity,

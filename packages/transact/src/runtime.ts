@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '@strata/store';
-import type { CheckpointWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
+import type { CheckpointWriter, EnqueueWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
 import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from './interfaces.js';
 import type { Serializer } from './serialization.js';
 import type { Signals } from './signals.js';
@@ -31,6 +31,8 @@ export interface Runtime {
   readonly starts: WorkflowStartWriter;
   /** Group commit of workflow ends with their notifications. */
   readonly ends: WorkflowEndWriter;
+  /** Group commit of enqueues made outside a transaction. */
+  readonly enqueues: EnqueueWriter;
   readonly signals: Signals;
   readonly logger: Logger;
   readonly safetyPollIntervalMs: number;

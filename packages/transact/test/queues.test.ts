@@ -385,6 +385,31 @@ for (const kind of engines()) {
       assert.equal(recorded(group).length, 1);
     });
 
+    test('200 enqueues at once keep their own outcomes when they share statements: repeated IDs run once, a shared deduplication key has one holder', async () => {
+      const { app } = block;
+      const db = app.strata.systemDatabase;
+      const group = uniqueId('burst');
+      const ids = Array.from({ length: 20 }, (_, i) => uniqueId(`burst-${i}`));
+      const key = uniqueId('burst-key');
+      // 160 distinct workflows, 20 IDs enqueued twice each in the same burst, and 20 enqueues
+      // sharing one deduplication key (the first holds it; the rest return it).
+      const distinct = Array.from({ length: 160 }, (_, i) => app.tx.enqueue(app.record, group, `distinct-${i}`));
+      const repeated = ids.flatMap((id) => [0, 1].map(() => app.tx.enqueue(app.record.with({ workflowId: id }), group, id)));
+      const deduplicated = Array.from({ length: 20 }, () =>
+        app.dedup.enqueue(queued(app.blocker, app.dedup, { deduplicationKey: key, onDuplicate: 'return' })),
+      );
+      const [d, r, k] = await Promise.all([Promise.all(distinct), Promise.all(repeated), Promise.all(deduplicated)]);
+      assert.equal(new Set(d.map((h) => h.workflowId)).size, 160);
+      assert.deepEqual(r.map((h) => h.workflowId), ids.flatMap((id) => [id, id]));
+      assert.equal(new Set(k.map((h) => h.workflowId)).size, 1, 'every enqueue with the key returned the one holder');
+      assert.equal(await countRows(db, 'select 1 from strata.workflows where queue_name = $1 and deduplication_key = $2', ['dedup', key]), 1);
+      for (const handle of [...d, ...r]) await handle.result({ timeoutMs: WAIT_MS });
+      for (const id of ids) assert.equal(runs.get(id), 1, `${id} ran once`);
+      assert.equal(recorded(group).length, 180);
+      await release(app, k[0]!);
+      assert.equal(await k[0]!.result({ timeoutMs: WAIT_MS }), 'released');
+    });
+
     test('queues.create/get/list/update/delete manage queues at runtime, with typed errors for existing, unknown and busy queues', async () => {
       const { app } = block;
       const admin = app.strata.queues;

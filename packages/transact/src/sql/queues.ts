@@ -137,6 +137,53 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
   return rows.length === 1;
 }
 
+/**
+ * {@link enqueueWorkflow} for many workflows in one statement (group commit of enqueues outside
+ * a transaction): returns the IDs it inserted; the others (an existing ID, a live deduplication
+ * key) are for the caller to sort out one by one. With `notifyChannel`, `q:<queue>` goes out
+ * with the commit (PostgreSQL sends one of each distinct notification per transaction).
+ */
+export async function enqueueWorkflows(db: Queryable, workflows: readonly NewQueuedWorkflow[], notifyChannel: string | null): Promise<Set<string>> {
+  if (workflows.length === 1) {
+    const [one] = workflows as [NewQueuedWorkflow];
+    return new Set((await enqueueWorkflow(db, one, notifyChannel)) ? [one.workflowId] : []);
+  }
+  const notify = notifyChannel === null ? '' : `, pg_notify($14, 'q:' || queue_name)`;
+  const { rows } = await db.query<{ workflow_id: string }>(
+    `with queued as (
+       insert into strata.workflows
+         (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
+          timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, queue_order)
+       select u.workflow_id, u.name, 'ENQUEUED', u.inputs, u.queue_name, u.queue_partition, u.priority, u.deduplication_key, u.not_before,
+              u.timeout_ms, u.parent_workflow_id, u.deadline_at, coalesce(u.attributes::jsonb, '{}'), u.trace_parent, nextval('strata.queue_order')
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[],
+                     $9::bigint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[])
+              as u(workflow_id, name, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
+                   timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent)
+       on conflict do nothing
+       returning workflow_id, queue_name)
+     select workflow_id${notify} from queued`,
+    [
+      workflows.map((w) => w.workflowId),
+      workflows.map((w) => w.name),
+      workflows.map((w) => w.inputs),
+      workflows.map((w) => w.queueName),
+      workflows.map((w) => w.partitionKey),
+      workflows.map((w) => w.priority),
+      workflows.map((w) => w.deduplicationKey),
+      workflows.map((w) => w.notBefore?.toISOString() ?? null),
+      workflows.map((w) => w.timeoutMs),
+      workflows.map((w) => w.parentWorkflowId),
+      workflows.map((w) => w.deadlineAt?.toISOString() ?? null),
+      workflows.map((w) => w.attributes),
+      workflows.map((w) => w.traceParent),
+      ...(notifyChannel === null ? [] : [notifyChannel]),
+    ],
+    { prepare: true },
+  );
+  return new Set(rows.map((row) => row.workflow_id));
+}
+
 /** The queued or running workflow that holds a deduplication key, if any. */
 export async function liveDeduplicationHolder(db: Queryable, queueName: string, deduplicationKey: string): Promise<string | undefined> {
   const { rows } = await db.query<{ workflow_id: string }>(
