@@ -92,9 +92,10 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
 const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 /**
- * Concurrent writes of each group-commit writer (checkpoints, starts and enqueues, ends) on a server. Few, so
- * that under load each write carries many rows (one round trip and one commit for all of them),
- * and pool connections stay free for transactions and waits. Embedded PGlite has one connection.
+ * Concurrent writes of each group-commit writer (checkpoints, starts and enqueues, ends) on a
+ * server. Few, so that under load each write carries many rows (one round trip and one commit
+ * for all of them), and pool connections stay free for transactions and waits. Embedded PGlite
+ * has one connection.
  */
 const POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT = 4;
 const POSTGRES_START_WRITES_IN_FLIGHT = 2;
