@@ -7,7 +7,7 @@
 // PGlite with raw PGlite inserts as the floor. Prints one table of medians with the ratios
 // Strata/DBOS and Strata/floor, and writes every raw figure to bench/results/<time>.json.
 //
-//   npm run bench                                   the full run (about 25 minutes on 2 cores)
+//   npm run bench                                   the full run (about 35 minutes on 2 cores)
 //   npm run bench -- --rounds 1 --scale 0.1         a quick look with the same code paths
 //   npm run bench -- --systems strata,floor         leave DBOS out
 //   npm run bench -- --workloads queue,messages     some workloads only
