@@ -69,3 +69,26 @@ export async function waitForCount(count: () => Promise<number>, target: number,
 export function idleGap(): Promise<void> {
   return sleep(5 + Math.random() * 1000);
 }
+
+/**
+ * recovery-park's end, the same for every system: once every workflow is parked, checks the
+ * sleeps have not ended yet, tells the orchestrator (PARKED line) and waits to be SIGKILLed.
+ */
+export async function reportParkedAndWait(wakeAt: number, parkedPrefix: string): Promise<never> {
+  if (Date.now() >= wakeAt) throw new Error('parking took longer than the sleep: raise --park-budget-ms');
+  process.stdout.write(`${parkedPrefix}${JSON.stringify({ parkedAt: Date.now() })}\n`);
+  return new Promise<never>(() => {}); // killed here by the orchestrator
+}
+
+/**
+ * recovery-resume's measurement, the same for every system: times `launch()` and then until
+ * `succeeded()` (counted on a connection of the system's own, so polling never queues behind its
+ * pool) reaches `count`, from just before the launch.
+ */
+export async function timeRecovery(launch: () => Promise<unknown>, succeeded: () => Promise<number>, count: number): Promise<Record<string, number>> {
+  const t0 = performance.now();
+  await launch();
+  const launchMs = performance.now() - t0;
+  await waitForCount(succeeded, count, 'recovered sleepers');
+  return { 'recovery.launch.ms': launchMs, 'recovery.ms': performance.now() - t0 };
+}

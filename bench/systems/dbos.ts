@@ -27,7 +27,7 @@ import {
   runTransaction,
 } from '@dbos-inc/dbos-sdk/datasource';
 import pg from 'pg';
-import { idleGap, inFlight, p50p99, sleep, timeEach, waitForCount } from '../lib/measure.js';
+import { idleGap, inFlight, p50p99, reportParkedAndWait, sleep, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
 import { PARKED_PREFIX, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
 
 /** DBOS's application name: the same in every process, so a restarted one recovers the parked workflows. */
@@ -415,25 +415,16 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
         counts.recovery,
         'parked sleepers',
       );
-      if (Date.now() >= config.wakeAt) throw new Error('parking took longer than the sleep: raise the park budget');
-      process.stdout.write(`${PARKED_PREFIX}${JSON.stringify({ parkedAt: Date.now() })}\n`);
-      await new Promise(() => {}); // killed here by the orchestrator
-      break;
+      return reportParkedAndWait(config.wakeAt, PARKED_PREFIX);
     }
     case 'recovery-resume': {
-      // Counted on a connection of its own, so the polling never queues behind DBOS's pool.
       const probe = await connect(config.url);
-      const t0 = performance.now();
       // Executor 'local' and the same application version (a hash of the registered workflows):
       // launch re-enqueues the parked workflows on DBOS's internal queue, which dispatches them.
-      await DBOS.launch();
-      metrics['recovery.launch.ms'] = performance.now() - t0;
-      await waitForCount(
-        () => count(probe, "select count(*) as n from dbos.workflow_status where name = 'sleeper' and status = 'SUCCESS'"),
-        counts.recovery,
-        'recovered sleepers',
+      Object.assign(
+        metrics,
+        await timeRecovery(() => DBOS.launch(), () => count(probe, "select count(*) as n from dbos.workflow_status where name = 'sleeper' and status = 'SUCCESS'"), counts.recovery),
       );
-      metrics['recovery.ms'] = performance.now() - t0;
       await probe.end();
       break;
     }

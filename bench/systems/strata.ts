@@ -2,7 +2,7 @@
 // process on a database of its own; PostgreSQL or, for workload 8, an embedded PGlite directory.
 import { openDatabase } from '@strata/store';
 import { Strata } from '@strata/transact';
-import { idleGap, inFlight, p50p99, timeEach, waitForCount } from '../lib/measure.js';
+import { idleGap, inFlight, p50p99, reportParkedAndWait, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
 import { PARKED_PREFIX, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -152,22 +152,15 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
         counts.recovery,
         'parked sleepers',
       );
-      if (Date.now() >= config.wakeAt) throw new Error('parking took longer than the sleep: raise the park budget');
-      process.stdout.write(`${PARKED_PREFIX}${JSON.stringify({ parkedAt: Date.now() })}\n`);
-      await new Promise(() => {}); // killed here by the orchestrator
-      break;
+      return reportParkedAndWait(config.wakeAt, PARKED_PREFIX);
     }
     case 'recovery-resume': {
-      // Counted on a connection of its own, so the polling never queues behind the engine's pool.
       const probe = await openDatabase(config.url);
-      const t0 = performance.now();
-      await strata.launch();
-      metrics['recovery.launch.ms'] = performance.now() - t0;
-      await waitForCount(async () => {
+      const succeeded = async () => {
         const { rows } = await probe.query<{ n: string }>("select count(*) as n from strata.workflows where name = 'sleeper' and status = 'SUCCESS'");
         return Number(rows[0]!.n);
-      }, counts.recovery, 'recovered sleepers');
-      metrics['recovery.ms'] = performance.now() - t0;
+      };
+      Object.assign(metrics, await timeRecovery(() => strata.launch(), succeeded, counts.recovery));
       await probe.close();
       break;
     }
