@@ -24,7 +24,7 @@ import type {
   WorkflowStatus,
 } from './interfaces.js';
 import type { Attributes } from '@opentelemetry/api';
-import { SIGNAL_CHANNEL } from './signals.js';
+import { inStatementChannel } from './signals.js';
 import { inSpan, spanEvent } from './tracing.js';
 import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Runtime } from './runtime.js';
 import {
@@ -154,10 +154,6 @@ export class Context implements WorkflowContext {
   }
 
   /**
-   * Stops this execution at its next checkpoint (graceful shutdown): a step or transaction in
-   * progress finishes and is recorded, waits end at once, and the next operation throws `reason`.
-   */
-  /**
    * Aborts waits (sleeps, recv, getEvent, child results, retry delays) on cancellation and on
    * drain. Made at the first wait: most workflows never wait, and making it per workflow showed
    * in profiles.
@@ -171,6 +167,10 @@ export class Context implements WorkflowContext {
     return this.#waitSignalMade;
   }
 
+  /**
+   * Stops this execution at its next checkpoint (graceful shutdown): a step or transaction in
+   * progress finishes and is recorded, waits end at once, and the next operation throws `reason`.
+   */
   drain(reason: Error): void {
     if (this.#drainReason) return;
     this.#drainReason = reason;
@@ -280,10 +280,10 @@ export class Context implements WorkflowContext {
     const text = this.#rt.serializer.serialize(message, `message to workflow "${destinationId}"`);
     const startedAt = new Date();
     const rt = this.#rt;
-    const inline = rt.db.notificationMode === 'listen';
+    const channel = inStatementChannel(rt.db);
     const written = await this.#inStatement(stepId, async () => {
       try {
-        return await sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, inline ? SIGNAL_CHANNEL : null);
+        return await sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, channel);
       } catch (error) {
         if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
         throw error;
@@ -291,7 +291,7 @@ export class Context implements WorkflowContext {
     });
     if (written !== true) return; // recorded by another execution, which sent the message
     // The statement notified other processes with its commit (a polled database is told now).
-    if (inline) rt.signals.wake(`m:${destinationId}`);
+    if (channel !== null) rt.signals.wake(`m:${destinationId}`);
     else await this.#publish(`m:${destinationId}`);
   }
 

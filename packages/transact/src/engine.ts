@@ -55,7 +55,7 @@ import { DEFAULT_SCHEDULE_TIMEZONE, ScheduleAdminImpl, Scheduler, validateSchedu
 import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
 import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
 import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
-import { SIGNAL_CHANNEL, Signals } from './signals.js';
+import { Signals } from './signals.js';
 import { activeTraceParent, startSpan, withSpan } from './tracing.js';
 import {
   executorsToTakeOver,
@@ -624,8 +624,8 @@ export class Strata {
       serializer,
       writer: new CheckpointWriter(db, embedded ? 1 : POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT),
       starts: new WorkflowStartWriter(db, embedded ? 1 : POSTGRES_START_WRITES_IN_FLIGHT),
-      ends: new WorkflowEndWriter(db, embedded ? 1 : POSTGRES_END_WRITES_IN_FLIGHT, SIGNAL_CHANNEL),
-      enqueues: new EnqueueWriter(db, embedded ? 1 : POSTGRES_START_WRITES_IN_FLIGHT, SIGNAL_CHANNEL),
+      ends: new WorkflowEndWriter(db, embedded ? 1 : POSTGRES_END_WRITES_IN_FLIGHT),
+      enqueues: new EnqueueWriter(db, embedded ? 1 : POSTGRES_START_WRITES_IN_FLIGHT),
       signals,
       logger: this.#logger,
       safetyPollIntervalMs: this.#safetyPollIntervalMs,

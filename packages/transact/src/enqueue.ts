@@ -1,7 +1,7 @@
-import type { Database, Queryable } from '@strata/store';
+import type { Queryable } from '@strata/store';
 import { DuplicateEnqueueError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from './errors.js';
 import type { EnqueueOptions, StartOptions } from './interfaces.js';
-import { SIGNAL_CHANNEL } from './signals.js';
+import { SIGNAL_CHANNEL, inStatementChannel } from './signals.js';
 import { activeTraceParent } from './tracing.js';
 import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
 import { assertDuration, assertIdentifier, assertString } from './validate.js';
@@ -109,20 +109,20 @@ export async function enqueue(db: Queryable, request: EnqueueRequest, batched?: 
   };
   // Outside a transaction, a server's NOTIFY goes with the insert's own commit; in the caller's
   // transaction (or a polled database) it is sent through `db`, at that commit.
-  const inline = (db as Partial<Database>).notificationMode === 'listen';
+  const channel = inStatementChannel(db);
   // A conflict whose holder finished before we could read it is gone: insert again.
   for (let attempt = 0; attempt < 10; attempt++) {
     let inserted: boolean;
     try {
       // The first try may go with other enqueues in one statement (it notifies with its commit).
-      inserted = attempt === 0 && batched ? await batched(row) : await enqueueWorkflow(db, row, inline ? SIGNAL_CHANNEL : null);
+      inserted = attempt === 0 && batched ? await batched(row) : await enqueueWorkflow(db, row, channel);
     } catch (error) {
       // The queue was deleted since its limits were read (the foreign key to strata.queues).
       if ((error as { code?: unknown }).code === '23503') throw new UnknownQueueError(request.queueName, []);
       throw error;
     }
     if (inserted) {
-      if (!inline && !(attempt === 0 && batched)) await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
+      if (channel === null && !(attempt === 0 && batched)) await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
       return { workflowId: row.workflowId, created: true };
     }
     const existing = await getWorkflow(db, row.workflowId);

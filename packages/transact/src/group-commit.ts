@@ -10,6 +10,7 @@ import {
   type NewWorkflow,
   type WorkflowEnd,
 } from './sql/index.js';
+import { SIGNAL_CHANNEL, inStatementChannel } from './signals.js';
 
 /** Most rows written in one statement: keeps the statement and its arrays a bounded size. */
 const MAX_BATCH = 500;
@@ -98,12 +99,12 @@ export class WorkflowStartWriter extends GroupCommit<NewWorkflow, boolean> {
  * statement, so the end costs one commit.
  */
 export class WorkflowEndWriter extends GroupCommit<WorkflowEnd, boolean> {
-  constructor(db: Database, maxInFlight: number, channel: string) {
+  constructor(db: Database, maxInFlight: number) {
     super(async (ends) => {
-      const inline = db.notificationMode === 'listen';
-      const ended = await completeWorkflows(db, ends, inline ? channel : null);
+      const channel = inStatementChannel(db);
+      const ended = await completeWorkflows(db, ends, channel);
       // Polled notifications are rows of their own table: sent after the ends committed.
-      if (!inline) for (const id of ended) await db.notify(channel, `w:${id}`);
+      if (channel === null) for (const id of ended) await db.notify(SIGNAL_CHANNEL, `w:${id}`);
       return ends.map((end) => ended.has(end.workflowId));
     }, maxInFlight);
   }
@@ -115,19 +116,19 @@ export class WorkflowEndWriter extends GroupCommit<WorkflowEnd, boolean> {
  * the caller then enqueues that one alone, which tells which.
  */
 export class EnqueueWriter extends GroupCommit<NewQueuedWorkflow, boolean> {
-  constructor(db: Database, maxInFlight: number, channel: string) {
+  constructor(db: Database, maxInFlight: number) {
     super(async (rows) => {
-      const inline = db.notificationMode === 'listen';
+      const channel = inStatementChannel(db);
       let inserted: Set<string>;
       try {
-        inserted = await enqueueWorkflows(db, rows, inline ? channel : null);
+        inserted = await enqueueWorkflows(db, rows, channel);
       } catch (error) {
         // One row's deleted queue (foreign key) fails the batch: each is retried alone.
         if ((error as { code?: unknown }).code === '23503' && rows.length > 1) return rows.map(() => false);
         throw error;
       }
-      if (!inline) {
-        for (const queue of new Set(rows.filter((row) => inserted.has(row.workflowId)).map((row) => row.queueName))) await db.notify(channel, `q:${queue}`);
+      if (channel === null) {
+        for (const queue of new Set(rows.filter((row) => inserted.has(row.workflowId)).map((row) => row.queueName))) await db.notify(SIGNAL_CHANNEL, `q:${queue}`);
       }
       return rows.map((row) => inserted.delete(row.workflowId));
     }, maxInFlight);

@@ -1,8 +1,17 @@
-import type { Database, Subscription } from '@strata/store';
+import type { Database, Queryable, Subscription } from '@strata/store';
 import { abortable } from './runtime.js';
 
 /** The one notification channel of the engine; payloads are signal keys. */
 export const SIGNAL_CHANNEL = 'strata_signals';
+
+/**
+ * The channel a write statement on `db` may notify on itself (`pg_notify` in the statement, sent
+ * with its commit), or null when it must not: `db` is a transaction (notify through it, at its
+ * commit) or a polled database (whose notifications are rows: send them after the write).
+ */
+export function inStatementChannel(db: Queryable & Partial<Pick<Database, 'notificationMode'>>): string | null {
+  return db.notificationMode === 'listen' ? SIGNAL_CHANNEL : null;
+}
 
 /**
  * Wake-ups of waiting code. Keys name what changed: `w:<id>` a workflow finished, `c:<id>` a
