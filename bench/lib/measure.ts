@@ -92,3 +92,22 @@ export async function timeRecovery(launch: () => Promise<unknown>, succeeded: ()
   await waitForCount(succeeded, count, 'recovered sleepers');
   return { 'recovery.launch.ms': launchMs, 'recovery.ms': performance.now() - t0 };
 }
+
+/**
+ * What a child's workflows record from inside, the same for every system: one per child
+ * process, filled by the workflow bodies and read by the workload.
+ */
+export class InWorkflowTimers {
+  /** Per-step durations, timed inside the workflow around each step call. */
+  readonly steps: number[] = [];
+  /** Per-transaction durations, timed inside the workflow around the call. */
+  readonly transactions: number[] = [];
+  /** Round trips timed inside the ping workflow. */
+  readonly roundTrips: number[] = [];
+  /** Resolvers of "workflow <id> ran its first line", for the idle-queue latency. */
+  readonly started = new Map<string, (at: number) => void>();
+  /** Resolvers of "workflow <id> ran its last line", so the next sample finds the queue idle. */
+  readonly ended = new Map<string, () => void>();
+  /** Whether the timers record (not during the warm-up). */
+  recording = false;
+}

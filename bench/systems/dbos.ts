@@ -27,7 +27,7 @@ import {
   runTransaction,
 } from '@dbos-inc/dbos-sdk/datasource';
 import pg from 'pg';
-import { idleGap, inFlight, p50p99, reportParkedAndWait, sleep, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
+import { InWorkflowTimers, idleGap, inFlight, p50p99, reportParkedAndWait, sleep, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
 import { PARKED_PREFIX, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
 
 /** DBOS's application name: the same in every process, so a restarted one recovers the parked workflows. */
@@ -36,18 +36,7 @@ const APP_NAME = 'strata-bench';
 const DATA_SOURCE = 'bench';
 const DATA_SOURCE_SCHEMA = 'dbos';
 
-/** Per-step durations, timed inside the workflow around each step call. */
-const stepSamples: number[] = [];
-/** Per-transaction durations, timed inside the workflow around the call. */
-const txSamples: number[] = [];
-/** Round trips timed inside the ping workflow. */
-const roundTrips: number[] = [];
-/** Resolvers of "workflow <id> ran its first line", for the idle-queue latency. */
-const started = new Map<string, (at: number) => void>();
-/** Resolvers of "workflow <id> ran its last line", so the next sample finds the queue idle. */
-const ended = new Map<string, () => void>();
-/** Whether the in-workflow timers should record (not during warm-up). */
-let recording = false;
+const timers = new InWorkflowTimers();
 
 // ---------------------------------------------------------------------------------------------
 // The transaction data source.
@@ -231,7 +220,7 @@ function register() {
       for (const name of ['a', 'b', 'c']) {
         const t0 = performance.now();
         sum += await DBOS.runStep(async () => 1, { name });
-        if (recording) stepSamples.push(performance.now() - t0);
+        if (timers.recording) timers.steps.push(performance.now() - t0);
       }
       return sum;
     },
@@ -247,7 +236,7 @@ function register() {
         'insert',
         { dsName: DATA_SOURCE },
       );
-      if (recording) txSamples.push(performance.now() - t0);
+      if (timers.recording) timers.transactions.push(performance.now() - t0);
     },
     { name: 'insert' },
   );
@@ -256,10 +245,10 @@ function register() {
     async () => {
       // A recovered or re-dispatched run may run this line again: only the first signal counts.
       const id = DBOS.workflowID!;
-      started.get(id)?.(performance.now());
-      started.delete(id);
+      timers.started.get(id)?.(performance.now());
+      timers.started.delete(id);
       const result = await DBOS.runStep(async () => 1, { name: 'one' });
-      ended.get(id)?.();
+      timers.ended.get(id)?.();
       return result;
     },
     { name: 'first-line' },
@@ -281,7 +270,7 @@ function register() {
         await DBOS.send(ponger, i, 'ping');
         const reply = await DBOS.recv<number>('pong', 60);
         if (reply !== i) throw new Error(`round ${i}: got ${reply}`);
-        roundTrips.push(performance.now() - t0);
+        timers.roundTrips.push(performance.now() - t0);
       }
     },
     { name: 'ping' },
@@ -333,13 +322,13 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
     // A short warm-up: JIT, prepared statements and pool connections, as a long-running app has them.
     await Promise.all(Array.from({ length: 20 }, () => three()));
   }
-  recording = true;
+  timers.recording = true;
 
   switch (workload) {
     case 'sequential': {
       Object.assign(metrics, p50p99('seq.wf0', await timeEach(counts.sequential, () => empty())));
       Object.assign(metrics, p50p99('seq.wf3', await timeEach(counts.sequential, () => three())));
-      Object.assign(metrics, p50p99('seq.step', stepSamples));
+      Object.assign(metrics, p50p99('seq.step', timers.steps));
       break;
     }
     case 'throughput': {
@@ -355,7 +344,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       const db = await connect(config.url);
       await db.query('create table if not exists bench_rows (id bigserial primary key, v text not null)');
       await timeEach(counts.transactions, (i) => insert(i));
-      Object.assign(metrics, p50p99('tx', txSamples));
+      Object.assign(metrics, p50p99('tx', timers.transactions));
       const { wallMs } = await inFlight(counts.transactions, 64, (i) => insert(i));
       metrics['tx.rowsps'] = counts.transactions / (wallMs / 1000);
       const rows = await count(db, 'select count(*) as n from bench_rows');
@@ -381,8 +370,8 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       const latencies: number[] = [];
       for (let i = 0; i < counts.idleSamples; i++) {
         const id = `idle-${i}`;
-        const seen = new Promise<number>((resolve) => started.set(id, resolve));
-        const done = new Promise<void>((resolve) => ended.set(id, resolve));
+        const seen = new Promise<number>((resolve) => timers.started.set(id, resolve));
+        const done = new Promise<void>((resolve) => timers.ended.set(id, resolve));
         await DBOS.startWorkflow(firstLine, { workflowID: id, queueName: 'idle' })();
         const returned = performance.now();
         latencies.push((await seen) - returned);
@@ -398,7 +387,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       const ponger = await DBOS.startWorkflow(pong, { workflowID: 'pong' })(counts.messages, 'ping');
       const pinger = await DBOS.startWorkflow(ping, { workflowID: 'ping' })(counts.messages, 'pong');
       await Promise.all([pinger.getResult(), ponger.getResult()]);
-      Object.assign(metrics, p50p99('msg', roundTrips));
+      Object.assign(metrics, p50p99('msg', timers.roundTrips));
       break;
     }
     case 'recovery-park': {

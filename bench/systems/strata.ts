@@ -2,23 +2,12 @@
 // process on a database of its own; PostgreSQL or, for workload 8, an embedded PGlite directory.
 import { openDatabase } from '@strata/store';
 import { Strata } from '@strata/transact';
-import { idleGap, inFlight, p50p99, reportParkedAndWait, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
+import { InWorkflowTimers, idleGap, inFlight, p50p99, reportParkedAndWait, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
 import { PARKED_PREFIX, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
-/** Per-step durations, timed inside the workflow around each step call. */
-const stepSamples: number[] = [];
-/** Per-transaction durations, timed inside the workflow around the call. */
-const txSamples: number[] = [];
-/** Round trips timed inside the ping workflow. */
-const roundTrips: number[] = [];
-/** Resolvers of "workflow <id> ran its first line", for the idle-queue latency. */
-const started = new Map<string, (at: number) => void>();
-/** Resolvers of "workflow <id> ran its last line", so the next sample finds the queue idle. */
-const ended = new Map<string, () => void>();
-/** Whether the in-workflow timers should record (not during warm-up). */
-let recording = false;
+const timers = new InWorkflowTimers();
 
 /** The default executor ID ('local') and version, so a restarted process recovers the parked workflows. */
 function engine(config: ChildConfig): Strata {
@@ -33,20 +22,20 @@ function register(strata: Strata) {
     for (const name of ['a', 'b', 'c']) {
       const t0 = performance.now();
       sum += await ctx.step(name, () => 1);
-      if (recording) stepSamples.push(performance.now() - t0);
+      if (timers.recording) timers.steps.push(performance.now() - t0);
     }
     return sum;
   });
   const insert = strata.workflow('insert', async (ctx, i: number) => {
     const t0 = performance.now();
     await ctx.transaction('insert', (tx) => tx.query('insert into bench_rows (v) values ($1)', [`row ${i}`]));
-    if (recording) txSamples.push(performance.now() - t0);
+    if (timers.recording) timers.transactions.push(performance.now() - t0);
   });
   const one = strata.workflow('one', async (ctx, i: number) => ctx.step('one', () => i));
   const firstLine = strata.workflow('first-line', async (ctx) => {
-    started.get(ctx.workflowId)?.(performance.now());
+    timers.started.get(ctx.workflowId)?.(performance.now());
     const one = await ctx.step('one', () => 1);
-    ended.get(ctx.workflowId)?.();
+    timers.ended.get(ctx.workflowId)?.();
     return one;
   });
   const pong = strata.workflow('pong', async (ctx, rounds: number, pinger: string) => {
@@ -61,7 +50,7 @@ function register(strata: Strata) {
       await ctx.send(ponger, i, 'ping');
       const reply = await ctx.recv<number>('pong', { timeoutMs: 60_000 });
       if (reply !== i) throw new Error(`round ${i}: got ${reply}`);
-      roundTrips.push(performance.now() - t0);
+      timers.roundTrips.push(performance.now() - t0);
     }
   });
   const sleeper = strata.workflow('sleeper', async (ctx, wakeAt: number) => {
@@ -88,13 +77,13 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
     // A short warm-up: JIT, prepared statements and pool connections, as a long-running app has them.
     await Promise.all(Array.from({ length: 20 }, () => w.three.run()));
   }
-  recording = true;
+  timers.recording = true;
 
   switch (workload) {
     case 'sequential': {
       Object.assign(metrics, p50p99('seq.wf0', await timeEach(counts.sequential, () => w.empty.run())));
       Object.assign(metrics, p50p99('seq.wf3', await timeEach(counts.sequential, () => w.three.run())));
-      Object.assign(metrics, p50p99('seq.step', stepSamples));
+      Object.assign(metrics, p50p99('seq.step', timers.steps));
       break;
     }
     case 'throughput': {
@@ -109,7 +98,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
     case 'transactions': {
       await strata.systemDatabase.exec('create table if not exists bench_rows (id bigserial primary key, v text not null)');
       await timeEach(counts.transactions, (i) => w.insert.run(i));
-      Object.assign(metrics, p50p99('tx', txSamples));
+      Object.assign(metrics, p50p99('tx', timers.transactions));
       const { wallMs } = await inFlight(counts.transactions, 64, (i) => w.insert.run(i));
       metrics['tx.rowsps'] = counts.transactions / (wallMs / 1000);
       const rows = await count(strata, 'select count(*) as n from bench_rows');
@@ -126,8 +115,8 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       const latencies: number[] = [];
       for (let i = 0; i < counts.idleSamples; i++) {
         const id = `idle-${i}`;
-        const seen = new Promise<number>((resolve) => started.set(id, resolve));
-        const done = new Promise<void>((resolve) => ended.set(id, resolve));
+        const seen = new Promise<number>((resolve) => timers.started.set(id, resolve));
+        const done = new Promise<void>((resolve) => timers.ended.set(id, resolve));
         await w.idle.enqueue(w.firstLine.with({ workflowId: id }));
         const returned = performance.now();
         latencies.push((await seen) - returned);
@@ -141,7 +130,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       const pong = await w.pong.with({ workflowId: 'pong' }).start(counts.messages, 'ping');
       const ping = await w.ping.with({ workflowId: 'ping' }).start(counts.messages, 'pong');
       await Promise.all([ping.result(), pong.result()]);
-      Object.assign(metrics, p50p99('msg', roundTrips));
+      Object.assign(metrics, p50p99('msg', timers.roundTrips));
       break;
     }
     case 'recovery-park': {
