@@ -2,7 +2,6 @@ import type { Database } from '@strata/store';
 import {
   completeWorkflows,
   enqueueWorkflows,
-  insertStepInTransaction,
   insertSteps,
   insertWorkflows,
   type NewQueuedWorkflow,
@@ -71,8 +70,6 @@ export class GroupCommit<T, R> {
 export class CheckpointWriter extends GroupCommit<NewStep, boolean> {
   constructor(db: Database, maxInFlight: number) {
     super(async (steps) => {
-      // A lone checkpoint takes the plain single-row statement: cheaper to plan than unnest.
-      if (steps.length === 1) return [await insertStepInTransaction(db, steps[0]!)];
       const written = await insertSteps(db, steps);
       return steps.map((step) => written.has(`${step.workflowId}/${step.stepId}`));
     }, maxInFlight);

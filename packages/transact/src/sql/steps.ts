@@ -34,6 +34,11 @@ export async function loadStepsOf(db: Queryable, workflowIds: readonly string[])
  * (`workflowId/stepId`) that were written.
  */
 export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Promise<Set<string>> {
+  if (steps.length === 1) {
+    // A lone checkpoint takes the plain single-row statement: cheaper to plan than unnest.
+    const [one] = steps as [NewStep];
+    return new Set((await insertStepInTransaction(db, one)) ? [`${one.workflowId}/${one.stepId}`] : []);
+  }
   const { rows } = await db.query<{ key: string }>(
     `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
      select u.workflow_id, u.step_id, u.name, u.kind, u.output, u.error, u.child_workflow_id, u.attempts, u.started_at
