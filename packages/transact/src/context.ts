@@ -199,6 +199,8 @@ export class Context implements WorkflowContext {
 
     const startedAt = new Date();
     for (let attempt = 1; ; attempt++) {
+      // A survivor may have run and recorded this step while this executor was paused: check.
+      await this.#rt.holdLease(this.signal);
       let value: T;
       try {
         value = await inSpan(`step ${name}`, this.#spanAttributes(stepId, 'step', attempt), () => this.#attempt(name, fn, attempt, options.timeoutMs));
@@ -233,6 +235,7 @@ export class Context implements WorkflowContext {
     const sameDatabase = rt.appDb === rt.db;
     const txOptions = options.isolation ? { isolation: options.isolation } : {};
     let attempts = 1;
+    await this.#rt.holdLease(this.signal);
     try {
       let output = '';
       const value = await rt.appDb.transaction(async (tx) => {

@@ -173,6 +173,14 @@ export class Strata {
   #retention: RetentionTask | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatPass: Promise<void> | undefined;
+  /**
+   * The `performance.now()` until which no other executor can have taken this one's workflows
+   * over: when the last successful heartbeat (or registration) was sent, plus executorTimeoutMs.
+   * The monotonic clock keeps running while the process is paused, so a pause lapses it.
+   */
+  #leaseUntil = 0;
+  /** Executions waiting for a heartbeat to renew the lapsed lease. */
+  #leaseWaiters: (() => void)[] = [];
   /** The launch in progress or done. */
   #launching: Promise<void> | undefined;
   /** The database this executor registered in, once it did. */
@@ -629,6 +637,7 @@ export class Strata {
       signals,
       logger: this.#logger,
       safetyPollIntervalMs: this.#safetyPollIntervalMs,
+      holdLease: (signal) => (performance.now() < this.#leaseUntil ? null : this.#renewLease(signal)),
       startWorkflow: (starter, args, options, parent, tx) => this.#startWorkflow(starter, args, options, parent, tx),
       awaitTerminal: (workflowId, timeoutMs, signal) => this.#awaitTerminal(workflowId, timeoutMs, signal),
       decodeTerminal: <R>(workflowId: string, terminal: Terminal): R => this.#operations!.decodeTerminal<R>(workflowId, terminal),
@@ -1049,6 +1058,7 @@ export class Strata {
   /** Registers this executor in `strata.executors`, refusing an ID a live process holds. */
   async #register(db: Database): Promise<void> {
     const self = hostname();
+    const sentAt = performance.now();
     const holder = await registerExecutor(
       db,
       { executorId: this.executorId, appVersion: this.appVersion, hostname: self, pid: process.pid, processInstance: PROCESS_INSTANCE, workflowNames: [...this.#registry.keys()] },
@@ -1060,6 +1070,7 @@ export class Strata {
     );
     if (holder) throw new ExecutorConflictError(this.executorId, `pid ${holder.pid} on ${holder.hostname}`);
     this.#registered = db;
+    this.#leaseRenewed(sentAt);
   }
 
   /** One heartbeat, then a takeover of dead executors' workflows; never two at once. */
@@ -1067,7 +1078,9 @@ export class Strata {
     if (this.#heartbeatPass || (this.#state !== 'running' && this.#state !== 'draining')) return;
     this.#heartbeatPass = (async () => {
       const { db } = this.#runtime!;
+      const sentAt = performance.now();
       const state = await heartbeat(db, this.executorId, this.#executorTimeoutMs);
+      if (state === 'ok') this.#leaseRenewed(sentAt);
       if (this.#state !== 'running') return; // draining: only keep the executor alive
       if (state !== 'ok') await this.#heartbeatLapsed(state);
       for (const dead of await executorsToTakeOver(db, this.executorId, this.#executorTimeoutMs)) {
@@ -1084,6 +1097,26 @@ export class Strata {
       .finally(() => {
         this.#heartbeatPass = undefined;
       });
+  }
+
+  /** The heartbeat or registration sent at `sentAt` (performance.now()) succeeded. */
+  #leaseRenewed(sentAt: number): void {
+    this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + this.#executorTimeoutMs);
+    const waiters = this.#leaseWaiters;
+    this.#leaseWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /**
+   * Waits for a heartbeat to renew the lapsed lease, asking for one now rather than at the next
+   * interval. If the heartbeat finds the executor lapsed, the executions are aborted, `signal`
+   * among them, and this rejects with the reason.
+   */
+  async #renewLease(signal: AbortSignal): Promise<void> {
+    this.#beat();
+    while (performance.now() >= this.#leaseUntil) {
+      await abortable(new Promise<void>((resolve) => this.#leaseWaiters.push(resolve)), signal);
+    }
   }
 
   /**

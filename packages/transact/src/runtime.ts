@@ -36,6 +36,15 @@ export interface Runtime {
   readonly signals: Signals;
   readonly logger: Logger;
   readonly safetyPollIntervalMs: number;
+  /**
+   * `null` while this executor's lease holds: its last heartbeat was sent less than
+   * `executorTimeoutMs` ago, so no other executor can have taken its workflows over. Otherwise a
+   * promise that resolves once a heartbeat renews the lease, and rejects with `signal`'s reason
+   * when the execution is stopped meanwhile (a lapsed executor stops its executions). Checked
+   * before running a step's or transaction's code, so an executor that was paused past the
+   * timeout runs no step that a survivor has taken over.
+   */
+  holdLease(signal: AbortSignal): Promise<void> | null;
   /** Starts or enqueues a workflow (a child when `parent` is given; inside `tx` when given) and returns its ID. */
   startWorkflow(
     starter: WorkflowStarter<unknown[], unknown>,

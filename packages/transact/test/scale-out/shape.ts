@@ -58,6 +58,6 @@ export const SCALE_STEPS = ['a', 'effect', 'b'] as const;
 
 /**
  * Workflow 'hold-wf' (started directly, to be held by a process that dies): body → step 'ready'
- * → durable sleep `sleepMs` → transaction 'effect' → step 'after'.
+ * → durable sleep `sleepMs` → step 'after' → transaction 'effect'.
  */
 export const HOLD_WORKFLOW = 'hold-wf';

@@ -101,12 +101,14 @@ const holdWorkflow = strata.workflow(HOLD_WORKFLOW, async (ctx, sleepMs: number)
     return me;
   });
   await ctx.sleep(sleepMs);
-  const t = await effect(ctx);
+  // The step comes straight after the sleep: an executor woken from a pause reaches it at once,
+  // before any heartbeat of its own has told it that it lapsed.
   const after = await ctx.step('after', async () => {
     await log(ctx.workflowId, 'after');
     return me;
   });
-  return [ready, t, after];
+  const t = await effect(ctx);
+  return [ready, after, t];
 });
 
 try {
