@@ -33,12 +33,14 @@ import {
   getEventValue,
   getTransactionOutput,
   insertStepInTransaction,
-  receiveAsStep,
+  peekMessage,
+  recordTaken,
   sendAsStep,
   insertTransactionOutput,
   upsertEvent,
   type NewStep,
   type StepKind,
+  type TakenMessage,
   type StepRow,
 } from './sql/index.js';
 import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
@@ -48,6 +50,8 @@ import { assertDuration, assertFunction, assertIdentifier, assertOptions, assert
  * in the same commit as the deadline, so a quick exchange of messages costs one commit per recv.
  */
 const DEADLINE_RECORD_AFTER_MS = 100;
+/** Most messages recvs may take before their taking is recorded; beyond it a recv records them first. */
+const TAKEN_UNRECORDED_MAX = 16;
 
 const DEFAULT_RETRY: Required<Omit<RetryPolicy, 'retryIf'>> = { maxAttempts: 1, intervalMs: 100, backoffFactor: 2, maxIntervalMs: 30_000 };
 /** Retry bound: a step retried more than this is a loop, not a policy. */
@@ -135,6 +139,10 @@ export class Context implements WorkflowContext {
   #streamChain: Promise<unknown> = Promise.resolve();
   /** Set in replay-only mode (see {@link ContextOptions.replay}). */
   readonly #observer: ReplayObserver | undefined;
+  /** Messages recvs took and returned whose taking is not recorded yet, oldest first (see recv). */
+  readonly #taken: TakenMessage[] = [];
+  /** The recording of `#taken` in progress. */
+  #recordingTaken: Promise<void> | undefined;
 
   constructor(
     rt: Runtime,
@@ -236,6 +244,7 @@ export class Context implements WorkflowContext {
     const txOptions = options.isolation ? { isolation: options.isolation } : {};
     let attempts = 1;
     await this.#rt.holdLease(this.signal);
+    await this.settle();
     try {
       let output = '';
       const value = await rt.appDb.transaction(async (tx) => {
@@ -284,14 +293,31 @@ export class Context implements WorkflowContext {
     const startedAt = new Date();
     const rt = this.#rt;
     const channel = inStatementChannel(rt.db);
-    const written = await this.#inStatement(stepId, async () => {
-      try {
-        return await sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, channel);
-      } catch (error) {
-        if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
-        throw error;
-      }
-    });
+    const sendWith = (taken: TakenMessage | null) => () => sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, channel, taken);
+    let written: boolean | StepRow | undefined;
+    // The message a recv just took is recorded in the same commit, so a reply costs one commit.
+    const only = this.#taken.length === 1 && !this.#recordingTaken ? this.#taken.shift()! : null;
+    if (only) {
+      written = await this.#recordTaken(only, async () => {
+        try {
+          return await sendWith(only)();
+        } catch (error) {
+          if ((error as { code?: unknown }).code === '23503') return undefined; // sent alone below, which reports it
+          throw error;
+        }
+      });
+    }
+    if (written === undefined) {
+      await this.settle();
+      written = await this.#inStatement(stepId, async () => {
+        try {
+          return await sendWith(null)();
+        } catch (error) {
+          if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
+          throw error;
+        }
+      });
+    }
     if (written !== true) return; // recorded by another execution, which sent the message
     // The statement notified other processes with its commit (a polled database is told now).
     if (channel !== null) rt.signals.wake(`m:${destinationId}`);
@@ -307,27 +333,35 @@ export class Context implements WorkflowContext {
     if (recorded) return this.#decode<T | null>(recorded);
     const startedAt = new Date();
     const rt = this.#rt;
+    if (this.#taken.length >= TAKEN_UNRECORDED_MAX) await this.settle();
     const keys = [`m:${this.workflowId}`];
-    // While the deadline is unrecorded, a message that is there is taken with it in one commit.
-    const check = () =>
-      this.#inStatement(stepId, () => receiveAsStep(rt.db, this.#newStep(stepId, 'recv', topic, { startedAt }), topic, deadline.unrecorded ?? null));
-    let received = await rt.signals.waitFor(
+    // A read: the message is taken in memory and recorded with this workflow's next write.
+    const check = async () => {
+      for (;;) {
+        const skip = this.#taken.map((taken) => taken.messageId);
+        const found = await this.#system(() => peekMessage(rt.db, this.workflowId, topic, skip));
+        // A parallel recv of this workflow may have taken it while this read ran: read again.
+        if (!found || !this.#taken.some((taken) => taken.messageId === found.messageId)) return found;
+      }
+    };
+    let found = await rt.signals.waitFor(
       keys,
       check,
       deadline.unrecorded ? Math.min(deadline.ms, Date.now() + DEADLINE_RECORD_AFTER_MS) : deadline.ms,
       rt.safetyPollIntervalMs,
       this.#waitSignal,
     );
-    if (received === undefined && deadline.unrecorded) {
+    if (found === undefined && deadline.unrecorded) {
       // A longer wait: make the deadline durable first, so a recovered recv keeps it.
       const existing = await this.#checkpoint(deadline.unrecorded);
       if (existing) deadline.ms = this.#decode<number>(existing);
       deadline.unrecorded = undefined;
-      received = await rt.signals.waitFor(keys, check, deadline.ms, rt.safetyPollIntervalMs, this.#waitSignal);
+      found = await rt.signals.waitFor(keys, check, deadline.ms, rt.safetyPollIntervalMs, this.#waitSignal);
     }
-    if (received === undefined) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
-    // A string is the message this call consumed; a row is the one another execution recorded first.
-    return typeof received === 'string' ? rt.serializer.deserialize<T>(received) : this.#decode<T | null>(received);
+    if (found === undefined) return this.#recordValue<T | null>(stepId, 'recv', topic, null, startedAt);
+    const step = this.#newStep(stepId, 'recv', topic, { output: found.message, startedAt });
+    this.#taken.push({ messageId: found.messageId, steps: deadline.unrecorded ? [deadline.unrecorded, step] : [step] });
+    return rt.serializer.deserialize<T>(found.message);
   }
 
   async setEvent(key: string, value: unknown): Promise<void> {
@@ -386,6 +420,7 @@ export class Context implements WorkflowContext {
       if (recorded.error !== null) throw this.#rt.serializer.deserialize(recorded.error); // e.g. a rejected duplicate enqueue
       return this.#childHandle<R>(recorded.child_workflow_id!);
     }
+    await this.settle();
     const childId = await this.#rt.startWorkflow(workflow as unknown as WorkflowStarter<unknown[], unknown>, args, workflow.binding.options, {
       workflowId: this.workflowId,
       stepId,
@@ -424,6 +459,74 @@ export class Context implements WorkflowContext {
     const row = await this.#explainUnwritten(stepId);
     if (row.error !== null) throw this.#rt.serializer.deserialize(row.error);
     return row.child_workflow_id!;
+  }
+
+  /**
+   * Records the messages this execution's recvs took (consuming them and writing the recvs'
+   * steps), if any are unrecorded. Every write of the execution runs it first, and the engine
+   * runs it before recording the workflow's end. A failure ends the execution: its recvs' messages
+   * stay unconsumed, so the recovered workflow's recvs take them again.
+   *
+   * A recv returns its message before this: a crash in between is a crash before the recv, and
+   * the recovered recv reads the same message (the oldest unconsumed of its topic), so no message
+   * is lost or received twice while a write is saved on the path of every reply.
+   */
+  async settle(): Promise<void> {
+    while (this.#recordingTaken || this.#taken.length > 0) {
+      if (this.#recordingTaken) {
+        await this.#recordingTaken;
+        if (this.#fatal) throw this.#fatal;
+      } else {
+        const taken = this.#taken.shift()!;
+        await this.#recordTaken(taken, () => recordTaken(this.#rt.db, taken));
+      }
+    }
+  }
+
+  /**
+   * Runs `write`, a statement that records the taken message `taken` (and perhaps more); other
+   * writes wait for it (see settle). Returns what `write` returned when it wrote; `undefined` when
+   * `write` wrote nothing because another execution of this workflow recorded the same message for
+   * this recv first. `write` returning `undefined` puts `taken` back for a later write. Any failure
+   * ends this execution (`#fatal`): its recv already returned the message.
+   */
+  #recordTaken<T>(taken: TakenMessage, write: () => Promise<T | false | undefined>): Promise<T | undefined> {
+    const recording = (async (): Promise<T | undefined> => {
+      const recvStep = taken.steps.at(-1)!;
+      try {
+        let outcome: T | false | undefined;
+        try {
+          outcome = await this.#system(write);
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== '23505') throw error;
+          outcome = false;
+        }
+        if (outcome === undefined) this.#taken.unshift(taken);
+        if (outcome !== false) return outcome;
+        const recorded = await this.#explainUnwritten(recvStep.stepId);
+        if (recorded.kind !== 'recv' || recorded.output !== recvStep.output) {
+          throw new WorkflowStateError(
+            this.workflowId,
+            'PENDING',
+            `another execution of workflow "${this.workflowId}" recorded a different message for recv step ${recvStep.stepId}; this one stops`,
+          );
+        }
+        return undefined;
+      } catch (error) {
+        this.#fatal ??= error as Error;
+        throw error;
+      }
+    })();
+    const done: Promise<void> = recording.then(
+      () => {
+        if (this.#recordingTaken === done) this.#recordingTaken = undefined;
+      },
+      () => {
+        if (this.#recordingTaken === done) this.#recordingTaken = undefined;
+      },
+    );
+    this.#recordingTaken = done;
+    return recording;
   }
 
   // ---- internals ----
@@ -495,6 +598,7 @@ export class Context implements WorkflowContext {
 
   /** Writes a checkpoint; returns the row another execution recorded first, if that happened. */
   async #checkpoint(step: NewStep): Promise<StepRow | undefined> {
+    await this.settle();
     const written = await this.#system(() => this.#rt.writer.write(step));
     return written ? undefined : this.#explainUnwritten(step.stepId);
   }
@@ -528,6 +632,7 @@ export class Context implements WorkflowContext {
 
   /** Runs a transaction whose body records step `stepId`; `false` from the body means "not written". */
   async #inTransaction<T>(stepId: number, body: (tx: Transaction) => Promise<T | false>): Promise<T | StepRow> {
+    await this.settle();
     try {
       return await this.#system(() =>
         this.#rt.db.transaction(async (tx) => {

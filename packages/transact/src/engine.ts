@@ -844,6 +844,7 @@ export class Strata {
           result = await withSpan(span, () => currentContext.run(context, () => registration.fn(context, ...args)));
           if (context.fatalError) throw context.fatalError;
           if (controller.signal.aborted) throw controller.signal.reason;
+          await context.settle(); // what its last recvs took is recorded before its end
         } catch (error) {
           return await this.#finishFailed(workflowId, context, controller.signal, error);
         }
@@ -866,6 +867,8 @@ export class Strata {
   }
 
   async #finishFailed(workflowId: string, context: Context, signal: AbortSignal, error: unknown): Promise<Outcome> {
+    // What its recvs took is recorded before the end; a failure to record it is fatal (it stays PENDING).
+    if (!context.fatalError && !signal.aborted) await context.settle().catch(() => {});
     const failure = context.fatalError ?? error;
     const span = this.#running.get(workflowId)?.span;
     if (span?.isRecording()) {

@@ -1,8 +1,8 @@
 // Crash safety: executor processes are SIGKILLed at seeded random points (while opening the
-// database, during recovery, in the middle of steps, transactions and commits), restarted on the
-// same database, and finally run to the end. Afterwards the invariants of DESIGN.md must hold:
-// every workflow finishes, no committed step runs again, every transaction's effect appears
-// exactly once.
+// database, during recovery, in the middle of steps, transactions, message exchanges and commits),
+// restarted on the same database, and finally run to the end. Afterwards the invariants of
+// DESIGN.md must hold: every workflow finishes, no committed step runs again, every transaction's
+// effect appears exactly once, every message is delivered exactly once and in order.
 //
 // The kill schedule comes from a seeded PRNG; the seed is in the test name. To replay a run:
 //   STRATA_CRASH_SEED=<seed> npm test -- crash
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { openDatabase } from '@strata/store';
 import { engines, freshDatabaseUrl, type EngineKind } from '@strata/testing';
 import { Serializer } from '@strata/transact';
-import { STEP_PAIRS, expectedSteps } from './crash/shape.js';
+import { MESSAGE_TOPIC, STEP_PAIRS, exchangedMessage, expectedSteps, partnerOf } from './crash/shape.js';
 import { delay, killedAfterFile, mulberry32, seedFromEnv } from './helpers.js';
 
 const WORKER_PATH = join(dirname(fileURLToPath(import.meta.url)), 'crash', 'worker.ts');
@@ -254,7 +254,7 @@ describe('crash safety under SIGKILL', () => {
   for (const kind of engines()) {
     const tuning = TUNING[kind];
     test(
-      `${kind}, seed ${seed}: after ${tuning.killCount} SIGKILLed executors every workflow finishes, no committed step runs again, each transaction commits once`,
+      `${kind}, seed ${seed}: after ${tuning.killCount} SIGKILLed executors every workflow finishes, no committed step runs again, each transaction commits once, each message is received once`,
       { timeout: TEST_TIMEOUT_MS },
       async (t) => {
         const random = mulberry32(seed);
@@ -321,29 +321,47 @@ async function checkInvariants(
   const db = await openDatabase(databaseUrl);
   try {
     // Every workflow finished, successfully, with its own ID as its result.
-    const { rows: workflows } = await db.query<{ workflow_id: string; status: string; output: string | null; recovery_attempts: number }>(
-      `select workflow_id, status, output, recovery_attempts from strata.workflows order by workflow_id`,
+    const { rows: workflows } = await db.query<{ workflow_id: string; status: string; output: string | null; error: string | null; recovery_attempts: number }>(
+      `select workflow_id, status, output, error, recovery_attempts from strata.workflows order by workflow_id`,
     );
     assert.deepEqual(workflows.map((row) => row.workflow_id).sort(), [...workflowIds].sort(), 'exactly the workflows wf-0..wf-(N-1) exist');
     for (const row of workflows) {
-      assert.equal(row.status, 'SUCCESS', `${row.workflow_id} finished with SUCCESS`);
+      assert.equal(row.status, 'SUCCESS', `${row.workflow_id} finished with SUCCESS (error: ${row.error})`);
       assert.equal(serializer.deserialize(row.output!), row.workflow_id, `${row.workflow_id}'s result is its ID`);
     }
 
-    // Every workflow has exactly its 13 checkpoints, numbered 0..12 in call order.
-    const expected = expectedSteps();
+    // Every workflow has exactly its checkpoints (steps, transactions, sleep, sends and recvs), numbered in call order.
     const { rows: steps } = await db.query<{ workflow_id: string; step_id: number; name: string; kind: string; output: string | null; error: string | null }>(
       `select workflow_id, step_id, name, kind, output, error from strata.steps order by workflow_id, step_id`,
     );
     const stepsByWorkflow = groupBy(steps, (row) => row.workflow_id);
-    for (const workflowId of workflowIds) {
+    for (const [index, workflowId] of workflowIds.entries()) {
       const rows = stepsByWorkflow.get(workflowId) ?? [];
+      const expected = expectedSteps(index);
       assert.deepEqual(
         rows.map((row) => ({ stepId: row.step_id, name: row.name, kind: row.kind })),
         expected.map((step, stepId) => ({ stepId, ...step })),
         `${workflowId} has ${expected.length} contiguous checkpoints in call order`,
       );
       for (const row of rows) assert.equal(row.error, null, `${workflowId} step ${row.name} recorded no error`);
+    }
+
+    // Each workflow got exactly its partner's messages, once each and in order: one row per send
+    // (none sent twice), all consumed, and its recvs recorded them in order.
+    const { rows: messages } = await db.query<{ destination_id: string; topic: string; message: string; consumed: boolean }>(
+      `select destination_id, topic, message, consumed_at is not null as consumed from strata.messages order by message_id`,
+    );
+    const messagesByWorkflow = groupBy(messages, (row) => row.destination_id);
+    for (const [index, workflowId] of workflowIds.entries()) {
+      const expectedMessages = Array.from({ length: STEP_PAIRS }, (_, pair) => exchangedMessage(partnerOf(index), pair));
+      const inbox = messagesByWorkflow.get(workflowId) ?? [];
+      assert.deepEqual(
+        inbox.map((row) => ({ topic: row.topic, message: serializer.deserialize(row.message), consumed: row.consumed })),
+        expectedMessages.map((message) => ({ topic: MESSAGE_TOPIC, message, consumed: true })),
+        `${workflowId} was sent each of its partner's ${STEP_PAIRS} messages once, and consumed them all`,
+      );
+      const received = (stepsByWorkflow.get(workflowId) ?? []).filter((row) => row.kind === 'recv').map((row) => serializer.deserialize(row.output!));
+      assert.deepEqual(received, expectedMessages, `${workflowId}'s recvs recorded its partner's messages in order, each once`);
     }
 
     // Each transaction's effect is there exactly once, written by the incarnation whose
@@ -406,7 +424,7 @@ async function checkInvariants(
       );
     }
     t.diagnostic(
-      `invariants hold: ${workflowCount} workflows SUCCESS, ${steps.length} checkpoints, ${effects.length} transaction rows (no duplicates), ` +
+      `invariants hold: ${workflowCount} workflows SUCCESS, ${steps.length} checkpoints, ${effects.length} transaction rows (no duplicates), ${messages.length} messages each received once, ` +
         `${reExecutedSteps} step(s) re-executed after a kill between effect and checkpoint; most recoveries of one workflow: ${maxRecoveries}`,
     );
   } finally {

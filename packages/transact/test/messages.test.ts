@@ -59,6 +59,16 @@ function registerWorkflows(strata: Strata) {
         return { caught: (error as Error).name, isNotFound: error instanceof WorkflowNotFoundError, code: (error as { code?: string }).code };
       }
     }),
+    /** Receives one message and sends it back to `replyTo` on topic 'reply'. */
+    echo: strata.workflow('echo', async (ctx, replyTo: string) => {
+      const got = await ctx.recv<string>('', { timeoutMs: Infinity });
+      await ctx.send(replyTo, got, 'reply');
+      return got;
+    }),
+    /** Two recvs of one topic at once. */
+    parallelRecvs: strata.workflow('parallel-recvs', async (ctx) =>
+      Promise.all([ctx.recv<string>('p', { timeoutMs: 10_000 }), ctx.recv<string>('p', { timeoutMs: 10_000 })]),
+    ),
     /** Receives one message, publishes it, then blocks on topic 'go'. */
     recvThenBlock: strata.workflow('recv-then-block', async (ctx) => {
       const first = await ctx.recv<string>('', { timeoutMs: Infinity });
@@ -197,6 +207,30 @@ for (const kind of engines()) {
       // Step 0 is the recv on 'gate' (no timeout, no deadline); then the deadline and the recv.
       assert.deepEqual(rows.map((r) => [r.step_id, r.kind]), [[0, 'recv'], [1, 'deadline'], [2, 'recv']]);
       assert.equal(rows[1]!.tx, rows[2]!.tx, 'the deadline and the received message commit in one transaction');
+    });
+
+    test('a reply records the recv that took the message and the send in one commit', async () => {
+      const replyTo = await fixture.app.recvOne.with({ workflowId: uniqueId('reply-to') }).start('reply', null);
+      const echo = await fixture.app.echo.with({ workflowId: uniqueId('echo') }).start(replyTo.workflowId);
+      await fixture.app.strata.send(echo.workflowId, 'ping');
+      assert.equal(await echo.result({ timeoutMs: 10_000 }), 'ping');
+      assert.equal(await replyTo.result({ timeoutMs: 10_000 }), 'ping');
+      const { rows } = await fixture.app.strata.systemDatabase.query<{ kind: string; tx: string }>(
+        'select kind, xmin::text as tx from strata.steps where workflow_id = $1 order by step_id',
+        [echo.workflowId],
+      );
+      assert.deepEqual(rows.map((r) => r.kind), ['recv', 'send']);
+      assert.equal(rows[0]!.tx, rows[1]!.tx, 'the recv and the reply commit in one transaction');
+      assert.equal(await countMessages(fixture.app.strata, echo.workflowId, true), 0, 'the message is consumed');
+    });
+
+    test('two recvs of one topic waiting at once take different messages', async () => {
+      const handle = await fixture.app.parallelRecvs.with({ workflowId: uniqueId('parallel') }).start();
+      await fixture.app.strata.send(handle.workflowId, 'first', { topic: 'p' });
+      await fixture.app.strata.send(handle.workflowId, 'second', { topic: 'p' });
+      const got = await handle.result({ timeoutMs: 10_000 });
+      assert.deepEqual([...got].sort(), ['first', 'second'], `each message went to one recv (got ${JSON.stringify(got)})`);
+      assert.equal(await countMessages(fixture.app.strata, handle.workflowId, true), 0, 'both messages are consumed');
     });
 
     test('a recv that keeps waiting records its deadline before any message arrives, and a restart keeps it', async () => {

@@ -22,18 +22,95 @@ export async function insertMessage(
 }
 
 /**
+ * A message a `recv` returned whose taking is not recorded yet: recording it (consuming the
+ * message and writing the recv's steps) waits for the workflow's next write, and rides in it when
+ * that is a `send`. Until then the message stays unconsumed, so a recovered workflow's recv
+ * returns it again.
+ */
+export interface TakenMessage {
+  readonly messageId: string;
+  /** The recv's step (its output: the message) and, when it was not recorded yet, its deadline's. */
+  readonly steps: readonly NewStep[];
+}
+
+/**
+ * The oldest unconsumed message of `topic` for `workflowId` (FIFO per topic), leaving out the
+ * messages in `skip` (taken by this execution, not recorded yet). A read: it takes nothing.
+ */
+export async function peekMessage(db: Queryable, workflowId: string, topic: string, skip: readonly string[]): Promise<{ messageId: string; message: string } | undefined> {
+  // The ID comes back as text under another name: ORDER BY must sort the bigint column.
+  const { rows } = await db.query<{ id: string; message: string }>(
+    `select message_id::text as id, message from strata.messages
+      where destination_id = $1 and topic = $2 and consumed_at is null and message_id <> all($3::bigint[])
+      order by message_id limit 1`,
+    [workflowId, topic, skip],
+    { prepare: true },
+  );
+  const row = rows[0];
+  return row && { messageId: row.id, message: row.message };
+}
+
+/**
+ * The CTEs that record a taken message (parameters from `$first`): consume it and insert its
+ * steps, only while the workflow is PENDING and the message unconsumed. `taken_ok` yields a row
+ * when it was recorded (always, with no message).
+ */
+function takenCtes(taken: TakenMessage | null, first: number): { sql: string; params: unknown[] } {
+  if (taken === null) return { sql: 'taken_ok as (select 1)', params: [] };
+  const sql = `taken_ok as (
+       update strata.messages set consumed_at = now()
+        where message_id = $${first}::bigint and consumed_at is null
+          and exists (select 1 from strata.workflows where workflow_id = $${first + 1} and status = 'PENDING')
+        returning 1
+     ), taken_steps as (
+       insert into strata.steps (workflow_id, step_id, name, kind, output, attempts, started_at)
+       select $${first + 1}, s.step_id, s.name, s.kind, s.output, 1, s.started_at
+         from unnest($${first + 2}::int[], $${first + 3}::text[], $${first + 4}::text[], $${first + 5}::text[], $${first + 6}::timestamptz[])
+              as s (step_id, name, kind, output, started_at), taken_ok
+       returning 1
+     )`;
+  const { steps } = taken;
+  return {
+    sql,
+    params: [taken.messageId, steps[0]!.workflowId, steps.map((s) => s.stepId), steps.map((s) => s.name), steps.map((s) => s.kind), steps.map((s) => s.output), steps.map((s) => s.startedAt)],
+  };
+}
+
+/**
+ * Records a message this workflow's recv took (see {@link TakenMessage}) in one statement.
+ * Returns false, writing nothing, when the message was consumed meanwhile or the workflow is not
+ * PENDING; a step already recorded fails with unique violation 23505.
+ */
+export async function recordTaken(db: Queryable, taken: TakenMessage): Promise<boolean> {
+  const { sql, params } = takenCtes(taken, 1);
+  const { rows } = await db.query<{ ok: number }>(`with ${sql} select count(*)::int as ok from taken_ok`, params, { prepare: true });
+  return rows[0]!.ok === 1;
+}
+
+/**
  * A workflow's `send` in one statement (one round trip, one commit): records `step` and stores the
  * message (idempotency key `<workflow>/<step>`) only when the step was written, and with
- * `notifyChannel` sends `m:<destination>` with the commit. Returns false when the workflow is not
- * PENDING; a step already recorded fails with unique violation 23505 and stores nothing; an
- * unknown destination fails with foreign-key violation 23503.
+ * `notifyChannel` sends `m:<destination>` with the commit. A message the workflow's recv `taken`
+ * and did not record yet is recorded in the same commit; if it cannot be, nothing is written.
+ * Returns false when nothing was written (the workflow is not PENDING, or the taken message was
+ * consumed meanwhile); a step already recorded fails with unique violation 23505 and
+ * stores nothing; an unknown destination fails with foreign-key violation 23503.
  */
-export async function sendAsStep(db: Queryable, step: NewStep, destinationId: string, topic: string, message: string, notifyChannel: string | null): Promise<boolean> {
+export async function sendAsStep(
+  db: Queryable,
+  step: NewStep,
+  destinationId: string,
+  topic: string,
+  message: string,
+  notifyChannel: string | null,
+  taken: TakenMessage | null = null,
+): Promise<boolean> {
   const notify = notifyChannel === null ? '' : `, (select pg_notify($12, 'm:' || destination_id) from sent)`;
+  const prior = takenCtes(taken, 15);
   const { rows } = await db.query<{ written: number }>(
-    `with recorded as (
+    `with ${prior.sql}, recorded as (
        insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
-       select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows where workflow_id = $1 and status = 'PENDING'
+       select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows, taken_ok where workflow_id = $1 and status = 'PENDING'
        returning workflow_id
      ), sent as (
        insert into strata.messages (destination_id, topic, message, idempotency_key)
@@ -45,41 +122,9 @@ export async function sendAsStep(db: Queryable, step: NewStep, destinationId: st
     [
       step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt,
       destinationId, topic, notifyChannel ?? '', message, `${step.workflowId}/${step.stepId}`,
+      ...prior.params,
     ],
     { prepare: true },
   );
   return rows[0]!.written === 1;
-}
-
-/**
- * A workflow's `recv` in one statement: takes the oldest unconsumed message of `topic` for the
- * workflow of `step` (FIFO per topic) and records `step` with the message as its output, in one
- * commit; with `deadline`, that step (the recv's not yet recorded deadline) is recorded too.
- * Returns the message, or undefined when none is waiting (or the workflow is not PENDING), which
- * writes nothing. A step already recorded fails with unique violation 23505 and consumes nothing.
- */
-export async function receiveAsStep(db: Queryable, step: NewStep, topic: string, deadline: NewStep | null): Promise<string | undefined> {
-  const { rows } = await db.query<{ message: string }>(
-    `with taken as (
-       update strata.messages set consumed_at = now()
-        where message_id = (select message_id from strata.messages
-                             where destination_id = $1 and topic = $7 and consumed_at is null
-                             order by message_id limit 1 for update skip locked)
-          and exists (select 1 from strata.workflows where workflow_id = $1 and status = 'PENDING')
-        returning message
-     ), recorded as (
-       insert into strata.steps (workflow_id, step_id, name, kind, output, attempts, started_at)
-       select $1::text, $2::int, $3::text, $4::text, message, $5::int, $6::timestamptz from taken
-       union all
-       select $1::text, $8::int, $9::text, $10::text, $11::text, 1, $12::timestamptz from taken where $8::int is not null
-       returning 1
-     )
-     select message, (select count(*) from recorded) as written from taken`,
-    [
-      step.workflowId, step.stepId, step.name, step.kind, step.attempts, step.startedAt, topic,
-      deadline?.stepId ?? null, deadline?.name ?? null, deadline?.kind ?? null, deadline?.output ?? null, deadline?.startedAt ?? null,
-    ],
-    { prepare: true },
-  );
-  return rows[0]?.message;
 }

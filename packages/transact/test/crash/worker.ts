@@ -4,7 +4,7 @@
 //   node --import tsx worker.ts <database> <effectsLogPath> <incarnation> <workflowCount>
 //
 // Opens Strata on <database> (executor 'local', so a new incarnation recovers what the killed one
-// left PENDING), starts 'wf-0'..'wf-<N-1>' (idempotent by ID), waits for all of them, prints DONE
+// left PENDING), starts 'wf-0'..'wf-<N-1>' (idempotent by ID; N even, they exchange messages in pairs), waits for all of them, prints DONE
 // and exits 0. Every execution of a plain step appends `<workflowId> <stepName> <incarnation>` to
 // the effects log before its checkpoint can commit, so the test can count executions per step.
 //
@@ -14,7 +14,7 @@
 
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { Strata } from '@strata/transact';
-import { SLEEP_AFTER_PAIR, SLEEP_MS, STEP_PAIRS } from './shape.js';
+import { MESSAGE_TOPIC, SLEEP_AFTER_PAIR, SLEEP_MS, STEP_PAIRS, exchangedMessage, partnerOf } from './shape.js';
 
 /** Longest random pause inside a step; spreads the kill points over the step's lifetime. */
 const STEP_JITTER_MS_MAX = 5;
@@ -29,8 +29,8 @@ if (databaseUrl === undefined || effectsLogPath === undefined || incarnationText
 const incarnation = Number(incarnationText);
 const workflowCount = Number(workflowCountText);
 if (!Number.isInteger(incarnation) || incarnation < 0) throw new Error(`incarnation must be a whole number ≥ 0, got ${incarnationText}`);
-if (!Number.isInteger(workflowCount) || workflowCount < 1 || workflowCount > WORKFLOW_COUNT_MAX) {
-  throw new Error(`workflowCount must be a whole number from 1 to ${WORKFLOW_COUNT_MAX}, got ${workflowCountText}`);
+if (!Number.isInteger(workflowCount) || workflowCount < 2 || workflowCount > WORKFLOW_COUNT_MAX || workflowCount % 2 !== 0) {
+  throw new Error(`workflowCount must be an even whole number from 2 to ${WORKFLOW_COUNT_MAX} (workflows exchange messages in pairs), got ${workflowCountText}`);
 }
 
 // One fd for the whole incarnation, opened for append: each line is one write(2), so a SIGKILL
@@ -54,6 +54,15 @@ function reportCommit(workflowId: string, stepName: string, committedBy: { incar
 }
 
 const crashWorkflow = strata.workflow('crash-wf', async (ctx) => {
+  const index = Number(ctx.workflowId.slice('wf-'.length));
+  const partner = partnerOf(index);
+  const receive = async (pair: number) => {
+    const got = await ctx.recv(MESSAGE_TOPIC, { timeoutMs: Infinity });
+    const expected = exchangedMessage(partner, pair);
+    if (JSON.stringify(got) !== JSON.stringify(expected)) {
+      throw new Error(`${ctx.workflowId} pair ${pair}: received ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
+    }
+  };
   for (let i = 0; i < STEP_PAIRS; i++) {
     const step = await ctx.step(`s${i}`, async () => {
       await jitter();
@@ -68,6 +77,13 @@ const crashWorkflow = strata.workflow('crash-wf', async (ctx) => {
       return { incarnation };
     });
     reportCommit(ctx.workflowId, `t${i}`, transaction);
+    if (index % 2 === 0) {
+      await ctx.send(`wf-${partner}`, exchangedMessage(index, i), MESSAGE_TOPIC);
+      await receive(i);
+    } else {
+      await receive(i);
+      await ctx.send(`wf-${partner}`, exchangedMessage(index, i), MESSAGE_TOPIC);
+    }
     if (i === SLEEP_AFTER_PAIR) await ctx.sleep(SLEEP_MS);
   }
   return ctx.workflowId;
@@ -77,9 +93,12 @@ process.stdout.write('REGISTERED\n');
 await strata.launch();
 process.stdout.write('LAUNCHED\n');
 
-const handles = await Promise.all(
-  Array.from({ length: workflowCount }, (_, index) => crashWorkflow.with({ workflowId: `wf-${index}` }).start()),
-);
+// The odd ones first: an even workflow's first send must find its partner's row.
+const start = (index: number) => crashWorkflow.with({ workflowId: `wf-${index}` }).start();
+const indexes = Array.from({ length: workflowCount }, (_, index) => index);
+const odd = await Promise.all(indexes.filter((index) => index % 2 === 1).map(start));
+const even = await Promise.all(indexes.filter((index) => index % 2 === 0).map(start));
+const handles = indexes.map((index) => (index % 2 === 0 ? even[index / 2]! : odd[(index - 1) / 2]!));
 const results = await Promise.all(handles.map((handle) => handle.result({ timeoutMs: 120_000 })));
 for (const [index, result] of results.entries()) {
   if (result !== `wf-${index}`) throw new Error(`wf-${index} returned ${JSON.stringify(result)}`);
