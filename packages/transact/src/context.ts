@@ -46,8 +46,9 @@ import {
 import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
 
 /**
- * How long a recv waits before it records its deadline. A message that arrives sooner is taken
- * in the same commit as the deadline, so a quick exchange of messages costs one commit per recv.
+ * How long a recv waits before it records its deadline. When a message arrives sooner, the
+ * deadline is recorded with the message, in the commit of the workflow's next write, so a quick
+ * exchange of messages adds no commit for the deadline.
  */
 const DEADLINE_RECORD_AFTER_MS = 100;
 /** Most messages recvs may take before their taking is recorded; beyond it a recv records them first. */

@@ -381,7 +381,17 @@ export interface WorkflowContext {
   /** Sends `message` to workflow `destinationId` exactly once. */
   send(destinationId: string, message: unknown, topic?: string): Promise<void>;
 
-  /** Receives the oldest message on `topic` (FIFO), waiting up to `timeoutMs`; `null` on timeout. */
+  /**
+   * Receives the oldest message on `topic` (FIFO), waiting up to `timeoutMs`; `null` on timeout.
+   * Each message is received once, even across crashes. The message is consumed and the recv
+   * recorded in the commit of the workflow's next write: with a reply's `send`, or just before
+   * anything else. A crash before that is a crash before the recv, which then reads the same
+   * message again.
+   *
+   * @example
+   * const order = await ctx.recv<{ id: string }>('orders', { timeoutMs: 60_000 });
+   * if (order) await ctx.send(replyTo, { accepted: order.id }, 'replies'); // one commit for both
+   */
   recv<T = unknown>(topic?: string, options?: WaitOptions): Promise<T | null>;
 
   /** Publishes `value` under `key` for `getEvent` readers; later calls replace it. */
