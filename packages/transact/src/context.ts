@@ -294,30 +294,29 @@ export class Context implements WorkflowContext {
     const startedAt = new Date();
     const rt = this.#rt;
     const channel = inStatementChannel(rt.db);
-    const sendWith = (taken: TakenMessage | null) => () => sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, channel, taken);
+    const sendStatement = async (taken: TakenMessage | null) => {
+      try {
+        return await sendAsStep(rt.db, this.#newStep(stepId, 'send', topic, { startedAt }), destinationId, topic, text, channel, taken);
+      } catch (error) {
+        if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
+        throw error;
+      }
+    };
     let written: boolean | StepRow | undefined;
     // The message a recv just took is recorded in the same commit, so a reply costs one commit.
     const only = this.#taken.length === 1 && !this.#recordingTaken ? this.#taken.shift()! : null;
     if (only) {
-      written = await this.#recordTaken(only, async () => {
-        try {
-          return await sendWith(only)();
-        } catch (error) {
-          if ((error as { code?: unknown }).code === '23503') return undefined; // sent alone below, which reports it
+      written = await this.#recordTaken(only, () =>
+        sendStatement(only).catch((error: unknown) => {
+          // An unknown destination rolled the recv's record back too: it is recorded alone, then the send alone reports it.
+          if (error instanceof WorkflowNotFoundError) return undefined;
           throw error;
-        }
-      });
+        }),
+      );
     }
     if (written === undefined) {
       await this.settle();
-      written = await this.#inStatement(stepId, async () => {
-        try {
-          return await sendWith(null)();
-        } catch (error) {
-          if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
-          throw error;
-        }
-      });
+      written = await this.#inStatement(stepId, () => sendStatement(null));
     }
     if (written !== true) return; // recorded by another execution, which sent the message
     // The statement notified other processes with its commit (a polled database is told now).
@@ -518,14 +517,10 @@ export class Context implements WorkflowContext {
         throw error;
       }
     })();
-    const done: Promise<void> = recording.then(
-      () => {
-        if (this.#recordingTaken === done) this.#recordingTaken = undefined;
-      },
-      () => {
-        if (this.#recordingTaken === done) this.#recordingTaken = undefined;
-      },
-    );
+    const clear = () => {
+      if (this.#recordingTaken === done) this.#recordingTaken = undefined;
+    };
+    const done: Promise<void> = recording.then(clear, clear);
     this.#recordingTaken = done;
     return recording;
   }
