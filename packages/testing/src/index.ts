@@ -9,7 +9,10 @@ export {
   startCluster,
   type PgCluster,
   type PgClusterErrorCode,
+  type RestartServerOptions,
+  type ServerStopMode,
   type StartClusterOptions,
+  type StopServerOptions,
 } from './pg-cluster.js';
 
 export {

@@ -1,5 +1,6 @@
 // Throwaway PostgreSQL clusters for tests: initdb into a temp directory, start on a free port,
-// stop and delete on demand or when the process exits.
+// stop and restart the server on its data (to simulate outages), cut its connections, and stop
+// and delete on demand or when the process exits.
 
 import { execFile as execFileCallback, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 
 const execFile = promisify(execFileCallback);
 
@@ -38,6 +40,9 @@ const EXIT_STOP_TIMEOUT_MS = 10_000;
 /** A free port can be taken between probing and binding; retry with a new port this many times. */
 const MAX_PORT_ATTEMPTS = 3;
 
+/** terminateBackends' admin connection: a server that does not answer in this long is broken. */
+const ADMIN_CONNECT_TIMEOUT_MS = 10_000;
+
 /** Lines of the server log / command output quoted in error messages. */
 const LOG_TAIL_LINES = 40;
 
@@ -67,7 +72,8 @@ export type PgClusterErrorCode =
   | 'PG_CLUSTER_SETUP_FAILED'
   | 'PG_CLUSTER_INITDB_FAILED'
   | 'PG_CLUSTER_START_FAILED'
-  | 'PG_CLUSTER_STOP_FAILED';
+  | 'PG_CLUSTER_STOP_FAILED'
+  | 'PG_CLUSTER_TERMINATE_FAILED';
 
 /**
  * Thrown when a throwaway cluster cannot be set up, started or stopped. The message quotes the
@@ -102,16 +108,107 @@ export interface StartClusterOptions {
   readonly log?: boolean;
 }
 
-/** A running throwaway PostgreSQL cluster. */
+/**
+ * How `pg_ctl stop` stops the server: `immediate` aborts every process at once, with no
+ * checkpoint, as a crash or a power cut of the database host would (the next start runs crash
+ * recovery); `fast` disconnects the clients and shuts down cleanly, as an operator's restart does.
+ */
+export type ServerStopMode = 'immediate' | 'fast';
+
+/** Options of {@link PgCluster.stopServer}. */
+export interface StopServerOptions {
+  /** Default `'immediate'`: a crash-like stop. */
+  readonly mode?: ServerStopMode;
+}
+
+/** Options of {@link PgCluster.restartServer}. */
+export interface RestartServerOptions {
+  /** How long the server stays down between the stop and the start. Default 0. */
+  readonly downMs?: number;
+  /** How the server is stopped. Default `'immediate'`. */
+  readonly mode?: ServerStopMode;
+}
+
+/**
+ * A running throwaway PostgreSQL cluster.
+ *
+ * Use a cluster of your own (`startCluster()`) to stop, restart or cut the connections of a
+ * server: the suite's shared cluster (`STRATA_TEST_PG_URL`) serves other test files at the same
+ * moment.
+ */
 export interface PgCluster {
   /** Admin URL of the `postgres` database: `postgres://strata@127.0.0.1:PORT/postgres`. */
   readonly url: string;
-  /** TCP port on 127.0.0.1. */
+  /** TCP port on 127.0.0.1; the same across {@link PgCluster.stopServer} and {@link PgCluster.startServer}. */
   readonly port: number;
   /** The cluster's data directory (inside a temp directory that `stop()` removes). */
   readonly dataDir: string;
   /** Stops the server (`-m immediate`) and deletes its files. Safe to call more than once. */
   stop(): Promise<void>;
+  /**
+   * Stops the server but keeps its data directory, so {@link PgCluster.startServer} brings the
+   * same databases back on the same port: a database outage. Clients see their connections
+   * break and new connections refused (`ECONNREFUSED`). Does nothing when the server is already
+   * stopped.
+   *
+   * With `mode: 'immediate'` (the default) nothing is flushed at the stop, like a crash: commits
+   * the server acknowledged under `synchronous_commit=off` (the default of these test clusters,
+   * for speed) may be lost. A test that checks that nothing committed is lost across the outage
+   * must start its cluster with `settings: { synchronous_commit: 'on' }`. (`fsync=off` is fine:
+   * the operating system's cache survives a server crash.)
+   *
+   * @throws {PgClusterError} `PG_CLUSTER_STOP_FAILED` when pg_ctl cannot stop it.
+   *
+   * @example
+   * ```ts
+   * const cluster = await startCluster({ settings: { synchronous_commit: 'on' } });
+   * await cluster.stopServer();                    // crash-like: -m immediate
+   * await assert.rejects(client.query('select 1')); // the connection is gone
+   * await cluster.startServer();
+   * ```
+   */
+  stopServer(options?: StopServerOptions): Promise<void>;
+  /**
+   * Starts the server stopped by {@link PgCluster.stopServer} again, on the same data directory
+   * and port, and returns once it accepts connections (after crash recovery, when it was stopped
+   * with `immediate`). Does nothing when the server is running.
+   *
+   * @throws {PgClusterError} `PG_CLUSTER_START_FAILED` when it does not start (for instance
+   * because another process took the port meanwhile); the message has the server log tail.
+   *
+   * @example
+   * ```ts
+   * await cluster.stopServer();
+   * await delay(3_000);          // a three-second outage
+   * await cluster.startServer(); // accepting connections again
+   * ```
+   */
+  startServer(): Promise<void>;
+  /**
+   * {@link PgCluster.stopServer}, then `downMs` milliseconds of outage, then
+   * {@link PgCluster.startServer}.
+   *
+   * @example
+   * ```ts
+   * await cluster.restartServer({ downMs: 500 });              // a crash and a quick restart
+   * await cluster.restartServer({ mode: 'fast', downMs: 0 });  // an operator's clean restart
+   * ```
+   */
+  restartServer(options?: RestartServerOptions): Promise<void>;
+  /**
+   * Cuts the connections of every other client backend to `database` (every database when
+   * omitted) with `pg_terminate_backend`, from a fresh admin connection, as a failover proxy or
+   * an operator would; the server keeps running and accepts new connections at once.
+   *
+   * @returns how many backends were terminated.
+   * @throws {PgClusterError} `PG_CLUSTER_TERMINATE_FAILED` when the admin connection or the query fails.
+   *
+   * @example
+   * ```ts
+   * const killed = await cluster.terminateBackends('app'); // every connection to database "app"
+   * ```
+   */
+  terminateBackends(database?: string): Promise<number>;
 }
 
 /** What the exit hook needs to stop a cluster synchronously. */
@@ -259,6 +356,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<P
     run(join(binDir, command), args, { asUser: serverUser, cwd: rootDir, timeoutMs: SERVER_COMMAND_TIMEOUT_MS });
 
   let port: number | undefined;
+  let startedServerOptions = '';
   try {
     // The server user must be able to reach the socket directory and write the log.
     await chmod(rootDir, 0o755);
@@ -295,6 +393,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<P
       try {
         await server('pg_ctl', ['-D', live.dataDir, '-l', logFile, '-w', '-t', String(START_WAIT_SECONDS), '-o', serverOptions, 'start']);
         port = candidatePort;
+        startedServerOptions = serverOptions;
         break;
       } catch (error) {
         const logTail = await readLogTail(logFile);
@@ -322,16 +421,116 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<P
   }
 
   const startedPort = port;
+  const url = `postgres://${SUPERUSER}@127.0.0.1:${startedPort}/postgres`;
   let stopping: Promise<void> | undefined;
+  // Stops and starts run one at a time, in call order, so a restart never races a stop.
+  let serverOperations: Promise<unknown> = Promise.resolve();
+  const serialized = <T>(operation: () => Promise<T>): Promise<T> => {
+    const result = serverOperations.then(() => {
+      if (stopping !== undefined) {
+        throw new PgClusterError('PG_CLUSTER_SETUP_FAILED', `the cluster ${live.rootDir} was stopped and removed with stop(); start a new one with startCluster()`);
+      }
+      return operation();
+    });
+    serverOperations = result.catch(() => {});
+    return result;
+  };
+  const stopServer = (stopOptions: StopServerOptions = {}) =>
+    serialized(() => stopPostmaster(live, stopOptions.mode ?? 'immediate', progress));
+  const startServer = () =>
+    serialized(() => startPostmaster(live, logFile, startedServerOptions, startedPort, progress));
   return {
-    url: `postgres://${SUPERUSER}@127.0.0.1:${startedPort}/postgres`,
+    url,
     port: startedPort,
     dataDir: live.dataDir,
     stop: () => {
-      stopping ??= stopCluster(live, progress);
+      stopping ??= serverOperations.then(() => stopCluster(live, progress));
       return stopping;
     },
+    stopServer,
+    startServer,
+    restartServer: async (restartOptions: RestartServerOptions = {}) => {
+      const downMs = restartOptions.downMs ?? 0;
+      if (!Number.isFinite(downMs) || downMs < 0) {
+        throw new PgClusterError('PG_CLUSTER_SETUP_FAILED', `restartServer needs downMs >= 0, got ${downMs}`);
+      }
+      await stopServer(restartOptions.mode === undefined ? {} : { mode: restartOptions.mode });
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await startServer();
+    },
+    terminateBackends: (database?: string) => terminateBackends(url, database),
   };
+}
+
+/** `pg_ctl stop -m <mode>`, keeping the data directory; nothing to do when the server is not running. */
+async function stopPostmaster(live: LiveCluster, mode: ServerStopMode, progress: (line: string) => void): Promise<void> {
+  if (!existsSync(join(live.dataDir, 'postmaster.pid'))) return;
+  const startedAtMs = Date.now();
+  try {
+    await run(join(live.binDir, 'pg_ctl'), ['-D', live.dataDir, 'stop', '-m', mode, '-w', '-t', String(START_WAIT_SECONDS)], {
+      asUser: live.serverUser,
+      cwd: live.rootDir,
+      timeoutMs: SERVER_COMMAND_TIMEOUT_MS,
+    });
+  } catch (error) {
+    // It may have exited between the check and pg_ctl; a server still there is a failure.
+    if (existsSync(join(live.dataDir, 'postmaster.pid'))) {
+      throw new PgClusterError('PG_CLUSTER_STOP_FAILED', `pg_ctl stop -m ${mode} failed: ${errorMessage(error)}`, { cause: error });
+    }
+  }
+  progress(`stopped the server (-m ${mode}) in ${Date.now() - startedAtMs}ms, data kept in ${live.dataDir}`);
+}
+
+/** `pg_ctl start -w` with the options of the first start (same port); nothing to do when it runs. */
+async function startPostmaster(
+  live: LiveCluster,
+  logFile: string,
+  serverOptions: string,
+  port: number,
+  progress: (line: string) => void,
+): Promise<void> {
+  if (existsSync(join(live.dataDir, 'postmaster.pid'))) return;
+  const startedAtMs = Date.now();
+  try {
+    // -w returns once the server accepts connections, after crash recovery.
+    await run(join(live.binDir, 'pg_ctl'), ['-D', live.dataDir, '-l', logFile, '-w', '-t', String(START_WAIT_SECONDS), '-o', serverOptions, 'start'], {
+      asUser: live.serverUser,
+      cwd: live.rootDir,
+      timeoutMs: SERVER_COMMAND_TIMEOUT_MS,
+    });
+  } catch (error) {
+    throw new PgClusterError(
+      'PG_CLUSTER_START_FAILED',
+      `pg_ctl start failed (port ${port}; another process may have taken it while the server was down): ${errorMessage(error)}\n--- server log tail (${logFile}) ---\n${await readLogTail(logFile)}`,
+      { cause: error },
+    );
+  }
+  progress(`restarted on 127.0.0.1:${port} in ${Date.now() - startedAtMs}ms`);
+}
+
+/** pg_terminate_backend on every other client backend (of `database`, when given), from a fresh admin connection. */
+async function terminateBackends(adminUrl: string, database: string | undefined): Promise<number> {
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: ADMIN_CONNECT_TIMEOUT_MS });
+  // A server-side disconnect would otherwise be an unhandled 'error' event.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ terminated: number }>(
+      `select count(*) filter (where pg_terminate_backend(pid))::int as terminated
+         from pg_stat_activity
+        where pid <> pg_backend_pid() and backend_type = 'client backend' and ($1::text is null or datname = $1)`,
+      [database ?? null],
+    );
+    return rows[0]?.terminated ?? 0;
+  } catch (error) {
+    throw new PgClusterError(
+      'PG_CLUSTER_TERMINATE_FAILED',
+      `terminating the backends of ${database === undefined ? 'every database' : `database ${JSON.stringify(database)}`} failed: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 async function stopCluster(live: LiveCluster, progress: (line: string) => void): Promise<void> {
