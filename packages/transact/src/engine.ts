@@ -85,6 +85,7 @@ import {
   type StepRow,
 } from './sql/index.js';
 import { assertDuration, assertFunction, assertIdentifier, assertOptions } from './validate.js';
+import { validateStrataConfig } from './config.js';
 
 const DEFAULT_SAFETY_POLL_INTERVAL_MS = 2_000;
 const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
@@ -187,35 +188,17 @@ export class Strata {
   #registered: Database | undefined;
 
   constructor(config: StrataConfig = {}) {
-    assertOptions(config, 'Strata config');
+    const settings = validateStrataConfig(config);
     this.#config = config;
-    this.executorId = config.executorId ?? process.env.STRATA_EXECUTOR_ID ?? 'local';
-    this.appVersion = config.appVersion ?? process.env.STRATA_APP_VERSION ?? '0';
-    assertIdentifier(this.executorId, 'executorId');
-    assertIdentifier(this.appVersion, 'appVersion');
-    this.#logger = config.logger ?? console;
-    const maxValueBytes = config.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) {
-      throw new InvalidArgumentError(`maxValueBytes must be a positive whole number, got ${String(maxValueBytes)}`);
-    }
-    this.#serializer = new Serializer(maxValueBytes);
-    this.#safetyPollIntervalMs = config.safetyPollIntervalMs ?? DEFAULT_SAFETY_POLL_INTERVAL_MS;
-    assertDuration(this.#safetyPollIntervalMs, 'safetyPollIntervalMs');
-    this.#maxRecoveryAttempts = config.maxRecoveryAttempts ?? DEFAULT_MAX_RECOVERY_ATTEMPTS;
-    if (!Number.isInteger(this.#maxRecoveryAttempts) || this.#maxRecoveryAttempts < 1) {
-      throw new InvalidArgumentError(`maxRecoveryAttempts must be a positive whole number, got ${String(this.#maxRecoveryAttempts)}`);
-    }
-    this.#heartbeatIntervalMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
-    this.#executorTimeoutMs = config.executorTimeoutMs ?? Math.max(DEFAULT_EXECUTOR_TIMEOUT_MS, 3 * this.#heartbeatIntervalMs);
-    assertDuration(this.#heartbeatIntervalMs, 'heartbeatIntervalMs');
-    assertDuration(this.#executorTimeoutMs, 'executorTimeoutMs');
-    if (this.#heartbeatIntervalMs < 10) throw new InvalidArgumentError(`heartbeatIntervalMs must be at least 10 ms, got ${this.#heartbeatIntervalMs}`);
-    this.#retentionPolicy = config.retention === undefined ? undefined : validateRetentionPolicy(config.retention);
-    if (this.#executorTimeoutMs <= this.#heartbeatIntervalMs) {
-      throw new InvalidArgumentError(
-        `executorTimeoutMs (${this.#executorTimeoutMs}) must exceed heartbeatIntervalMs (${this.#heartbeatIntervalMs}), or live executors would be taken over; a few heartbeats is usual`,
-      );
-    }
+    this.executorId = settings.executorId;
+    this.appVersion = settings.appVersion;
+    this.#logger = settings.logger;
+    this.#serializer = new Serializer(settings.maxValueBytes);
+    this.#safetyPollIntervalMs = settings.safetyPollIntervalMs;
+    this.#maxRecoveryAttempts = settings.maxRecoveryAttempts;
+    this.#heartbeatIntervalMs = settings.heartbeatIntervalMs;
+    this.#executorTimeoutMs = settings.executorTimeoutMs;
+    this.#retentionPolicy = settings.retention;
   }
 
   /**

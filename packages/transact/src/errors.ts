@@ -116,6 +116,22 @@ export class StepTimeoutError extends StrataError {
   }
 }
 
+/**
+ * This execution's executor lost the workflow: its lease lapsed (a pause, an outage) and another
+ * executor, or a later registration of the same executor ID, took the workflow over. Fencing
+ * refused the write; nothing was committed, and the new owner continues the workflow.
+ */
+export class WorkflowTakenOverError extends StrataError {
+  readonly workflowId: string;
+  constructor(workflowId: string, executorId: string, newOwner: string | null) {
+    super(
+      'STRATA_WORKFLOW_TAKEN_OVER',
+      `workflow "${workflowId}" was taken over by executor "${newOwner ?? 'none'}" after executor "${executorId}" lost its lease; this execution stops without writing, and the new owner continues it`,
+    );
+    this.workflowId = workflowId;
+  }
+}
+
 /** A value given to Strata cannot be stored (a function, a class instance, a cycle, …). */
 export class NotSerializableError extends StrataError {
   readonly path: string;
@@ -238,5 +254,26 @@ export class ExecutorConflictError extends StrataError {
       `executor ID "${executorId}" is in use by a live process (${holder}); two processes with one executor ID would run the same workflows twice — give each process its own executorId (or STRATA_EXECUTOR_ID)`,
     );
     this.executorId = executorId;
+  }
+}
+
+/**
+ * An options object has a key Strata does not know, most often a misspelling (`databse`,
+ * `workflowID`) that would otherwise be silently ignored.
+ */
+export class UnknownOptionError extends InvalidArgumentError {
+  /** The key that was given. */
+  readonly option: string;
+  /** The known key closest to it, if one is close. */
+  readonly suggestion: string | undefined;
+  constructor(what: string, option: string, suggestion: string | undefined, known: readonly string[]) {
+    super(
+      `${what} has no option ${JSON.stringify(option)}` +
+        (suggestion === undefined ? '' : `; did you mean "${suggestion}"?`) +
+        ` The options are: ${known.join(', ')}`,
+      'STRATA_UNKNOWN_OPTION',
+    );
+    this.option = option;
+    this.suggestion = suggestion;
   }
 }
