@@ -28,3 +28,31 @@ export {
 } from './databases.js';
 
 export { ChromiumNotInstalledError, ensureChromium } from './chromium.js';
+
+export { MAX_SEED, SeededRandom } from './seeded-random.js';
+
+export { ManualClock, realClock, type Clock, type TimerHandle } from './clock.js';
+
+export {
+  FAULT_KINDS,
+  InvalidFaultPlanError,
+  InvalidTestSeedError,
+  TEST_SEED_ENV,
+  faultyDatabase,
+  isInjectedFault,
+  pgConnectionLostError,
+  pgSerializationError,
+  testSeed,
+  type ConnectionErrorContext,
+  type DroppedDeliveryRule,
+  type FaultKind,
+  type FaultPlan,
+  type FaultRule,
+  type FaultStats,
+  type FaultyDatabase,
+  type FaultyDatabaseOptions,
+  type InjectedFault,
+  type QueryConnectionLostRule,
+  type SerializationBurstRule,
+  type SlowStatementRule,
+} from './faults.js';
