@@ -36,23 +36,25 @@ export { ManualClock, realClock, type Clock, type TimerHandle } from './clock.js
 export {
   FAULT_KINDS,
   InvalidFaultPlanError,
-  InvalidTestSeedError,
-  TEST_SEED_ENV,
-  faultyDatabase,
-  isInjectedFault,
-  pgConnectionLostError,
-  pgSerializationError,
-  testSeed,
-  type ConnectionErrorContext,
   type DroppedDeliveryRule,
   type FaultKind,
   type FaultPlan,
   type FaultRule,
+  type QueryConnectionLostRule,
+  type SerializationBurstRule,
+  type SlowStatementRule,
+} from './fault-plan.js';
+
+export {
+  faultyDatabase,
+  isInjectedFault,
+  pgConnectionLostError,
+  pgSerializationError,
+  type ConnectionErrorContext,
   type FaultStats,
   type FaultyDatabase,
   type FaultyDatabaseOptions,
   type InjectedFault,
-  type QueryConnectionLostRule,
-  type SerializationBurstRule,
-  type SlowStatementRule,
 } from './faults.js';
+
+export { InvalidTestSeedError, TEST_SEED_ENV, testSeed } from './test-seed.js';
