@@ -92,7 +92,8 @@ export interface FaultyDatabaseOptions {
    * Makes the error thrown for a lost connection. Default: the store's `DatabaseUnavailableError`
    * (code `STRATA_DATABASE_UNAVAILABLE`) with {@link pgConnectionLostError} as its cause and
    * `commitUnknown` true for `ambiguousCommit`, as the PostgreSQL driver raises it. Pass
-   * `pgConnectionLostError` to get the raw node-postgres shape instead.
+   * `pgConnectionLostError` to get the raw node-postgres shape instead (inside a transaction on
+   * PostgreSQL, the store itself then wraps it in a `DatabaseUnavailableError`, as it would a real one).
    */
   readonly connectionError?: (context: ConnectionErrorContext) => Error;
   /** Clock of `slowStatement` delays; pass a `ManualClock` to control them. Default: real timers. */
@@ -466,7 +467,8 @@ class FaultInjectingDatabase implements FaultyDatabase {
     if (rule === undefined || !this.#enabled) return false;
     if (index <= (rule.afterOperations ?? 0)) return false;
     if (rule.maxCount !== undefined && this.#decided[kind] >= rule.maxCount) return false;
-    if (rule.match !== undefined && !subjects.some((subject) => rule.match!.test(subject))) return false;
+    const match = rule.match;
+    if (match !== undefined && !subjects.some((subject) => match.test(subject))) return false;
     if (!this.#streams[kind].chance(rule.probability)) return false;
     this.#decided[kind]++;
     return true;
