@@ -7,10 +7,11 @@ import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
 import { WorkflowAdminImpl } from './management.js';
 import { QueueAdminImpl } from './queue-admin.js';
 import { ScheduleAdminImpl } from './schedules.js';
-import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
+import { Serializer } from './serialization.js';
 import { Signals } from './signals.js';
 import { getQueue, listExecutors, listQueues, registeredWorkflowNames } from './sql/index.js';
 import { assertDuration, assertIdentifier, assertOptions } from './validate.js';
+import { CLIENT_ENQUEUE_OPTION_KEYS, validateClientConfig } from './config.js';
 
 /** Configuration of a {@link StrataClient}. */
 export interface ClientConfig {
@@ -95,14 +96,7 @@ export class StrataClient {
 
   /** Connects to the system database (creating Strata's tables if no executor has yet). */
   static async connect(config: ClientConfig): Promise<StrataClient> {
-    assertOptions(config, 'client config');
-    if (config === undefined || config.database === undefined) throw new InvalidArgumentError('StrataClient.connect() needs { database: "postgres://…" }');
-    const safetyPollIntervalMs = config.safetyPollIntervalMs ?? 2_000;
-    assertDuration(safetyPollIntervalMs, 'safetyPollIntervalMs');
-    const executorTimeoutMs = config.executorTimeoutMs ?? 10_000;
-    assertDuration(executorTimeoutMs, 'executorTimeoutMs');
-    const maxValueBytes = config.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
-    if (!Number.isInteger(maxValueBytes) || maxValueBytes < 1) throw new InvalidArgumentError(`maxValueBytes must be a positive whole number, got ${String(maxValueBytes)}`);
+    const { safetyPollIntervalMs, executorTimeoutMs, maxValueBytes } = validateClientConfig(config);
     const owns = typeof config.database === 'string';
     if (!owns && typeof (config.database as Database).transaction !== 'function') {
       throw new InvalidArgumentError('database must be a postgres:// URL, a directory path, or a Database from @strata/store');
@@ -132,14 +126,14 @@ export class StrataClient {
    * await client.enqueue({ workflow: 'report', queue: 'reports', deduplicationKey: 'report:2026-11', onDuplicate: 'return' }, '2026-11');
    */
   async enqueue<R = unknown>(options: ClientEnqueueOptions, ...args: unknown[]): Promise<WorkflowHandle<R>> {
-    assertOptions(options, 'enqueue options');
+    assertOptions(options, 'enqueue options', CLIENT_ENQUEUE_OPTION_KEYS);
     if (options === undefined) throw new InvalidArgumentError('enqueue() needs { workflow, queue } as its first argument');
     assertIdentifier(options.workflow, 'workflow');
     assertIdentifier(options.queue, 'queue');
     if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
     if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
     validateAttributes(options.attributes);
-    validateEnqueueOptions(options);
+    validateEnqueueOptions(options, CLIENT_ENQUEUE_OPTION_KEYS, 'enqueue options');
     const tx = options.transaction;
     if (tx !== undefined && (typeof tx.query !== 'function' || typeof tx.notify !== 'function')) {
       throw new InvalidArgumentError('transaction must be a transaction on the system database (from db.transaction(async (tx) => …))');

@@ -44,6 +44,7 @@ import {
   type StepRow,
 } from './sql/index.js';
 import { assertDuration, assertFunction, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
+import { RETRY_POLICY_KEYS, STEP_OPTION_KEYS, TRANSACTION_OPTION_KEYS } from './config.js';
 
 /**
  * How long a recv waits before it records its deadline. When a message arrives sooner, the
@@ -199,7 +200,7 @@ export class Context implements WorkflowContext {
   async step<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, options: StepOptions = {}): Promise<T> {
     assertIdentifier(name, 'step name');
     assertFunction(fn, `step "${name}" function`);
-    assertOptions(options, `options of step "${name}"`);
+    assertOptions(options, `options of step "${name}"`, STEP_OPTION_KEYS);
     const policy = retryPolicy(options.retry, name);
     if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, `timeoutMs of step "${name}"`);
     const stepId = this.#begin();
@@ -235,7 +236,7 @@ export class Context implements WorkflowContext {
   async transaction<T>(name: string, fn: (tx: Transaction) => Promise<T>, options: TransactionStepOptions = {}): Promise<T> {
     assertIdentifier(name, 'transaction name');
     assertFunction(fn, `transaction "${name}" function`);
-    assertOptions(options, `options of transaction "${name}"`);
+    assertOptions(options, `options of transaction "${name}"`, TRANSACTION_OPTION_KEYS);
     const stepId = this.#begin();
     const recorded = this.#replay(stepId, 'transaction', name);
     if (recorded) return this.#decode<T>(recorded);
@@ -804,7 +805,7 @@ const NO_RETRY: Required<RetryPolicy> = Object.freeze({ ...DEFAULT_RETRY, retryI
 
 function retryPolicy(policy: RetryPolicy | undefined, stepName: string): Required<RetryPolicy> {
   if (policy === undefined) return NO_RETRY;
-  assertOptions(policy, `retry policy of step "${stepName}"`);
+  assertOptions(policy, `retry policy of step "${stepName}"`, RETRY_POLICY_KEYS);
   const merged = { ...DEFAULT_RETRY, retryIf: () => true, ...policy };
   if (!Number.isInteger(merged.maxAttempts) || merged.maxAttempts < 1 || merged.maxAttempts > MAX_STEP_ATTEMPTS) {
     throw new InvalidArgumentError(`retry.maxAttempts of step "${stepName}" must be a whole number from 1 to ${MAX_STEP_ATTEMPTS}, got ${String(merged.maxAttempts)}`);

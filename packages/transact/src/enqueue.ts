@@ -4,7 +4,8 @@ import type { EnqueueOptions, StartOptions } from './interfaces.js';
 import { SIGNAL_CHANNEL, inStatementChannel } from './signals.js';
 import { activeTraceParent } from './tracing.js';
 import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
-import { assertDuration, assertIdentifier, assertString } from './validate.js';
+import { START_OPTION_KEYS } from './config.js';
+import { assertDate, assertDuration, assertIdentifier, assertOptions, assertString, MAX_DURATION_MS } from './validate.js';
 
 const QUEUE_ONLY_OPTIONS = ['priority', 'deduplicationKey', 'onDuplicate', 'partitionKey', 'delayMs', 'notBefore'] as const;
 
@@ -39,10 +40,22 @@ export function assertQueuedIfQueueOptions(options: EnqueueOptions): void {
 }
 
 /**
- * Checks the values of queue options (bound with `with()` before the queue may be known; a start
- * without a queue is checked by {@link assertQueuedIfQueueOptions}).
+ * Checks the keys of start options (`knownKeys`: those of a start, or of `client.enqueue`) and
+ * the values of the queue options among them (bound with `with()` before the queue may be known;
+ * a start without a queue is checked by {@link assertQueuedIfQueueOptions}). A delay or
+ * `notBefore` is at most {@link MAX_DURATION_MS} (10 years) away.
+ *
+ * @example
+ * validateEnqueueOptions({ queue: 'emails', delayMs: 60_000 });     // fine
+ * validateEnqueueOptions({ queue: 'emails', delay: 60_000 });
+ * // UnknownOptionError: start options has no option "delay"; did you mean "delayMs"? …
  */
-export function validateEnqueueOptions(options: EnqueueOptions): void {
+export function validateEnqueueOptions(
+  options: EnqueueOptions,
+  knownKeys: readonly string[] = START_OPTION_KEYS,
+  what = 'start options',
+): void {
+  assertOptions(options, what, knownKeys);
   if (options.queue !== undefined) assertIdentifier(options.queue, 'queue');
   if (options.priority !== undefined && (!Number.isInteger(options.priority) || Math.abs(options.priority) > 2 ** 31 - 1)) {
     throw new InvalidArgumentError(`priority must be a whole number (lower starts first), got ${String(options.priority)}`);
@@ -53,8 +66,12 @@ export function validateEnqueueOptions(options: EnqueueOptions): void {
   }
   if (options.partitionKey !== undefined) assertString(options.partitionKey, 'partitionKey');
   if (options.delayMs !== undefined) assertDuration(options.delayMs, 'delayMs');
-  if (options.notBefore !== undefined && !(options.notBefore instanceof Date && Number.isFinite(options.notBefore.getTime()))) {
-    throw new InvalidArgumentError('notBefore must be a valid Date');
+  if (options.notBefore !== undefined) {
+    assertDate(options.notBefore, 'notBefore');
+    // A time in the past starts at once; one further away than a delay may be is refused alike.
+    if (options.notBefore.getTime() - Date.now() > MAX_DURATION_MS) {
+      throw new InvalidArgumentError(`notBefore must be at most ${MAX_DURATION_MS} ms (10 years) from now, got ${options.notBefore.toISOString()}`);
+    }
   }
   if (options.delayMs !== undefined && options.notBefore !== undefined) throw new InvalidArgumentError('give delayMs or notBefore, not both');
 }

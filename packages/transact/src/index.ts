@@ -8,6 +8,7 @@ export { Strata } from './engine.js';
 export { StrataClient, type ClientConfig, type ClientEnqueueOptions } from './client.js';
 export type { SendOptions } from './operations.js';
 export type {
+  BulkWorkflowFilter,
   CheckDeployReport,
   EnqueueOptions,
   ErrorInfo,
@@ -61,6 +62,7 @@ export {
   StepTimeoutError,
   StrataError,
   StreamClosedError,
+  UnknownOptionError,
   UnknownWorkflowError,
   WaitTimeoutError,
   WorkflowCancelledError,
@@ -82,4 +84,4 @@ export {
   type UnreachedStep,
 } from './replay.js';
 export { Serializer, DEFAULT_MAX_VALUE_BYTES } from './serialization.js';
-export { DEFAULT_WAIT_TIMEOUT_MS } from './validate.js';
+export { DEFAULT_WAIT_TIMEOUT_MS, MAX_DURATION_MS, MAX_IDENTIFIER_LENGTH } from './validate.js';

@@ -482,7 +482,8 @@ export interface Queue {
 
 /**
  * Which workflows a management call is about. Every field narrows the set; an empty filter
- * matches every workflow.
+ * matches every workflow (a bulk operation then needs `all: true`, see {@link BulkWorkflowFilter}).
+ * Unknown fields are an `UnknownOptionError`.
  */
 export interface WorkflowFilter {
   readonly status?: WorkflowStatusName | readonly WorkflowStatusName[];
@@ -500,6 +501,20 @@ export interface WorkflowFilter {
   readonly parentWorkflowId?: string;
   /** Forks and restarts of this workflow. */
   readonly forkedFrom?: string;
+}
+
+/**
+ * The filter of a bulk operation (`cancelMany`, `resumeMany`, `deleteMany`). One that narrows
+ * nothing must say `all: true`, so an empty filter (often one built from empty form fields)
+ * never cancels, resumes or deletes everything by mistake.
+ *
+ * @example
+ * await strata.workflows.deleteMany({ status: 'SUCCESS', createdBefore: monthAgo });
+ * await strata.workflows.deleteMany({ all: true });   // every finished workflow, explicitly
+ */
+export interface BulkWorkflowFilter extends WorkflowFilter {
+  /** Required (as `true`) when no other field is given: the operation applies to every workflow. */
+  readonly all?: boolean;
 }
 
 /** A page request of {@link WorkflowAdmin.list}. */
@@ -602,10 +617,14 @@ export interface WorkflowAdmin {
   fork(workflowId: string, fromStep: number, options?: { readonly workflowId?: string }): Promise<string>;
   /** Deletes a finished workflow with its steps, messages, events and streams. */
   delete(workflowId: string): Promise<void>;
-  /** Cancels every unfinished workflow matching `filter`; returns how many. */
-  cancelMany(filter: WorkflowFilter): Promise<number>;
-  /** Resumes every CANCELLED or ERROR workflow matching `filter`; returns how many. */
-  resumeMany(filter: WorkflowFilter): Promise<number>;
-  /** Deletes every finished workflow matching `filter`; returns how many. */
-  deleteMany(filter: WorkflowFilter): Promise<number>;
+  /** Cancels every unfinished workflow matching `filter` (`{ all: true }` for every one); returns how many. */
+  cancelMany(filter: BulkWorkflowFilter): Promise<number>;
+  /** Resumes every CANCELLED or ERROR workflow matching `filter` (`{ all: true }` for every one); returns how many. */
+  resumeMany(filter: BulkWorkflowFilter): Promise<number>;
+  /**
+   * Deletes every finished workflow matching `filter`; returns how many. An empty filter is an
+   * `InvalidArgumentError` (code `STRATA_EMPTY_FILTER`): say `{ all: true }` to delete every
+   * finished workflow.
+   */
+  deleteMany(filter: BulkWorkflowFilter): Promise<number>;
 }

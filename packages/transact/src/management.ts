@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Database } from '@strata/store';
 import { validateAttributes } from './enqueue.js';
 import { InvalidArgumentError, WorkflowNotFoundError, WorkflowStateError } from './errors.js';
+import { COPY_OPTION_KEYS, LIST_OPTION_KEYS, WORKFLOW_FILTER_KEYS } from './config.js';
 import type {
+  BulkWorkflowFilter,
   ErrorInfo,
   ListWorkflowsOptions,
   StepRecord,
@@ -27,17 +29,19 @@ import {
   resumeWorkflowRow,
   type WorkflowFilterSql,
 } from './sql/index.js';
-import { assertIdentifier, assertOptions, assertString } from './validate.js';
+import { assertDate, assertIdentifier, assertOptions, assertString } from './validate.js';
 
 const STATUSES: readonly WorkflowStatusName[] = ['ENQUEUED', 'PENDING', 'SUCCESS', 'ERROR', 'CANCELLED'];
 const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1_000;
 /** Bulk operations work through matching workflows this many at a time. */
 const BULK_BATCH = 500;
+/** A bulk operation's filter: the filter fields, and `all` to confirm a filter that narrows nothing. */
+const BULK_FILTER_KEYS = [...WORKFLOW_FILTER_KEYS, 'all'] as const;
 
 /** Checks a filter and turns it into its SQL form; throws InvalidArgumentError saying what to fix. */
-export function filterSql(filter: WorkflowFilter | undefined): WorkflowFilterSql {
-  assertOptions(filter, 'workflow filter');
+export function filterSql(filter: WorkflowFilter | undefined, knownKeys: readonly string[] = WORKFLOW_FILTER_KEYS): WorkflowFilterSql {
+  assertOptions(filter, 'workflow filter', knownKeys);
   if (!filter) return {};
   const out: { -readonly [K in keyof WorkflowFilterSql]: WorkflowFilterSql[K] } = {};
   if (filter.status !== undefined) {
@@ -63,7 +67,7 @@ export function filterSql(filter: WorkflowFilter | undefined): WorkflowFilterSql
   for (const key of ['createdAfter', 'createdBefore'] as const) {
     const value = filter[key];
     if (value === undefined) continue;
-    if (!(value instanceof Date) || !Number.isFinite(value.getTime())) throw new InvalidArgumentError(`${key} must be a valid Date`);
+    assertDate(value, key);
     out[key] = value;
   }
   if (filter.attributes !== undefined) {
@@ -107,7 +111,7 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
   }
 
   async list(options: ListWorkflowsOptions = {}): Promise<WorkflowPage> {
-    assertOptions(options, 'list options');
+    assertOptions(options, 'list options', LIST_OPTION_KEYS);
     const { limit = DEFAULT_PAGE, cursor, order = 'newest', ...filter } = options ?? {};
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new InvalidArgumentError(`limit must be a whole number from 1 to ${MAX_PAGE}, got ${String(limit)}`);
     if (order !== 'newest' && order !== 'oldest') throw new InvalidArgumentError(`order must be 'newest' or 'oldest', got ${JSON.stringify(order)}`);
@@ -197,8 +201,8 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     throw new WorkflowStateError(workflowId, row.status, `workflow "${workflowId}" is ${row.status}; cancel it (or let it finish) before deleting it`);
   }
 
-  cancelMany(filter: WorkflowFilter): Promise<number> {
-    return this.#bulk(filter, ['ENQUEUED', 'PENDING'], async (id) => {
+  cancelMany(filter: BulkWorkflowFilter): Promise<number> {
+    return this.#bulk('cancelMany', filter, ['ENQUEUED', 'PENDING'], async (id) => {
       await this.#operations.cancel(id).catch((error: unknown) => {
         if (!(error instanceof WorkflowStateError)) throw error; // finished meanwhile
       });
@@ -206,19 +210,19 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     });
   }
 
-  async resumeMany(filter: WorkflowFilter): Promise<number> {
-    const count = await this.#bulk(filter, ['CANCELLED', 'ERROR'], (id) => resumeWorkflowRow(this.#db(), id));
+  async resumeMany(filter: BulkWorkflowFilter): Promise<number> {
+    const count = await this.#bulk('resumeMany', filter, ['CANCELLED', 'ERROR'], (id) => resumeWorkflowRow(this.#db(), id));
     if (count > 0) await this.#announce();
     return count;
   }
 
-  deleteMany(filter: WorkflowFilter): Promise<number> {
-    return this.#bulk(filter, ['SUCCESS', 'ERROR', 'CANCELLED'], (id) => deleteFinishedWorkflow(this.#db(), id));
+  deleteMany(filter: BulkWorkflowFilter): Promise<number> {
+    return this.#bulk('deleteMany', filter, ['SUCCESS', 'ERROR', 'CANCELLED'], (id) => deleteFinishedWorkflow(this.#db(), id));
   }
 
   async #copy(workflowId: string, fromStep: number, options: { readonly workflowId?: string }, what: string): Promise<string> {
     assertIdentifier(workflowId, 'workflow ID');
-    assertOptions(options, `${what} options`);
+    assertOptions(options, `${what} options`, COPY_OPTION_KEYS);
     const newId = options?.workflowId ?? randomUUID();
     assertIdentifier(newId, 'workflowId');
     const outcome = await copyWorkflow(this.#db(), workflowId, newId, fromStep);
@@ -231,10 +235,25 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     return newId;
   }
 
-  /** Applies `apply` to every workflow matching `filter` in one of `statuses`; counts those it changed. */
-  async #bulk(filter: WorkflowFilter, statuses: readonly string[], apply: (workflowId: string) => Promise<boolean>): Promise<number> {
-    if (filter === undefined || filter === null) throw new InvalidArgumentError('bulk operations need a filter object ({} for every workflow)');
-    const sql = filterSql(filter);
+  /**
+   * Applies `apply` to every workflow matching `filter` in one of `statuses`; counts those it
+   * changed. A filter that narrows nothing must say `all: true`: `deleteMany({})` is far more
+   * often a bug (a filter built from empty form fields) than a wish to delete everything.
+   */
+  async #bulk(operation: string, filter: BulkWorkflowFilter, statuses: readonly string[], apply: (workflowId: string) => Promise<boolean>): Promise<number> {
+    if (filter === undefined || filter === null) {
+      throw new InvalidArgumentError(`${operation}() needs a filter object, e.g. { status: 'ERROR' }, or { all: true } for every workflow`);
+    }
+    assertOptions(filter, 'workflow filter', BULK_FILTER_KEYS);
+    const { all, ...fields } = filter;
+    if (all !== undefined && typeof all !== 'boolean') throw new InvalidArgumentError(`all must be true or false, got ${typeof all}`);
+    const sql = filterSql(fields);
+    if (Object.values(fields).every((value) => value === undefined) && all !== true) {
+      throw new InvalidArgumentError(
+        `${operation}() was given an empty filter, which would apply to every workflow; pass { all: true } if that is what you mean, or narrow the filter (status, name, createdBefore, …)`,
+        'STRATA_EMPTY_FILTER',
+      );
+    }
     let count = 0;
     for (let after = ''; ; ) {
       const ids = await matchingWorkflowIds(this.#db(), sql, statuses, after, BULK_BATCH);

@@ -14,7 +14,8 @@ import {
   type ExecutorRow,
   type WorkflowRow,
 } from './sql/index.js';
-import { assertDuration, assertIdentifier, assertOptions, assertString, waitTimeoutMs } from './validate.js';
+import { assertDuration, assertIdentifier, assertOptions, assertString, WAIT_OPTION_KEYS, waitTimeoutMs } from './validate.js';
+import { READ_STREAM_OPTION_KEYS, SEND_OPTION_KEYS } from './config.js';
 
 /** Options of `send` from outside a workflow. */
 export interface SendOptions {
@@ -42,7 +43,7 @@ export class Operations {
 
   async send(destinationId: string, message: unknown, options: SendOptions = {}): Promise<void> {
     assertIdentifier(destinationId, 'destination workflow ID');
-    assertOptions(options, 'send options');
+    assertOptions(options, 'send options', SEND_OPTION_KEYS);
     const topic = options.topic ?? '';
     assertString(topic, 'topic');
     if (options.idempotencyKey !== undefined) assertIdentifier(options.idempotencyKey, 'idempotencyKey');
@@ -68,7 +69,7 @@ export class Operations {
   async *readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
     assertIdentifier(workflowId, 'workflow ID');
     assertIdentifier(key, 'stream key');
-    assertOptions(options, 'readStream options');
+    assertOptions(options, 'readStream options', READ_STREAM_OPTION_KEYS);
     let offset = options.fromOffset ?? 0;
     if (!Number.isInteger(offset) || offset < 0) throw new InvalidArgumentError(`fromOffset must be a whole number ≥ 0, got ${String(offset)}`);
     // Set once the workflow was seen finished: after one more full read, nothing more can come.
@@ -152,7 +153,7 @@ export class Operations {
       workflowId,
       status: () => this.status(workflowId),
       result: async (options: { readonly timeoutMs?: number } = {}) => {
-        assertOptions(options, 'result options');
+        assertOptions(options, 'result options', WAIT_OPTION_KEYS);
         const timeoutMs = options.timeoutMs ?? Infinity;
         assertDuration(timeoutMs, 'result timeoutMs', true);
         return this.decodeTerminal<R>(workflowId, await awaitTerminal(workflowId, timeoutMs));

@@ -3,6 +3,7 @@ import { InvalidArgumentError, QueueStateError, UnknownQueueError } from './erro
 import type { QueueAdmin, QueueConfig, QueueInfo } from './interfaces.js';
 import { deleteQueue, getQueue, insertQueue, listQueues, updateQueue, type QueueLimits, type QueueRow } from './sql/index.js';
 import { assertIdentifier, assertOptions } from './validate.js';
+import { QUEUE_CONFIG_KEYS, RATE_LIMIT_KEYS } from './config.js';
 
 /** Checks a name for a new queue: names starting with `_` are Strata's own (`_strata`). */
 export function assertQueueName(name: unknown): asserts name is string {
@@ -17,7 +18,7 @@ const NO_LIMITS: QueueLimits = { concurrency: null, worker_concurrency: null, pa
  * validated: every limit is a whole number ≥ 1.
  */
 export function queueLimits(name: string, config: QueueConfig | undefined, base: QueueLimits = NO_LIMITS): QueueLimits {
-  assertOptions(config, `config of queue "${name}"`);
+  assertOptions(config, `config of queue "${name}"`, QUEUE_CONFIG_KEYS);
   const limit = (value: unknown, what: string, current: number | null): number | null => {
     if (value === undefined) return current;
     if (value === null) return null;
@@ -31,7 +32,7 @@ export function queueLimits(name: string, config: QueueConfig | undefined, base:
   if (config?.rateLimit === null) {
     rateLimit = ratePeriodMs = null;
   } else if (config?.rateLimit !== undefined) {
-    assertOptions(config.rateLimit, `rateLimit of queue "${name}"`);
+    assertOptions(config.rateLimit, `rateLimit of queue "${name}"`, RATE_LIMIT_KEYS);
     rateLimit = limit(config.rateLimit.limit, 'rateLimit.limit', null);
     ratePeriodMs = limit(config.rateLimit.periodMs, 'rateLimit.periodMs', null);
     if (rateLimit === null || ratePeriodMs === null) {

@@ -23,7 +23,7 @@ import {
   type ScheduleFields,
   type ScheduleRow,
 } from './sql/schedules.js';
-import { assertIdentifier, assertOptions, MAX_IDENTIFIER_LENGTH } from './validate.js';
+import { assertIdentifier, assertOptions, closestMatch, MAX_IDENTIFIER_LENGTH } from './validate.js';
 
 /** The time zone of a schedule that names none. */
 export const DEFAULT_SCHEDULE_TIMEZONE = 'UTC';
@@ -78,7 +78,8 @@ export function validateSchedule(config: ScheduleConfig): void {
   if (config === undefined) throw new InvalidArgumentError('schedule config must be an options object with a cron expression, e.g. { cron: "0 3 * * *" }');
   for (const key of Object.keys(config)) {
     if (!CONFIG_KEYS.has(key)) {
-      throw new InvalidArgumentError(`schedule config has no option "${key}"; the options are cron, timezone, catchUp and queue`);
+      const near = closestMatch(key, [...CONFIG_KEYS]);
+      throw new InvalidArgumentError(`schedule config has no option "${key}"; the options are cron, timezone, catchUp and queue${near === undefined ? '' : ` (did you mean "${near}"?)`}`);
     }
   }
   const { cron, timezone = DEFAULT_SCHEDULE_TIMEZONE, catchUp, queue } = config;

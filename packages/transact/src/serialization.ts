@@ -5,14 +5,52 @@ import { NotSerializableError, PayloadTooLargeError } from './errors.js';
 export const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
 /** Nesting bound of the pre-serialization check; deeper data is almost always a bug (or a cycle in disguise). */
 const MAX_DEPTH = 256;
+/** Longest description kept when a thrown value is stored as a replacement Error. */
+const MAX_REPLACEMENT_MESSAGE_CHARS = 10_000;
 
 const ALLOWED_CLASSES: ReadonlyArray<abstract new (...args: never[]) => unknown> = [Date, RegExp, Map, Set, URL, Error, Uint8Array];
 
+/** Keys superjson refuses (prototype pollution); refused here first, with the path. */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * A NUL character or a lone UTF-16 surrogate: JSON can carry them (`\u0000`, `\ud800`) but
+ * PostgreSQL's jsonb cannot, so a stored value holding one would break every query of the
+ * `strata.*` views that decodes it.
+ */
+const UNSTORABLE_IN_JSONB = /[\0\p{Cs}]/u;
+const NEEDS_TEXT_ESCAPE = /[\\\0\p{Cs}]/gu;
+const TEXT_ESCAPE = /\\(\\|0|u[0-9A-F]{4})/g;
+
+/**
+ * Writes a string holding NUL or lone surrogates as text jsonb accepts: `\` → `\\`, NUL → `\0`,
+ * a lone surrogate → `\uD800` (as plain characters). The value is marked in superjson's meta, so
+ * only marked strings are decoded; readers of the views see the escaped, readable text.
+ */
+function escapeText(text: string): string {
+  return text.replace(NEEDS_TEXT_ESCAPE, (char) => {
+    if (char === '\\') return '\\\\';
+    if (char === '\0') return '\\0';
+    return `\\u${char.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  });
+}
+
+function unescapeText(text: string): string {
+  return text.replace(TEXT_ESCAPE, (_, code: string) => {
+    if (code === '\\') return '\\';
+    if (code === '0') return '\0';
+    return String.fromCharCode(parseInt(code.slice(1), 16));
+  });
+}
+
 /**
  * Turns values into the text stored in Strata's tables and back, preserving Date, BigInt, Map,
- * Set, Uint8Array, undefined, RegExp, URL and Error (name, message, stack, code). Values that
- * would not survive (functions, symbols, class instances, cycles) are rejected before anything is
- * written.
+ * Set, Uint8Array, undefined, RegExp, URL and Error (name, message, stack, code, cause), and
+ * every string exactly — including NUL characters and lone surrogates, which are stored escaped
+ * (see docs/schema.md) so that PostgreSQL's jsonb, and with it the `strata.*` views, can always
+ * read the stored text. Values that would not survive (functions, symbols, class instances,
+ * cycles, invalid Dates, keys such as `__proto__`) are rejected with a
+ * {@link NotSerializableError} naming their path, before anything is written.
  *
  * @example
  * const s = new Serializer();
@@ -33,13 +71,27 @@ export class Serializer {
       },
       'Uint8Array',
     );
+    this.#json.registerCustom<string, string>(
+      {
+        isApplicable: (value): value is string => typeof value === 'string' && UNSTORABLE_IN_JSONB.test(value),
+        serialize: escapeText,
+        deserialize: unescapeText,
+      },
+      'escaped-text',
+    );
     this.#json.allowErrorProps('stack', 'code');
   }
 
   /** Serializes `value`; `what` names it in error messages ("input of workflow x"). */
   serialize(value: unknown, what: string): string {
     check(value, what, '(value)', new Set(), 0);
-    const text = JSON.stringify(this.#json.serialize(value));
+    let text: string;
+    try {
+      text = JSON.stringify(this.#json.serialize(value));
+    } catch (error) {
+      // check() refuses what superjson would; this keeps any other refusal typed.
+      throw new NotSerializableError(what, '(value)', `could not be serialized (${(error as Error).message})`);
+    }
     const bytes = Buffer.byteLength(text);
     if (bytes > this.#maxBytes) throw new PayloadTooLargeError(what, bytes, this.#maxBytes);
     return text;
@@ -47,22 +99,38 @@ export class Serializer {
 
   /**
    * Serializes a thrown value for storage. Something that cannot be stored as it is (a thrown
-   * function, an oversized error) is stored as an Error carrying its description instead, so a
-   * failure is never lost to its own serialization.
+   * function, an oversized error) is stored as an Error carrying its description instead, cut
+   * to fit the size limit, so a failure is never lost to its own serialization.
    */
   serializeError(error: unknown): string {
     try {
       return this.serialize(error, 'error');
     } catch {
-      const replacement = new Error(error instanceof Error ? `${error.name}: ${error.message}`.slice(0, 10_000) : String(error).slice(0, 10_000));
-      replacement.name = 'UnserializableError';
-      return this.serialize(replacement, 'error');
+      const description = error instanceof Error ? `${String(error.name)}: ${String(error.message)}` : safeString(error);
+      for (let chars = MAX_REPLACEMENT_MESSAGE_CHARS; ; chars = Math.floor(chars / 4)) {
+        const replacement = new Error(description.slice(0, chars));
+        replacement.name = 'UnserializableError';
+        if (chars < MAX_REPLACEMENT_MESSAGE_CHARS) replacement.stack = undefined;
+        try {
+          return this.serialize(replacement, 'error');
+        } catch (failure) {
+          if (chars === 0) throw failure; // a limit below an empty error's size: maxValueBytes is validated against this
+        }
+      }
     }
   }
 
   /** Inverse of {@link serialize}. */
   deserialize<T = unknown>(text: string): T {
     return this.#json.deserialize<T>(JSON.parse(text));
+  }
+}
+
+function safeString(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
   }
 }
 
@@ -86,9 +154,20 @@ function check(value: unknown, what: string, path: string, ancestors: Set<object
     const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
     throw new NotSerializableError(what, path, `is an instance of class ${name}, which would lose its class when stored; convert it to plain data`);
   }
-  if (value instanceof Error || value instanceof Date || value instanceof RegExp || value instanceof URL || value instanceof Uint8Array) return;
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new NotSerializableError(what, path, 'is an invalid Date (its time is NaN), which cannot be stored as a time; pass a valid Date or null');
+    return;
+  }
+  if (value instanceof RegExp) {
+    if (UNSTORABLE_IN_JSONB.test(value.source)) throw new NotSerializableError(what, path, 'is a RegExp whose source holds a NUL character or a lone surrogate; write it with an escape such as \\0');
+    return;
+  }
+  if (value instanceof URL || value instanceof Uint8Array) return;
   ancestors.add(value);
-  if (value instanceof Map) {
+  if (value instanceof Error) {
+    // superjson stores name, message, stack, code and cause; the cause is stored as a value.
+    if ('cause' in value) check(value.cause, what, `${path}.cause`, ancestors, depth + 1);
+  } else if (value instanceof Map) {
     for (const [key, item] of value) {
       check(key, what, `${path} map key`, ancestors, depth + 1);
       check(item, what, `${path}.get(${String(key)})`, ancestors, depth + 1);
@@ -99,7 +178,15 @@ function check(value: unknown, what: string, path: string, ancestors: Set<object
     value.forEach((item, index) => check(item, what, `${path}[${index}]`, ancestors, depth + 1));
   } else {
     if (Object.getOwnPropertySymbols(value).length > 0) throw new NotSerializableError(what, path, 'has symbol keys');
-    for (const [key, item] of Object.entries(value)) check(item, what, `${path}.${key}`, ancestors, depth + 1);
+    for (const [key, item] of Object.entries(value)) {
+      if (RESERVED_KEYS.has(key)) {
+        throw new NotSerializableError(what, `${path}.${key}`, `is a key named "${key}", refused as a prototype-pollution risk; rename the key`);
+      }
+      if (UNSTORABLE_IN_JSONB.test(key)) {
+        throw new NotSerializableError(what, `${path}[${JSON.stringify(key)}]`, 'is a key holding a NUL character or a lone surrogate, which PostgreSQL cannot store; use a Map for such keys');
+      }
+      check(item, what, `${path}.${key}`, ancestors, depth + 1);
+    }
   }
   ancestors.delete(value);
 }

@@ -106,6 +106,18 @@ export function assertDuration(value: unknown, what: string, allowInfinity = fal
   }
 }
 
+/** Earliest and latest time accepted as a Date argument: four-digit years, which every driver and PostgreSQL read alike. */
+export const MIN_DATE_MS = Date.UTC(1, 0, 1);
+export const MAX_DATE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Throws unless `value` is a valid Date between the years 1 and 9999 (an invalid Date or year 275760 would reach PostgreSQL as a date error). */
+export function assertDate(value: unknown, what: string): asserts value is Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new InvalidArgumentError(`${what} must be a valid Date, got ${value instanceof Date ? 'an invalid Date' : describe(value)}`);
+  if (value.getTime() < MIN_DATE_MS || value.getTime() > MAX_DATE_MS) {
+    throw new InvalidArgumentError(`${what} must be between the years 1 and 9999, got ${value.toISOString()}`);
+  }
+}
+
 /** Throws unless `value` is a function. */
 export function assertFunction(value: unknown, what: string): asserts value is (...args: never[]) => unknown {
   if (typeof value !== 'function') throw new InvalidArgumentError(`${what} must be a function, got ${describe(value)}`);
@@ -121,7 +133,7 @@ export function assertFunction(value: unknown, what: string): asserts value is (
  * assertOptions({ timeout: 5 }, 'shutdown options', ['timeoutMs']);
  * // UnknownOptionError: shutdown options has no option "timeout"; did you mean "timeoutMs"? …
  */
-export function assertOptions<T = unknown>(value: unknown, what: string, knownKeys?: readonly (keyof T & string)[]): void {
+export function assertOptions<T = Record<string, unknown>>(value: unknown, what: string, knownKeys?: readonly (keyof T & string)[]): void {
   if (value === undefined) return;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidArgumentError(`${what} must be an options object, got ${describe(value)}`);

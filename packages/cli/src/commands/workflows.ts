@@ -161,7 +161,7 @@ function bulkCommand(
       if (!narrowed && !options.all) {
         throw new UsageError(`${spec.name} needs a workflow ID, or filters (--status, --name, --queue, --since, …), or --all for every workflow`);
       }
-      const count = await spec.many(session, filter);
+      const count = await spec.many(session, options.all ? ({ ...filter, all: true } as WorkflowFilter) : filter);
       if (session.json) return session.printJson({ [spec.done]: count });
       session.print(`${spec.done} ${count} workflow${count === 1 ? '' : 's'}\n`);
     }),
