@@ -1,6 +1,6 @@
 /**
- * How values look in human output: times, durations, arbitrary decoded values, and the JSON the
- * `--json` flag prints.
+ * How values look in human output: times, durations, arbitrary decoded values, control
+ * characters made visible, and the JSON the `--json` flag prints.
  */
 
 /** `2026-01-31T12:00:05Z` (UTC, seconds); `-` for none. */
@@ -32,7 +32,53 @@ export function workflowDurationMs(workflow: { readonly createdAt: Date; readonl
  * its entries, Set as an array, Errors as { name, message }, `undefined` as null in arrays.
  */
 export function toJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, jsonReplacer, indent) ?? 'null';
+  // JSON.stringify escapes C0 and lone surrogates; DEL, C1 and bidi controls it leaves raw. Their
+  // \u escapes are the same JSON (they only ever occur inside strings), so the output stays exact.
+  return (JSON.stringify(value, jsonReplacer, indent) ?? 'null').replace(JSON_UNSAFE, unicodeEscape);
+}
+
+/**
+ * Characters a terminal acts on instead of showing: C0 controls (ESC starts colour and title
+ * sequences, CR and BS overwrite what is on screen), DEL, C1 controls (U+009B is CSI on some
+ * terminals), the line and paragraph separators, bidi marks and overrides (U+202E shows text
+ * backwards), and lone surrogates (a terminal would show U+FFFD and hide the real value).
+ */
+const TERMINAL_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** The same set without LF: text that is already laid out in lines. */
+const TERMINAL_UNSAFE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** What {@link toJson} escapes after JSON.stringify: the unsafe characters JSON leaves raw. */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `text` with every character a terminal would act on written as a visible escape: `\n`, `\r`,
+ * `\t`, `\x1b` (C0, DEL, C1), `\u202e` (bidi controls, separators, lone surrogates). Everything
+ * else, backslashes included, is unchanged; `--json` output has the exact values.
+ *
+ * @example
+ * visible('a\x1b]0;pwned\x07\rb'); // the 19 characters a\x1b]0;pwned\x07\rb, nothing a terminal acts on
+ */
+export function visible(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, escapeCharacter);
+}
+
+/** {@link visible} for text laid out in lines: newlines stay, every other unsafe character is escaped. */
+export function visibleLines(text: string): string {
+  return text.replace(TERMINAL_UNSAFE_BUT_NEWLINE, escapeCharacter);
+}
+
+function escapeCharacter(character: string): string {
+  const named = NAMED_ESCAPES[character];
+  if (named !== undefined) return named;
+  const code = character.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : unicodeEscape(character);
+}
+
+function unicodeEscape(character: string): string {
+  return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
 function jsonReplacer(this: unknown, _key: string, value: unknown): unknown {

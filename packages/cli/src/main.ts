@@ -3,6 +3,7 @@
  */
 import { CommanderError, type Command } from 'commander';
 import { ExitCode, describeError, exitCodeOf } from './errors.js';
+import { visible, visibleLines } from './format.js';
 import type { ActionResult, Host } from './host.js';
 import { resolveDatabase } from './options.js';
 import { buildProgram } from './program.js';
@@ -40,7 +41,9 @@ export async function main(argv: readonly string[], io: Io = processIo, env: Nod
       // --help and --version end in a CommanderError with exit code 0; the rest are usage errors, already printed.
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    io.stderr(`strata: ${describeError(error, env.STRATA_DEBUG === '1')}\n`);
+    const debug = env.STRATA_DEBUG === '1';
+    // Messages quote workflow IDs and database text: shown with escapes, never acted on by the terminal.
+    io.stderr(`strata: ${(debug ? visibleLines : visible)(describeError(error, debug))}\n`);
     return exitCodeOf(error);
   } finally {
     await Promise.all(sessions.map((session) => session.close()));

@@ -11,6 +11,7 @@ import { registerScheduleCommands } from './commands/schedules.js';
 import { registerSqlCommand } from './commands/sql.js';
 import { registerWorkflowCommands } from './commands/workflows.js';
 import type { Host } from './host.js';
+import { visible } from './format.js';
 import { DATABASE_ENV, DEFAULT_DATABASE } from './options.js';
 import type { Io } from './session.js';
 
@@ -43,7 +44,8 @@ export function buildProgram(io: Io, host: Host): Command {
       writeOut: (text) => io.stdout(text),
       writeErr: (text) => io.stderr(text),
       // One line: commander puts its "(Did you mean …?)" suggestion on a line of its own.
-      outputError: (text, write) => write(`strata: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+      // The text quotes what was typed, so controls in it are shown as escapes.
+      outputError: (text, write) => write(`strata: ${visible(text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' '))} (see --help)\n`),
     });
   registerWorkflowCommands(program, host);
   registerQueueCommands(program, host);

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { openDatabase, type Database } from '@strata/store';
 import { StrataClient } from '@strata/transact';
 import { CliError, ExitCode } from './errors.js';
-import { toJson } from './format.js';
+import { toJson, visibleLines } from './format.js';
 
 /** Where output goes; the process's streams in the real command. */
 export interface Io {
@@ -66,9 +66,12 @@ export class Session {
     return this.databaseUrl;
   }
 
-  /** Prints text to stdout as is. */
+  /**
+   * Prints human-readable text to stdout. Its lines stay; any other control character is shown
+   * as an escape (`\x1b`), a last guard for values a command interpolated without `visible()`.
+   */
   print(text: string): void {
-    this.#io.stdout(text);
+    this.#io.stdout(visibleLines(text));
   }
 
   /** Prints a value as indented JSON to stdout. */

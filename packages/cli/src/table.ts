@@ -1,7 +1,9 @@
 /**
  * Plain aligned text tables: a header row, then one line per row, columns separated by two
- * spaces. Easy to read in a terminal and to cut with `awk`.
+ * spaces. Easy to read in a terminal and to cut with `awk`. Cells and values show control
+ * characters as escapes (`\r`, `\x1b`), so what a workflow stored cannot act on the terminal.
  */
+import { visible } from './format.js';
 
 /** How a column lines up. */
 export type Align = 'left' | 'right';
@@ -34,9 +36,9 @@ export function renderTable(columns: readonly Column[], rows: readonly (readonly
   return [line(columns.map((column) => column.header)), ...cells.map(line)].join('\n') + '\n';
 }
 
-/** One line, at most {@link CELL_WIDTH_MAX} characters. */
+/** One line, at most {@link CELL_WIDTH_MAX} characters; newlines and other controls shown as escapes. */
 function cell(value: string): string {
-  return abbreviate(value.replace(/\s*[\r\n]+\s*/g, ' ').replace(/\t/g, ' '), CELL_WIDTH_MAX);
+  return abbreviate(visible(value), CELL_WIDTH_MAX);
 }
 
 /** `value` cut to `widthMax` characters, ending in `…` when cut. */
@@ -54,5 +56,5 @@ export function abbreviate(value: string, widthMax: number): string {
  */
 export function renderFields(fields: readonly (readonly [string, string])[]): string {
   const width = Math.max(0, ...fields.map(([label]) => label.length));
-  return fields.map(([label, value]) => `${label.padEnd(width)}  ${value}`.trimEnd()).join('\n') + '\n';
+  return fields.map(([label, value]) => `${visible(label).padEnd(width)}  ${visible(value)}`.trimEnd()).join('\n') + '\n';
 }
