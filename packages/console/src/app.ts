@@ -5,9 +5,11 @@ import { streamSSE } from 'hono/streaming';
 import type { StrataClient } from '@strata/transact';
 import type { Asset } from './assets.js';
 import type { ChangeFeed } from './change-feed.js';
+import type { IncomingMessage } from 'node:http';
 import { ConsoleRequestError, toErrorResponse } from './errors.js';
 import { toPlainJson } from './json.js';
-import { parseBodyObject, parseForkBody, parseListQuery, parseRestartBody } from './params.js';
+import { HEADER_BYTES_MAX, REQUEST_BODY_BYTES_MAX, REQUEST_BODY_DRAIN_BYTES_MAX, URL_LENGTH_MAX, bodyTooLarge, headerBytes, headersTooLarge, urlTooLong, type Refusal } from './limits.js';
+import { checkText, parseBodyObject, parseForkBody, parseListQuery, parseRestartBody } from './params.js';
 import { queueCounts } from './sql/queue-counts.js';
 
 /** Open live-update streams per console; each is a held connection, so they are bounded. */
@@ -15,9 +17,6 @@ export const EVENT_STREAMS_MAX = 100;
 
 /** A comment line on idle streams, so proxies and browsers keep them open. */
 const KEEP_ALIVE_INTERVAL_MS = 15_000;
-
-/** Largest request body: fork and restart options are a few bytes. */
-const REQUEST_BODY_BYTES_MAX = 16 * 1024;
 
 /** The pages of the single-page UI; each answers with index.html and the UI routes in the browser. */
 const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors'];
@@ -43,8 +42,9 @@ export function createApp({ client, feed, assets, streamClosers }: ConsoleContex
   const admin = client.workflows;
 
   app.onError((error, c) => {
-    const { status, body } = toErrorResponse(error);
-    if (status === 500) console.error(`strata console: ${c.req.method} ${c.req.path} failed:`, error);
+    const { status, body, headers } = toErrorResponse(error);
+    if (status === 500) console.error(`strata console: ${c.req.method} ${JSON.stringify(c.req.path.slice(0, 200))} failed:`, error);
+    for (const [name, value] of Object.entries(headers ?? {})) c.header(name, value);
     return c.json(body, status);
   });
   app.notFound((c) => {
@@ -56,6 +56,9 @@ export function createApp({ client, feed, assets, streamClosers }: ConsoleContex
 
   app.use('*', async (c, next) => {
     c.header('X-Content-Type-Options', 'nosniff');
+    const oversized = oversizedRequest(c);
+    if (oversized !== undefined) return c.json(oversized.body, oversized.status);
+    if (c.req.path.startsWith('/api/')) rejectMalformedUrl(c);
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') rejectCrossSite(c);
     await next();
   });
@@ -65,32 +68,34 @@ export function createApp({ client, feed, assets, streamClosers }: ConsoleContex
     const page = await admin.list(parseListQuery(new URL(c.req.url).searchParams));
     return c.json(toPlainJson(page) as object);
   });
-  app.get('/api/workflows/:id', async (c) => c.json(toPlainJson(await admin.get(c.req.param('id'))) as object));
-  app.get('/api/workflows/:id/steps', async (c) => c.json({ steps: toPlainJson(await admin.steps(c.req.param('id'))) }));
+  app.get('/api/workflows/:id', async (c) => c.json(toPlainJson(await admin.get(workflowIdOf(c))) as object));
+  app.get('/api/workflows/:id/steps', async (c) => c.json({ steps: toPlainJson(await admin.steps(workflowIdOf(c))) }));
   app.post('/api/workflows/:id/cancel', async (c) => {
-    const id = c.req.param('id');
+    const id = workflowIdOf(c);
     await admin.cancel(id);
     return c.json(await statusOf(id));
   });
   app.post('/api/workflows/:id/resume', async (c) => {
-    const id = c.req.param('id');
+    const id = workflowIdOf(c);
     await admin.resume(id);
     return c.json(await statusOf(id));
   });
   app.post('/api/workflows/:id/restart', async (c) => {
+    const id = workflowIdOf(c);
     const options = parseRestartBody(await readBody(c));
-    const workflowId = await admin.restart(c.req.param('id'), options);
+    const workflowId = await admin.restart(id, options);
     feed.changed();
     return c.json({ workflowId }, 201);
   });
   app.post('/api/workflows/:id/fork', async (c) => {
+    const id = workflowIdOf(c);
     const { fromStep, ...options } = parseForkBody(await readBody(c));
-    const workflowId = await admin.fork(c.req.param('id'), fromStep, options);
+    const workflowId = await admin.fork(id, fromStep, options);
     feed.changed();
     return c.json({ workflowId }, 201);
   });
   app.delete('/api/workflows/:id', async (c) => {
-    const id = c.req.param('id');
+    const id = workflowIdOf(c);
     await admin.delete(id);
     feed.changed();
     return c.json({ workflowId: id, deleted: true });
@@ -190,13 +195,78 @@ function serveAsset(c: Context, asset: Asset): Response {
   return c.body(asset.body as Uint8Array<ArrayBuffer>, 200);
 }
 
-/** The JSON object of a POST body (empty: `{}`). */
+/** The `:id` of a workflow route, refused with a 400 when no stored workflow ID could be it. */
+function workflowIdOf(c: Context): string {
+  return checkText(c.req.param('id') ?? '', 'the workflow ID in the path');
+}
+
+/** The node:http request under a Hono request, when served by `@hono/node-server`. */
+function incomingOf(c: Context): IncomingMessage | undefined {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
+/** A 414 or 431 for a request over {@link URL_LENGTH_MAX} or {@link HEADER_BYTES_MAX}, else undefined. */
+function oversizedRequest(c: Context): Refusal | undefined {
+  const incoming = incomingOf(c);
+  const target = incoming?.url ?? (({ pathname, search }) => pathname + search)(new URL(c.req.url));
+  if (Buffer.byteLength(target) > URL_LENGTH_MAX) return urlTooLong(Buffer.byteLength(target));
+  let bytes = 0;
+  if (incoming !== undefined) bytes = headerBytes(incoming);
+  else c.req.raw.headers.forEach((value, name) => void (bytes += Buffer.byteLength(name) + Buffer.byteLength(value) + 4));
+  return bytes > HEADER_BYTES_MAX ? headersTooLarge(bytes) : undefined;
+}
+
+/**
+ * Refuses an API URL whose percent-encoding is not UTF-8 (`%ED%A0%80`, `%E0%A4%A`): decoded
+ * leniently it would name a different workflow or filter than the one meant.
+ */
+function rejectMalformedUrl(c: Context): void {
+  const { pathname, search } = new URL(c.req.url);
+  for (const segment of pathname.split('/')) {
+    if (!decodes(segment)) throw new ConsoleRequestError(400, 'CONSOLE_INVALID_PARAMETER', `the URL path segment ${JSON.stringify(segment.slice(0, 64))} is not percent-encoded UTF-8; encode IDs with encodeURIComponent`);
+  }
+  for (const pair of search.slice(1).split('&')) {
+    if (!decodes(pair.replace(/\+/g, ' '))) throw new ConsoleRequestError(400, 'CONSOLE_INVALID_PARAMETER', `the query parameter ${JSON.stringify(pair.slice(0, 64))} is not percent-encoded UTF-8; encode values with encodeURIComponent`);
+  }
+}
+
+function decodes(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The JSON object of a POST body (empty: `{}`), read up to {@link REQUEST_BODY_BYTES_MAX} bytes:
+ * a larger one is refused with a 413 as soon as it is known, whatever Content-Length said.
+ */
 async function readBody(c: Context): Promise<Record<string, unknown>> {
-  const declared = Number(c.req.header('Content-Length') ?? 0);
-  if (declared > REQUEST_BODY_BYTES_MAX) throw new ConsoleRequestError(413, 'CONSOLE_BODY_TOO_LARGE', `the request body must be at most ${REQUEST_BODY_BYTES_MAX} bytes`);
-  const text = await c.req.text();
-  if (text.length > REQUEST_BODY_BYTES_MAX) throw new ConsoleRequestError(413, 'CONSOLE_BODY_TOO_LARGE', `the request body must be at most ${REQUEST_BODY_BYTES_MAX} bytes`);
-  return parseBodyObject(text);
+  const declared = c.req.header('Content-Length');
+  if (declared !== undefined && Number(declared) > REQUEST_BODY_BYTES_MAX) throw tooLarge();
+  const stream = c.req.raw.body;
+  if (stream === null) return parseBodyObject('');
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+    if (bytes <= REQUEST_BODY_BYTES_MAX) chunks.push(value);
+    // Past the limit the rest is read and dropped, so the client gets the 413 rather than a reset
+    // connection; past the drain bound the connection goes.
+    else if (bytes > REQUEST_BODY_DRAIN_BYTES_MAX) await reader.cancel().catch(() => {});
+  }
+  if (bytes > REQUEST_BODY_BYTES_MAX) throw tooLarge();
+  return parseBodyObject(Buffer.concat(chunks).toString('utf8'));
+}
+
+function tooLarge(): ConsoleRequestError {
+  const { status, body } = bodyTooLarge();
+  return new ConsoleRequestError(status, body.error.code, body.error.message);
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Database } from '@strata/store';
@@ -5,6 +6,7 @@ import { InvalidArgumentError, StrataClient } from '@strata/transact';
 import { createApp } from './app.js';
 import { loadAssets } from './assets.js';
 import { ChangeFeed } from './change-feed.js';
+import { PARSER_HEADER_BYTES_MAX, answerClientErrors } from './limits.js';
 
 /** Options of {@link startConsole}. */
 export interface ConsoleOptions {
@@ -66,7 +68,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
     const streamClosers = new Set<() => void>();
     const app = createApp({ client, feed, assets, streamClosers });
     // overrideGlobalObjects: false — the console lives inside apps; it must not swap their global Request/Response.
-    const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false });
+    const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false, serverOptions: { maxHeaderSize: PARSER_HEADER_BYTES_MAX } }) as Server;
+    answerClientErrors(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

@@ -2,7 +2,7 @@ import { StoreError } from '@strata/store';
 import { InvalidArgumentError, StrataError } from '@strata/transact';
 
 /** HTTP statuses the API answers errors with. */
-export type ErrorStatus = 400 | 403 | 404 | 409 | 413 | 500 | 503;
+export type ErrorStatus = 400 | 403 | 404 | 408 | 409 | 413 | 414 | 431 | 500 | 503;
 
 /** The body of every error answer: `{ "error": { "code": "…", "message": "what to fix" } }`. */
 export interface ErrorBody {
@@ -40,27 +40,76 @@ const STATUS_BY_CODE: Readonly<Record<string, ErrorStatus>> = {
   STRATA_PAYLOAD_TOO_LARGE: 413,
   STRATA_ENGINE_STATE: 503,
   STRATA_SYSTEM_DATABASE: 503,
-  // From the store layer: the database is gone or busy, not the request wrong.
-  STRATA_DATABASE_UNREACHABLE: 503,
+  // From the store layer: the database is busy or the console is closing, not the request wrong.
   STRATA_DATABASE_CLOSED: 503,
   STRATA_TRANSACTION_CONFLICT: 503,
 };
 
-/** Connection failures the pg driver reports as plain errors (errno codes, SQLSTATE class 08, shutdown 57P0x). */
-const UNAVAILABLE_CODE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|08\w{3}|57P0\d)$/;
+/** The code of every "the database cannot be reached" answer, whichever layer noticed. */
+export const DATABASE_UNAVAILABLE_CODE = 'STRATA_DATABASE_UNAVAILABLE';
+
+/** Store error codes that mean the database cannot be reached right now. */
+const UNAVAILABLE_STORE_CODES = new Set(['STRATA_DATABASE_UNAVAILABLE', 'STRATA_DATABASE_UNREACHABLE']);
+
+/**
+ * Connection failures as drivers report them: socket errno codes, SQLSTATE class 08 (connection
+ * exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now).
+ */
+const UNAVAILABLE_DRIVER_CODE = /^(?:ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|08[0-9A-Z]{3}|57P0[123])$/;
+
+/** Messages of node-postgres for a connection that ended, which carry no code. */
+const UNAVAILABLE_DRIVER_MESSAGE = /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection due to/i;
+
+/** How many `cause` links the classifier follows: wrappers are one or two deep. */
+const CAUSE_DEPTH_MAX = 5;
+
+/** Seconds a client should wait before asking again while the database is unreachable. */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Whether `error` says the database cannot be reached (refused, reset, shut down, connection
+ * ended), here or in its `cause` chain or an AggregateError's errors, rather than that the
+ * request was wrong.
+ *
+ * @example
+ * isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })); // true
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (error === null || typeof error !== 'object' || depth > CAUSE_DEPTH_MAX) return false;
+  const code = (error as { code?: unknown }).code;
+  if (error instanceof StoreError && UNAVAILABLE_STORE_CODES.has(error.code)) return true;
+  if (typeof code === 'string' && UNAVAILABLE_DRIVER_CODE.test(code)) return true;
+  if (error instanceof Error && UNAVAILABLE_DRIVER_MESSAGE.test(error.message)) return true;
+  if (error instanceof AggregateError && error.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
+  return isDatabaseUnavailable((error as { cause?: unknown }).cause, depth + 1);
+}
+
+/**
+ * SQLSTATE class 22 (data exception): a value PostgreSQL cannot take, such as NUL in text
+ * (22021), an out-of-range number or an invalid date. In a management API the values come from
+ * the request, so it is the request that must change.
+ */
+const DATA_EXCEPTION = /^22[0-9A-Z]{3}$/;
 
 /**
  * The HTTP status and body for an error thrown while answering a request: the console's own
- * request errors as they are, Strata's typed errors by class and `code`, anything else a 500.
+ * request errors as they are, an unreachable database a 503, Strata's typed errors by class and
+ * `code`, a value the database refuses a 400, anything else a 500.
  */
-export function toErrorResponse(error: unknown): { status: ErrorStatus; body: ErrorBody } {
+export function toErrorResponse(error: unknown): { status: ErrorStatus; body: ErrorBody; headers?: Record<string, string> } {
   if (error instanceof ConsoleRequestError) return answer(error.status, error.code, error.message);
+  const message = error instanceof Error ? error.message : String(error);
+  if (isDatabaseUnavailable(error)) {
+    return {
+      ...answer(503, DATABASE_UNAVAILABLE_CODE, `the system database cannot be reached (${message}); retry once it is back — the console reconnects by itself`),
+      headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+    };
+  }
   if (error instanceof InvalidArgumentError) return answer(400, error.code, error.message);
   if (error instanceof StrataError || error instanceof StoreError) return answer(STATUS_BY_CODE[error.code] ?? 500, error.code, error.message);
-  const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && UNAVAILABLE_CODE.test(code)) {
-    return answer(503, 'CONSOLE_DATABASE_UNAVAILABLE', `the system database is unavailable (${code}: ${message}); the console answers again once it is back`);
+  if (typeof code === 'string' && DATA_EXCEPTION.test(code)) {
+    return answer(400, 'CONSOLE_INVALID_PARAMETER', `the database cannot take a value of this request: ${message} (SQLSTATE ${code}); check the IDs, filters and cursor you sent`);
   }
   return answer(500, 'CONSOLE_INTERNAL', `the console failed to answer: ${message}`);
 }
