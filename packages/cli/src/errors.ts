@@ -57,13 +57,29 @@ const EXIT_CODE_BY_ERROR_CODE: Readonly<Record<string, ExitCodeValue>> = {
 export function exitCodeOf(error: unknown): ExitCodeValue {
   if (error instanceof CliError) return error.exitCode;
   const code = (error as { code?: unknown } | null)?.code;
+  // SQLSTATE class 22 (data exception: NUL in text, a bad date, a number out of range): the
+  // values came from the command line, so it is the command that must change.
+  if (typeof code === 'string' && DATA_EXCEPTION.test(code)) return ExitCode.usage;
   if (typeof code === 'string') return EXIT_CODE_BY_ERROR_CODE[code] ?? ExitCode.failed;
   return ExitCode.failed;
 }
 
-/** One line for stderr: the message, or the stack too when `STRATA_DEBUG=1`. */
+/** SQLSTATE class 22, data exception. */
+const DATA_EXCEPTION = /^22[0-9A-Z]{3}$/;
+
+/** A PostgreSQL error code (SQLSTATE): a class (two digits, or HV, P0, XX, F0) and three more; not an errno such as EPIPE. */
+export const SQLSTATE = /^(?:[0-9]{2}|HV|P0|XX|F0)[0-9A-Z]{3}$/;
+
+/**
+ * One line for stderr: the message (with the SQLSTATE of a database error), or the stack too
+ * when `STRATA_DEBUG=1`.
+ */
 export function describeError(error: unknown, debug: boolean): string {
   if (debug && error instanceof Error && error.stack) return error.stack;
-  if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
+  if (error instanceof Error) {
+    const line = error.message.split('\n')[0] ?? error.name;
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && SQLSTATE.test(code) && !line.includes(code) ? `${line} (SQLSTATE ${code})` : line;
+  }
   return String(error);
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { QueueInfo } from '@strata/transact';
 import { CliError, ExitCode, UsageError } from '../errors.js';
-import { formatTime } from '../format.js';
+import { formatTime, visible } from '../format.js';
 import type { Host } from '../host.js';
 import { parseQueueConfig, type RawQueueOptions } from '../options.js';
 import type { Session } from '../session.js';
@@ -85,7 +85,7 @@ export function registerQueueCommands(program: Command, host: Host): void {
       host.run(async (session, name: string) => {
         await (await session.client()).queues.delete(name);
         if (session.json) return session.printJson({ name, deleted: true });
-        session.print(`deleted queue ${name}\n`);
+        session.print(`deleted queue ${visible(name)}\n`);
       }),
     );
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { ScheduleInfo } from '@strata/transact';
 import { CliError, ExitCode, UsageError } from '../errors.js';
-import { formatTime } from '../format.js';
+import { formatTime, visible } from '../format.js';
 import type { Host } from '../host.js';
 import type { Session } from '../session.js';
 import { renderFields, renderTable } from '../table.js';
@@ -106,7 +106,7 @@ export function registerScheduleCommands(program: Command, host: Host): void {
           const client = await session.client();
           const schedule = await (verb === 'pause' ? client.schedules.pause(name) : client.schedules.resume(name));
           if (session.json) return session.printJson(schedule);
-          session.print(`${done} schedule ${name}\n`);
+          session.print(`${done} schedule ${visible(name)}\n`);
         }),
       );
   }
@@ -119,7 +119,7 @@ export function registerScheduleCommands(program: Command, host: Host): void {
       host.run(async (session, name: string) => {
         await (await session.client()).schedules.delete(name);
         if (session.json) return session.printJson({ name, deleted: true });
-        session.print(`deleted schedule ${name}\n`);
+        session.print(`deleted schedule ${visible(name)}\n`);
       }),
     );
 }

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { QueryResult } from '@strata/store';
-import { CliError, ExitCode, UsageError } from '../errors.js';
+import { CliError, ExitCode, SQLSTATE, UsageError } from '../errors.js';
 import { formatValue } from '../format.js';
 import type { Host } from '../host.js';
 import type { Session } from '../session.js';
@@ -89,7 +89,7 @@ function resultText(result: QueryResult): string {
 export function sqlStateOf(error: unknown): string | undefined {
   for (let current = error, depth = 0; current && typeof current === 'object' && depth < 5; current = (current as { cause?: unknown }).cause, depth += 1) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    if (typeof code === 'string' && SQLSTATE.test(code)) return code;
   }
   return undefined;
 }

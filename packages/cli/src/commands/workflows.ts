@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { StepRecord, WorkflowDetails, WorkflowFilter, WorkflowStatus } from '@strata/transact';
 import { UsageError } from '../errors.js';
-import { formatDuration, formatTime, formatValue, workflowDurationMs } from '../format.js';
+import { formatDuration, formatTime, formatValue, visible, workflowDurationMs } from '../format.js';
 import type { Host } from '../host.js';
 import { WORKFLOW_STATUSES, parseListOptions, parseWholeNumber, parseWorkflowFilter, type RawFilterOptions, type RawListOptions } from '../options.js';
 import type { Session } from '../session.js';
@@ -156,7 +156,7 @@ function bulkCommand(
         if (narrowed || options.all) throw new UsageError(`${spec.name} takes a workflow ID or filters (with --all), not both`);
         await spec.one(session, id);
         if (session.json) return session.printJson({ workflowId: id, [spec.done]: true });
-        return session.print(`${spec.done} ${id}\n`);
+        return session.print(`${spec.done} ${visible(id)}\n`);
       }
       if (!narrowed && !options.all) {
         throw new UsageError(`${spec.name} needs a workflow ID, or filters (--status, --name, --queue, --since, …), or --all for every workflow`);
@@ -170,7 +170,7 @@ function bulkCommand(
 
 function printNewWorkflow(session: Session, sourceId: string, newId: string): void {
   if (session.json) return session.printJson({ workflowId: newId, sourceWorkflowId: sourceId });
-  session.print(`${newId}\n`);
+  session.print(`${visible(newId)}\n`);
 }
 
 function workflowTable(workflows: readonly WorkflowStatus[]): string {
