@@ -44,10 +44,13 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
   if (options === null || typeof options !== 'object') {
     throw new InvalidArgumentError('openDatabase() takes a URL string or an options object');
   }
-  const url = options.url ?? DEFAULT_EMBEDDED_DIR;
-  if (typeof url !== 'string' || url.trim() === '') {
+  const given = options.url ?? DEFAULT_EMBEDDED_DIR;
+  if (typeof given !== 'string' || given.trim() === '') {
     throw new InvalidDatabaseUrlError('the database URL is empty: pass a postgres:// URL, memory://, or a directory for the embedded database');
   }
+  // Whitespace around a URL (an environment variable's stray space) must not turn it into a
+  // directory path, which would put its password into the directory's name.
+  const url = /^\s*(postgres|postgresql|memory):/i.test(given) ? given.trim() : given;
   const mode = options.notifications ?? 'auto';
   if (mode !== 'auto' && mode !== 'listen' && mode !== 'poll') {
     throw new InvalidArgumentError(`notifications must be 'auto', 'listen' or 'poll', got ${JSON.stringify(mode)}`);
@@ -111,15 +114,40 @@ export function redact(url: string): string {
     );
   }
   if (parsed.password) parsed.password = '***';
-  for (const name of SECRET_PARAMETERS) if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+  for (const name of [...parsed.searchParams.keys()]) {
+    if (SECRET_PARAMETERS.includes(name.toLowerCase())) parsed.searchParams.set(name, '***');
+  }
   return parsed.toString().replaceAll('%2A%2A%2A', '***');
 }
 
-/** Masks a password in a URL that may not parse: everything between the user's ':' and the last '@', and secret parameters. */
+/**
+ * Masks a password in a URL that may not parse, for messages. It errs towards hiding too much:
+ * whatever sits between the user name's ':' and the last '@' (a password may hold '@', '/', '?'
+ * or ':'), whatever follows a ':' in an authority without '@' unless it is a port number (a
+ * forgotten host makes the password look like one), and secret query parameters. The scheme may
+ * have any number of slashes, so `postgres:/u:pw@h` and `postgres:u:pw@h` are masked too.
+ */
 function maskPassword(url: string): string {
-  return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):.*@/i, '$1:***@')
-    .replace(new RegExp(`([?&](?:${SECRET_PARAMETERS.join('|')})=)[^&]*`, 'gi'), '$1***');
+  const match = /^([a-z][a-z0-9+.-]*:)(\/*)(.*)$/is.exec(url);
+  if (!match) return maskSecretParameters(url);
+  const [, scheme, slashes, rest] = match as unknown as [string, string, string, string];
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const userInfo = rest.slice(0, at);
+    const colon = userInfo.indexOf(':');
+    const user = colon >= 0 ? `${userInfo.slice(0, colon)}:***` : userInfo;
+    return `${scheme}${slashes}${user}@${maskSecretParameters(rest.slice(at + 1))}`;
+  }
+  const authorityEnd = rest.search(/[/?#]/);
+  const authority = authorityEnd >= 0 ? rest.slice(0, authorityEnd) : rest;
+  const hostPort = /^([^:[\]]*):(.*)$/s.exec(authority);
+  const maskedAuthority = hostPort && !/^\d*$/.test(hostPort[2]!) ? `${hostPort[1]}:***` : authority;
+  return `${scheme}${slashes}${maskedAuthority}${maskSecretParameters(authorityEnd >= 0 ? rest.slice(authorityEnd) : '')}`;
+}
+
+/** Replaces the values of secret query parameters (`?password=…`) with `***`. */
+function maskSecretParameters(text: string): string {
+  return text.replace(new RegExp(`([?&](?:${SECRET_PARAMETERS.join('|')})=)[^&#]*`, 'gi'), '$1***');
 }
 
 function positive(value: number, name: string): number {

@@ -82,9 +82,43 @@ describe('openDatabase URL checks', () => {
     assert.ok(!error.message.includes('s3cret'), `part of the password leaked: ${error.message}`);
   });
 
+  describe('a malformed URL never echoes its password', () => {
+    // Each URL is rejected before any connection is tried; the message may quote the URL, masked.
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ['one slash after the scheme', `postgres:/user:${PASSWORD}@host/db`],
+      ['one slash, postgresql: scheme', `postgresql:/user:${PASSWORD}@host/db`],
+      ['no slash after the scheme', `postgres:user:${PASSWORD}@host/db`],
+      ['no slash and no host', `postgres:user:${PASSWORD}`],
+      ['upper-case scheme with one slash', `POSTGRES:/user:${PASSWORD}@host/db`],
+      ["a password holding '@' and a bad port", `postgres://user:${PASSWORD}@x@host:port/db`],
+      ["a password holding '/'", `postgres://user:${PASSWORD}/x@host/db`],
+      ["a password holding '?' and '#'", `postgres://user:${PASSWORD}?#x@host:bad/db`],
+      ['one slash and a password holding @ and /', `postgres:/user:${PASSWORD}@/x@host/db`],
+      ['a forgotten host, so the password looks like a port', `postgres://user:${PASSWORD}`],
+      ['a secret ?password= parameter in an unparsable URL', `postgres://user@[bad/db?password=${PASSWORD}&sslmode=disable`],
+      ['a secret ?sslpassword= parameter with one slash', `postgres:/user@host/db?sslpassword=${PASSWORD}`],
+      ['a secret parameter in capitals', `postgres://user@[bad/db?PASSWORD=${PASSWORD}`],
+      ['leading whitespace (not taken for a directory path)', `  postgres://user:${PASSWORD}@[bad`],
+    ];
+    for (const [what, url] of cases) {
+      test(`${what}: InvalidDatabaseUrlError without the password`, async () => {
+        const error = await rejection(openDatabase({ url, connectTimeoutMs: 500 }));
+        assert.ok(error instanceof InvalidDatabaseUrlError, `${url}: ${error.name} ${error.message}`);
+        assert.equal((error as InvalidDatabaseUrlError).code, 'STRATA_INVALID_DATABASE_URL');
+        assert.ok(!error.message.includes(PASSWORD), `password leaked for ${url}: ${error.message}`);
+        assert.match(error.message, /postgres:\/\/user:password@host:port\/database/, 'the message shows the expected form');
+      });
+    }
+  });
+
   test('redact() replaces the password of a URL', () => {
     assert.equal(redact(`postgres://u:${PASSWORD}@db.example.com:5433/app`), 'postgres://u:***@db.example.com:5433/app');
     assert.equal(redact('postgres://u@db.example.com/app'), 'postgres://u@db.example.com/app');
+  });
+
+  test('redact() hides secret query parameters whatever their case', () => {
+    const redacted = redact(`postgres://u@db.example.com/app?Password=${PASSWORD}&SSLPASSWORD=${PASSWORD}`);
+    assert.ok(!redacted.includes(PASSWORD), redacted);
   });
 
   test('redact() hides a password given as a ?password= query parameter', () => {
