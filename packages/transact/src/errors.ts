@@ -270,7 +270,7 @@ export class UnknownOptionError extends InvalidArgumentError {
     super(
       `${what} has no option ${JSON.stringify(option)}` +
         (suggestion === undefined ? '' : `; did you mean "${suggestion}"?`) +
-        ` The options are: ${known.join(', ')}`,
+        ` (the options are: ${known.join(', ')})`,
       'STRATA_UNKNOWN_OPTION',
     );
     this.option = option;

@@ -145,23 +145,26 @@ export function assertOptions<T = Record<string, unknown>>(value: unknown, what:
 }
 
 /**
- * The candidate nearest to `word` by edit distance (case-insensitive), or undefined when none is
- * within max(2, a third of the word's length) edits: a suggestion worth making, not a random key.
+ * The candidate nearest to `word` by edit distance (case-insensitive) within max(2, a third of
+ * the word's length) edits, else one that contains the word, else undefined: a suggestion worth
+ * making, not a random key.
  *
  * @example
  * closestMatch('databse', ['database', 'appDatabase']); // 'database'
  */
 export function closestMatch(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
   for (const candidate of candidates) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  return best;
+  // A word a key holds whole is what the user meant more often than not (`offset` → `fromOffset`, `delay` → `delayMs`).
+  return best ?? (lower.length >= 3 ? candidates.find((candidate) => candidate.toLowerCase().includes(lower)) : undefined);
 }
 
 /** Levenshtein distance (insertions, deletions, substitutions), in O(a·b) time and O(b) memory. */

@@ -82,6 +82,13 @@ describe('Serializer', () => {
     assert.equal(back.stack, error.stack);
   });
 
+  test('round-trips strings holding NUL, lone surrogates and escape-like backslashes exactly', () => {
+    for (const text of ['\u0000', 'a\u0000b', '\ud800', '\udfff', '\ud83d\ude00', '\ud83d', '\\0', '\\uD800', '\\\u0000', '']) {
+      assert.equal(serializer.deserialize(serializer.serialize(text, 'text')), text);
+      assert.deepStrictEqual(serializer.deserialize(serializer.serialize({ list: [text], map: new Map([[text, text]]) }, 'nested')), { list: [text], map: new Map([[text, text]]) });
+    }
+  });
+
   test('round-trips top-level undefined, null and primitives', () => {
     for (const value of [undefined, null, 0, '', 'text', true, false, 42n]) {
       assert.deepStrictEqual(serializer.deserialize(serializer.serialize(value, 'primitive')), value);
@@ -93,6 +100,9 @@ describe('Serializer', () => {
     ['a symbol', [1, Symbol('s')], '(value)[1]'],
     ['a class instance', { price: new Money(5) }, '(value).price'],
     ['a Map value that is a function', new Map([['k', () => 1]]), '(value).get(k)'],
+    ['an invalid Date (stored as null, it would come back changed)', { at: new Date(Number.NaN) }, '(value).at'],
+    ['a __proto__ key (superjson refuses it with a plain Error)', JSON.parse('{"a": {"__proto__": 1}}'), '(value).a.__proto__'],
+    ['a constructor key', { constructor: 1 }, '(value).constructor'],
   ];
   for (const [label, value, path] of rejected) {
     test(`rejects ${label} with NotSerializableError naming its path`, () => {
