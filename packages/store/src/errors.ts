@@ -28,6 +28,38 @@ export class DatabaseUnreachableError extends StoreError {
   }
 }
 
+/**
+ * The database stopped answering while in use: the server restarted or went away, or the
+ * connection was cut (`pg_terminate_backend`, a network failure). Retryable: the same call may
+ * succeed once the database is back. `commitUnknown` is true when the connection was lost while
+ * a COMMIT was on its way, so the transaction may or may not have committed; an idempotent
+ * transaction body can simply be run again.
+ *
+ * @example
+ * try {
+ *   await db.query('select 1');
+ * } catch (error) {
+ *   if (error instanceof DatabaseUnavailableError) await new Promise((r) => setTimeout(r, 1_000)); // and retry
+ *   else throw error;
+ * }
+ */
+export class DatabaseUnavailableError extends StoreError {
+  /** True: the same call may succeed once the database is back. */
+  readonly retryable = true;
+  /** The connection was lost during COMMIT: the transaction may have committed. */
+  readonly commitUnknown: boolean;
+  constructor(description: string, cause: unknown, commitUnknown = false) {
+    super(
+      'STRATA_DATABASE_UNAVAILABLE',
+      `the database ${description} is unavailable (${describeCause(cause)})` +
+        (commitUnknown ? '; the connection was lost during COMMIT, so the transaction may or may not have committed' : '') +
+        '; retry once the database is back (Strata\'s engine waits for it by itself)',
+      { cause },
+    );
+    this.commitUnknown = commitUnknown;
+  }
+}
+
 /** Another process has the embedded (PGlite) directory open. */
 export class DatabaseLockedError extends StoreError {
   constructor(message: string) {
@@ -89,4 +121,41 @@ function describeCause(cause: unknown): string {
     return typeof code === 'string' ? `${code} ${cause.message}` : cause.message;
   }
   return String(cause);
+}
+
+/**
+ * The embedded database's storage cannot take writes: base class of {@link DiskFullError} and
+ * {@link StorageReadOnlyError}, for code that treats both alike.
+ */
+export class StorageUnavailableError extends StoreError {
+  /** The embedded database directory concerned. */
+  readonly directory: string;
+  constructor(code: string, directory: string, message: string, cause?: unknown) {
+    super(code, message, { cause });
+    this.directory = directory;
+  }
+}
+
+/** The disk holding the embedded database is full (ENOSPC, SQLSTATE 53100). */
+export class DiskFullError extends StorageUnavailableError {
+  constructor(directory: string, message: string, cause?: unknown) {
+    super('STRATA_DISK_FULL', directory, message, cause);
+  }
+}
+
+/** The embedded database directory cannot be written: a read-only file system (EROFS) or no permission (EACCES). */
+export class StorageReadOnlyError extends StorageUnavailableError {
+  constructor(directory: string, message: string, cause?: unknown) {
+    super('STRATA_STORAGE_READ_ONLY', directory, message, cause);
+  }
+}
+
+/**
+ * The embedded engine stopped after a fatal error (a PostgreSQL PANIC) and must not run again in
+ * this process; close the database and open it again, which recovers from its write-ahead log.
+ */
+export class DatabaseCrashedError extends StoreError {
+  constructor(message: string, cause?: unknown) {
+    super('STRATA_DATABASE_CRASHED', message, { cause });
+  }
 }

@@ -19,7 +19,12 @@ export type {
 export { DEFAULT_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
 export {
   DatabaseClosedError,
+  DatabaseCrashedError,
   DatabaseLockedError,
+  DiskFullError,
+  StorageReadOnlyError,
+  StorageUnavailableError,
+  DatabaseUnavailableError,
   DatabaseUnreachableError,
   InvalidArgumentError,
   InvalidDatabaseUrlError,
@@ -31,4 +36,5 @@ export {
 export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } from './open.js';
 export { loadMigrations, migrate, type Migration, type MigrationReport } from './migrate.js';
 export { isRetryableConflict } from './retry.js';
+export { isConnectionError } from './connection-errors.js';
 export { isProcessAlive } from './process.js';

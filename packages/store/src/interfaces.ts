@@ -144,6 +144,17 @@ export interface Database extends Queryable {
    */
   listen(channel: string, handler: (payload: string) => void): Promise<Subscription>;
 
+  /**
+   * Calls `callback` each time the connection that listens was lost and is listening again:
+   * notifications sent in between were not delivered, so listeners should re-check the state
+   * they wait on. Engines whose notifications cannot be lost (embedded, polled) never call it.
+   * Returns a function that removes the callback. Optional: a wrapper may leave it out.
+   *
+   * @example
+   * const off = db.onListenRestored?.(() => recheckEverything());
+   */
+  onListenRestored?(callback: () => void): () => void;
+
   /** Closes connections and subscriptions. Calls after close fail with `DatabaseClosedError`. */
   close(): Promise<void>;
 }

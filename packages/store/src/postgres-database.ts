@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
 import { DatabaseUnreachableError, TransactionAbortedError } from './errors.js';
+import { asUnavailable } from './connection-errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
 
 /** Reconnect delays for the LISTEN connection: quick first, capped so a long outage costs little. */
@@ -50,6 +51,9 @@ export class PostgresDatabase extends SqlDatabase {
     const pool = new pg.Pool({ connectionString: settings.url, max: settings.poolSize, Client: TimedClient });
     // An idle client's network error must not crash the process; the pool replaces the client.
     pool.on('error', () => {});
+    // Nor a checked-out client's: every client always has a listener (runTransaction adds one
+    // that marks the client broken), so a late 'error' after release is never uncaught either.
+    pool.on('connect', (client) => client.on('error', () => {}));
     try {
       await pool.query('select 1');
     } catch (error) {
@@ -60,17 +64,37 @@ export class PostgresDatabase extends SqlDatabase {
   }
 
   protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<QueryResult<R>> {
-    const result = await this.#pool.query<R>(toConfig(sql, params, options));
-    return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+    try {
+      const result = await this.#pool.query<R>(toConfig(sql, params, options));
+      return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+    } catch (error) {
+      throw asUnavailable(error, this.description);
+    }
   }
 
   protected async runExec(sql: string): Promise<void> {
-    await this.#pool.query(sql);
+    try {
+      await this.#pool.query(sql);
+    } catch (error) {
+      throw asUnavailable(error, this.description);
+    }
   }
 
   protected async runTransaction<T>(begin: string, body: (connection: RawConnection) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw asUnavailable(error, this.description);
+    }
     let broken: Error | undefined;
+    let committing = false;
+    // A checked-out client has no pool listener: without ours, a connection lost between two
+    // statements (while the body's own code runs) is an uncaught 'error' that kills the process.
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       const connection: RawConnection = {
         query: async <R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions) => {
@@ -99,10 +123,14 @@ export class PostgresDatabase extends SqlDatabase {
         });
         throw error;
       }
+      committing = true;
       // PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK, not an error.
       if ((await control('commit')).command === 'ROLLBACK') throw new TransactionAbortedError();
       return result;
+    } catch (error) {
+      throw asUnavailable(error, this.description, committing);
     } finally {
+      client.off('error', onError);
       // A connection whose state is unknown is destroyed rather than returned to the pool.
       client.release(broken);
     }
@@ -168,7 +196,7 @@ export class PostgresDatabase extends SqlDatabase {
     client.end().catch(() => {});
     const retry = () => {
       if (this.closed || this.#handlers.size === 0) return;
-      this.#listenConnection().catch(() => {
+      this.#listenConnection().then(() => this.listenRestored(), () => {
         this.#reconnectDelayMs = Math.min(LISTEN_RECONNECT_MAX_MS, this.#reconnectDelayMs * 2);
         this.#reconnectTimer = setTimeout(retry, this.#reconnectDelayMs);
         this.#reconnectTimer.unref();

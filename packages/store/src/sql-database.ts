@@ -52,6 +52,7 @@ export abstract class SqlDatabase implements Database {
   readonly notificationMode: NotificationMode;
   #poller: PollingNotifier | undefined;
   #closed = false;
+  readonly #listenRestored = new Set<() => void>();
 
   protected constructor(settings: DriverSettings) {
     this.notificationMode = settings.notificationMode;
@@ -128,6 +129,22 @@ export abstract class SqlDatabase implements Database {
     this.#assertOpen();
     if (this.#poller) return this.#poller.subscribe(channel, handler);
     return this.listenNative(channel, handler);
+  }
+
+  onListenRestored(callback: () => void): () => void {
+    this.#listenRestored.add(callback);
+    return () => this.#listenRestored.delete(callback);
+  }
+
+  /** Drivers call this when their listening connection is back after a loss. */
+  protected listenRestored(): void {
+    for (const callback of this.#listenRestored) {
+      try {
+        callback();
+      } catch {
+        // A callback's failure must not stop the others; it only triggers re-checks.
+      }
+    }
   }
 
   async close(): Promise<void> {
