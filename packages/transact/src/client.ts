@@ -1,3 +1,5 @@
+import { useContextInstead, workflowCodeContext } from './context.js';
+import { Availability } from './availability.js';
 import { randomUUID } from 'node:crypto';
 import { loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
@@ -75,7 +77,8 @@ export class StrataClient {
     this.#signals = signals;
     this.#serializer = serializer;
     this.#executorTimeoutMs = executorTimeoutMs;
-    this.#operations = new Operations(db, signals, serializer, safetyPollIntervalMs);
+    const availability = new Availability(db, SILENT_LOGGER, () => signals.resync());
+    this.#operations = new Operations(db, signals, serializer, safetyPollIntervalMs, availability);
     this.workflows = new WorkflowAdminImpl(() => this.#open(), signals, serializer, this.#operations);
     this.queues = new QueueAdminImpl(
       () => this.#open(),
@@ -216,6 +219,11 @@ export class StrataClient {
 
   #open(): Database {
     if (this.#closed) throw new EngineStateError('this StrataClient was closed; connect a new one');
+    // Workflow code that used the client directly would repeat the call on recovery.
+    if (workflowCodeContext()) throw useContextInstead('a StrataClient method', 'the ctx methods (ctx.send, ctx.getEvent, ctx.startChild, …), or call the client inside ctx.step(…)');
     return this.#db;
   }
 }
+
+/** The client logs nothing of its own: a waiting call's outcome is its caller's to report. */
+const SILENT_LOGGER = { info: () => {}, warn: () => {}, error: () => {} };

@@ -10,6 +10,7 @@ import {
   WorkflowCancelledError,
   WorkflowNotFoundError,
   WorkflowStateError,
+  WorkflowTakenOverError,
 } from './errors.js';
 import type {
   Logger,
@@ -26,7 +27,7 @@ import type {
 import type { Attributes } from '@opentelemetry/api';
 import { inStatementChannel } from './signals.js';
 import { inSpan, spanEvent } from './tracing.js';
-import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Runtime } from './runtime.js';
+import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Owner, type Runtime } from './runtime.js';
 import {
   appendStream,
   explainUnwrittenStep,
@@ -115,6 +116,24 @@ export class HistoryEndError extends StrataError {
 }
 
 /**
+ * The context of the workflow whose code is running now, outside any of its steps; undefined in
+ * a step or transaction body (where any code may run) and outside workflows. Engine and client
+ * calls made from workflow code use it to record themselves, or to refuse.
+ */
+export function workflowCodeContext(): Context | undefined {
+  const context = currentContext.getStore();
+  if (!context || insideStep.getStore()?.context === context) return undefined;
+  return context;
+}
+
+/** The error for an engine or client call that workflow code must make through `ctx` (or inside a step). */
+export function useContextInstead(call: string, instead: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `${call} was called from workflow code, where it would not be recorded (a recovered workflow would do it again or see something else): use ${instead}`,
+  );
+}
+
+/**
  * One execution of one workflow: assigns step numbers in call order, returns recorded outputs on
  * replay and records new ones.
  */
@@ -124,6 +143,8 @@ export class Context implements WorkflowContext {
   readonly deadlineAt: Date | null;
   readonly logger: Logger;
   readonly #rt: Runtime;
+  /** The executor registration this execution runs under; its writes are fenced by it. */
+  readonly #owner: Owner;
   readonly #history: ReadonlyMap<number, StepRow>;
   /**
    * Why this execution is draining (graceful shutdown), once it is: no new operation starts and
@@ -155,6 +176,7 @@ export class Context implements WorkflowContext {
     options: ContextOptions = {},
   ) {
     this.#rt = rt;
+    this.#owner = rt.owner();
     this.#observer = options.replay;
     this.workflowId = workflowId;
     this.signal = signal;
@@ -185,6 +207,11 @@ export class Context implements WorkflowContext {
     if (this.#drainReason) return;
     this.#drainReason = reason;
     this.#drain?.abort(reason);
+  }
+
+  /** The executor registration this execution writes as (see fencing in docs/transact.md). */
+  get owner(): Owner {
+    return this.#owner;
   }
 
   /** The error that must end this workflow regardless of what its code caught, if any. */
@@ -249,7 +276,8 @@ export class Context implements WorkflowContext {
     await this.settle();
     try {
       let output = '';
-      const value = await rt.appDb.transaction(async (tx) => {
+      // Repeated through an outage: a repeat after an ambiguous commit finds its step written (Unwritten).
+      const value = await rt.durable(rt.appDb, () => rt.appDb.transaction(async (tx) => {
         attempts = tx.attempt;
         const result = await inSpan(`transaction ${name}`, this.#spanAttributes(stepId, 'transaction', tx.attempt), () =>
           insideStep.run({ context: this, name }, () => fn(tx)),
@@ -260,7 +288,7 @@ export class Context implements WorkflowContext {
           : await insertTransactionOutput(tx, this.workflowId, stepId, output);
         if (!written) throw new Unwritten();
         return result;
-      }, txOptions);
+      }, txOptions), this.signal);
       if (sameDatabase) return value;
       const existing = await this.#checkpoint(this.#newStep(stepId, 'transaction', name, { output, attempts, startedAt }));
       return existing ? this.#decode<T>(existing) : value;
@@ -430,6 +458,14 @@ export class Context implements WorkflowContext {
     return this.#childHandle<R>(childId);
   }
 
+  /**
+   * Waits for any workflow's result and records it as a step, so a recovered workflow sees the
+   * same outcome (what `strata.retrieve(id).result()` does when called from workflow code).
+   */
+  resultOf<R>(workflowId: string): Promise<R> {
+    return this.#childHandle<R>(workflowId).result();
+  }
+
   async runChild<A extends unknown[], R>(workflow: WorkflowStarter<A, R>, ...args: A): Promise<R> {
     return (await this.startChild(workflow, ...args)).result();
   }
@@ -583,6 +619,8 @@ export class Context implements WorkflowContext {
       childWorkflowId: fields.childWorkflowId ?? null,
       attempts: fields.attempts ?? 1,
       startedAt: fields.startedAt,
+      executorId: this.#owner.executorId,
+      epoch: this.#owner.epoch,
     };
   }
 
@@ -602,8 +640,13 @@ export class Context implements WorkflowContext {
 
   /** A step could not be written: return the row recorded first, or end this execution. */
   async #explainUnwritten(stepId: number): Promise<StepRow> {
-    const { step, status } = await this.#system(() => explainUnwrittenStep(this.#rt.db, this.workflowId, stepId));
+    const { step, status, owner } = await this.#system(() => explainUnwrittenStep(this.#rt.db, this.workflowId, stepId));
     if (step) return step;
+    const self = this.#owner;
+    if (status === 'PENDING' && owner && (owner.executorId !== self.executorId || owner.epoch !== self.epoch)) {
+      // Fenced: another executor (or a later registration of this one) took the workflow over.
+      throw new WorkflowTakenOverError(this.workflowId, self.executorId, owner.executorId);
+    }
     if (status === 'CANCELLED' || status === undefined) {
       const reason = this.signal.aborted ? this.signal.reason : new WorkflowCancelledError(this.workflowId);
       throw reason;
@@ -789,10 +832,14 @@ export class Context implements WorkflowContext {
     }
   }
 
-  /** Runs a system-database operation, marking connection failures as such. */
+  /**
+   * Runs a system-database operation, pausing through outages until the database is back (every
+   * operation passed here is a read or a write that is safe to repeat); a connection failure the
+   * engine no longer waits through (it is stopping) is marked as such.
+   */
   async #system<T>(operation: () => Promise<T>): Promise<T> {
     try {
-      return await operation();
+      return await this.#rt.durable(this.#rt.db, operation, this.signal);
     } catch (error) {
       if (isConnectionError(error)) throw new SystemDatabaseError(error);
       throw error;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { isProcessAlive, loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
 import { CheckpointWriter, EnqueueWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
-import { Context, currentContext } from './context.js';
+import { Context, currentContext, useContextInstead, workflowCodeContext } from './context.js';
 import { assertQueuedIfQueueOptions, attributesJson, enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
 import {
   DuplicateEnqueueError,
@@ -21,6 +21,7 @@ import {
   WorkflowConflictError,
   WorkflowStateError,
   WorkflowTimeoutError,
+  WorkflowTakenOverError,
 } from './errors.js';
 import type {
   EnqueueOptions,
@@ -45,7 +46,9 @@ import type {
   WorkflowHandle,
   WorkflowStarter,
 } from './interfaces.js';
-import { SystemDatabaseError, abortable, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { SystemDatabaseError, abortable, isConnectionError, type Owner, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { Availability } from './availability.js';
+import { assert } from './assert.js';
 import { WorkflowAdminImpl } from './management.js';
 import { replayWorkflow, type ReplayReport } from './replay.js';
 import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
@@ -76,6 +79,7 @@ import {
   expiredRoot,
   RECOVERY_PAGE_SIZE,
   claimPendingWorkflows,
+  ownedPendingWorkflows,
   countOtherVersionPending,
   getWorkflow,
   insertWorkflow,
@@ -186,6 +190,14 @@ export class Strata {
   #launching: Promise<void> | undefined;
   /** The database this executor registered in, once it did. */
   #registered: Database | undefined;
+  /** The epoch of this executor's current registration: the fencing token of its writes. */
+  #epoch = 0;
+  /** While orphans are searched for after an outage: every workflow that ran here meanwhile. */
+  #adopting: Set<string> | undefined;
+  /** Availability of the system database (and of the application database, when separate). */
+  #availability = new Map<Database, Availability>();
+  /** Aborted when the engine stops: ends waits for a lost database that would outlive it. */
+  readonly #stopping = new AbortController();
 
   constructor(config: StrataConfig = {}) {
     const settings = validateStrataConfig(config);
@@ -292,6 +304,7 @@ export class Strata {
    * await strata.workflows.resume(workflows[0]!.workflowId);
    */
   get workflows(): WorkflowAdmin {
+    if (this.#workflowCode('strata.workflows')) throw useContextInstead('strata.workflows', 'a step: ctx.step("list", () => strata.workflows.list(…))');
     this.#requireRunning();
     return this.#workflowAdmin!;
   }
@@ -392,11 +405,12 @@ export class Strata {
         if (await upsertSchedule(db, name, fields)) schedulesChanged = true;
       }
       const signals = new Signals(db);
+      for (const each of new Set([db, appDb])) this.#availability.set(each, new Availability(each, this.#logger, () => signals.resync()));
       await signals.start();
       // Running executors re-read what this launch's declarations changed.
       for (const name of changedQueues) await signals.publish(`qc:${name}`);
       if (schedulesChanged) await signals.publish('sc:');
-      this.#operations = new Operations(db, signals, this.#serializer, this.#safetyPollIntervalMs);
+      this.#operations = new Operations(db, signals, this.#serializer, this.#safetyPollIntervalMs, this.#availability.get(db)!);
       this.#workflowAdmin = new WorkflowAdminImpl(() => this.#requireRunning().db, signals, this.#serializer, this.#operations);
       this.#runtime = this.#makeRuntime(db, appDb, signals);
       this.#queueRunner = new QueueRunner(this.#queueRunnerHost(db));
@@ -423,7 +437,12 @@ export class Strata {
         },
       });
       if (this.#retentionPolicy) this.#retention = new RetentionTask({ db, appDb: appDb === db ? undefined : appDb, policy: this.#retentionPolicy, logger: this.#logger });
-      this.#stopWakeListener = signals.onWake((key) => this.#onSignal(key));
+      const offWake = signals.onWake((key) => this.#onSignal(key));
+      const offResync = signals.onResync(() => this.#resync());
+      this.#stopWakeListener = () => {
+        offWake();
+        offResync();
+      };
       // Claim what to recover before accepting starts, so nothing started from now on (new
       // workflows, children of resumed ones) can be claimed and run a second time.
       const unfinished = await this.#claimUnfinished(db);
@@ -485,6 +504,8 @@ export class Strata {
   /** The end of a launched (or half-launched) engine: no more signals, the executor marked stopped, owned databases closed. */
   async #release(): Promise<void> {
     this.#stopWakeListener?.();
+    this.#stopping.abort(new EngineStateError('the engine stopped'));
+    for (const availability of this.#availability.values()) availability.stop();
     if (this.#registered) {
       await markExecutorStopped(this.#registered, this.executorId, process.pid).catch((error: unknown) =>
         this.#logger.warn('strata: could not mark this executor stopped; others take over its workflows after executorTimeoutMs', error),
@@ -530,6 +551,12 @@ export class Strata {
    * await strata.send('order-42', { approved: true }, { topic: 'approval', idempotencyKey: 'req-7' });
    */
   async send(destinationId: string, message: unknown, options: SendOptions = {}): Promise<void> {
+    const context = this.#workflowCode('strata.send()', 'ctx.send(destinationId, message, topic)');
+    if (context) {
+      // From workflow code it is the workflow's own send: recorded, so a recovery does not send again.
+      if (options.idempotencyKey !== undefined) throw useContextInstead('strata.send() with an idempotencyKey', 'ctx.send(), which is idempotent by itself');
+      return context.send(destinationId, message, options.topic ?? '');
+    }
     await this.#ops().send(destinationId, message, options);
   }
 
@@ -541,6 +568,8 @@ export class Strata {
    * const progress = await strata.getEvent<number>('import-7', 'progress', { timeoutMs: 5_000 });
    */
   getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
+    const context = this.#workflowCode('strata.getEvent()', 'ctx.getEvent(workflowId, key)');
+    if (context) return context.getEvent<T>(workflowId, key, options); // recorded, like ctx.getEvent
     return this.#ops().getEvent<T>(workflowId, key, options);
   }
 
@@ -552,6 +581,7 @@ export class Strata {
    * for await (const line of strata.readStream<string>('report-3', 'lines')) console.log(line);
    */
   readStream<T = unknown>(workflowId: string, key: string, options: ReadStreamOptions = {}): AsyncGenerator<T, void, undefined> {
+    if (this.#workflowCode('strata.readStream()')) throw useContextInstead('strata.readStream()', 'a step: ctx.step("read", async () => { for await (const v of strata.readStream(…)) … })');
     return this.#ops().readStream<T>(workflowId, key, options);
   }
 
@@ -564,10 +594,22 @@ export class Strata {
    * await strata.cancel('order-42');
    */
   async cancel(workflowId: string): Promise<void> {
+    if (this.#workflowCode('strata.cancel()')) throw useContextInstead('strata.cancel()', 'a step: ctx.step("cancel", () => strata.cancel(id))');
     await this.#ops().cancel(workflowId);
   }
 
   // ---- internals ----
+
+  /**
+   * The context of this engine's workflow whose code (outside its steps) is making an engine call,
+   * if any. A replaying workflow's code never reaches the engine: it refuses.
+   */
+  #workflowCode(call: string, instead?: string): Context | undefined {
+    const context = workflowCodeContext();
+    if (!context) return undefined;
+    if (context.replaying) throw useContextInstead(call, instead ?? 'a step');
+    return this.#running.get(context.workflowId)?.context === context ? context : undefined;
+  }
 
   #starter<A extends unknown[], R>(name: string, options: StartOptions & EnqueueOptions): Workflow<A, R> {
     validateStartOptions(options);
@@ -578,8 +620,15 @@ export class Strata {
         // Started from inside a workflow of this engine: a child, so replay finds it again.
         return context.startChild(starter, ...args);
       }
-      const { runtime } = this.#requireRunning();
-      const workflowId = await runtime.startWorkflow(starter as unknown as WorkflowStarter<unknown[], unknown>, args, options);
+      const { runtime, db } = this.#requireRunning();
+      let workflowId: string;
+      try {
+        workflowId = await runtime.startWorkflow(starter as unknown as WorkflowStarter<unknown[], unknown>, args, options);
+      } catch (error) {
+        // The start may have committed unanswered: the monitor's resync adopts it once the database is back.
+        if (isConnectionError(error)) this.#availabilityOf(db).whenBack(error).catch(() => {});
+        throw error;
+      }
       return this.#handle<R>(workflowId);
     };
     const starter: Workflow<A, R> = {
@@ -598,7 +647,21 @@ export class Strata {
   #handle<R>(workflowId: string): WorkflowHandle<R> {
     // Bound lazily: a handle may outlive or predate the running engine; its calls then fail clearly.
     const bound = () => this.#ops().handle<R>(workflowId, (id, timeoutMs) => this.#awaitTerminal(id, timeoutMs));
-    return { workflowId, status: async () => bound().status(), result: async (options) => bound().result(options) };
+    return {
+      workflowId,
+      status: async () => {
+        if (this.#workflowCode('handle.status()')) throw useContextInstead('handle.status()', 'a step: ctx.step("status", () => handle.status())');
+        return bound().status();
+      },
+      result: async (options) => {
+        const context = this.#workflowCode('handle.result()');
+        if (context) {
+          if (options?.timeoutMs !== undefined) throw useContextInstead('handle.result({ timeoutMs })', 'handle.result() without a timeout, or ctx.getEvent with one');
+          return context.resultOf<R>(workflowId); // recorded, so a recovered workflow sees the same outcome
+        }
+        return bound().result(options);
+      },
+    };
   }
 
   #ops(): Operations {
@@ -621,6 +684,8 @@ export class Strata {
       logger: this.#logger,
       safetyPollIntervalMs: this.#safetyPollIntervalMs,
       holdLease: (signal) => (performance.now() < this.#leaseUntil ? null : this.#renewLease(signal)),
+      durable: (target, operation, signal) => this.#availabilityOf(target).retry(operation, signal),
+      owner: () => ({ executorId: this.executorId, epoch: this.#epoch }),
       startWorkflow: (starter, args, options, parent, tx) => this.#startWorkflow(starter, args, options, parent, tx),
       awaitTerminal: (workflowId, timeoutMs, signal) => this.#awaitTerminal(workflowId, timeoutMs, signal),
       decodeTerminal: <R>(workflowId: string, terminal: Terminal): R => this.#operations!.decodeTerminal<R>(workflowId, terminal),
@@ -675,6 +740,7 @@ export class Strata {
       name: registration.name,
       inputs,
       executorId: this.executorId,
+      epoch: this.#epoch,
       appVersion: this.appVersion,
       parentWorkflowId: parent?.workflowId ?? null,
       deadlineAt,
@@ -798,6 +864,7 @@ export class Strata {
   ): void {
     // One execution per workflow per process: a second would race the first for checkpoints.
     if (this.#running.has(workflowId)) return;
+    this.#adopting?.add(workflowId);
     const runtime = this.#runtime!;
     const controller = new AbortController();
     const context = new Context(runtime, workflowId, controller.signal, history, deadlineAt);
@@ -837,11 +904,12 @@ export class Strata {
         } catch (error) {
           return await this.#finishFailed(workflowId, context, controller.signal, error);
         }
-        return await this.#finish(workflowId, 'SUCCESS', output, null);
+        return await this.#finish(workflowId, 'SUCCESS', output, null, context.owner);
       } finally {
         span.end();
         clearTimeout(deadlineTimer);
         this.#running.delete(workflowId);
+        this.#adopting?.add(workflowId);
         if (queue !== null) this.#freedQueueSlot(queue);
       }
     })();
@@ -859,6 +927,11 @@ export class Strata {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (failure as Error)?.message ?? String(failure) });
     }
     if (signal.aborted && !context.fatalError) return { terminal: undefined }; // cancelled, timed out or shut down: recorded by whoever aborted
+    if ((failure instanceof WorkflowTakenOverError && failure.workflowId === workflowId) || isConnectionError(failure)) {
+      // Fenced (another executor owns it now) or the database is gone while the engine stops: nothing to record here.
+      this.#logger.warn(`strata: workflow "${workflowId}" is not finished here: ${(failure as Error).message}`);
+      return { terminal: undefined };
+    }
     if (failure instanceof SystemDatabaseError || failure instanceof EngineStateError) {
       this.#logger.warn(`strata: workflow "${workflowId}" stays PENDING: ${(failure as Error).message}`);
       return { terminal: undefined };
@@ -868,14 +941,16 @@ export class Strata {
     if ((failure instanceof WorkflowCancelledError || failure instanceof WorkflowStateError) && failure.workflowId === workflowId) {
       return { terminal: undefined };
     }
-    return this.#finish(workflowId, 'ERROR', null, this.#serializer.serializeError(failure));
+    return this.#finish(workflowId, 'ERROR', null, this.#serializer.serializeError(failure), context.owner);
   }
 
-  async #finish(workflowId: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null): Promise<Outcome> {
-    const { ends, signals } = this.#runtime!;
+  async #finish(workflowId: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, owner: Owner = this.#owner()): Promise<Outcome> {
+    const { ends, signals, db } = this.#runtime!;
     try {
-      // The end and its notification to other processes commit together.
-      if (!(await ends.write({ workflowId, status, output, error }))) return { terminal: undefined };
+      // The end and its notification to other processes commit together; through an outage the
+      // write waits for the database (a repeat after an ambiguous commit finds the row ended).
+      const end = { workflowId, status, output, error, executorId: owner.executorId, epoch: owner.epoch };
+      if (!(await this.#availabilityOf(db).retry(() => ends.write(end), this.#stopping.signal))) return { terminal: undefined };
     } catch (failure) {
       this.#logger.warn(`strata: could not record the end of workflow "${workflowId}"; it stays PENDING and re-runs from its checkpoints on recovery`, failure);
       return { terminal: undefined };
@@ -924,7 +999,7 @@ export class Strata {
   async #claimUnfinished(db: Database): Promise<ClaimedWorkflow[]> {
     const claimed: ClaimedWorkflow[] = [];
     for (let after = ''; ; ) {
-      const page = await claimPendingWorkflows(db, this.executorId, this.appVersion, after);
+      const page = await claimPendingWorkflows(db, this.executorId, this.#epoch, this.appVersion, after);
       claimed.push(...page);
       if (page.length < RECOVERY_PAGE_SIZE) return claimed;
       after = page.at(-1)!.workflow_id;
@@ -978,6 +1053,59 @@ export class Strata {
     return true;
   }
 
+  /** The availability monitor of `db` (the system or the application database). */
+  #availabilityOf(db: Database): Availability {
+    const availability = this.#availability.get(db);
+    assert(availability, 'an availability monitor exists for every database the engine opened');
+    return availability;
+  }
+
+  /** This executor's current registration, the owner its new executions write as. */
+  #owner(): Owner {
+    return { executorId: this.executorId, epoch: this.#epoch };
+  }
+
+  /**
+   * The database is back after an outage, or the LISTEN connection was re-established:
+   * notifications may have been lost, so queues and schedules are looked at again, and workflows
+   * this executor owns that run nowhere (a start or dequeue whose commit's answer was lost) are
+   * adopted.
+   */
+  #resync(): void {
+    if (this.#state !== 'running') return;
+    this.#queueRunner?.wakeAll();
+    this.#scheduler?.reload();
+    if (this.#adopting) return;
+    const seen = new Set(this.#running.keys());
+    this.#adopting = seen;
+    this.#adoptOrphans(seen)
+      .catch((error: unknown) => {
+        if (this.#state === 'running') this.#logger.warn('strata: could not look for workflows left without an execution after the outage', error);
+      })
+      .finally(() => {
+        this.#adopting = undefined;
+      });
+  }
+
+  /**
+   * Runs the PENDING workflows this registration owns that no execution here runs. `seen` holds
+   * every workflow that ran here at any moment of the search (#execute adds to it), so a workflow
+   * that finished meanwhile is never run again.
+   */
+  async #adoptOrphans(seen: Set<string>): Promise<void> {
+    const { db } = this.#runtime!;
+    const owned = await ownedPendingWorkflows(db, this.executorId, this.#epoch, this.appVersion);
+    const orphans = owned.filter((row) => !seen.has(row.workflow_id));
+    if (orphans.length === 0) return;
+    const histories = await loadStepsOf(db, orphans.map((row) => row.workflow_id));
+    let adopted = 0;
+    for (const row of orphans) {
+      if (seen.has(row.workflow_id) || this.#state !== 'running') continue;
+      if (await this.#resume(row, histories.get(row.workflow_id) ?? [])) adopted++;
+    }
+    if (adopted > 0) this.#logger.info(`strata: resumed ${adopted} workflow(s) whose start or dequeue committed while the database connection was lost`);
+  }
+
   /** A workflow of `queue` ended here: this executor may take another; others may too if the queue has global limits. */
   #freedQueueSlot(queue: string): void {
     if (this.#state !== 'running') return;
@@ -1006,6 +1134,7 @@ export class Strata {
     return {
       db,
       executorId: this.executorId,
+      epoch: () => this.#epoch,
       appVersion: this.appVersion,
       workflowNames: [...this.#registry.keys()],
       logger: this.#logger,
@@ -1045,7 +1174,7 @@ export class Strata {
   async #register(db: Database): Promise<void> {
     const self = hostname();
     const sentAt = performance.now();
-    const holder = await registerExecutor(
+    const registration = await registerExecutor(
       db,
       { executorId: this.executorId, appVersion: this.appVersion, hostname: self, pid: process.pid, processInstance: PROCESS_INSTANCE, workflowNames: [...this.#registry.keys()] },
       this.#executorTimeoutMs,
@@ -1054,7 +1183,8 @@ export class Strata {
       // pids). Elsewhere the holder's fresh heartbeat must do.
       (row) => row.hostname !== self || (row.pid === process.pid ? row.process_instance === PROCESS_INSTANCE : isProcessAlive(row.pid)),
     );
-    if (holder) throw new ExecutorConflictError(this.executorId, `pid ${holder.pid} on ${holder.hostname}`);
+    if ('holder' in registration) throw new ExecutorConflictError(this.executorId, `pid ${registration.holder.pid} on ${registration.holder.hostname}`);
+    this.#epoch = registration.epoch;
     this.#registered = db;
     this.#leaseRenewed(sentAt);
   }
@@ -1071,14 +1201,17 @@ export class Strata {
       if (state !== 'ok') await this.#heartbeatLapsed(state);
       for (const dead of await executorsToTakeOver(db, this.executorId, this.#executorTimeoutMs)) {
         if (this.#state !== 'running') return;
-        const claimed = await takeOverWorkflows(db, dead, this.executorId, this.#executorTimeoutMs, this.appVersion, [...this.#registry.keys()]);
+        const claimed = await takeOverWorkflows(db, dead, this.executorId, this.#epoch, this.#executorTimeoutMs, this.appVersion, [...this.#registry.keys()]);
         if (claimed.length === 0) continue;
         this.#logger.info(`strata: executor "${dead}" stopped heartbeating; taking over ${claimed.length} unfinished workflow(s)`);
         await this.#resumeAll(claimed);
       }
     })()
       .catch((error: unknown) => {
-        if (this.#state !== 'stopped') this.#logger.warn('strata: heartbeat failed', error);
+        if (this.#state === 'stopped') return;
+        // A lost database is reported once by its monitor, which also probes for its return.
+        if (isConnectionError(error)) this.#availabilityOf(this.#runtime!.db).whenBack(error).catch(() => {});
+        else this.#logger.warn('strata: heartbeat failed', error);
       })
       .finally(() => {
         this.#heartbeatPass = undefined;

@@ -2,6 +2,7 @@ import type { Database } from '@strata/store';
 import { InvalidArgumentError, WaitTimeoutError, WorkflowCancelledError, WorkflowNotFoundError, WorkflowStateError, WorkflowTimeoutError } from './errors.js';
 import type { ExecutorInfo, ReadStreamOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
 import type { Terminal } from './runtime.js';
+import type { Availability } from './availability.js';
 import type { Serializer } from './serialization.js';
 import type { Signals } from './signals.js';
 import {
@@ -33,9 +34,12 @@ export class Operations {
   readonly #signals: Signals;
   readonly #serializer: Serializer;
   readonly #safetyPollIntervalMs: number;
+  readonly #availability: Availability;
 
-  constructor(db: Database, signals: Signals, serializer: Serializer, safetyPollIntervalMs: number) {
+  /** `availability` lets waits (result, getEvent, readStream) go on through a database outage. */
+  constructor(db: Database, signals: Signals, serializer: Serializer, safetyPollIntervalMs: number, availability: Availability) {
     this.#db = db;
+    this.#availability = availability;
     this.#signals = signals;
     this.#serializer = serializer;
     this.#safetyPollIntervalMs = safetyPollIntervalMs;
@@ -62,7 +66,13 @@ export class Operations {
     assertIdentifier(key, 'event key');
     const timeoutMs = waitTimeoutMs(options, 'getEvent');
     const db = this.#db;
-    const value = await this.#signals.waitFor([`e:${workflowId}:${key}`], () => getEventValue(db, workflowId, key), Date.now() + timeoutMs, this.#safetyPollIntervalMs);
+    const deadlineMs = Date.now() + timeoutMs;
+    const value = await this.#signals.waitFor(
+      [`e:${workflowId}:${key}`],
+      () => this.#availability.retry(() => getEventValue(db, workflowId, key), undefined, deadlineMs),
+      deadlineMs,
+      this.#safetyPollIntervalMs,
+    );
     return value === undefined ? null : this.#serializer.deserialize<T>(value);
   }
 
@@ -77,7 +87,7 @@ export class Operations {
     for (;;) {
       const armed = this.#signals.arm([`s:${workflowId}:${key}`, `w:${workflowId}`], this.#safetyPollIntervalMs);
       try {
-        const rows = await readStreamEntries(this.#db, workflowId, key, offset);
+        const rows = await this.#availability.retry(() => readStreamEntries(this.#db, workflowId, key, offset));
         for (const row of rows) {
           if (row.closed) return;
           offset = row.stream_offset + 1;
@@ -86,7 +96,7 @@ export class Operations {
         if (rows.length === STREAM_READ_BATCH) continue;
         if (ended) return;
         if (rows.length === 0) {
-          const workflow = await getWorkflow(this.#db, workflowId);
+          const workflow = await this.#availability.retry(() => getWorkflow(this.#db, workflowId));
           if (!workflow) throw new WorkflowNotFoundError(workflowId);
           // The workflow ended: read once more in case its last values landed meanwhile.
           if (isFinished(workflow.status)) ended = true;
@@ -127,7 +137,8 @@ export class Operations {
     const terminal = await this.#signals.waitFor<Terminal>(
       [`w:${workflowId}`],
       async () => {
-        const row = await getWorkflow(this.#db, workflowId);
+        // Through an outage the wait goes on, up to its own deadline.
+        const row = await this.#availability.retry(() => getWorkflow(this.#db, workflowId), signal, deadlineMs);
         if (!row) throw new WorkflowNotFoundError(workflowId);
         return isFinished(row.status) ? { status: row.status as Terminal['status'], output: row.output, error: row.error } : undefined;
       },

@@ -9,6 +9,8 @@ export const DEQUEUE_BATCH = 100;
 export interface QueueRunnerHost {
   readonly db: Database;
   readonly executorId: string;
+  /** The executor's current registration epoch (fencing). */
+  epoch(): number;
   readonly appVersion: string;
   readonly workflowNames: readonly string[];
   readonly logger: Logger;
@@ -111,6 +113,7 @@ export class QueueRunner {
         result = await claimQueued(this.#host.db, queue, {
           queueName: name,
           executorId: this.#host.executorId,
+          epoch: this.#host.epoch(),
           appVersion: this.#host.appVersion,
           workflowNames: this.#host.workflowNames,
           max,

@@ -348,6 +348,8 @@ function isolatedRuntime(serializer: Serializer, logger: Logger): { runtime: Run
     startWorkflow: () => refuse('the engine to start a workflow'),
     awaitTerminal: () => refuse("the engine to wait for a workflow's result"),
     decodeTerminal: () => refuse("the engine to read a workflow's result"),
+    durable: (_db, operation) => operation(), // reaches a forbidden database, which refuses
+    owner: () => ({ executorId: 'replay', epoch: 0 }),
   };
   return {
     runtime,

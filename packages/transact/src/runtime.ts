@@ -57,6 +57,21 @@ export interface Runtime {
   awaitTerminal(workflowId: string, timeoutMs: number, signal?: AbortSignal): Promise<Terminal>;
   /** The value a finished workflow returned, or throws its error. */
   decodeTerminal<R>(workflowId: string, terminal: Terminal): R;
+  /**
+   * Runs `operation` on `db` until it succeeds, pausing through database outages (connection
+   * failures) until the database answers again; rejects with `signal`'s reason when it aborts
+   * meanwhile. `operation` must be safe to repeat: every durable write of a workflow is (a
+   * repeated checkpoint finds its step recorded).
+   */
+  durable<T>(db: Database, operation: () => Promise<T>, signal: AbortSignal): Promise<T>;
+  /** This executor and its registration epoch: the owner that fenced writes must still match. */
+  owner(): Owner;
+}
+
+/** Who may write a workflow's checkpoints: the executor that owns it, in the epoch it claimed it. */
+export interface Owner {
+  readonly executorId: string;
+  readonly epoch: number;
 }
 
 /**
@@ -73,15 +88,8 @@ export class SystemDatabaseError extends StrataError {
   }
 }
 
-const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P02', '57P03', 'STRATA_DATABASE_CLOSED', 'STRATA_DATABASE_UNREACHABLE']);
-
 /** True for errors that mean the database connection, not the statement, failed. */
-export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (CONNECTION_ERROR_CODES.has(code) || code.startsWith('08'))) return true;
-  const message = (error as Error | null)?.message ?? '';
-  return /Connection terminated|connection (is )?closed|Client has encountered a connection error/i.test(message);
-}
+export { isConnectionError } from '@strata/store';
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {

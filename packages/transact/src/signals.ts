@@ -26,6 +26,8 @@ export class Signals {
   readonly #announcing = new Set<string>();
   #stopped = false;
   #subscription: Subscription | undefined;
+  #offRestored: (() => void) | undefined;
+  readonly #resyncListeners = new Set<() => void>();
 
   constructor(db: Database) {
     this.#db = db;
@@ -33,9 +35,28 @@ export class Signals {
 
   async start(): Promise<void> {
     this.#subscription = await this.#db.listen(SIGNAL_CHANNEL, (key) => this.wake(key));
+    // Notifications sent while the listening connection was down are lost: everyone re-checks.
+    this.#offRestored = this.#db.onListenRestored?.(() => this.resync());
+  }
+
+  /**
+   * Wakes every local waiter and tells `onResync` listeners to re-scan (queues, schedules): called
+   * when the LISTEN connection is back and when the database is back after an outage.
+   */
+  resync(): void {
+    if (this.#stopped) return;
+    this.wakeAll();
+    for (const listener of this.#resyncListeners) listener();
+  }
+
+  /** Calls `listener` at every {@link resync}. */
+  onResync(listener: () => void): () => void {
+    this.#resyncListeners.add(listener);
+    return () => this.#resyncListeners.delete(listener);
   }
 
   async stop(): Promise<void> {
+    this.#offRestored?.();
     this.#stopped = true;
     await this.#subscription?.close();
     this.#subscription = undefined;
@@ -69,6 +90,16 @@ export class Signals {
       for (const resolve of set) resolve();
     }
     for (const listener of this.#listeners) listener(key);
+  }
+
+  /**
+   * Wakes every local waiter, so each re-checks the state it waits on: after a database outage or
+   * a lost LISTEN connection, notifications may have been missed.
+   */
+  wakeAll(): void {
+    const sets = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const set of sets) for (const resolve of set) resolve();
   }
 
   /** Calls `listener` with every key woken (used for cancellation of running workflows). */

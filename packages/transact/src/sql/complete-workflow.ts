@@ -6,6 +6,9 @@ export interface WorkflowEnd {
   readonly status: 'SUCCESS' | 'ERROR';
   readonly output: string | null;
   readonly error: string | null;
+  /** The executor ending it and its epoch: the end is written only while they own the workflow (fencing). */
+  readonly executorId: string;
+  readonly epoch: number;
 }
 
 /**
@@ -15,16 +18,16 @@ export interface WorkflowEnd {
  * notifications go out with the commit and cost no commit of their own.
  */
 export async function completeWorkflows(db: Queryable, ends: readonly WorkflowEnd[], notifyChannel: string | null): Promise<Set<string>> {
-  const notify = notifyChannel === null ? '' : `, pg_notify($5, 'w:' || workflow_id)`;
+  const notify = notifyChannel === null ? '' : `, pg_notify($7, 'w:' || workflow_id)`;
   const { rows } = await db.query<{ workflow_id: string }>(
     `with ended as (
        update strata.workflows w
           set status = e.status, output = e.output, error = e.error, updated_at = now(), completed_at = now()
-         from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as e(workflow_id, status, output, error)
-        where w.workflow_id = e.workflow_id and w.status = 'PENDING'
+         from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) as e(workflow_id, status, output, error, executor_id, epoch)
+        where w.workflow_id = e.workflow_id and w.status = 'PENDING' and w.executor_id = e.executor_id and w.executor_epoch = e.epoch
         returning w.workflow_id)
      select workflow_id${notify} from ended`,
-    [ends.map((e) => e.workflowId), ends.map((e) => e.status), ends.map((e) => e.output), ends.map((e) => e.error), ...(notifyChannel === null ? [] : [notifyChannel])],
+    [ends.map((e) => e.workflowId), ends.map((e) => e.status), ends.map((e) => e.output), ends.map((e) => e.error), ends.map((e) => e.executorId), ends.map((e) => e.epoch), ...(notifyChannel === null ? [] : [notifyChannel])],
     { prepare: true },
   );
   return new Set(rows.map((row) => row.workflow_id));

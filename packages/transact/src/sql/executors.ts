@@ -39,24 +39,25 @@ export async function registerExecutor(
   executor: ExecutorRegistration,
   timeoutMs: number,
   holderIsAlive: (holder: { hostname: string; pid: number; process_instance: string }) => boolean,
-): Promise<{ hostname: string; pid: number } | undefined> {
+): Promise<{ holder: { hostname: string; pid: number } } | { epoch: number }> {
   return db.transaction(async (tx) => {
     const { rows } = await tx.query<{ hostname: string; pid: number; process_instance: string; alive: boolean }>(
       `select hostname, pid, process_instance, ${ALIVE} as alive from strata.executors where executor_id = $1 for update`,
       [executor.executorId, timeoutMs],
     );
     const holder = rows[0];
-    if (holder?.alive && holderIsAlive(holder)) return { hostname: holder.hostname, pid: holder.pid };
-    await tx.query(
-      `insert into strata.executors (executor_id, app_version, hostname, pid, process_instance, workflow_names)
-       values ($1, $2, $3, $4, $5, $6)
+    if (holder?.alive && holderIsAlive(holder)) return { holder: { hostname: holder.hostname, pid: holder.pid } };
+    const registered = await tx.query<{ epoch: string }>(
+      `insert into strata.executors (executor_id, app_version, hostname, pid, process_instance, workflow_names, epoch)
+       values ($1, $2, $3, $4, $5, $6, 1)
        on conflict (executor_id) do update
          set app_version = excluded.app_version, hostname = excluded.hostname, pid = excluded.pid,
              process_instance = excluded.process_instance, workflow_names = excluded.workflow_names,
-             started_at = now(), heartbeat_at = now(), stopped_at = null`,
+             started_at = now(), heartbeat_at = now(), stopped_at = null, epoch = strata.executors.epoch + 1
+       returning epoch::text`,
       [executor.executorId, executor.appVersion, executor.hostname, executor.pid, executor.processInstance, executor.workflowNames],
     );
-    return undefined;
+    return { epoch: Number(registered.rows[0]!.epoch) };
   });
 }
 
@@ -104,6 +105,7 @@ export async function takeOverWorkflows(
   db: Database,
   deadExecutorId: string,
   executorId: string,
+  epoch: number,
   timeoutMs: number,
   appVersion: string,
   workflowNames: readonly string[],
@@ -112,10 +114,10 @@ export async function takeOverWorkflows(
     const dead = await tx.query(`select 1 from strata.executors where executor_id = $1 and not ${ALIVE} for update`, [deadExecutorId, timeoutMs]);
     if (dead.rows.length === 0) return [];
     const { rows } = await tx.query<ClaimedWorkflow & Record<string, unknown>>(
-      `update strata.workflows set executor_id = $2, recovery_attempts = recovery_attempts + 1, updated_at = now()
+      `update strata.workflows set executor_id = $2, executor_epoch = $5, recovery_attempts = recovery_attempts + 1, updated_at = now()
         where status = 'PENDING' and executor_id = $1 and app_version = $3 and name = any($4)
         returning workflow_id, name, deadline_at, recovery_attempts, queue_name, trace_parent, inputs`,
-      [deadExecutorId, executorId, appVersion, workflowNames],
+      [deadExecutorId, executorId, appVersion, workflowNames, epoch],
     );
     return rows;
   });

@@ -6,6 +6,8 @@ export interface NewWorkflow {
   readonly name: string;
   readonly inputs: string;
   readonly executorId: string;
+  /** The executor's registration epoch (see strata.workflows.executor_epoch). */
+  readonly epoch: number;
   readonly appVersion: string;
   readonly parentWorkflowId: string | null;
   readonly deadlineAt: Date | null;
@@ -22,10 +24,10 @@ export interface NewWorkflow {
 export async function insertWorkflow(db: Queryable, workflow: NewWorkflow): Promise<boolean> {
   const { rowCount } = await db.query(
     `insert into strata.workflows
-       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent)
-     values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}'), $9)
+       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent, executor_epoch)
+     values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}'), $9, $10)
      on conflict (workflow_id) do nothing`,
-    [workflow.workflowId, workflow.name, workflow.inputs, workflow.executorId, workflow.appVersion, workflow.parentWorkflowId, workflow.deadlineAt, workflow.attributes, workflow.traceParent],
+    [workflow.workflowId, workflow.name, workflow.inputs, workflow.executorId, workflow.appVersion, workflow.parentWorkflowId, workflow.deadlineAt, workflow.attributes, workflow.traceParent, workflow.epoch],
     { prepare: true },
   );
   return rowCount === 1;
@@ -42,11 +44,11 @@ export async function insertWorkflows(db: Queryable, workflows: readonly NewWork
   }
   const { rows } = await db.query<{ workflow_id: string }>(
     `insert into strata.workflows
-       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent)
+       (workflow_id, name, status, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent, executor_epoch)
      select u.workflow_id, u.name, 'PENDING', u.inputs, u.executor_id, u.app_version, u.parent_workflow_id, u.deadline_at,
-            coalesce(u.attributes::jsonb, '{}'), u.trace_parent
-       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[])
-            as u(workflow_id, name, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent)
+            coalesce(u.attributes::jsonb, '{}'), u.trace_parent, u.epoch
+       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::bigint[])
+            as u(workflow_id, name, inputs, executor_id, app_version, parent_workflow_id, deadline_at, attributes, trace_parent, epoch)
      on conflict (workflow_id) do nothing
      returning workflow_id`,
     [
@@ -59,6 +61,7 @@ export async function insertWorkflows(db: Queryable, workflows: readonly NewWork
       workflows.map((w) => w.deadlineAt?.toISOString() ?? null),
       workflows.map((w) => w.attributes),
       workflows.map((w) => w.traceParent),
+      workflows.map((w) => w.epoch),
     ],
     { prepare: true },
   );

@@ -60,7 +60,8 @@ function takenCtes(taken: TakenMessage | null, first: number): { sql: string; pa
   const sql = `taken_ok as (
        update strata.messages set consumed_at = now()
         where message_id = $${first}::bigint and consumed_at is null
-          and exists (select 1 from strata.workflows where workflow_id = $${first + 1} and status = 'PENDING')
+          and exists (select 1 from strata.workflows where workflow_id = $${first + 1} and status = 'PENDING'
+                         and executor_id = $${first + 7} and executor_epoch = $${first + 8})
         returning 1
      ), taken_steps as (
        insert into strata.steps (workflow_id, step_id, name, kind, output, attempts, started_at)
@@ -72,7 +73,10 @@ function takenCtes(taken: TakenMessage | null, first: number): { sql: string; pa
   const { steps } = taken;
   return {
     sql,
-    params: [taken.messageId, steps[0]!.workflowId, steps.map((s) => s.stepId), steps.map((s) => s.name), steps.map((s) => s.kind), steps.map((s) => s.output), steps.map((s) => s.startedAt)],
+    params: [
+      taken.messageId, steps[0]!.workflowId, steps.map((s) => s.stepId), steps.map((s) => s.name), steps.map((s) => s.kind), steps.map((s) => s.output), steps.map((s) => s.startedAt),
+      steps[0]!.executorId, steps[0]!.epoch,
+    ],
   };
 }
 
@@ -106,11 +110,12 @@ export async function sendAsStep(
   taken: TakenMessage | null = null,
 ): Promise<boolean> {
   const notify = notifyChannel === null ? '' : `, (select pg_notify($12, 'm:' || destination_id) from sent)`;
-  const prior = takenCtes(taken, 15);
+  const prior = takenCtes(taken, 17);
   const { rows } = await db.query<{ written: number }>(
     `with ${prior.sql}, recorded as (
        insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
-       select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows, taken_ok where workflow_id = $1 and status = 'PENDING'
+       select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows, taken_ok
+        where workflow_id = $1 and status = 'PENDING' and executor_id = $15 and executor_epoch = $16
        returning workflow_id
      ), sent as (
        insert into strata.messages (destination_id, topic, message, idempotency_key)
@@ -122,6 +127,7 @@ export async function sendAsStep(
     [
       step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt,
       destinationId, topic, notifyChannel ?? '', message, `${step.workflowId}/${step.stepId}`,
+      step.executorId, step.epoch,
       ...prior.params,
     ],
     { prepare: true },

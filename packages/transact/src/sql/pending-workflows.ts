@@ -22,19 +22,34 @@ export interface ClaimedWorkflow {
 export async function claimPendingWorkflows(
   db: Queryable,
   executorId: string,
+  epoch: number,
   appVersion: string,
   afterWorkflowId: string,
 ): Promise<ClaimedWorkflow[]> {
   const { rows } = await db.query<ClaimedWorkflow & Record<string, unknown>>(
-    `update strata.workflows w set recovery_attempts = w.recovery_attempts + 1, updated_at = now()
+    `update strata.workflows w set recovery_attempts = w.recovery_attempts + 1, executor_epoch = $4, updated_at = now()
        from (select workflow_id from strata.workflows
               where status = 'PENDING' and executor_id = $1 and app_version = $2 and workflow_id > $3
               order by workflow_id limit ${RECOVERY_PAGE_SIZE}) page
       where w.workflow_id = page.workflow_id
       returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name, w.trace_parent, w.inputs`,
-    [executorId, appVersion, afterWorkflowId],
+    [executorId, appVersion, afterWorkflowId, epoch],
   );
   return rows.sort((a, b) => (a.workflow_id < b.workflow_id ? -1 : a.workflow_id > b.workflow_id ? 1 : 0));
+}
+
+/**
+ * The PENDING workflows of this version that this executor registration (`executorId`, `epoch`)
+ * owns, without claiming them: after an outage, those that run nowhere are adopted.
+ */
+export async function ownedPendingWorkflows(db: Queryable, executorId: string, epoch: number, appVersion: string): Promise<ClaimedWorkflow[]> {
+  const { rows } = await db.query<ClaimedWorkflow & Record<string, unknown>>(
+    `select workflow_id, name, deadline_at, recovery_attempts, queue_name, trace_parent, inputs from strata.workflows
+      where status = 'PENDING' and executor_id = $1 and executor_epoch = $2 and app_version = $3
+      order by workflow_id limit ${RECOVERY_PAGE_SIZE}`,
+    [executorId, epoch, appVersion],
+  );
+  return rows;
 }
 
 /** Counts PENDING workflows of this executor that belong to other application versions. */

@@ -211,6 +211,8 @@ export interface DequeuedWorkflow {
 export interface ClaimRequest {
   readonly queueName: string;
   readonly executorId: string;
+  /** The executor's registration epoch, recorded as the owner's (fencing). */
+  readonly epoch: number;
   readonly appVersion: string;
   /** Workflow names this executor can run; others stay queued for executors that can. */
   readonly workflowNames: readonly string[];
@@ -229,8 +231,8 @@ export interface ClaimResult {
 const ELIGIBLE = `status = 'ENQUEUED' and queue_name = $1 and (not_before is null or not_before <= now())
    and (app_version is null or app_version = $2) and name = any($3)`;
 
-/** Moves a row to PENDING on executor $4 and version $2; a queued timeout starts now. */
-const START = `status = 'PENDING', executor_id = $4, app_version = coalesce(w.app_version, $2), started_at = now(), updated_at = now(),
+/** Moves a row to PENDING on executor $4 (registration epoch $6) and version $2; a queued timeout starts now. */
+const START = `status = 'PENDING', executor_id = $4, executor_epoch = $6, app_version = coalesce(w.app_version, $2), started_at = now(), updated_at = now(),
        deadline_at = least(w.deadline_at, now() + w.timeout_ms * interval '1 millisecond')`;
 
 const RETURNING = `returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.priority, w.queue_order, w.trace_parent,
@@ -281,7 +283,7 @@ export async function claimQueued(db: Database, queue: QueueLimits, request: Cla
          from (select workflow_id from strata.workflows where ${ELIGIBLE}
                 order by priority, queue_order limit $5 for update skip locked) c
         where w.workflow_id = c.workflow_id ${RETURNING}`,
-      [...eligible, request.executorId, request.max],
+      [...eligible, request.executorId, request.max, request.epoch],
       { prepare: true },
     );
     return { claimed: inStartOrder(rows) };
@@ -321,8 +323,8 @@ export async function claimQueued(db: Database, queue: QueueLimits, request: Cla
         : await tx.query<{ workflow_id: string }>(PARTITION_CANDIDATES, [...eligible, limits.partition_concurrency, max]);
     if (candidates.rows.length === 0) return { claimed: [], rateLimitedUntil };
     const { rows } = await tx.query<DequeuedWorkflow & Record<string, unknown>>(
-      `update strata.workflows w set ${START.replace('$4', '$3')} where w.workflow_id = any($1) and w.status = 'ENQUEUED' ${RETURNING}`,
-      [candidates.rows.map((row) => row.workflow_id), request.appVersion, request.executorId],
+      `update strata.workflows w set ${START.replace('$4', '$3').replace('$6', '$4')} where w.workflow_id = any($1) and w.status = 'ENQUEUED' ${RETURNING}`,
+      [candidates.rows.map((row) => row.workflow_id), request.appVersion, request.executorId, request.epoch],
     );
     return { claimed: inStartOrder(rows), rateLimitedUntil };
   });

@@ -42,9 +42,10 @@ export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Pro
   const { rows } = await db.query<{ key: string }>(
     `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
      select u.workflow_id, u.step_id, u.name, u.kind, u.output, u.error, u.child_workflow_id, u.attempts, u.started_at
-       from unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
-              as u(workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
+       from unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[], $10::text[], $11::bigint[])
+              as u(workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at, executor_id, epoch)
        join strata.workflows w on w.workflow_id = u.workflow_id and w.status = 'PENDING'
+                               and w.executor_id = u.executor_id and w.executor_epoch = u.epoch
      on conflict (workflow_id, step_id) do nothing
      returning workflow_id || '/' || step_id as key`,
     [
@@ -57,6 +58,8 @@ export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Pro
       steps.map((s) => s.childWorkflowId),
       steps.map((s) => s.attempts),
       steps.map((s) => s.startedAt.toISOString()),
+      steps.map((s) => s.executorId),
+      steps.map((s) => s.epoch),
     ],
     { prepare: true },
   );
@@ -67,9 +70,10 @@ export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Pro
 export async function insertStepInTransaction(tx: Queryable, step: NewStep): Promise<boolean> {
   const { rowCount } = await tx.query(
     `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
-     select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows where workflow_id = $1 and status = 'PENDING'
+     select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows
+      where workflow_id = $1 and status = 'PENDING' and executor_id = $10 and executor_epoch = $11
      on conflict (workflow_id, step_id) do nothing`,
-    [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt],
+    [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt, step.executorId, step.epoch],
     { prepare: true },
   );
   return rowCount === 1;
@@ -80,15 +84,15 @@ export async function explainUnwrittenStep(
   db: Queryable,
   workflowId: string,
   stepId: number,
-): Promise<{ step: StepRow | undefined; status: WorkflowStatusName | undefined }> {
-  const { rows } = await db.query<{ status: WorkflowStatusName | null } & Partial<StepRow> & Record<string, unknown>>(
-    `select w.status, s.step_id, s.name, s.kind, s.output, s.error, s.child_workflow_id
+): Promise<{ step: StepRow | undefined; status: WorkflowStatusName | undefined; owner: { executorId: string | null; epoch: number } | undefined }> {
+  const { rows } = await db.query<{ status: WorkflowStatusName | null; executor_id: string | null; executor_epoch: string | number } & Partial<StepRow> & Record<string, unknown>>(
+    `select w.status, w.executor_id, w.executor_epoch, s.step_id, s.name, s.kind, s.output, s.error, s.child_workflow_id
        from strata.workflows w left join strata.steps s on s.workflow_id = w.workflow_id and s.step_id = $2
       where w.workflow_id = $1`,
     [workflowId, stepId],
   );
   const row = rows[0];
-  if (!row) return { step: undefined, status: undefined };
+  if (!row) return { step: undefined, status: undefined, owner: undefined };
   const step = row.step_id === null || row.step_id === undefined ? undefined : (row as unknown as StepRow);
-  return { step, status: row.status ?? undefined };
+  return { step, status: row.status ?? undefined, owner: { executorId: row.executor_id, epoch: Number(row.executor_epoch) } };
 }

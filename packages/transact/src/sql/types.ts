@@ -42,6 +42,9 @@ export interface NewStep {
   readonly childWorkflowId: string | null;
   readonly attempts: number;
   readonly startedAt: Date;
+  /** The executor writing it and its registration epoch: written only while they own the workflow (fencing). */
+  readonly executorId: string;
+  readonly epoch: number;
 }
 
 /** The columns of a workflow row that the engine reads back. */
