@@ -91,18 +91,28 @@ export class SystemDatabaseError extends StrataError {
 /** True for errors that mean the database connection, not the statement, failed. */
 export { isConnectionError } from '@strata/store';
 
+/** Longest delay Node's setTimeout keeps; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
+    // Node fires a timer of more than 2^31 − 1 ms (24.8 days) at once: longer sleeps re-arm until due.
+    const dueAt = Date.now() + ms;
+    let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal.reason);
     };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
+    const arm = (leftMs: number) => {
+      timer = setTimeout(() => {
+        if (leftMs > MAX_TIMER_MS) return arm(dueAt - Date.now());
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, Math.min(Math.max(0, leftMs), MAX_TIMER_MS));
+    };
+    arm(ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
