@@ -91,6 +91,11 @@ export interface ContextOptions {
    * execution with {@link HistoryEndError}.
    */
   readonly replay?: ReplayObserver;
+  /**
+   * Called once, when this execution first commits a checkpoint or begins a durable wait: the
+   * recovered workflow got past whatever stopped it before (see recovery attempts).
+   */
+  readonly onProgress?: () => void;
 }
 
 /**
@@ -166,6 +171,8 @@ export class Context implements WorkflowContext {
   readonly #taken: TakenMessage[] = [];
   /** The recording of `#taken` in progress. */
   #recordingTaken: Promise<void> | undefined;
+  /** See {@link ContextOptions.onProgress}; cleared once called. */
+  #onProgress: (() => void) | undefined;
 
   constructor(
     rt: Runtime,
@@ -178,6 +185,7 @@ export class Context implements WorkflowContext {
     this.#rt = rt;
     this.#owner = rt.owner();
     this.#observer = options.replay;
+    this.#onProgress = options.onProgress;
     this.workflowId = workflowId;
     this.signal = signal;
     this.deadlineAt = deadlineAt;
@@ -311,6 +319,7 @@ export class Context implements WorkflowContext {
     assertDuration(durationMs, 'sleep durationMs');
     const wakeAtMs = await this.#durableTime('sleep', durationMs);
     if (this.#observer) return; // replay: the recorded wake-up time is all that matters
+    this.#progressed();
     await abortableDelay(wakeAtMs - Date.now(), this.#waitSignal);
   }
 
@@ -373,6 +382,7 @@ export class Context implements WorkflowContext {
         if (!found || !this.#taken.some((taken) => taken.messageId === found.messageId)) return found;
       }
     };
+    this.#progressed();
     let found = await rt.signals.waitFor(
       keys,
       check,
@@ -417,6 +427,7 @@ export class Context implements WorkflowContext {
     if (recorded) return this.#decode<T | null>(recorded);
     const startedAt = new Date();
     const rt = this.#rt;
+    this.#progressed();
     const value = await rt.signals.waitFor(
       [`e:${workflowId}:${key}`],
       () => this.#system(() => getEventValue(rt.db, workflowId, key)),
@@ -635,7 +646,9 @@ export class Context implements WorkflowContext {
   async #checkpoint(step: NewStep): Promise<StepRow | undefined> {
     await this.settle();
     const written = await this.#system(() => this.#rt.writer.write(step));
-    return written ? undefined : this.#explainUnwritten(step.stepId);
+    if (!written) return this.#explainUnwritten(step.stepId);
+    this.#progressed();
+    return undefined;
   }
 
   /** A step could not be written: return the row recorded first, or end this execution. */
@@ -830,6 +843,14 @@ export class Context implements WorkflowContext {
       // The change is committed; a lost notification only delays remote waiters to their safety poll.
       this.#rt.logger.warn(`strata: could not notify ${key}`, error);
     }
+  }
+
+  /** Reports the first progress of this execution (see {@link ContextOptions.onProgress}). */
+  #progressed(): void {
+    const onProgress = this.#onProgress;
+    if (!onProgress) return;
+    this.#onProgress = undefined;
+    onProgress();
   }
 
   /**

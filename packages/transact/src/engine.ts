@@ -80,6 +80,7 @@ import {
   RECOVERY_PAGE_SIZE,
   claimPendingWorkflows,
   ownedPendingWorkflows,
+  resetRecoveryAttempts,
   countOtherVersionPending,
   getWorkflow,
   insertWorkflow,
@@ -861,13 +862,19 @@ export class Strata {
     history: StepRow[],
     queue: string | null,
     parentSpan?: Span | string | null,
+    recoveryAttempts = 0,
   ): void {
     // One execution per workflow per process: a second would race the first for checkpoints.
     if (this.#running.has(workflowId)) return;
     this.#adopting?.add(workflowId);
     const runtime = this.#runtime!;
     const controller = new AbortController();
-    const context = new Context(runtime, workflowId, controller.signal, history, deadlineAt);
+    // A workflow recovered more than once is forgiven its count once it gets past where it stopped.
+    const onProgress =
+      recoveryAttempts > 1
+        ? () => void resetRecoveryAttempts(runtime.db, workflowId).catch((error: unknown) => this.#logger.warn(`strata: could not reset the recovery count of "${workflowId}"`, error))
+        : undefined;
+    const context = new Context(runtime, workflowId, controller.signal, history, deadlineAt, onProgress ? { onProgress } : {});
     // A child's span nests under its parent's when the parent runs here.
     const span = startSpan(
       `workflow ${registration.name}`,
@@ -1049,7 +1056,7 @@ export class Strata {
     if (this.#running.has(row.workflow_id)) return false;
     // Claimed PENDING just now; a cancel since then stops it at its first checkpoint.
     const args = this.#serializer.deserialize<unknown[]>(row.inputs);
-    this.#execute(row.workflow_id, registration, args, row.deadline_at, history, row.queue_name, row.trace_parent);
+    this.#execute(row.workflow_id, registration, args, row.deadline_at, history, row.queue_name, row.trace_parent, row.recovery_attempts);
     return true;
   }
 

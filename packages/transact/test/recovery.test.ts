@@ -16,6 +16,11 @@ const runs = new Map<string, number>();
 /** Per workflow ID: how often the function of one of its steps ran. */
 const stepRuns = new Map<string, number>();
 
+/** Polls `check` until it holds (bounded by the test runner's own timeout). */
+async function waitUntil(check: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await check())) await delay(20);
+}
+
 function increment(counter: Map<string, number>, workflowId: string): number {
   const next = (counter.get(workflowId) ?? 0) + 1;
   counter.set(workflowId, next);
@@ -189,30 +194,67 @@ for (const kind of engines()) {
       assert.equal((await changed.strata.retrieve(workflowId).status()).status, 'ERROR');
     });
 
-    test('a workflow recovered more than maxRecoveryAttempts times is marked ERROR with STRATA_MAX_RECOVERY_ATTEMPTS', async () => {
+    /** A poison workflow: its step never finishes, so every run ends with the process (here: a shutdown that does not wait). */
+    function registerHanging(strata: Strata) {
+      return strata.workflow('hanging', async (ctx) => {
+        increment(runs, ctx.workflowId);
+        await ctx.step('hang', () => new Promise<never>(() => {}));
+        return 'unreachable';
+      });
+    }
+
+    test('a workflow recovered more than maxRecoveryAttempts times without getting past where it stopped is marked ERROR with STRATA_MAX_RECOVERY_ATTEMPTS', async () => {
       const executorId = uniqueId('poison');
       const workflowId = uniqueId('poison');
       const config = { executorId, maxRecoveryAttempts: 2 };
-      const first = await launch(config, registerBlocked);
+      const crash = async () => {
+        for (const strata of live) await strata.shutdown({ timeoutMs: 0 });
+        live.clear();
+      };
+      const first = await launch(config, registerHanging);
       await first.workflows.with({ workflowId }).start();
-      assert.equal(await first.strata.getEvent(workflowId, 'ready', { timeoutMs: 5_000 }), true);
-      await stopAll();
+      await waitUntil(() => runs.get(workflowId) === 1);
+      await crash();
 
       for (let recovery = 1; recovery <= 2; recovery++) {
-        const engine = await launch(config, registerBlocked);
+        const engine = await launch(config, registerHanging);
+        await waitUntil(() => runs.get(workflowId) === recovery + 1);
         const status = await engine.strata.retrieve(workflowId).status();
         assert.equal(status.status, 'PENDING', `after recovery ${recovery}`);
         assert.equal(status.recoveryAttempts, recovery);
-        await stopAll();
+        await crash();
       }
 
-      const last = await launch(config, registerBlocked);
+      const last = await launch(config, registerHanging);
       await assert.rejects(last.strata.retrieve(workflowId).result({ timeoutMs: 5_000 }), (error: Error & { code?: string }) => {
         assert.equal(error.code, 'STRATA_MAX_RECOVERY_ATTEMPTS');
         return true;
       });
       assert.equal((await last.strata.retrieve(workflowId).status()).status, 'ERROR');
       assert.equal(runs.get(workflowId), 3, 'the first run and two recoveries, not the third');
+    });
+
+    test('a workflow that reaches its durable wait after each recovery is never marked ERROR, however often its executor restarts', async () => {
+      const executorId = uniqueId('patient');
+      const workflowId = uniqueId('patient');
+      const config = { executorId, maxRecoveryAttempts: 2 };
+      const first = await launch(config, registerBlocked);
+      await first.workflows.with({ workflowId }).start();
+      assert.equal(await first.strata.getEvent(workflowId, 'ready', { timeoutMs: 5_000 }), true);
+      await stopAll();
+
+      for (let restart = 1; restart <= 5; restart++) {
+        const engine = await launch(config, registerBlocked);
+        await waitUntil(() => runs.get(workflowId) === restart + 1);
+        // Its recv began again: it got past where it stopped, so the count is forgiven (from 2 on).
+        await waitUntil(async () => (await engine.strata.retrieve(workflowId).status()).recoveryAttempts <= 1);
+        assert.equal((await engine.strata.retrieve(workflowId).status()).status, 'PENDING', `after restart ${restart}`);
+        await stopAll();
+      }
+      const last = await launch(config, registerBlocked);
+      await last.strata.send(workflowId, 'now', { topic: 'go' });
+      assert.equal(await last.strata.retrieve(workflowId).result({ timeoutMs: 10_000 }), 'finished');
+      assert.equal(stepRuns.get(workflowId), 1, 'its step ran once, before the first restart');
     });
 
     test('a PENDING workflow whose name is no longer registered stays PENDING and an error is logged', async () => {

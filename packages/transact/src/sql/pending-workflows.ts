@@ -52,6 +52,14 @@ export async function ownedPendingWorkflows(db: Queryable, executorId: string, e
   return rows;
 }
 
+/**
+ * Forgives a recovered workflow its recovery count: it got past where it stopped (a checkpoint or
+ * a durable wait), so the restarts it saw were not its doing.
+ */
+export async function resetRecoveryAttempts(db: Queryable, workflowId: string): Promise<void> {
+  await db.query(`update strata.workflows set recovery_attempts = 0 where workflow_id = $1 and recovery_attempts > 0`, [workflowId]);
+}
+
 /** Counts PENDING workflows of this executor that belong to other application versions. */
 export async function countOtherVersionPending(db: Queryable, executorId: string, appVersion: string): Promise<Array<{ app_version: string; count: number }>> {
   const { rows } = await db.query<{ app_version: string; count: number }>(
