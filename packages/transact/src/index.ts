@@ -69,9 +69,12 @@ export {
   WorkflowConflictError,
   WorkflowNotFoundError,
   WorkflowStateError,
+  WorkflowTakenOverError,
   WorkflowTimeoutError,
 } from './errors.js';
 export { SystemDatabaseError } from './runtime.js';
+/** The database stopped answering (a restart, a cut connection): typed, retryable; see docs/transact.md "Faults". */
+export { DatabaseUnavailableError, isConnectionError } from '@strata/store';
 export {
   replayWorkflow,
   formatReplayReport,
