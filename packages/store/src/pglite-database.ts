@@ -1,18 +1,37 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
-import { DatabaseLockedError, InvalidArgumentError, TransactionAbortedError } from './errors.js';
+import {
+  DatabaseCrashedError,
+  DiskFullError,
+  InvalidArgumentError,
+  StorageReadOnlyError,
+  StoreError,
+  TransactionAbortedError,
+} from './errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
-import { isProcessAlive } from './process.js';
+import { DirectoryLock } from './lock.js';
 
 /** Marks async work running inside a transaction of a given PGlite database (it has one connection). */
 const insideTransaction = new AsyncLocalStorage<PgliteDatabase>();
 
 /** Where the PGlite files live inside a Strata directory; the lock file sits beside them. */
 const DATA_SUBDIR = 'pgdata';
-const LOCK_FILE = 'lock';
+/**
+ * Free space below which opening fails at once with `DiskFullError`: a new directory needs about
+ * 40 MiB (initdb), and an existing one must be able to add a 16 MiB WAL segment. Starting closer
+ * to full only fails later, in the middle of work.
+ */
+export const MIN_FREE_BYTES_TO_OPEN = 64 * 1024 * 1024;
+/** SQLSTATE disk_full: PostgreSQL could not extend a file or write its WAL. */
+const SQLSTATE_DISK_FULL = '53100';
+/** Error codes of Node and of PGlite's Emscripten file system (ErrnoError.errno) for a full disk. */
+const DISK_FULL_ERRNOS: ReadonlySet<string | number> = new Set(['ENOSPC', 'EDQUOT', 51, 19]);
+/** The same for a directory that cannot be written (EROFS, EACCES, EPERM). */
+const READ_ONLY_ERRNOS: ReadonlySet<string | number> = new Set(['EROFS', 'EACCES', 'EPERM', 69, 2, 63]);
 
 /**
  * Embedded PostgreSQL (PGlite, WebAssembly) in this process. PGlite has a single connection, so
@@ -23,51 +42,97 @@ export class PgliteDatabase extends SqlDatabase {
   readonly engine = 'pglite' as const;
   readonly description: string;
   readonly #pg: PGlite;
-  readonly #lockPath: string | undefined;
+  readonly #lock: DirectoryLock | undefined;
+  /** Where the files are (undefined in memory): named in storage errors. */
+  readonly #dir: string | undefined;
+  /**
+   * Set once the engine hit a PANIC: PGlite must not run again (its next statement spins forever
+   * inside WebAssembly, blocking the event loop), so every call fails with this error instead.
+   */
+  #crash: (() => StoreError) | undefined;
   /** FIFO mutex: the tail of the queue of work on the single connection. */
   #tail: Promise<void> = Promise.resolve();
   /** True between BEGIN and COMMIT/ROLLBACK. */
   #inTransaction = false;
 
-  private constructor(pg: PGlite, description: string, lockPath: string | undefined, settings: DriverSettings) {
+  private constructor(pg: PGlite, description: string, dir: string | undefined, lock: DirectoryLock | undefined, settings: DriverSettings) {
     super(settings);
     this.#pg = pg;
     this.description = description;
-    this.#lockPath = lockPath;
+    this.#dir = dir;
+    this.#lock = lock;
   }
 
   /**
    * Opens (creating if needed) the Strata directory `dir`, or an in-memory database when `dir`
-   * is undefined.
+   * is undefined. A full disk gives `DiskFullError`, a read-only or unwritable directory
+   * `StorageReadOnlyError`, a directory open elsewhere `DatabaseLockedError`.
    */
   static async open(dir: string | undefined, settings: DriverSettings): Promise<PgliteDatabase> {
     if (dir === undefined) {
       const pg = await PGlite.create();
-      return new PgliteDatabase(pg, 'pglite (in memory)', undefined, settings);
+      return new PgliteDatabase(pg, 'pglite (in memory)', undefined, undefined, settings);
     }
     const absolute = path.resolve(dir);
-    await mkdir(absolute, { recursive: true });
-    const lockPath = path.join(absolute, LOCK_FILE);
-    await acquireLock(lockPath, absolute);
+    let lock: DirectoryLock;
     try {
-      const pg = await PGlite.create(path.join(absolute, DATA_SUBDIR));
-      return new PgliteDatabase(pg, `pglite ${absolute}`, lockPath, settings);
+      await makeDirectory(absolute);
+      lock = await DirectoryLock.acquire(absolute);
     } catch (error) {
-      await rm(lockPath, { force: true });
-      throw error;
+      throw storageErrorOf(error, absolute, 'open') ?? error;
+    }
+    try {
+      await assertRoomToOpen(absolute);
+      const pg = await PGlite.create(path.join(absolute, DATA_SUBDIR));
+      return new PgliteDatabase(pg, `pglite ${absolute}`, absolute, lock, settings);
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw storageErrorOf(error, absolute, 'open') ?? (await diagnoseOpenFailure(error, absolute));
     }
   }
 
   /** The single connection's statements, unqueued: for use only while holding the queue. */
   readonly #connection: RawConnection = {
-    query: async <R extends Row>(sql: string, params: readonly unknown[]) => {
-      const result = await this.#pg.query<R>(sql, params as unknown[]);
-      return { rows: result.rows, rowCount: rowCountOf(result) };
-    },
-    exec: async (sql) => {
-      await this.#pg.exec(sql);
-    },
+    query: <R extends Row>(sql: string, params: readonly unknown[]) =>
+      this.#engine(async () => {
+        const result = await this.#pg.query<R>(sql, params as unknown[]);
+        return { rows: result.rows, rowCount: rowCountOf(result) };
+      }),
+    exec: (sql) =>
+      this.#engine(async () => {
+        await this.#pg.exec(sql);
+      }),
   };
+
+  /**
+   * Runs `work` on the engine unless it has crashed, and turns storage failures into typed errors.
+   * A PANIC (PostgreSQL's answer to a WAL write that failed, e.g. on a full disk) marks the engine
+   * crashed; statement-level failures (a table that could not grow) leave it usable.
+   */
+  async #engine<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#crash) throw this.#crash();
+    try {
+      return await work();
+    } catch (error) {
+      const typed = storageErrorOf(error, this.#dir ?? 'memory://', 'run');
+      if ((error as { severity?: unknown }).severity === 'PANIC') {
+        const dir = this.#dir ?? 'memory://';
+        this.#crash = () =>
+          typed instanceof DiskFullError
+            ? new DiskFullError(
+                dir,
+                `the embedded database at ${dir} stopped: its disk is full and PostgreSQL could not write its WAL (${(error as Error).message}). Every call on this Database now fails with this error; free space on that disk, close() it and open it again — committed transactions are kept and recovered from the WAL`,
+                error,
+              )
+            : new DatabaseCrashedError(
+                `the embedded database at ${dir} stopped after a fatal error (PANIC: ${(error as Error).message}). Every call on this Database now fails with this error; close() it and open it again — committed transactions are recovered from the WAL`,
+                error,
+              );
+        throw this.#crash();
+      }
+      throw typed ?? error;
+    }
+  }
 
   protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<QueryResult<R>> {
     return this.#exclusive(() => this.#connection.query<R>(sql, params, options));
@@ -79,17 +144,17 @@ export class PgliteDatabase extends SqlDatabase {
 
   protected async runTransaction<T>(begin: string, body: (connection: RawConnection) => Promise<T>): Promise<T> {
     return this.#exclusive(async () => {
-      await this.#pg.exec(begin);
+      await this.#engine(() => this.#pg.exec(begin));
       this.#inTransaction = true;
       try {
         let result: T;
         try {
           result = await insideTransaction.run(this, () => body(this.#connection));
         } catch (error) {
-          await this.#pg.exec('rollback');
+          if (!this.#crash) await this.#engine(() => this.#pg.exec('rollback'));
           throw error;
         }
-        const [commit] = await this.#pg.exec('commit');
+        const [commit] = await this.#engine(() => this.#pg.exec('commit'));
         if (commit?.command === 'ROLLBACK') throw new TransactionAbortedError();
         return result;
       } finally {
@@ -99,13 +164,18 @@ export class PgliteDatabase extends SqlDatabase {
   }
 
   protected async listenNative(channel: string, handler: (payload: string) => void): Promise<Subscription> {
-    const unlisten = await this.#exclusive(() => this.#pg.listen(channel, handler));
-    return { close: () => (this.closed ? Promise.resolve() : this.#exclusive(() => unlisten())) };
+    const unlisten = await this.#exclusive(() => this.#engine(() => this.#pg.listen(channel, handler)));
+    return { close: () => (this.closed || this.#crash ? Promise.resolve() : this.#exclusive(() => this.#engine(() => unlisten()))) };
   }
 
   protected async closeDriver(): Promise<void> {
-    await this.#exclusive(() => this.#pg.close());
-    if (this.#lockPath) await rm(this.#lockPath, { force: true });
+    try {
+      // After a PANIC the engine must not run again, not even its shutdown; the next open
+      // recovers from the WAL, as PostgreSQL does after a crash.
+      await this.#exclusive(() => (this.#crash ? Promise.resolve() : this.#pg.close()));
+    } finally {
+      await this.#lock?.release();
+    }
   }
 
   /** Queues `work` behind everything already running on the single connection. */
@@ -129,30 +199,92 @@ function rowCountOf(result: { rows: unknown[]; fields: unknown[]; affectedRows?:
   return result.fields.length > 0 ? result.rows.length : (result.affectedRows ?? 0);
 }
 
-/** Takes the directory's lock file, or explains who holds it; a lock left by a dead process is taken over. */
-async function acquireLock(lockPath: string, dir: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(lockPath, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(holder) && holder !== process.pid && isProcessAlive(holder)) {
-        throw new DatabaseLockedError(
-          `the embedded database at ${dir} is open in another process (pid ${holder}); embedded PGlite serves one process at a time — stop that process, or use a postgres:// URL to share a database between processes`,
-        );
-      }
-      if (holder === process.pid) {
-        throw new DatabaseLockedError(
-          `the embedded database at ${dir} is already open in this process; share one Database object instead of opening it twice`,
-        );
-      }
-      await rm(lockPath, { force: true });
-    }
+/**
+ * The typed error for a storage failure — Node's or Emscripten's errno, or SQLSTATE 53100 — or
+ * undefined for any other error. `phase` says whether it happened opening or running.
+ */
+function storageErrorOf(error: unknown, dir: string, phase: 'open' | 'run'): StoreError | undefined {
+  if (error instanceof StoreError) return error;
+  const { code, errno, message } = (error ?? {}) as { code?: unknown; errno?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : '';
+  const isDiskFull =
+    code === SQLSTATE_DISK_FULL || DISK_FULL_ERRNOS.has(code as string) || (isEmscriptenError(error) && DISK_FULL_ERRNOS.has(errno as number));
+  if (isDiskFull || /: (no space left on device|disk quota exceeded)\b/i.test(text)) {
+    return new DiskFullError(
+      dir,
+      phase === 'open'
+        ? `cannot open the embedded database at ${dir}: its disk is full. Free space on that disk, or point the database at a directory on a larger one`
+        : `a write to the embedded database at ${dir} failed: its disk is full (${text}). Nothing of the failed statement was kept and the database is still open; free space on that disk, then retry`,
+      error,
+    );
   }
-  throw new DatabaseLockedError(`could not take the lock file ${lockPath}; remove it if no process is using ${dir}`);
+  const isReadOnly = READ_ONLY_ERRNOS.has(code as string) || (isEmscriptenError(error) && READ_ONLY_ERRNOS.has(errno as number));
+  // Only a file operation's failure (`could not write to file "…": Permission denied`), not SQL's
+  // "permission denied for table".
+  if (isReadOnly || /: read-only file system\b|could not [^:]*: permission denied/i.test(text)) {
+    const why = code === 'EROFS' || errno === 69 || /read-only file system/i.test(text) ? 'is on a read-only file system' : 'is not writable by this process';
+    return new StorageReadOnlyError(
+      dir,
+      `the embedded database directory ${dir} ${why} (${typeof code === 'string' ? code : text}); the embedded database writes to its directory even to read. Point it at a writable directory, remount the file system read-write, or give this user write permission`,
+      error,
+    );
+  }
+  return undefined;
 }
 
+/** PGlite's file system errors are Emscripten `ErrnoError`s: a numeric errno, no Node code. */
+function isEmscriptenError(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'ErrnoError' && typeof (error as { errno?: unknown }).errno === 'number';
+}
+
+/**
+ * `mkdir -p dir`. On a read-only file system Node's recursive mkdir reports ENOENT, not EROFS, so
+ * the nearest existing ancestor is asked whether it can be written, to report the real cause.
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    let ancestor = path.dirname(dir);
+    while (!(await stat(ancestor).then(() => true, () => false)) && path.dirname(ancestor) !== ancestor) ancestor = path.dirname(ancestor);
+    await access(ancestor, constants.W_OK);
+    throw error;
+  }
+}
+
+/** Fails with `DiskFullError` when the directory's disk has less than {@link MIN_FREE_BYTES_TO_OPEN} free. */
+async function assertRoomToOpen(dir: string): Promise<void> {
+  const { bavail, bsize } = await statfs(dir);
+  const freeBytes = bavail * bsize;
+  if (freeBytes < MIN_FREE_BYTES_TO_OPEN) {
+    throw new DiskFullError(
+      dir,
+      `cannot open the embedded database at ${dir}: its disk has ${formatMiB(freeBytes)} free and the database needs at least ${formatMiB(MIN_FREE_BYTES_TO_OPEN)} to start safely. Free space on that disk, or point the database at a directory on a larger one`,
+    );
+  }
+}
+
+/**
+ * PGlite reports a start that failed on storage as "PGlite failed to initialize properly", with no
+ * errno; this tells a full disk or a data directory that cannot be written from other failures.
+ */
+async function diagnoseOpenFailure(error: unknown, dir: string): Promise<unknown> {
+  try {
+    await assertRoomToOpen(dir);
+    const probe = path.join(dir, DATA_SUBDIR, `.strata-write-probe-${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (probeError) {
+    const typed = storageErrorOf(probeError, dir, 'open');
+    if (typed) {
+      if (typed.cause === undefined) Object.defineProperty(typed, 'cause', { value: error });
+      return typed;
+    }
+  }
+  return error;
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}

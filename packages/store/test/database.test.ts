@@ -284,7 +284,7 @@ if (engines().includes('pglite')) {
       // The child writes its pid to the lock file before it starts PGlite; no need to wait for the rest.
       const childHoldsLock = () => {
         try {
-          return readFileSync(lockPath, 'utf8') === String(child.pid);
+          return JSON.parse(readFileSync(lockPath, 'utf8')).pid === child.pid; // the lock is a JSON record naming its owner
         } catch {
           return false;
         }
@@ -297,7 +297,7 @@ if (engines().includes('pglite')) {
         assert.match(error.message, /another process/);
         return true;
       });
-      assert.equal(readFileSync(lockPath, 'utf8'), String(child.pid), 'the failed open left the lock alone');
+      assert.equal(JSON.parse(readFileSync(lockPath, 'utf8')).pid, child.pid, 'the failed open left the lock alone');
     } finally {
       child.kill('SIGKILL');
       await exitCode(child);
@@ -315,7 +315,7 @@ if (engines().includes('pglite')) {
 
     const db = await openDatabase(dir);
     try {
-      assert.equal(await readFile(lockPath, 'utf8'), String(process.pid));
+      assert.equal(JSON.parse(await readFile(lockPath, 'utf8')).pid, process.pid);
       assert.deepEqual((await db.query<{ n: number }>('select 1 as n')).rows, [{ n: 1 }]);
     } finally {
       await db.close();
