@@ -72,6 +72,29 @@ async function fillDisk(file: string, leaveBytes = 0): Promise<void> {
   }
 }
 
+type Step = { step: string; code?: string | null; message?: string };
+
+/** Runs fixtures/disk-full-child.ts to its end and returns the steps it reported; fails if it hangs or crashes. */
+async function runDiskFullChild(dir: string, filler: string, mode: 'wal' | 'table'): Promise<Step[]> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES_DIR, 'disk-full-child.ts'), dir, filler, mode], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = collectOutput(child);
+  const steps: Step[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (line.startsWith('{')) steps.push(JSON.parse(line) as Step);
+  });
+  try {
+    await waitFor(() => child.exitCode !== null || child.signalCode !== null, 'the disk-full child to finish', CHILD_TIMEOUT_MS);
+  } catch {
+    child.kill('SIGKILL');
+    assert.fail(`the child hung after ${JSON.stringify(steps.at(-1))}: ${output.text()}`);
+  }
+  assert.equal(await exitCode(child), 0, output.text());
+  return steps;
+}
+
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
     const db = (await promise) as { close?: () => Promise<void> };
@@ -109,36 +132,21 @@ if (engines().includes('pglite')) {
       assert.deepEqual(await readdir(join(disk, 'db')), [], 'the lock taken before the check is released');
     });
 
-    test('a disk that fills while the database runs: the failing write and every later call get DiskFullError, nothing hangs, close() works, and committed data survives', async (t) => {
+    test('a disk that fills while the database runs: the WAL write that fails and every later call get DiskFullError, nothing hangs, close() works, and committed data survives', async (t) => {
       const disk = await mountTmpfs(t, ROOMY_DISK_MIB);
       if (!disk) return;
       const dir = join(disk, 'db');
       const filler = join(disk, 'filler');
-      const child = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES_DIR, 'disk-full-child.ts'), dir, filler], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const output = collectOutput(child);
-      const steps: Array<{ step: string; code?: string | null; message?: string }> = [];
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (line.startsWith('{')) steps.push(JSON.parse(line) as (typeof steps)[number]);
-      });
-      try {
-        await waitFor(() => child.exitCode !== null, 'the disk-full child to finish', CHILD_TIMEOUT_MS);
-      } catch (error) {
-        child.kill('SIGKILL');
-        assert.fail(`the child hung after ${JSON.stringify(steps.at(-1))}: ${output.text()}`);
-      }
-      assert.equal(await exitCode(child), 0, output.text());
-      const byStep = new Map(steps.map((s) => [s.step, s]));
+      const steps = await runDiskFullChild(dir, filler, 'wal');
       assert.deepEqual(
         steps.map((s) => s.step),
         ['opened', 'full', 'write failed', 'query after', 'transaction after', 'closed'],
-        output.text(),
       );
-      assert.equal(byStep.get('write failed')?.code, 'STRATA_DISK_FULL', output.text());
+      const byStep = new Map(steps.map((s) => [s.step, s]));
+      assert.equal(byStep.get('write failed')?.code, 'STRATA_DISK_FULL', byStep.get('write failed')?.message);
       assert.match(byStep.get('write failed')?.message ?? '', /disk is full/);
-      // The engine stopped (PostgreSQL PANICs when it cannot write its WAL): later calls fail the same way at once.
+      // PostgreSQL PANICs when it cannot write its WAL and PGlite's next statement would never
+      // return: the database is stopped, and later calls fail the same way without running.
       assert.equal(byStep.get('query after')?.code, 'STRATA_DISK_FULL');
       assert.equal(byStep.get('transaction after')?.code, 'STRATA_DISK_FULL');
       assert.match(byStep.get('query after')?.message ?? '', /close\(\) it and open it again/);
@@ -152,6 +160,21 @@ if (engines().includes('pglite')) {
       } finally {
         await db.close();
       }
+    });
+
+    test('a table that cannot grow on a full disk: that statement gets DiskFullError, the database stays open, and writes work again once space is freed', async (t) => {
+      const disk = await mountTmpfs(t, ROOMY_DISK_MIB);
+      if (!disk) return;
+      const steps = await runDiskFullChild(join(disk, 'db'), join(disk, 'filler'), 'table');
+      assert.deepEqual(
+        steps.map((s) => s.step),
+        ['opened', 'full', 'write failed', 'query after', 'freed', 'transaction after', 'closed'],
+      );
+      const byStep = new Map(steps.map((s) => [s.step, s]));
+      assert.equal(byStep.get('write failed')?.code, 'STRATA_DISK_FULL', byStep.get('write failed')?.message);
+      assert.match(byStep.get('write failed')?.message ?? '', /still open/);
+      assert.equal(byStep.get('query after')?.code, null, byStep.get('query after')?.message);
+      assert.equal(byStep.get('transaction after')?.code, null, byStep.get('transaction after')?.message);
     });
   });
 
