@@ -99,7 +99,8 @@ export class Availability {
     const sinceMs = Date.now();
     this.#logger.warn(`strata: the database ${this.#db.description} is unavailable (${(cause as Error)?.message ?? String(cause)}); workflows pause until it is back`);
     const back = (async () => {
-      for (let delayMs = PROBE_MIN_DELAY_MS; ; delayMs = Math.min(PROBE_MAX_DELAY_MS, delayMs * 2)) {
+      // The first probe goes at once: a single cut connection (the server is fine) costs nothing.
+      for (let delayMs = 0; ; delayMs = Math.min(PROBE_MAX_DELAY_MS, Math.max(PROBE_MIN_DELAY_MS, delayMs * 2))) {
         await abortable(new Promise((resolve) => setTimeout(resolve, delayMs).unref()), this.#stop.signal);
         try {
           await this.#db.query('select 1');

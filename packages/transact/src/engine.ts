@@ -106,6 +106,8 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 const POSTGRES_CHECKPOINT_WRITES_IN_FLIGHT = 4;
 const POSTGRES_START_WRITES_IN_FLIGHT = 2;
 const POSTGRES_END_WRITES_IN_FLIGHT = 2;
+/** One connection: heartbeats are sequential (never two at once). */
+const HEARTBEAT_POOL_SIZE = 1;
 
 /** How one execution ended, as far as this process knows. */
 interface Outcome {
@@ -193,6 +195,8 @@ export class Strata {
   #registered: Database | undefined;
   /** The epoch of this executor's current registration: the fencing token of its writes. */
   #epoch = 0;
+  /** Where heartbeats are written: a one-connection pool of their own on a server, else the system database. */
+  #heartbeatDb: Database | undefined;
   /** While orphans are searched for after an outage: every workflow that ran here meanwhile. */
   #adopting: Set<string> | undefined;
   /** Availability of the system database (and of the application database, when separate). */
@@ -392,6 +396,9 @@ export class Strata {
   async #launch(): Promise<void> {
     try {
       const db = await this.#open(this.#config.database);
+      // Heartbeats get a connection of their own on a server, so a pool busy with workflows'
+      // transactions never delays them past the lease (a false takeover, if safe, costs work).
+      this.#heartbeatDb = db.engine === 'postgres' && typeof this.#config.database === 'string' ? await this.#open(this.#config.database, HEARTBEAT_POOL_SIZE) : db;
       const appDb = this.#config.appDatabase === undefined ? db : await this.#open(this.#config.appDatabase);
       await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
       if (appDb !== db) await migrate(appDb, 'transact-app', loadMigrations(new URL('../app-migrations/', import.meta.url)));
@@ -1202,7 +1209,7 @@ export class Strata {
     this.#heartbeatPass = (async () => {
       const { db } = this.#runtime!;
       const sentAt = performance.now();
-      const state = await heartbeat(db, this.executorId, this.#executorTimeoutMs);
+      const state = await heartbeat(this.#heartbeatDb ?? db, this.executorId, this.#executorTimeoutMs);
       if (state === 'ok') this.#leaseRenewed(sentAt);
       if (this.#state !== 'running') return; // draining: only keep the executor alive
       if (state !== 'ok') await this.#heartbeatLapsed(state);
@@ -1293,14 +1300,14 @@ export class Strata {
     }
   }
 
-  async #open(target: Database | string | undefined): Promise<Database> {
+  async #open(target: Database | string | undefined, poolSize?: number): Promise<Database> {
     if (target !== undefined && typeof target !== 'string') {
       if (typeof (target as Database).transaction !== 'function') {
         throw new InvalidArgumentError('database must be a postgres:// URL, memory://, a directory path, or a Database from @strata/store');
       }
       return target;
     }
-    const db = await openDatabase(target === undefined ? {} : { url: target });
+    const db = await openDatabase(target === undefined ? {} : { url: target, ...(poolSize === undefined ? {} : { poolSize }) });
     this.#ownedDatabases.push(db);
     return db;
   }
