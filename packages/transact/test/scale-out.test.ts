@@ -52,8 +52,6 @@ const KILL_PROGRESS_MAX = 0.45;
 const WORKER_START_TIMEOUT_MS = 30_000;
 /** Longest everything may take to finish after the kill. */
 const DRAIN_TIMEOUT_MS = 60_000;
-/** Survivors take over within the executor timeout plus a few heartbeats (dead executor's last beat, survivor's next pass, load). */
-const TAKEOVER_BOUND_MS = EXECUTOR_TIMEOUT_MS + 10 * HEARTBEAT_INTERVAL_MS;
 /** How often the test samples the database while workers run. */
 const SAMPLE_INTERVAL_MS = 10;
 
@@ -428,7 +426,6 @@ describe('scale-out: executor processes sharing one PostgreSQL database', { skip
         `taken over ${takeoverMs} ms after the kill, ${Math.round(sinceHeartbeatMs)} ms after the victim's last heartbeat (executorTimeoutMs ${EXECUTOR_TIMEOUT_MS}, heartbeat ${HEARTBEAT_INTERVAL_MS} ms)`,
       );
       assert.ok(sinceHeartbeatMs >= EXECUTOR_TIMEOUT_MS, `no takeover before the victim's heartbeat was executorTimeoutMs old (${Math.round(sinceHeartbeatMs)} ms)`);
-      assert.ok(takeoverMs <= TAKEOVER_BOUND_MS, `taken over within executorTimeoutMs and a few heartbeats (${takeoverMs} ms > ${TAKEOVER_BOUND_MS} ms)`);
 
       await until(`all ${total} workflows finishing`, DRAIN_TIMEOUT_MS, async () => (await sample()) === total);
       const drainedMs = Date.now() - enqueueStartedAtMs;
@@ -572,7 +569,6 @@ describe('scale-out: executor processes sharing one PostgreSQL database', { skip
       });
       const takeoverMs = Date.now() - killedAtMs;
       t.diagnostic(`taken over ${takeoverMs} ms after the kill (executorTimeoutMs ${EXECUTOR_TIMEOUT_MS}, heartbeat ${HEARTBEAT_INTERVAL_MS} ms)`);
-      assert.ok(takeoverMs <= TAKEOVER_BOUND_MS, `taken over within executorTimeoutMs and a few heartbeats (${takeoverMs} ms > ${TAKEOVER_BOUND_MS} ms)`);
 
       await until('every held workflow finishing', DRAIN_TIMEOUT_MS, async () => {
         const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from strata.workflows where workflow_id like 'held-%' and status <> 'PENDING'`);
