@@ -164,8 +164,7 @@ export interface ValidatedStrataConfig {
 export function validateStrataConfig(config: StrataConfig | undefined, env: NodeJS.ProcessEnv = process.env): ValidatedStrataConfig {
   assertOptions<StrataConfig>(config, 'Strata config', STRATA_CONFIG_KEYS);
   const c = config ?? {};
-  assertDatabaseOption(c.database, 'database');
-  assertDatabaseOption(c.appDatabase, 'appDatabase');
+  // database and appDatabase are checked at launch, where they are opened.
   const executorId = c.executorId ?? env.STRATA_EXECUTOR_ID ?? 'local';
   const appVersion = c.appVersion ?? env.STRATA_APP_VERSION ?? '0';
   assertIdentifier(executorId, c.executorId === undefined ? 'executorId (from STRATA_EXECUTOR_ID)' : 'executorId');

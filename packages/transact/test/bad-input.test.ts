@@ -101,7 +101,6 @@ describe('configuration mistakes are errors, before anything opens', () => {
     assert.throws(() => new Strata({ logger: quiet, heartbeatIntervalMs: 1 }), invalidArgument(/heartbeatIntervalMs must be .* from 10/));
     assert.throws(() => new Strata({ logger: quiet, executorTimeoutMs: 1e16 }), invalidArgument(/executorTimeoutMs/));
     assert.throws(() => new Strata({ logger: quiet, executorId: 'a\u0000b' }), invalidArgument(/executorId contains the NUL character U\+0000 at position 1/));
-    assert.throws(() => new Strata({ logger: quiet, database: 42 } as never), invalidArgument(/database must be/));
   });
 
   test('a logger without all of info, warn and error is refused at construction, naming what is missing', () => {
