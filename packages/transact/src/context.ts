@@ -27,7 +27,7 @@ import type {
 import type { Attributes } from '@opentelemetry/api';
 import { inStatementChannel } from './signals.js';
 import { inSpan, spanEvent } from './tracing.js';
-import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, type Owner, type Runtime } from './runtime.js';
+import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, setLongTimeout, type Owner, type Runtime } from './runtime.js';
 import {
   appendStream,
   explainUnwrittenStep,
@@ -783,7 +783,7 @@ export class Context implements WorkflowContext {
         return controller.signal;
       },
     };
-    let timer: NodeJS.Timeout | undefined;
+    let cancelTimer: (() => void) | undefined;
     try {
       const run = Promise.resolve().then(() => insideStep.run({ context: this, name }, () => fn(info)));
       const timed =
@@ -792,7 +792,7 @@ export class Context implements WorkflowContext {
           : Promise.race([
               run,
               new Promise<never>((_, reject) => {
-                timer = setTimeout(() => {
+                cancelTimer = setLongTimeout(() => {
                   const error = new StepTimeoutError(name, timeoutMs);
                   abort(error);
                   reject(error);
@@ -801,7 +801,7 @@ export class Context implements WorkflowContext {
             ]);
       return await abortable(timed, this.signal);
     } finally {
-      clearTimeout(timer);
+      cancelTimer?.();
       this.signal.removeEventListener('abort', onCancel);
     }
   }

@@ -46,18 +46,18 @@ import type {
   WorkflowHandle,
   WorkflowStarter,
 } from './interfaces.js';
-import { SystemDatabaseError, abortable, isConnectionError, type Owner, type ParentLink, type Runtime, type Terminal } from './runtime.js';
+import { SystemDatabaseError, abortable, isConnectionError, setLongTimeout, type Owner, type ParentLink, type Runtime, type Terminal } from './runtime.js';
 import { Availability } from './availability.js';
 import { assert } from './assert.js';
 import { WorkflowAdminImpl } from './management.js';
 import { replayWorkflow, type ReplayReport } from './replay.js';
 import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
 import { QueueAdminImpl, assertQueueName, queueLimits } from './queue-admin.js';
-import { RetentionTask, validateRetentionPolicy } from './retention.js';
+import { RetentionTask } from './retention.js';
 import { DEFAULT_SCHEDULE_TIMEZONE, ScheduleAdminImpl, Scheduler, validateSchedule } from './schedules.js';
 import { upsertSchedule, type ScheduleFields } from './sql/schedules.js';
 import { QueueRunner, type QueueRunnerHost } from './queue-runner.js';
-import { DEFAULT_MAX_VALUE_BYTES, Serializer } from './serialization.js';
+import { Serializer } from './serialization.js';
 import { Signals } from './signals.js';
 import { activeTraceParent, startSpan, withSpan } from './tracing.js';
 import {
@@ -90,12 +90,8 @@ import {
   type StepRow,
 } from './sql/index.js';
 import { assertDuration, assertFunction, assertIdentifier, assertOptions } from './validate.js';
-import { validateStrataConfig } from './config.js';
+import { SHUTDOWN_OPTION_KEYS, validateStrataConfig } from './config.js';
 
-const DEFAULT_SAFETY_POLL_INTERVAL_MS = 2_000;
-const DEFAULT_MAX_RECOVERY_ATTEMPTS = 50;
-const DEFAULT_HEARTBEAT_INTERVAL_MS = 1_000;
-const DEFAULT_EXECUTOR_TIMEOUT_MS = 10_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 /**
  * Concurrent writes of each group-commit writer (checkpoints, starts and enqueues, ends) on a
@@ -343,7 +339,7 @@ export class Strata {
    */
   async replay(workflowId: string, options: { readonly database?: Database | string } = {}): Promise<ReplayReport> {
     assertIdentifier(workflowId, 'workflow ID');
-    assertOptions(options, 'replay options');
+    assertOptions(options, 'replay options', ['database']);
     return this.#withDatabase(options.database, async (db) => {
       const row = await getWorkflow(db, workflowId);
       if (!row) throw new WorkflowNotFoundError(workflowId);
@@ -364,7 +360,7 @@ export class Strata {
    * if (check.diverged.length + check.unregistered.length > 0) process.exit(1);
    */
   async checkDeploy(options: { readonly database?: Database | string; readonly allVersions?: boolean } = {}): Promise<CheckDeployReport> {
-    assertOptions(options, 'checkDeploy options');
+    assertOptions(options, 'checkDeploy options', ['database', 'allVersions']);
     return this.#withDatabase(options.database, async (db) => {
       const reports: ReplayReport[] = [];
       const unregistered: Array<{ workflowId: string; name: string }> = [];
@@ -482,7 +478,7 @@ export class Strata {
    * process.on('SIGTERM', () => void strata.shutdown({ timeoutMs: 5_000 }));
    */
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
-    assertOptions(options, 'shutdown options');
+    assertOptions(options, 'shutdown options', SHUTDOWN_OPTION_KEYS);
     const timeoutMs = options.timeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     assertDuration(timeoutMs, 'shutdown timeoutMs');
     // A shutdown during launch waits for it, then stops what it started.
@@ -895,11 +891,7 @@ export class Strata {
       },
       parentSpan,
     );
-    let deadlineTimer: NodeJS.Timeout | undefined;
-    if (deadlineAt) {
-      deadlineTimer = setTimeout(() => void this.#expire(workflowId, deadlineAt), Math.max(0, deadlineAt.getTime() - Date.now()));
-      deadlineTimer.unref();
-    }
+    const cancelDeadline = deadlineAt ? setLongTimeout(() => void this.#expire(workflowId, deadlineAt), deadlineAt.getTime() - Date.now(), true) : undefined;
     const done = (async (): Promise<Outcome> => {
       try {
         await Promise.resolve();
@@ -921,7 +913,7 @@ export class Strata {
         return await this.#finish(workflowId, 'SUCCESS', output, null, context.owner);
       } finally {
         span.end();
-        clearTimeout(deadlineTimer);
+        cancelDeadline?.();
         this.#running.delete(workflowId);
         this.#adopting?.add(workflowId);
         if (queue !== null) this.#freedQueueSlot(queue);
@@ -1350,14 +1342,14 @@ function earliest(a: Date | null, b: Date | null): Date | null {
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   if (!Number.isFinite(timeoutMs)) return promise;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new WaitTimeoutError(what, timeoutMs)), timeoutMs);
+    const cancel = setLongTimeout(() => reject(new WaitTimeoutError(what, timeoutMs)), timeoutMs);
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        cancel();
         resolve(value);
       },
       (error) => {
-        clearTimeout(timer);
+        cancel();
         reject(error);
       },
     );

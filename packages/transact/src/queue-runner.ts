@@ -1,3 +1,4 @@
+import { isConnectionError } from '@strata/store';
 import type { Database } from '@strata/store';
 import type { Logger } from './interfaces.js';
 import { claimQueued, listQueues, nextNotBefore, type DequeuedWorkflow, type QueueRow } from './sql/index.js';
@@ -153,6 +154,7 @@ export class QueueRunner {
   }
 
   #warn(message: string, error: unknown): void {
-    if (!this.#stopped) this.#host.logger.warn(`strata: ${message}`, error);
+    // A lost database is reported once by the engine's availability monitor, not at every poll.
+    if (!this.#stopped && !isConnectionError(error)) this.#host.logger.warn(`strata: ${message}`, error);
   }
 }

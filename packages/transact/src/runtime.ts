@@ -98,23 +98,38 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    // Node fires a timer of more than 2^31 − 1 ms (24.8 days) at once: longer sleeps re-arm until due.
-    const dueAt = Date.now() + ms;
-    let timer: NodeJS.Timeout | undefined;
     const onAbort = () => {
-      clearTimeout(timer);
+      cancel();
       reject(signal.reason);
     };
-    const arm = (leftMs: number) => {
-      timer = setTimeout(() => {
-        if (leftMs > MAX_TIMER_MS) return arm(dueAt - Date.now());
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.min(Math.max(0, leftMs), MAX_TIMER_MS));
-    };
-    arm(ms);
+    const cancel = setLongTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * `setTimeout` for any delay: Node fires a timer of more than 2^31 − 1 ms (24.8 days) at once,
+ * so a longer one re-arms until it is due. Returns the function that cancels it. Unref'd when
+ * `unref` is set.
+ *
+ * @example
+ * const cancel = setLongTimeout(() => expire(id), 30 * 24 * 3_600_000);
+ */
+export function setLongTimeout(fn: () => void, ms: number, unref = false): () => void {
+  const dueAt = Date.now() + ms;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (leftMs: number) => {
+    timer = setTimeout(() => {
+      if (leftMs > MAX_TIMER_MS) return arm(dueAt - Date.now());
+      fn();
+    }, Math.min(Math.max(0, leftMs), MAX_TIMER_MS));
+    if (unref) timer.unref();
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
 }
 
 /** Races `promise` against the signal's abort. */

@@ -7,6 +7,7 @@
  * idempotent by ID, so however many executors see a tick, exactly one workflow runs for it; no
  * lock or leader is needed.
  */
+import { isConnectionError } from '@strata/store';
 import { Cron } from 'croner';
 import type { Database } from '@strata/store';
 import { DuplicateScheduleError, EngineStateError, InvalidArgumentError, InvalidScheduleError, UnknownScheduleError } from './errors.js';
@@ -500,7 +501,7 @@ export class Scheduler {
       } catch (error) {
         if (rejectOnLoadFailure) throw error;
         wakeInMs = Math.min(FAILED_TICK_RETRY_MS, this.#host.reloadIntervalMs);
-        this.#host.logger.warn(`schedules: could not read strata.schedules; trying again in ${wakeInMs} ms`, error);
+        if (!isConnectionError(error)) this.#host.logger.warn(`schedules: could not read strata.schedules; trying again in ${wakeInMs} ms`, error);
       }
     } while (this.#again && this.#state === 'running');
     if (this.#state !== 'running') return;
