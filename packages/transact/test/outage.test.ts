@@ -5,7 +5,9 @@
 // themselves once the database is back, nothing committed is lost or done twice, waits either
 // keep waiting or reject with the typed STRATA_DATABASE_UNAVAILABLE (never a raw driver error),
 // calls made while the server is down reject with that error and work again after the restart,
-// and a recv whose message was sent while the engine's LISTEN connection was down still wakes.
+// and a recv whose message was sent while the engine's LISTEN connection was down still wakes
+// (the engine reaches the server through a TCP proxy the test cuts, so the message is certainly
+// sent while the engine cannot listen).
 //
 // Each test runs its own throwaway cluster (the suite's shared one serves other files meanwhile).
 // The moments of the outages come from a seeded PRNG, printed at the start; to replay a run:
@@ -38,6 +40,7 @@ import {
   expectedSteps,
   partnerOf,
 } from './outage/shape.js';
+import { TcpProxy } from './outage/tcp-proxy.js';
 
 const WORKER_PATH = join(dirname(fileURLToPath(import.meta.url)), 'outage', 'worker.ts');
 
@@ -68,9 +71,15 @@ const LISTEN_TEST_SAFETY_POLL_MS = 60_000;
 /** Far below LISTEN_TEST_SAFETY_POLL_MS, far above a healthy wake-up (milliseconds). */
 const LISTEN_WAKE_BOUND_MS = 20_000;
 
+/** The engine stays cut off this long after the message was sent: its reconnect attempts fail meanwhile. */
+const LISTEN_DOWN_AFTER_SEND_MS = 1_000;
+
 /** The outage begins once this fraction range of the workload's checkpoints has committed (seeded). */
 const OUTAGE_PROGRESS_MIN = 0.1;
 const OUTAGE_PROGRESS_MAX = 0.5;
+
+/** A graceful shutdown after the test; one that hangs fails the test instead of hanging the file. */
+const SHUTDOWN_BOUND_MS = 20_000;
 
 /** Words in the worker's stderr that mean it lost an exception. */
 const UNCAUGHT_PATTERN = /uncaught|unhandled/i;
@@ -119,6 +128,18 @@ async function committedCheckpoints(url: string): Promise<number | undefined> {
     return await withClient(url, async (client) => {
       const { rows } = await client.query<{ n: number }>('select count(*)::int as n from strata.steps');
       return rows[0]!.n;
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The status of `workflowId` in the database at `url`, or undefined when it does not answer. */
+async function workflowStatus(url: string, workflowId: string): Promise<string | undefined> {
+  try {
+    return await withClient(url, async (client) => {
+      const { rows } = await client.query<{ status: string }>('select status from strata.workflows where workflow_id = $1', [workflowId]);
+      return rows[0]?.status;
     });
   } catch {
     return undefined;
@@ -513,7 +534,7 @@ describe('surviving the database (PostgreSQL)', { skip }, () => {
       });
       const echo = strata.workflow('echo', async (_ctx, text: string) => text);
       await launchOrShutDown(strata);
-      t.after(() => strata.shutdown());
+      t.after(() => within(strata.shutdown(), 'strata.shutdown()', SHUTDOWN_BOUND_MS));
 
       const handle = await gate.with({ workflowId: 'gate' }).start();
       assert.equal(await strata.getEvent('gate', 'ready', { timeoutMs: WAIT_MS }), true);
@@ -562,26 +583,30 @@ describe('surviving the database (PostgreSQL)', { skip }, () => {
   );
 
   for (const cut of ['restart', 'terminate'] as const) {
-    const how = cut === 'restart' ? 'the server crashed and restarted' : "the engine's connections were killed with pg_terminate_backend";
+    const how = cut === 'restart'
+      ? 'the server crashed and restarted'
+      : "the engine's connections were killed with pg_terminate_backend";
     test(
-      `a recv whose message is sent right after ${how} (while LISTEN may still be down) wakes without waiting for the safety poll`,
+      `a recv whose message was sent after ${how}, while the engine could not yet LISTEN again, wakes once it can, without waiting for the safety poll`,
       { timeout: TEST_TIMEOUT_MS },
       async (t) => {
         const uncaught = trapUncaught(t);
         const { cluster, url } = await ownCluster(t);
-        const strata = new Strata({
-          database: url,
-          logger: quiet,
-          safetyPollIntervalMs: LISTEN_TEST_SAFETY_POLL_MS,
-          heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-          executorTimeoutMs: EXECUTOR_TIMEOUT_MS,
-        });
+        // The engine reaches the server through a proxy the test can cut, so the message below is
+        // sent (and its NOTIFY goes out) while the engine certainly has no LISTEN connection.
+        const proxy = await TcpProxy.start(cluster.port);
+        t.after(() => proxy.close());
+        const engineUrl = new URL(url);
+        engineUrl.port = String(proxy.port);
+        // Default heartbeat and executor timeout: the engine's link is down for a few seconds,
+        // and it must not take itself for dead (its recovery would re-read the message anyway).
+        const strata = new Strata({ database: engineUrl.toString(), logger: quiet, safetyPollIntervalMs: LISTEN_TEST_SAFETY_POLL_MS });
         const waiter = strata.workflow('waiter', async (ctx) => {
           await ctx.step('ready', async () => true);
           return ctx.recv<string>('wake', { timeoutMs: Infinity });
         });
         await launchOrShutDown(strata);
-        t.after(() => strata.shutdown());
+        t.after(() => within(strata.shutdown(), 'strata.shutdown()', SHUTDOWN_BOUND_MS));
         await waiter.with({ workflowId: 'waiter' }).start();
         await within(
           (async () => {
@@ -592,29 +617,32 @@ describe('surviving the database (PostgreSQL)', { skip }, () => {
         );
         await delay(SETTLE_MS); // let it reach its recv and wait there
 
-        if (cut === 'restart') await cluster.restartServer({ mode: 'immediate', downMs: 500 });
-        else assert.ok((await cluster.terminateBackends(APP_DATABASE)) > 0, 'pg_terminate_backend cut the engine\'s connections');
+        if (cut === 'restart') {
+          proxy.cut();
+          await cluster.restartServer({ mode: 'immediate', downMs: 500 });
+        } else {
+          proxy.refuse();
+          assert.ok((await cluster.terminateBackends(APP_DATABASE)) > 0, "pg_terminate_backend cut the engine's connections");
+        }
 
-        // Another, independent sender on the same database: its NOTIFY may go out before the
-        // first engine's LISTEN is back, so only a re-established LISTEN that looks again (or a
-        // re-scan) can wake the waiter before the 60 s safety poll.
+        // Another, independent sender on the same database sends while the engine cannot
+        // connect: nobody is listening for its NOTIFY.
         const client = await StrataClient.connect({ database: url });
-        t.after(() => client.close());
+        t.after(() => within(client.close(), 'client.close()', SHUTDOWN_BOUND_MS));
         await client.send('waiter', 'wake up', { topic: 'wake' });
-        const sentAtMs = Date.now();
+        await delay(LISTEN_DOWN_AFTER_SEND_MS);
+        assert.equal(await workflowStatus(url, 'waiter'), 'PENDING', 'the waiter cannot have received the message while the engine could not reach the database');
+        await proxy.accept();
+        const restoredAtMs = Date.now();
 
         await within(
           (async () => {
-            for (;;) {
-              const status = await withClient(url, async (db) => (await db.query<{ status: string }>("select status from strata.workflows where workflow_id = 'waiter'")).rows[0]?.status).catch(() => undefined);
-              if (status === 'SUCCESS') return;
-              await delay(50);
-            }
+            while ((await workflowStatus(url, 'waiter')) !== 'SUCCESS') await delay(50);
           })(),
-          `the waiter to receive the message (safety poll ${LISTEN_TEST_SAFETY_POLL_MS} ms)`,
+          `the waiter to receive the message once the engine can reach the database (safety poll ${LISTEN_TEST_SAFETY_POLL_MS} ms)`,
           LISTEN_WAKE_BOUND_MS,
         );
-        t.diagnostic(`woke ${Date.now() - sentAtMs} ms after the send`);
+        t.diagnostic(`woke ${Date.now() - restoredAtMs} ms after the engine could connect again`);
         assert.equal(await strata.retrieve<string>('waiter').result({ timeoutMs: WAIT_MS }), 'wake up');
         assert.deepEqual(uncaught.map(describeError), [], 'no uncaught exception or unhandled rejection in the process');
       },
