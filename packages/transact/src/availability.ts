@@ -8,6 +8,8 @@ import { abortable } from './runtime.js';
 const PROBE_MIN_DELAY_MS = 50;
 /** Longest pause between probes: a long outage costs one cheap query a second. */
 const PROBE_MAX_DELAY_MS = 1_000;
+/** Node's longest timer (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Most callers waiting for one database at once; past this the wait fails instead of queueing without bound. */
 const MAX_WAITERS = 100_000;
 
@@ -75,7 +77,8 @@ export class Availability {
         if (!isConnectionError(error) || this.#stopped) throw error;
         const leftMs = deadlineMs - Date.now();
         if (leftMs <= 0) throw asTyped(error, this.#db);
-        const timeout = Number.isFinite(leftMs) ? AbortSignal.timeout(leftMs) : undefined;
+        // Past Node's longest timer the loop re-checks the deadline after each return of the database.
+        const timeout = leftMs <= MAX_TIMER_MS ? AbortSignal.timeout(leftMs) : undefined;
         const waitSignal = signal && timeout ? AbortSignal.any([signal, timeout]) : (signal ?? timeout);
         try {
           await this.whenBack(error, waitSignal);

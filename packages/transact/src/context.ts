@@ -27,7 +27,7 @@ import type {
 import type { Attributes } from '@opentelemetry/api';
 import { inStatementChannel } from './signals.js';
 import { inSpan, spanEvent } from './tracing.js';
-import { SystemDatabaseError, abortable, abortableDelay, isConnectionError, setLongTimeout, type Owner, type Runtime } from './runtime.js';
+import { SystemDatabaseError, abortable, abortableDelay, isSystemFailure, setLongTimeout, type Owner, type Runtime } from './runtime.js';
 import {
   appendStream,
   explainUnwrittenStep,
@@ -309,7 +309,7 @@ export class Context implements WorkflowContext {
         return this.#decode<T>(existing ?? { output: committed, error: null });
       }
       if (this.signal.aborted) throw this.signal.reason;
-      if (isConnectionError(error)) throw new SystemDatabaseError(error);
+      if (isSystemFailure(error)) throw new SystemDatabaseError(error);
       // The user's transaction failed and rolled back: its failure is the step's recorded outcome.
       return this.#recordFailure<T>(stepId, 'transaction', name, error, attempts, startedAt);
     }
@@ -862,7 +862,7 @@ export class Context implements WorkflowContext {
     try {
       return await this.#rt.durable(this.#rt.db, operation, this.signal);
     } catch (error) {
-      if (isConnectionError(error)) throw new SystemDatabaseError(error);
+      if (isSystemFailure(error)) throw new SystemDatabaseError(error);
       throw error;
     }
   }

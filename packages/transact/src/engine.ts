@@ -910,7 +910,7 @@ export class Strata {
         } catch (error) {
           return await this.#finishFailed(workflowId, context, controller.signal, error);
         }
-        return await this.#finish(workflowId, 'SUCCESS', output, null, context.owner);
+        return await this.#finish(workflowId, 'SUCCESS', output, null, context.owner, controller.signal);
       } finally {
         span.end();
         cancelDeadline?.();
@@ -947,16 +947,29 @@ export class Strata {
     if ((failure instanceof WorkflowCancelledError || failure instanceof WorkflowStateError) && failure.workflowId === workflowId) {
       return { terminal: undefined };
     }
-    return this.#finish(workflowId, 'ERROR', null, this.#serializer.serializeError(failure), context.owner);
+    return this.#finish(workflowId, 'ERROR', null, this.#serializer.serializeError(failure), context.owner, signal);
   }
 
-  async #finish(workflowId: string, status: 'SUCCESS' | 'ERROR', output: string | null, error: string | null, owner: Owner = this.#owner()): Promise<Outcome> {
+  /**
+   * Records a workflow's end. Through an outage the write waits for the database until `signal`
+   * aborts (the execution is stopped: a shutdown past its timeout) or the engine stops; then the
+   * workflow stays PENDING and its recovery finishes it.
+   */
+  async #finish(
+    workflowId: string,
+    status: 'SUCCESS' | 'ERROR',
+    output: string | null,
+    error: string | null,
+    owner: Owner = this.#owner(),
+    signal: AbortSignal = this.#stopping.signal,
+  ): Promise<Outcome> {
     const { ends, signals, db } = this.#runtime!;
     try {
       // The end and its notification to other processes commit together; through an outage the
       // write waits for the database (a repeat after an ambiguous commit finds the row ended).
       const end = { workflowId, status, output, error, executorId: owner.executorId, epoch: owner.epoch };
-      if (!(await this.#availabilityOf(db).retry(() => ends.write(end), this.#stopping.signal))) return { terminal: undefined };
+      const until = signal === this.#stopping.signal ? signal : AbortSignal.any([signal, this.#stopping.signal]);
+      if (!(await this.#availabilityOf(db).retry(() => ends.write(end), until))) return { terminal: undefined };
     } catch (failure) {
       this.#logger.warn(`strata: could not record the end of workflow "${workflowId}"; it stays PENDING and re-runs from its checkpoints on recovery`, failure);
       return { terminal: undefined };

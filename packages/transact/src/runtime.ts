@@ -1,3 +1,4 @@
+import { isConnectionError } from '@strata/store';
 import type { Database, Queryable } from '@strata/store';
 import type { CheckpointWriter, EnqueueWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
 import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from './interfaces.js';
@@ -90,6 +91,14 @@ export class SystemDatabaseError extends StrataError {
 
 /** True for errors that mean the database connection, not the statement, failed. */
 export { isConnectionError } from '@strata/store';
+
+/**
+ * True when the system database failed under a workflow in a way it cannot wait through: its
+ * connection (once the engine no longer waits) or the database was closed (the engine stops).
+ */
+export function isSystemFailure(error: unknown): boolean {
+  return isConnectionError(error) || (error as { code?: unknown } | null)?.code === 'STRATA_DATABASE_CLOSED';
+}
 
 /** Longest delay Node's setTimeout keeps; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
