@@ -115,7 +115,7 @@ export class PgliteDatabase extends SqlDatabase {
       return await work();
     } catch (error) {
       const typed = storageErrorOf(error, this.#dir ?? 'memory://', 'run');
-      if ((error as { severity?: unknown }).severity === 'PANIC') {
+      if ((error as { severity?: unknown } | null)?.severity === 'PANIC') {
         const dir = this.#dir ?? 'memory://';
         this.#crash = () =>
           typed instanceof DiskFullError
