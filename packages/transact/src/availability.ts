@@ -21,7 +21,7 @@ const MAX_WAITERS = 100_000;
  * its business.
  *
  * @example
- * const availability = new Availability(db, logger, () => signals.wakeAll());
+ * const availability = new Availability(db, logger, () => signals.resync());
  * for (;;) {
  *   try { return await write(); }
  *   catch (error) { await availability.whenBack(error, signal); } // rethrows non-connection errors
@@ -40,11 +40,6 @@ export class Availability {
     this.#db = db;
     this.#logger = logger;
     this.#onBack = onBack;
-  }
-
-  /** True while a probe loop waits for the database. */
-  get down(): boolean {
-    return this.#down !== undefined;
   }
 
   /**
@@ -100,9 +95,10 @@ export class Availability {
   #probe(cause: unknown): Promise<void> {
     if (this.#down) return this.#down.back;
     const sinceMs = Date.now();
-    this.#logger.warn(`strata: the database ${this.#db.description} is unavailable (${(cause as Error)?.message ?? String(cause)}); workflows pause until it is back`);
+    let warned = false;
     const back = (async () => {
-      // The first probe goes at once: a single cut connection (the server is fine) costs nothing.
+      // The first probe goes at once: a single cut connection (the server is fine) costs nothing
+      // and is not worth a warning; only a database that stays away is.
       for (let delayMs = 0; ; delayMs = Math.min(PROBE_MAX_DELAY_MS, Math.max(PROBE_MIN_DELAY_MS, delayMs * 2))) {
         await abortable(new Promise((resolve) => setTimeout(resolve, delayMs).unref()), this.#stop.signal);
         try {
@@ -110,6 +106,10 @@ export class Availability {
           return;
         } catch (error) {
           if (!isConnectionError(error)) return; // it answers, if with an error: not an outage
+          if (!warned) {
+            warned = true;
+            this.#logger.warn(`strata: the database ${this.#db.description} is unavailable (${(cause as Error)?.message ?? String(cause)}); workflows pause until it is back`);
+          }
         }
       }
     })();
@@ -117,7 +117,7 @@ export class Availability {
     back.then(
       () => {
         this.#down = undefined;
-        this.#logger.info(`strata: the database ${this.#db.description} is back after ${Date.now() - sinceMs} ms; workflows continue`);
+        if (warned) this.#logger.info(`strata: the database ${this.#db.description} is back after ${Date.now() - sinceMs} ms; workflows continue`);
         this.#onBack();
       },
       () => {
