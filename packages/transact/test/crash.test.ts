@@ -234,7 +234,8 @@ async function runKilledIncarnation(
     // The killed process held the directory's lock; the next incarnation must take it over.
     const lockPath = join(databaseUrl, 'lock');
     assert.ok(existsSync(lockPath), `a SIGKILLed PGlite process leaves its lock file behind (${lockPath})`);
-    assert.equal(readFileSync(lockPath, 'utf8'), String(worker.child.pid), 'the lock file names the killed process');
+    const holder = JSON.parse(readFileSync(lockPath, 'utf8')) as { pid?: unknown };
+    assert.equal(holder.pid, worker.child.pid, 'the lock file names the killed process');
   }
   return {
     incarnation,
