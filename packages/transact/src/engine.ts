@@ -48,6 +48,7 @@ import type {
 } from './interfaces.js';
 import { SystemDatabaseError, abortable, isConnectionError, setLongTimeout, type Owner, type ParentLink, type Runtime, type Terminal } from './runtime.js';
 import { Availability } from './availability.js';
+import { ClaimGuard } from './claim-guard.js';
 import { assert } from './assert.js';
 import { WorkflowAdminImpl } from './management.js';
 import { replayWorkflow, type ReplayReport } from './replay.js';
@@ -193,6 +194,8 @@ export class Strata {
   #epoch = 0;
   /** Where heartbeats are written: a one-connection pool of their own on a server, else the system database. */
   #heartbeatDb: Database | undefined;
+  /** Claim paths (shared) against the adoption of orphans (exclusive); see ClaimGuard. */
+  readonly #claimGuard = new ClaimGuard();
   /** While orphans are searched for after an outage: every workflow that ran here meanwhile. */
   #adopting: Set<string> | undefined;
   /** Availability of the system database (and of the application database, when separate). */
@@ -449,9 +452,11 @@ export class Strata {
       };
       // Claim what to recover before accepting starts, so nothing started from now on (new
       // workflows, children of resumed ones) can be claimed and run a second time.
-      const unfinished = await this.#claimUnfinished(db);
-      this.#state = 'running';
-      await this.#recover(unfinished);
+      await this.#claimGuard.shared(async () => {
+        const unfinished = await this.#claimUnfinished(db);
+        this.#state = 'running';
+        await this.#recover(unfinished);
+      });
       await this.#queueRunner.start();
       await this.#scheduler.start();
       this.#retention?.start();
@@ -1097,7 +1102,8 @@ export class Strata {
     if (this.#adopting) return;
     const seen = new Set(this.#running.keys());
     this.#adopting = seen;
-    this.#adoptOrphans(seen)
+    this.#claimGuard
+      .exclusive(() => this.#adoptOrphans(seen))
       .catch((error: unknown) => {
         if (this.#state === 'running') this.#logger.warn('strata: could not look for workflows left without an execution after the outage', error);
       })
@@ -1163,13 +1169,15 @@ export class Strata {
         for (const execution of this.#running.values()) if (execution.queue === queue) count++;
         return count;
       },
-      run: (queue, claimed) => {
-        for (const row of claimed) this.#runDequeued(queue, row);
+      run: async (queue, claimed) => {
+        await Promise.all(claimed.map((row) => this.#runDequeued(queue, row)));
       },
+      claiming: (fn) => this.#claimGuard.shared(fn),
     };
   }
 
-  #runDequeued(queue: string, row: DequeuedWorkflow): void {
+  /** Starts a dequeued workflow's execution; resolves once it began (or could not). */
+  async #runDequeued(queue: string, row: DequeuedWorkflow): Promise<void> {
     const registration = this.#registry.get(row.name)!; // the claim only takes names registered here
     let args: unknown[];
     try {
@@ -1183,7 +1191,7 @@ export class Strata {
       return;
     }
     // Resumed or forked: it continues from its recorded steps.
-    loadSteps(this.#runtime!.db, row.workflow_id).then(
+    await loadSteps(this.#runtime!.db, row.workflow_id).then(
       (history) => this.#execute(row.workflow_id, registration, args, row.deadline_at, history, queue, row.trace_parent),
       (error: unknown) => this.#logger.warn(`strata: could not load the steps of "${row.workflow_id}"; it stays PENDING and resumes on recovery`, error),
     );
@@ -1220,10 +1228,12 @@ export class Strata {
       if (state !== 'ok') await this.#heartbeatLapsed(state);
       for (const dead of await executorsToTakeOver(db, this.executorId, this.#executorTimeoutMs)) {
         if (this.#state !== 'running') return;
-        const claimed = await takeOverWorkflows(db, dead, this.executorId, this.#epoch, this.#executorTimeoutMs, this.appVersion, [...this.#registry.keys()]);
-        if (claimed.length === 0) continue;
-        this.#logger.info(`strata: executor "${dead}" stopped heartbeating; taking over ${claimed.length} unfinished workflow(s)`);
-        await this.#resumeAll(claimed);
+        await this.#claimGuard.shared(async () => {
+          const claimed = await takeOverWorkflows(db, dead, this.executorId, this.#epoch, this.#executorTimeoutMs, this.appVersion, [...this.#registry.keys()]);
+          if (claimed.length === 0) return;
+          this.#logger.info(`strata: executor "${dead}" stopped heartbeating; taking over ${claimed.length} unfinished workflow(s)`);
+          await this.#resumeAll(claimed);
+        });
       }
     })()
       .catch((error: unknown) => {
@@ -1275,7 +1285,7 @@ export class Strata {
       if (!(error instanceof ExecutorConflictError)) throw error;
       // Our own stale row (this process): take it back.
     });
-    await this.#recover(await this.#claimUnfinished(db));
+    await this.#claimGuard.shared(async () => this.#recover(await this.#claimUnfinished(db)));
   }
 
   async #replayRow(db: Database, workflowId: string, name: string, status: string, inputs: string, deadlineAt: Date | null, registration: Registration): Promise<ReplayReport> {

@@ -20,7 +20,9 @@ export interface QueueRunnerHost {
   /** How many workflows of `queue` run in this process now. */
   localRunning(queue: string): number;
   /** Starts the claimed workflows (already PENDING on this executor), in the given order. */
-  run(queue: string, claimed: readonly DequeuedWorkflow[]): void;
+  run(queue: string, claimed: readonly DequeuedWorkflow[]): Promise<void>;
+  /** Holds the engine's claim guard (shared) from before a claim until its executions began. */
+  claiming<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 interface Pump {
@@ -111,23 +113,24 @@ export class QueueRunner {
       if (max <= 0) return; // woken again when a local workflow of this queue ends
       let result;
       try {
-        result = await claimQueued(this.#host.db, queue, {
-          queueName: name,
-          executorId: this.#host.executorId,
-          epoch: this.#host.epoch(),
-          appVersion: this.#host.appVersion,
-          workflowNames: this.#host.workflowNames,
-          max,
+        result = await this.#host.claiming(async () => {
+          const claim = await claimQueued(this.#host.db, queue, {
+            queueName: name,
+            executorId: this.#host.executorId,
+            epoch: this.#host.epoch(),
+            appVersion: this.#host.appVersion,
+            workflowNames: this.#host.workflowNames,
+            max,
+          });
+          // Claimed while stopping: they are PENDING on this executor and resume with its recovery.
+          if (claim.claimed.length > 0 && !this.#stopped) await this.#host.run(name, claim.claimed);
+          return claim;
         });
       } catch (error) {
         this.#warn(`could not claim from queue "${name}"`, error);
         return; // the safety poll tries again
       }
-      if (this.#stopped && result.claimed.length > 0) {
-        // Claimed while stopping: they are PENDING on this executor and resume with its recovery.
-        return;
-      }
-      if (result.claimed.length > 0) this.#host.run(name, result.claimed);
+      if (this.#stopped) return;
       if (result.claimed.length === max) {
         pump.again = true;
         continue;
