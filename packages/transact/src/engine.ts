@@ -178,6 +178,8 @@ export class Strata {
   #retention: RetentionTask | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatPass: Promise<void> | undefined;
+  /** The takeover of dead executors' workflows in progress, if any. */
+  #takeoverPass: Promise<void> | undefined;
   /**
    * The `performance.now()` until which no other executor can have taken this one's workflows
    * over: when the last successful heartbeat (or registration) was sent, plus executorTimeoutMs.
@@ -496,7 +498,8 @@ export class Strata {
     this.#state = 'draining';
     // Heartbeats go on while draining (and takeovers stop): a drain longer than executorTimeoutMs
     // must not let another executor take over workflows whose steps still run here.
-    await Promise.all([this.#queueRunner?.stop(), this.#scheduler?.stop(), this.#retention?.stop()]);
+    // A takeover in progress finishes starting what it claimed first, so the drain covers it too.
+    await Promise.all([this.#queueRunner?.stop(), this.#scheduler?.stop(), this.#retention?.stop(), this.#takeoverPass]);
     const executions = [...this.#running.values()];
     const reason = new EngineStateError('the engine is shutting down; the workflow resumes from its last checkpoint on recovery');
     for (const execution of executions) execution.context.drain(reason);
@@ -505,7 +508,7 @@ export class Strata {
     for (const execution of executions) execution.controller.abort(reason);
     await settled;
     clearInterval(this.#heartbeatTimer);
-    await this.#heartbeatPass;
+    await Promise.all([this.#heartbeatPass, this.#takeoverPass]);
     this.#state = 'stopped';
     await this.#release();
   }
@@ -1019,11 +1022,14 @@ export class Strata {
     if (execution && !execution.controller.signal.aborted) execution.controller.abort(reason(workflowId));
   }
 
-  /** Claims this executor's PENDING workflows of this application version, a page at a time. */
-  async #claimUnfinished(db: Database): Promise<ClaimedWorkflow[]> {
+  /**
+   * Claims this executor's PENDING workflows of this application version for its current epoch, a
+   * page at a time; `countRecovery` adds one to their recovery counts (a restarted process).
+   */
+  async #claimUnfinished(db: Database, countRecovery = true): Promise<ClaimedWorkflow[]> {
     const claimed: ClaimedWorkflow[] = [];
     for (let after = ''; ; ) {
-      const page = await claimPendingWorkflows(db, this.executorId, this.#epoch, this.appVersion, after);
+      const page = await claimPendingWorkflows(db, this.executorId, this.#epoch, this.appVersion, after, countRecovery);
       claimed.push(...page);
       if (page.length < RECOVERY_PAGE_SIZE) return claimed;
       after = page.at(-1)!.workflow_id;
@@ -1226,6 +1232,20 @@ export class Strata {
       if (state === 'ok') this.#leaseRenewed(sentAt);
       if (this.#state !== 'running') return; // draining: only keep the executor alive
       if (state !== 'ok') await this.#heartbeatLapsed(state);
+      // Not awaited: a takeover (on the busy main pool) must not hold back the next heartbeat.
+      else this.#takeOverDead();
+    })()
+      .catch((error: unknown) => this.#backgroundFailed('heartbeat', error))
+      .finally(() => {
+        this.#heartbeatPass = undefined;
+      });
+  }
+
+  /** Takes over the workflows of dead executors; one pass at a time, beside the heartbeats. */
+  #takeOverDead(): void {
+    if (this.#takeoverPass) return;
+    this.#takeoverPass = (async () => {
+      const { db } = this.#runtime!;
       for (const dead of await executorsToTakeOver(db, this.executorId, this.#executorTimeoutMs)) {
         if (this.#state !== 'running') return;
         await this.#claimGuard.shared(async () => {
@@ -1236,15 +1256,17 @@ export class Strata {
         });
       }
     })()
-      .catch((error: unknown) => {
-        if (this.#state === 'stopped') return;
-        // A lost database is reported once by its monitor, which also probes for its return.
-        if (isConnectionError(error)) this.#availabilityOf(this.#runtime!.db).whenBack(error).catch(() => {});
-        else this.#logger.warn('strata: heartbeat failed', error);
-      })
+      .catch((error: unknown) => this.#backgroundFailed('takeover', error))
       .finally(() => {
-        this.#heartbeatPass = undefined;
+        this.#takeoverPass = undefined;
       });
+  }
+
+  /** A heartbeat or takeover pass failed: a lost database goes to its monitor (one warning), anything else is logged. */
+  #backgroundFailed(what: string, error: unknown): void {
+    if (this.#state === 'stopped') return;
+    if (isConnectionError(error)) this.#availabilityOf(this.#runtime!.db).whenBack(error).catch(() => {});
+    else this.#logger.warn(`strata: ${what} failed`, error);
   }
 
   /** The heartbeat or registration sent at `sentAt` (performance.now()) succeeded. */
@@ -1285,7 +1307,8 @@ export class Strata {
       if (!(error instanceof ExecutorConflictError)) throw error;
       // Our own stale row (this process): take it back.
     });
-    await this.#claimGuard.shared(async () => this.#recover(await this.#claimUnfinished(db)));
+    // Not a recovery of the workflows' own doing (this process lived on): their counts stay.
+    await this.#claimGuard.shared(async () => this.#recover(await this.#claimUnfinished(db, false)));
   }
 
   async #replayRow(db: Database, workflowId: string, name: string, status: string, inputs: string, deadlineAt: Date | null, registration: Registration): Promise<ReplayReport> {

@@ -16,8 +16,9 @@ export interface ClaimedWorkflow {
 }
 
 /**
- * Claims a page of the executor's unfinished workflows for recovery, in workflow ID order after
- * `afterWorkflowId`: increments their recovery count and returns them.
+ * Claims a page of the executor's unfinished workflows for recovery by registration `epoch`, in
+ * workflow ID order after `afterWorkflowId`, and returns them; with `countRecovery` it adds one to
+ * their recovery counts.
  */
 export async function claimPendingWorkflows(
   db: Queryable,
@@ -25,15 +26,16 @@ export async function claimPendingWorkflows(
   epoch: number,
   appVersion: string,
   afterWorkflowId: string,
+  countRecovery: boolean,
 ): Promise<ClaimedWorkflow[]> {
   const { rows } = await db.query<ClaimedWorkflow & Record<string, unknown>>(
-    `update strata.workflows w set recovery_attempts = w.recovery_attempts + 1, executor_epoch = $4, updated_at = now()
+    `update strata.workflows w set recovery_attempts = w.recovery_attempts + $5::int, executor_epoch = $4, updated_at = now()
        from (select workflow_id from strata.workflows
               where status = 'PENDING' and executor_id = $1 and app_version = $2 and workflow_id > $3
               order by workflow_id limit ${RECOVERY_PAGE_SIZE}) page
       where w.workflow_id = page.workflow_id
       returning w.workflow_id, w.name, w.deadline_at, w.recovery_attempts, w.queue_name, w.trace_parent, w.inputs`,
-    [executorId, appVersion, afterWorkflowId, epoch],
+    [executorId, appVersion, afterWorkflowId, epoch, countRecovery ? 1 : 0],
   );
   return rows.sort((a, b) => (a.workflow_id < b.workflow_id ? -1 : a.workflow_id > b.workflow_id ? 1 : 0));
 }
