@@ -976,8 +976,16 @@ export class Strata {
       // The end and its notification to other processes commit together; through an outage the
       // write waits for the database (a repeat after an ambiguous commit finds the row ended).
       const end = { workflowId, status, output, error, executorId: owner.executorId, epoch: owner.epoch };
-      const until = signal === this.#stopping.signal ? signal : AbortSignal.any([signal, this.#stopping.signal]);
-      if (!(await this.#availabilityOf(db).retry(() => ends.write(end), until))) return { terminal: undefined };
+      let written: boolean;
+      try {
+        written = await ends.write(end);
+      } catch (failure) {
+        if (!isConnectionError(failure)) throw failure;
+        // Only now the combined signal: AbortSignal.any on every end showed in profiles.
+        const until = signal === this.#stopping.signal ? signal : AbortSignal.any([signal, this.#stopping.signal]);
+        written = await this.#availabilityOf(db).retry(() => ends.write(end), until);
+      }
+      if (!written) return { terminal: undefined };
     } catch (failure) {
       this.#logger.warn(`strata: could not record the end of workflow "${workflowId}"; it stays PENDING and re-runs from its checkpoints on recovery`, failure);
       return { terminal: undefined };
