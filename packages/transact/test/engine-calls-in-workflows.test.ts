@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { InvalidArgumentError, Strata, StrataClient } from '@strata/transact';
 import { engines, freshDatabaseUrl } from '@strata/testing';
-import { countRows, launchWithin, quiet, uniqueId } from './helpers.js';
+import { countRows, launchWithin, quiet, uniqueId, waitFor } from './helpers.js';
 
 for (const kind of engines()) {
   describe(`engine calls from workflow code (${kind})`, () => {
@@ -42,6 +42,8 @@ for (const kind of engines()) {
       await first.caller.with({ workflowId: callerId }).start(inboxId);
       assert.equal(await first.strata.retrieve(inboxId).result({ timeoutMs: 30_000 }), 'hello (yes)');
       const db = first.strata.systemDatabase;
+      // The caller records the result just after the inbox ends: wait for it to reach its recv.
+      await waitFor('the caller to record the result', async () => (await countRows(db, `select 1 from strata.steps where workflow_id = $1 and kind = 'child_result'`, [callerId])) === 1);
       const kinds = await db.query<{ kind: string }>('select kind from strata.steps where workflow_id = $1 order by step_id', [callerId]);
       assert.deepEqual(
         kinds.rows.map((row) => row.kind).slice(0, 4),
