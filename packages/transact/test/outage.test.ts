@@ -440,6 +440,10 @@ const OUTAGES: readonly Outage[] = [
     run: (cluster) => cluster.restartServer({ mode: 'immediate', downMs: 4_500 }),
   },
   {
+    name: 'the server crashes (stop -m immediate) and is back after 30 s',
+    run: (cluster) => cluster.restartServer({ mode: 'immediate', downMs: 30_000 }),
+  },
+  {
     name: 'the server crashes twice in a row',
     run: async (cluster, random, t) => {
       const upMs = random.int(0, 1_000);
