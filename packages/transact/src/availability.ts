@@ -2,14 +2,12 @@
 
 import { DatabaseUnavailableError, isConnectionError, type Database } from '@strata/store';
 import type { Logger } from './interfaces.js';
-import { abortable } from './runtime.js';
+import { MAX_TIMER_MS, abortable } from './runtime.js';
 
 /** First pause between probes of a lost database: a restart of a few hundred ms is caught early. */
 const PROBE_MIN_DELAY_MS = 50;
 /** Longest pause between probes: a long outage costs one cheap query a second. */
 const PROBE_MAX_DELAY_MS = 1_000;
-/** Node's longest timer (2^31 − 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Most callers waiting for one database at once; past this the wait fails instead of queueing without bound. */
 const MAX_WAITERS = 100_000;
 

@@ -3,6 +3,7 @@
 
 import type { ClientConfig, ClientEnqueueOptions } from './client.js';
 import { InvalidArgumentError } from './errors.js';
+import { MAX_TIMER_MS } from './runtime.js';
 import type {
   EnqueueOptions,
   ListWorkflowsOptions,
@@ -127,7 +128,7 @@ export const MIN_HEARTBEAT_INTERVAL_MS = 10;
  * Longest interval of a timer-driven setting: Node's `setTimeout` fires at once for delays over
  * 2^31 − 1 ms (about 24.8 days), which would turn a long interval into a busy loop.
  */
-export const MAX_TIMER_INTERVAL_MS = 2 ** 31 - 1;
+export const MAX_TIMER_INTERVAL_MS = MAX_TIMER_MS;
 /** Most recoveries of one workflow: `recovery_attempts` is a PostgreSQL integer. */
 export const MAX_RECOVERY_ATTEMPTS_LIMIT = 2 ** 31 - 1;
 

@@ -1,5 +1,4 @@
-import { isConnectionError } from '@strata/store';
-import type { Database } from '@strata/store';
+import { isConnectionError, type Database } from '@strata/store';
 import type { Logger } from './interfaces.js';
 import { claimQueued, listQueues, nextNotBefore, type DequeuedWorkflow, type QueueRow } from './sql/index.js';
 

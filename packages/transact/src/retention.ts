@@ -1,5 +1,6 @@
 import type { Database } from '@strata/store';
 import { InvalidArgumentError } from './errors.js';
+import { MAX_TIMER_MS } from './runtime.js';
 import type { Logger, RetentionPolicy } from './interfaces.js';
 import { countCutoffForMaxCount, deleteFinishedBefore, deleteTransactionOutputs } from './sql/retention.js';
 
@@ -12,8 +13,6 @@ export const DEFAULT_RETENTION_BATCH_SIZE = 1_000;
 /** Larger batches would hold thousands of row locks and a huge statement for no throughput gain. */
 export const MAX_RETENTION_BATCH_SIZE = 100_000;
 
-/** Longest delay setTimeout honours (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** The first pass starts within this long after start() (jittered), so executors started together spread out. */
 const MAX_FIRST_PASS_DELAY_MS = 5_000;

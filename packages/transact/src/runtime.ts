@@ -1,5 +1,4 @@
-import { isConnectionError } from '@strata/store';
-import type { Database, Queryable } from '@strata/store';
+import { isConnectionError, type Database, type Queryable } from '@strata/store';
 import type { CheckpointWriter, EnqueueWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
 import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from './interfaces.js';
 import type { Serializer } from './serialization.js';
@@ -100,8 +99,8 @@ export function isSystemFailure(error: unknown): boolean {
   return isConnectionError(error) || (error as { code?: unknown } | null)?.code === 'STRATA_DATABASE_CLOSED';
 }
 
-/** Longest delay Node's setTimeout keeps; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest delay Node's setTimeout keeps (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {

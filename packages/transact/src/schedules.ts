@@ -7,9 +7,8 @@
  * idempotent by ID, so however many executors see a tick, exactly one workflow runs for it; no
  * lock or leader is needed.
  */
-import { isConnectionError } from '@strata/store';
 import { Cron } from 'croner';
-import type { Database } from '@strata/store';
+import { isConnectionError, type Database } from '@strata/store';
 import { DuplicateScheduleError, EngineStateError, InvalidArgumentError, InvalidScheduleError, UnknownScheduleError } from './errors.js';
 import type { Logger, ScheduleAdmin, ScheduleConfig, ScheduleInfo } from './interfaces.js';
 import {
@@ -25,6 +24,7 @@ import {
   type ScheduleRow,
 } from './sql/schedules.js';
 import { assertIdentifier, assertOptions, closestMatch, MAX_IDENTIFIER_LENGTH } from './validate.js';
+import { MAX_TIMER_MS } from './runtime.js';
 
 /** The time zone of a schedule that names none. */
 export const DEFAULT_SCHEDULE_TIMEZONE = 'UTC';
@@ -39,8 +39,6 @@ export const MAX_CATCH_UP_TICKS_PER_PASS = 1_000;
 /** After a tick's workflow could not be started, the loop tries again this soon (or at its reload interval, if sooner). */
 const FAILED_TICK_RETRY_MS = 1_000;
 
-/** Node's setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Schedules whose ticks one pass starts concurrently: one slow start does not hold up the others. */
 const PASS_CONCURRENCY = 8;
