@@ -1,4 +1,4 @@
-import { StoreError } from '@strata/store';
+import { StoreError, isConnectionError } from '@strata/store';
 import { InvalidArgumentError, StrataError } from '@strata/transact';
 
 /** HTTP statuses the API answers errors with. */
@@ -48,18 +48,6 @@ const STATUS_BY_CODE: Readonly<Record<string, ErrorStatus>> = {
 /** The code of every "the database cannot be reached" answer, whichever layer noticed. */
 export const DATABASE_UNAVAILABLE_CODE = 'STRATA_DATABASE_UNAVAILABLE';
 
-/** Store error codes that mean the database cannot be reached right now. */
-const UNAVAILABLE_STORE_CODES = new Set(['STRATA_DATABASE_UNAVAILABLE', 'STRATA_DATABASE_UNREACHABLE']);
-
-/**
- * Connection failures as drivers report them: socket errno codes, SQLSTATE class 08 (connection
- * exception), 57P01–57P03 (admin shutdown, crash shutdown, cannot connect now).
- */
-const UNAVAILABLE_DRIVER_CODE = /^(?:ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|08[0-9A-Z]{3}|57P0[123])$/;
-
-/** Messages of node-postgres for a connection that ended, which carry no code. */
-const UNAVAILABLE_DRIVER_MESSAGE = /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection due to/i;
-
 /** How many `cause` links the classifier follows: wrappers are one or two deep. */
 const CAUSE_DEPTH_MAX = 5;
 
@@ -76,10 +64,8 @@ const RETRY_AFTER_SECONDS = 5;
  */
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (error === null || typeof error !== 'object' || depth > CAUSE_DEPTH_MAX) return false;
-  const code = (error as { code?: unknown }).code;
-  if (error instanceof StoreError && UNAVAILABLE_STORE_CODES.has(error.code)) return true;
-  if (typeof code === 'string' && UNAVAILABLE_DRIVER_CODE.test(code)) return true;
-  if (error instanceof Error && UNAVAILABLE_DRIVER_MESSAGE.test(error.message)) return true;
+  // The store's classifier decides each link; the console also looks through causes and any inner error.
+  if (isConnectionError(error)) return true;
   if (error instanceof AggregateError && error.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
   return isDatabaseUnavailable((error as { cause?: unknown }).cause, depth + 1);
 }

@@ -10,6 +10,7 @@ import { DatabaseUnavailableError } from './errors.js';
 const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
+  'ECONNABORTED',
   'EPIPE',
   'ETIMEDOUT',
   'ENOTFOUND',
@@ -24,7 +25,8 @@ const CONNECTION_ERROR_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** node-postgres reports a lost connection with these messages and no code. */
-const CONNECTION_ERROR_MESSAGE = /Connection terminated|connection (is )?closed|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection ended unexpectedly/i;
+const CONNECTION_ERROR_MESSAGE =
+  /Connection terminated|connection (is )?closed|Client has encountered a connection error|Client was closed and is not queryable|timeout exceeded when trying to connect|connection timeout|Connection ended unexpectedly|terminating connection due to/i;
 
 /**
  * True for errors that mean the database connection or server failed (and a retry once it is
