@@ -37,4 +37,5 @@ export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } 
 export { loadMigrations, migrate, type Migration, type MigrationReport } from './migrate.js';
 export { isRetryableConflict } from './retry.js';
 export { isConnectionError } from './connection-errors.js';
+export { isUniqueViolation, isForeignKeyViolation } from './sqlstate.js';
 export { isProcessAlive } from './process.js';
