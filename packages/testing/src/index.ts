@@ -1,8 +1,10 @@
 // @strata/testing: test infrastructure shared by every package's tests.
 // Examples live on each export's doc comment; this file only re-exports.
 
+// Clusters come from @strata/postgres (re-exported through ./pg-cluster.js).
 export {
   PgClusterError,
+  PostgresError,
   PostgresNotInstalledError,
   ensurePostgresInstalled,
   findPostgresBinDir,

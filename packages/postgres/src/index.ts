@@ -1,0 +1,19 @@
+// @strata/postgres: PostgreSQL clusters of a process's own (initdb, a free port, an unprivileged
+// server user, start/stop/restart, stop on exit and on SIGTERM/SIGINT), for the test harness, the
+// benchmarks and the database service's node agent. Examples live on each export's doc comment;
+// this file only re-exports.
+
+export {
+  startCluster,
+  type PgCluster,
+  type RestartServerOptions,
+  type ServerStopMode,
+  type StartClusterOptions,
+  type StopServerOptions,
+} from './cluster.js';
+
+export { ensurePostgresInstalled, findPostgresBinDir } from './install.js';
+
+export { PgClusterError, PostgresError, PostgresNotInstalledError, type PgClusterErrorCode } from './errors.js';
+
+export { CLEANUP_SIGNALS, runningClusterCount } from './process-cleanup.js';
