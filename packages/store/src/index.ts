@@ -29,12 +29,17 @@ export {
   InvalidArgumentError,
   InvalidDatabaseUrlError,
   MigrationError,
+  MigrationChangedError,
   StoreError,
+  StrataError,
+  ERROR_KINDS,
+  errorKindOf,
+  type ErrorKind,
   TransactionAbortedError,
   TransactionConflictError,
 } from './errors.js';
 export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } from './open.js';
-export { loadMigrations, migrate, type Migration, type MigrationReport } from './migrate.js';
+export { loadMigrations, migrate, migrationChecksum, type Migration, type MigrationReport } from './migrate.js';
 export { isRetryableConflict } from './retry.js';
 export { isConnectionError } from './connection-errors.js';
 export { isUniqueViolation, isForeignKeyViolation } from './sqlstate.js';

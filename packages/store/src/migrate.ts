@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Queryable, Transaction } from './interfaces.js';
-import { MigrationError } from './errors.js';
+import { MigrationChangedError, MigrationError } from './errors.js';
 
 /** One numbered SQL migration of a component. */
 export interface Migration {
@@ -48,9 +49,30 @@ export function loadMigrations(folder: URL): Migration[] {
 }
 
 /**
+ * The checksum `migrate` records for a migration: the SHA-256 (hex) of its script, with CRLF line
+ * ends read as LF so a Windows checkout (git `autocrlf`) of an unchanged file matches.
+ *
+ * @example
+ * migrationChecksum({ version: 1, name: 'items', sql: 'create table items (id int);' }); // '3b4f…'
+ */
+export function migrationChecksum(migration: Pick<Migration, 'sql'>): string {
+  return createHash('sha256').update(migration.sql.replace(/\r\n/g, '\n'), 'utf8').digest('hex');
+}
+
+/** A row of `strata.migrations`; `checksum` is null for rows written before checksums were recorded. */
+type AppliedRow = {
+  version: number;
+  name: string;
+  checksum: string | null;
+};
+
+/**
  * Applies the migrations of `component` that the database has not seen yet, in one transaction
  * under an advisory lock, so several processes starting at once apply each migration exactly once.
- * Applied migrations are recorded in `strata.migrations`.
+ * Applied migrations are recorded in `strata.migrations` with the SHA-256 of their script
+ * ({@link migrationChecksum}). An applied migration whose name or script has changed since is
+ * refused with {@link MigrationChangedError} before anything is applied; rows recorded before
+ * checksums existed get their checksum now, from the current file.
  *
  * @example
  * await migrate(db, 'store', loadMigrations(new URL('../migrations/', import.meta.url)));
@@ -59,42 +81,80 @@ export async function migrate(db: Migratable, component: string, migrations: rea
   checkSequence(migrations, component);
   return db.transaction(async (tx) => {
     await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-    await tx.exec(`
-      create schema if not exists strata;
-      create table if not exists strata.migrations (
-        component text not null,
-        version integer not null,
-        name text not null,
-        applied_at timestamptz not null default now(),
-        primary key (component, version)
-      );`);
-    const { rows } = await tx.query<{ version: number; name: string }>(
-      'select version, name from strata.migrations where component = $1 order by version',
+    await ensureMigrationsTable(tx);
+    const { rows } = await tx.query<AppliedRow>(
+      'select version, name, checksum from strata.migrations where component = $1 order by version',
       [component],
     );
-    const known = new Map(rows.map((row) => [Number(row.version), row.name]));
+    const known = new Map(rows.map((row) => [Number(row.version), row]));
     const newest = Math.max(0, ...known.keys());
     if (newest > (migrations.at(-1)?.version ?? 0)) {
       throw new MigrationError(
         `the database has ${component} migration ${newest} but this code only knows up to ${migrations.at(-1)?.version ?? 0}; upgrade the code before connecting it to this database`,
       );
     }
-    const applied: number[] = [];
+    // Every applied migration is checked before any new one runs, so a refusal applies nothing.
+    const unrecorded: Array<{ version: number; checksum: string }> = [];
     for (const migration of migrations) {
       const recorded = known.get(migration.version);
-      if (recorded !== undefined) {
-        if (recorded !== migration.name) {
-          throw new MigrationError(
-            `${component} migration ${migration.version} was applied as "${recorded}" but is now named "${migration.name}"; applied migrations must never change — add a new one instead`,
-          );
-        }
-        continue;
-      }
+      if (recorded === undefined) continue;
+      const checksum = migrationChecksum(migration);
+      checkUnchanged(component, migration, recorded, checksum, migrations.length);
+      if (recorded.checksum === null) unrecorded.push({ version: migration.version, checksum });
+    }
+    for (const { version, checksum } of unrecorded) {
+      await tx.query('update strata.migrations set checksum = $3 where component = $1 and version = $2', [component, version, checksum]);
+    }
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (known.has(migration.version)) continue;
       await applyOne(tx, component, migration);
       applied.push(migration.version);
     }
     return { applied };
   });
+}
+
+/**
+ * Creates `strata.migrations`, or adds the `checksum` column to one made before checksums were
+ * recorded. The column is looked up first: `alter table` would lock the table on every start.
+ */
+async function ensureMigrationsTable(tx: Queryable): Promise<void> {
+  await tx.exec(`
+    create schema if not exists strata;
+    create table if not exists strata.migrations (
+      component text not null,
+      version integer not null,
+      name text not null,
+      applied_at timestamptz not null default now(),
+      checksum text,
+      primary key (component, version)
+    );`);
+  const { rows } = await tx.query(
+    `select 1 from information_schema.columns where table_schema = 'strata' and table_name = 'migrations' and column_name = 'checksum'`,
+  );
+  if (rows.length === 0) await tx.exec('alter table strata.migrations add column if not exists checksum text');
+}
+
+/** Refuses an applied migration whose file no longer matches what was applied. */
+function checkUnchanged(component: string, migration: Migration, recorded: AppliedRow, checksum: string, count: number): void {
+  const next = `${String(count + 1).padStart(6, '0')}_<name>.sql`;
+  if (recorded.name !== migration.name) {
+    throw new MigrationChangedError(
+      component,
+      migration.version,
+      `${component} migration ${migration.version} was applied as "${recorded.name}" but is now named "${migration.name}"; applied migrations must never change — rename the file back and add a new migration (${next}) instead`,
+    );
+  }
+  if (recorded.checksum !== null && recorded.checksum !== checksum) {
+    throw new MigrationChangedError(
+      component,
+      migration.version,
+      `${component} migration ${migration.version} (${migration.name}) was edited after this database applied it ` +
+        `(SHA-256 now ${checksum.slice(0, 12)}…, applied ${recorded.checksum.slice(0, 12)}…); nothing was migrated. ` +
+        `Applied migrations must never change: restore the file as it was and put the change in a new migration (${next})`,
+    );
+  }
 }
 
 async function applyOne(tx: Queryable, component: string, migration: Migration): Promise<void> {
@@ -106,10 +166,11 @@ async function applyOne(tx: Queryable, component: string, migration: Migration):
       error,
     );
   }
-  await tx.query('insert into strata.migrations (component, version, name) values ($1, $2, $3)', [
+  await tx.query('insert into strata.migrations (component, version, name, checksum) values ($1, $2, $3, $4)', [
     component,
     migration.version,
     migration.name,
+    migrationChecksum(migration),
   ]);
 }
 

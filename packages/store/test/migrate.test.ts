@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { MigrationError, loadMigrations, migrate, openDatabase, type Database, type Migration } from '@strata/store';
+import { MigrationChangedError, MigrationError, loadMigrations, migrate, migrationChecksum, openDatabase, type Database, type Migration } from '@strata/store';
 import { engines, freshPostgresUrl } from '@strata/testing';
 import { collectOutput, exitCode, openScratch, spawnFixture } from './helpers.js';
 
@@ -16,6 +17,14 @@ async function recorded(db: Database, component: string): Promise<Array<{ versio
   );
   return rows;
 }
+
+/** The checksum recorded for each version of `component` (null where none was recorded). */
+async function checksums(db: Database, component: string): Promise<Array<string | null>> {
+  const { rows } = await db.query<{ checksum: string | null }>('select checksum from strata.migrations where component = $1 order by version', [component]);
+  return rows.map((row) => row.checksum);
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
 
 async function tableExists(db: Database, name: string): Promise<boolean> {
   const { rows } = await db.query<{ found: boolean }>('select to_regclass($1) is not null as found', [name]);
@@ -119,6 +128,47 @@ for (const kind of engines()) {
       assert.equal(await tableExists(db, 'failing_bad'), true);
     });
 
+    test('records the SHA-256 of each applied migration\'s script in strata.migrations.checksum', async () => {
+      const migrations = shopMigrations('summed');
+      await migrate(db, 'summed', migrations);
+      assert.deepEqual(await checksums(db, 'summed'), migrations.map((migration) => sha256(migration.sql)));
+      assert.equal(migrationChecksum(migrations[0]!), sha256(migrations[0]!.sql));
+    });
+
+    test('an applied migration whose script was edited is refused with MigrationChangedError naming it, and nothing is applied', async () => {
+      await migrate(db, 'edited', shopMigrations('edited').slice(0, 2));
+      const edited = shopMigrations('edited').map((migration) =>
+        migration.version === 2 ? { ...migration, sql: `${migration.sql} alter table edited_items add column price int;` } : migration,
+      );
+      await assert.rejects(migrate(db, 'edited', edited), (error: Error) => {
+        assert.ok(error instanceof MigrationChangedError, `expected MigrationChangedError, got ${String(error)}`);
+        assert.ok(error instanceof MigrationError, 'it is still a MigrationError');
+        assert.equal(error.code, 'STRATA_MIGRATION_CHANGED');
+        assert.equal(error.kind, 'failed-precondition');
+        assert.equal(error.component, 'edited');
+        assert.equal(error.version, 2);
+        assert.match(error.message, /edited migration 2 \(item_names\) was edited after this database applied it/);
+        assert.match(error.message, /restore the file as it was and put the change in a new migration \(000004_<name>\.sql\)/);
+        return true;
+      });
+      // Migration 3 (new) was not applied, the edit did not run, and the record is unchanged.
+      assert.equal(await tableExists(db, 'edited_items_name'), false);
+      const columns = await db.query(`select 1 from information_schema.columns where table_name = 'edited_items' and column_name = 'price'`);
+      assert.equal(columns.rows.length, 0);
+      assert.deepEqual((await recorded(db, 'edited')).map((row) => row.version), [1, 2]);
+      assert.deepEqual(await checksums(db, 'edited'), shopMigrations('edited').slice(0, 2).map((migration) => sha256(migration.sql)));
+
+      // Restoring the file lets the same call go through.
+      assert.deepEqual((await migrate(db, 'edited', shopMigrations('edited'))).applied, [3]);
+    });
+
+    test('a checkout with CRLF line ends has the same checksum as the LF file it came from', async () => {
+      const lf: Migration[] = [{ version: 1, name: 'lines', sql: 'create table crlf_items (id int);\ninsert into crlf_items values (1);\n' }];
+      await migrate(db, 'crlf', lf);
+      const crlf = lf.map((migration) => ({ ...migration, sql: migration.sql.replace(/\n/g, '\r\n') }));
+      assert.deepEqual((await migrate(db, 'crlf', crlf)).applied, []);
+    });
+
     test('a database with newer migrations than the code is rejected with MigrationError', async () => {
       await migrate(db, 'ahead', shopMigrations('ahead'));
       await assert.rejects(migrate(db, 'ahead', shopMigrations('ahead').slice(0, 2)), (error: Error) => {
@@ -128,6 +178,44 @@ for (const kind of engines()) {
         return true;
       });
       assert.equal((await recorded(db, 'ahead')).length, 3);
+    });
+  });
+}
+
+for (const kind of engines()) {
+  describe(`a database migrated before checksums were recorded, on ${kind}`, () => {
+    test('gets a checksum for every applied migration on its next migrate, without refusal; then edits are refused', async () => {
+      const db = await openScratch(kind);
+      try {
+        // What older Strata versions left: a table without the checksum column, rows without one.
+        await db.exec(`
+          create schema if not exists strata;
+          drop table if exists strata.migrations;
+          create table strata.migrations (
+            component text not null,
+            version integer not null,
+            name text not null,
+            applied_at timestamptz not null default now(),
+            primary key (component, version)
+          );
+          insert into strata.migrations (component, version, name) values ('other', 1, 'elsewhere');`);
+        for (const migration of shopMigrations('legacy').slice(0, 2)) {
+          await db.exec(migration.sql);
+          await db.query('insert into strata.migrations (component, version, name) values ($1, $2, $3)', ['legacy', migration.version, migration.name]);
+        }
+
+        const report = await migrate(db, 'legacy', shopMigrations('legacy'));
+        assert.deepEqual(report.applied, [3]);
+        assert.deepEqual(await checksums(db, 'legacy'), shopMigrations('legacy').map((migration) => sha256(migration.sql)));
+        assert.deepEqual((await recorded(db, 'legacy')).map((row) => row.version), [1, 2, 3]);
+        // Another component's rows get theirs on its own next migrate (its files are not known here).
+        assert.deepEqual(await checksums(db, 'other'), [null]);
+
+        const edited = shopMigrations('legacy').map((migration) => (migration.version === 1 ? { ...migration, sql: `${migration.sql} -- edited` } : migration));
+        await assert.rejects(migrate(db, 'legacy', edited), MigrationChangedError);
+      } finally {
+        await db.close();
+      }
     });
   });
 }
