@@ -5,7 +5,8 @@
 // order of the systems from round to round. Each measurement is a child process of its own
 // (child.ts) on a database of its own. Then it runs workloads 1, 2 and 4 for Strata on embedded
 // PGlite with raw PGlite inserts as the floor. Prints one table of medians with the ratios
-// Strata/DBOS and Strata/floor, and writes every raw figure to bench/results/<time>.json.
+// Strata/DBOS and Strata/floor, and writes every raw figure to bench/results/<time>.json, with
+// the machine's load during the run; a run on a busy machine is marked "not for the README".
 //
 //   npm run bench                                   the full run (about 35 minutes on 2 cores)
 //   npm run bench -- --rounds 1 --scale 0.1         a quick look with the same code paths
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freshPgliteDir, startCluster, type PgCluster } from '@strata/testing';
+import { MachineLoadMonitor } from './lib/machine-load.js';
 import { sleep } from './lib/measure.js';
 import { PARKED_PREFIX, RESULT_PREFIX, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
 
@@ -268,10 +270,14 @@ function table(engine: 'postgres' | 'pglite'): { lines: string[]; rows: Array<Re
 
 // ---------------------------------------------------------------------------------------------
 const startedAt = new Date();
+// From before the cluster starts to after the last child: other processes' CPU time is the noise.
+const machineLoadMonitor = new MachineLoadMonitor();
 console.error(`bench: ${rounds} round(s) at scale ${scale}; systems ${[...systems].join(', ')}; workloads ${workloads.join(', ')}`);
 const cluster = await startCluster({ settings: DURABLE });
 let settings: Record<string, string> = {};
 try {
+  // The server's processes are the bench's own, not load from others.
+  machineLoadMonitor.addRoot(Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]));
   const admin = new pg.Client({ connectionString: cluster.url });
   await admin.connect();
   const { rows: found } = await admin.query<{ name: string; setting: string; unit: string | null }>(
@@ -309,6 +315,7 @@ if (!args['no-pglite']) {
 }
 
 // ---------------------------------------------------------------------------------------------
+const machineLoad = machineLoadMonitor.finish();
 const packageVersion = (path: string) => (JSON.parse(readFileSync(join(ROOT_DIR, 'node_modules', path, 'package.json'), 'utf8')) as { version: string }).version;
 const versions = {
   node: process.version,
@@ -325,9 +332,14 @@ const pgliteTable = args['no-pglite'] ? undefined : table('pglite');
 const out: string[] = [];
 out.push('', `Strata vs DBOS Transact vs the raw commit floor: medians of ${rounds} round(s), scale ${scale}`);
 out.push(`${machine.cores} cores (${machine.cpu}), Node ${versions.node}, PostgreSQL ${versions.postgres} with ${Object.entries(DURABLE).map(([k, v]) => `${k}=${v}`).join(', ')}; DBOS Transact ${versions['@dbos-inc/dbos-sdk']} at its defaults; Strata ${versions.strata}`);
-out.push('Strata/X is Strata divided by X: below 1 is better for ms, above 1 for /s; "better" says by how much.', '');
-out.push('PostgreSQL', ...pgTable.lines);
-if (pgliteTable) out.push('', `Embedded PGlite ${versions['@electric-sql/pglite']} (Strata only; the floor is raw PGlite inserts)`, ...pgliteTable.lines);
+out.push('Strata/X is Strata divided by X: below 1 is better for ms, above 1 for /s; "better" says by how much.');
+const loadAverages = (values: readonly number[]) => values.map((v) => v.toFixed(2)).join('/');
+out.push(`Machine load: ${machineLoad.verdict}; load average ${loadAverages(machineLoad.loadAverageBefore)} before, ${loadAverages(machineLoad.loadAverageAfter)} after.`, '');
+// A table measured on a busy machine must not be pasted into the README as if it were quiet.
+const busyMark = machineLoad.busy ? ' — MACHINE BUSY during the run: not for the README' : '';
+out.push(`PostgreSQL${busyMark}`, ...pgTable.lines);
+if (pgliteTable) out.push('', `Embedded PGlite ${versions['@electric-sql/pglite']} (Strata only; the floor is raw PGlite inserts)${busyMark}`, ...pgliteTable.lines);
+if (machineLoad.busy) out.push('', `${machineLoad.verdict}. Run again on an idle machine for the README's table.`);
 console.log(out.join('\n'));
 
 const resultsDir = args.out!;
@@ -343,6 +355,7 @@ writeFileSync(
       scale,
       counts,
       machine,
+      machineLoad,
       versions,
       postgresSettings: settings,
       table: [...pgTable.rows, ...(pgliteTable?.rows ?? [])],

@@ -17,6 +17,7 @@ interface Report {
   readonly table: Array<{ engine: string; metric: string; strata?: number; dbos?: number; floor?: number }>;
   readonly postgresSettings: Record<string, string>;
   readonly versions: Record<string, string>;
+  readonly machineLoad: { loadAverageBefore: number[]; loadAverageAfter: number[]; foreignShare: number; busy: boolean; verdict: string };
 }
 
 /** The metrics each workload must report (lib/protocol.ts), at the scale's in-flight widths. */
@@ -58,6 +59,12 @@ test('npm run bench runs every workload for Strata, DBOS and the floor and repor
     assert.equal(report.postgresSettings.fsync, 'on');
     assert.equal(report.postgresSettings.synchronous_commit, 'on');
     assert.ok(report.versions['@dbos-inc/dbos-sdk'], 'the DBOS version is recorded');
+    // The machine's load is recorded, and a busy run's table says it is not for the README.
+    assert.equal(report.machineLoad.loadAverageBefore.length, 3);
+    assert.equal(report.machineLoad.loadAverageAfter.length, 3);
+    assert.ok(report.machineLoad.foreignShare >= 0 && report.machineLoad.foreignShare <= 1);
+    assert.ok(stdout.includes(`Machine load: ${report.machineLoad.verdict}`));
+    assert.equal(/PostgreSQL — MACHINE BUSY during the run: not for the README/.test(stdout), report.machineLoad.busy);
 
     const expectRun = (system: string, engine: string, workload: string) => {
       const run = report.measurements.find((m) => m.system === system && m.engine === engine && m.workload === workload);
