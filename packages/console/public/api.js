@@ -22,6 +22,9 @@ async function call(method, path, body) {
     throw new ApiError(0, 'CONSOLE_UNREACHABLE', 'the console server does not answer; is it still running?');
   }
   const data = await response.json().catch(() => null);
+  if (response.status === 401 && location.pathname !== '/login') {
+    location.assign('/login'); // the session ended (or the console restarted with a new token)
+  }
   if (!response.ok) {
     const error = data?.error ?? {};
     throw new ApiError(response.status, error.code ?? `HTTP_${response.status}`, error.message ?? `${method} ${path} failed with HTTP ${response.status}`);
@@ -44,4 +47,5 @@ export const api = {
   schedules: () => call('GET', '/api/schedules'),
   executors: () => call('GET', '/api/executors'),
   info: () => call('GET', '/api/info'),
+  login: (token) => call('POST', '/api/login', { token }),
 };

@@ -2,9 +2,10 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
-import { Link } from './components.js';
+import { Empty, Link } from './components.js';
 import { html } from './html.js';
 import { useLiveConnection } from './live.js';
+import { LoginPage } from './login.js';
 import { ExecutorsPage, QueuesPage, SchedulesPage } from './pages-system.js';
 import { useLocation } from './router.js';
 import { WorkflowPage } from './page-workflow.js';
@@ -23,11 +24,23 @@ function page({ path, query }) {
   if (path === '/queues') return html`<${QueuesPage} />`;
   if (path === '/schedules') return html`<${SchedulesPage} />`;
   if (path === '/executors') return html`<${ExecutorsPage} />`;
-  return html`<${WorkflowsPage} query=${query} />`;
+  if (path === '/' || path === '/workflows') return html`<${WorkflowsPage} query=${query} />`;
+  return html`<${NotFoundPage} path=${path} />`;
+}
+
+/** Any path the console has no page for (the server answers those with this page and a 404). */
+function NotFoundPage({ path }) {
+  return html`<section class="page" data-testid="not-found-page"><h1>Page not found</h1>
+    <${Empty}>The console has no page at <code>${path}</code>. <${Link} href="/">All workflows</${Link}></${Empty}></section>`;
 }
 
 function App() {
   const location = useLocation();
+  if (location.path === '/login') return html`<main><${LoginPage} /></main>`;
+  return html`<${Shell} location=${location} />`;
+}
+
+function Shell({ location }) {
   const live = useLiveConnection();
   const [info, setInfo] = useState(null);
   useEffect(() => {

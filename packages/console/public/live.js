@@ -23,17 +23,24 @@ function notify() {
   for (const listener of listeners) listener();
 }
 
-const events = new EventSource('/api/events');
-events.addEventListener('ready', () => setConnected(true));
-events.addEventListener('changed', notify);
-events.addEventListener('error', () => setConnected(false)); // EventSource reconnects by itself
-setConnected(false);
+let events;
+
+/** Opens the stream on first use, so a page that shows no data (the login page) opens none. */
+function start() {
+  if (events) return;
+  events = new EventSource('/api/events');
+  events.addEventListener('ready', () => setConnected(true));
+  events.addEventListener('changed', notify);
+  events.addEventListener('error', () => setConnected(false)); // EventSource reconnects by itself
+  setConnected(false);
+}
 
 /** Calls `refresh` on every change (and every few seconds as a safety net) while mounted. */
 export function useLiveRefresh(refresh) {
   const latest = useRef(refresh);
   latest.current = refresh;
   useEffect(() => {
+    start();
     const run = () => latest.current();
     listeners.add(run);
     const timer = setInterval(run, SAFETY_REFRESH_MS);
@@ -48,6 +55,7 @@ export function useLiveRefresh(refresh) {
 export function useLiveConnection() {
   const [state, setState] = useState(connected);
   useEffect(() => {
+    start();
     connectionListeners.add(setState);
     setState(connected);
     return () => connectionListeners.delete(setState);

@@ -218,7 +218,7 @@ function Timeline({ workflow, steps, selected, setSelected, busy, onFork }) {
               <span class="num">${formatDuration(durationMs)}</span>
               ${reused
                 ? html`<span class="track reused-note" title=${`recorded ${formatTime(step.completedAt)}, before this workflow was created`}>reused from an earlier run</span>`
-                : html`<span class="track"><span class=${`bar kind-${step.kind}`} style=${`left:${Math.min(left, 99.6)}%;width:${Math.min(width, 100 - Math.min(left, 99.6))}%`}></span></span>`}
+                : html`<span class="track"><span class=${`bar kind-${step.kind}`} style=${{ left: `${Math.min(left, 99.6)}%`, width: `${Math.min(width, 100 - Math.min(left, 99.6))}%` }}></span></span>`}
             </button>
             ${isSelected && html`
               <div class="step-detail" data-testid="step-detail">

@@ -9,7 +9,10 @@ import type { IncomingMessage } from 'node:http';
 import { ConsoleRequestError, toErrorResponse } from './errors.js';
 import { toPlainJson } from './json.js';
 import { HEADER_BYTES_MAX, REQUEST_BODY_BYTES_MAX, REQUEST_BODY_DRAIN_BYTES_MAX, URL_LENGTH_MAX, bodyTooLarge, headerBytes, headersTooLarge, urlTooLong, type Refusal } from './limits.js';
-import { checkText, parseBodyObject, parseForkBody, parseListQuery, parseRestartBody } from './params.js';
+import { checkIdentifier, parseBodyObject, parseForkBody, parseListQuery, parseLoginBody, parseRestartBody } from './params.js';
+import { credentialOf, sessionCookie, type ConsoleAuthenticator, type ConsolePrincipal } from './security/authentication.js';
+import { normalizeHostHeader } from './security/hosts.js';
+import { securityHeaders } from './security/headers.js';
 import { queueCounts } from './sql/queue-counts.js';
 
 /** Open live-update streams per console; each is a held connection, so they are bounded. */
@@ -19,7 +22,20 @@ export const EVENT_STREAMS_MAX = 100;
 const KEEP_ALIVE_INTERVAL_MS = 15_000;
 
 /** The pages of the single-page UI; each answers with index.html and the UI routes in the browser. */
-const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors'];
+const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors', '/login'];
+
+/** Who may reach the console, and how its pages are confined (see `src/security/`). */
+export interface ConsoleSecurity {
+  /** `Host` header values answered (lower-case, `name:port` or a bare name); others get a 421. */
+  readonly allowedHosts: ReadonlySet<string>;
+  /** Checks each request's credential; undefined when none is needed (loopback, nothing configured). */
+  readonly authenticate: ConsoleAuthenticator | undefined;
+  /** The Content-Security-Policy of every answer. */
+  readonly contentSecurityPolicy: string;
+}
+
+/** Hono variables the middleware sets for the routes. */
+type Env = { Variables: { principal: ConsolePrincipal | undefined } };
 
 /** What the routes work with. */
 export interface ConsoleContext {
@@ -28,17 +44,21 @@ export interface ConsoleContext {
   readonly assets: ReadonlyMap<string, Asset>;
   /** Ends the open event streams, so the server can close. */
   readonly streamClosers: Set<() => void>;
+  readonly security: ConsoleSecurity;
 }
 
 /**
  * The Hono application of a console.
  *
  * @example
- * const app = createApp({ client, feed, assets, streamClosers: new Set() });
- * const res = await app.request('/api/workflows?status=ERROR&limit=20');
+ * const security = { allowedHosts: new Set(['localhost']), authenticate: undefined, contentSecurityPolicy: "default-src 'self'" };
+ * const app = createApp({ client, feed, assets, streamClosers: new Set(), security });
+ * const res = await app.request('http://localhost/api/workflows?status=ERROR&limit=20');
  */
-export function createApp({ client, feed, assets, streamClosers }: ConsoleContext): Hono {
-  const app = new Hono();
+export function createApp({ client, feed, assets, streamClosers, security }: ConsoleContext): Hono<Env> {
+  const app = new Hono<Env>();
+  const headers = Object.entries(securityHeaders(security.contentSecurityPolicy));
+  const index = assets.get('/')!;
   const admin = client.workflows;
 
   app.onError((error, c) => {
@@ -51,16 +71,49 @@ export function createApp({ client, feed, assets, streamClosers }: ConsoleContex
     if (c.req.path === '/api' || c.req.path.startsWith('/api/')) {
       return c.json({ error: { code: 'CONSOLE_NOT_FOUND', message: `no API route ${c.req.method} ${c.req.path}; see packages/console/README.md for the routes` } }, 404);
     }
-    return c.text('Not found', 404);
+    if (c.req.path.startsWith('/assets/') || c.req.path.startsWith('/vendor/')) return c.text('Not found', 404);
+    // Any other path gets the UI with a 404 status: the page shows its own "not found".
+    return serveAsset(c, index, 404);
   });
 
+  // Outermost: every answer, refusals and errors included, carries the security headers.
   app.use('*', async (c, next) => {
-    c.header('X-Content-Type-Options', 'nosniff');
+    await next();
+    for (const [name, value] of headers) c.res.headers.set(name, value);
+  });
+  app.use('*', async (c, next) => {
     const oversized = oversizedRequest(c);
     if (oversized !== undefined) return c.json(oversized.body, oversized.status);
+    rejectUnknownHost(c, security.allowedHosts);
     if (c.req.path.startsWith('/api/')) rejectMalformedUrl(c);
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') rejectCrossSite(c);
+    if (security.authenticate !== undefined && !isPublic(c)) {
+      const credential = credentialOf(c.req.raw.headers);
+      const principal = credential === undefined ? undefined : await security.authenticate(credential);
+      if (principal === undefined) {
+        // A person opening a page is sent to log in; scripts and the pages' own calls get a typed 401.
+        if ((c.req.method === 'GET' || c.req.method === 'HEAD') && !c.req.path.startsWith('/api/')) return c.redirect('/login', 303);
+        c.header('WWW-Authenticate', 'Bearer realm="strata-console"');
+        throw new ConsoleRequestError(401, 'CONSOLE_UNAUTHENTICATED', credential === undefined
+          ? 'this console needs a credential: send "Authorization: Bearer <token>", or open the login URL the console printed when it started'
+          : 'the credential is not valid for this console; use the token it printed when it started (or STRATA_CONSOLE_TOKEN)');
+      }
+      c.set('principal', principal);
+    }
     await next();
+  });
+
+  // Logging in: a browser exchanges the token for an HttpOnly, SameSite=Strict session cookie.
+  app.post('/api/login', async (c) => {
+    const { token } = parseLoginBody(await readBody(c));
+    if (security.authenticate === undefined) return c.json({ authenticated: true, required: false });
+    const principal = await security.authenticate(token);
+    if (principal === undefined) {
+      throw new ConsoleRequestError(401, 'CONSOLE_UNAUTHENTICATED', 'the token is not valid for this console; copy it from the login URL the console printed when it started (or STRATA_CONSOLE_TOKEN)');
+    }
+    c.header('Set-Cookie', sessionCookie(token));
+    c.header('Cache-Control', 'no-store');
+    return c.json({ authenticated: true, required: true, principal: principal.id });
   });
 
   // Workflows
@@ -167,14 +220,13 @@ export function createApp({ client, feed, assets, streamClosers }: ConsoleContex
   });
 
   // The web UI
-  const index = assets.get('/')!;
   for (const path of PAGE_PATHS) app.get(path, (c) => serveAsset(c, index));
   app.get('/assets/:file', (c) => serveKnown(c));
   app.get('/vendor/:file', (c) => serveKnown(c));
 
   return app;
 
-  function serveKnown(c: Context): Response {
+  function serveKnown(c: Context<Env>): Response {
     const asset = assets.get(c.req.path);
     return asset === undefined ? c.text('Not found', 404) : serveAsset(c, asset);
   }
@@ -186,27 +238,46 @@ export function createApp({ client, feed, assets, streamClosers }: ConsoleContex
   }
 }
 
-function serveAsset(c: Context, asset: Asset): Response {
+/** Paths anyone may load: the login page and the UI's code (no data in either), and the login exchange. */
+function isPublic(c: Context<Env>): boolean {
+  const { method, path } = c.req;
+  if (method === 'POST') return path === '/api/login';
+  if (method !== 'GET' && method !== 'HEAD') return false;
+  return path === '/login' || path.startsWith('/assets/') || path.startsWith('/vendor/');
+}
+
+/**
+ * Refuses a request whose `Host` header is not one the console is bound to or was configured
+ * with: a page that DNS-rebinds its own name to 127.0.0.1 sends its name, not ours.
+ */
+function rejectUnknownHost(c: Context<Env>, allowedHosts: ReadonlySet<string>): void {
+  const host = normalizeHostHeader(c.req.header('Host'));
+  if (host !== undefined && allowedHosts.has(host)) return;
+  const shown = host === undefined ? 'no Host header' : `Host ${JSON.stringify(host.slice(0, 100))}`;
+  throw new ConsoleRequestError(421, 'CONSOLE_UNKNOWN_HOST', `this console does not answer ${shown}; use ${[...allowedHosts].slice(0, 4).join(' or ')}, or start it with allowedHosts: ['<name>'] for a name of your own (a proxy's)`);
+}
+
+function serveAsset(c: Context<Env>, asset: Asset, status: 200 | 404 = 200): Response {
   // Revalidate every time (an ETag round trip on 127.0.0.1 is cheap), so an upgraded console never runs stale code.
   c.header('Cache-Control', 'no-cache');
   c.header('ETag', asset.etag);
-  if (c.req.header('If-None-Match') === asset.etag) return c.body(null, 304);
+  if (status === 200 && c.req.header('If-None-Match') === asset.etag) return c.body(null, 304);
   c.header('Content-Type', asset.contentType);
-  return c.body(asset.body as Uint8Array<ArrayBuffer>, 200);
+  return c.body(asset.body as Uint8Array<ArrayBuffer>, status);
 }
 
 /** The `:id` of a workflow route, refused with a 400 when no stored workflow ID could be it. */
-function workflowIdOf(c: Context): string {
-  return checkText(c.req.param('id') ?? '', 'the workflow ID in the path');
+function workflowIdOf(c: Context<Env>): string {
+  return checkIdentifier(c.req.param('id') ?? '', 'the workflow ID in the path');
 }
 
 /** The node:http request under a Hono request, when served by `@hono/node-server`. */
-function incomingOf(c: Context): IncomingMessage | undefined {
+function incomingOf(c: Context<Env>): IncomingMessage | undefined {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
 }
 
 /** A 414 or 431 for a request over {@link URL_LENGTH_MAX} or {@link HEADER_BYTES_MAX}, else undefined. */
-function oversizedRequest(c: Context): Refusal | undefined {
+function oversizedRequest(c: Context<Env>): Refusal | undefined {
   const incoming = incomingOf(c);
   const target = incoming?.url ?? (({ pathname, search }) => pathname + search)(new URL(c.req.url));
   if (Buffer.byteLength(target) > URL_LENGTH_MAX) return urlTooLong(Buffer.byteLength(target));
@@ -220,7 +291,7 @@ function oversizedRequest(c: Context): Refusal | undefined {
  * Refuses an API URL whose percent-encoding is not UTF-8 (`%ED%A0%80`, `%E0%A4%A`): decoded
  * leniently it would name a different workflow or filter than the one meant.
  */
-function rejectMalformedUrl(c: Context): void {
+function rejectMalformedUrl(c: Context<Env>): void {
   const { pathname, search } = new URL(c.req.url);
   for (const segment of pathname.split('/')) {
     if (!decodes(segment)) throw new ConsoleRequestError(400, 'CONSOLE_INVALID_PARAMETER', `the URL path segment ${JSON.stringify(segment.slice(0, 64))} is not percent-encoded UTF-8; encode IDs with encodeURIComponent`);
@@ -243,7 +314,7 @@ function decodes(text: string): boolean {
  * The JSON object of a POST body (empty: `{}`), read up to {@link REQUEST_BODY_BYTES_MAX} bytes:
  * a larger one is refused with a 413 as soon as it is known, whatever Content-Length said.
  */
-async function readBody(c: Context): Promise<Record<string, unknown>> {
+async function readBody(c: Context<Env>): Promise<Record<string, unknown>> {
   const declared = c.req.header('Content-Length');
   if (declared !== undefined && Number(declared) > REQUEST_BODY_BYTES_MAX) throw tooLarge();
   const stream = c.req.raw.body;
@@ -272,13 +343,24 @@ function tooLarge(): ConsoleRequestError {
 /**
  * Refuses state-changing requests sent by another web site's page (a form or a no-cors fetch
  * to 127.0.0.1 would otherwise cancel workflows): browsers label them with `Sec-Fetch-Site`
- * or an `Origin` that is not the console's own. Scripts and the CLI send neither.
+ * or an `Origin` whose host is not the one the request was sent to (the Host, already checked
+ * against the allowed hosts; the scheme may differ behind a TLS proxy). Scripts and the CLI send
+ * neither; beyond loopback they still need the credential.
  */
-function rejectCrossSite(c: Context): void {
+function rejectCrossSite(c: Context<Env>): void {
   const site = c.req.header('Sec-Fetch-Site');
   const origin = c.req.header('Origin');
-  const own = new URL(c.req.url).origin;
-  if ((site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && origin !== own)) {
+  if ((site !== undefined && site !== 'same-origin' && site !== 'none') || (origin !== undefined && originHost(origin) !== normalizeHostHeader(c.req.header('Host')))) {
     throw new ConsoleRequestError(403, 'CONSOLE_CROSS_SITE', 'state-changing requests must come from the console\'s own pages or from a script, not from another web site');
+  }
+}
+
+/** The `host[:port]` of an Origin header, or undefined for `null` and anything unparsable. */
+function originHost(origin: string): string | undefined {
+  try {
+    const { protocol, host } = new URL(origin);
+    return protocol === 'http:' || protocol === 'https:' ? normalizeHostHeader(host) : undefined;
+  } catch {
+    return undefined;
   }
 }

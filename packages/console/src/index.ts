@@ -4,3 +4,4 @@
  */
 export { startConsole, type ConsoleOptions, type RunningConsole } from './console.js';
 export type { ErrorBody } from './errors.js';
+export { tokenAuthenticator, TOKEN_ENV_VAR, type ConsoleAuthenticator, type ConsolePrincipal } from './security/authentication.js';

@@ -5,6 +5,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ErrorBody } from './errors.js';
+import { BARE_SECURITY_HEADERS } from './security/headers.js';
 
 /** Longest request target (path and query): 8 KiB, what common proxies accept; the longest real list query is a few hundred bytes. */
 export const URL_LENGTH_MAX = 8 * 1024;
@@ -116,11 +117,14 @@ export function answerClientErrors(server: Server): void {
           : refusal(400, 'CONSOLE_BAD_REQUEST', `the request is not valid HTTP/1.1 (${error.code ?? error.message}); send a well-formed request`);
     const body = JSON.stringify(answer.body);
     socket.end(
-      `HTTP/1.1 ${answer.status} ${STATUS_TEXT[answer.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${answer.status} ${STATUS_TEXT[answer.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${BARE_HEADER_LINES}Connection: close\r\n\r\n${body}`,
     );
     socket.resume();
   });
 }
+
+/** The security headers (src/security/headers.ts) as raw header lines, for answers written to the socket. */
+const BARE_HEADER_LINES = Object.entries(BARE_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('');
 
 const STATUS_TEXT: Readonly<Record<Refusal['status'], string>> = {
   400: 'Bad Request',

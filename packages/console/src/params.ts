@@ -45,7 +45,7 @@ export function parseListQuery(query: URLSearchParams): ListWorkflowsOptions {
     const values = query.getAll(key).filter((value) => value !== '');
     if (key.startsWith(ATTRIBUTE_PREFIX) && key.length > ATTRIBUTE_PREFIX.length) {
       if (values.length > 1) throw invalid(`give attribute ${quoted(key)} once, not ${values.length} times`);
-      const name = checkText(key.slice(ATTRIBUTE_PREFIX.length), `attribute key ${quoted(key)}`);
+      const name = checkIdentifier(key.slice(ATTRIBUTE_PREFIX.length), `attribute key ${quoted(key)}`);
       if (values[0] !== undefined) attributes[name] = checkText(values[0], `attribute ${quoted(key)}`);
       continue;
     }
@@ -63,7 +63,7 @@ export function parseListQuery(query: URLSearchParams): ListWorkflowsOptions {
     else if (key === 'order') options.order = parseOrder(value);
     else if ((DATE_FILTERS as readonly string[]).includes(key)) options[key] = parseDate(key, value);
     else if (key === 'cursor') options[key] = checkText(value, 'cursor', CURSOR_LENGTH_MAX);
-    else options[key] = checkText(value, key);
+    else options[key] = checkIdentifier(value, key);
   }
   const attributeCount = Object.keys(attributes).length;
   if (attributeCount > ATTRIBUTE_FILTERS_MAX) throw invalid(`filter by at most ${ATTRIBUTE_FILTERS_MAX} attributes, not ${attributeCount}`);
@@ -145,6 +145,42 @@ export function checkText(value: string, what: string, lengthMax: number = TEXT_
   return value;
 }
 
+/**
+ * `value` if it could be a workflow ID, name, queue, executor ID, app version or attribute key as
+ * Strata stores them: {@link checkText}, and no other C0 control character either (transact
+ * refuses them in identifiers, so no row has one; and an escape sequence in a filter is an attack,
+ * not a search).
+ *
+ * @throws {ConsoleRequestError} 400 `CONSOLE_INVALID_PARAMETER` naming the character and where it is.
+ *
+ * @example
+ * checkIdentifier('order-42', 'workflow ID');      // 'order-42'
+ * checkIdentifier('a\u001b[2J', 'workflow ID');    // throws: … control character U+001B at position 1 …
+ */
+export function checkIdentifier(value: string, what: string): string {
+  checkText(value, what);
+  for (let index = 0; index < value.length; index += 1) {
+    const unit = value.charCodeAt(index);
+    if (unit < 0x20) {
+      throw invalid(`${what} contains the control character U+${unit.toString(16).toUpperCase().padStart(4, '0')} at position ${index}, which no workflow ID, name or queue holds; send printable text (encodeURIComponent the value in URLs)`);
+    }
+  }
+  return value;
+}
+
+/** `{ "token": "…" }` of `POST /api/login`. */
+export function parseLoginBody(body: Record<string, unknown>): { token: string } {
+  rejectUnknownFields(body, ['token']);
+  const { token } = body;
+  if (typeof token !== 'string' || token === '' || token.length > LOGIN_TOKEN_LENGTH_MAX) {
+    throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', `token must be the console's token as a non-empty string of at most ${LOGIN_TOKEN_LENGTH_MAX} characters, e.g. {"token": "…"}`);
+  }
+  return { token };
+}
+
+/** Longest token a login takes: far above any real token or API key, and bounded before hashing. */
+const LOGIN_TOKEN_LENGTH_MAX = 4_096;
+
 /** A value quoted for an error message, cut short and with NUL and other controls escaped. */
 function quoted(value: string): string {
   return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
@@ -188,7 +224,7 @@ function newWorkflowId(body: Record<string, unknown>): { workflowId?: string } {
     throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', `workflowId must be a non-empty string (the new workflow's ID), got ${JSON.stringify(workflowId)}`);
   }
   try {
-    return { workflowId: checkText(workflowId, 'workflowId') };
+    return { workflowId: checkIdentifier(workflowId, 'workflowId') };
   } catch (error) {
     throw new ConsoleRequestError(400, 'CONSOLE_INVALID_BODY', (error as Error).message);
   }
