@@ -25,6 +25,15 @@ interface LockRecord {
   /** The owner's start time in clock ticks since boot (Linux), so a reused pid is told apart. */
   readonly startTicks: string | null;
   readonly token: string;
+  /** The Unix socket on which the owner serves the database to other processes of its user, if it does. */
+  readonly socket?: string;
+}
+
+/** A live process on this machine holding a directory's lock, and where it serves the database. */
+export interface LockHolder {
+  readonly pid: number;
+  /** The owner's Unix socket (a `.s.PGSQL.5432` file), or undefined if it serves none. */
+  readonly socketPath: string | undefined;
 }
 
 /**
@@ -64,14 +73,23 @@ export class DirectoryLock {
    * Takes the lock of directory `dir` (which must exist), or throws `DatabaseLockedError` naming
    * the holder. File system errors (ENOSPC, EROFS, EACCES) are thrown as they are.
    *
+   * `socketPath`, recorded in the lock, tells other processes where this one will serve the
+   * database (see {@link liveHolder}).
+   *
    * @example
    * const lock = await DirectoryLock.acquire(dir); // DatabaseLockedError if another process has it
    */
-  static async acquire(dir: string): Promise<DirectoryLock> {
+  static async acquire(dir: string, { socketPath }: { socketPath?: string } = {}): Promise<DirectoryLock> {
     const lockPath = path.join(dir, LOCK_FILE);
     await removeAbandonedTemporaries(dir);
     const token = randomUUID();
-    const record: LockRecord = { pid: process.pid, host: hostname(), startTicks: processStartTicks(process.pid) ?? null, token };
+    const record: LockRecord = {
+      pid: process.pid,
+      host: hostname(),
+      startTicks: processStartTicks(process.pid) ?? null,
+      token,
+      ...(socketPath === undefined ? {} : { socket: socketPath }),
+    };
     const content = `${JSON.stringify(record)}\n`;
     const temporary = path.join(dir, `${LOCK_FILE}.${process.pid}.${token}.tmp`);
     await writeDurably(temporary, content);
@@ -167,12 +185,31 @@ function refusalFor(holderContent: string, lockPath: string, dir: string): Datab
     if (startTicks !== undefined && startTicks !== holder.startTicks) return undefined; // the pid was reused
   }
   return new DatabaseLockedError(
-    `the embedded database at ${dir} is open in another process (pid ${holder.pid}); embedded PGlite serves one process at a time — stop that process, or use a postgres:// URL to share a database between processes`,
+    `the embedded database at ${dir} is open in another process (pid ${holder.pid}); embedded PGlite serves one process at a time — stop that process (kill ${holder.pid}), or use a postgres:// URL to share a database between processes`,
   );
 }
 
+/**
+ * The live process on this machine that holds `dir`'s lock, or undefined when the directory is
+ * not locked, is locked by this process, or by a process that is provably dead or elsewhere.
+ *
+ * @example
+ * const holder = await liveHolder('/var/lib/app/.strata');
+ * if (holder?.socketPath) connectThrough(holder.socketPath);
+ */
+export async function liveHolder(dir: string): Promise<LockHolder | undefined> {
+  const content = await readFile(path.join(dir, LOCK_FILE), 'utf8').catch(() => undefined);
+  const holder = content === undefined ? undefined : parseRecord(content);
+  if (holder === undefined || holder.host !== hostname() || holder.pid === process.pid || !isProcessAlive(holder.pid)) return undefined;
+  if (holder.startTicks != null) {
+    const startTicks = processStartTicks(holder.pid);
+    if (startTicks !== undefined && startTicks !== holder.startTicks) return undefined;
+  }
+  return { pid: holder.pid, socketPath: holder.socket };
+}
+
 /** A lock record; a bare pid is the format of Strata versions before the record (no host, no start time). */
-function parseRecord(content: string): { pid: number; host?: string; startTicks?: string | null; token?: string } | undefined {
+function parseRecord(content: string): { pid: number; host?: string; startTicks?: string | null; token?: string; socket?: string } | undefined {
   const text = content.trim();
   if (/^[1-9]\d*$/.test(text)) return { pid: Number(text) };
   try {
@@ -181,7 +218,8 @@ function parseRecord(content: string): { pid: number; host?: string; startTicks?
       return undefined;
     }
     const startTicks = typeof value.startTicks === 'string' ? value.startTicks : null;
-    return { pid: value.pid as number, host: value.host, startTicks, token: value.token };
+    const socket = typeof value.socket === 'string' ? { socket: value.socket } : {};
+    return { pid: value.pid as number, host: value.host, startTicks, token: value.token, ...socket };
   } catch {
     return undefined;
   }

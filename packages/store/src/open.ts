@@ -1,5 +1,7 @@
 import type { Database, NotificationMode } from './interfaces.js';
-import { InvalidArgumentError, InvalidDatabaseUrlError } from './errors.js';
+import path from 'node:path';
+import { DatabaseLockedError, InvalidArgumentError, InvalidDatabaseUrlError } from './errors.js';
+import { liveHolder } from './lock.js';
 import { PgliteDatabase } from './pglite-database.js';
 import { PostgresDatabase } from './postgres-database.js';
 import { migrate, storeMigrations } from './migrate.js';
@@ -12,6 +14,11 @@ const DEFAULT_POLL_INTERVAL_MS = 100;
 const DEFAULT_POOL_SIZE = 10;
 /** Generous: a refused connection fails at once anyway; this bounds a silent host or a server too loaded to answer. */
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
+/**
+ * Connections to another process's embedded database: its engine runs one request at a time
+ * anyway, so more connections only queue there; two let a LISTEN connection and a query coexist.
+ */
+const SERVED_POOL_SIZE = 2;
 
 /** Options for {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -29,6 +36,12 @@ export interface OpenDatabaseOptions {
   readonly poolSize?: number;
   /** How long to wait for a new connection before failing (PostgreSQL only). Default 15,000 ms. */
   readonly connectTimeoutMs?: number;
+  /**
+   * What to do when an embedded directory is open in another live process of this machine:
+   * `'connect'` (default) uses it through the Unix socket that process serves it on, as a
+   * PostgreSQL client; `'fail'` throws `DatabaseLockedError` naming that process.
+   */
+  readonly ifLocked?: 'connect' | 'fail';
 }
 
 /**
@@ -82,7 +95,11 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
       `unsupported database URL scheme "${scheme}://": use postgres://user:password@host:port/database, memory://, or a directory path for the embedded database`,
     );
   } else {
-    db = await PgliteDatabase.open(url, settings);
+    const ifLocked = options.ifLocked ?? 'connect';
+    if (ifLocked !== 'connect' && ifLocked !== 'fail') {
+      throw new InvalidArgumentError(`ifLocked must be 'connect' or 'fail', got ${JSON.stringify(ifLocked)}`);
+    }
+    db = await openEmbedded(url, settings, ifLocked, positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'));
   }
   if (settings.notificationMode === 'poll') {
     try {
@@ -93,6 +110,40 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
     }
   }
   return db;
+}
+
+/**
+ * The embedded database in `dir`: opened here, or — while another live process holds it and
+ * serves it on a socket — reached through that socket as a PostgreSQL client.
+ */
+async function openEmbedded(
+  dir: string,
+  settings: { notificationMode: NotificationMode; pollIntervalMs: number },
+  ifLocked: 'connect' | 'fail',
+  connectTimeoutMs: number,
+): Promise<Database> {
+  try {
+    return await PgliteDatabase.open(dir, settings);
+  } catch (error) {
+    if (!(error instanceof DatabaseLockedError) || ifLocked === 'fail') throw error;
+    const absolute = path.resolve(dir);
+    const holder = await liveHolder(absolute);
+    if (holder?.socketPath === undefined) throw error; // an older Strata, or a holder that serves no socket
+    const description = `pglite ${absolute} (served by pid ${holder.pid})`;
+    try {
+      return await PostgresDatabase.open({
+        ...settings,
+        url: `postgres://strata@localhost/postgres?host=${encodeURIComponent(path.dirname(holder.socketPath))}`,
+        description,
+        poolSize: SERVED_POOL_SIZE,
+        connectTimeoutMs,
+      });
+    } catch (connectError) {
+      throw new DatabaseLockedError(
+        `the embedded database at ${absolute} is open in another process (pid ${holder.pid}), and its socket ${holder.socketPath} did not answer (${(connectError as Error).message}); if that process is still starting, retry in a moment, else stop it (kill ${holder.pid})`,
+      );
+    }
+  }
 }
 
 /** Query parameters that carry secrets; `pg` accepts them in the URL. */

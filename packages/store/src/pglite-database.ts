@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
 import { DirectoryLock } from './lock.js';
+import { SocketServer, prepareSocketPath, type ServedEngine } from './socket-server.js';
 
 /** Marks async work running inside a transaction of a given PGlite database (it has one connection). */
 const insideTransaction = new AsyncLocalStorage<PgliteDatabase>();
@@ -33,10 +34,20 @@ const DISK_FULL_ERRNOS: ReadonlySet<string | number> = new Set(['ENOSPC', 'EDQUO
 /** The same for a directory that cannot be written (EROFS, EACCES, EPERM). */
 const READ_ONLY_ERRNOS: ReadonlySet<string | number> = new Set(['EROFS', 'EACCES', 'EPERM', 69, 2, 63]);
 
+/** Options of an embedded database, beside the driver settings. */
+export interface PgliteOptions {
+  /**
+   * Serve the database to other processes of this user on a Unix socket in the directory (its
+   * path goes into the lock record), so that a CLI or a second process can use it while this
+   * one holds it. Default true for a directory; never for memory.
+   */
+  readonly serve?: boolean;
+}
+
 /**
  * Embedded PostgreSQL (PGlite, WebAssembly) in this process. PGlite has a single connection, so
  * statements and transactions are queued here one at a time; a directory can be open in one
- * process only (a lock file says which).
+ * process only (a lock file says which), and that process serves it to others on a Unix socket.
  */
 export class PgliteDatabase extends SqlDatabase {
   readonly engine = 'pglite' as const;
@@ -54,6 +65,8 @@ export class PgliteDatabase extends SqlDatabase {
   #tail: Promise<void> = Promise.resolve();
   /** True between BEGIN and COMMIT/ROLLBACK. */
   #inTransaction = false;
+  /** The socket other processes reach this database on, while it is open. */
+  #server: SocketServer | undefined;
 
   private constructor(pg: PGlite, description: string, dir: string | undefined, lock: DirectoryLock | undefined, settings: DriverSettings) {
     super(settings);
@@ -68,27 +81,48 @@ export class PgliteDatabase extends SqlDatabase {
    * is undefined. A full disk gives `DiskFullError`, a read-only or unwritable directory
    * `StorageReadOnlyError`, a directory open elsewhere `DatabaseLockedError`.
    */
-  static async open(dir: string | undefined, settings: DriverSettings): Promise<PgliteDatabase> {
+  static async open(dir: string | undefined, settings: DriverSettings, { serve = true }: PgliteOptions = {}): Promise<PgliteDatabase> {
     if (dir === undefined) {
       const pg = await PGlite.create();
       return new PgliteDatabase(pg, 'pglite (in memory)', undefined, undefined, settings);
     }
     const absolute = path.resolve(dir);
     let lock: DirectoryLock;
+    let socketPath: string | undefined;
     try {
       await makeDirectory(absolute);
-      lock = await DirectoryLock.acquire(absolute);
+      socketPath = serve ? await prepareSocketPath(absolute) : undefined;
+      lock = await DirectoryLock.acquire(absolute, socketPath === undefined ? {} : { socketPath });
     } catch (error) {
       throw storageErrorOf(error, absolute, 'open') ?? error;
     }
+    let db: PgliteDatabase | undefined;
     try {
       await assertRoomToOpen(absolute);
       const pg = await PGlite.create(path.join(absolute, DATA_SUBDIR));
-      return new PgliteDatabase(pg, `pglite ${absolute}`, absolute, lock, settings);
+      db = new PgliteDatabase(pg, `pglite ${absolute}`, absolute, lock, settings);
+      if (socketPath !== undefined) {
+        const { rows } = await pg.query<{ server_version: string }>('show server_version');
+        db.#server = await SocketServer.start(db.#served(), socketPath, rows[0]?.server_version ?? '');
+      }
+      return db;
     } catch (error) {
+      if (db) await db.close().catch(() => undefined);
       await lock.release().catch(() => undefined);
       throw storageErrorOf(error, absolute, 'open') ?? (await diagnoseOpenFailure(error, absolute));
     }
+  }
+
+  /** The engine as the socket server uses it: its work goes through the same queue as the app's. */
+  #served(): ServedEngine {
+    return {
+      exclusive: (work) => this.#exclusive(work),
+      execProtocolRaw: (message) => this.#engine(() => this.#pg.execProtocolRaw(message)),
+      exec: async (sql) => {
+        await this.#engine(() => this.#pg.exec(sql));
+      },
+      listen: (channel, handler) => this.#engine(() => this.#pg.listen(channel, handler)),
+    };
   }
 
   /** The single connection's statements, unqueued: for use only while holding the queue. */
@@ -172,6 +206,7 @@ export class PgliteDatabase extends SqlDatabase {
     try {
       // After a PANIC the engine must not run again, not even its shutdown; the next open
       // recovers from the WAL, as PostgreSQL does after a crash.
+      await this.#server?.close();
       await this.#exclusive(() => (this.#crash ? Promise.resolve() : this.#pg.close()));
     } finally {
       await this.#lock?.release();

@@ -275,7 +275,7 @@ if (engines().includes('pglite')) {
     });
   });
 
-  test('opening a directory that another process holds fails with DatabaseLockedError naming that pid', async () => {
+  test("opening a directory that another process holds, with ifLocked: 'fail', fails with DatabaseLockedError naming that pid", async () => {
     const dir = await freshPgliteDir();
     const lockPath = join(dir, 'lock');
     const child = spawnFixture('hold-pglite.ts', [dir]);
@@ -291,7 +291,7 @@ if (engines().includes('pglite')) {
       };
       await waitFor(() => childHoldsLock() || child.exitCode !== null, 'the child to lock the directory', 30_000);
       assert.ok(childHoldsLock(), `the child did not take the lock: ${output.text()}`);
-      await assert.rejects(openDatabase(dir), (error: Error) => {
+      await assert.rejects(openDatabase({ url: dir, ifLocked: 'fail' }), (error: Error) => {
         assert.ok(error instanceof DatabaseLockedError);
         assert.match(error.message, new RegExp(`\\(pid ${child.pid}\\)`));
         assert.match(error.message, /another process/);
