@@ -38,6 +38,7 @@ export const api = {
   listWorkflows: (query) => call('GET', `/api/workflows?${query}`),
   getWorkflow: (workflowId) => call('GET', `/api/workflows/${id(workflowId)}`),
   steps: (workflowId) => call('GET', `/api/workflows/${id(workflowId)}/steps`),
+  events: (workflowId) => call('GET', `/api/workflows/${id(workflowId)}/events`),
   cancel: (workflowId) => call('POST', `/api/workflows/${id(workflowId)}/cancel`),
   resume: (workflowId) => call('POST', `/api/workflows/${id(workflowId)}/resume`),
   restart: (workflowId) => call('POST', `/api/workflows/${id(workflowId)}/restart`, {}),

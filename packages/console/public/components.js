@@ -22,6 +22,6 @@ export function workflowHref(workflowId) {
   return `/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-export function Empty({ children }) {
-  return html`<div class="empty">${children}</div>`;
+export function Empty({ children, testid }) {
+  return html`<div class="empty" data-testid=${testid ?? 'empty'}>${children}</div>`;
 }

@@ -15,21 +15,24 @@ const FINISHED = ['SUCCESS', 'ERROR', 'CANCELLED'];
 export function WorkflowPage({ workflowId }) {
   const [workflow, setWorkflow] = useState(null);
   const [steps, setSteps] = useState(null);
+  const [events, setEvents] = useState([]);
   const [error, setError] = useState(null);
   const [notFound, setNotFound] = useState(false);
   const [selected, setSelected] = useState(null);
   const [busy, setBusy] = useState(null);
-  const [confirmDelete, setConfirmDelete] = useState(false);
+  /** The action waiting for "Really …?" (cancel, delete): a second, in-page click confirms. */
+  const [confirming, setConfirming] = useState(null);
   const current = useRef(workflowId);
   current.current = workflowId;
 
   const load = async () => {
     const id = workflowId;
     try {
-      const [details, stepList] = await Promise.all([api.getWorkflow(id), api.steps(id)]);
+      const [details, stepList, eventList] = await Promise.all([api.getWorkflow(id), api.steps(id), api.events(id)]);
       if (current.current !== id) return;
       setWorkflow(details);
       setSteps(stepList.steps);
+      setEvents(eventList.events);
       setNotFound(false);
       setError(null);
     } catch (failure) {
@@ -42,9 +45,10 @@ export function WorkflowPage({ workflowId }) {
   useEffect(() => {
     setWorkflow(null);
     setSteps(null);
+    setEvents([]);
     setSelected(null);
     setNotFound(false);
-    setConfirmDelete(false);
+    setConfirming(null);
     load();
   }, [workflowId]);
   useLiveRefresh(() => {
@@ -52,6 +56,7 @@ export function WorkflowPage({ workflowId }) {
   });
 
   const act = async (name, action) => {
+    setConfirming(null);
     setBusy(name);
     setError(null);
     try {
@@ -75,10 +80,18 @@ export function WorkflowPage({ workflowId }) {
 
   const status = workflow.status;
   const actions = [
-    UNFINISHED.includes(status) && { name: 'cancel', label: 'Cancel', run: () => api.cancel(workflowId) },
+    UNFINISHED.includes(status) && {
+      name: 'cancel', label: 'Cancel', confirm: { label: 'Really cancel', keep: 'Keep running', note: 'stops it at its next step; Resume continues it later' },
+      run: () => api.cancel(workflowId),
+    },
     (status === 'CANCELLED' || status === 'ERROR') && { name: 'resume', label: 'Resume', run: () => api.resume(workflowId) },
     { name: 'restart', label: 'Restart', title: 'Start a new workflow with the same inputs, from scratch', run: async () => ({ newWorkflowId: (await api.restart(workflowId)).workflowId }) },
+    FINISHED.includes(status) && {
+      name: 'delete', label: 'Delete', danger: true, confirm: { label: 'Really delete', keep: 'Keep', note: 'removes it and its steps for good' },
+      run: async () => { await api.remove(workflowId); navigate('/'); return { left: true }; },
+    },
   ].filter(Boolean);
+  const pending = actions.find((action) => action.name === confirming);
 
   return html`
     <section class="page workflow" data-testid="workflow-page" data-workflow-id=${workflowId}>
@@ -87,19 +100,22 @@ export function WorkflowPage({ workflowId }) {
         <${StatusBadge} status=${status} testid="workflow-status" />
         <span class="spacer"></span>
         <div class="actions">
-          ${actions.map((action) => html`
-            <button key=${action.name} onClick=${() => act(action.name, action.run)} disabled=${busy !== null}
-                    title=${action.title ?? ''} data-testid=${`action-${action.name}`}>${busy === action.name ? '…' : action.label}</button>`)}
-          ${FINISHED.includes(status) && (confirmDelete
-            ? html`<button class="danger" data-testid="action-delete-confirm" disabled=${busy !== null}
-                     onClick=${() => act('delete', async () => { await api.remove(workflowId); navigate('/'); return { left: true }; })}>Really delete</button>
-                   <button class="link" onClick=${() => setConfirmDelete(false)}>Keep</button>`
-            : html`<button class="danger-outline" data-testid="action-delete" onClick=${() => setConfirmDelete(true)}>Delete</button>`)}
+          ${pending
+            ? html`<div class="confirm" role="alertdialog" aria-label=${`${pending.label} ${workflowId}?`} data-testid="confirm">
+                <span>${pending.confirm.label} <code>${workflowId}</code>? <span class="muted">It ${pending.confirm.note}.</span></span>
+                <button class="danger" data-testid=${`action-${pending.name}-confirm`} disabled=${busy !== null} onClick=${() => act(pending.name, pending.run)}>${pending.confirm.label}</button>
+                <button class="link" data-testid=${`action-${pending.name}-keep`} onClick=${() => setConfirming(null)}>${pending.confirm.keep}</button>
+              </div>`
+            : actions.map((action) => html`
+              <button key=${action.name} class=${action.danger ? 'danger-outline' : ''} disabled=${busy !== null}
+                      onClick=${() => (action.confirm ? setConfirming(action.name) : act(action.name, action.run))}
+                      title=${action.title ?? ''} data-testid=${`action-${action.name}`}>${busy === action.name ? '…' : action.label}</button>`)}
         </div>
       </div>
       <${ErrorBanner} error=${error} onDismiss=${() => setError(null)} />
       <${Summary} workflow=${workflow} />
       <${Values} workflow=${workflow} />
+      <${Events} events=${events} />
       <${Timeline} workflow=${workflow} steps=${steps ?? []} selected=${selected} setSelected=${setSelected}
         busy=${busy} onFork=${(stepId) => act('fork', async () => ({ newWorkflowId: (await api.fork(workflowId, stepId)).workflowId }))} />
     </section>
@@ -140,6 +156,26 @@ function Values({ workflow: w }) {
       ${w.error && html`<div><h3>${w.status === 'CANCELLED' ? 'Reason' : 'Error'}</h3><${ErrorView} error=${w.error} testid="workflow-error" /></div>`}
     </div>
   `;
+}
+
+/** The values the workflow published with setEvent, latest per key. */
+function Events({ events }) {
+  if (events.length === 0) return null;
+  return html`
+    <h2>Events <span class="muted">(${events.length})</span></h2>
+    <div class="table-wrap">
+      <table class="grid events" data-testid="events">
+        <thead><tr><th>Key</th><th>Value</th><th>Set</th></tr></thead>
+        <tbody>
+          ${events.map((event) => html`
+            <tr key=${event.key} data-event-key=${event.key}>
+              <td class="mono">${event.key}</td>
+              <td><pre data-testid="event-value">${formatValue(event.value)}</pre></td>
+              <td class="when">${formatTime(event.updatedAt)}</td>
+            </tr>`)}
+        </tbody>
+      </table>
+    </div>`;
 }
 
 /**
@@ -199,7 +235,7 @@ function Timeline({ workflow, steps, selected, setSelected, busy, onFork }) {
       <span class="muted">Select a step to see its output, or to fork the workflow from it.</span>
     </div>
     <div class="timeline" data-testid="timeline" role="list">
-      <div class="timeline-row header"><span>#</span><span>Step</span><span>Kind</span><span class="num">Tries</span><span class="num">Duration</span><span>0 – ${formatDuration(spanMs)}</span></div>
+      <div class="timeline-row header"><span>#</span><span>Step</span><span class="kind">Kind</span><span class="num">Tries</span><span class="num">Duration</span><span class="track-head">0 – ${formatDuration(spanMs)}</span></div>
       ${shown.map((step) => {
         const stepStartMs = new Date(step.startedAt).getTime();
         const durationMs = stepEndMs(step) - stepStartMs;

@@ -157,6 +157,7 @@ export function WorkflowsPage({ query }) {
       </div>
       <${Filters} filters=${filters} setFilter=${setFilter} />
       <${ErrorBanner} error=${error} onDismiss=${() => setError(null)} />
+      <div class="table-wrap">
       <table class="grid workflows" data-testid="workflow-table">
         <thead>
           <tr><th>Workflow ID</th><th>Name</th><th>Status</th><th>Queue</th><th>Created</th><th class="num">Duration</th><th>Executor</th></tr>
@@ -174,7 +175,10 @@ export function WorkflowsPage({ query }) {
             </tr>`)}
         </tbody>
       </table>
-      ${!loading && rows.length === 0 && !error && html`<${Empty}>No workflows match these filters.</${Empty}>`}
+      </div>
+      ${!loading && rows.length === 0 && !error && (filterKey
+        ? html`<${Empty}>No workflows match these filters. <button type="button" class="link" onClick=${() => navigate('/', { replace: true })}>Clear filters</button></${Empty}>`
+        : html`<${Empty} testid="empty-workflows">No workflows yet — define one with <code>strata.workflow('name', fn)</code> and start it with <code>.start(…)</code>, or enqueue it with <code>queue.enqueue(…)</code>. It shows here at once.</${Empty}>`)}
       ${nextCursor && html`
         <div class="more">
           <button onClick=${loadMore} disabled=${loadingMore} data-testid="load-more">${loadingMore ? 'Loading…' : `Load ${PAGE_SIZE} more`}</button>

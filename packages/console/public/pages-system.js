@@ -19,16 +19,20 @@ function useLiveData(fetch) {
 
 const limit = (value) => (value === null || value === undefined ? html`<span class="muted">—</span>` : value);
 
+/** Strata's own queue (`_strata`, for internal work) is listed only while it holds work. */
+const isIdleInternal = (queue) => queue.name.startsWith('_strata') && queue.queued === 0 && queue.running === 0;
+
 export function QueuesPage() {
-  const { data, error } = useLiveData(api.queues);
+  const { data: loaded, error } = useLiveData(api.queues);
+  const data = loaded && { queues: loaded.queues.filter((queue) => !isIdleInternal(queue)) };
   return html`
     <section class="page">
       <div class="page-head"><h1>Queues</h1></div>
       <${ErrorBanner} error=${error} />
       ${data && (data.queues.length === 0
-        ? html`<${Empty}>No queue is declared yet.</${Empty}>`
+        ? html`<${Empty} testid="empty-queues">No queues yet — declare one in your app with <code>strata.queue('name', { concurrency: 4 })</code> and enqueue workflows on it.</${Empty}>`
         : html`
-        <table class="grid" data-testid="queue-table">
+        <div class="table-wrap"><table class="grid" data-testid="queue-table">
           <thead><tr><th>Queue</th><th class="num">Queued</th><th class="num">Running</th><th class="num">Concurrency</th><th class="num">Per executor</th><th class="num">Per partition</th><th>Rate limit</th></tr></thead>
           <tbody>
             ${data.queues.map((q) => html`
@@ -42,7 +46,7 @@ export function QueuesPage() {
                 <td>${q.rateLimit ? `${q.rateLimit.limit} per ${formatDuration(q.rateLimit.periodMs)}` : html`<span class="muted">—</span>`}</td>
               </tr>`)}
           </tbody>
-        </table>`)}
+        </table></div>`)}
     </section>
   `;
 }
@@ -55,9 +59,9 @@ export function SchedulesPage() {
       <div class="page-head"><h1>Schedules</h1></div>
       <${ErrorBanner} error=${error} />
       ${data && (data.schedules.length === 0
-        ? html`<${Empty}>No cron schedule exists.</${Empty}>`
+        ? html`<${Empty} testid="empty-schedules">No schedules yet — add one with <code>strata.schedule('nightly', workflow, { cron: '0 3 * * *' })</code> before <code>launch()</code>.</${Empty}>`
         : html`
-        <table class="grid" data-testid="schedule-table">
+        <div class="table-wrap"><table class="grid" data-testid="schedule-table">
           <thead><tr><th>Schedule</th><th>Workflow</th><th>Cron</th><th>Time zone</th><th>Status</th><th>Next tick</th><th>Last tick</th><th>Queue</th></tr></thead>
           <tbody>
             ${data.schedules.map((s) => html`
@@ -72,7 +76,7 @@ export function SchedulesPage() {
                 <td>${s.queue ?? html`<span class="muted">—</span>`}</td>
               </tr>`)}
           </tbody>
-        </table>`)}
+        </table></div>`)}
     </section>
   `;
 }
@@ -85,9 +89,9 @@ export function ExecutorsPage() {
       <div class="page-head"><h1>Executors</h1></div>
       <${ErrorBanner} error=${error} />
       ${data && (data.executors.length === 0
-        ? html`<${Empty}>No executor has started on this database.</${Empty}>`
+        ? html`<${Empty} testid="empty-executors">No executors yet — an app registers one when it calls <code>strata.launch()</code> on this database.</${Empty}>`
         : html`
-        <table class="grid" data-testid="executor-table">
+        <div class="table-wrap"><table class="grid" data-testid="executor-table">
           <thead><tr><th>Executor</th><th>State</th><th>App version</th><th>Host</th><th class="num">PID</th><th>Workflows</th><th>Started</th><th>Heartbeat</th></tr></thead>
           <tbody>
             ${data.executors.map((e) => html`
@@ -102,7 +106,7 @@ export function ExecutorsPage() {
                 <td title=${formatTime(e.heartbeatAt)}>${formatRelative(e.heartbeatAt, nowMs)}</td>
               </tr>`)}
           </tbody>
-        </table>`)}
+        </table></div>`)}
     </section>
   `;
 }

@@ -2,7 +2,7 @@
 
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { StrataClient } from '@strata/transact';
+import { Serializer, type StrataClient } from '@strata/transact';
 import type { Asset } from './assets.js';
 import type { ChangeFeed } from './change-feed.js';
 import type { IncomingMessage } from 'node:http';
@@ -13,6 +13,7 @@ import { checkIdentifier, parseBodyObject, parseForkBody, parseListQuery, parseL
 import { credentialOf, sessionCookie, type ConsoleAuthenticator, type ConsolePrincipal } from './security/authentication.js';
 import { normalizeHostHeader } from './security/hosts.js';
 import { securityHeaders } from './security/headers.js';
+import { workflowEvents } from './sql/workflow-events.js';
 import { queueCounts } from './sql/queue-counts.js';
 
 /** Open live-update streams per console; each is a held connection, so they are bounded. */
@@ -59,6 +60,8 @@ export function createApp({ client, feed, assets, streamClosers, security }: Con
   const app = new Hono<Env>();
   const headers = Object.entries(securityHeaders(security.contentSecurityPolicy));
   const index = assets.get('/')!;
+  // Decoding only: reading never serializes, so the value size limit does not apply.
+  const serializer = new Serializer();
   const admin = client.workflows;
 
   app.onError((error, c) => {
@@ -123,6 +126,12 @@ export function createApp({ client, feed, assets, streamClosers, security }: Con
   });
   app.get('/api/workflows/:id', async (c) => c.json(toPlainJson(await admin.get(workflowIdOf(c))) as object));
   app.get('/api/workflows/:id/steps', async (c) => c.json({ steps: toPlainJson(await admin.steps(workflowIdOf(c))) }));
+  app.get('/api/workflows/:id/events', async (c) => {
+    const events = await workflowEvents(client.database, workflowIdOf(c));
+    return c.json({
+      events: events.map(({ key, value, updatedAt }) => ({ key, value: toPlainJson(decoded(value)), updatedAt: updatedAt.toISOString() })),
+    });
+  });
   app.post('/api/workflows/:id/cancel', async (c) => {
     const id = workflowIdOf(c);
     await admin.cancel(id);
@@ -225,6 +234,15 @@ export function createApp({ client, feed, assets, streamClosers, security }: Con
   app.get('/vendor/:file', (c) => serveKnown(c));
 
   return app;
+
+  /** A stored value decoded; text that does not decode (written by hand, say) is shown as it is. */
+  function decoded(text: string): unknown {
+    try {
+      return serializer.deserialize(text);
+    } catch {
+      return text;
+    }
+  }
 
   function serveKnown(c: Context<Env>): Response {
     const asset = assets.get(c.req.path);

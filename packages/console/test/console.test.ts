@@ -35,6 +35,8 @@ const calls = { charge: 0, ship: 0 };
 let checkoutIds: string[] = [];
 let failedId: string;
 let startQuick: (workflowId: string) => Promise<unknown>;
+/** Content-Security-Policy violations any page reported, over every test: there must be none. */
+const cspViolations: string[] = [];
 
 before(async () => {
   if (skip) return;
@@ -64,12 +66,19 @@ before(async () => {
   });
   const waiter = strata.workflow('waiter', async (ctx: WorkflowContext) => ctx.recv<string>('go', { timeoutMs: Infinity }));
   const quick = strata.workflow('quick', async (ctx: WorkflowContext) => ctx.step('only', () => 'done'));
+  const publisher = strata.workflow('publisher', async (ctx: WorkflowContext) => {
+    await ctx.setEvent('progress', { done: 2, of: 3, at: new Date(0) });
+    await ctx.setEvent('stage', 'packed');
+    await ctx.setEvent('stage', 'shipped'); // the latest value per key shows
+    return 'published';
+  });
   const nightly = strata.workflow('nightly-report', async (_ctx: WorkflowContext, tick: Date) => tick.toISOString());
   strata.schedule('nightly', nightly, { cron: '0 3 * * *', timezone: 'Europe/Paris' });
   const slow = strata.queue('slow', { concurrency: 1 });
   await strata.launch();
 
   for (const orderId of ['o-1', 'o-2', 'o-3']) await checkout.with({ workflowId: `checkout-${orderId}` }).run(orderId);
+  await publisher.with({ workflowId: 'publisher-1' }).run();
   checkoutIds = ['checkout-o-1', 'checkout-o-2', 'checkout-o-3'];
   const failed = await fails.start();
   failedId = failed.workflowId;
@@ -85,6 +94,13 @@ before(async () => {
   page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   page.on('pageerror', (error) => console.error('page error:', error));
+  // Chromium reports a blocked inline script or style on the console, and as a DOM event.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));
+  });
+  page.on('console', (message) => {
+    if (/Content Security Policy|CSP violation|Refused to (apply|execute|load)/i.test(message.text())) cspViolations.push(`${page.url()}: ${message.text()}`);
+  });
 });
 
 after(async () => {
@@ -168,7 +184,16 @@ test('cancelling the blocked workflow from its page makes it CANCELLED on the pa
   assert.equal(await statusOf('blocked-1'), 'PENDING');
   await page.goto(`${strataConsole.url}/workflows/blocked-1`);
   await page.waitForSelector('[data-testid=workflow-status][data-status=PENDING]');
+  // The first click only asks; "Keep running" leaves it alone.
   await page.click('[data-testid=action-cancel]');
+  await page.locator('[data-testid=confirm]', { hasText: 'Really cancel blocked-1?' }).waitFor();
+  assert.equal(await statusOf('blocked-1'), 'PENDING', 'asking changed nothing');
+  await screenshot('workflow-cancel-confirm');
+  await page.click('[data-testid=action-cancel-keep]');
+  await page.waitForSelector('[data-testid=action-cancel]');
+  assert.equal(await statusOf('blocked-1'), 'PENDING', 'kept running');
+  await page.click('[data-testid=action-cancel]');
+  await page.click('[data-testid=action-cancel-confirm]');
   await page.waitForSelector('[data-testid=workflow-status][data-status=CANCELLED]');
   assert.equal(await statusOf('blocked-1'), 'CANCELLED');
   await page.waitForSelector('[data-testid=action-resume]'); // the actions follow the status
@@ -227,6 +252,104 @@ test('the queues, schedules and executors pages show the system', { skip }, asyn
   await page.click('header nav a[href="/executors"]');
   await page.locator('[data-testid=executor-table] tr[data-executor=console-test]', { hasText: 'alive' }).waitFor();
   await screenshot('executors');
+});
+
+test('a workflow page shows the values it published with setEvent, the latest per key', { skip }, async () => {
+  await page.goto(`${strataConsole.url}/workflows/publisher-1`);
+  const events = page.locator('[data-testid=events] tbody tr');
+  await events.first().waitFor();
+  assert.deepEqual(await events.evaluateAll((rows) => rows.map((row) => (row as HTMLElement).dataset.eventKey)), ['progress', 'stage']);
+  assert.match(await events.nth(0).locator('[data-testid=event-value]').textContent() ?? '', /"done": 2,\s+"of": 3,\s+"at": "1970-01-01T00:00:00.000Z"/);
+  assert.equal((await events.nth(1).locator('[data-testid=event-value]').textContent())?.trim(), '"shipped"');
+  await screenshot('workflow-events');
+  const api = await (await fetch(`${strataConsole.url}/api/workflows/publisher-1/events`)).json() as { events: Array<{ key: string; value: unknown }> };
+  assert.deepEqual(api.events.map(({ key, value }) => [key, value]), [['progress', { done: 2, of: 3, at: '1970-01-01T00:00:00.000Z' }], ['stage', 'shipped']]);
+});
+
+test('deleting asks first, in the page; "Keep" keeps it and "Really delete" deletes it', { skip }, async () => {
+  await startQuick('to-delete');
+  await waitUntil(async () => (await statusOf('to-delete')) === 'SUCCESS', 'the workflow to delete finishes');
+  await page.goto(`${strataConsole.url}/workflows/to-delete`);
+  await page.click('[data-testid=action-delete]');
+  await page.locator('[data-testid=confirm]', { hasText: 'Really delete to-delete?' }).waitFor();
+  await page.click('[data-testid=action-delete-keep]');
+  await page.waitForSelector('[data-testid=action-delete]');
+  assert.equal(await statusOf('to-delete'), 'SUCCESS');
+  await page.click('[data-testid=action-delete]');
+  await page.click('[data-testid=action-delete-confirm]');
+  await page.waitForURL((address) => address.pathname === '/');
+  assert.equal(await statusOf('to-delete'), undefined, 'deleted');
+});
+
+test('numeric columns are right-aligned, header and cells alike', { skip }, async () => {
+  for (const [path, table] of [['/queues', 'queue-table'], ['/', 'workflow-table'], ['/executors', 'executor-table']] as const) {
+    await page.goto(`${strataConsole.url}${path}`);
+    await page.waitForSelector(`[data-testid=${table}] tbody tr`);
+    const columns = await page.locator(`[data-testid=${table}]`).evaluate((element) => {
+      const headers = [...element.querySelectorAll('thead th')];
+      return headers.flatMap((th, index) => th.classList.contains('num')
+        ? [{ header: th.textContent, aligns: [th, ...element.querySelectorAll(`tbody tr td:nth-child(${index + 1})`)].map((cell) => getComputedStyle(cell).textAlign) }]
+        : []);
+    });
+    assert.ok(columns.length > 0, `${path} has numeric columns`);
+    for (const column of columns) assert.ok(column.aligns.every((align) => align === 'right'), `${path} ${column.header}: ${column.aligns.join(', ')}`);
+  }
+});
+
+test('at 360 px wide no page scrolls sideways', { skip }, async () => {
+  const narrow = await browser.newPage({ viewport: { width: 360, height: 740 } });
+  try {
+    for (const path of ['/', '/?status=SUCCESS', '/workflows/checkout-o-1', `/workflows/${encodeURIComponent(failedId)}`, '/workflows/publisher-1', '/queues', '/schedules', '/executors', '/no/such/page']) {
+      await narrow.goto(`${strataConsole.url}${path}`);
+      await narrow.waitForSelector('main section.page h1');
+      await narrow.waitForLoadState('networkidle').catch(() => {}); // the event stream keeps one request open
+      await narrow.waitForFunction(() => !document.body.textContent?.includes('Loading…'));
+      const { scrollWidth, clientWidth } = await narrow.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, clientWidth: document.scrollingElement!.clientWidth }));
+      assert.ok(scrollWidth <= clientWidth, `${path}: the page is ${scrollWidth} px wide in a ${clientWidth} px window`);
+    }
+    await narrow.goto(`${strataConsole.url}/workflows/checkout-o-1`);
+    await narrow.waitForSelector('[data-testid=timeline]');
+    await narrow.screenshot({ path: join(SCREENSHOT_DIR, 'narrow-workflow.png'), fullPage: true });
+  } finally {
+    await narrow.close();
+  }
+});
+
+test('unknown routes get the console\'s own not-found page, from the server and in the browser', { skip }, async () => {
+  const response = await page.goto(`${strataConsole.url}/no/such/page`);
+  assert.equal(response?.status(), 404);
+  await page.locator('[data-testid=not-found-page]', { hasText: '/no/such/page' }).waitFor();
+  await page.click('[data-testid=not-found-page] a[href="/"]');
+  await page.waitForSelector(rowsSelector);
+  // A client-side route the app does not know.
+  await page.evaluate(() => {
+    history.pushState(null, '', '/queuez');
+    dispatchEvent(new PopStateEvent('popstate'));
+  });
+  await page.locator('[data-testid=not-found-page]', { hasText: '/queuez' }).waitFor();
+  await screenshot('not-found');
+});
+
+test('on an empty database each page says how to create what it lists', { skip }, async () => {
+  const emptyConsole = await startConsole({ database: await freshPostgresUrl() });
+  try {
+    for (const [path, testid, says] of [
+      ['/', 'empty-workflows', /No workflows yet — define one with strata\.workflow\('name', fn\) and start it with \.start\(…\)/],
+      ['/queues', 'empty-queues', /No queues yet — declare one in your app with strata\.queue\(/],
+      ['/schedules', 'empty-schedules', /No schedules yet — add one with strata\.schedule\(/],
+      ['/executors', 'empty-executors', /No executors yet — an app registers one when it calls strata\.launch\(\)/],
+    ] as const) {
+      await page.goto(`${emptyConsole.url}${path}`);
+      assert.match(await page.locator(`[data-testid=${testid}]`).textContent() ?? '', says);
+    }
+    await screenshot('empty-workflows');
+  } finally {
+    await emptyConsole.close();
+  }
+});
+
+test('no page violated the Content-Security-Policy (no inline script or style, nothing from elsewhere)', { skip }, () => {
+  assert.deepEqual(cspViolations, []);
 });
 
 // ─── The JSON API ───────────────────────────────────────────────────────────────────────────
