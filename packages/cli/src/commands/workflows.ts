@@ -213,7 +213,13 @@ function stepTable(steps: readonly StepRecord[]): string {
       s.name,
       String(s.attempts),
       String(Math.round(s.durationMs)),
-      abbreviate(s.error ? `${s.error.name}: ${s.error.message}` : formatValue(s.output), STEP_OUTPUT_WIDTH_MAX),
+      abbreviate(s.error ? `${s.error.name}: ${s.error.message}` : stepOutput(s), STEP_OUTPUT_WIDTH_MAX),
     ]),
   );
+}
+
+/** A step's output for the table; a durable sleep records its wake-up time in epoch ms, shown as a time. */
+function stepOutput(step: StepRecord): string {
+  if (step.kind === 'sleep' && typeof step.output === 'number' && Number.isFinite(step.output)) return `wakes at ${new Date(step.output).toISOString()}`;
+  return formatValue(step.output);
 }
