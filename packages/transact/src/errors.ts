@@ -1,29 +1,20 @@
 /**
- * Typed errors of the transact layer. Each has a stable `code` and a message that says what to
- * do. Errors thrown by workflow code itself are stored and rethrown as they were (name, message,
- * stack and `code` survive; the class becomes `Error`).
+ * Typed errors of the transact layer. Each has a stable `code`, a `kind` (what a caller can do
+ * about it: see `ErrorKind` in `@strata/store`) and a message that says what to do. Their root,
+ * {@link StrataError}, and the one {@link InvalidArgumentError} live in `@strata/store` and are
+ * re-exported here, so `instanceof StrataError` holds for every error of either package. Errors
+ * thrown by workflow code itself are stored and rethrown as they were (name, message, stack and
+ * `code` survive; the class becomes `Error`).
  */
+import { InvalidArgumentError, StrataError, type ErrorKind } from '@strata/store';
 
-/** Base class of the errors Strata's engine throws itself. */
-export class StrataError extends Error {
-  /** Stable identifier, e.g. `STRATA_UNKNOWN_WORKFLOW`. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-  }
-}
-
-/** A public API was called with an argument of the wrong type or range. */
-export class InvalidArgumentError extends StrataError {
-  constructor(message: string, code = 'STRATA_INVALID_ARGUMENT') {
-    super(code, message);
-  }
-}
+export { ERROR_KINDS, errorKindOf, InvalidArgumentError, StrataError, type ErrorKind } from '@strata/store';
 
 /** No workflow of that name is registered with this engine. */
 export class UnknownWorkflowError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'not-found';
+  }
   constructor(name: string, known: readonly string[]) {
     super(
       'STRATA_UNKNOWN_WORKFLOW',
@@ -35,6 +26,9 @@ export class UnknownWorkflowError extends StrataError {
 
 /** A workflow name was registered twice. */
 export class DuplicateWorkflowError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
   constructor(name: string) {
     super('STRATA_DUPLICATE_WORKFLOW', `a workflow named "${name}" is already registered; workflow names must be unique in one engine`);
   }
@@ -42,6 +36,9 @@ export class DuplicateWorkflowError extends StrataError {
 
 /** No workflow with that ID exists. */
 export class WorkflowNotFoundError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'not-found';
+  }
   readonly workflowId: string;
   constructor(workflowId: string) {
     super('STRATA_WORKFLOW_NOT_FOUND', `no workflow with ID "${workflowId}" exists`);
@@ -51,6 +48,9 @@ export class WorkflowNotFoundError extends StrataError {
 
 /** A workflow ID was reused for a different workflow name. */
 export class WorkflowConflictError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
   readonly workflowId: string;
   constructor(workflowId: string, existingName: string, requestedName: string) {
     super(
@@ -63,6 +63,9 @@ export class WorkflowConflictError extends StrataError {
 
 /** The operation does not apply to the workflow's current status. */
 export class WorkflowStateError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
   readonly workflowId: string;
   readonly status: string;
   constructor(workflowId: string, status: string, message: string) {
@@ -74,6 +77,9 @@ export class WorkflowStateError extends StrataError {
 
 /** The workflow was cancelled; thrown by its result and inside it at its next durable operation. */
 export class WorkflowCancelledError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
   readonly workflowId: string;
   constructor(workflowId: string) {
     super('STRATA_WORKFLOW_CANCELLED', `workflow "${workflowId}" was cancelled`);
@@ -83,6 +89,9 @@ export class WorkflowCancelledError extends StrataError {
 
 /** The workflow (or an ancestor) passed its deadline and was cancelled. */
 export class WorkflowTimeoutError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
   readonly workflowId: string;
   constructor(workflowId: string) {
     super('STRATA_WORKFLOW_TIMEOUT', `workflow "${workflowId}" did not finish before its deadline and was cancelled`);
@@ -92,6 +101,9 @@ export class WorkflowTimeoutError extends StrataError {
 
 /** A replayed workflow called a different durable operation than its history recorded. */
 export class NonDeterminismError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
   readonly workflowId: string;
   readonly stepId: number;
   readonly recorded: string;
@@ -111,6 +123,9 @@ export class NonDeterminismError extends StrataError {
 
 /** A step attempt ran longer than its `timeoutMs`. */
 export class StepTimeoutError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'unavailable';
+  }
   constructor(stepName: string, timeoutMs: number) {
     super('STRATA_STEP_TIMEOUT', `step "${stepName}" did not finish within ${timeoutMs} ms`);
   }
@@ -122,6 +137,9 @@ export class StepTimeoutError extends StrataError {
  * refused the write; nothing was committed, and the new owner continues the workflow.
  */
 export class WorkflowTakenOverError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
   readonly workflowId: string;
   constructor(workflowId: string, executorId: string, newOwner: string | null) {
     super(
@@ -134,6 +152,9 @@ export class WorkflowTakenOverError extends StrataError {
 
 /** A value given to Strata cannot be stored (a function, a class instance, a cycle, …). */
 export class NotSerializableError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'invalid-argument';
+  }
   readonly path: string;
   constructor(what: string, path: string, reason: string) {
     super(
@@ -146,6 +167,9 @@ export class NotSerializableError extends StrataError {
 
 /** A serialized value is larger than the configured limit. */
 export class PayloadTooLargeError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'invalid-argument';
+  }
   readonly bytes: number;
   readonly limitBytes: number;
   constructor(what: string, bytes: number, limitBytes: number) {
@@ -160,6 +184,9 @@ export class PayloadTooLargeError extends StrataError {
 
 /** A stream was written after it was closed. */
 export class StreamClosedError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
   constructor(workflowId: string, key: string) {
     super('STRATA_STREAM_CLOSED', `stream "${key}" of workflow "${workflowId}" is closed; open a stream under another key`);
   }
@@ -167,6 +194,9 @@ export class StreamClosedError extends StrataError {
 
 /** The engine was used before `launch()` or after `shutdown()`. */
 export class EngineStateError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'unavailable';
+  }
   constructor(message: string) {
     super('STRATA_ENGINE_STATE', message);
   }
@@ -174,6 +204,9 @@ export class EngineStateError extends StrataError {
 
 /** A wait (`result`, `getEvent`) from outside a workflow reached its timeout. */
 export class WaitTimeoutError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'unavailable';
+  }
   constructor(what: string, timeoutMs: number) {
     super('STRATA_WAIT_TIMEOUT', `${what} did not happen within ${timeoutMs} ms`);
   }
@@ -181,6 +214,9 @@ export class WaitTimeoutError extends StrataError {
 
 /** A queue name no queue is declared or created under. */
 export class UnknownQueueError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'not-found';
+  }
   readonly queueName: string;
   constructor(queueName: string, known: readonly string[]) {
     super(
@@ -193,6 +229,9 @@ export class UnknownQueueError extends StrataError {
 
 /** A queue that already exists was created again, or a queue still holding work was deleted. */
 export class QueueStateError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
   readonly queueName: string;
   constructor(queueName: string, message: string) {
     super('STRATA_QUEUE_STATE', message);
@@ -205,6 +244,9 @@ export class QueueStateError extends StrataError {
  * already holds (with `onDuplicate: 'reject'`, the default). Nothing was enqueued.
  */
 export class DuplicateEnqueueError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
   readonly queueName: string;
   readonly deduplicationKey: string;
   /** The live workflow that holds the key. */
@@ -229,6 +271,9 @@ export class InvalidScheduleError extends InvalidArgumentError {
 
 /** A schedule name no schedule exists under. */
 export class UnknownScheduleError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'not-found';
+  }
   readonly scheduleName: string;
   constructor(scheduleName: string) {
     super('STRATA_UNKNOWN_SCHEDULE', `no schedule named "${scheduleName}" exists`);
@@ -238,6 +283,9 @@ export class UnknownScheduleError extends StrataError {
 
 /** A schedule was created under a name that exists. */
 export class DuplicateScheduleError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
   readonly scheduleName: string;
   constructor(scheduleName: string) {
     super('STRATA_DUPLICATE_SCHEDULE', `a schedule named "${scheduleName}" already exists; update it with schedules.update() or pick another name`);
@@ -247,6 +295,9 @@ export class DuplicateScheduleError extends StrataError {
 
 /** Another live process heartbeats under this engine's executor ID. */
 export class ExecutorConflictError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
   readonly executorId: string;
   constructor(executorId: string, holder: string) {
     super(
@@ -275,5 +326,131 @@ export class UnknownOptionError extends InvalidArgumentError {
     );
     this.option = option;
     this.suggestion = suggestion;
+  }
+}
+
+/**
+ * The system database failed under a running workflow. The workflow is left PENDING and resumes
+ * from its last checkpoint on the next launch (or when another executor recovers it).
+ */
+export class SystemDatabaseError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'unavailable';
+  }
+  constructor(cause: unknown) {
+    super(
+      'STRATA_SYSTEM_DATABASE',
+      `the system database failed (${(cause as Error)?.message ?? String(cause)}); the workflow stays PENDING and resumes from its last checkpoint on recovery`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A replay-only execution reached an operation its history does not hold: the recorded history
+ * ends here, and the live workflow would run that operation next. Like a NonDeterminismError it
+ * ends the execution whatever the workflow code does with it.
+ */
+export class HistoryEndError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
+  readonly workflowId: string;
+  readonly stepId: number;
+  /** The kind of operation the code called (a step kind: 'step', 'recv', 'sleep', …); `kind` is the error's kind. */
+  readonly stepKind: string;
+  readonly stepName: string;
+  constructor(workflowId: string, stepId: number, kind: string, stepName: string) {
+    super(
+      'STRATA_REPLAY_HISTORY_END',
+      `the recorded history of workflow "${workflowId}" ends at step ${stepId}; the live workflow would run ${kind} "${stepName}" next (a replay runs no new operation)`,
+    );
+    this.workflowId = workflowId;
+    this.stepId = stepId;
+    this.stepKind = kind;
+    this.stepName = stepName;
+  }
+}
+
+/**
+ * A replay used the database, the signals or the engine. Replay must run, wait for and write
+ * nothing, so this is a bug in Strata, not in the workflow: the replay is abandoned loudly.
+ */
+export class ReplayIsolationError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'internal';
+  }
+  constructor(what: string) {
+    super(
+      'STRATA_REPLAY_ISOLATION',
+      `a replay tried to use ${what}; replay must have no side effects, so it was stopped (this is a bug in Strata, please report it)`,
+    );
+  }
+}
+
+/** An invariant of the engine does not hold: a bug in Strata, never a user mistake. */
+export class InvariantError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'internal';
+  }
+  constructor(invariant: string) {
+    super('STRATA_INVARIANT', `Strata invariant violated: ${invariant}. This is a bug in Strata; please report it with the stack trace`);
+  }
+}
+
+/**
+ * A workflow was recovered more times than `maxRecoveryAttempts` without finishing (it crashes
+ * its executor, or runs out of memory, every time): it was marked ERROR so it stops doing so.
+ */
+export class MaxRecoveryAttemptsError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
+  readonly workflowId: string;
+  readonly maxRecoveryAttempts: number;
+  constructor(workflowId: string, recoveries: number, maxRecoveryAttempts: number) {
+    super(
+      'STRATA_MAX_RECOVERY_ATTEMPTS',
+      `workflow "${workflowId}" was recovered ${recoveries} times without finishing (limit ${maxRecoveryAttempts}); it was marked ERROR so it stops crashing its executor — fix the cause, then restart or fork it`,
+    );
+    this.workflowId = workflowId;
+    this.maxRecoveryAttempts = maxRecoveryAttempts;
+  }
+}
+
+/**
+ * An enqueue kept meeting a workflow ID or deduplication key whose holder vanished before it
+ * could be read (finished and deleted meanwhile), more times than it tries. Nothing was enqueued;
+ * enqueuing again usually succeeds.
+ */
+export class EnqueueConflictError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'conflict';
+  }
+  readonly workflowId: string;
+  readonly attempts: number;
+  constructor(workflowId: string, attempts: number) {
+    super(
+      'STRATA_ENQUEUE_CONFLICT',
+      `could not enqueue workflow "${workflowId}": its ID or deduplication key kept conflicting with workflows that vanished before they could be read (${attempts} attempts); nothing was enqueued — enqueue it again`,
+    );
+    this.workflowId = workflowId;
+    this.attempts = attempts;
+  }
+}
+
+/**
+ * An in-memory queue of the engine reached its bound (see the constant named in the message):
+ * the process is overloaded or a database is too slow. The operation was refused rather than
+ * letting memory grow without limit; retry it later, or spread the load over more executors.
+ */
+export class CapacityExceededError extends StrataError {
+  override get kind(): ErrorKind {
+    return 'unavailable';
+  }
+  readonly limit: number;
+  constructor(what: string, limit: number, bound: string) {
+    super('STRATA_CAPACITY_EXCEEDED', `${what} already holds ${limit} entries (${bound}); this process is overloaded — retry later or run more executors`);
+    this.limit = limit;
   }
 }
