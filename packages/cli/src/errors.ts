@@ -1,6 +1,7 @@
 /**
- * Exit codes of the `strata` command and the mapping from library errors to them.
+ * Exit codes of the `strata` command and the one mapping from library errors (by their kind) to them.
  */
+import { errorKindOf, type ErrorKind } from '@strata/store';
 
 /** What the process exit code means; scripts branch on these. */
 export const ExitCode = {
@@ -11,8 +12,10 @@ export const ExitCode = {
   usage: 2,
   /** An unknown workflow, queue, schedule or workflow name. */
   notFound: 3,
-  /** The operation does not apply in the current state (e.g. cancelling a finished workflow). */
+  /** The operation does not apply in the current state (e.g. cancelling a finished workflow), or collided with existing state (a duplicate). */
   state: 4,
+  /** The database or engine cannot serve now (unreachable, closed, disk full); the same command may succeed later. */
+  unavailable: 5,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -35,32 +38,35 @@ export class UsageError extends CliError {
   }
 }
 
-/** Library error codes (`StrataError.code`, `StoreError.code`) and the exit code each means. */
-const EXIT_CODE_BY_ERROR_CODE: Readonly<Record<string, ExitCodeValue>> = {
-  STRATA_INVALID_ARGUMENT: ExitCode.usage,
-  STRATA_INVALID_SCHEDULE: ExitCode.usage,
-  STRATA_INVALID_DATABASE_URL: ExitCode.usage,
-  STRATA_WORKFLOW_NOT_FOUND: ExitCode.notFound,
-  STRATA_UNKNOWN_WORKFLOW: ExitCode.notFound,
-  STRATA_UNKNOWN_QUEUE: ExitCode.notFound,
-  STRATA_UNKNOWN_SCHEDULE: ExitCode.notFound,
-  STRATA_WORKFLOW_STATE: ExitCode.state,
-  STRATA_QUEUE_STATE: ExitCode.state,
-  STRATA_DUPLICATE_SCHEDULE: ExitCode.state,
-  STRATA_DUPLICATE_ENQUEUE: ExitCode.state,
+/**
+ * The one mapping from a Strata error's kind (see `ErrorKind` in `@strata/store`) to the exit code
+ * it means; packages/cli/README.md has the table.
+ */
+export const EXIT_CODE_BY_KIND: Readonly<Record<ErrorKind, ExitCodeValue>> = {
+  'invalid-argument': ExitCode.usage,
+  'not-found': ExitCode.notFound,
+  conflict: ExitCode.state,
+  'failed-precondition': ExitCode.state,
+  unavailable: ExitCode.unavailable,
+  internal: ExitCode.failed,
 };
 
 /**
- * The exit code for any thrown value: a {@link CliError}'s own, a library error's by its stable
- * `code` (compared by code, not class, so a second copy of a package cannot break it), else 1.
+ * The exit code for any thrown value: a {@link CliError}'s own, a library error's by its `kind`
+ * (read from the value, not its class, so a second copy of a package cannot break it), a value
+ * the database refused (SQLSTATE class 22) 2, else 1.
+ *
+ * @example
+ * exitCodeOf(new WorkflowNotFoundError('w-1')); // 3
  */
 export function exitCodeOf(error: unknown): ExitCodeValue {
   if (error instanceof CliError) return error.exitCode;
+  const kind = errorKindOf(error);
+  if (kind !== undefined) return EXIT_CODE_BY_KIND[kind];
   const code = (error as { code?: unknown } | null)?.code;
   // SQLSTATE class 22 (data exception: NUL in text, a bad date, a number out of range): the
   // values came from the command line, so it is the command that must change.
   if (typeof code === 'string' && DATA_EXCEPTION.test(code)) return ExitCode.usage;
-  if (typeof code === 'string') return EXIT_CODE_BY_ERROR_CODE[code] ?? ExitCode.failed;
   return ExitCode.failed;
 }
 

@@ -23,7 +23,8 @@ Exit codes:
   1  the operation failed, or replay/check-deploy found a divergence
   2  usage error: bad flags or values (nothing was changed)
   3  not found: unknown workflow, queue or schedule
-  4  state error: the operation does not apply now (e.g. cancelling a finished workflow)
+  4  state error: the operation does not apply now (e.g. cancelling a finished workflow) or conflicts
+  5  unavailable: the database cannot be reached or used now; retry later
 
 Set STRATA_DEBUG=1 to print stack traces.`;
 

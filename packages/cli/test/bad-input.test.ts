@@ -151,9 +151,9 @@ describe('bad input to the strata CLI', { skip: !engines().includes('postgres'),
     }
   });
 
-  test('an unreachable database is exit 1 with one line naming it, and no stack', async () => {
+  test('an unreachable database is exit 5 (unavailable) with one line naming it, and no stack', async () => {
     const run = await cli(['workflows', 'list'], { STRATA_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
-    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.code, 5, run.stderr);
     assert.match(run.stderr, /^strata: [^\n]*127\.0\.0\.1:1[^\n]*\n$/);
   });
 

@@ -1,8 +1,7 @@
-import { StoreError, isConnectionError } from '@strata/store';
-import { InvalidArgumentError, StrataError } from '@strata/transact';
+import { errorKindOf, isConnectionError, type ErrorKind } from '@strata/store';
 
 /** HTTP statuses the API answers errors with. */
-export type ErrorStatus = 400 | 403 | 404 | 408 | 409 | 413 | 414 | 431 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 408 | 409 | 413 | 414 | 421 | 431 | 500 | 503;
 
 /** The body of every error answer: `{ "error": { "code": "…", "message": "what to fix" } }`. */
 export interface ErrorBody {
@@ -24,25 +23,19 @@ export class ConsoleRequestError extends Error {
   }
 }
 
-/** Which HTTP status each of transact's error codes means for an API caller. */
-const STATUS_BY_CODE: Readonly<Record<string, ErrorStatus>> = {
-  STRATA_WORKFLOW_NOT_FOUND: 404,
-  STRATA_UNKNOWN_QUEUE: 404,
-  STRATA_UNKNOWN_SCHEDULE: 404,
-  STRATA_WORKFLOW_STATE: 409,
-  STRATA_QUEUE_STATE: 409,
-  STRATA_WORKFLOW_CONFLICT: 409,
-  STRATA_DUPLICATE_ENQUEUE: 409,
-  STRATA_DUPLICATE_SCHEDULE: 409,
-  // restart/fork of a workflow whose name no executor registers (any more): nothing could run it.
-  STRATA_UNKNOWN_WORKFLOW: 409,
-  STRATA_NOT_SERIALIZABLE: 400,
-  STRATA_PAYLOAD_TOO_LARGE: 413,
-  STRATA_ENGINE_STATE: 503,
-  STRATA_SYSTEM_DATABASE: 503,
-  // From the store layer: the database is busy or the console is closing, not the request wrong.
-  STRATA_DATABASE_CLOSED: 503,
-  STRATA_TRANSACTION_CONFLICT: 503,
+/**
+ * The one mapping from a Strata error's kind to the HTTP status the API answers it with (see
+ * `ErrorKind` in `@strata/store` and docs/errors.md). A failed precondition is 409 Conflict, not
+ * 412: 412 is about the request's own `If-*` headers, which this API does not use; what failed is
+ * the resource's state (cancelling a finished workflow), which 409 names.
+ */
+export const STATUS_BY_KIND: Readonly<Record<ErrorKind, ErrorStatus>> = {
+  'invalid-argument': 400,
+  'not-found': 404,
+  conflict: 409,
+  'failed-precondition': 409,
+  unavailable: 503,
+  internal: 500,
 };
 
 /** The code of every "the database cannot be reached" answer, whichever layer noticed. */
@@ -79,8 +72,8 @@ const DATA_EXCEPTION = /^22[0-9A-Z]{3}$/;
 
 /**
  * The HTTP status and body for an error thrown while answering a request: the console's own
- * request errors as they are, an unreachable database a 503, Strata's typed errors by class and
- * `code`, a value the database refuses a 400, anything else a 500.
+ * request errors as they are, an unreachable database a 503, Strata's typed errors by their kind
+ * ({@link STATUS_BY_KIND}), a value the database refuses a 400, anything else a 500.
  */
 export function toErrorResponse(error: unknown): { status: ErrorStatus; body: ErrorBody; headers?: Record<string, string> } {
   if (error instanceof ConsoleRequestError) return answer(error.status, error.code, error.message);
@@ -91,8 +84,12 @@ export function toErrorResponse(error: unknown): { status: ErrorStatus; body: Er
       headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
     };
   }
-  if (error instanceof InvalidArgumentError) return answer(400, error.code, error.message);
-  if (error instanceof StrataError || error instanceof StoreError) return answer(STATUS_BY_CODE[error.code] ?? 500, error.code, error.message);
+  const kind = errorKindOf(error);
+  if (kind !== undefined) {
+    const status = STATUS_BY_KIND[kind];
+    const typed = answer(status, (error as { code: string }).code, message);
+    return status === 503 ? { ...typed, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } } : typed;
+  }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && DATA_EXCEPTION.test(code)) {
     return answer(400, 'CONSOLE_INVALID_PARAMETER', `the database cannot take a value of this request: ${message} (SQLSTATE ${code}); check the IDs, filters and cursor you sent`);
