@@ -2,8 +2,8 @@
  * What one command invocation works with: the resolved global options, the output streams, and
  * the database connections it opened (closed when the command ends).
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { openDatabase, type Database } from '@strata/store';
 import { StrataClient } from '@strata/transact';
 import { CliError, ExitCode } from './errors.js';
@@ -23,6 +23,12 @@ export const processIo: Io = {
 
 /** A URL scheme (`postgres://`, `memory://`) rather than a directory of an embedded database. */
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+/** How deep below the working directory a missing database is looked for: the repo's `examples/orders/.strata` is two levels down. */
+const SEARCH_DEPTH_MAX = 3;
+/** Bound on the directories read while looking, so a huge tree (a home directory) costs milliseconds, not minutes. */
+const SEARCH_DIRECTORIES_MAX = 2_000;
+/** Folders never searched: dependencies and version control hold no app's database. */
+const SEARCH_SKIPPED = new Set(['node_modules', '.git', 'dist']);
 
 /** A command's connections and output. */
 export class Session {
@@ -58,8 +64,13 @@ export class Session {
    */
   checkedDatabaseUrl(): string {
     if (!URL_SCHEME.test(this.databaseUrl) && !existsSync(this.databaseUrl)) {
+      const found = findEmbeddedDatabases(process.cwd());
+      const hint =
+        found.length === 0
+          ? ''
+          : `; found ${found.length === 1 ? 'one' : found.length} below here: ${found.map((dir) => `strata --database ${quoteArgument(dir)} …`).join(', ')}`;
       throw new CliError(
-        `no embedded database at ${resolve(this.databaseUrl)}; give --database <postgres:// URL or directory> or set STRATA_DATABASE_URL`,
+        `no embedded database at ${resolve(this.databaseUrl)}${hint}; give --database <postgres:// URL or directory> or set STRATA_DATABASE_URL`,
         ExitCode.failed,
       );
     }
@@ -90,4 +101,42 @@ export class Session {
       database?.then((d) => d.close()).catch(() => {}),
     ]);
   }
+}
+
+/**
+ * Embedded databases (`.strata` directories holding `pgdata`) below `root`, as paths relative to
+ * it, nearest first: what to suggest when the default `./.strata` does not exist.
+ */
+export function findEmbeddedDatabases(root: string): string[] {
+  const found: string[] = [];
+  let level = [root];
+  let read = 0;
+  for (let depth = 0; depth <= SEARCH_DEPTH_MAX && level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      if (read++ >= SEARCH_DIRECTORIES_MAX) return found;
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue; // unreadable: not ours to search
+      }
+      for (const entry of entries) {
+        if (!entry.isDirectory() || SEARCH_SKIPPED.has(entry.name)) continue;
+        const path = join(dir, entry.name);
+        if (entry.name === '.strata') {
+          if (existsSync(join(path, 'pgdata'))) found.push(relative(root, path));
+        } else if (!entry.name.startsWith('.')) {
+          next.push(path);
+        }
+      }
+    }
+    level = next.sort();
+  }
+  return found;
+}
+
+/** `dir` as typed on a shell command line. */
+function quoteArgument(dir: string): string {
+  return /^[\w./-]+$/.test(dir) ? dir : `'${dir.replaceAll("'", `'\\''`)}'`;
 }
