@@ -14,7 +14,7 @@ import {
 } from './errors.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
 import { DirectoryLock } from './lock.js';
-import { SocketServer, prepareSocketPath, type ServedEngine } from './socket-server.js';
+import { SocketServer, removeSocket, socketPathFor, type ServedEngine } from './socket-server.js';
 
 /** Marks async work running inside a transaction of a given PGlite database (it has one connection). */
 const insideTransaction = new AsyncLocalStorage<PgliteDatabase>();
@@ -91,9 +91,10 @@ export class PgliteDatabase extends SqlDatabase {
     let socketPath: string | undefined;
     try {
       await makeDirectory(absolute);
-      socketPath = serve ? await prepareSocketPath(absolute) : undefined;
+      socketPath = serve ? await socketPathFor(absolute) : undefined;
       lock = await DirectoryLock.acquire(absolute, socketPath === undefined ? {} : { socketPath });
     } catch (error) {
+      if (socketPath !== undefined && !socketPath.startsWith(absolute)) await removeSocket(socketPath); // a temporary directory
       throw storageErrorOf(error, absolute, 'open') ?? error;
     }
     let db: PgliteDatabase | undefined;
@@ -108,6 +109,7 @@ export class PgliteDatabase extends SqlDatabase {
       return db;
     } catch (error) {
       if (db) await db.close().catch(() => undefined);
+      if (socketPath !== undefined) await removeSocket(socketPath);
       await lock.release().catch(() => undefined);
       throw storageErrorOf(error, absolute, 'open') ?? (await diagnoseOpenFailure(error, absolute));
     }

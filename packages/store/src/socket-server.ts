@@ -1,5 +1,5 @@
 // Serves an embedded (PGlite) database to other processes of the same user, over a Unix socket in its directory.
-import { chmod, mkdir, mkdtemp, rm, unlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rmdir, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -44,21 +44,23 @@ export interface ServedEngine {
 }
 
 /**
- * Where the socket of Strata directory `dir` goes: `dir/run/.s.PGSQL.5432`, or a fresh private
- * temporary directory when that path is too long for a Unix socket. The directory has mode 0700.
+ * Where the socket of Strata directory `dir` goes: `dir/run/.s.PGSQL.5432` (created by
+ * {@link SocketServer.start}), or one in a fresh private temporary directory when that path is too
+ * long for a Unix socket.
  *
  * @example
- * const socketPath = await prepareSocketPath('/var/lib/app/.strata'); // '/var/lib/app/.strata/run/.s.PGSQL.5432'
+ * const socketPath = await socketPathFor('/var/lib/app/.strata'); // '/var/lib/app/.strata/run/.s.PGSQL.5432'
  */
-export async function prepareSocketPath(dir: string): Promise<string> {
-  let socketDir = path.join(dir, SOCKET_SUBDIR);
-  if (Buffer.byteLength(path.join(socketDir, SOCKET_FILE)) > MAX_SOCKET_PATH_BYTES) {
-    socketDir = await mkdtemp(path.join(tmpdir(), 'strata-'));
-  } else {
-    await mkdir(socketDir, { recursive: true, mode: 0o700 });
-  }
-  await chmod(socketDir, 0o700);
-  return path.join(socketDir, SOCKET_FILE);
+export async function socketPathFor(dir: string): Promise<string> {
+  const inside = path.join(dir, SOCKET_SUBDIR, SOCKET_FILE);
+  if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH_BYTES) return inside;
+  return path.join(await mkdtemp(path.join(tmpdir(), 'strata-')), SOCKET_FILE);
+}
+
+/** Removes the socket and its directory (if empty), leaving the Strata directory as it was before opening. */
+export async function removeSocket(socketPath: string): Promise<void> {
+  await unlink(socketPath).catch(() => undefined);
+  await rmdir(path.dirname(socketPath)).catch(() => undefined);
 }
 
 /**
@@ -86,6 +88,8 @@ export class SocketServer {
 
   /** Listens on `socketPath` (a stale socket file there is replaced) with mode 0600; clients are told `serverVersion`. */
   static async start(engine: ServedEngine, socketPath: string, serverVersion: string): Promise<SocketServer> {
+    await mkdir(path.dirname(socketPath), { recursive: true, mode: 0o700 });
+    await chmod(path.dirname(socketPath), 0o700); // also when an older directory had other bits
     await unlink(socketPath).catch(() => undefined); // left by a holder that died: we hold the lock now
     let server!: SocketServer;
     let nextId = 1;
@@ -114,8 +118,7 @@ export class SocketServer {
       for (const connection of this.#connections) connection.destroy();
     });
     await Promise.all([...this.#connections].map((connection) => connection.finished));
-    await unlink(this.socketPath).catch(() => undefined);
-    if (path.basename(path.dirname(this.socketPath)).startsWith('strata-')) await rm(path.dirname(this.socketPath), { recursive: true, force: true });
+    await removeSocket(this.socketPath);
   }
 }
 
