@@ -1,13 +1,5 @@
 // Invariants stated in the code: a violated one stops loudly instead of corrupting state.
-
-/** An invariant of the engine does not hold: a bug in Strata, never a user mistake. */
-export class InvariantError extends Error {
-  readonly code = 'STRATA_INVARIANT';
-  constructor(invariant: string) {
-    super(`Strata invariant violated: ${invariant}. This is a bug in Strata; please report it with the stack trace`);
-    this.name = 'InvariantError';
-  }
-}
+import { InvariantError } from './errors.js';
 
 /**
  * Throws {@link InvariantError} unless `condition` holds; `invariant` says what must be true.

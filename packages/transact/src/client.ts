@@ -1,43 +1,34 @@
-import { useContextInstead, workflowCodeContext } from './context.js';
-import { Availability } from './availability.js';
+// StrataClient: a database-only client (enqueue, send, events, streams, cancel, results, admin) for processes that run no executor.
 import { randomUUID } from 'node:crypto';
-import { loadMigrations, migrate, openDatabase, type Database, type Queryable } from '@strata/store';
-import { enqueue, validateAttributes, validateEnqueueOptions } from './enqueue.js';
+import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
+import { useContextInstead, workflowCodeContext } from './workflow/context.js';
+import { enqueue, validateAttributes, validateEnqueueOptions } from './queues/enqueue.js';
+import type { QueueCounts } from './queues/queue-counts.js';
 import { EngineStateError, InvalidArgumentError, UnknownQueueError, UnknownWorkflowError } from './errors.js';
-import type { EnqueueOptions, ExecutorInfo, QueueAdmin, ScheduleAdmin, WorkflowAdmin, ReadStreamOptions, StartOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
-import { Operations, toExecutorInfo, type SendOptions } from './operations.js';
-import { WorkflowAdminImpl } from './management.js';
-import { QueueAdminImpl } from './queue-admin.js';
-import { ScheduleAdminImpl } from './schedules.js';
+import type {
+  ClientConfig,
+  ClientEnqueueOptions,
+  ExecutorInfo,
+  QueueAdmin,
+  ReadStreamOptions,
+  ScheduleAdmin,
+  SendOptions,
+  WaitOptions,
+  WorkflowAdmin,
+  WorkflowHandle,
+  WorkflowStatus,
+} from './interfaces.js';
+import { toExecutorInfo, type Operations } from './system/operations.js';
+import { buildSystemSurface, type SystemSurface } from './system/system-surface.js';
 import { Serializer } from './serialization.js';
-import { Signals } from './signals.js';
+import { Signals } from './signals/signals.js';
 import { getQueue, listExecutors, listQueues, registeredWorkflowNames } from './sql/index.js';
 import { assertDuration, assertIdentifier, assertOptions } from './validate.js';
 import { CLIENT_ENQUEUE_OPTION_KEYS, validateClientConfig } from './config.js';
 
-/** Configuration of a {@link StrataClient}. */
-export interface ClientConfig {
-  /** The system database of the executors: a `postgres://` URL, or a `Database` from `@strata/store`. */
-  readonly database: Database | string;
-  /** Largest serialized argument or message. Default 4 MiB (as the engine). */
-  readonly maxValueBytes?: number;
-  /** Wake-up interval of waits as a safety net behind notifications. Default 2,000 ms. */
-  readonly safetyPollIntervalMs?: number;
-  /** Age of the last heartbeat after which `listExecutors()` reports an executor dead. Default 10,000 ms. */
-  readonly executorTimeoutMs?: number;
-}
+export type { ClientConfig, ClientEnqueueOptions } from './interfaces.js';
 
-/** What to enqueue from a client: the workflow by name, its queue, and the usual start options. */
-export interface ClientEnqueueOptions extends StartOptions, EnqueueOptions {
-  /** The registered name of the workflow (some executor must register it). */
-  readonly workflow: string;
-  readonly queue: string;
-  /**
-   * Enqueue inside this transaction on the system database: the workflow exists (and starts)
-   * only if the transaction commits.
-   */
-  readonly transaction?: Queryable;
-}
+
 
 /**
  * A database-only client of Strata: enqueue workflows (also inside your own transaction), send
@@ -68,6 +59,7 @@ export class StrataClient {
   readonly #signals: Signals;
   readonly #serializer: Serializer;
   readonly #operations: Operations;
+  readonly #system: SystemSurface;
   readonly #executorTimeoutMs: number;
   #closed = false;
 
@@ -77,24 +69,11 @@ export class StrataClient {
     this.#signals = signals;
     this.#serializer = serializer;
     this.#executorTimeoutMs = executorTimeoutMs;
-    const availability = new Availability(db, SILENT_LOGGER, () => signals.resync());
-    this.#operations = new Operations(db, signals, serializer, safetyPollIntervalMs, availability);
-    this.workflows = new WorkflowAdminImpl(() => this.#open(), signals, serializer, this.#operations);
-    this.queues = new QueueAdminImpl(
-      () => this.#open(),
-      (name) => signals.publish(`qc:${name}`),
-    );
-    this.schedules = new ScheduleAdminImpl({
-      db,
-      onChange: () => signals.publish('sc:'),
-      knownWorkflow: async (name) => {
-        const names = await registeredWorkflowNames(this.#open());
-        if (!names.includes(name)) throw new UnknownWorkflowError(name, names);
-      },
-      knownQueue: async (name) => {
-        if (!(await getQueue(this.#open(), name))) throw new UnknownQueueError(name, (await listQueues(this.#open())).map((q) => q.name));
-      },
-    });
+    this.#system = buildSystemSurface({ db, use: () => this.#open(), signals, serializer, safetyPollIntervalMs, logger: SILENT_LOGGER });
+    this.#operations = this.#system.operations;
+    this.workflows = this.#system.workflows;
+    this.queues = this.#system.queues;
+    this.schedules = this.#system.schedules;
   }
 
   /** Connects to the system database (creating Strata's tables if no executor has yet). */
@@ -119,6 +98,17 @@ export class StrataClient {
   /** The system database. */
   get database(): Database {
     return this.#open();
+  }
+
+  /**
+   * Queued (ENQUEUED) and running (PENDING) workflows per queue; `names` narrows it to those queues.
+   *
+   * @example
+   * const counts = await client.queueCounts(['emails']);
+   * console.log(counts.get('emails') ?? { queued: 0, running: 0 });
+   */
+  queueCounts(names?: readonly string[]): Promise<Map<string, QueueCounts>> {
+    return this.#system.queueCounts(names);
   }
 
   /**

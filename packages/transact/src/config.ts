@@ -1,10 +1,11 @@
 // Configuration checks: the known keys of every options object users pass (so a misspelled key
 // fails with a suggestion instead of being ignored), and the ranges of the engine's settings.
 
-import type { ClientConfig, ClientEnqueueOptions } from './client.js';
 import { InvalidArgumentError } from './errors.js';
-import { MAX_TIMER_MS } from './runtime.js';
+import { MAX_TIMER_MS } from './timers.js';
 import type {
+  ClientConfig,
+  ClientEnqueueOptions,
   EnqueueOptions,
   ListWorkflowsOptions,
   Logger,
@@ -13,6 +14,7 @@ import type {
   RetentionPolicy,
   RetryPolicy,
   ScheduleConfig,
+  SendOptions,
   ShutdownOptions,
   StartOptions,
   StepOptions,
@@ -20,8 +22,7 @@ import type {
   TransactionStepOptions,
   WorkflowFilter,
 } from './interfaces.js';
-import type { SendOptions } from './operations.js';
-import { validateRetentionPolicy } from './retention.js';
+import { validateRetentionPolicy } from './system/retention.js';
 import { DEFAULT_MAX_VALUE_BYTES } from './serialization.js';
 import { assertDuration, assertIdentifier, assertOptions, describe } from './validate.js';
 

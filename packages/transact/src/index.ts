@@ -4,9 +4,11 @@
  * timeouts and recovery; durable queues, cron schedules, and scale-out over executors that
  * heartbeat and take over each other's work; a database-only client.
  */
-export { Strata } from './engine.js';
+export { Strata } from './engine/strata.js';
 export { StrataClient, type ClientConfig, type ClientEnqueueOptions } from './client.js';
-export type { SendOptions } from './operations.js';
+export type { SendOptions } from './interfaces.js';
+/** Queued and running workflows per queue (the console's and the CLI's queue views). */
+export { queueCounts, type QueueCounts } from './queues/queue-counts.js';
 export type {
   BulkWorkflowFilter,
   CheckDeployReport,
@@ -61,6 +63,9 @@ export {
   PayloadTooLargeError,
   StepTimeoutError,
   StrataError,
+  ERROR_KINDS,
+  errorKindOf,
+  type ErrorKind,
   StreamClosedError,
   UnknownOptionError,
   UnknownWorkflowError,
@@ -71,20 +76,24 @@ export {
   WorkflowStateError,
   WorkflowTakenOverError,
   WorkflowTimeoutError,
+  SystemDatabaseError,
+  HistoryEndError,
+  ReplayIsolationError,
+  InvariantError,
+  MaxRecoveryAttemptsError,
+  EnqueueConflictError,
+  CapacityExceededError,
 } from './errors.js';
-export { SystemDatabaseError } from './runtime.js';
 /** The database stopped answering (a restart, a cut connection): typed, retryable; see docs/transact.md "Faults". */
 export { DatabaseUnavailableError, isConnectionError } from '@strata/store';
 export {
   replayWorkflow,
   formatReplayReport,
-  HistoryEndError,
-  ReplayIsolationError,
   type ReplayReport,
   type ReplayStepEvent,
   type ReplayInput,
   type ReplayError,
   type UnreachedStep,
-} from './replay.js';
+} from './workflow/replay.js';
 export { Serializer, DEFAULT_MAX_VALUE_BYTES } from './serialization.js';
 export { DEFAULT_WAIT_TIMEOUT_MS, MAX_DURATION_MS, MAX_IDENTIFIER_LENGTH } from './validate.js';

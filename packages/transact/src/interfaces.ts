@@ -538,9 +538,9 @@ export interface CheckDeployReport {
   /** Unfinished workflows looked at. */
   readonly checked: number;
   /** A replay report per workflow whose name the code registers. */
-  readonly reports: readonly import('./replay.js').ReplayReport[];
+  readonly reports: readonly ReplayReport[];
   /** Those whose history the code would not follow. */
-  readonly diverged: readonly import('./replay.js').ReplayReport[];
+  readonly diverged: readonly ReplayReport[];
   /** Unfinished workflows whose name the code no longer registers: nothing could resume them. */
   readonly unregistered: ReadonlyArray<{ readonly workflowId: string; readonly name: string }>;
 }
@@ -627,4 +627,90 @@ export interface WorkflowAdmin {
    * finished workflow.
    */
   deleteMany(filter: BulkWorkflowFilter): Promise<number>;
+}
+
+/** Options of `send` from outside a workflow. */
+export interface SendOptions {
+  readonly topic?: string;
+  /** Repeating a send with this key delivers the message once. */
+  readonly idempotencyKey?: string;
+}
+
+/** Configuration of a {@link StrataClient}. */
+export interface ClientConfig {
+  /** The system database of the executors: a `postgres://` URL, or a `Database` from `@strata/store`. */
+  readonly database: Database | string;
+  /** Largest serialized argument or message. Default 4 MiB (as the engine). */
+  readonly maxValueBytes?: number;
+  /** Wake-up interval of waits as a safety net behind notifications. Default 2,000 ms. */
+  readonly safetyPollIntervalMs?: number;
+  /** Age of the last heartbeat after which `listExecutors()` reports an executor dead. Default 10,000 ms. */
+  readonly executorTimeoutMs?: number;
+}
+
+/** What to enqueue from a client: the workflow by name, its queue, and the usual start options. */
+export interface ClientEnqueueOptions extends StartOptions, EnqueueOptions {
+  /** The registered name of the workflow (some executor must register it). */
+  readonly workflow: string;
+  readonly queue: string;
+  /**
+   * Enqueue inside this transaction on the system database: the workflow exists (and starts)
+   * only if the transaction commits.
+   */
+  readonly transaction?: Queryable;
+}
+
+/** One durable operation the replayed code called, in call (step) order. */
+export interface ReplayStepEvent {
+  readonly stepId: number;
+  /** The recorded kind and name ('diverged': what the history holds; 'not-recorded': what the code calls). */
+  readonly kind: string;
+  readonly name: string;
+  /**
+   * 'replayed': the code called the recorded operation and got its recorded outcome;
+   * 'diverged': the code called another operation (see `current`); 'not-recorded': the history
+   * ends before this operation, which the live workflow would run next.
+   */
+  readonly outcome: 'replayed' | 'diverged' | 'not-recorded';
+  /** The recorded outcome ('replayed' and 'diverged'): the output, or the error it threw. */
+  readonly recorded?: { readonly output?: unknown; readonly error?: ReplayError };
+  /** What the current code calls at this step ('diverged' only). */
+  readonly current?: { readonly kind: string; readonly name: string };
+}
+
+/** An error as a report shows it. */
+export interface ReplayError {
+  readonly name: string;
+  readonly message: string;
+}
+
+/** A recorded operation the replay never reached. */
+export interface UnreachedStep {
+  readonly stepId: number;
+  readonly kind: string;
+  readonly name: string;
+}
+
+/** What a replay found. */
+export interface ReplayReport {
+  readonly workflowId: string;
+  readonly name: string;
+  readonly recordedStatus: string;
+  readonly timeline: readonly ReplayStepEvent[];
+  /** Why the replay stopped. */
+  readonly end:
+    | { readonly kind: 'completed'; readonly output: unknown }
+    | { readonly kind: 'failed'; readonly error: ReplayError }
+    | { readonly kind: 'diverged'; readonly stepId: number; readonly recorded: string; readonly current: string }
+    | { readonly kind: 'history-end'; readonly stepId: number; readonly next: string };
+  /** Recorded steps that the replay never reached (e.g. code that now returns early). */
+  readonly unreached: number;
+  /** The first of them, in step order (at most {@link MAX_UNREACHED_LISTED}). */
+  readonly unreachedSteps: readonly UnreachedStep[];
+  /**
+   * True when the current code does not follow the history: it called another operation than
+   * the recorded one, or it finished without reaching every recorded operation. A history that
+   * merely ends (the workflow is still running, or was cancelled) is not a divergence.
+   */
+  readonly diverged: boolean;
 }

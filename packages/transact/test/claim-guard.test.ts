@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClaimGuard } from '../src/claim-guard.js';
+import { ClaimGuard } from '../src/engine/claim-guard.js';
 
 /** A promise with its resolver, to hold a holder inside the guard. */
 function latch(): { promise: Promise<void>; open: () => void } {

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { openDatabase, type Database, type Queryable } from '@strata/store';
 import { engines, freshDatabaseUrl } from '@strata/testing';
 import { NonDeterminismError, Serializer, Strata, type WorkflowContext } from '@strata/transact';
-import { formatReplayReport, HistoryEndError, replayWorkflow, type ReplayReport } from '../src/replay.js';
+import { formatReplayReport, HistoryEndError, replayWorkflow, type ReplayReport } from '../src/workflow/replay.js';
 import { getWorkflow } from '../src/sql/get-workflow.js';
 import { loadSteps } from '../src/sql/steps.js';
 import type { StepRow } from '../src/sql/types.js';

@@ -9,7 +9,7 @@ import { engines, freshDatabaseUrl } from '@strata/testing';
 import { Strata } from '@strata/transact';
 import { InvalidArgumentError } from '../src/errors.js';
 import type { Logger } from '../src/interfaces.js';
-import { RetentionTask, runRetention, validateRetentionPolicy } from '../src/retention.js';
+import { RetentionTask, runRetention, validateRetentionPolicy } from '../src/system/retention.js';
 import { LAUNCH_TIMEOUT_MS, countRows, delay, launchOrShutDown, quiet, waitFor } from './helpers.js';
 
 type Status = 'ENQUEUED' | 'PENDING' | 'SUCCESS' | 'ERROR' | 'CANCELLED';

@@ -25,7 +25,7 @@ import {
   scheduleTickWorkflowId,
   validateSchedule,
   type SchedulerHost,
-} from '../src/schedules.js';
+} from '../src/schedules/index.js';
 import { advanceLastTick, getSchedule } from '../src/sql/schedules.js';
 import { delay, uniqueId, waitFor } from './helpers.js';
 

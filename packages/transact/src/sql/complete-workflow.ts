@@ -1,4 +1,8 @@
 import type { Queryable } from '@strata/store';
+import { WORKFLOW_ENDED_PREFIX, sqlSignalKey } from '../signals/keys.js';
+
+/** The notification sent with the statement's own commit (see signals/keys.ts). */
+const NOTIFY_ENDED = `, pg_notify($7, ${sqlSignalKey(WORKFLOW_ENDED_PREFIX, 'workflow_id')})`;
 
 /** How a workflow ended, for {@link completeWorkflows}. */
 export interface WorkflowEnd {
@@ -18,7 +22,7 @@ export interface WorkflowEnd {
  * notifications go out with the commit and cost no commit of their own.
  */
 export async function completeWorkflows(db: Queryable, ends: readonly WorkflowEnd[], notifyChannel: string | null): Promise<Set<string>> {
-  const notify = notifyChannel === null ? '' : `, pg_notify($7, 'w:' || workflow_id)`;
+  const notify = notifyChannel === null ? '' : NOTIFY_ENDED;
   const { rows } = await db.query<{ workflow_id: string }>(
     `with ended as (
        update strata.workflows w

@@ -1,5 +1,9 @@
 import type { Queryable } from '@strata/store';
 import type { NewStep } from './types.js';
+import { MESSAGE_PREFIX, sqlSignalKey } from '../signals/keys.js';
+
+/** The notification sent with the statement's own commit (see signals/keys.ts). */
+const NOTIFY_MESSAGE = `, (select pg_notify($12, ${sqlSignalKey(MESSAGE_PREFIX, 'destination_id')}) from sent)`;
 
 /**
  * Stores a message for `destinationId`. With an idempotency key, a second send with the same key
@@ -109,7 +113,7 @@ export async function sendAsStep(
   notifyChannel: string | null,
   taken: TakenMessage | null = null,
 ): Promise<boolean> {
-  const notify = notifyChannel === null ? '' : `, (select pg_notify($12, 'm:' || destination_id) from sent)`;
+  const notify = notifyChannel === null ? '' : NOTIFY_MESSAGE;
   const prior = takenCtes(taken, 17);
   const { rows } = await db.query<{ written: number }>(
     `with ${prior.sql}, recorded as (

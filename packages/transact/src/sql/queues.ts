@@ -1,4 +1,8 @@
 import type { Database, Queryable } from '@strata/store';
+import { QUEUE_PREFIX, sqlSignalKey } from '../signals/keys.js';
+
+/** The notification sent with the statement's own commit (see signals/keys.ts). */
+const NOTIFY_QUEUE = `, pg_notify($14, ${sqlSignalKey(QUEUE_PREFIX, 'queue_name')})`;
 
 /** A queue as stored in `strata.queues`. */
 export interface QueueRow {
@@ -106,7 +110,7 @@ export interface NewQueuedWorkflow {
  */
 export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow, notifyChannel: string | null = null): Promise<boolean> {
   // With notifyChannel, `q:<queue>` goes out with the insert's own commit (no second commit).
-  const notify = notifyChannel === null ? '' : `, pg_notify($14, 'q:' || queue_name)`;
+  const notify = notifyChannel === null ? '' : NOTIFY_QUEUE;
   const { rows } = await db.query(
     `with queued as (
        insert into strata.workflows
@@ -148,7 +152,7 @@ export async function enqueueWorkflows(db: Queryable, workflows: readonly NewQue
     const [one] = workflows as [NewQueuedWorkflow];
     return new Set((await enqueueWorkflow(db, one, notifyChannel)) ? [one.workflowId] : []);
   }
-  const notify = notifyChannel === null ? '' : `, pg_notify($14, 'q:' || queue_name)`;
+  const notify = notifyChannel === null ? '' : NOTIFY_QUEUE;
   const { rows } = await db.query<{ workflow_id: string }>(
     `with queued as (
        insert into strata.workflows

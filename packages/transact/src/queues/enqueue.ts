@@ -1,13 +1,23 @@
-import type { Queryable } from '@strata/store';
-import { DuplicateEnqueueError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from './errors.js';
-import type { EnqueueOptions, StartOptions } from './interfaces.js';
-import { SIGNAL_CHANNEL, inStatementChannel } from './signals.js';
-import { activeTraceParent } from './tracing.js';
-import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from './sql/index.js';
-import { START_OPTION_KEYS } from './config.js';
-import { assertDate, assertDuration, assertIdentifier, assertOptions, assertString, MAX_DURATION_MS } from './validate.js';
+// Enqueueing a workflow on a queue: validation of enqueue options, and the insert that dedupes by ID and deduplication key.
+import { isForeignKeyViolation, type Queryable } from '@strata/store';
+import { DuplicateEnqueueError, EnqueueConflictError, InvalidArgumentError, UnknownQueueError, WorkflowConflictError } from '../errors.js';
+import type { EnqueueOptions, StartOptions } from '../interfaces.js';
+import { queueKey } from '../signals/keys.js';
+import { SIGNAL_CHANNEL, inStatementChannel } from '../signals/signals.js';
+import { activeTraceParent } from '../tracing.js';
+import { enqueueWorkflow, getWorkflow, liveDeduplicationHolder, type NewQueuedWorkflow, type QueueLimits } from '../sql/index.js';
+import { START_OPTION_KEYS } from '../config.js';
+import { assertDate, assertDuration, assertIdentifier, assertOptions, assertString, MAX_DURATION_MS } from '../validate.js';
 
 const QUEUE_ONLY_OPTIONS = ['priority', 'deduplicationKey', 'onDuplicate', 'partitionKey', 'delayMs', 'notBefore'] as const;
+
+
+/**
+ * Inserts one enqueue tries before giving up (EnqueueConflictError). Each retry follows a conflict
+ * whose holder vanished before it could be read (finished and deleted at that moment): ten in a
+ * row means something keeps deleting, not a race worth waiting out.
+ */
+const MAX_ENQUEUE_ATTEMPTS = 10;
 
 /** Most attributes on one workflow. */
 export const MAX_ATTRIBUTES = 32;
@@ -128,18 +138,18 @@ export async function enqueue(db: Queryable, request: EnqueueRequest, batched?: 
   // transaction (or a polled database) it is sent through `db`, at that commit.
   const channel = inStatementChannel(db);
   // A conflict whose holder finished before we could read it is gone: insert again.
-  for (let attempt = 0; attempt < 10; attempt++) {
+  for (let attempt = 0; attempt < MAX_ENQUEUE_ATTEMPTS; attempt++) {
     let inserted: boolean;
     try {
       // The first try may go with other enqueues in one statement (it notifies with its commit).
       inserted = attempt === 0 && batched ? await batched(row) : await enqueueWorkflow(db, row, channel);
     } catch (error) {
       // The queue was deleted since its limits were read (the foreign key to strata.queues).
-      if ((error as { code?: unknown }).code === '23503') throw new UnknownQueueError(request.queueName, []);
+      if (isForeignKeyViolation(error)) throw new UnknownQueueError(request.queueName, []);
       throw error;
     }
     if (inserted) {
-      if (channel === null && !(attempt === 0 && batched)) await db.notify(SIGNAL_CHANNEL, `q:${request.queueName}`);
+      if (channel === null && !(attempt === 0 && batched)) await db.notify(SIGNAL_CHANNEL, queueKey(request.queueName));
       return { workflowId: row.workflowId, created: true };
     }
     const existing = await getWorkflow(db, row.workflowId);
@@ -155,5 +165,5 @@ export async function enqueue(db: Queryable, request: EnqueueRequest, batched?: 
       }
     }
   }
-  throw new InvalidArgumentError(`could not enqueue workflow "${row.workflowId}": its ID or deduplication key kept conflicting`);
+  throw new EnqueueConflictError(row.workflowId, MAX_ENQUEUE_ATTEMPTS);
 }

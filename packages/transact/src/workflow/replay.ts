@@ -2,69 +2,18 @@
 // without side effects. The engine (`strata.replay`, `strata.checkDeploy`) loads the workflow row
 // and its steps and calls replayWorkflow(); the CLI prints formatReplayReport().
 
-import { Context, HistoryEndError, currentContext, type ReplayObserver } from './context.js';
-import { NonDeterminismError, StrataError } from './errors.js';
-import type { Logger, WorkflowContext } from './interfaces.js';
+import { Context, currentContext, type ReplayObserver } from './context.js';
+import { HistoryEndError, NonDeterminismError, ReplayIsolationError } from '../errors.js';
+import type { Logger, ReplayError, ReplayReport, ReplayStepEvent, UnreachedStep, WorkflowContext } from '../interfaces.js';
 import type { Runtime } from './runtime.js';
-import type { Serializer } from './serialization.js';
-import type { StepKind, StepRow } from './sql/types.js';
+import type { Serializer } from '../serialization.js';
+import type { StepKind, StepRow } from '../sql/types.js';
 
-export { HistoryEndError, type ReplayObserver } from './context.js';
+export { HistoryEndError, ReplayIsolationError } from '../errors.js';
+export type { ReplayObserver } from './context.js';
 
-/** One durable operation the replayed code called, in call (step) order. */
-export interface ReplayStepEvent {
-  readonly stepId: number;
-  /** The recorded kind and name ('diverged': what the history holds; 'not-recorded': what the code calls). */
-  readonly kind: string;
-  readonly name: string;
-  /**
-   * 'replayed': the code called the recorded operation and got its recorded outcome;
-   * 'diverged': the code called another operation (see `current`); 'not-recorded': the history
-   * ends before this operation, which the live workflow would run next.
-   */
-  readonly outcome: 'replayed' | 'diverged' | 'not-recorded';
-  /** The recorded outcome ('replayed' and 'diverged'): the output, or the error it threw. */
-  readonly recorded?: { readonly output?: unknown; readonly error?: ReplayError };
-  /** What the current code calls at this step ('diverged' only). */
-  readonly current?: { readonly kind: string; readonly name: string };
-}
+export type { ReplayError, ReplayReport, ReplayStepEvent, UnreachedStep } from '../interfaces.js';
 
-/** An error as a report shows it. */
-export interface ReplayError {
-  readonly name: string;
-  readonly message: string;
-}
-
-/** A recorded operation the replay never reached. */
-export interface UnreachedStep {
-  readonly stepId: number;
-  readonly kind: string;
-  readonly name: string;
-}
-
-/** What a replay found. */
-export interface ReplayReport {
-  readonly workflowId: string;
-  readonly name: string;
-  readonly recordedStatus: string;
-  readonly timeline: readonly ReplayStepEvent[];
-  /** Why the replay stopped. */
-  readonly end:
-    | { readonly kind: 'completed'; readonly output: unknown }
-    | { readonly kind: 'failed'; readonly error: ReplayError }
-    | { readonly kind: 'diverged'; readonly stepId: number; readonly recorded: string; readonly current: string }
-    | { readonly kind: 'history-end'; readonly stepId: number; readonly next: string };
-  /** Recorded steps that the replay never reached (e.g. code that now returns early). */
-  readonly unreached: number;
-  /** The first of them, in step order (at most {@link MAX_UNREACHED_LISTED}). */
-  readonly unreachedSteps: readonly UnreachedStep[];
-  /**
-   * True when the current code does not follow the history: it called another operation than
-   * the recorded one, or it finished without reaching every recorded operation. A history that
-   * merely ends (the workflow is still running, or was cancelled) is not a divergence.
-   */
-  readonly diverged: boolean;
-}
 
 /** What {@link replayWorkflow} needs: the workflow row's fields, its recorded steps and its current code. */
 export interface ReplayInput {
@@ -95,18 +44,6 @@ const UNNAMED_KINDS: ReadonlySet<string> = new Set<StepKind>(['sleep', 'deadline
 /** Kinds whose recorded output is an epoch-ms time, shown with its date too. */
 const TIME_KINDS: ReadonlySet<string> = new Set<StepKind>(['sleep', 'deadline', 'now']);
 
-/**
- * A replay used the database, the signals or the engine. Replay must run, wait for and write
- * nothing, so this is a bug in Strata, not in the workflow: the replay is abandoned loudly.
- */
-export class ReplayIsolationError extends StrataError {
-  constructor(what: string) {
-    super(
-      'STRATA_REPLAY_ISOLATION',
-      `a replay tried to use ${what}; replay must have no side effects, so it was stopped (this is a bug in Strata, please report it)`,
-    );
-  }
-}
 
 /**
  * Runs `input.fn` — the workflow's current code — against its recorded history, in this process.
@@ -167,7 +104,7 @@ export async function replayWorkflow(input: ReplayInput): Promise<ReplayReport> 
       ? { kind: 'diverged', stepId: divergence.stepId, recorded: label(divergence.kind, divergence.name), current: label(divergence.current!.kind, divergence.current!.name) }
       : { kind: 'diverged', stepId: fatal.stepId, recorded: fatal.recorded, current: fatal.called };
   }
-  else if (fatal instanceof HistoryEndError) end = { kind: 'history-end', stepId: fatal.stepId, next: label(fatal.kind, fatal.stepName) };
+  else if (fatal instanceof HistoryEndError) end = { kind: 'history-end', stepId: fatal.stepId, next: label(fatal.stepKind, fatal.stepName) };
   else if (fatal) end = { kind: 'failed', error: describeError(fatal) };
   else end = settled;
 

@@ -1,6 +1,6 @@
 import { isConnectionError, type Database } from '@strata/store';
-import type { Logger } from './interfaces.js';
-import { claimQueued, listQueues, nextNotBefore, type DequeuedWorkflow, type QueueRow } from './sql/index.js';
+import type { Logger } from '../interfaces.js';
+import { claimQueued, listQueues, nextNotBefore, type DequeuedWorkflow, type QueueRow } from '../sql/index.js';
 
 /** Most workflows one claim statement takes; a pass repeats while claims come back full. */
 export const DEQUEUE_BATCH = 100;

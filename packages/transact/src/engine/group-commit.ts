@@ -1,4 +1,8 @@
-import type { Database } from '@strata/store';
+// Group commit: the batched writers of checkpoints, starts, ends and enqueues (many rows, one statement, one commit).
+import { isForeignKeyViolation, type Database } from '@strata/store';
+import { assert } from '../assert.js';
+import { CapacityExceededError } from '../errors.js';
+import { queueKey, workflowEndedKey } from '../signals/keys.js';
 import {
   completeWorkflows,
   enqueueWorkflows,
@@ -8,11 +12,18 @@ import {
   type NewStep,
   type NewWorkflow,
   type WorkflowEnd,
-} from './sql/index.js';
-import { SIGNAL_CHANNEL, inStatementChannel } from './signals.js';
+} from '../sql/index.js';
+import { SIGNAL_CHANNEL, inStatementChannel } from '../signals/signals.js';
 
 /** Most rows written in one statement: keeps the statement and its arrays a bounded size. */
 const MAX_BATCH = 500;
+
+/**
+ * Most items one writer holds waiting for a write (100 full batches). A backlog this long means
+ * the database cannot keep up; refusing more (CapacityExceededError) bounds the process's memory
+ * instead of letting it grow until the process dies with every workflow in it.
+ */
+export const MAX_GROUP_COMMIT_BACKLOG = 100 * MAX_BATCH;
 
 interface Pending<T, R> {
   readonly item: T;
@@ -29,17 +40,23 @@ interface Pending<T, R> {
 export class GroupCommit<T, R> {
   readonly #flush: (items: T[]) => Promise<R[]>;
   readonly #maxInFlight: number;
+  readonly #maxBacklog: number;
   #queue: Array<Pending<T, R>> = [];
   #inFlight = 0;
 
-  constructor(flush: (items: T[]) => Promise<R[]>, maxInFlight: number) {
+  constructor(flush: (items: T[]) => Promise<R[]>, maxInFlight: number, maxBacklog = MAX_GROUP_COMMIT_BACKLOG) {
     this.#flush = flush;
     this.#maxInFlight = maxInFlight;
+    this.#maxBacklog = maxBacklog;
   }
 
   /** Writes `item` with whatever else is waiting; resolves with its result once committed. */
   write(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
+      if (this.#queue.length >= this.#maxBacklog) {
+        reject(new CapacityExceededError('the group-commit backlog', this.#maxBacklog, 'MAX_GROUP_COMMIT_BACKLOG'));
+        return;
+      }
       this.#queue.push({ item, resolve, reject });
       this.#pump();
     });
@@ -59,7 +76,8 @@ export class GroupCommit<T, R> {
   async #write(batch: Array<Pending<T, R>>): Promise<void> {
     try {
       const results = await this.#flush(batch.map((pending) => pending.item));
-      batch.forEach((pending, i) => pending.resolve(results[i]!));
+      assert(results.length === batch.length, 'a group-commit flush returns exactly one result per item');
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as R);
     } catch (error) {
       for (const { reject } of batch) reject(error);
     }
@@ -101,7 +119,7 @@ export class WorkflowEndWriter extends GroupCommit<WorkflowEnd, boolean> {
       const channel = inStatementChannel(db);
       const ended = await completeWorkflows(db, ends, channel);
       // Polled notifications are rows of their own table: sent after the ends committed.
-      if (channel === null) for (const id of ended) await db.notify(SIGNAL_CHANNEL, `w:${id}`);
+      if (channel === null) for (const id of ended) await db.notify(SIGNAL_CHANNEL, workflowEndedKey(id));
       return ends.map((end) => ended.has(end.workflowId));
     }, maxInFlight);
   }
@@ -121,11 +139,11 @@ export class EnqueueWriter extends GroupCommit<NewQueuedWorkflow, boolean> {
         inserted = await enqueueWorkflows(db, rows, channel);
       } catch (error) {
         // One row's deleted queue (foreign key) fails the batch: each is retried alone.
-        if ((error as { code?: unknown }).code === '23503' && rows.length > 1) return rows.map(() => false);
+        if (isForeignKeyViolation(error) && rows.length > 1) return rows.map(() => false);
         throw error;
       }
       if (channel === null) {
-        for (const queue of new Set(rows.filter((row) => inserted.has(row.workflowId)).map((row) => row.queueName))) await db.notify(SIGNAL_CHANNEL, `q:${queue}`);
+        for (const queue of new Set(rows.filter((row) => inserted.has(row.workflowId)).map((row) => row.queueName))) await db.notify(SIGNAL_CHANNEL, queueKey(queue));
       }
       return rows.map((row) => inserted.delete(row.workflowId));
     }, maxInFlight);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '@strata/store';
-import { validateAttributes } from './enqueue.js';
-import { InvalidArgumentError, WorkflowNotFoundError, WorkflowStateError } from './errors.js';
-import { COPY_OPTION_KEYS, LIST_OPTION_KEYS, WORKFLOW_FILTER_KEYS } from './config.js';
+import { validateAttributes } from '../queues/enqueue.js';
+import { InvalidArgumentError, WorkflowNotFoundError, WorkflowStateError } from '../errors.js';
+import { COPY_OPTION_KEYS, LIST_OPTION_KEYS, WORKFLOW_FILTER_KEYS } from '../config.js';
 import type {
   BulkWorkflowFilter,
   ErrorInfo,
@@ -13,10 +13,11 @@ import type {
   WorkflowFilter,
   WorkflowPage,
   WorkflowStatusName,
-} from './interfaces.js';
+} from '../interfaces.js';
 import { toStatus, type Operations } from './operations.js';
-import type { Serializer } from './serialization.js';
-import type { Signals } from './signals.js';
+import type { Serializer } from '../serialization.js';
+import { queueKey } from '../signals/keys.js';
+import type { Signals } from '../signals/signals.js';
 import {
   INTERNAL_QUEUE,
   copyWorkflow,
@@ -28,8 +29,8 @@ import {
   recordedStepCount,
   resumeWorkflowRow,
   type WorkflowFilterSql,
-} from './sql/index.js';
-import { assertDate, assertIdentifier, assertOptions, assertString } from './validate.js';
+} from '../sql/index.js';
+import { assertDate, assertIdentifier, assertOptions, assertString } from '../validate.js';
 
 const STATUSES: readonly WorkflowStatusName[] = ['ENQUEUED', 'PENDING', 'SUCCESS', 'ERROR', 'CANCELLED'];
 const DEFAULT_PAGE = 100;
@@ -264,7 +265,7 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
   }
 
   async #announce(): Promise<void> {
-    await this.#signals.publish(`q:${INTERNAL_QUEUE}`);
+    await this.#signals.publish(queueKey(INTERNAL_QUEUE));
   }
 
   #decode(text: string): unknown {

@@ -1,10 +1,14 @@
-import type { Database } from '@strata/store';
-import { InvalidArgumentError, WaitTimeoutError, WorkflowCancelledError, WorkflowNotFoundError, WorkflowStateError, WorkflowTimeoutError } from './errors.js';
-import type { ExecutorInfo, ReadStreamOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from './interfaces.js';
-import type { Terminal } from './runtime.js';
-import type { Availability } from './availability.js';
-import type { Serializer } from './serialization.js';
-import type { Signals } from './signals.js';
+// Operations on workflows by ID (send, events, streams, cancel, status, results) shared by the engine and the client.
+import { isForeignKeyViolation, type Database } from '@strata/store';
+import { InvalidArgumentError, WaitTimeoutError, WorkflowCancelledError, WorkflowNotFoundError, WorkflowStateError, WorkflowTimeoutError } from '../errors.js';
+import type { ExecutorInfo, ReadStreamOptions, SendOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from '../interfaces.js';
+
+export type { SendOptions } from '../interfaces.js';
+import type { Terminal } from '../workflow/runtime.js';
+import type { Availability } from '../engine/availability.js';
+import type { Serializer } from '../serialization.js';
+import { eventKey, messageKey, streamKey, workflowCancelledKey, workflowEndedKey } from '../signals/keys.js';
+import type { Signals } from '../signals/signals.js';
 import {
   STREAM_READ_BATCH,
   cancelWorkflowTree,
@@ -14,16 +18,10 @@ import {
   readStreamEntries,
   type ExecutorRow,
   type WorkflowRow,
-} from './sql/index.js';
-import { assertDuration, assertIdentifier, assertOptions, assertString, WAIT_OPTION_KEYS, waitTimeoutMs } from './validate.js';
-import { READ_STREAM_OPTION_KEYS, SEND_OPTION_KEYS } from './config.js';
+} from '../sql/index.js';
+import { assertDuration, assertIdentifier, assertOptions, assertString, WAIT_OPTION_KEYS, waitTimeoutMs } from '../validate.js';
+import { READ_STREAM_OPTION_KEYS, SEND_OPTION_KEYS } from '../config.js';
 
-/** Options of `send` from outside a workflow. */
-export interface SendOptions {
-  readonly topic?: string;
-  /** Repeating a send with this key delivers the message once. */
-  readonly idempotencyKey?: string;
-}
 
 /**
  * What both an engine and a database-only client can do with workflows by ID: send, read events
@@ -55,10 +53,10 @@ export class Operations {
     try {
       await insertMessage(this.#db, destinationId, topic, text, options.idempotencyKey ?? null);
     } catch (error) {
-      if ((error as { code?: unknown }).code === '23503') throw new WorkflowNotFoundError(destinationId);
+      if (isForeignKeyViolation(error)) throw new WorkflowNotFoundError(destinationId);
       throw error;
     }
-    await this.#signals.publish(`m:${destinationId}`);
+    await this.#signals.publish(messageKey(destinationId));
   }
 
   async getEvent<T = unknown>(workflowId: string, key: string, options: WaitOptions = {}): Promise<T | null> {
@@ -68,7 +66,7 @@ export class Operations {
     const db = this.#db;
     const deadlineMs = Date.now() + timeoutMs;
     const value = await this.#signals.waitFor(
-      [`e:${workflowId}:${key}`],
+      [eventKey(workflowId, key)],
       () => this.#availability.retry(() => getEventValue(db, workflowId, key), undefined, deadlineMs),
       deadlineMs,
       this.#safetyPollIntervalMs,
@@ -85,7 +83,7 @@ export class Operations {
     // Set once the workflow was seen finished: after one more full read, nothing more can come.
     let ended = false;
     for (;;) {
-      const armed = this.#signals.arm([`s:${workflowId}:${key}`, `w:${workflowId}`], this.#safetyPollIntervalMs);
+      const armed = this.#signals.arm([streamKey(workflowId, key), workflowEndedKey(workflowId)], this.#safetyPollIntervalMs);
       try {
         const rows = await this.#availability.retry(() => readStreamEntries(this.#db, workflowId, key, offset));
         for (const row of rows) {
@@ -123,7 +121,7 @@ export class Operations {
 
   /** Tells waiters in every process that these workflows ended (and were cancelled, when `cancelled`). */
   async announceEnded(workflowIds: readonly string[], cancelled: boolean): Promise<void> {
-    await Promise.all(workflowIds.flatMap((id) => (cancelled ? [this.#signals.publish(`c:${id}`), this.#signals.publish(`w:${id}`)] : [this.#signals.publish(`w:${id}`)])));
+    await Promise.all(workflowIds.flatMap((id) => (cancelled ? [this.#signals.publish(workflowCancelledKey(id)), this.#signals.publish(workflowEndedKey(id))] : [this.#signals.publish(workflowEndedKey(id))])));
   }
 
   async status(workflowId: string): Promise<WorkflowStatus> {
@@ -135,7 +133,7 @@ export class Operations {
   /** Waits for the stored end of a workflow (its row leaving PENDING/ENQUEUED). */
   async awaitStored(workflowId: string, timeoutMs: number, deadlineMs: number, signal?: AbortSignal): Promise<Terminal> {
     const terminal = await this.#signals.waitFor<Terminal>(
-      [`w:${workflowId}`],
+      [workflowEndedKey(workflowId)],
       async () => {
         // Through an outage the wait goes on, up to its own deadline.
         const row = await this.#availability.retry(() => getWorkflow(this.#db, workflowId), signal, deadlineMs);

@@ -1,8 +1,8 @@
 import type { Database } from '@strata/store';
-import { InvalidArgumentError } from './errors.js';
-import { MAX_TIMER_MS } from './runtime.js';
-import type { Logger, RetentionPolicy } from './interfaces.js';
-import { countCutoffForMaxCount, deleteFinishedBefore, deleteTransactionOutputs } from './sql/retention.js';
+import { InvalidArgumentError } from '../errors.js';
+import { MAX_TIMER_MS } from '../timers.js';
+import type { Logger, RetentionPolicy } from '../interfaces.js';
+import { countCutoffForMaxCount, deleteFinishedBefore, deleteTransactionOutputs } from '../sql/retention.js';
 
 /** Default time between passes: old rows may wait a minute; an idle pass costs an index probe (with maxCount, a scan of the newest maxCount entries). */
 export const DEFAULT_RETENTION_INTERVAL_MS = 60_000;

@@ -1,10 +1,18 @@
+// What a running workflow's context needs from its engine (the Runtime seam), and the shared types of an execution.
 import { isConnectionError, type Database, type Queryable } from '@strata/store';
-import type { CheckpointWriter, EnqueueWriter, WorkflowEndWriter, WorkflowStartWriter } from './group-commit.js';
-import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from './interfaces.js';
-import type { Serializer } from './serialization.js';
-import type { Signals } from './signals.js';
-import type { WorkflowStatusName } from './sql/index.js';
-import { StrataError } from './errors.js';
+import type { EnqueueOptions, Logger, StartOptions, WorkflowStarter } from '../interfaces.js';
+import type { Serializer } from '../serialization.js';
+import type { Signals } from '../signals/signals.js';
+import type { NewQueuedWorkflow, NewStep, NewWorkflow, WorkflowEnd, WorkflowStatusName } from '../sql/index.js';
+
+/**
+ * A batched writer (group commit, see engine/group-commit.ts): `write` resolves once the item is
+ * committed, with whether this call wrote it. A small interface, so the workflow layer does not
+ * depend on the engine's writers.
+ */
+export interface BatchWriter<T> {
+  write(item: T): Promise<boolean>;
+}
 
 /** A finished workflow's stored outcome. */
 export interface Terminal {
@@ -26,13 +34,13 @@ export interface Runtime {
   readonly appDb: Database;
   readonly serializer: Serializer;
   /** Group commit of step checkpoints. */
-  readonly writer: CheckpointWriter;
+  readonly writer: BatchWriter<NewStep>;
   /** Group commit of the rows of direct starts. */
-  readonly starts: WorkflowStartWriter;
+  readonly starts: BatchWriter<NewWorkflow>;
   /** Group commit of workflow ends with their notifications. */
-  readonly ends: WorkflowEndWriter;
+  readonly ends: BatchWriter<WorkflowEnd>;
   /** Group commit of enqueues made outside a transaction. */
-  readonly enqueues: EnqueueWriter;
+  readonly enqueues: BatchWriter<NewQueuedWorkflow>;
   readonly signals: Signals;
   readonly logger: Logger;
   readonly safetyPollIntervalMs: number;
@@ -75,23 +83,6 @@ export interface Owner {
 }
 
 /**
- * The system database failed under a running workflow. The workflow is left PENDING and resumes
- * from its last checkpoint on the next launch (or when another executor recovers it).
- */
-export class SystemDatabaseError extends StrataError {
-  constructor(cause: unknown) {
-    super(
-      'STRATA_SYSTEM_DATABASE',
-      `the system database failed (${(cause as Error)?.message ?? String(cause)}); the workflow stays PENDING and resumes from its last checkpoint on recovery`,
-      { cause },
-    );
-  }
-}
-
-/** True for errors that mean the database connection, not the statement, failed. */
-export { isConnectionError } from '@strata/store';
-
-/**
  * True when the system database failed under a workflow in a way it cannot wait through: its
  * connection (once the engine no longer waits) or the database was closed (the engine stops).
  */
@@ -99,63 +90,3 @@ export function isSystemFailure(error: unknown): boolean {
   return isConnectionError(error) || (error as { code?: unknown } | null)?.code === 'STRATA_DATABASE_CLOSED';
 }
 
-/** Longest delay Node's setTimeout keeps (2^31 − 1 ms, about 24.8 days); a longer one fires at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
-export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      cancel();
-      reject(signal.reason);
-    };
-    const cancel = setLongTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/**
- * `setTimeout` for any delay: Node fires a timer of more than 2^31 − 1 ms (24.8 days) at once,
- * so a longer one re-arms until it is due. Returns the function that cancels it. Unref'd when
- * `unref` is set.
- *
- * @example
- * const cancel = setLongTimeout(() => expire(id), 30 * 24 * 3_600_000);
- */
-export function setLongTimeout(fn: () => void, ms: number, unref = false): () => void {
-  const dueAt = Date.now() + ms;
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (leftMs: number) => {
-    timer = setTimeout(() => {
-      if (leftMs > MAX_TIMER_MS) return arm(dueAt - Date.now());
-      fn();
-    }, Math.min(Math.max(0, leftMs), MAX_TIMER_MS));
-    if (unref) timer.unref();
-  };
-  arm(ms);
-  return () => clearTimeout(timer);
-}
-
-/** Races `promise` against the signal's abort. */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}

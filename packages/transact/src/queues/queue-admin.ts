@@ -1,9 +1,9 @@
 import type { Database } from '@strata/store';
-import { InvalidArgumentError, QueueStateError, UnknownQueueError } from './errors.js';
-import type { QueueAdmin, QueueConfig, QueueInfo } from './interfaces.js';
-import { deleteQueue, getQueue, insertQueue, listQueues, updateQueue, type QueueLimits, type QueueRow } from './sql/index.js';
-import { assertIdentifier, assertOptions } from './validate.js';
-import { QUEUE_CONFIG_KEYS, RATE_LIMIT_KEYS } from './config.js';
+import { InvalidArgumentError, QueueStateError, UnknownQueueError } from '../errors.js';
+import type { QueueAdmin, QueueConfig, QueueInfo } from '../interfaces.js';
+import { deleteQueue, getQueue, insertQueue, listQueues, updateQueue, type QueueLimits, type QueueRow } from '../sql/index.js';
+import { assertIdentifier, assertOptions } from '../validate.js';
+import { QUEUE_CONFIG_KEYS, RATE_LIMIT_KEYS } from '../config.js';
 
 /** Checks a name for a new queue: names starting with `_` are Strata's own (`_strata`). */
 export function assertQueueName(name: unknown): asserts name is string {

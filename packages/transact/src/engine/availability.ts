@@ -1,8 +1,8 @@
 // Watches whether a database answers, so durable operations pause through an outage and resume.
 
 import { DatabaseUnavailableError, isConnectionError, type Database } from '@strata/store';
-import type { Logger } from './interfaces.js';
-import { MAX_TIMER_MS, abortable } from './runtime.js';
+import type { Logger } from '../interfaces.js';
+import { MAX_TIMER_MS, abortable } from '../timers.js';
 
 /** First pause between probes of a lost database: a restart of a few hundred ms is caught early. */
 const PROBE_MIN_DELAY_MS = 50;

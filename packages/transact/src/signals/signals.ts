@@ -1,5 +1,6 @@
 import type { Database, Queryable, Subscription } from '@strata/store';
-import { abortable } from './runtime.js';
+import { abortable } from '../timers.js';
+import type { SignalKey } from './keys.js';
 
 /** The one notification channel of the engine; payloads are signal keys. */
 export const SIGNAL_CHANNEL = 'strata_signals';
@@ -14,7 +15,7 @@ export function inStatementChannel(db: Queryable & Partial<Pick<Database, 'notif
 }
 
 /**
- * Wake-ups of waiting code. Keys name what changed: `w:<id>` a workflow finished, `c:<id>` a
+ * Wake-ups of waiting code. Keys (see keys.ts) name what changed: `w:<id>` a workflow finished, `c:<id>` a
  * workflow was cancelled, `m:<id>` a message arrived, `e:<id>:<key>` an event was set,
  * `s:<id>:<key>` a stream grew. Local changes wake local waiters at once; other processes hear of
  * them through the database's notifications.
@@ -63,7 +64,7 @@ export class Signals {
   }
 
   /** Wakes local waiters of `key` and tells other processes. Call after the change committed. */
-  async publish(key: string): Promise<void> {
+  async publish(key: SignalKey): Promise<void> {
     this.wake(key);
     await this.#db.notify(SIGNAL_CHANNEL, key);
   }
@@ -73,7 +74,7 @@ export class Signals {
    * meanwhile (local waiters are woken by the caller). For frequent, idempotent keys such as
    * "a queue has room".
    */
-  announceSoon(key: string, onError: (error: unknown) => void): void {
+  announceSoon(key: SignalKey, onError: (error: unknown) => void): void {
     if (this.#announcing.has(key)) return;
     this.#announcing.add(key);
     setImmediate(() => {
@@ -114,7 +115,7 @@ export class Signals {
    * `deadlineMs` (epoch ms; Infinity for none) has passed; rejects when `signal` aborts.
    */
   async waitFor<T>(
-    keys: readonly string[],
+    keys: readonly SignalKey[],
     check: () => Promise<T | undefined>,
     deadlineMs: number,
     safetyPollMs: number,
@@ -139,7 +140,7 @@ export class Signals {
    * the check and the wait is lost. The returned promise resolves at the first wake-up of any key
    * or after `timeoutMs`; `cancel()` drops the registration.
    */
-  arm(keys: readonly string[], timeoutMs: number): { readonly fired: Promise<void>; cancel(): void } {
+  arm(keys: readonly SignalKey[], timeoutMs: number): { readonly fired: Promise<void>; cancel(): void } {
     let resolveFn!: () => void;
     const fired = new Promise<void>((resolve) => (resolveFn = resolve));
     let timer: NodeJS.Timeout | undefined;
