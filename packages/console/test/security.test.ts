@@ -227,7 +227,8 @@ describe('a console bound beyond loopback', { skip: skipExternal }, () => {
   });
 
   test('without a valid credential nothing is readable or changeable: API 401, pages redirect to /login, the live stream 401', async () => {
-    for (const headers of [{}, { Authorization: 'Bearer wrong-token-0123456789' }, { Authorization: `Bearer ${token}x` }, { Cookie: 'strata_console_session=guess' }, { Authorization: `Basic ${token}` }]) {
+    const attempts: Array<Record<string, string>> = [{}, { Authorization: 'Bearer wrong-token-0123456789' }, { Authorization: `Bearer ${token}x` }, { Cookie: 'strata_console_session=guess' }, { Authorization: `Basic ${token}` }];
+    for (const headers of attempts) {
       const what = JSON.stringify(headers);
       for (const path of ['/api/workflows', '/api/workflows/target-3', '/api/workflows/target-3/steps', '/api/queues', '/api/executors', '/api/info', '/api/events']) {
         const answer = await send(strataConsole.url, 'GET', path, headers);
