@@ -14,7 +14,7 @@ import { credentialOf, sessionCookie, type ConsoleAuthenticator, type ConsolePri
 import { normalizeHostHeader } from './security/hosts.js';
 import { securityHeaders } from './security/headers.js';
 import { workflowEvents } from './sql/workflow-events.js';
-import { queueCounts } from './sql/queue-counts.js';
+import { queueCounts } from '@strata/transact';
 
 /** Open live-update streams per console; each is a held connection, so they are bounded. */
 export const EVENT_STREAMS_MAX = 100;

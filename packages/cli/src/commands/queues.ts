@@ -1,15 +1,14 @@
 /**
  * `strata queues …`: list, inspect, create, change and delete queues through `client.queues`,
- * with queued and running counts read from `strata.queue_status`.
+ * with queued and running counts from `client.queueCounts()` (the one implementation, in transact).
  */
 import type { Command } from 'commander';
-import type { QueueInfo } from '@strata/transact';
+import type { QueueCounts, QueueInfo } from '@strata/transact';
 import { CliError, ExitCode, UsageError } from '../errors.js';
 import { formatTime, visible } from '../format.js';
 import type { Host } from '../host.js';
 import { parseQueueConfig, type RawQueueOptions } from '../options.js';
 import type { Session } from '../session.js';
-import { queueCounts, type QueueCounts } from '../sql/queue-counts.js';
 import { renderFields, renderTable } from '../table.js';
 
 const NO_COUNTS: QueueCounts = { queued: 0, running: 0 };
@@ -24,7 +23,7 @@ export function registerQueueCommands(program: Command, host: Host): void {
     .action(
       host.run(async (session) => {
         const client = await session.client();
-        const [list, counts] = await Promise.all([client.queues.list(), queueCounts(client.database)]);
+        const [list, counts] = await Promise.all([client.queues.list(), client.queueCounts()]);
         const rows = list.map((queue) => ({ ...queue, ...(counts.get(queue.name) ?? NO_COUNTS) }));
         if (session.json) return session.printJson(rows);
         session.print(
@@ -53,7 +52,7 @@ export function registerQueueCommands(program: Command, host: Host): void {
         const client = await session.client();
         const queue = await client.queues.get(name);
         if (!queue) throw await unknownQueue(session, name);
-        printQueue(session, queue, (await queueCounts(client.database, [name])).get(name) ?? NO_COUNTS);
+        printQueue(session, queue, (await client.queueCounts([name])).get(name) ?? NO_COUNTS);
       }),
     );
 
@@ -73,7 +72,7 @@ export function registerQueueCommands(program: Command, host: Host): void {
       }
       const client = await session.client();
       const queue = await client.queues.update(name, config);
-      printQueue(session, queue, (await queueCounts(client.database, [name])).get(name) ?? NO_COUNTS);
+      printQueue(session, queue, (await client.queueCounts([name])).get(name) ?? NO_COUNTS);
     }),
   );
 
