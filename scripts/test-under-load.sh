@@ -7,6 +7,8 @@
 #   STRATA_LOAD_PROCESSES=8 npm run test:loaded          more (or fewer) busy processes than cores
 #
 # Exits with the tests' exit code. The busy processes are killed on every exit path (trap).
+# The tests run through `npm test`, which gives them (and the workers they spawn) the
+# development condition, so they run the packages' sources, not dist/.
 
 set -uo pipefail
 

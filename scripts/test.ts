@@ -1,12 +1,15 @@
-// Whole-suite test runner: `npm test` (= `tsx scripts/test.ts`).
+// Whole-suite test runner: `npm test` (= `node --conditions=development --import tsx scripts/test.ts`).
 //
-//   npm test                        typecheck, start one PostgreSQL cluster, run every test file
+//   npm test                        typecheck (tsc -b), start one PostgreSQL cluster, run every test file
 //   npm test -- packages/store      only test files whose path contains "packages/store"
 //   STRATA_TEST_ENGINES=pglite npm test   skip PostgreSQL entirely
 //
 // Test files: packages/*/test/**/*.test.ts, examples/*/test/**/*.test.ts and
 // bench/test/**/*.test.ts. They run under `node --test` with the shared cluster's admin URL in
 // STRATA_TEST_PG_URL; `@strata/testing`'s freshPostgresUrl() creates a database per test on it.
+// They run the packages' TypeScript sources, not dist/: NODE_OPTIONS carries
+// --conditions=development to the test processes and to every process they spawn, so
+// `import '@strata/store'` resolves to packages/store/src/index.ts everywhere (package.json "exports").
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -33,6 +36,9 @@ const MAX_WALK_DEPTH = 12;
 
 /** Two files at a time: each may open several connections and PGlite instances. */
 const TEST_CONCURRENCY = 2;
+
+/** The flag that makes `@strata/*` imports resolve to `src/*.ts` (each package's "exports"). */
+const DEVELOPMENT_CONDITION = '--conditions=development';
 
 /** Exit codes for signals, as a shell reports them (128 + signal number). */
 const SIGNAL_EXIT_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGKILL: 137 };
@@ -83,7 +89,7 @@ function runInherited(command: string, args: readonly string[], env: NodeJS.Proc
   });
 }
 
-/** Runs the typecheck quietly; on failure prints its output. Returns the exit code. */
+/** Runs the typecheck (`tsc -b`: builds dist/ and checks tests) quietly; on failure prints its output. Returns the exit code. */
 function typecheck(): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn('npm', ['run', '--silent', 'typecheck'], { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -117,6 +123,9 @@ async function main(): Promise<number> {
   }
 
   const env: NodeJS.ProcessEnv = { ...process.env };
+  // Inherited by node --test, its per-file processes and the workers and CLIs the tests spawn.
+  const nodeOptions = env.NODE_OPTIONS ?? '';
+  if (!nodeOptions.split(/\s+/).includes(DEVELOPMENT_CONDITION)) env.NODE_OPTIONS = `${nodeOptions} ${DEVELOPMENT_CONDITION}`.trim();
   let cluster: PgCluster | undefined;
   let stopping = false;
   // PgCluster.stop() is idempotent and returns the same promise, so the signal handler and the
@@ -148,7 +157,7 @@ async function main(): Promise<number> {
     if (stopping) return 1;
     return await runInherited(
       process.execPath,
-      ['--import', 'tsx', '--test', `--test-concurrency=${TEST_CONCURRENCY}`, '--test-reporter=spec', ...files],
+      [DEVELOPMENT_CONDITION, '--import', 'tsx', '--test', `--test-concurrency=${TEST_CONCURRENCY}`, '--test-reporter=spec', ...files],
       env,
     );
   } finally {
