@@ -1,5 +1,5 @@
 /**
- * Entry point of the `strata` command (`bin/strata.js` runs it through tsx).
+ * Entry point of the `strata` command (`bin/strata.js` runs its compiled `dist/main.js`).
  */
 import { CommanderError, type Command } from 'commander';
 import { ExitCode, describeError, exitCodeOf } from './errors.js';

@@ -71,11 +71,30 @@ function summary(check: CheckDeployReport): string {
   return `not safe to deploy: of ${plural(check.checked)} checked, ${parts.join(' and ')}\n`;
 }
 
-/** Imports the app module and finds its engine. The `strata` command registered tsx, so TypeScript loads too. */
+/** Set once tsx's loader is registered in this process (bin/strata.js sets it too when it runs sources). */
+const TSX_REGISTERED = Symbol.for('strata.cli.tsx-registered');
+
+/** A TypeScript module's extension: such an `--app` needs tsx's loader. */
+const TYPESCRIPT_EXTENSION = /\.(?:[cm]?ts|tsx)$/;
+
+/**
+ * Registers tsx's loader, once per process. The compiled CLI starts without it (faster, and no
+ * loader thread for Node's permission model to refuse); only a TypeScript `--app` needs it.
+ */
+async function ensureTypeScriptLoader(): Promise<void> {
+  const registry = globalThis as { [TSX_REGISTERED]?: boolean };
+  if (registry[TSX_REGISTERED] === true) return;
+  const { register } = await import('tsx/esm/api');
+  register();
+  registry[TSX_REGISTERED] = true;
+}
+
+/** Imports the app module and finds its engine; a TypeScript module loads through tsx. */
 async function loadApp(modulePath: string): Promise<ReplayingEngine> {
   const url = pathToFileURL(resolve(modulePath)).href;
   let exports: Record<string, unknown>;
   try {
+    if (TYPESCRIPT_EXTENSION.test(modulePath)) await ensureTypeScriptLoader();
     exports = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
