@@ -36,7 +36,7 @@ describe('HTTP statuses of Strata errors', () => {
     test(`${what} is ${status} with its code and message`, () => {
       const answer = toErrorResponse(error);
       assert.equal(answer.status, status);
-      assert.deepEqual(answer.body, { error: { code: (error as { code: string }).code, message: error.message } });
+      assert.deepEqual(answer.body, { error: { code: (error as Error & { code: string }).code, message: error.message } });
       assert.equal(answer.headers?.['Retry-After'] !== undefined, status === 503, 'Retry-After goes with 503 only');
     });
   }
