@@ -1,4 +1,7 @@
-// The errors of @strata/postgres: each has a stable `code` and a message that says what to do.
+// The errors of @strata/postgres: each has a stable `code`, a `kind` (Strata's one error model,
+// rooted in @strata/store's StrataError) and a message that says what to do.
+
+import { StrataError, type ErrorKind } from '@strata/store';
 
 /**
  * Base class of every error this package throws itself: catch it to handle them all.
@@ -6,13 +9,10 @@
  * @example
  * ```ts
  * try { await startCluster(); }
- * catch (error) { if (error instanceof PostgresError) console.error(error.code, error.message); }
+ * catch (error) { if (error instanceof PostgresError) console.error(error.code, error.kind, error.message); }
  * ```
  */
-export abstract class PostgresError extends Error {
-  /** Stable, machine-readable: match on it, not on the message. */
-  abstract readonly code: string;
-}
+export abstract class PostgresError extends StrataError {}
 
 /**
  * Thrown when no PostgreSQL server binaries can be found (or installed).
@@ -25,8 +25,12 @@ export abstract class PostgresError extends Error {
  * ```
  */
 export class PostgresNotInstalledError extends PostgresError {
-  readonly code = 'POSTGRES_NOT_INSTALLED';
-  override readonly name = 'PostgresNotInstalledError';
+  override get kind(): ErrorKind {
+    return 'failed-precondition';
+  }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('POSTGRES_NOT_INSTALLED', message, options);
+  }
 }
 
 /** Stable codes of {@link PgClusterError}: which step of a cluster's life failed. */
@@ -48,12 +52,15 @@ export type PgClusterErrorCode =
  * ```
  */
 export class PgClusterError extends PostgresError {
-  override readonly name = 'PgClusterError';
-  constructor(
-    readonly code: PgClusterErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: PgClusterErrorCode;
+  /**
+   * Setup and initdb failures need the machine changed (a user, a directory, a setting):
+   * `failed-precondition`; a server that does not start, stop or answer: `unavailable`.
+   */
+  override get kind(): ErrorKind {
+    return this.code === 'PG_CLUSTER_SETUP_FAILED' || this.code === 'PG_CLUSTER_INITDB_FAILED' ? 'failed-precondition' : 'unavailable';
+  }
+  constructor(code: PgClusterErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
