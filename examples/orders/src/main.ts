@@ -1,21 +1,25 @@
 // Strata orders demo: durable order processing on the embedded database, with the Strata console.
 //
 //   npm start                  run (or resume) the five demo orders; the console serves until Ctrl-C
-//   npm start -- --exit        exit once the orders are done (as a script or a test would)
+//   npm start -- --exit        exit once the orders are done (as a script or a test would; no console)
 //   npm start -- --reset       delete the demo's data directory first and start over
 //
 // Kill it at any moment (Ctrl-C, or `kill -9`) and run `npm start` again: the unfinished orders
-// resume from their last committed step, and no committed step runs twice.
+// resume from their last committed step, and no committed step runs twice. It exits with the
+// `npm start` that launched it, so a `kill -9` of npm leaves no app behind holding the database.
+// While it runs, `npx strata --database <its data dir> workflows list` reads the same database.
 //
 // Env: STRATA_DATA_DIR overrides the data directory (default examples/orders/.strata);
 // STRATA_RESET=1 is the same as --reset, STRATA_EXIT=1 the same as --exit;
 // STRATA_CONSOLE_PORT sets the console's port (default 4000, or a free one if 4000 is taken; 0: a free one).
 
 import { existsSync, rmSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startConsole, type RunningConsole } from '@strata/console';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { Strata, type WorkflowHandle } from '@strata/transact';
+import { watchLauncher } from './launcher.js';
 import { ORDERS, createAppTables, registerOrderWorkflow, type Progress, type Receipt } from './orders.js';
 
 /** A stable place for the demo's data: the package folder, whatever the working directory. */
@@ -46,15 +50,18 @@ if (reset) {
   console.log(`reset: deleted ${dataDir}`);
 }
 console.log(`Strata orders demo — embedded database in ${dataDir}`);
+console.log(`Inspect it from another terminal while it runs: ${cliCommand(dataDir)} workflows list`);
 console.log('Kill it at any moment (Ctrl-C or kill -9) and run it again: unfinished orders resume, committed steps are not repeated.\n');
 
 console.log(existsSync(dataDir) ? 'opening the embedded database…' : 'creating the embedded database (first run; this takes a few seconds)…');
 let db: Database;
 try {
-  db = await openDatabase(dataDir);
+  // Another process could share a running demo's database through its socket, but a second demo
+  // would run the same orders as a second executor: one demo per directory.
+  db = await openDatabase({ url: dataDir, ifLocked: 'fail' });
 } catch (error) {
   if (error instanceof DatabaseLockedError) {
-    console.error(`${error.message}\n(is another "npm start" still running?)`);
+    console.error(`${error.message}\n(is another "npm start" still running? Ctrl-C it, or run the kill command above)`);
     process.exit(1);
   }
   throw error;
@@ -65,6 +72,12 @@ await createAppTables(db);
 const unfinishedBefore = await unfinishedOrders(db);
 const queuedBefore = await queuedOrders(db);
 const finishedBefore = await finishedOrders(db);
+
+// npm passes no SIGKILL on: when the npm that launched us dies, stop as a SIGTERM would.
+watchLauncher((pid) => {
+  console.log(`\nthe process that launched the demo (pid ${pid}) is gone.`);
+  process.kill(process.pid, 'SIGTERM');
+});
 
 const strata = new Strata({
   database: db,
@@ -108,9 +121,14 @@ if (finishedBefore.length > 0) console.log(`${finishedBefore.length} order(s) fi
 if (notStarted > 0) console.log(`enqueuing ${notStarted} new order workflow(s) on the "orders" queue (2 at a time)`);
 console.log('');
 await strata.launch();
-// The console reads the same embedded database object (PGlite allows one process), so it shows every step as it commits.
-strataConsole = await startConsoleOnFreePort(db);
-console.log(`console: ${strataConsole.url}   (the orders' workflows and steps, live)\n`);
+if (exitWhenDone) {
+  // The process ends with the orders: a console URL printed now would be dead by the time it is opened.
+  console.log('no console with --exit; run "npm start" without it to browse the orders in the console.\n');
+} else {
+  // The console reads the same embedded database object, so it shows every step as it commits.
+  strataConsole = await startConsoleOnFreePort(db);
+  console.log(`console: ${strataConsole.url}   (the orders' workflows and steps, live; it serves until Ctrl-C)\n`);
+}
 
 // Enqueuing an existing ID returns its handle and runs nothing, so this line is safe on every run.
 const handles: Array<WorkflowHandle<Receipt>> = [];
@@ -121,14 +139,21 @@ if (stopping) await stopping; // interrupted: the results above are the shutdown
 await printSummary(db, outcomes);
 const failed = outcomes.filter((outcome) => outcome.status === 'rejected').length;
 finishedExitCode = failed === 0 ? 0 : 1;
-if (exitWhenDone) {
-  await strataConsole.close();
+if (exitWhenDone || strataConsole === undefined) {
   await strata.shutdown();
   await db.close();
   process.exit(finishedExitCode);
 }
 // Strata keeps running too, so workflows resumed, restarted or forked in the console run here.
 console.log(`\nThe console is still serving at ${strataConsole.url} — press Ctrl-C to stop (or run with --exit to stop when the orders are done).`);
+
+/** The CLI command that reads `dir`, as typed in the folder `npm start` was run from. */
+function cliCommand(dir: string): string {
+  const from = process.env.INIT_CWD || process.cwd();
+  const nearby = relative(from, dir) || '.';
+  const shown = nearby.startsWith('..') ? dir : nearby;
+  return `npx strata --database ${/^[\w./-]+$/.test(shown) ? shown : JSON.stringify(shown)}`;
+}
 
 /** The console on STRATA_CONSOLE_PORT, or on DEFAULT_CONSOLE_PORT, or on a free port if that one is taken. */
 async function startConsoleOnFreePort(database: Database): Promise<RunningConsole> {
