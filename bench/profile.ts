@@ -39,7 +39,7 @@ try {
   const before = await commits();
   const started = performance.now();
   const output = await new Promise<string>((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'child.ts', system, workload, JSON.stringify(config)], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--conditions=development', '--import', 'tsx', 'child.ts', system, workload, JSON.stringify(config)], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (c: Buffer) => (out += c));
     proc.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited ${code}\n${out}`))));

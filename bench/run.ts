@@ -90,7 +90,7 @@ const log: string[] = [];
 /** Runs child.ts; resolves with its metrics. `onLine` sees each stdout line (recovery's PARKED). */
 function child(system: SystemName, workload: WorkloadName, config: ChildConfig, onLine?: (line: string, kill: () => void) => void): Promise<Metrics | 'killed'> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'child.ts', system, workload, JSON.stringify(config)], {
+    const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'child.ts', system, workload, JSON.stringify(config)], {
       cwd: BENCH_DIR,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

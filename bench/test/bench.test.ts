@@ -42,7 +42,7 @@ test('npm run bench runs every workload for Strata, DBOS and the floor and repor
   const out = await mkdtemp(join(tmpdir(), 'strata-bench-'));
   try {
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', 'run.ts', '--rounds', '1', '--scale', '0.01', '--park-budget-ms', String(PARK_BUDGET_MS), '--out', out], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'run.ts', '--rounds', '1', '--scale', '0.01', '--park-budget-ms', String(PARK_BUDGET_MS), '--out', out], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       proc.stdout.on('data', (c: Buffer) => (stdout += c));
