@@ -110,7 +110,8 @@ const configs: HeartbeatConfig[] = args.configs!.split(',').map((pair) => {
 
 // ---------------------------------------------------------------------------------------------
 // Every process started here dies with the runner, on every exit path: a normal end, an error,
-// Ctrl-C, SIGTERM. (The cluster has its own exit hook in @strata/testing.)
+// Ctrl-C, SIGTERM. (The cluster is stopped by @strata/postgres's exit hook, which these
+// handlers' process.exit runs; without them its own SIGINT/SIGTERM handlers would stop it.)
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
