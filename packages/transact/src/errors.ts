@@ -1,3 +1,4 @@
+// Every typed error of the transact layer, each with a stable code and a message that says what to do.
 /**
  * Typed errors of the transact layer. Each has a stable `code`, a `kind` (what a caller can do
  * about it: see `ErrorKind` in `@strata/store`) and a message that says what to do. Their root,

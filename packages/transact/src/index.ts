@@ -1,3 +1,4 @@
+// The public surface of @strata/transact: everything a user imports is re-exported here.
 /**
  * @strata/transact — durable workflows on PostgreSQL or embedded PGlite: steps, exactly-once
  * transactions, durable sleep, messages, events, streams, child workflows, cancellation,

@@ -1,3 +1,4 @@
+// The public types of the transact layer: configuration, workflows and their context, handles, admin APIs, reports.
 /**
  * Public types of the transact layer.
  */

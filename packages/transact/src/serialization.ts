@@ -1,3 +1,4 @@
+// How values are stored: SuperJSON text with a size limit, errors kept with their name, message, stack and code.
 import SuperJSON from 'superjson';
 import { NotSerializableError, PayloadTooLargeError } from './errors.js';
 

@@ -1,3 +1,4 @@
+// OpenTelemetry spans of workflows, steps and transactions, and traceparent propagation through stored workflows.
 import {
   ROOT_CONTEXT,
   SpanStatusCode,

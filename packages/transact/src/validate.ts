@@ -1,3 +1,4 @@
+// Argument checks shared by the public API: identifiers, durations, dates, options objects, wait timeouts.
 import { InvalidArgumentError, UnknownOptionError } from './errors.js';
 
 /** Longest workflow ID, name, topic or key: keeps index entries small. */

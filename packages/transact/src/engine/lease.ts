@@ -54,9 +54,11 @@ export class Lease {
   #registered: Database | undefined;
   #timer: NodeJS.Timeout | undefined;
   #pass: Promise<void> | undefined;
+  readonly #maxWaiters: number;
 
-  constructor(host: LeaseHost) {
+  constructor(host: LeaseHost, maxWaiters = MAX_LEASE_WAITERS) {
     this.#host = host;
+    this.#maxWaiters = maxWaiters;
   }
 
   /** The epoch of this executor's current registration: the fencing token of its writes. */
@@ -150,7 +152,7 @@ export class Lease {
   async #renew(signal: AbortSignal): Promise<void> {
     this.beat();
     while (performance.now() >= this.#leaseUntil) {
-      if (this.#waiters.length >= MAX_LEASE_WAITERS) throw new CapacityExceededError('the lease waiters', MAX_LEASE_WAITERS, 'MAX_LEASE_WAITERS');
+      if (this.#waiters.length >= this.#maxWaiters) throw new CapacityExceededError('the lease waiters', this.#maxWaiters, 'MAX_LEASE_WAITERS');
       await abortable(new Promise<void>((resolve) => this.#waiters.push(resolve)), signal);
     }
   }

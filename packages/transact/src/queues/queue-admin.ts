@@ -1,3 +1,4 @@
+// The runtime admin API of queues (`strata.queues`): create, change, list and delete queues, with their limits validated.
 import type { Database } from '@strata/store';
 import { InvalidArgumentError, QueueStateError, UnknownQueueError } from '../errors.js';
 import type { QueueAdmin, QueueConfig, QueueInfo } from '../interfaces.js';

@@ -1,3 +1,4 @@
+// One executor's queue runner: claims what each queue's limits allow and starts it, on notifications and a safety poll.
 import { isConnectionError, type Database } from '@strata/store';
 import type { Logger } from '../interfaces.js';
 import { claimQueued, listQueues, nextNotBefore, type DequeuedWorkflow, type QueueRow } from '../sql/index.js';

@@ -1,6 +1,16 @@
+// Wake-ups of waiting code: local waiters by signal key, and the database's notifications between processes.
 import type { Database, Queryable, Subscription } from '@strata/store';
+import { CapacityExceededError } from '../errors.js';
 import { abortable } from '../timers.js';
 import type { SignalKey } from './keys.js';
+
+/**
+ * Most registrations of local waiters at once (a waiting recv, getEvent, result or stream read
+ * holds one or two). Far above what one process runs: reaching it means waits leak or the
+ * process took more work than it can hold, so a new wait fails (CapacityExceededError) instead
+ * of memory growing without limit.
+ */
+export const MAX_SIGNAL_WAITERS = 1_000_000;
 
 /** The one notification channel of the engine; payloads are signal keys. */
 export const SIGNAL_CHANNEL = 'strata_signals';
@@ -29,9 +39,18 @@ export class Signals {
   #subscription: Subscription | undefined;
   #offRestored: (() => void) | undefined;
   readonly #resyncListeners = new Set<() => void>();
+  readonly #maxWaiters: number;
+  /** Registrations in #waiters now. */
+  #waiterCount = 0;
 
-  constructor(db: Database) {
+  constructor(db: Database, maxWaiters = MAX_SIGNAL_WAITERS) {
     this.#db = db;
+    this.#maxWaiters = maxWaiters;
+  }
+
+  /** How many waiter registrations are held now (one per key of each armed wait). */
+  get waiterCount(): number {
+    return this.#waiterCount;
   }
 
   async start(): Promise<void> {
@@ -88,6 +107,7 @@ export class Signals {
     const set = this.#waiters.get(key);
     if (set) {
       this.#waiters.delete(key);
+      this.#waiterCount -= set.size;
       for (const resolve of set) resolve();
     }
     for (const listener of this.#listeners) listener(key);
@@ -100,6 +120,7 @@ export class Signals {
   wakeAll(): void {
     const sets = [...this.#waiters.values()];
     this.#waiters.clear();
+    this.#waiterCount = 0;
     for (const set of sets) for (const resolve of set) resolve();
   }
 
@@ -141,6 +162,9 @@ export class Signals {
    * or after `timeoutMs`; `cancel()` drops the registration.
    */
   arm(keys: readonly SignalKey[], timeoutMs: number): { readonly fired: Promise<void>; cancel(): void } {
+    if (this.#waiterCount + keys.length > this.#maxWaiters) {
+      throw new CapacityExceededError('the signal waiters of this process', this.#maxWaiters, 'MAX_SIGNAL_WAITERS');
+    }
     let resolveFn!: () => void;
     const fired = new Promise<void>((resolve) => (resolveFn = resolve));
     let timer: NodeJS.Timeout | undefined;
@@ -148,7 +172,7 @@ export class Signals {
       clearTimeout(timer);
       for (const key of keys) {
         const set = this.#waiters.get(key);
-        set?.delete(done);
+        if (set?.delete(done)) this.#waiterCount--;
         if (set?.size === 0) this.#waiters.delete(key);
       }
     };
@@ -159,6 +183,7 @@ export class Signals {
     for (const key of keys) {
       let set = this.#waiters.get(key);
       if (!set) this.#waiters.set(key, (set = new Set()));
+      if (!set.has(done)) this.#waiterCount++;
       set.add(done);
     }
     if (Number.isFinite(timeoutMs)) timer = setTimeout(done, Math.max(0, timeoutMs));

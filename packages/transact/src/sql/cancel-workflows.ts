@@ -1,3 +1,4 @@
+// SQL: cancelling a workflow and its unfinished descendants, and finding the root a deadline expired.
 import type { Queryable } from '@strata/store';
 
 /**

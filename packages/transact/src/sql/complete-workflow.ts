@@ -1,3 +1,4 @@
+// SQL: recording workflows' ends (SUCCESS or ERROR), many in one statement, with their notifications.
 import type { Queryable } from '@strata/store';
 import { WORKFLOW_ENDED_PREFIX, sqlSignalKey } from '../signals/keys.js';
 

@@ -1,3 +1,4 @@
+// SQL: setting and reading workflows' events.
 import type { Queryable } from '@strata/store';
 
 /** Sets (or replaces) the value of a workflow's event. */

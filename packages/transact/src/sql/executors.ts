@@ -1,3 +1,4 @@
+// SQL: the executors table: registration with epochs, heartbeats, stopped marks, and takeovers of dead executors.
 import type { Database, Queryable } from '@strata/store';
 import type { ClaimedWorkflow } from './pending-workflows.js';
 

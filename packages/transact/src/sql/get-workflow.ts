@@ -1,3 +1,4 @@
+// SQL: reading one workflow row by ID.
 import type { Queryable } from '@strata/store';
 import type { WorkflowRow } from './types.js';
 

@@ -1,4 +1,4 @@
-/** Every SQL statement of the transact engine, one module per concern. */
+// Every SQL statement of the transact engine, one module per concern.
 export * from './types.js';
 export * from './insert-workflow.js';
 export * from './get-workflow.js';

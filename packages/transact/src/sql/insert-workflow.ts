@@ -1,3 +1,4 @@
+// SQL: inserting the rows of directly started workflows (one, or many in one statement).
 import type { Queryable } from '@strata/store';
 
 /** A workflow to create. */

@@ -1,3 +1,4 @@
+// SQL: listing, filtering, inspecting and changing workflows for the admin API (workflows.list, steps, resume, fork, delete).
 import type { Database, Queryable } from '@strata/store';
 import type { WorkflowRow } from './types.js';
 

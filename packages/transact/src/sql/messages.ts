@@ -1,3 +1,4 @@
+// SQL: sending messages (as a step, with a taken message recorded in the same statement), peeking and consuming them.
 import type { Queryable } from '@strata/store';
 import type { NewStep } from './types.js';
 import { MESSAGE_PREFIX, sqlSignalKey } from '../signals/keys.js';
@@ -87,7 +88,7 @@ function takenCtes(taken: TakenMessage | null, first: number): { sql: string; pa
 /**
  * Records a message this workflow's recv took (see {@link TakenMessage}) in one statement.
  * Returns false, writing nothing, when the message was consumed meanwhile or the workflow is not
- * PENDING; a step already recorded fails with unique violation 23505.
+ * PENDING; a step already recorded fails with a unique violation.
  */
 export async function recordTaken(db: Queryable, taken: TakenMessage): Promise<boolean> {
   const { sql, params } = takenCtes(taken, 1);
@@ -101,8 +102,8 @@ export async function recordTaken(db: Queryable, taken: TakenMessage): Promise<b
  * `notifyChannel` sends `m:<destination>` with the commit. A message the workflow's recv `taken`
  * and did not record yet is recorded in the same commit; if it cannot be, nothing is written.
  * Returns false when nothing was written (the workflow is not PENDING, or the taken message was
- * consumed meanwhile); a step already recorded fails with unique violation 23505 and
- * stores nothing; an unknown destination fails with foreign-key violation 23503.
+ * consumed meanwhile); a step already recorded fails with a unique violation and
+ * stores nothing; an unknown destination fails with a foreign-key violation.
  */
 export async function sendAsStep(
   db: Queryable,

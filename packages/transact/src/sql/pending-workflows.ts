@@ -1,3 +1,4 @@
+// SQL: claiming this executor's PENDING workflows for recovery, and finding orphans and other versions' work.
 import type { Queryable } from '@strata/store';
 
 /** Bound on workflows claimed per query; recovery pages through larger sets. */

@@ -1,3 +1,4 @@
+// SQL: queues and their limits, enqueueing workflows (one or many), and claiming queued work within the limits.
 import type { Database, Queryable } from '@strata/store';
 import { QUEUE_PREFIX, sqlSignalKey } from '../signals/keys.js';
 

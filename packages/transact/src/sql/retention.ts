@@ -1,3 +1,4 @@
+// SQL: deleting finished workflows and their rows past the retention policy, a batch at a time.
 import type { Queryable } from '@strata/store';
 
 /**

@@ -1,3 +1,4 @@
+// SQL: the schedules table: create, update, pause, delete, and advancing a schedule's last tick.
 import type { Queryable } from '@strata/store';
 
 /** Schedule statuses as stored in `strata.schedules.status`. */

@@ -1,3 +1,4 @@
+// SQL: step checkpoints (many in one statement), loading histories, and explaining a step that was not written.
 import type { Queryable } from '@strata/store';
 import type { NewStep, StepRow, WorkflowStatusName } from './types.js';
 

@@ -1,3 +1,4 @@
+// SQL: appending to and reading workflows' streams.
 import type { Queryable } from '@strata/store';
 
 /** Rows read per query when reading a stream. */

@@ -1,3 +1,4 @@
+// SQL: transaction outputs kept on a separate application database, so a transaction's commit records its step.
 import type { Queryable } from '@strata/store';
 
 /**

@@ -1,4 +1,4 @@
-/** Row shapes shared by the SQL modules. */
+// Row shapes shared by the SQL modules.
 
 /** Workflow statuses as stored in `strata.workflows.status`. */
 export type WorkflowStatusName = 'ENQUEUED' | 'PENDING' | 'SUCCESS' | 'ERROR' | 'CANCELLED';

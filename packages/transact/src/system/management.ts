@@ -1,3 +1,4 @@
+// The workflow admin API (`strata.workflows`): list, inspect, cancel, resume, restart, fork and delete, singly and in bulk.
 import { randomUUID } from 'node:crypto';
 import type { Database } from '@strata/store';
 import { validateAttributes } from '../queues/enqueue.js';

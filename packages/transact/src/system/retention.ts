@@ -1,3 +1,4 @@
+// The retention task: deletes finished workflows older than the policy, on a timer, in bounded batches.
 import type { Database } from '@strata/store';
 import { InvalidArgumentError } from '../errors.js';
 import { MAX_TIMER_MS } from '../timers.js';
