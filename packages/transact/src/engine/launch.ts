@@ -1,6 +1,6 @@
 // launch(): opens and migrates the databases, registers the executor, builds the launched engine's parts once, and recovers.
 import { isConnectionError, loadMigrations, migrate, type Database } from '@strata/store';
-import { UnknownQueueError } from '../errors.js';
+import { UnknownQueueError, WorkflowCancelledError } from '../errors.js';
 import type { EnqueueOptions, Logger, RetentionPolicy, StartOptions, StrataConfig, WorkflowStarter } from '../interfaces.js';
 import { QueueRunner } from '../queues/queue-runner.js';
 import { Scheduler } from '../schedules/index.js';
@@ -11,7 +11,6 @@ import { getQueue, listQueues, markExecutorStopped, upsertQueue, type QueueLimit
 import { upsertSchedule, type ScheduleFields } from '../sql/schedules.js';
 import { RetentionTask } from '../system/retention.js';
 import { buildSystemSurface, type SystemSurface } from '../system/system-surface.js';
-import { WorkflowCancelledError } from '../errors.js';
 import type { Runtime } from '../workflow/runtime.js';
 import { assert } from '../assert.js';
 import { Availability } from './availability.js';

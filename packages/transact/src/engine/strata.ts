@@ -1,6 +1,5 @@
 // The Strata engine façade: registration and declarations, launch and shutdown, and the public calls, composed from engine/*.
-import type { Database, Queryable } from '@strata/store';
-import { isConnectionError } from '@strata/store';
+import { isConnectionError, type Database, type Queryable } from '@strata/store';
 import { assert } from '../assert.js';
 import { SHUTDOWN_OPTION_KEYS, validateStrataConfig } from '../config.js';
 import { EngineStateError, InvalidArgumentError, QueueStateError } from '../errors.js';
