@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,6 +20,11 @@ const RESUMED_RUN_TIMEOUT_MS = 90_000;
 /** The demo enqueues its orders right after printing the console's URL: a few ms, a few polls at most. */
 const CONSOLE_POLL_INTERVAL_MS = 100;
 const CONSOLE_POLLS_MAX = 50;
+/**
+ * Bound on the demo's peak resident memory on a new database: ~330 MB measured (see the README's
+ * Memory section); 900 MB before initdb ran apart and shared_buffers came down to 32 MB.
+ */
+const PEAK_RSS_BOUND_KB = 600 * 1024;
 
 const children = new Set<ChildProcess>();
 after(() => {
@@ -103,6 +109,11 @@ test('a SIGKILLed demo resumes on restart and finishes every order exactly once'
   }
   assert.deepEqual(listed, ORDERS.map((order) => order.orderId), 'the console lists the orders while the demo runs');
   await first.waitFor(/\[order-\d+\] charge\s+executed/, FIRST_PROGRESS_TIMEOUT_MS);
+  const peakRssKb = peakResidentKb(first.child.pid!);
+  if (peakRssKb !== undefined) {
+    t.diagnostic(`peak RSS of the first run: ${Math.round(peakRssKb / 1024)} MB`);
+    assert.ok(peakRssKb < PEAK_RSS_BOUND_KB, `the demo's peak RSS on a new database is ${Math.round(peakRssKb / 1024)} MB`);
+  }
   first.child.kill('SIGKILL');
   assert.equal((await first.exited).signal, 'SIGKILL');
   assert.doesNotMatch(first.output(), /Summary/, 'the kill landed before the demo finished');
@@ -162,3 +173,13 @@ test('a SIGKILLed demo resumes on restart and finishes every order exactly once'
     await db.close();
   }
 });
+
+/** The process's peak resident set (VmHWM) in kB, from Linux's /proc; undefined elsewhere. */
+function peakResidentKb(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
