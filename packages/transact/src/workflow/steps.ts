@@ -4,7 +4,7 @@ import { InvalidArgumentError, StepTimeoutError, SystemDatabaseError } from '../
 import type { RetryPolicy, StepInfo, StepOptions, TransactionStepOptions } from '../interfaces.js';
 import { RETRY_POLICY_KEYS, STEP_OPTION_KEYS, TRANSACTION_OPTION_KEYS } from '../config.js';
 import { getTransactionOutput, insertStepInTransaction, insertTransactionOutput } from '../sql/index.js';
-import { abortable, abortableDelay, setLongTimeout } from '../timers.js';
+import { abortableDelay, setLongTimeout } from '../timers.js';
 import { inSpan } from '../tracing.js';
 import { assertDuration, assertFunction, assertIdentifier, assertOptions } from '../validate.js';
 import { insideStep, Unwritten, type Recorder } from './recorder.js';
@@ -104,21 +104,21 @@ export async function runTransaction<T>(rec: Recorder, name: string, fn: (tx: Tr
 }
 
 /** One attempt of a step's function, ended by the workflow's cancellation or the step's timeout. */
-async function runAttempt<T>(rec: Recorder, name: string, fn: (info: StepInfo) => Promise<T> | T, attempt: number, timeoutMs: number | undefined): Promise<T> {
-  const signal = rec.signal;
+function runAttempt<T>(rec: Recorder, name: string, fn: (info: StepInfo) => Promise<T> | T, attempt: number, timeoutMs: number | undefined): Promise<T> {
   // The step's AbortSignal is made only when the step reads it: most steps never do, and
-  // making one per attempt showed in profiles of short steps.
+  // making one per attempt showed in profiles of short steps. Cancellation reaches the attempt
+  // through the execution's one listener (Recorder.onAbort), not a listener per attempt.
   let controller: AbortController | undefined;
   let abortReason: unknown;
   let aborted = false;
+  let stop: ((reason: unknown) => void) | undefined;
   const abort = (reason: unknown) => {
     if (aborted) return;
     aborted = true;
     abortReason = reason;
     controller?.abort(reason);
+    stop?.(reason);
   };
-  const onCancel = () => abort(signal.reason);
-  signal.addEventListener('abort', onCancel, { once: true });
   const info: StepInfo = {
     attempt,
     get signal() {
@@ -129,27 +129,34 @@ async function runAttempt<T>(rec: Recorder, name: string, fn: (info: StepInfo) =
       return controller.signal;
     },
   };
-  let cancelTimer: (() => void) | undefined;
-  try {
-    const run = Promise.resolve().then(() => insideStep.run({ recorder: rec, name }, () => fn(info)));
-    const timed =
-      timeoutMs === undefined
-        ? run
-        : Promise.race([
-            run,
-            new Promise<never>((_, reject) => {
-              cancelTimer = setLongTimeout(() => {
-                const error = new StepTimeoutError(name, timeoutMs);
-                abort(error);
-                reject(error);
-              }, timeoutMs);
-            }),
-          ]);
-    return await abortable(timed, signal);
-  } finally {
-    cancelTimer?.();
-    signal.removeEventListener('abort', onCancel);
-  }
+  return new Promise<T>((resolve, reject) => {
+    let cancelTimer: (() => void) | undefined;
+    let unwatch: (() => void) | undefined;
+    const end = () => {
+      cancelTimer?.();
+      unwatch?.();
+    };
+    // The attempt settles with the function's outcome, or first with the cancellation's reason
+    // or the timeout (the function is not awaited then; it is told through info.signal).
+    stop = (reason) => {
+      end();
+      reject(reason);
+    };
+    if (timeoutMs !== undefined) cancelTimer = setLongTimeout(() => abort(new StepTimeoutError(name, timeoutMs)), timeoutMs);
+    unwatch = rec.onAbort(abort);
+    Promise.resolve()
+      .then(() => insideStep.run({ recorder: rec, name }, () => fn(info)))
+      .then(
+        (value) => {
+          end();
+          resolve(value);
+        },
+        (error: unknown) => {
+          end();
+          reject(error);
+        },
+      );
+  });
 }
 
 /** The policy of a step without `retry` options: one attempt. Shared, so such steps allocate none. */
