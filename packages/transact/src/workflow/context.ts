@@ -8,7 +8,7 @@ import { childHandle, childStartedElsewhere, recordChildStart, startChild } from
 import { getEvent, setEvent, StreamWriter } from './events-streams.js';
 import { recv, send } from './messages.js';
 import { insideStep, Recorder } from './recorder.js';
-import { runStep, runTransaction } from './steps.js';
+import { NO_STEP_OPTIONS, runStep, runTransaction } from './steps.js';
 import { now, random, sleep, uuid } from './time.js';
 
 export type { ContextOptions, ReplayObserver } from './recorder.js';
@@ -42,7 +42,7 @@ export class Context extends Recorder implements WorkflowContext {
   /** Made at the first stream operation (events-streams.ts). */
   #streams: StreamWriter | undefined;
 
-  step<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, options: StepOptions = {}): Promise<T> {
+  step<T>(name: string, fn: (info: StepInfo) => Promise<T> | T, options: StepOptions = NO_STEP_OPTIONS): Promise<T> {
     return runStep(this, name, fn, options); // steps.ts
   }
 

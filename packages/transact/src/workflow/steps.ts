@@ -6,19 +6,24 @@ import { RETRY_POLICY_KEYS, STEP_OPTION_KEYS, TRANSACTION_OPTION_KEYS } from '..
 import { getTransactionOutput, insertStepInTransaction, insertTransactionOutput } from '../sql/index.js';
 import { abortableDelay, setLongTimeout } from '../timers.js';
 import { inSpan } from '../tracing.js';
-import { assertDuration, assertFunction, assertIdentifier, assertOptions } from '../validate.js';
+import { assertDuration, assertFunction, assertOptions, IdentifierMemo } from '../validate.js';
 import { insideStep, Unwritten, type Recorder } from './recorder.js';
 import { isSystemFailure } from './runtime.js';
 
 const DEFAULT_RETRY: Required<Omit<RetryPolicy, 'retryIf'>> = { maxAttempts: 1, intervalMs: 100, backoffFactor: 2, maxIntervalMs: 30_000 };
 /** Retry bound: a step retried more than this is a loop, not a policy. */
 const MAX_STEP_ATTEMPTS = 1_000;
+/** Step and transaction names found valid (bounded, see MAX_REMEMBERED_IDENTIFIERS); validity depends on the name only. */
+const STEP_NAMES: IdentifierMemo = new IdentifierMemo();
+/** The options of a step called without any: shared, and known valid. */
+export const NO_STEP_OPTIONS: StepOptions = Object.freeze({});
 
 /** `ctx.step`: runs `fn` (retried by policy) unless its outcome is recorded, and checkpoints the outcome. */
 export async function runStep<T>(rec: Recorder, name: string, fn: (info: StepInfo) => Promise<T> | T, options: StepOptions): Promise<T> {
-  assertIdentifier(name, 'step name');
-  assertFunction(fn, `step "${name}" function`);
-  assertOptions(options, `options of step "${name}"`, STEP_OPTION_KEYS);
+  // The checks of a step's arguments run per call: remembered names, and messages built only to throw.
+  STEP_NAMES.assert(name, 'step name');
+  if (typeof fn !== 'function') assertFunction(fn, `step "${name}" function`);
+  if (options !== NO_STEP_OPTIONS) assertOptions(options, `options of step "${name}"`, STEP_OPTION_KEYS);
   const policy = retryPolicy(options.retry, name);
   if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, `timeoutMs of step "${name}"`);
   const stepId = rec.begin();
@@ -57,7 +62,7 @@ export async function runStep<T>(rec: Recorder, name: string, fn: (info: StepInf
  * and checkpointed after.
  */
 export async function runTransaction<T>(rec: Recorder, name: string, fn: (tx: Transaction) => Promise<T>, options: TransactionStepOptions): Promise<T> {
-  assertIdentifier(name, 'transaction name');
+  STEP_NAMES.assert(name, 'transaction name');
   assertFunction(fn, `transaction "${name}" function`);
   assertOptions(options, `options of transaction "${name}"`, TRANSACTION_OPTION_KEYS);
   const stepId = rec.begin();
