@@ -33,7 +33,9 @@ export async function runStep<T>(rec: Recorder, name: string, fn: (info: StepInf
   const startedAt = new Date();
   for (let attempt = 1; ; attempt++) {
     // A survivor may have run and recorded this step while this executor was paused: check.
-    await rec.rt.holdLease(rec.signal);
+    // (null while the lease holds, the common case: nothing to await.)
+    const lapsed = rec.rt.holdLease(rec.signal);
+    if (lapsed) await lapsed;
     let value: T;
     try {
       value = await inSpan(`step ${name}`, rec.spanAttributes(stepId, 'step', attempt), () => runAttempt(rec, name, fn, attempt, options.timeoutMs));

@@ -32,6 +32,11 @@ export class TakenMessages {
     this.#host = host;
   }
 
+  /** True when there is nothing to settle: no taken message unrecorded, none being recorded. */
+  get settled(): boolean {
+    return !this.#recording && this.#taken.length === 0;
+  }
+
   /** True when a recv must record what was taken before taking more (see TAKEN_UNRECORDED_MAX). */
   get full(): boolean {
     return this.#taken.length >= TAKEN_UNRECORDED_MAX;
