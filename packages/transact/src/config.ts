@@ -31,6 +31,9 @@ function keysOf<T>(keys: Record<keyof T, true>): readonly (keyof T & string)[] {
   return Object.keys(keys) as (keyof T & string)[];
 }
 
+/** The executor ID of a process that names none: one process per system database needs no name. */
+export const DEFAULT_EXECUTOR_ID = 'local';
+
 /** Options of `new Strata({...})`. */
 export const STRATA_CONFIG_KEYS = keysOf<StrataConfig>({
   database: true,
@@ -167,7 +170,7 @@ export function validateStrataConfig(config: StrataConfig | undefined, env: Node
   assertOptions<StrataConfig>(config, 'Strata config', STRATA_CONFIG_KEYS);
   const c = config ?? {};
   // database and appDatabase are checked at launch, where they are opened.
-  const executorId = c.executorId ?? env.STRATA_EXECUTOR_ID ?? 'local';
+  const executorId = c.executorId ?? env.STRATA_EXECUTOR_ID ?? DEFAULT_EXECUTOR_ID;
   const appVersion = c.appVersion ?? env.STRATA_APP_VERSION ?? '0';
   assertIdentifier(executorId, c.executorId === undefined ? 'executorId (from STRATA_EXECUTOR_ID)' : 'executorId');
   assertIdentifier(appVersion, c.appVersion === undefined ? 'appVersion (from STRATA_APP_VERSION)' : 'appVersion');

@@ -1,20 +1,34 @@
 // The databases an engine opens itself from URLs (and so closes), or is given as Database objects (and leaves open).
-import { openDatabase, type Database } from '@strata/store';
+import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { InvalidArgumentError } from '../errors.js';
 
 /** The databases one engine opened itself; closed when it stops. */
 export class OwnedDatabases {
   #owned: Database[] = [];
 
-  /** `target` when it is a Database; else opens the URL or directory (the default database when undefined) and keeps it to close. */
-  async open(target: Database | string | undefined, poolSize?: number): Promise<Database> {
+  /**
+   * `target` when it is a Database; else opens the URL or directory (the default database when
+   * undefined) and keeps it to close. `shareEmbedded` false refuses an embedded directory that a
+   * running process holds, instead of connecting through that process's socket.
+   */
+  async open(target: Database | string | undefined, poolSize?: number, shareEmbedded = true): Promise<Database> {
     if (target !== undefined && typeof target !== 'string') {
       if (typeof (target as Database).transaction !== 'function') {
         throw new InvalidArgumentError('database must be a postgres:// URL, memory://, a directory path, or a Database from @strata/store');
       }
       return target;
     }
-    const db = await openDatabase(target === undefined ? {} : { url: target, ...(poolSize === undefined ? {} : { poolSize }) });
+    const db = await openDatabase({
+      ...(target === undefined ? {} : { url: target }),
+      ...(poolSize === undefined ? {} : { poolSize }),
+      ...(shareEmbedded ? {} : { ifLocked: 'fail' as const }),
+    }).catch((error: unknown) => {
+      if (!(error instanceof DatabaseLockedError) || shareEmbedded) throw error;
+      throw new DatabaseLockedError(
+        `${error.message}. A second app process with the default executorId 'local' would take over the running one's workflows, ` +
+          'so it is refused; to run a second executor on this directory (through the running process\'s socket), give it its own executorId (STRATA_EXECUTOR_ID)',
+      );
+    });
     this.#owned.push(db);
     return db;
   }

@@ -13,6 +13,7 @@ import { RetentionTask } from '../system/retention.js';
 import { buildSystemSurface, type SystemSurface } from '../system/system-surface.js';
 import type { Runtime } from '../workflow/runtime.js';
 import { assert } from '../assert.js';
+import { DEFAULT_EXECUTOR_ID } from '../config.js';
 import { Availability } from './availability.js';
 import { ClaimGuard } from './claim-guard.js';
 import type { OwnedDatabases } from './databases.js';
@@ -126,7 +127,8 @@ export async function launch(input: LaunchInput): Promise<Launched> {
     await signals?.stop().catch(() => {});
   };
   try {
-    const db = await databases.open(config.database);
+    // Two processes under the default executor ID on one embedded directory would fence each other.
+    const db = await databases.open(config.database, undefined, settings.executorId !== DEFAULT_EXECUTOR_ID);
     // Heartbeats get a connection of their own on a server, so a pool busy with workflows'
     // transactions never delays them past the lease (a false takeover, if safe, costs work).
     const heartbeatDb = db.engine === 'postgres' && typeof config.database === 'string' ? await databases.open(config.database, HEARTBEAT_POOL_SIZE) : db;
