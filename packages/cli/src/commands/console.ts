@@ -21,8 +21,10 @@ export function registerConsoleCommand(program: Command, host: Host): void {
           ...(port !== undefined ? { port } : {}),
           ...(options.host !== undefined ? { host: options.host } : {}),
         });
-        if (session.json) session.printJson({ url: running.url });
-        else session.print(`Strata console at ${running.url} (Ctrl-C to stop)\n`);
+        // Beyond loopback the console needs its token: the login URL carries it (in the fragment).
+        const loginUrl = running.loginUrl;
+        if (session.json) session.printJson({ url: running.url, ...(loginUrl !== undefined ? { loginUrl } : {}) });
+        else session.print(`Strata console at ${running.url}${loginUrl !== undefined ? `\nlog in at ${loginUrl}` : ''} (Ctrl-C to stop)\n`);
         await untilSignal();
         await running.close();
       }),
