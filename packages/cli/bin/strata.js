@@ -10,11 +10,18 @@
 //     it), @strata/* imports resolve to src/*.ts: this process registers tsx and runs src/main.ts;
 //   - without it (`npx strata` at the repo root), it runs itself again with the condition.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** Exit codes for signals, as a shell reports them (128 + signal number). */
 const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  // Answered before any package loads, so a version check is as fast as node itself starts.
+  process.stdout.write(`${JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version}\n`);
+  process.exit(0);
+}
 
 const inCheckout = existsSync(new URL('../tsconfig.json', import.meta.url));
 // With the condition on, @strata/store resolves to its "development" export, src/index.ts.
