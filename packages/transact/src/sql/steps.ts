@@ -74,7 +74,8 @@ export async function insertStepInTransaction(tx: Queryable, step: NewStep): Pro
      select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows
       where workflow_id = $1 and status = 'PENDING' and executor_id = $10 and executor_epoch = $11
      on conflict (workflow_id, step_id) do nothing`,
-    [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt, step.executorId, step.epoch],
+    // startedAt as ISO text, as the batch statement sends it: the driver's local-time Date formatting was ~3% of a step's CPU.
+    [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt.toISOString(), step.executorId, step.epoch],
     { prepare: true },
   );
   return rowCount === 1;
