@@ -17,6 +17,7 @@ import type {
   WorkflowAdmin,
   WorkflowHandle,
   WorkflowStatus,
+  ActorOptions,
 } from './interfaces.js';
 import { toExecutorInfo, type Operations } from './system/operations.js';
 import { buildSystemSurface, type SystemSurface } from './system/system-surface.js';
@@ -188,10 +189,16 @@ export class StrataClient {
     return this.#operations.readStream<T>(workflowId, key, options);
   }
 
-  /** Cancels a workflow and its unfinished children (see `Strata.cancel`). */
-  cancel(workflowId: string): Promise<void> {
+  /**
+   * Cancels a workflow and its unfinished children (see `Strata.cancel`), recording the operator
+   * action by `options.actor` (default `api`).
+   *
+   * @example
+   * await client.cancel('order-42', { actor: 'alice' });
+   */
+  cancel(workflowId: string, options: ActorOptions = {}): Promise<void> {
     this.#open();
-    return this.#operations.cancel(workflowId);
+    return this.#operations.cancel(workflowId, options);
   }
 
   /** The executors recorded in `strata.executors`, with whether each is alive. */

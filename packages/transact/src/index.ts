@@ -10,6 +10,8 @@ export { StrataClient, type ClientConfig, type ClientEnqueueOptions } from './cl
 export type { SendOptions } from './interfaces.js';
 /** Queued and running workflows per queue (the console's and the CLI's queue views). */
 export { queueCounts, type QueueCounts } from './queues/queue-counts.js';
+/** Longest error message kept per failed step attempt (`strata.step_attempts`). */
+export { MAX_ATTEMPT_ERROR_LENGTH } from './sql/history.js';
 export type {
   BulkWorkflowFilter,
   CheckDeployReport,
@@ -18,6 +20,11 @@ export type {
   ExecutorInfo,
   ListWorkflowsOptions,
   StepRecord,
+  StepAttempt,
+  OperatorAction,
+  OperatorActionName,
+  ActorOptions,
+  CopyOptions,
   WorkflowAdmin,
   WorkflowDetails,
   WorkflowFilter,

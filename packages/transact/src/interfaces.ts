@@ -575,9 +575,62 @@ export interface StepRecord {
   readonly childWorkflowId: string | null;
   /** Attempts it took (retries + 1; a transaction's serialization retries). */
   readonly attempts: number;
+  /** The failed attempts that were retried, in order (the last attempt's outcome is `output`/`error`). */
+  readonly failedAttempts: readonly StepAttempt[];
   readonly startedAt: Date;
   readonly completedAt: Date;
   readonly durationMs: number;
+}
+
+/**
+ * A failed attempt of a step that was retried (`strata.step_attempts`). Recorded only when an
+ * attempt fails; its message is cut to 4,000 characters.
+ */
+export interface StepAttempt {
+  readonly stepId: number;
+  readonly stepName: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly error: { readonly name: string; readonly message: string; readonly code?: string };
+  readonly failedAt: Date;
+}
+
+/** What an operator did to a workflow: cancel, resume, restart, fork or delete. */
+export type OperatorActionName = 'cancel' | 'resume' | 'restart' | 'fork' | 'delete';
+
+/**
+ * One recorded operator action (`strata.operator_actions`), written in the transaction of the
+ * change itself: it exists iff the change happened.
+ */
+export interface OperatorAction {
+  /** Increasing in the order the actions committed (a decimal string: the column is a bigint). */
+  readonly id: string;
+  readonly workflowId: string;
+  readonly action: OperatorActionName;
+  /** Who did it: the `actor` option of the call, or `api` when none was given. */
+  readonly actor: string;
+  /**
+   * What it changed. cancel: `cancelledDescendants` (root) or `via` (a descendant cancelled with
+   * its ancestor); resume: `from` (status), `queue`, `keptQueue`, `forgottenStep` (the failed
+   * last step that runs again, with its error), `forgottenAttempts`; restart and fork:
+   * `newWorkflowId`/`sourceWorkflowId`, `fromStep`, `queue`; delete: `status`.
+   */
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly at: Date;
+}
+
+/**
+ * Says who acts, for the operator action a management call records. `actor` is an identifier
+ * (non-empty, at most 512 characters, no NUL): e.g. the console records its signed-in identity,
+ * the CLI `cli:<os user>`; without it the action is recorded as `api`.
+ */
+export interface ActorOptions {
+  readonly actor?: string;
+}
+
+/** Options of `restart` and `fork`: the new workflow's ID (default a random UUID) and who acts. */
+export interface CopyOptions extends ActorOptions {
+  readonly workflowId?: string;
 }
 
 /**
@@ -585,49 +638,68 @@ export interface StepRecord {
  * and delete them, one at a time or by filter. Available on an engine (`strata.workflows`) and on
  * a database-only client (`client.workflows`).
  *
- * Resumed, restarted and forked workflows go through the internal queue `_strata`, so any
+ * Every cancel, resume, restart, fork and delete (bulk ones too) records an operator action in
+ * the same transaction, with the `actor` option as who did it (`api` when not given); read them
+ * with `operatorActions`.
+ *
+ * A resumed workflow goes back on the queue it was enqueued on (with its partition and priority,
+ * so that queue's limits apply); a restarted or forked one goes on its source's queue. One that
+ * was started directly (never on a queue) goes through the internal queue `_strata`. Any
  * executor that registers the workflow's name runs them (a resumed one only an executor of its
  * application version, since it replays its history).
  *
  * @example
  * const page = await strata.workflows.list({ status: 'ERROR', name: 'checkout', limit: 50 });
  * for (const step of await strata.workflows.steps(page.workflows[0]!.workflowId)) console.log(step.stepId, step.name, step.durationMs);
- * await strata.workflows.resume(page.workflows[0]!.workflowId);
+ * await strata.workflows.resume(page.workflows[0]!.workflowId, { actor: 'alice' });
  * const forkId = await strata.workflows.fork('checkout-7', 3);   // reuse steps 0–2, run the rest with today's code
+ * for (const a of await strata.workflows.operatorActions('checkout-7')) console.log(a.at, a.actor, a.action);
  */
 export interface WorkflowAdmin {
   list(options?: ListWorkflowsOptions): Promise<WorkflowPage>;
   /** One workflow with inputs and outcome; {@link WorkflowNotFoundError} if unknown. */
   get(workflowId: string): Promise<WorkflowDetails>;
-  /** Its recorded steps in order. */
+  /** Its recorded steps in order, each with its failed attempts. */
   steps(workflowId: string): Promise<StepRecord[]>;
+  /**
+   * Every failed attempt of its retried steps, by step and attempt — including those of a step
+   * still retrying (not yet in `steps`). Unknown workflow: {@link WorkflowNotFoundError}.
+   */
+  failedAttempts(workflowId: string): Promise<StepAttempt[]>;
+  /**
+   * The operator actions recorded for this workflow ID, oldest first (the newest 1,000). Kept
+   * after an explicit delete, so a deleted workflow's ID still answers with its history; an ID
+   * never acted on answers `[]`.
+   */
+  operatorActions(workflowId: string): Promise<OperatorAction[]>;
   /** Cancels a PENDING or ENQUEUED workflow and its unfinished children. */
-  cancel(workflowId: string): Promise<void>;
+  cancel(workflowId: string, options?: ActorOptions): Promise<void>;
   /**
    * Runs a CANCELLED or ERROR workflow again from its last checkpoint (same ID, same application
-   * version). For an ERROR workflow, the step whose recorded failure ended it runs again.
+   * version). For an ERROR workflow, the step whose recorded failure ended it runs again (its
+   * error is kept in the resume's operator action).
    */
-  resume(workflowId: string): Promise<void>;
+  resume(workflowId: string, options?: ActorOptions): Promise<void>;
   /** Starts a new workflow with the same name and inputs, from scratch; returns its ID. */
-  restart(workflowId: string, options?: { readonly workflowId?: string }): Promise<string>;
+  restart(workflowId: string, options?: CopyOptions): Promise<string>;
   /**
    * Starts a new workflow that reuses the first `fromStep` checkpoints (steps 0 to fromStep − 1)
    * of this one and runs the rest with the code executors run today; returns its ID.
    * `fromStep` may be at most the number of recorded steps.
    */
-  fork(workflowId: string, fromStep: number, options?: { readonly workflowId?: string }): Promise<string>;
-  /** Deletes a finished workflow with its steps, messages, events and streams. */
-  delete(workflowId: string): Promise<void>;
+  fork(workflowId: string, fromStep: number, options?: CopyOptions): Promise<string>;
+  /** Deletes a finished workflow with its steps, messages, events and streams (its operator actions stay). */
+  delete(workflowId: string, options?: ActorOptions): Promise<void>;
   /** Cancels every unfinished workflow matching `filter` (`{ all: true }` for every one); returns how many. */
-  cancelMany(filter: BulkWorkflowFilter): Promise<number>;
+  cancelMany(filter: BulkWorkflowFilter, options?: ActorOptions): Promise<number>;
   /** Resumes every CANCELLED or ERROR workflow matching `filter` (`{ all: true }` for every one); returns how many. */
-  resumeMany(filter: BulkWorkflowFilter): Promise<number>;
+  resumeMany(filter: BulkWorkflowFilter, options?: ActorOptions): Promise<number>;
   /**
    * Deletes every finished workflow matching `filter`; returns how many. An empty filter is an
    * `InvalidArgumentError` (code `STRATA_EMPTY_FILTER`): say `{ all: true }` to delete every
    * finished workflow.
    */
-  deleteMany(filter: BulkWorkflowFilter): Promise<number>;
+  deleteMany(filter: BulkWorkflowFilter, options?: ActorOptions): Promise<number>;
 }
 
 /** Options of `send` from outside a workflow. */

@@ -13,3 +13,4 @@ export * from './transaction-outputs.js';
 export * from './queues.js';
 export * from './executors.js';
 export * from './management.js';
+export * from './history.js';

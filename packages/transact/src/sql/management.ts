@@ -1,8 +1,9 @@
 // SQL: listing, filtering, inspecting and changing workflows for the admin API (workflows.list, steps, resume, fork, delete).
 import type { Database, Queryable } from '@strata/store';
+import type { StepAttemptRow } from './history.js';
 import type { WorkflowRow } from './types.js';
 
-/** The queue that resumed, restarted and forked workflows go through. */
+/** The queue that resumed, restarted and forked workflows go through when they (or their source) were never on a queue. */
 export const INTERNAL_QUEUE = '_strata';
 
 /** A validated filter over `strata.workflows`. */
@@ -115,56 +116,115 @@ export async function listStepRecords(db: Queryable, workflowId: string): Promis
   return rows;
 }
 
+/** What a resume changed, for its operator action's detail. */
+export interface ResumeOutcome {
+  /** The status it was resumed from: CANCELLED or ERROR. */
+  readonly was: string;
+  /** The queue it is on now: its own, or {@link INTERNAL_QUEUE} when it was never on one. */
+  readonly queue: string;
+  /** False when it was started directly (never enqueued), so it goes through {@link INTERNAL_QUEUE}. */
+  readonly keptQueue: boolean;
+  /** The failed last step resume deleted so it runs again (its error text as stored). */
+  readonly forgottenStep: { readonly step_id: number; readonly name: string; readonly error: string; readonly attempts: number } | null;
+  /** Failed attempts of the steps that run again (they restart at attempt 1), deleted from strata.step_attempts. */
+  readonly forgottenAttempts: readonly StepAttemptRow[];
+}
+
+/** Most forgotten attempts a resume's action detail lists; the rest are counted. */
+export const MAX_FORGOTTEN_ATTEMPTS = 50;
+
 /**
- * Puts a CANCELLED or ERROR workflow back on the internal queue to continue from its last
- * checkpoint under its application version. The failure that ended an ERROR workflow (its last
- * step, if recorded with an error) is forgotten, so that step runs again. Returns false when
- * the workflow was in another status.
+ * Puts a CANCELLED or ERROR workflow back on its queue — the user queue it was enqueued on, with
+ * its partition and priority (so that queue's limits apply), or the internal queue when it was
+ * started directly — to continue from its last checkpoint under its application version. The
+ * failure that ended an ERROR workflow (its last step, if recorded with an error) is forgotten,
+ * so that step runs again. In the same transaction the action is recorded with `detail(outcome)`
+ * (which says what was forgotten). Returns undefined when the workflow was in another status.
  */
-export async function resumeWorkflowRow(db: Database, workflowId: string): Promise<boolean> {
+export async function resumeWorkflowRow(
+  db: Database,
+  workflowId: string,
+  record: (tx: Queryable, outcome: ResumeOutcome) => Promise<void>,
+): Promise<ResumeOutcome | undefined> {
   return db.transaction(async (tx) => {
-    const resumed = await requeue(tx, workflowId);
-    if (resumed === 'ERROR') {
-      await tx.query(
+    const requeued = await requeue(tx, workflowId);
+    if (!requeued) return undefined;
+    let forgottenStep: ResumeOutcome['forgottenStep'] = null;
+    if (requeued.was === 'ERROR') {
+      const { rows } = await tx.query<{ step_id: number; name: string; error: string; attempts: number }>(
         `delete from strata.steps where workflow_id = $1 and error is not null
-            and step_id = (select max(step_id) from strata.steps where workflow_id = $1)`,
+            and step_id = (select max(step_id) from strata.steps where workflow_id = $1)
+         returning step_id, name, error, attempts`,
         [workflowId],
       );
+      forgottenStep = rows[0] ?? null;
     }
-    return resumed !== undefined;
+    // Steps without a recorded outcome run again from attempt 1: their failed attempts leave the
+    // table (and go into the action's detail) so the new run's attempts do not mix with them.
+    const { rows: forgottenAttempts } = await tx.query<StepAttemptRow & Record<string, unknown>>(
+      `delete from strata.step_attempts a where a.workflow_id = $1
+          and not exists (select 1 from strata.steps s where s.workflow_id = a.workflow_id and s.step_id = a.step_id)
+       returning workflow_id, step_id, attempt, step_name, error_name, error_code, message, failed_at`,
+      [workflowId],
+    );
+    forgottenAttempts.sort((a, b) => a.step_id - b.step_id || a.attempt - b.attempt);
+    const outcome: ResumeOutcome = { ...requeued, forgottenStep, forgottenAttempts };
+    await record(tx, outcome);
+    return outcome;
   });
 }
 
-async function requeue(db: Queryable, workflowId: string): Promise<string | undefined> {
-  const { rows } = await db.query<{ was: string }>(
+async function requeue(db: Queryable, workflowId: string): Promise<Pick<ResumeOutcome, 'was' | 'queue' | 'keptQueue'> | undefined> {
+  const { rows } = await db.query<{ was: string; queue: string; kept_queue: boolean }>(
     `update strata.workflows w
-        set status = 'ENQUEUED', queue_name = '${INTERNAL_QUEUE}', queue_partition = '', priority = 0, deduplication_key = null,
+        set status = 'ENQUEUED', queue_name = coalesce(old.queue_name, '${INTERNAL_QUEUE}'),
+            queue_partition = case when old.queue_name is null then '' else coalesce(w.queue_partition, '') end,
+            priority = case when old.queue_name is null then 0 else w.priority end, deduplication_key = null,
             executor_id = null, output = null, error = null, completed_at = null, started_at = null,
             deadline_at = null, timeout_ms = null, not_before = null, recovery_attempts = 0,
             queue_order = nextval('strata.queue_order'), updated_at = now()
-       from (select workflow_id, status as was from strata.workflows where workflow_id = $1 for update) old
+       from (select workflow_id, status as was, queue_name from strata.workflows where workflow_id = $1 for update) old
       where w.workflow_id = old.workflow_id and old.was in ('CANCELLED', 'ERROR')
-      returning old.was`,
+      returning old.was, w.queue_name as queue, old.queue_name is not null as kept_queue`,
     [workflowId],
   );
-  return rows[0]?.was;
+  const row = rows[0];
+  return row && { was: row.was, queue: row.queue, keptQueue: row.kept_queue };
+}
+
+/** Where a copy (restart or fork) went: its source's queue, or the internal queue. */
+export interface CopyOutcome {
+  readonly queue: string;
 }
 
 /**
- * Creates workflow `newId` as a copy of `sourceId` (name, inputs, attributes) on the internal
- * queue, for any application version, with the source's steps below `fromStep` copied.
+ * Creates workflow `newId` as a copy of `sourceId` (name, inputs, attributes), for any
+ * application version, with the source's steps below `fromStep` copied (and their failed
+ * attempts). It goes on the source's queue with its partition and priority (so that queue's
+ * limits apply to the copy too), or on the internal queue when the source was started directly.
+ * `record` writes the operator actions in the same transaction.
  */
-export async function copyWorkflow(db: Database, sourceId: string, newId: string, fromStep: number): Promise<'created' | 'exists'> {
+export async function copyWorkflow(
+  db: Database,
+  sourceId: string,
+  newId: string,
+  fromStep: number,
+  record: (tx: Queryable, outcome: CopyOutcome) => Promise<void>,
+): Promise<CopyOutcome | 'exists'> {
   return db.transaction(async (tx) => {
-    const { rowCount } = await tx.query(
+    const { rows } = await tx.query<{ queue: string }>(
       `insert into strata.workflows
-         (workflow_id, name, status, inputs, attributes, queue_name, queue_partition, queue_order, forked_from, forked_at_step)
-       select $2, name, 'ENQUEUED', inputs, attributes, '${INTERNAL_QUEUE}', '', nextval('strata.queue_order'), $1, $3
+         (workflow_id, name, status, inputs, attributes, queue_name, queue_partition, priority, queue_order, forked_from, forked_at_step)
+       select $2, name, 'ENQUEUED', inputs, attributes, coalesce(queue_name, '${INTERNAL_QUEUE}'),
+              case when queue_name is null then '' else coalesce(queue_partition, '') end,
+              case when queue_name is null then 0 else priority end, nextval('strata.queue_order'), $1, $3
          from strata.workflows where workflow_id = $1
-       on conflict do nothing`,
+       on conflict do nothing
+       returning queue_name as queue`,
       [sourceId, newId, fromStep],
     );
-    if (rowCount !== 1) return 'exists';
+    const created = rows[0];
+    if (!created) return 'exists';
     if (fromStep > 0) {
       await tx.query(
         `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at, completed_at)
@@ -172,8 +232,16 @@ export async function copyWorkflow(db: Database, sourceId: string, newId: string
            from strata.steps where workflow_id = $1 and step_id < $3`,
         [sourceId, newId, fromStep],
       );
+      await tx.query(
+        `insert into strata.step_attempts (workflow_id, step_id, attempt, step_name, error_name, error_code, message, failed_at)
+         select $2, step_id, attempt, step_name, error_name, error_code, message, failed_at
+           from strata.step_attempts where workflow_id = $1 and step_id < $3`,
+        [sourceId, newId, fromStep],
+      );
     }
-    return 'created';
+    const outcome = { queue: created.queue };
+    await record(tx, outcome);
+    return outcome;
   });
 }
 
@@ -198,15 +266,21 @@ export async function recordedStepCount(db: Queryable, workflowId: string): Prom
   return rows[0]!.n;
 }
 
-/** Deletes a finished workflow and its steps (messages, events and streams cascade). */
-export async function deleteFinishedWorkflow(db: Database, workflowId: string): Promise<boolean> {
+/**
+ * Deletes a finished workflow, its steps and failed step attempts (messages, events and streams
+ * cascade); `record` writes the operator action in the same transaction (operator actions have
+ * no foreign key, so the record of the delete stays).
+ */
+export async function deleteFinishedWorkflow(db: Database, workflowId: string, record: (tx: Queryable, status: string) => Promise<void>): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const { rows } = await tx.query(
-      `select 1 from strata.workflows where workflow_id = $1 and status in ('SUCCESS', 'ERROR', 'CANCELLED') for update`,
+    const { rows } = await tx.query<{ status: string }>(
+      `select status from strata.workflows where workflow_id = $1 and status in ('SUCCESS', 'ERROR', 'CANCELLED') for update`,
       [workflowId],
     );
     if (rows.length === 0) return false;
+    await record(tx, rows[0]!.status);
     await tx.query(`delete from strata.steps where workflow_id = $1`, [workflowId]);
+    await tx.query(`delete from strata.step_attempts where workflow_id = $1`, [workflowId]);
     await tx.query(`delete from strata.workflows where workflow_id = $1`, [workflowId]);
     return true;
   });

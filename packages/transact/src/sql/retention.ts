@@ -3,10 +3,11 @@ import type { Queryable } from '@strata/store';
 
 /**
  * Deletes up to `batchSize` finished workflows (SUCCESS, ERROR, CANCELLED) that completed before
- * `cutoff`, oldest first, with their steps, in one statement; their messages, events and streams
- * go by the foreign keys' cascade. Returns the deleted IDs.
+ * `cutoff`, oldest first, with their steps, failed step attempts and operator actions, in one
+ * statement; their messages, events and streams go by the foreign keys' cascade. Returns the
+ * deleted IDs.
  *
- * Steps have no foreign key to workflows, so they are deleted here explicitly, in the same
+ * Steps (and step attempts, operator actions) have no foreign key to workflows, so they are deleted here explicitly, in the same
  * statement (and so the same transaction) as their workflows. Rows another transaction holds
  * locked are skipped (`skip locked`): concurrent passes of several executors split the work
  * instead of queueing behind each other, and a locked row waits for a later pass. A child whose
@@ -39,6 +40,11 @@ export async function deleteFinishedBefore(db: Queryable, cutoff: Date, batchSiz
         for update of w skip locked
      ), deleted_steps as (
        delete from strata.steps s using doomed d where s.workflow_id = d.workflow_id
+     ), deleted_attempts as (
+       delete from strata.step_attempts a using doomed d where a.workflow_id = d.workflow_id
+     ), deleted_actions as (
+       -- Operator actions live as long as their workflow (an explicit delete keeps its record).
+       delete from strata.operator_actions a using doomed d where a.workflow_id = d.workflow_id
      )
      delete from strata.workflows w using doomed d where w.workflow_id = d.workflow_id
      returning w.workflow_id`,

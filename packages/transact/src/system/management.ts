@@ -5,8 +5,13 @@ import { validateAttributes } from '../queues/enqueue.js';
 import { InvalidArgumentError, WorkflowNotFoundError, WorkflowStateError } from '../errors.js';
 import { COPY_OPTION_KEYS, LIST_OPTION_KEYS, WORKFLOW_FILTER_KEYS } from '../config.js';
 import type {
+  ActorOptions,
   BulkWorkflowFilter,
+  CopyOptions,
   ErrorInfo,
+  OperatorAction,
+  OperatorActionName,
+  StepAttempt,
   ListWorkflowsOptions,
   StepRecord,
   WorkflowAdmin,
@@ -15,7 +20,7 @@ import type {
   WorkflowPage,
   WorkflowStatusName,
 } from '../interfaces.js';
-import { toStatus, type Operations } from './operations.js';
+import { actorOf, toStatus, type Operations } from './operations.js';
 import type { Serializer } from '../serialization.js';
 import { queueKey } from '../signals/keys.js';
 import type { Signals } from '../signals/signals.js';
@@ -24,11 +29,17 @@ import {
   copyWorkflow,
   deleteFinishedWorkflow,
   getWorkflow,
+  insertOperatorActions,
+  listOperatorActions,
+  listStepAttempts,
   listStepRecords,
   listWorkflowRows,
   matchingWorkflowIds,
   recordedStepCount,
+  MAX_FORGOTTEN_ATTEMPTS,
   resumeWorkflowRow,
+  type ResumeOutcome,
+  type StepAttemptRow,
   type WorkflowFilterSql,
 } from '../sql/index.js';
 import { assertDate, assertIdentifier, assertOptions, assertString } from '../validate.js';
@@ -38,6 +49,8 @@ const DEFAULT_PAGE = 100;
 const MAX_PAGE = 1_000;
 /** Bulk operations work through matching workflows this many at a time. */
 const BULK_BATCH = 500;
+/** Options of restart and fork. */
+const COPY_KEYS = [...COPY_OPTION_KEYS, 'actor'] as const;
 /** A bulk operation's filter: the filter fields, and `all` to confirm a filter that narrows nothing. */
 const BULK_FILTER_KEYS = [...WORKFLOW_FILTER_KEYS, 'all'] as const;
 
@@ -97,7 +110,8 @@ function decodeCursor(cursor: string): [string, string] {
 
 /**
  * {@link WorkflowAdmin} over the system database, shared by an engine and a client. Changes that
- * make a workflow runnable announce the internal queue, so executors pick it up at once.
+ * make a workflow runnable announce its queue, so executors pick it up at once; every change
+ * records its operator action in its own transaction.
  */
 export class WorkflowAdminImpl implements WorkflowAdmin {
   readonly #db: () => Database;
@@ -145,6 +159,8 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     const db = this.#db();
     const rows = await listStepRecords(db, workflowId);
     if (rows.length === 0 && !(await getWorkflow(db, workflowId))) throw new WorkflowNotFoundError(workflowId);
+    // Only a step that took more than one attempt can have failed ones: no read otherwise.
+    const attempts = rows.some((row) => row.attempts > 1) ? (await listStepAttempts(db, workflowId)).map(toStepAttempt) : [];
     return rows.map((row) => ({
       stepId: row.step_id,
       name: row.name,
@@ -153,20 +169,44 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
       error: row.error === null ? null : this.#errorInfo(row.error),
       childWorkflowId: row.child_workflow_id,
       attempts: row.attempts,
+      failedAttempts: attempts.filter((attempt) => attempt.stepId === row.step_id),
       startedAt: row.started_at,
       completedAt: row.completed_at,
       durationMs: row.completed_at.getTime() - row.started_at.getTime(),
     }));
   }
 
-  cancel(workflowId: string): Promise<void> {
-    return this.#operations.cancel(workflowId);
-  }
-
-  async resume(workflowId: string): Promise<void> {
+  async failedAttempts(workflowId: string): Promise<StepAttempt[]> {
     assertIdentifier(workflowId, 'workflow ID');
     const db = this.#db();
-    if (!(await resumeWorkflowRow(db, workflowId))) {
+    const rows = await listStepAttempts(db, workflowId);
+    if (rows.length === 0 && !(await getWorkflow(db, workflowId))) throw new WorkflowNotFoundError(workflowId);
+    return rows.map(toStepAttempt);
+  }
+
+  async operatorActions(workflowId: string): Promise<OperatorAction[]> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const rows = await listOperatorActions(this.#db(), workflowId);
+    return rows.map((row) => ({
+      id: row.id,
+      workflowId: row.workflow_id,
+      action: row.action as OperatorActionName,
+      actor: row.actor,
+      detail: row.detail,
+      at: row.at,
+    }));
+  }
+
+  cancel(workflowId: string, options: ActorOptions = {}): Promise<void> {
+    return this.#operations.cancel(workflowId, options);
+  }
+
+  async resume(workflowId: string, options: ActorOptions = {}): Promise<void> {
+    assertIdentifier(workflowId, 'workflow ID');
+    const actor = actorOf(options, 'resume options');
+    const db = this.#db();
+    const outcome = await this.#resume(workflowId, actor);
+    if (!outcome) {
       const row = await getWorkflow(db, workflowId);
       if (!row) throw new WorkflowNotFoundError(workflowId);
       throw new WorkflowStateError(
@@ -175,14 +215,39 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
         `workflow "${workflowId}" is ${row.status}; only CANCELLED or ERROR workflows can be resumed${row.status === 'SUCCESS' ? ' (restart or fork it to run it again)' : ''}`,
       );
     }
-    await this.#announce();
+    await this.#announce(outcome.queue);
   }
 
-  async restart(workflowId: string, options: { readonly workflowId?: string } = {}): Promise<string> {
+  /** Resumes one workflow, recording the action (with what resume forgets) in its transaction. */
+  #resume(workflowId: string, actor: string): Promise<ResumeOutcome | undefined> {
+    return resumeWorkflowRow(this.#db(), workflowId, (tx, outcome) =>
+      insertOperatorActions(tx, [workflowId], 'resume', actor, () => this.#resumeDetail(outcome)),
+    );
+  }
+
+  #resumeDetail(outcome: ResumeOutcome): Record<string, unknown> {
+    const step = outcome.forgottenStep;
+    const attempts = outcome.forgottenAttempts;
+    return {
+      from: outcome.was,
+      queue: outcome.queue,
+      keptQueue: outcome.keptQueue,
+      ...(outcome.keptQueue ? {} : { note: `never on a queue: resumed through the internal queue ${INTERNAL_QUEUE}` }),
+      ...(step ? { forgottenStep: { stepId: step.step_id, name: step.name, attempts: step.attempts, error: this.#errorInfo(step.error) } } : {}),
+      ...(attempts.length > 0
+        ? {
+            forgottenAttempts: attempts.slice(-MAX_FORGOTTEN_ATTEMPTS).map((row) => jsonAttempt(toStepAttempt(row))),
+            ...(attempts.length > MAX_FORGOTTEN_ATTEMPTS ? { forgottenAttemptsOmitted: attempts.length - MAX_FORGOTTEN_ATTEMPTS } : {}),
+          }
+        : {}),
+    };
+  }
+
+  async restart(workflowId: string, options: CopyOptions = {}): Promise<string> {
     return this.#copy(workflowId, 0, options, 'restart');
   }
 
-  async fork(workflowId: string, fromStep: number, options: { readonly workflowId?: string } = {}): Promise<string> {
+  async fork(workflowId: string, fromStep: number, options: CopyOptions = {}): Promise<string> {
     assertIdentifier(workflowId, 'workflow ID');
     if (!Number.isInteger(fromStep) || fromStep < 0) throw new InvalidArgumentError(`fromStep must be a whole number ≥ 0, got ${String(fromStep)}`);
     const db = this.#db();
@@ -194,46 +259,64 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     return this.#copy(workflowId, fromStep, options, 'fork');
   }
 
-  async delete(workflowId: string): Promise<void> {
+  async delete(workflowId: string, options: ActorOptions = {}): Promise<void> {
     assertIdentifier(workflowId, 'workflow ID');
+    const actor = actorOf(options, 'delete options');
     const db = this.#db();
-    if (await deleteFinishedWorkflow(db, workflowId)) return;
+    if (await this.#delete(workflowId, actor)) return;
     const row = await getWorkflow(db, workflowId);
     if (!row) throw new WorkflowNotFoundError(workflowId);
     throw new WorkflowStateError(workflowId, row.status, `workflow "${workflowId}" is ${row.status}; cancel it (or let it finish) before deleting it`);
   }
 
-  cancelMany(filter: BulkWorkflowFilter): Promise<number> {
+  #delete(workflowId: string, actor: string): Promise<boolean> {
+    return deleteFinishedWorkflow(this.#db(), workflowId, (tx, status) => insertOperatorActions(tx, [workflowId], 'delete', actor, () => ({ status })));
+  }
+
+  cancelMany(filter: BulkWorkflowFilter, options: ActorOptions = {}): Promise<number> {
+    const actor = actorOf(options, 'cancelMany options');
     return this.#bulk('cancelMany', filter, ['ENQUEUED', 'PENDING'], async (id) => {
-      await this.#operations.cancel(id).catch((error: unknown) => {
+      await this.#operations.cancel(id, { actor }).catch((error: unknown) => {
         if (!(error instanceof WorkflowStateError)) throw error; // finished meanwhile
       });
       return true;
     });
   }
 
-  async resumeMany(filter: BulkWorkflowFilter): Promise<number> {
-    const count = await this.#bulk('resumeMany', filter, ['CANCELLED', 'ERROR'], (id) => resumeWorkflowRow(this.#db(), id));
-    if (count > 0) await this.#announce();
+  async resumeMany(filter: BulkWorkflowFilter, options: ActorOptions = {}): Promise<number> {
+    const actor = actorOf(options, 'resumeMany options');
+    const queues = new Set<string>();
+    const count = await this.#bulk('resumeMany', filter, ['CANCELLED', 'ERROR'], async (id) => {
+      const outcome = await this.#resume(id, actor);
+      if (outcome) queues.add(outcome.queue);
+      return outcome !== undefined;
+    });
+    for (const queue of queues) await this.#announce(queue);
     return count;
   }
 
-  deleteMany(filter: BulkWorkflowFilter): Promise<number> {
-    return this.#bulk('deleteMany', filter, ['SUCCESS', 'ERROR', 'CANCELLED'], (id) => deleteFinishedWorkflow(this.#db(), id));
+  deleteMany(filter: BulkWorkflowFilter, options: ActorOptions = {}): Promise<number> {
+    const actor = actorOf(options, 'deleteMany options');
+    return this.#bulk('deleteMany', filter, ['SUCCESS', 'ERROR', 'CANCELLED'], (id) => this.#delete(id, actor));
   }
 
-  async #copy(workflowId: string, fromStep: number, options: { readonly workflowId?: string }, what: string): Promise<string> {
+  async #copy(workflowId: string, fromStep: number, options: CopyOptions, what: 'restart' | 'fork'): Promise<string> {
     assertIdentifier(workflowId, 'workflow ID');
-    assertOptions(options, `${what} options`, COPY_OPTION_KEYS);
-    const newId = options?.workflowId ?? randomUUID();
+    assertOptions(options, `${what} options`, COPY_KEYS);
+    const { actor: actorOption, ...copyOptions } = options ?? {};
+    const actor = actorOf(actorOption === undefined ? {} : { actor: actorOption }, `${what} options`);
+    const newId = copyOptions.workflowId ?? randomUUID();
     assertIdentifier(newId, 'workflowId');
-    const outcome = await copyWorkflow(this.#db(), workflowId, newId, fromStep);
+    const outcome = await copyWorkflow(this.#db(), workflowId, newId, fromStep, async (tx, copy) => {
+      await insertOperatorActions(tx, [workflowId], what, actor, () => ({ newWorkflowId: newId, fromStep, queue: copy.queue }));
+      await insertOperatorActions(tx, [newId], what, actor, () => ({ sourceWorkflowId: workflowId, fromStep, queue: copy.queue }));
+    });
     if (outcome === 'exists') {
       const db = this.#db();
       if (!(await getWorkflow(db, workflowId))) throw new WorkflowNotFoundError(workflowId);
       throw new InvalidArgumentError(`a workflow with ID "${newId}" already exists; give the ${what} another workflowId`);
     }
-    await this.#announce();
+    await this.#announce(outcome.queue);
     return newId;
   }
 
@@ -265,8 +348,9 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     }
   }
 
-  async #announce(): Promise<void> {
-    await this.#signals.publish(queueKey(INTERNAL_QUEUE));
+  /** Tells executors that `queue` has runnable work. */
+  async #announce(queue: string): Promise<void> {
+    await this.#signals.publish(queueKey(queue));
   }
 
   #decode(text: string): unknown {
@@ -289,4 +373,19 @@ export class WorkflowAdminImpl implements WorkflowAdmin {
     }
     return { name: 'Error', message: String(value) };
   }
+}
+
+function toStepAttempt(row: StepAttemptRow): StepAttempt {
+  return {
+    stepId: row.step_id,
+    stepName: row.step_name,
+    attempt: row.attempt,
+    error: { name: row.error_name, message: row.message, ...(row.error_code === null ? {} : { code: row.error_code }) },
+    failedAt: row.failed_at,
+  };
+}
+
+/** A failed attempt as JSON for an action's detail (dates as ISO text). */
+function jsonAttempt(attempt: StepAttempt): Record<string, unknown> {
+  return { ...attempt, failedAt: attempt.failedAt.toISOString() };
 }

@@ -1,7 +1,7 @@
 // Operations on workflows by ID (send, events, streams, cancel, status, results) shared by the engine and the client.
 import { isForeignKeyViolation, type Database } from '@strata/store';
 import { InvalidArgumentError, WaitTimeoutError, WorkflowCancelledError, WorkflowNotFoundError, WorkflowStateError, WorkflowTimeoutError } from '../errors.js';
-import type { ExecutorInfo, ReadStreamOptions, SendOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from '../interfaces.js';
+import type { ActorOptions, ExecutorInfo, ReadStreamOptions, SendOptions, WaitOptions, WorkflowHandle, WorkflowStatus } from '../interfaces.js';
 
 export type { SendOptions } from '../interfaces.js';
 import type { Terminal } from '../workflow/runtime.js';
@@ -15,6 +15,7 @@ import {
   getEventValue,
   getWorkflow,
   insertMessage,
+  insertOperatorActions,
   readStreamEntries,
   type ExecutorRow,
   type WorkflowRow,
@@ -106,10 +107,21 @@ export class Operations {
     }
   }
 
-  /** Cancels a workflow and its unfinished descendants, and announces it to every process. */
-  async cancel(workflowId: string): Promise<void> {
+  /**
+   * Cancels a workflow and its unfinished descendants, and announces it to every process. The
+   * operator action (one row per cancelled workflow, by `options.actor`, default `api`) commits
+   * with the cancellation.
+   */
+  async cancel(workflowId: string, options: ActorOptions = {}): Promise<void> {
     assertIdentifier(workflowId, 'workflow ID');
-    const cancelled = await cancelWorkflowTree(this.#db, workflowId, this.#serializer.serialize(new WorkflowCancelledError(workflowId), 'error'));
+    const actor = actorOf(options, 'cancel options');
+    const reason = this.#serializer.serialize(new WorkflowCancelledError(workflowId), 'error');
+    const cancelled = await this.#db.transaction(async (tx) => {
+      const ids = await cancelWorkflowTree(tx, workflowId, reason);
+      const descendants = ids.filter((id) => id !== workflowId);
+      await insertOperatorActions(tx, ids, 'cancel', actor, (id) => (id === workflowId ? { cancelledDescendants: descendants.length } : { via: workflowId }));
+      return ids;
+    });
     if (cancelled.length === 0) {
       const row = await getWorkflow(this.#db, workflowId);
       if (!row) throw new WorkflowNotFoundError(workflowId);
@@ -170,6 +182,19 @@ export class Operations {
     };
   }
 }
+
+/** Who an operator action is by: `options.actor` (an identifier), or `api` when not given. */
+export function actorOf(options: ActorOptions | undefined, what: string): string {
+  assertOptions(options, what, ACTOR_OPTION_KEYS);
+  const actor = options?.actor;
+  if (actor === undefined) return DEFAULT_ACTOR;
+  assertIdentifier(actor, 'actor');
+  return actor;
+}
+
+/** The actor of operator actions whose call named none. */
+export const DEFAULT_ACTOR = 'api';
+const ACTOR_OPTION_KEYS = ['actor'] as const;
 
 function isFinished(status: WorkflowRow['status']): boolean {
   return status !== 'PENDING' && status !== 'ENQUEUED';

@@ -9,6 +9,7 @@ import { inSpan } from '../tracing.js';
 import { assertDuration, assertFunction, assertOptions, IdentifierMemo } from '../validate.js';
 import { insideStep, Unwritten, type Recorder } from './recorder.js';
 import { isSystemFailure } from './runtime.js';
+import { recordFailedAttempt } from './failed-attempts.js';
 
 const DEFAULT_RETRY: Required<Omit<RetryPolicy, 'retryIf'>> = { maxAttempts: 1, intervalMs: 100, backoffFactor: 2, maxIntervalMs: 30_000 };
 /** Retry bound: a step retried more than this is a loop, not a policy. */
@@ -42,6 +43,7 @@ export async function runStep<T>(rec: Recorder, name: string, fn: (info: StepInf
     } catch (error) {
       if (rec.signal.aborted) throw rec.signal.reason;
       if (attempt < policy.maxAttempts && policy.retryIf(error)) {
+        await recordFailedAttempt(rec, stepId, name, attempt, error); // failure path only: strata.step_attempts
         await abortableDelay(Math.min(policy.maxIntervalMs, policy.intervalMs * policy.backoffFactor ** (attempt - 1)), rec.waitSignal);
         continue;
       }
