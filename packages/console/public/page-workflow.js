@@ -16,6 +16,8 @@ export function WorkflowPage({ workflowId }) {
   const [workflow, setWorkflow] = useState(null);
   const [steps, setSteps] = useState(null);
   const [events, setEvents] = useState([]);
+  const [attempts, setAttempts] = useState([]);
+  const [history, setHistory] = useState([]);
   const [error, setError] = useState(null);
   const [notFound, setNotFound] = useState(false);
   const [selected, setSelected] = useState(null);
@@ -28,11 +30,15 @@ export function WorkflowPage({ workflowId }) {
   const load = async () => {
     const id = workflowId;
     try {
-      const [details, stepList, eventList] = await Promise.all([api.getWorkflow(id), api.steps(id), api.events(id)]);
+      const [details, stepList, eventList, attemptList, actionList] = await Promise.all([
+        api.getWorkflow(id), api.steps(id), api.events(id), api.attempts(id), api.actions(id),
+      ]);
       if (current.current !== id) return;
       setWorkflow(details);
       setSteps(stepList.steps);
       setEvents(eventList.events);
+      setAttempts(attemptList.attempts);
+      setHistory(actionList.actions);
       setNotFound(false);
       setError(null);
     } catch (failure) {
@@ -46,6 +52,8 @@ export function WorkflowPage({ workflowId }) {
     setWorkflow(null);
     setSteps(null);
     setEvents([]);
+    setAttempts([]);
+    setHistory([]);
     setSelected(null);
     setNotFound(false);
     setConfirming(null);
@@ -116,8 +124,10 @@ export function WorkflowPage({ workflowId }) {
       <${Summary} workflow=${workflow} />
       <${Values} workflow=${workflow} />
       <${Events} events=${events} />
+      <${Retrying} steps=${steps ?? []} attempts=${attempts} />
       <${Timeline} workflow=${workflow} steps=${steps ?? []} selected=${selected} setSelected=${setSelected}
         busy=${busy} onFork=${(stepId) => act('fork', async () => ({ newWorkflowId: (await api.fork(workflowId, stepId)).workflowId }))} />
+      <${OperatorActions} actions=${history} />
     </section>
   `;
 }
@@ -176,6 +186,93 @@ function Events({ events }) {
         </tbody>
       </table>
     </div>`;
+}
+
+/** The failed attempts of a retried step: attempt number, when, and the error of each. */
+function FailedAttempts({ attempts }) {
+  if (!attempts || attempts.length === 0) return null;
+  return html`
+    <div class="failed-attempts" data-testid="failed-attempts">
+      <h4>Failed attempts <span class="muted">(${attempts.length})</span></h4>
+      <ol>
+        ${attempts.map((a) => html`
+          <li key=${a.attempt} data-testid="failed-attempt" data-attempt=${a.attempt}>
+            <span class="muted">attempt ${a.attempt} · ${formatTime(a.failedAt)}</span>
+            <pre class="error">${a.error.name}${a.error.code ? ` [${a.error.code}]` : ''}: ${a.error.message}</pre>
+          </li>`)}
+      </ol>
+    </div>`;
+}
+
+/** Failed attempts of a step that has no outcome yet: it is still being retried (or was, when the workflow stopped). */
+function Retrying({ steps, attempts }) {
+  const recorded = new Set(steps.map((step) => step.stepId));
+  const open = attempts.filter((a) => !recorded.has(a.stepId));
+  if (open.length === 0) return null;
+  const byStep = new Map();
+  for (const a of open) byStep.set(a.stepId, [...(byStep.get(a.stepId) ?? []), a]);
+  return html`
+    <h2>Retrying</h2>
+    ${[...byStep.entries()].map(([stepId, list]) => html`
+      <div key=${stepId} class="retrying" data-testid="retrying-step" data-step-id=${stepId}>
+        <p>Step ${stepId} <span class="step-name">${list[0].stepName}</span> <span class="muted">has no outcome yet</span></p>
+        <${FailedAttempts} attempts=${list} />
+      </div>`)}`;
+}
+
+/** What an action's detail says, as a short sentence (links to the workflows it names). */
+function actionDetail(action) {
+  const d = action.detail ?? {};
+  const link = (id) => html`<${Link} href=${workflowHref(id)} class="mono">${id}</${Link}>`;
+  switch (action.action) {
+    case 'cancel':
+      if (d.via) return html`cancelled with its ancestor ${link(d.via)}`;
+      return d.cancelledDescendants ? `with ${d.cancelledDescendants} unfinished descendant${d.cancelledDescendants === 1 ? '' : 's'}` : '';
+    case 'resume': {
+      const parts = [html`from ${d.from ?? '?'} onto queue <code>${d.queue ?? '?'}</code>`];
+      if (d.keptQueue === false) parts.push(html` (${d.note ?? 'it was never on a queue'})`);
+      if (d.forgottenStep) {
+        const e = d.forgottenStep.error ?? {};
+        parts.push(html`; step ${d.forgottenStep.stepId} <span class="step-name">${d.forgottenStep.name}</span> runs again — its error was
+          <pre class="error" data-testid="forgotten-error">${e.name ?? 'Error'}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? ''}</pre>`);
+      }
+      if (d.forgottenAttempts?.length) parts.push(html`<${FailedAttempts} attempts=${d.forgottenAttempts} />`);
+      return parts;
+    }
+    case 'restart':
+    case 'fork': {
+      const from = action.action === 'fork' && d.fromStep > 0 ? ` from step ${d.fromStep}` : '';
+      if (d.newWorkflowId) return html`started ${link(d.newWorkflowId)}${from} on queue <code>${d.queue}</code>`;
+      if (d.sourceWorkflowId) return html`copy of ${link(d.sourceWorkflowId)}${from}`;
+      return '';
+    }
+    case 'delete':
+      return d.status ? `was ${d.status}` : '';
+    default:
+      return html`<code>${JSON.stringify(d)}</code>`;
+  }
+}
+
+/** Who cancelled, resumed, restarted, forked or deleted this workflow, and when. */
+function OperatorActions({ actions }) {
+  return html`
+    <h2>Operator actions <span class="muted">(${actions.length})</span></h2>
+    ${actions.length === 0
+      ? html`<${Empty} testid="no-actions">No one has cancelled, resumed, restarted, forked or deleted this workflow. The buttons above do, and each is recorded here with who did it.</${Empty}>`
+      : html`<div class="table-wrap">
+          <table class="grid actions-log" data-testid="operator-actions">
+            <thead><tr><th>When</th><th>Who</th><th>Action</th><th>Detail</th></tr></thead>
+            <tbody>
+              ${actions.map((a) => html`
+                <tr key=${a.id} data-testid="operator-action" data-action=${a.action}>
+                  <td class="when">${formatTime(a.at)}</td>
+                  <td class="mono" data-testid="action-actor">${a.actor}</td>
+                  <td data-testid="action-name">${a.action}</td>
+                  <td class="action-detail">${actionDetail(a)}</td>
+                </tr>`)}
+            </tbody>
+          </table>
+        </div>`}`;
 }
 
 /**
@@ -265,6 +362,7 @@ function Timeline({ workflow, steps, selected, setSelected, busy, onFork }) {
                 ${step.error
                   ? html`<${ErrorView} error=${step.error} testid="step-error" />`
                   : html`<pre data-testid="step-output">${formatStepOutput(step)}</pre>`}
+                <${FailedAttempts} attempts=${step.failedAttempts} />
                 <div class="step-actions">
                   <button onClick=${() => onFork(step.stepId)} disabled=${busy !== null} data-testid="fork-here"
                           title=${`Start a new workflow that ${forkExplanation(step.stepId)}`}>

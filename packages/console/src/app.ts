@@ -125,7 +125,11 @@ export function createApp({ client, feed, assets, streamClosers, security }: Con
     return c.json(toPlainJson(page) as object);
   });
   app.get('/api/workflows/:id', async (c) => c.json(toPlainJson(await admin.get(workflowIdOf(c))) as object));
+  // Each step carries its failedAttempts; /attempts also has those of a step still retrying.
   app.get('/api/workflows/:id/steps', async (c) => c.json({ steps: toPlainJson(await admin.steps(workflowIdOf(c))) }));
+  app.get('/api/workflows/:id/attempts', async (c) => c.json({ attempts: toPlainJson(await admin.failedAttempts(workflowIdOf(c))) }));
+  // Who cancelled, resumed, restarted, forked or deleted it, and when (kept after a delete).
+  app.get('/api/workflows/:id/actions', async (c) => c.json({ actions: toPlainJson(await admin.operatorActions(workflowIdOf(c))) }));
   app.get('/api/workflows/:id/events', async (c) => {
     const events = await workflowEvents(client.database, workflowIdOf(c));
     return c.json({
@@ -134,31 +138,31 @@ export function createApp({ client, feed, assets, streamClosers, security }: Con
   });
   app.post('/api/workflows/:id/cancel', async (c) => {
     const id = workflowIdOf(c);
-    await admin.cancel(id);
+    await admin.cancel(id, { actor: actorOf(c) });
     return c.json(await statusOf(id));
   });
   app.post('/api/workflows/:id/resume', async (c) => {
     const id = workflowIdOf(c);
-    await admin.resume(id);
+    await admin.resume(id, { actor: actorOf(c) });
     return c.json(await statusOf(id));
   });
   app.post('/api/workflows/:id/restart', async (c) => {
     const id = workflowIdOf(c);
     const options = parseRestartBody(await readBody(c));
-    const workflowId = await admin.restart(id, options);
+    const workflowId = await admin.restart(id, { ...options, actor: actorOf(c) });
     feed.changed();
     return c.json({ workflowId }, 201);
   });
   app.post('/api/workflows/:id/fork', async (c) => {
     const id = workflowIdOf(c);
     const { fromStep, ...options } = parseForkBody(await readBody(c));
-    const workflowId = await admin.fork(id, fromStep, options);
+    const workflowId = await admin.fork(id, fromStep, { ...options, actor: actorOf(c) });
     feed.changed();
     return c.json({ workflowId }, 201);
   });
   app.delete('/api/workflows/:id', async (c) => {
     const id = workflowIdOf(c);
-    await admin.delete(id);
+    await admin.delete(id, { actor: actorOf(c) });
     feed.changed();
     return c.json({ workflowId: id, deleted: true });
   });
@@ -282,6 +286,18 @@ function serveAsset(c: Context<Env>, asset: Asset, status: 200 | 404 = 200): Res
   if (status === 200 && c.req.header('If-None-Match') === asset.etag) return c.body(null, 304);
   c.header('Content-Type', asset.contentType);
   return c.body(asset.body as Uint8Array<ArrayBuffer>, status);
+}
+
+/** Who acts without a credential: a console nobody needs to sign in to (loopback, nothing configured). */
+export const LOOPBACK_ACTOR = 'console@loopback';
+
+/**
+ * The actor of an operator action done through the console: the signed-in principal's ID (the
+ * built-in token's is `console-token`; an `authenticate` hook's is its own), else
+ * {@link LOOPBACK_ACTOR}.
+ */
+function actorOf(c: Context<Env>): string {
+  return c.get('principal')?.id ?? LOOPBACK_ACTOR;
 }
 
 /** The `:id` of a workflow route, refused with a 400 when no stored workflow ID could be it. */
