@@ -1,8 +1,9 @@
 /**
  * `strata workflows …`: list, inspect and steer workflows through `client.workflows`.
  */
+import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import type { StepRecord, WorkflowDetails, WorkflowFilter, WorkflowStatus } from '@strata/transact';
+import type { OperatorAction, StepAttempt, StepRecord, WorkflowDetails, WorkflowFilter, WorkflowStatus } from '@strata/transact';
 import { UsageError } from '../errors.js';
 import { formatDuration, formatTime, formatValue, visible, workflowDurationMs } from '../format.js';
 import type { Host } from '../host.js';
@@ -12,6 +13,21 @@ import { abbreviate, renderFields, renderTable } from '../table.js';
 
 /** Characters of a step's output or error shown in the steps table; `--json` has it whole. */
 const STEP_OUTPUT_WIDTH_MAX = 60;
+/** Characters of an operator action's detail shown in a table; `--json` has it whole. */
+const ACTION_DETAIL_WIDTH_MAX = 100;
+
+/**
+ * Who the CLI's cancel, resume, restart, fork and delete are recorded as (strata.operator_actions):
+ * `cli:<os user>`, or `cli` when the user has no name (no passwd entry in a container).
+ */
+export function cliActor(): string {
+  try {
+    const name = userInfo().username;
+    return name ? `cli:${name}` : 'cli';
+  } catch {
+    return 'cli';
+  }
+}
 
 export function registerWorkflowCommands(program: Command, host: Host): void {
   const workflows = program
@@ -39,25 +55,44 @@ export function registerWorkflowCommands(program: Command, host: Host): void {
 
   workflows
     .command('get')
-    .description('show one workflow: status, inputs, output or error')
+    .description('show one workflow: status, inputs, output or error, and who cancelled, resumed, restarted, forked it')
     .argument('<id>', 'workflow ID')
     .action(
       host.run(async (session, id: string) => {
-        const details = await (await session.client()).workflows.get(id);
-        if (session.json) return session.printJson(details);
+        const client = await session.client();
+        const details = await client.workflows.get(id);
+        const actions = await client.workflows.operatorActions(id);
+        if (session.json) return session.printJson({ ...details, operatorActions: actions });
         session.print(detailsText(details));
+        session.print(actions.length === 0 ? 'operator actions: none\n' : `\noperator actions:\n${actionTable(actions)}`);
+      }),
+    );
+
+  workflows
+    .command('actions')
+    .description('list who cancelled, resumed, restarted, forked or deleted a workflow, and when (kept after a delete)')
+    .argument('<id>', 'workflow ID')
+    .action(
+      host.run(async (session, id: string) => {
+        const actions = await (await session.client()).workflows.operatorActions(id);
+        if (session.json) return session.printJson(actions);
+        session.print(actions.length === 0 ? `no operator actions recorded for ${visible(id)}\n` : actionTable(actions));
       }),
     );
 
   workflows
     .command('steps')
-    .description("list a workflow's recorded steps in order")
+    .description("list a workflow's recorded steps in order, with a line per failed attempt of a retried step")
     .argument('<id>', 'workflow ID')
     .action(
       host.run(async (session, id: string) => {
-        const steps = await (await session.client()).workflows.steps(id);
+        const client = await session.client();
+        const steps = await client.workflows.steps(id);
         if (session.json) return session.printJson(steps);
-        session.print(stepTable(steps));
+        // Attempts of a step still retrying (no outcome yet) are only in failedAttempts.
+        const recorded = new Set(steps.map((step) => step.stepId));
+        const retrying = (await client.workflows.failedAttempts(id)).filter((attempt) => !recorded.has(attempt.stepId));
+        session.print(stepTable(steps, retrying));
       }),
     );
 
@@ -65,22 +100,22 @@ export function registerWorkflowCommands(program: Command, host: Host): void {
     name: 'cancel',
     description: 'cancel a PENDING or ENQUEUED workflow and its unfinished children, or every unfinished workflow matching filters',
     done: 'cancelled',
-    one: (session, id) => session.client().then((c) => c.workflows.cancel(id)),
-    many: (session, filter) => session.client().then((c) => c.workflows.cancelMany(filter)),
+    one: (session, id) => session.client().then((c) => c.workflows.cancel(id, { actor: cliActor() })),
+    many: (session, filter) => session.client().then((c) => c.workflows.cancelMany(filter, { actor: cliActor() })),
   });
   bulkCommand(workflows, host, {
     name: 'resume',
     description: 'run a CANCELLED or ERROR workflow again from its last checkpoint (same ID), or every one matching filters',
     done: 'resumed',
-    one: (session, id) => session.client().then((c) => c.workflows.resume(id)),
-    many: (session, filter) => session.client().then((c) => c.workflows.resumeMany(filter)),
+    one: (session, id) => session.client().then((c) => c.workflows.resume(id, { actor: cliActor() })),
+    many: (session, filter) => session.client().then((c) => c.workflows.resumeMany(filter, { actor: cliActor() })),
   });
   bulkCommand(workflows, host, {
     name: 'delete',
     description: 'delete a finished workflow with its steps, messages, events and streams, or every finished one matching filters',
     done: 'deleted',
-    one: (session, id) => session.client().then((c) => c.workflows.delete(id)),
-    many: (session, filter) => session.client().then((c) => c.workflows.deleteMany(filter)),
+    one: (session, id) => session.client().then((c) => c.workflows.delete(id, { actor: cliActor() })),
+    many: (session, filter) => session.client().then((c) => c.workflows.deleteMany(filter, { actor: cliActor() })),
   });
 
   workflows
@@ -91,7 +126,7 @@ export function registerWorkflowCommands(program: Command, host: Host): void {
     .action(
       host.run(async (session, id: string, options: { newId?: string }) => {
         const client = await session.client();
-        const newId = await client.workflows.restart(id, options.newId !== undefined ? { workflowId: options.newId } : undefined);
+        const newId = await client.workflows.restart(id, { actor: cliActor(), ...(options.newId !== undefined ? { workflowId: options.newId } : {}) });
         printNewWorkflow(session, id, newId);
       }),
     );
@@ -106,7 +141,7 @@ export function registerWorkflowCommands(program: Command, host: Host): void {
       host.run(async (session, id: string, options: { fromStep: string; newId?: string }) => {
         const fromStep = parseWholeNumber(options.fromStep, '--from-step', 0);
         const client = await session.client();
-        const newId = await client.workflows.fork(id, fromStep, options.newId !== undefined ? { workflowId: options.newId } : undefined);
+        const newId = await client.workflows.fork(id, fromStep, { actor: cliActor(), ...(options.newId !== undefined ? { workflowId: options.newId } : {}) });
         printNewWorkflow(session, id, newId);
       }),
     );
@@ -204,18 +239,59 @@ function detailsText(w: WorkflowDetails): string {
   return renderFields(fields);
 }
 
-function stepTable(steps: readonly StepRecord[]): string {
-  return renderTable(
-    [{ header: '#', align: 'right' }, { header: 'KIND' }, { header: 'NAME' }, { header: 'ATTEMPTS', align: 'right' }, { header: 'DURATION MS', align: 'right' }, { header: 'OUTPUT/ERROR' }],
-    steps.map((s) => [
+/**
+ * The steps table: a row per step, under it a row per failed attempt of a retried step; then the
+ * failed attempts of steps still retrying (`retrying`, no outcome yet). Every cell is escaped.
+ */
+function stepTable(steps: readonly StepRecord[], retrying: readonly StepAttempt[] = []): string {
+  const rows: string[][] = [];
+  for (const s of steps) {
+    rows.push([
       String(s.stepId),
       s.kind,
       s.name,
       String(s.attempts),
       String(Math.round(s.durationMs)),
       abbreviate(s.error ? `${s.error.name}: ${s.error.message}` : stepOutput(s), STEP_OUTPUT_WIDTH_MAX),
-    ]),
+    ]);
+    for (const attempt of s.failedAttempts) rows.push(attemptRow(attempt));
+  }
+  let last: number | undefined;
+  for (const attempt of retrying) {
+    if (attempt.stepId !== last) rows.push([String(attempt.stepId), 'step', attempt.stepName, '-', '-', 'retrying: no outcome yet']);
+    last = attempt.stepId;
+    rows.push(attemptRow(attempt));
+  }
+  return renderTable(
+    [{ header: '#', align: 'right' }, { header: 'KIND' }, { header: 'NAME' }, { header: 'ATTEMPTS', align: 'right' }, { header: 'DURATION MS', align: 'right' }, { header: 'OUTPUT/ERROR' }],
+    rows,
   );
+}
+
+/** A failed attempt as a row under its step: `attempt N failed` and its error. */
+function attemptRow(attempt: StepAttempt): string[] {
+  const error = `${attempt.error.name}${attempt.error.code ? ` [${attempt.error.code}]` : ''}: ${attempt.error.message}`;
+  return ['', '', `  attempt ${attempt.attempt} failed`, '', '', abbreviate(`${formatTime(attempt.failedAt)} ${error}`, STEP_OUTPUT_WIDTH_MAX)];
+}
+
+/** Operator actions, oldest first: when, who, what, and what it changed. */
+function actionTable(actions: readonly OperatorAction[]): string {
+  return renderTable(
+    [{ header: 'WHEN' }, { header: 'WHO' }, { header: 'ACTION' }, { header: 'DETAIL' }],
+    actions.map((a) => [formatTime(a.at), a.actor, a.action, abbreviate(actionDetail(a), ACTION_DETAIL_WIDTH_MAX)]),
+  );
+}
+
+/** An action's detail as `key=value` pairs (a resume's forgotten error spelled out). */
+function actionDetail(action: OperatorAction): string {
+  const { forgottenStep, forgottenAttempts, ...rest } = action.detail as Record<string, unknown> & {
+    forgottenStep?: { stepId: number; name: string; error?: { name?: string; message?: string } };
+    forgottenAttempts?: unknown[];
+  };
+  const parts = Object.entries(rest).map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  if (forgottenStep) parts.push(`forgot step ${forgottenStep.stepId} "${forgottenStep.name}": ${forgottenStep.error?.name ?? 'Error'}: ${forgottenStep.error?.message ?? ''}`);
+  if (forgottenAttempts?.length) parts.push(`and ${forgottenAttempts.length} failed attempt(s) before it (--json has them)`);
+  return parts.join(' ');
 }
 
 /** A step's output for the table; a durable sleep records its wake-up time in epoch ms, shown as a time. */
