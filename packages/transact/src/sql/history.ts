@@ -8,6 +8,9 @@ import type { Queryable } from '@strata/store';
  */
 export const MAX_ATTEMPT_ERROR_LENGTH = 4_000;
 
+/** Longest error name or code kept per failed attempt: names and codes are short words; a longer one is noise. */
+export const MAX_ATTEMPT_ERROR_NAME_LENGTH = 200;
+
 /** Most action rows one read returns: a workflow steered more often than this shows its latest. */
 export const MAX_OPERATOR_ACTIONS_READ = 1_000;
 
@@ -85,7 +88,7 @@ export async function insertStepAttempt(db: Queryable, row: NewStepAttempt): Pro
      on conflict (workflow_id, step_id, attempt) do update
        set step_name = excluded.step_name, error_name = excluded.error_name, error_code = excluded.error_code,
            message = excluded.message, failed_at = excluded.failed_at`,
-    [row.workflowId, row.stepId, row.attempt, row.stepName, bound(row.errorName, 200), row.errorCode === null ? null : bound(row.errorCode, 200), bound(row.message, MAX_ATTEMPT_ERROR_LENGTH)],
+    [row.workflowId, row.stepId, row.attempt, row.stepName, bound(row.errorName, MAX_ATTEMPT_ERROR_NAME_LENGTH), row.errorCode === null ? null : bound(row.errorCode, MAX_ATTEMPT_ERROR_NAME_LENGTH), bound(row.message, MAX_ATTEMPT_ERROR_LENGTH)],
   );
 }
 
