@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { InvalidArgumentError, MAX_ATTEMPT_ERROR_LENGTH, Strata, StrataClient, type OperatorAction } from '@strata/transact';
-import { engines, freshDatabaseUrl } from '@strata/testing';
+import { engines, freshDatabaseUrl, startCluster } from '@strata/testing';
 import { runRetention } from '../src/system/retention.js';
 import { countRows, quiet, SAFETY_POLL_INTERVAL_MS, uniqueId, WAIT_MS, waitFor } from './helpers.js';
 
@@ -323,3 +323,36 @@ for (const kind of engines()) {
     });
   });
 }
+
+describe('a failed attempt during a database outage (postgres)', { skip: engines().includes('postgres') ? false : 'needs PostgreSQL' }, () => {
+  test('its write waits until the database is back, and the attempt is recorded', async (t) => {
+    // Commits are durable (the harness's clusters default to synchronous_commit off, which an immediate stop would lose).
+    const cluster = await startCluster({ settings: { synchronous_commit: 'on' } });
+    t.after(() => cluster.stop());
+    const strata = new Strata({ database: cluster.url, logger: quiet, executorId: uniqueId('outage') });
+    t.after(() => strata.shutdown({ timeoutMs: 0 }));
+    let down = false;
+    strata.workflow('through-outage', async (ctx) =>
+      ctx.step(
+        'flaky',
+        async ({ attempt }) => {
+          if (attempt === 1) {
+            await cluster.stopServer({ mode: 'immediate' });
+            down = true;
+            throw new Error('failed while the database was down');
+          }
+          return attempt;
+        },
+        { retry: { maxAttempts: 2, intervalMs: 1 } },
+      ),
+    );
+    await strata.launch();
+    const handle = await strata.startByName('through-outage', [], { workflowId: 'outage-1' });
+    await waitFor('the database to be down', async () => down);
+    await cluster.startServer();
+    assert.equal(await handle.result({ timeoutMs: WAIT_MS }), 2);
+    // Had the write failed fast instead of waiting, it would have been logged and skipped.
+    const attempts = await strata.workflows.failedAttempts('outage-1');
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.error.message]), [[1, 'failed while the database was down']]);
+  });
+});
