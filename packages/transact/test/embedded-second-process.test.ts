@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { DatabaseLockedError } from '@strata/store';
 import { freshPgliteDir } from '@strata/testing';
 import { Strata } from '@strata/transact';
-import { quiet, WAIT_MS } from './helpers.ts';
+import { quiet, WAIT_MS } from './helpers.js';
 
 const HOLDER = fileURLToPath(new URL('./embedded/holder.ts', import.meta.url));
 
