@@ -7,7 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startCluster, type PgCluster } from './pg-cluster.js';
+import { startCluster, type PgCluster } from '@strata/postgres';
 
 /**
  * The database engines the test suite runs against.

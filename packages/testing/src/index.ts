@@ -1,7 +1,7 @@
 // @strata/testing: test infrastructure shared by every package's tests.
 // Examples live on each export's doc comment; this file only re-exports.
 
-// Clusters come from @strata/postgres (re-exported through ./pg-cluster.js).
+// Clusters come from @strata/postgres, re-exported so tests keep one import.
 export {
   PgClusterError,
   PostgresError,
@@ -15,7 +15,7 @@ export {
   type ServerStopMode,
   type StartClusterOptions,
   type StopServerOptions,
-} from './pg-cluster.js';
+} from '@strata/postgres';
 
 export {
   TEST_ENGINES_ENV,
