@@ -3,11 +3,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startCluster, type PgCluster } from '@strata/postgres';
+import { openDatabase } from '@strata/store';
 
 /**
  * The database engines the test suite runs against.
@@ -169,9 +170,35 @@ export async function freshPgliteDir(): Promise<string> {
   return dir;
 }
 
+/** The process's one PGlite directory that initdb created, copied for every fresh database. */
+let pgliteTemplate: Promise<string> | undefined;
+
+/**
+ * A new PGlite database directory, just as initdb leaves it (no tables), inside a fresh temp
+ * directory. It is a copy of one directory created per process: initdb takes seconds of
+ * WebAssembly, a copy of its ~40 MB a fraction of one, and a test of the engine's own start
+ * (lock, initdb, disk errors) uses {@link freshPgliteDir} instead.
+ *
+ * @example
+ * ```ts
+ * const dir = await freshPgliteDatabase(); // '/tmp/strata-pglite-a1B2c3/db'
+ * ```
+ */
+export async function freshPgliteDatabase(): Promise<string> {
+  pgliteTemplate ??= (async () => {
+    const template = join(await freshPgliteDir(), 'template');
+    const db = await openDatabase({ url: template, ifLocked: 'fail' });
+    await db.close();
+    return template;
+  })();
+  const dir = join(await freshPgliteDir(), 'db');
+  await cp(await pgliteTemplate, dir, { recursive: true });
+  return dir;
+}
+
 /**
  * A fresh database for `kind`: a `postgres://` URL for `'postgres'`, a directory path for
- * `'pglite'` (the store treats any string that is not a `postgres://`/`postgresql://` URL as a
+ * `'pglite'` (a copy of an initdb'd directory, see {@link freshPgliteDatabase}) (the store treats any string that is not a `postgres://`/`postgresql://` URL as a
  * PGlite directory).
  *
  * @example
@@ -187,7 +214,7 @@ export function freshDatabaseUrl(kind: EngineKind): Promise<string> {
     case 'postgres':
       return freshPostgresUrl();
     case 'pglite':
-      return freshPgliteDir();
+      return freshPgliteDatabase();
     default: {
       const unknown: never = kind;
       throw new UnknownEngineError(`Unknown engine ${JSON.stringify(unknown)}`);

@@ -24,6 +24,7 @@ export {
   engines,
   freshDatabaseUrl,
   freshPgliteDir,
+  freshPgliteDatabase,
   freshPostgresUrl,
   stopOwnCluster,
   type EngineKind,
