@@ -108,6 +108,13 @@ for (const kind of engines()) {
       }
     });
 
+
+    test('the engine’s own cancel records the actor it is given', async () => {
+      const id = uniqueId('engine-actor');
+      await running(id);
+      await strata.cancel(id, { actor: 'dave' });
+      assert.deepEqual(summary(await strata.workflows.operatorActions(id)), ['cancel by dave']);
+    });
     test('a delete keeps its record (and the actions before it) after the workflow is gone', async () => {
       const id = uniqueId('deleted');
       await running(id);

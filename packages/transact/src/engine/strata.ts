@@ -4,6 +4,7 @@ import { assert } from '../assert.js';
 import { SHUTDOWN_OPTION_KEYS, validateStrataConfig } from '../config.js';
 import { EngineStateError, InvalidArgumentError, QueueStateError } from '../errors.js';
 import type {
+  ActorOptions,
   CheckDeployReport,
   EnqueueOptions,
   ExecutorInfo,
@@ -391,14 +392,15 @@ export class Strata {
   /**
    * Cancels a PENDING or ENQUEUED workflow and its unfinished children. Running code is
    * interrupted at its next durable operation or wait. Cancelling a cancelled workflow does
-   * nothing; cancelling a finished one is a {@link WorkflowStateError}.
+   * nothing; cancelling a finished one is a {@link WorkflowStateError}. The cancel is recorded in
+   * `strata.operator_actions` with `options.actor` (default `api`).
    *
    * @example
-   * await strata.cancel('order-42');
+   * await strata.cancel('order-42', { actor: 'alice' });
    */
-  async cancel(workflowId: string): Promise<void> {
+  async cancel(workflowId: string, options: ActorOptions = {}): Promise<void> {
     if (this.#workflowCode('strata.cancel()')) throw useContextInstead('strata.cancel()', 'a step: ctx.step("cancel", () => strata.cancel(id))');
-    await this.#ops().cancel(workflowId);
+    await this.#ops().cancel(workflowId, options);
   }
 
   // ---- internals ----
