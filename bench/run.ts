@@ -22,7 +22,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { freshPgliteDir, startCluster, type PgCluster } from '@strata/testing';
+import { freshPgliteDir, startCluster } from '@strata/testing';
+import { withDatabase } from './lib/databases.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { sleep } from './lib/measure.js';
 import { PARKED_PREFIX, RESULT_PREFIX, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
@@ -122,21 +123,6 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
       else reject(new Error(`${system} ${workload} on ${config.engine} failed (exit ${code ?? signal}):\n${stderr.slice(-4000)}${stdout.slice(-2000)}`));
     });
   });
-}
-
-/** A database of its own for one child; dropped afterwards. */
-async function withDatabase<T>(cluster: PgCluster, name: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  try {
-    const url = new URL(cluster.url);
-    url.pathname = `/${name}`;
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  }
 }
 
 async function measure(system: SystemName, engine: 'postgres' | 'pglite', workload: Workload, round: number, url: string): Promise<void> {

@@ -33,7 +33,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { startCluster, type PgCluster } from '@strata/testing';
+import { startCluster } from '@strata/testing';
+import { withDatabase } from './lib/databases.js';
 import type { RunnerMessage, WorkerConfig, WorkerMessage, WorkerReport } from './takeover-worker.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -259,21 +260,6 @@ interface RunResult {
   readonly duplicatedEffects: number;
   readonly missingEffects: number;
   readonly workers: WorkerReport[];
-}
-
-/** A database of its own for one run; dropped afterwards. */
-async function withDatabase<T>(cluster: PgCluster, name: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: cluster.url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  try {
-    const url = new URL(cluster.url);
-    url.pathname = `/${name}`;
-    return await fn(url.toString());
-  } finally {
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
-  }
 }
 
 async function run(url: string, condition: Condition, hb: HeartbeatConfig): Promise<RunResult> {
