@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ERROR_ROOTS, declaredKind, exportedErrorClasses } from '@strata/testing';
 import * as store from '@strata/store';
 import {
   DatabaseClosedError,
@@ -27,22 +28,6 @@ import {
   type ErrorKind,
 } from '@strata/store';
 
-type ErrorClass = abstract new (...args: never[]) => Error;
-
-/** The roots: abstract, so they have no kind of their own and no instances. */
-const ROOTS: ReadonlySet<unknown> = new Set([StrataError, StoreError]);
-
-/** Every exported class whose instances are Errors, by export name. */
-function exportedErrorClasses(module: Record<string, unknown>): Array<[string, ErrorClass]> {
-  return Object.entries(module).filter(
-    (entry): entry is [string, ErrorClass] => typeof entry[1] === 'function' && (entry[1] === Error || entry[1].prototype instanceof Error),
-  );
-}
-
-/** The kind a class declares (a getter on its prototype), read without constructing it. */
-function declaredKind(errorClass: ErrorClass): unknown {
-  return (Object.create(errorClass.prototype) as { kind?: unknown }).kind;
-}
 
 /** One real instance of each concrete error class of @strata/store, with the kind it must have. */
 const SAMPLES: Readonly<Record<string, { make: () => Error; kind: ErrorKind }>> = {
@@ -69,7 +54,7 @@ describe('the error model of @strata/store', () => {
     assert.ok(classes.length >= Object.keys(SAMPLES).length, `found ${classes.length} error classes`);
     for (const [name, errorClass] of classes) {
       assert.ok(errorClass === StrataError || errorClass.prototype instanceof StrataError, `${name} does not extend StrataError`);
-      if (ROOTS.has(errorClass)) continue;
+      if (ERROR_ROOTS.has(errorClass)) continue;
       const kind = declaredKind(errorClass);
       assert.ok(ERROR_KINDS.includes(kind as ErrorKind), `${name} declares kind ${String(kind)}; give it \`override get kind(): ErrorKind\``);
     }
@@ -77,7 +62,7 @@ describe('the error model of @strata/store', () => {
 
   test('a sample of every exported error class has a STRATA_ code, its kind, its name and a message', () => {
     for (const [name, errorClass] of classes) {
-      if (ROOTS.has(errorClass)) continue;
+      if (ERROR_ROOTS.has(errorClass)) continue;
       const sample = SAMPLES[name];
       assert.ok(sample !== undefined, `${name} has no sample in this test; add one with the kind it must have`);
       const error = sample.make();

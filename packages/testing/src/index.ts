@@ -32,6 +32,8 @@ export {
 
 export { ChromiumNotInstalledError, ensureChromium } from './chromium.js';
 
+export { ERROR_ROOTS, declaredKind, exportedErrorClasses, type ErrorClass } from './error-classes.js';
+
 export { MAX_SEED, SeededRandom } from './seeded-random.js';
 
 export { ManualClock, realClock, type Clock, type TimerHandle } from './clock.js';

@@ -5,27 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { ERROR_ROOTS, declaredKind, exportedErrorClasses } from '@strata/testing';
 import * as store from '@strata/store';
 import * as transact from '@strata/transact';
-import { ERROR_KINDS, StoreError, StrataError, type ErrorKind } from '@strata/store';
+import { ERROR_KINDS, StrataError, type ErrorKind } from '@strata/store';
 
-type ErrorClass = abstract new (...args: never[]) => Error;
 type AnyErrorClass = new (...args: never[]) => Error;
-
-/** The roots: abstract, so they have no kind of their own and no instances. */
-const ROOTS: ReadonlySet<unknown> = new Set([StrataError, StoreError]);
-
-/** Every exported class whose instances are Errors, by export name. */
-function exportedErrorClasses(module: Record<string, unknown>): Array<[string, ErrorClass]> {
-  return Object.entries(module).filter(
-    (entry): entry is [string, ErrorClass] => typeof entry[1] === 'function' && (entry[1] === Error || entry[1].prototype instanceof Error),
-  );
-}
-
-/** The kind a class declares (a getter on its prototype), read without constructing it. */
-function declaredKind(errorClass: ErrorClass): unknown {
-  return (Object.create(errorClass.prototype) as { kind?: unknown }).kind;
-}
 
 /** Constructs the exported class `name` with `args` (looked up by name, so a class not exported yet is simply not sampled). */
 function make(name: string, ...args: unknown[]): Error {
@@ -81,7 +66,7 @@ describe('the error model of @strata/transact', () => {
     assert.ok(classes.length > 20, `found only ${classes.length} error classes`);
     for (const [name, errorClass] of classes) {
       assert.ok(errorClass === StrataError || errorClass.prototype instanceof StrataError, `${name} does not extend StrataError`);
-      if (ROOTS.has(errorClass)) continue;
+      if (ERROR_ROOTS.has(errorClass)) continue;
       const kind = declaredKind(errorClass);
       assert.ok(ERROR_KINDS.includes(kind as ErrorKind), `${name} declares kind ${String(kind)}; give it \`override get kind(): ErrorKind\``);
     }
@@ -90,7 +75,7 @@ describe('the error model of @strata/transact', () => {
   test('a sample of every error class transact exports has a STRATA_ code, its kind, its name and a message', () => {
     for (const [name, errorClass] of classes) {
       // store's classes are sampled by packages/store/test/errors.test.ts.
-      if (ROOTS.has(errorClass) || storeClasses.has(errorClass)) continue;
+      if (ERROR_ROOTS.has(errorClass) || storeClasses.has(errorClass)) continue;
       const sample = SAMPLES[name];
       assert.ok(sample !== undefined, `${name} has no sample in this test; add one with the kind it must have`);
       const error = sample.make();
