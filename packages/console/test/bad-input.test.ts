@@ -5,8 +5,6 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { request } from 'node:http';
-import { connect } from 'node:net';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,45 +13,12 @@ import { openDatabase, type Database } from '@strata/store';
 import { engines, findPostgresBinDir, freshPostgresUrl, startCluster, type PgCluster } from '@strata/testing';
 import { StrataClient } from '@strata/transact';
 import { startConsole, type RunningConsole } from '../src/index.js';
+import { send, sendRaw, type Answer } from './raw-http.js';
 
 const skip = engines().includes('postgres') ? false : 'needs PostgreSQL (STRATA_TEST_ENGINES excludes it)';
 
 /** Bound on waiting for the console to answer 200 again after the database restarts. */
 const RECOVERY_WAIT_MS = 60_000;
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-}
-
-/** One request over node:http, the whole body written; resolves with the answer, rejects on a reset. */
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Answer> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-/** Raw bytes over a TCP socket, for what node:http would not send; resolves with everything the server wrote. */
-function sendRaw(base: string, bytes: string | Buffer): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.end(bytes));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-}
 
 /** The typed error of an answer: asserts the status and the `{ error: { code, message } }` shape. */
 function typedError(answer: Answer, status: number, code: string, what: string): string {

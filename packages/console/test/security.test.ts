@@ -3,14 +3,13 @@
 // token the console printed. Real PostgreSQL, real sockets, a real browser.
 
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
-import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { openDatabase, type Database } from '@strata/store';
 import { engines, ensureChromium, freshPostgresUrl } from '@strata/testing';
 import { StrataClient } from '@strata/transact';
 import { startConsole, type RunningConsole } from '../src/index.js';
+import { send, sendRaw, type Answer } from './raw-http.js';
 import { firstExternalIPv4 } from '../src/security/hosts.js';
 
 const skip = engines().includes('postgres') ? false : 'needs PostgreSQL (STRATA_TEST_ENGINES excludes it)';
@@ -19,40 +18,6 @@ const externalAddress = firstExternalIPv4();
 const skipExternal = skip || (externalAddress === undefined ? 'this machine has no non-loopback IPv4 address to bind to' : false);
 /** Bounds a slow CI machine's page loads; pages answer from their own database in far less. */
 const UI_TIMEOUT_MS = 10_000;
-
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: string;
-}
-
-/** One request over node:http to `base`'s address, with whatever headers (a forged Host included). */
-function send(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, method, path, headers, setHost: !('Host' in headers) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-/** Raw bytes over TCP, for requests node:http will not send (no Host at all). */
-function sendRaw(base: string, bytes: string): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.end(bytes));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-}
 
 function errorCode(answer: Answer): string | undefined {
   assert.match(String(answer.headers['content-type']), /^application\/json/, `a JSON error body: ${answer.body.slice(0, 200)}`);
