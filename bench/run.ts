@@ -15,7 +15,7 @@
 //   npm run bench -- --no-pglite                    skip workload 8
 //   npm run bench -- --out DIR                      write the JSON there instead of bench/results
 //   npm run bench -- --park-budget-ms N             recovery: how long parking may take (default 15 s)
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freshPgliteDir, startCluster } from '@strata/testing';
 import { withDatabase } from './lib/databases.js';
+import { gitRevision } from './lib/revision.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { sleep } from './lib/measure.js';
 import { PARKED_PREFIX, RESULT_PREFIX, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
@@ -353,13 +354,3 @@ writeFileSync(
   ),
 );
 console.log(`\nraw figures: ${file}`);
-
-/** The commit measured, with "+changes" when the tree differs from it. */
-function gitRevision(): string {
-  try {
-    const git = (...argv: string[]) => execFileSync('git', argv, { cwd: ROOT_DIR, encoding: 'utf8' }).trim();
-    return `${git('rev-parse', '--short=12', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? '+changes' : ''}`;
-  } catch {
-    return 'unknown';
-  }
-}

@@ -26,7 +26,7 @@
 //   npm run bench:takeover -- --conditions hog --configs 200/1000
 //   npm run bench:takeover -- --big-mb 0                    no large values
 //   (also --executors N, --in-flight N, --drain-s N, --seed N, --out DIR)
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,10 +35,10 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startCluster } from '@strata/testing';
 import { withDatabase } from './lib/databases.js';
+import { gitRevision } from './lib/revision.js';
 import type { RunnerMessage, WorkerConfig, WorkerMessage, WorkerReport } from './takeover-worker.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const ROOT_DIR = join(BENCH_DIR, '..');
 
 /** The run's durability: the other benchmarks' (a heartbeat is a commit, so fsync is part of its cost). */
 const DURABLE = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } as const;
@@ -443,13 +443,3 @@ for (const r of violations) {
   );
 }
 process.exit(violations.length > 0 ? 1 : 0);
-
-/** The commit measured, with "+changes" when the tree differs from it. */
-function gitRevision(): string {
-  try {
-    const git = (...argv: string[]) => execFileSync('git', argv, { cwd: ROOT_DIR, encoding: 'utf8' }).trim();
-    return `${git('rev-parse', '--short=12', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? '+changes' : ''}`;
-  } catch {
-    return 'unknown';
-  }
-}
