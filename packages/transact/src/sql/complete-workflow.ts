@@ -1,6 +1,7 @@
 // SQL: recording workflows' ends (SUCCESS or ERROR), many in one statement, with their notifications.
 import type { Queryable } from '@strata/store';
 import { WORKFLOW_ENDED_PREFIX, sqlSignalKey } from '../signals/keys.js';
+import { ownedBy } from './owned-by.js';
 
 /** The notification sent with the statement's own commit (see signals/keys.ts). */
 const NOTIFY_ENDED = `, pg_notify($7, ${sqlSignalKey(WORKFLOW_ENDED_PREFIX, 'workflow_id')})`;
@@ -29,7 +30,7 @@ export async function completeWorkflows(db: Queryable, ends: readonly WorkflowEn
        update strata.workflows w
           set status = e.status, output = e.output, error = e.error, updated_at = now(), completed_at = now()
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) as e(workflow_id, status, output, error, executor_id, epoch)
-        where w.workflow_id = e.workflow_id and w.status = 'PENDING' and w.executor_id = e.executor_id and w.executor_epoch = e.epoch
+        where w.workflow_id = e.workflow_id and ${ownedBy('w', 'e.executor_id', 'e.epoch')}
         returning w.workflow_id)
      select workflow_id${notify} from ended`,
     [ends.map((e) => e.workflowId), ends.map((e) => e.status), ends.map((e) => e.output), ends.map((e) => e.error), ends.map((e) => e.executorId), ends.map((e) => e.epoch), ...(notifyChannel === null ? [] : [notifyChannel])],

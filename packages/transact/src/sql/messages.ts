@@ -2,6 +2,7 @@
 import type { Queryable } from '@strata/store';
 import type { NewStep } from './types.js';
 import { MESSAGE_PREFIX, sqlSignalKey } from '../signals/keys.js';
+import { ownedBy } from './owned-by.js';
 
 /** The notification sent with the statement's own commit (see signals/keys.ts). */
 const NOTIFY_MESSAGE = `, (select pg_notify($12, ${sqlSignalKey(MESSAGE_PREFIX, 'destination_id')}) from sent)`;
@@ -65,8 +66,8 @@ function takenCtes(taken: TakenMessage | null, first: number): { sql: string; pa
   const sql = `taken_ok as (
        update strata.messages set consumed_at = now()
         where message_id = $${first}::bigint and consumed_at is null
-          and exists (select 1 from strata.workflows where workflow_id = $${first + 1} and status = 'PENDING'
-                         and executor_id = $${first + 7} and executor_epoch = $${first + 8})
+          and exists (select 1 from strata.workflows where workflow_id = $${first + 1}
+                         and ${ownedBy('strata.workflows', `$${first + 7}::text`, `$${first + 8}::bigint`)})
         returning 1
      ), taken_steps as (
        insert into strata.steps (workflow_id, step_id, name, kind, output, attempts, started_at)
@@ -120,7 +121,7 @@ export async function sendAsStep(
     `with ${prior.sql}, recorded as (
        insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
        select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows, taken_ok
-        where workflow_id = $1 and status = 'PENDING' and executor_id = $15 and executor_epoch = $16
+        where workflow_id = $1 and ${ownedBy('strata.workflows', '$15::text', '$16::bigint')}
        returning workflow_id
      ), sent as (
        insert into strata.messages (destination_id, topic, message, idempotency_key)

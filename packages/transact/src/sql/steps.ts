@@ -1,5 +1,6 @@
 // SQL: step checkpoints (many in one statement), loading histories, and explaining a step that was not written.
 import type { Queryable } from '@strata/store';
+import { ownedBy } from './owned-by.js';
 import type { NewStep, StepRow, WorkflowStatusName } from './types.js';
 
 /** Every recorded step of a workflow, for replay. */
@@ -45,8 +46,9 @@ export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Pro
      select u.workflow_id, u.step_id, u.name, u.kind, u.output, u.error, u.child_workflow_id, u.attempts, u.started_at
        from unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[], $10::text[], $11::bigint[])
               as u(workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at, executor_id, epoch)
-       join strata.workflows w on w.workflow_id = u.workflow_id and w.status = 'PENDING'
-                               and w.executor_id = u.executor_id and w.executor_epoch = u.epoch
+       -- Each row's workflow by primary key (offset 0 keeps the lookup a lookup; see owned-by.ts).
+       join lateral (select status, executor_id, executor_epoch from strata.workflows where workflow_id = u.workflow_id offset 0) w
+         on ${ownedBy('w', 'u.executor_id', 'u.epoch')}
      on conflict (workflow_id, step_id) do nothing
      returning workflow_id || '/' || step_id as key`,
     [
@@ -72,7 +74,7 @@ export async function insertStepInTransaction(tx: Queryable, step: NewStep): Pro
   const { rowCount } = await tx.query(
     `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
      select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows
-      where workflow_id = $1 and status = 'PENDING' and executor_id = $10 and executor_epoch = $11
+      where workflow_id = $1 and ${ownedBy('strata.workflows', '$10::text', '$11::bigint')}
      on conflict (workflow_id, step_id) do nothing`,
     // startedAt as ISO text, as the batch statement sends it: the driver's local-time Date formatting was ~3% of a step's CPU.
     [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt.toISOString(), step.executorId, step.epoch],
