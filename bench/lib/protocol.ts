@@ -37,6 +37,14 @@ export interface Counts {
   readonly floorWidth: number;
 }
 
+/**
+ * Sequential warm-up of every system before it is timed, in three-step workflows (the floor: in
+ * single-row inserts). A long-running app has its hot path compiled by the JIT; a library's path
+ * is longer than a bare driver call, so a short warm-up times the library cold and the floor warm
+ * (measured here: 60 warm-up steps left a step 1.6× the floor, 1,500 left it 1.3–1.4×).
+ */
+export const WARM_UP = 500;
+
 export const FULL_COUNTS: Counts = {
   sequential: 500,
   throughput: 5_000,

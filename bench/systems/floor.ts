@@ -3,11 +3,10 @@
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { inFlight, p50p99, timeEach } from '../lib/measure.js';
-import type { ChildConfig, Metrics, WorkloadName } from '../lib/protocol.js';
+import { WARM_UP, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
 
 const CREATE = 'create table if not exists bench_floor (id bigserial primary key, v text not null)';
 const INSERT = 'insert into bench_floor (v) values ($1)';
-const WARM_UP = 50;
 
 export async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics> {
   if (workload !== 'floor') throw new Error(`the floor runs only the "floor" workload, not "${workload}"`);
