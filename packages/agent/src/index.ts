@@ -1,0 +1,26 @@
+// @strata/agent: public surface (only re-exports). Examples live on each export's doc comment.
+export { startAgent, AGENT_JOB_CONCURRENCY, type AgentOptions, type RunningAgent } from './agent.js';
+export {
+  AGENT_JOBS,
+  agentQueue,
+  agentVersion,
+  type AgentJobName,
+  type AgentJobTypes,
+  type DestroyOutput,
+  type InitialUser,
+  type InstanceLimits,
+  type InstanceRef,
+  type ProvisionInput,
+  type ProvisionOutput,
+  type ReconfigureInput,
+  type ReconfigureOutput,
+  type RunningOutput,
+  type UserGrant,
+} from './contract.js';
+export { AgentError, type AgentErrorCode } from './errors.js';
+export { NodeFiles } from './jobs/instance-files.js';
+export { registerJobs, type JobHost } from './jobs/jobs.js';
+export { DEFAULT_CAPACITY_INSTANCES, DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, defaultCapacity, type NodeCapacity } from './node/registration.js';
+export { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
+export { SAFE_CREATEROLE_MAJOR_VERSION, quoteIdent, quoteLiteral } from './jobs/tenant-roles.js';
+export { getNodeInstance, listNodeInstances, type NodeInstance, type InstanceRunSpec } from './sql/node-instances.js';

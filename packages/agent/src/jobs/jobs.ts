@@ -1,0 +1,179 @@
+// The agent's jobs (provision, start, stop, restart, reconfigure, destroy) as Strata workflows whose steps act on ManagedClusters.
+import { rm } from 'node:fs/promises';
+import { freePort, type ManagedCluster } from '@strata/postgres';
+import type { Database } from '@strata/store';
+import type { Strata, WorkflowContext } from '@strata/transact';
+import {
+  AGENT_JOBS,
+  type DestroyOutput,
+  type InstanceRef,
+  type ProvisionInput,
+  type ProvisionOutput,
+  type ReconfigureInput,
+  type ReconfigureOutput,
+  type RunningOutput,
+} from '../contract.js';
+import { AgentError } from '../errors.js';
+import { deleteNodeInstance, getNodeInstance, insertNodeInstance, setDesired, setSpec, usedPorts, type NodeInstance } from '../sql/node-instances.js';
+import type { NodeFiles } from './instance-files.js';
+import { createTenantObjects } from './tenant-roles.js';
+
+/** What the jobs act on: the system database, this node, its files. */
+export interface JobHost {
+  readonly db: Database;
+  readonly nodeId: string;
+  readonly files: NodeFiles;
+}
+
+/**
+ * Tries of a job step that touches a cluster. A start can fail once on a port another process
+ * just took, or on a server still shutting down; three tries ride that out, more would hide a real fault.
+ */
+const CLUSTER_STEP_RETRY = { maxAttempts: 3, intervalMs: 200, backoffFactor: 2 } as const;
+
+/** Ports probed for one new instance before giving up (each probe is the OS's choice of a free port). */
+const MAX_PORT_PROBES = 20;
+
+/**
+ * Registers every agent job on `strata` (before `launch()`). Each job is idempotent, since a job
+ * interrupted by a crash runs again from its last checkpoint: provision adopts what an earlier
+ * attempt made, destroy of a missing instance succeeds.
+ *
+ * @example
+ * const strata = new Strata({ database: db, executorId: agentVersion(nodeId), appVersion: agentVersion(nodeId) });
+ * registerJobs(strata, { db, nodeId, files: new NodeFiles(rootDir) });
+ * await strata.launch();
+ */
+export function registerJobs(strata: Strata, host: JobHost): void {
+  strata.workflow(AGENT_JOBS.provision, (ctx, input: ProvisionInput) => provision(ctx, host, input));
+  strata.workflow(AGENT_JOBS.start, (ctx, input: InstanceRef) => setRunning(ctx, host, input.instanceId, true));
+  strata.workflow(AGENT_JOBS.stop, (ctx, input: InstanceRef) => setRunning(ctx, host, input.instanceId, false));
+  strata.workflow(AGENT_JOBS.restart, (ctx, input: InstanceRef) => restart(ctx, host, input.instanceId));
+  strata.workflow(AGENT_JOBS.reconfigure, (ctx, input: ReconfigureInput) => reconfigure(ctx, host, input));
+  strata.workflow(AGENT_JOBS.destroy, (ctx, input: InstanceRef) => destroy(ctx, host, input.instanceId));
+}
+
+async function provision(ctx: WorkflowContext, host: JobHost, input: ProvisionInput): Promise<ProvisionOutput> {
+  // The row comes first: a directory without a row is an orphan that reconcile removes.
+  const placed = await ctx.step('allocate', () => allocate(host, input));
+  await ctx.step(
+    'copy',
+    async () => {
+      const cluster = await host.files.create(input.instanceId, placed.port, placed.spec.settings);
+      await cluster.setLimits(placed.spec.limits);
+    },
+    { retry: CLUSTER_STEP_RETRY },
+  );
+  await ctx.step('start', async () => (await openCluster(host, placed)).start(), { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('tenant objects', async () => createTenantObjects(await openCluster(host, placed), input.databases, input.users), { retry: CLUSTER_STEP_RETRY });
+  return { host: '127.0.0.1', port: placed.port };
+}
+
+async function allocate(host: JobHost, input: ProvisionInput): Promise<NodeInstance> {
+  const existing = await getNodeInstance(host.db, host.nodeId, input.instanceId);
+  if (existing) return existing;
+  const taken = await usedPorts(host.db);
+  for (let probe = 0; probe < MAX_PORT_PROBES; probe++) {
+    const port = await freePort();
+    if (taken.has(port)) continue;
+    return insertNodeInstance(host.db, host.nodeId, { instanceId: input.instanceId, port, desired: 'running', spec: { settings: input.settings, limits: input.limits } });
+  }
+  throw new AgentError('STRATA_AGENT_NO_FREE_PORT', `no free port for instance ${input.instanceId} after ${MAX_PORT_PROBES} probes; free some ports on node ${host.nodeId}`);
+}
+
+async function setRunning(ctx: WorkflowContext, host: JobHost, instanceId: string, running: boolean): Promise<RunningOutput> {
+  const instance = await ctx.step('record desired', async () => {
+    const row = await requireInstance(host, instanceId);
+    await setDesired(host.db, host.nodeId, instanceId, running ? 'running' : 'stopped');
+    return row;
+  });
+  return ctx.step(
+    running ? 'start' : 'stop',
+    async () => {
+      const cluster = await openCluster(host, instance);
+      if (running) await cluster.start();
+      else await cluster.stop('fast');
+      return { running: await cluster.isRunning() };
+    },
+    { retry: CLUSTER_STEP_RETRY },
+  );
+}
+
+async function restart(ctx: WorkflowContext, host: JobHost, instanceId: string): Promise<RunningOutput> {
+  const instance = await ctx.step('record desired', async () => {
+    const row = await requireInstance(host, instanceId);
+    await setDesired(host.db, host.nodeId, instanceId, 'running');
+    return row;
+  });
+  return ctx.step(
+    'restart',
+    async () => {
+      const cluster = await openCluster(host, instance);
+      // restart() of a stopped server starts it.
+      if (await cluster.isRunning()) await cluster.restart();
+      else await cluster.start();
+      return { running: await cluster.isRunning() };
+    },
+    { retry: CLUSTER_STEP_RETRY },
+  );
+}
+
+async function reconfigure(ctx: WorkflowContext, host: JobHost, input: ReconfigureInput): Promise<ReconfigureOutput> {
+  const instance = await ctx.step('record spec', async () => {
+    const row = await requireInstance(host, input.instanceId);
+    const spec = { settings: { ...row.spec.settings, ...input.settings }, limits: input.limits ?? row.spec.limits };
+    await setSpec(host.db, host.nodeId, input.instanceId, spec);
+    return { ...row, spec };
+  });
+  return ctx.step(
+    'configure',
+    async () => {
+      const cluster = await openCluster(host, instance);
+      const { restartRequired } = await cluster.configure(input.settings);
+      if (input.limits) await cluster.setLimits(input.limits);
+      return { restartRequired };
+    },
+    { retry: CLUSTER_STEP_RETRY },
+  );
+}
+
+async function destroy(ctx: WorkflowContext, host: JobHost, instanceId: string): Promise<DestroyOutput> {
+  // Files first, row last: a row without files is finished by this job (or its recovery), never an orphan.
+  const destroyed = await ctx.step('remove files', () => removeInstanceFiles(host, instanceId), { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('forget', () => deleteNodeInstance(host.db, host.nodeId, instanceId));
+  return { destroyed };
+}
+
+/**
+ * Stops an instance's server and removes its directory; false when there was nothing to remove.
+ * A directory that no longer opens as a cluster (a copy cut short by a crash) is removed as is.
+ */
+export async function removeInstanceFiles(host: JobHost, instanceId: string): Promise<boolean> {
+  const row = await getNodeInstance(host.db, host.nodeId, instanceId);
+  const onDisk = (await host.files.instanceIdsOnDisk()).includes(instanceId);
+  if (!onDisk) return false;
+  if (row) {
+    const cluster = await host.files.open(instanceId, row.port, row.spec.settings).catch(() => undefined);
+    if (cluster) await cluster.destroy();
+  } else {
+    await stopUnknownCluster(host, instanceId);
+  }
+  await rm(host.files.instanceDir(instanceId), { recursive: true, force: true });
+  return true;
+}
+
+/** Stops a server found on disk with no row (its port is only in its own postmaster.pid). */
+async function stopUnknownCluster(host: JobHost, instanceId: string): Promise<void> {
+  const cluster = await host.files.open(instanceId, 0, {}).catch(() => undefined);
+  if (cluster) await cluster.destroy();
+}
+
+async function requireInstance(host: JobHost, instanceId: string): Promise<NodeInstance> {
+  const row = await getNodeInstance(host.db, host.nodeId, instanceId);
+  if (!row) throw new AgentError('STRATA_AGENT_UNKNOWN_INSTANCE', `instance ${instanceId} is not on node ${host.nodeId}; provision it first`);
+  return row;
+}
+
+function openCluster(host: JobHost, instance: NodeInstance): Promise<ManagedCluster> {
+  return host.files.open(instance.instanceId, instance.port, instance.spec.settings);
+}
