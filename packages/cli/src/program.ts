@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerCloudCommands } from './commands/cloud/index.js';
 import { registerConsoleCommand } from './commands/console.js';
 import { registerExecutorCommands } from './commands/executors.js';
 import { registerQueueCommands } from './commands/queues.js';
@@ -55,5 +56,6 @@ export function buildProgram(io: Io, host: Host): Command {
   registerSqlCommand(program, host);
   registerReplayCommands(program, host);
   registerConsoleCommand(program, host);
+  registerCloudCommands(program, host);
   return program;
 }

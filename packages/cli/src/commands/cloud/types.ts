@@ -1,0 +1,105 @@
+/**
+ * The JSON shapes of the database service's API that the CLI reads (see the control plane's
+ * README and `/v1/openapi.json` for the full ones). Fields the CLI does not show are left out.
+ */
+
+/** Instance statuses, as in OpenStack Trove (plus UNKNOWN: its node stopped heartbeating). */
+export type InstanceStatus = 'BUILD' | 'ACTIVE' | 'RESIZE' | 'RESTART_REQUIRED' | 'STOPPED' | 'ERROR' | 'DELETED' | 'UNKNOWN';
+
+export interface Instance {
+  readonly id: string;
+  readonly name: string;
+  readonly tenantId?: string;
+  readonly status: InstanceStatus | string;
+  readonly flavor: string;
+  readonly nodeId?: string | null;
+  readonly host?: string | null;
+  readonly port?: number | null;
+  readonly connectionString?: string | null;
+  readonly databases?: readonly string[];
+  readonly configGroup?: string | null;
+  readonly createdAt?: string;
+  readonly updatedAt?: string;
+  readonly currentOperation?: { readonly workflowId: string; readonly kind: string } | null;
+}
+
+/** One operation on an instance: the durable workflow that carries it out. */
+export interface Operation {
+  readonly workflowId: string;
+  readonly kind: string;
+  readonly status?: string;
+  readonly createdAt?: string;
+  readonly updatedAt?: string;
+  readonly completedAt?: string | null;
+  readonly error?: unknown;
+}
+
+export interface Flavor {
+  readonly name: string;
+  readonly memoryMb: number;
+  readonly connections?: number;
+  readonly maxConnections?: number;
+  readonly cpu?: number;
+}
+
+export interface DatabaseUser {
+  readonly name: string;
+  readonly grants?: readonly { readonly database: string; readonly privilege: string }[];
+}
+
+export interface ConfigGroup {
+  readonly id?: string;
+  readonly name: string;
+  readonly parameters?: Readonly<Record<string, string>>;
+  readonly values?: Readonly<Record<string, string>>;
+  readonly restartRequired?: readonly string[];
+  readonly instances?: readonly string[];
+  readonly createdAt?: string;
+}
+
+export interface AuditEntry {
+  readonly id?: number | string;
+  readonly seq?: number | string;
+  readonly at?: string;
+  readonly createdAt?: string;
+  readonly keyId?: string | null;
+  readonly action: string;
+  readonly target?: string | null;
+  readonly requestId?: string | null;
+  readonly result?: string | null;
+  readonly hash?: string;
+}
+
+export interface ApiKey {
+  readonly id?: string;
+  readonly keyId?: string;
+  readonly name?: string | null;
+  readonly role: string;
+  readonly createdAt?: string;
+  readonly revokedAt?: string | null;
+  readonly lastUsedAt?: string | null;
+  /** Only in the answer of the create call: the key itself, shown once. */
+  readonly key?: string;
+  readonly secret?: string;
+}
+
+/**
+ * The array a list answer holds: the answer itself when it is an array, else its `key` field
+ * (`{ instances: [...] }`), else its `items` field.
+ *
+ * @example
+ * listOf<Instance>({ instances: [a, b] }, 'instances'); // [a, b]
+ */
+export function listOf<T>(body: unknown, key: string): T[] {
+  if (Array.isArray(body)) return body as T[];
+  const record = body as Record<string, unknown> | null | undefined;
+  const value = record?.[key] ?? record?.items ?? record?.data;
+  return Array.isArray(value) ? (value as T[]) : [];
+}
+
+/** The object an answer holds: `{ key: {...} }` unwrapped, else the answer itself. */
+export function itemOf<T>(body: unknown, key: string): T {
+  const record = body as Record<string, unknown> | null | undefined;
+  const value = record?.[key];
+  return (value !== null && typeof value === 'object' && !Array.isArray(value) ? value : body) as T;
+}
