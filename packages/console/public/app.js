@@ -6,6 +6,8 @@ import { Empty, Link } from './components.js';
 import { html } from './html.js';
 import { useLiveConnection } from './live.js';
 import { LoginPage } from './login.js';
+import { AuditPage } from './page-audit.js';
+import { InstancePage, InstancesPage } from './page-instances.js';
 import { ExecutorsPage, QueuesPage, SchedulesPage } from './pages-system.js';
 import { useLocation } from './router.js';
 import { WorkflowPage } from './page-workflow.js';
@@ -16,6 +18,8 @@ const SECTIONS = [
   { href: '/queues', label: 'Queues', matches: (path) => path === '/queues' },
   { href: '/schedules', label: 'Schedules', matches: (path) => path === '/schedules' },
   { href: '/executors', label: 'Executors', matches: (path) => path === '/executors' },
+  { href: '/instances', label: 'Instances', matches: (path) => path.startsWith('/instances') },
+  { href: '/audit', label: 'Audit', matches: (path) => path === '/audit' },
 ];
 
 function page({ path, query }) {
@@ -24,6 +28,10 @@ function page({ path, query }) {
   if (path === '/queues') return html`<${QueuesPage} />`;
   if (path === '/schedules') return html`<${SchedulesPage} />`;
   if (path === '/executors') return html`<${ExecutorsPage} />`;
+  const instance = /^\/instances\/(.+)$/.exec(path);
+  if (instance) return html`<${InstancePage} instance=${decodeURIComponent(instance[1])} />`;
+  if (path === '/instances') return html`<${InstancesPage} />`;
+  if (path === '/audit') return html`<${AuditPage} />`;
   if (path === '/' || path === '/workflows') return html`<${WorkflowsPage} query=${query} />`;
   return html`<${NotFoundPage} path=${path} />`;
 }

@@ -5,6 +5,7 @@ import { streamSSE } from 'hono/streaming';
 import { Serializer, type StrataClient } from '@strata/transact';
 import type { Asset } from './assets.js';
 import type { ChangeFeed } from './change-feed.js';
+import { mountCloudRoutes, type CloudOptions } from './cloud/index.js';
 import type { IncomingMessage } from 'node:http';
 import { ConsoleRequestError, toErrorResponse } from './errors.js';
 import { toPlainJson } from './json.js';
@@ -23,7 +24,7 @@ export const EVENT_STREAMS_MAX = 100;
 const KEEP_ALIVE_INTERVAL_MS = 15_000;
 
 /** The pages of the single-page UI; each answers with index.html and the UI routes in the browser. */
-const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors', '/login'];
+const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors', '/instances', '/instances/:id', '/audit', '/login'];
 
 /** Who may reach the console, and how its pages are confined (see `src/security/`). */
 export interface ConsoleSecurity {
@@ -46,6 +47,8 @@ export interface ConsoleContext {
   /** Ends the open event streams, so the server can close. */
   readonly streamClosers: Set<() => void>;
   readonly security: ConsoleSecurity;
+  /** The database service's control plane, for the instances and audit pages; undefined: not connected. */
+  readonly cloud?: CloudOptions | undefined;
 }
 
 /**
@@ -56,7 +59,7 @@ export interface ConsoleContext {
  * const app = createApp({ client, feed, assets, streamClosers: new Set(), security });
  * const res = await app.request('http://localhost/api/workflows?status=ERROR&limit=20');
  */
-export function createApp({ client, feed, assets, streamClosers, security }: ConsoleContext): Hono<Env> {
+export function createApp({ client, feed, assets, streamClosers, security, cloud }: ConsoleContext): Hono<Env> {
   const app = new Hono<Env>();
   const headers = Object.entries(securityHeaders(security.contentSecurityPolicy));
   const index = assets.get('/')!;
@@ -231,6 +234,9 @@ export function createApp({ client, feed, assets, streamClosers, security }: Con
       }
     });
   });
+
+  // The database service (instances, audit log), read from the control plane's API
+  mountCloudRoutes(app, cloud);
 
   // The web UI
   for (const path of PAGE_PATHS) app.get(path, (c) => serveAsset(c, index));

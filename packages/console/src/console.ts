@@ -5,6 +5,7 @@ import type { Database } from '@strata/store';
 import { InvalidArgumentError, StrataClient } from '@strata/transact';
 import { createApp, type ConsoleSecurity } from './app.js';
 import { loadAssets } from './assets.js';
+import type { CloudOptions } from './cloud/index.js';
 import { ChangeFeed } from './change-feed.js';
 import { PARSER_HEADER_BYTES_MAX, answerClientErrors } from './limits.js';
 import { TOKEN_ENV_VAR, TOKEN_LENGTH_MIN, generateToken, tokenAuthenticator, type ConsoleAuthenticator } from './security/authentication.js';
@@ -45,6 +46,11 @@ export interface ConsoleOptions {
    * set, every request needs a credential, on loopback too. See {@link ConsoleAuthenticator}.
    */
   readonly authenticate?: ConsoleAuthenticator;
+  /**
+   * The database service's control plane (`{ apiUrl: 'http://127.0.0.1:7070' }`): the Instances and
+   * Audit pages read its API through the console, with the API key the person enters. Default: none.
+   */
+  readonly cloud?: CloudOptions;
   /** Where the beyond-loopback warning and the login URL go. Default: `console` (stderr). */
   readonly logger?: { warn(message: string): void };
 }
@@ -100,6 +106,9 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   if (configuredToken !== undefined && (typeof configuredToken !== 'string' || configuredToken.length < TOKEN_LENGTH_MIN || /\s/.test(configuredToken))) {
     throw new InvalidArgumentError(`the console token (${options.token !== undefined ? 'option token' : TOKEN_ENV_VAR}) must be at least ${TOKEN_LENGTH_MIN} characters without spaces; generate one with: openssl rand -base64 32`);
   }
+  if (options.cloud !== undefined && !isHttpUrl(options.cloud?.apiUrl)) {
+    throw new InvalidArgumentError(`cloud.apiUrl must be the control plane's http:// or https:// URL, e.g. "http://127.0.0.1:7070", got ${JSON.stringify(options.cloud?.apiUrl)}`);
+  }
   if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
     throw new InvalidArgumentError('authenticate must be a function (credential) => principal | undefined');
   }
@@ -140,7 +149,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       authenticate,
       contentSecurityPolicy: contentSecurityPolicy(Buffer.from(assets.get('/')!.body).toString('utf8')),
     };
-    app = createApp({ client, feed, assets, streamClosers, security });
+    app = createApp({ client, feed, assets, streamClosers, security, cloud: options.cloud });
     const loginUrl = authenticate === undefined ? undefined : options.authenticate !== undefined ? `${url}/login` : `${url}/login#token=${encodeURIComponent(token!)}`;
     if (!loopback) {
       const logger = options.logger ?? console;
@@ -193,4 +202,15 @@ function refuseWithoutHost(listener: RequestListener): RequestListener {
     response.writeHead(421, { ...BARE_SECURITY_HEADERS, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
     response.end(body);
   };
+}
+
+/** Whether `value` is an absolute http(s) URL. */
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

@@ -4,4 +4,5 @@
  */
 export { startConsole, type ConsoleOptions, type RunningConsole } from './console.js';
 export type { ErrorBody } from './errors.js';
+export type { CloudOptions } from './cloud/index.js';
 export { tokenAuthenticator, TOKEN_ENV_VAR, type ConsoleAuthenticator, type ConsolePrincipal } from './security/authentication.js';
