@@ -63,10 +63,10 @@ function VerifyResult({ verify }) {
   if (verify === null) return html`<span class="muted" data-testid="audit-verify">Checking the hash chain…</span>`;
   if (verify.error) return html`<span class="badge status-error" data-testid="audit-verify" data-intact="unknown">Could not check the chain: ${verify.error.message}</span>`;
   const result = verify.result ?? {};
-  const intact = (result.ok ?? result.valid) === true;
-  const checked = result.checked ?? result.rows;
-  const bad = result.firstBadId ?? result.brokenAt;
+  const intact = result.ok === true;
+  const checked = result.rowsChecked;
+  const bad = result.firstBadRow;
   return intact
     ? html`<span class="badge status-success" data-testid="audit-verify" data-intact="true">Hash chain intact${checked !== undefined ? ` · ${checked} rows checked` : ''}</span>`
-    : html`<span class="badge status-error" data-testid="audit-verify" data-intact="false">Hash chain BROKEN${bad !== undefined && bad !== null ? ` at row ${bad}` : ''}: a row was changed or removed</span>`;
+    : html`<span class="badge status-error" data-testid="audit-verify" data-intact="false">Hash chain BROKEN${bad ? ` at row ${bad.id} (${bad.fault})` : ''}: a row was changed, removed or inserted</span>`;
 }

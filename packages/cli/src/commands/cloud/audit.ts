@@ -20,13 +20,10 @@ const ROLES = ['admin', 'member', 'read-only'] as const;
 
 /** What `POST /v1/audit/verify` answers. */
 interface VerifyResult {
-  readonly ok?: boolean;
-  readonly valid?: boolean;
-  readonly checked?: number;
-  readonly rows?: number;
-  readonly firstBadId?: number | string | null;
-  readonly brokenAt?: number | string | null;
-  readonly message?: string;
+  readonly ok: boolean;
+  readonly rowsChecked?: number;
+  /** The first row (in chain order) that does not match, and why; absent when ok. */
+  readonly firstBadRow?: { readonly id: number; readonly tenantSeq?: number; readonly fault: string } | null;
 }
 
 export function registerAuditCommands(program: Command, host: Host): void {
@@ -57,16 +54,15 @@ export function registerAuditCommands(program: Command, host: Host): void {
     .action(
       cloudAction(host, async (session, cloud) => {
         const result = await cloud.api().post<VerifyResult>('/v1/audit/verify');
-        const intact = result.ok ?? result.valid ?? false;
+        const intact = result.ok === true;
         if (session.json) session.printJson(result);
         else {
-          const badRow = result.firstBadId ?? result.brokenAt;
+          const bad = result.firstBadRow;
           session.print(
             renderFields([
-              ['chain', intact ? 'intact' : 'BROKEN'],
-              ['rows checked', String(result.checked ?? result.rows ?? '-')],
-              ...(badRow !== undefined && badRow !== null ? ([['first bad row', String(badRow)]] as [string, string][]) : []),
-              ...(result.message ? ([['detail', result.message]] as [string, string][]) : []),
+              ['chain', intact ? 'intact' : 'BROKEN: a row was changed, removed or inserted'],
+              ['rows checked', String(result.rowsChecked ?? '-')],
+              ...(bad ? ([['first bad row', `${bad.id}${bad.tenantSeq !== undefined ? ` (position ${bad.tenantSeq})` : ''}: ${bad.fault}`]] as [string, string][]) : []),
             ]),
           );
         }
