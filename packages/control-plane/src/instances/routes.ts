@@ -1,0 +1,189 @@
+// instancesModule: the instance routes (/v1/flavors, /v1/instances…, /v1/nodes) on the control plane's OpenAPI app.
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { scramVerifier } from '@strata/postgres';
+import { ApiError, audited, checkQuota, requireRole, type ApiDeps, type ApiEnv, type ApiModule } from '../http/index.js';
+import { InstanceError } from './errors.js';
+import { listNodes } from './nodes.js';
+import { registerInstanceOperations } from './operations.js';
+import {
+  CreateInstanceBody,
+  ErrorSchema,
+  FlavorListSchema,
+  InstanceListSchema,
+  InstanceRefParams,
+  InstanceSchema,
+  NodeListSchema,
+  OperationListSchema,
+  RenameInstanceBody,
+  ResizeInstanceBody,
+} from './schemas.js';
+import {
+  createInstance,
+  instanceHistory,
+  listFlavors,
+  listTenantInstances,
+  renameInstanceTo,
+  requireInstance,
+  startOperation,
+  toInstanceJson,
+  type InstanceServiceDeps,
+} from './service.js';
+
+const TAG = 'Instances';
+
+function errorResponses(...statuses: number[]) {
+  return Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status] ?? 'error', content: { 'application/json': { schema: ErrorSchema } } }]));
+}
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'invalid_request, invalid_name, unknown_flavor, unknown_parameter, invalid_parameter, same_flavor',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found (also for another tenant’s instance)',
+  409: 'instance_busy, invalid_state, name_taken, quota_exceeded',
+  503: 'no_capacity',
+};
+
+const json = <T>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+const routes = {
+  flavors: createRoute({ method: 'get', path: '/v1/flavors', tags: [TAG], summary: 'List flavors', responses: { 200: json(FlavorListSchema, 'flavors'), ...errorResponses(401) } }),
+  list: createRoute({ method: 'get', path: '/v1/instances', tags: [TAG], summary: 'List instances', responses: { 200: json(InstanceListSchema, 'instances'), ...errorResponses(401) } }),
+  create: createRoute({
+    method: 'post',
+    path: '/v1/instances',
+    tags: [TAG],
+    summary: 'Create an instance (returns at once, status BUILD; ACTIVE when connectable)',
+    request: { body: { content: { 'application/json': { schema: CreateInstanceBody } }, required: true } },
+    responses: { 202: json(InstanceSchema, 'the new instance, in BUILD'), ...errorResponses(400, 401, 403, 409, 503) },
+  }),
+  show: createRoute({ method: 'get', path: '/v1/instances/{instance}', tags: [TAG], summary: 'Show an instance', request: { params: InstanceRefParams }, responses: { 200: json(InstanceSchema, 'the instance'), ...errorResponses(401, 404) } }),
+  rename: createRoute({
+    method: 'patch',
+    path: '/v1/instances/{instance}',
+    tags: [TAG],
+    summary: 'Rename an instance',
+    request: { params: InstanceRefParams, body: { content: { 'application/json': { schema: RenameInstanceBody } }, required: true } },
+    responses: { 200: json(InstanceSchema, 'the renamed instance'), ...errorResponses(400, 401, 403, 404, 409) },
+  }),
+  delete: createRoute({
+    method: 'delete',
+    path: '/v1/instances/{instance}',
+    tags: [TAG],
+    summary: 'Delete an instance (its data directory is removed)',
+    request: { params: InstanceRefParams },
+    responses: { 202: json(InstanceSchema, 'the instance, its delete running'), ...errorResponses(401, 403, 404, 409) },
+  }),
+  resize: createRoute({
+    method: 'post',
+    path: '/v1/instances/{instance}/resize',
+    tags: [TAG],
+    summary: 'Resize an instance to another flavor (a running one restarts)',
+    request: { params: InstanceRefParams, body: { content: { 'application/json': { schema: ResizeInstanceBody } }, required: true } },
+    responses: { 202: json(InstanceSchema, 'the instance, in RESIZE'), ...errorResponses(400, 401, 403, 404, 409) },
+  }),
+  operations: createRoute({
+    method: 'get',
+    path: '/v1/instances/{instance}/operations',
+    tags: [TAG],
+    summary: "An instance's operations (the workflows they are) and events",
+    request: { params: InstanceRefParams },
+    responses: { 200: json(OperationListSchema, 'operations and events'), ...errorResponses(401, 404) },
+  }),
+  nodes: createRoute({ method: 'get', path: '/v1/nodes', tags: ['Nodes'], summary: 'List nodes (platform admin)', responses: { 200: json(NodeListSchema, 'nodes'), ...errorResponses(401, 403) } }),
+};
+
+const powerRoute = (action: 'stop' | 'start' | 'restart') =>
+  createRoute({
+    method: 'post',
+    path: `/v1/instances/{instance}/${action}`,
+    tags: [TAG],
+    summary: `${action[0]!.toUpperCase()}${action.slice(1)} an instance`,
+    request: { params: InstanceRefParams },
+    responses: { 202: json(InstanceSchema, `the instance, its ${action} running`), ...errorResponses(401, 403, 404, 409) },
+  });
+
+/** Runs a handler body, turning an {@link InstanceError} into the platform's ApiError. */
+async function handled<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof InstanceError) throw new ApiError(error.status, error.code, error.message, error.details);
+    throw error;
+  }
+}
+
+/**
+ * The instance routes of the HTTP API; also registers the instance operations on the engine
+ * (so the module must be applied before the engine launches).
+ *
+ * @example
+ * await createControlPlane({ database, listen: { host: '127.0.0.1', port: 8080 }, modules: [instancesModule] });
+ */
+export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDeps) => {
+  registerInstanceOperations(deps.strata, { db: deps.db, client: deps.client });
+  const service: InstanceServiceDeps = { db: deps.db, client: deps.client, checkQuota, scramVerifier };
+  const tenantOf = (c: Context<ApiEnv>) => c.get('principal').tenantId;
+
+  app.openapi(routes.flavors, (c) => c.json({ flavors: listFlavors() }, 200));
+
+  app.openapi(routes.list, async (c) => c.json({ instances: (await listTenantInstances(service, tenantOf(c))).map(toInstanceJson) }, 200));
+
+  app.openapi(routes.create, async (c) => {
+    requireRole(c, 'member');
+    const body = c.req.valid('json');
+    const row = await audited(c, 'instance.create', body.name, () => handled(() => createInstance(service, tenantOf(c), body)));
+    return c.json(toInstanceJson(row), 202);
+  });
+
+  app.openapi(routes.show, async (c) => {
+    const { instance } = c.req.valid('param');
+    return c.json(toInstanceJson(await handled(() => requireInstance(deps.db, tenantOf(c), instance))), 200);
+  });
+
+  app.openapi(routes.rename, async (c) => {
+    requireRole(c, 'member');
+    const { instance } = c.req.valid('param');
+    const { name } = c.req.valid('json');
+    const row = await audited(c, 'instance.rename', instance, () => handled(() => renameInstanceTo(service, tenantOf(c), instance, name)));
+    return c.json(toInstanceJson(row), 200);
+  });
+
+  app.openapi(routes.delete, async (c) => {
+    requireRole(c, 'member');
+    const { instance } = c.req.valid('param');
+    const row = await audited(c, 'instance.delete', instance, () => handled(() => startOperation(service, tenantOf(c), instance, 'delete')));
+    return c.json(toInstanceJson(row), 202);
+  });
+
+  for (const action of ['stop', 'start', 'restart'] as const) {
+    app.openapi(powerRoute(action), async (c) => {
+      requireRole(c, 'member');
+      const { instance } = c.req.valid('param');
+      const row = await audited(c, `instance.${action}`, instance, () => handled(() => startOperation(service, tenantOf(c), instance, action)));
+      return c.json(toInstanceJson(row), 202);
+    });
+  }
+
+  app.openapi(routes.resize, async (c) => {
+    requireRole(c, 'member');
+    const { instance } = c.req.valid('param');
+    const { flavor } = c.req.valid('json');
+    const row = await audited(c, 'instance.resize', instance, () => handled(() => startOperation(service, tenantOf(c), instance, 'resize', { flavor })));
+    return c.json(toInstanceJson(row), 202);
+  });
+
+  app.openapi(routes.operations, async (c) => {
+    const { instance } = c.req.valid('param');
+    const history = await handled(() => instanceHistory(service, tenantOf(c), instance));
+    return c.json({ operations: history.operations, events: history.events.map((event) => ({ ...event, at: event.at.toISOString() })) }, 200);
+  });
+
+  app.openapi(routes.nodes, async (c) => {
+    const principal = c.get('principal');
+    if (!principal.platform || principal.role !== 'admin') throw new ApiError(403, 'forbidden', 'listing nodes needs a platform admin key');
+    const nodes = await listNodes(deps.db);
+    return c.json({ nodes: nodes.map((node) => ({ ...node, heartbeatAt: node.heartbeatAt.toISOString(), startedAt: node.startedAt.toISOString() })) }, 200);
+  });
+};

@@ -1,0 +1,111 @@
+// The zod schemas of the instance routes: the handlers validate with them and the OpenAPI document is generated from them.
+import { z } from '@hono/zod-openapi';
+import { MAX_INITIAL_DATABASES, MAX_INITIAL_USERS, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './service.js';
+import { INSTANCE_STATUSES, OPERATION_KINDS } from './sql.js';
+
+/** Longest name or parameter value accepted in a body (names are shorter still; this bounds the work). */
+const MAX_TEXT_LENGTH = 256;
+/** Most parameters one create may set. */
+const MAX_PARAMETERS = 64;
+
+export const InstanceRefParams = z.object({
+  instance: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ param: { name: 'instance', in: 'path' }, description: 'Instance ID (ins_…) or name', example: 'orders-db' }),
+});
+
+export const GrantSchema = z.object({
+  database: z.string().min(1).max(MAX_TEXT_LENGTH),
+  privilege: z.enum(['all', 'read']),
+});
+
+export const CreateInstanceBody = z
+  .object({
+    name: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ description: 'A DNS label, unique in the tenant', example: 'orders-db' }),
+    flavor: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ description: 'tiny, small, medium or large (GET /v1/flavors)', example: 'small' }),
+    parameters: z
+      .record(z.string().max(MAX_TEXT_LENGTH))
+      .refine((value) => Object.keys(value).length <= MAX_PARAMETERS, { message: `at most ${MAX_PARAMETERS} parameters` })
+      .optional()
+      .openapi({ description: 'PostgreSQL parameters (a safe subset; memory and connections come from the flavor)', example: { statement_timeout: '30s' } }),
+    databases: z.array(z.string().min(1).max(MAX_TEXT_LENGTH)).max(MAX_INITIAL_DATABASES).optional().openapi({ example: ['app'] }),
+    users: z
+      .array(
+        z.object({
+          name: z.string().min(1).max(MAX_TEXT_LENGTH),
+          password: z.string().min(MIN_PASSWORD_LENGTH).max(MAX_PASSWORD_LENGTH).openapi({ description: 'Stored only as a SCRAM-SHA-256 verifier' }),
+          grants: z.array(GrantSchema).max(MAX_INITIAL_DATABASES).optional().openapi({ description: "Default: 'all' on every database of the create" }),
+        }),
+      )
+      .max(MAX_INITIAL_USERS)
+      .optional(),
+  })
+  .strict()
+  .openapi('CreateInstance');
+
+export const RenameInstanceBody = z.object({ name: z.string().min(1).max(MAX_TEXT_LENGTH) }).strict().openapi('RenameInstance');
+
+export const ResizeInstanceBody = z.object({ flavor: z.string().min(1).max(MAX_TEXT_LENGTH) }).strict().openapi('ResizeInstance');
+
+export const InstanceSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    tenantId: z.string(),
+    status: z.enum(INSTANCE_STATUSES),
+    flavor: z.string(),
+    nodeId: z.string(),
+    host: z.string().nullable(),
+    port: z.number().int().nullable(),
+    connectionString: z.string().nullable().openapi({ example: 'postgres://app@127.0.0.1:54012/app' }),
+    databases: z.array(z.string()),
+    error: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    currentOperation: z.object({ workflowId: z.string(), kind: z.enum(OPERATION_KINDS) }).nullable(),
+  })
+  .openapi('Instance');
+
+export const InstanceListSchema = z.object({ instances: z.array(InstanceSchema) }).openapi('InstanceList');
+
+export const FlavorListSchema = z
+  .object({
+    flavors: z.array(
+      z.object({
+        name: z.string(),
+        memoryMb: z.number().int(),
+        maxConnections: z.number().int(),
+        cpu: z.number(),
+        storageMb: z.number().int(),
+        settings: z.record(z.string()),
+      }),
+    ),
+  })
+  .openapi('FlavorList');
+
+export const OperationListSchema = z
+  .object({
+    operations: z.array(z.object({ workflowId: z.string(), kind: z.string(), status: z.string(), createdAt: z.string(), updatedAt: z.string() })),
+    events: z.array(z.object({ eventId: z.string(), kind: z.string(), message: z.string(), workflowId: z.string().nullable(), at: z.string() })),
+  })
+  .openapi('InstanceOperations');
+
+export const NodeListSchema = z
+  .object({
+    nodes: z.array(
+      z.object({
+        nodeId: z.string(),
+        rootDir: z.string(),
+        capacityMemoryMb: z.number().int(),
+        capacityInstances: z.number().int(),
+        usedMemoryMb: z.number().int(),
+        instances: z.number().int(),
+        heartbeatAt: z.string(),
+        startedAt: z.string(),
+        live: z.boolean(),
+      }),
+    ),
+  })
+  .openapi('NodeList');
+
+export const ErrorSchema = z
+  .object({ error: z.object({ code: z.string(), message: z.string(), requestId: z.string().optional(), details: z.unknown().optional() }) })
+  .openapi('InstanceApiError');

@@ -1,0 +1,229 @@
+// SQL of strata_cloud.instances and strata_cloud.instance_events (and the reads of the agent's strata_cloud.nodes that placement and liveness need).
+import type { Queryable } from '@strata/store';
+
+/** Instance statuses, as in Trove, plus UNKNOWN (its node stopped heartbeating). */
+export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED', 'STOPPED', 'ERROR', 'DELETED', 'UNKNOWN'] as const;
+/** One instance status. */
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
+
+/** The kinds of operation on an instance. */
+export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize'] as const;
+/** One kind of operation. */
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+/** One row of strata_cloud.instances. */
+export interface InstanceRow {
+  readonly instanceId: string;
+  readonly tenantId: string;
+  readonly name: string;
+  readonly status: InstanceStatus;
+  readonly flavor: string;
+  readonly memoryMb: number;
+  readonly maxConnections: number;
+  readonly storageMb: number;
+  readonly nodeId: string;
+  readonly host: string | null;
+  readonly port: number | null;
+  readonly parameters: Readonly<Record<string, string>>;
+  readonly databases: readonly string[];
+  readonly defaultUser: string | null;
+  readonly operationId: string | null;
+  readonly operationKind: OperationKind | null;
+  readonly error: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+const COLUMNS = `instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id, host, port,
+  parameters, databases, default_user, operation_id, operation_kind, error, created_at, updated_at`;
+
+function toRow(row: Record<string, unknown>): InstanceRow {
+  return {
+    instanceId: row.instance_id as string,
+    tenantId: row.tenant_id as string,
+    name: row.name as string,
+    status: row.status as InstanceStatus,
+    flavor: row.flavor as string,
+    memoryMb: Number(row.memory_mb),
+    maxConnections: Number(row.max_connections),
+    storageMb: Number(row.storage_mb),
+    nodeId: row.node_id as string,
+    host: (row.host as string | null) ?? null,
+    port: row.port === null || row.port === undefined ? null : Number(row.port),
+    parameters: (typeof row.parameters === 'string' ? JSON.parse(row.parameters) : row.parameters) as Record<string, string>,
+    databases: (row.databases as string[] | null) ?? [],
+    defaultUser: (row.default_user as string | null) ?? null,
+    operationId: (row.operation_id as string | null) ?? null,
+    operationKind: (row.operation_kind as OperationKind | null) ?? null,
+    error: (row.error as string | null) ?? null,
+    createdAt: new Date(row.created_at as string | Date),
+    updatedAt: new Date(row.updated_at as string | Date),
+  };
+}
+
+/** A new instance, as the create transaction inserts it (status BUILD, its create operation running). */
+export interface NewInstance {
+  readonly instanceId: string;
+  readonly tenantId: string;
+  readonly name: string;
+  readonly flavor: string;
+  readonly memoryMb: number;
+  readonly maxConnections: number;
+  readonly storageMb: number;
+  readonly nodeId: string;
+  readonly parameters: Readonly<Record<string, string>>;
+  readonly databases: readonly string[];
+  readonly defaultUser: string | null;
+  readonly operationId: string;
+}
+
+/** Inserts a new instance in BUILD with its create operation. */
+export async function insertInstance(db: Queryable, instance: NewInstance): Promise<InstanceRow> {
+  const { rows } = await db.query(
+    `insert into strata_cloud.instances (instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id,
+       parameters, databases, default_user, operation_id, operation_kind)
+     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, 'create') returning ${COLUMNS}`,
+    [
+      instance.instanceId,
+      instance.tenantId,
+      instance.name,
+      instance.flavor,
+      instance.memoryMb,
+      instance.maxConnections,
+      instance.storageMb,
+      instance.nodeId,
+      JSON.stringify(instance.parameters),
+      instance.databases,
+      instance.defaultUser,
+      instance.operationId,
+    ],
+  );
+  return toRow(rows[0]!);
+}
+
+/**
+ * A tenant's instance that is not deleted, by ID or by name; `forUpdate` locks its row until the
+ * transaction ends (so two operations cannot both find it idle).
+ */
+export async function findInstance(db: Queryable, tenantId: string, ref: string, forUpdate = false): Promise<InstanceRow | undefined> {
+  const { rows } = await db.query(
+    `select ${COLUMNS} from strata_cloud.instances
+      where tenant_id = $1 and status <> 'DELETED' and (instance_id = $2 or name = $2)
+      order by (instance_id = $2) desc limit 1 ${forUpdate ? 'for update' : ''}`,
+    [tenantId, ref],
+  );
+  return rows[0] === undefined ? undefined : toRow(rows[0]);
+}
+
+/** An instance by ID, whatever its tenant and status (operations and tests). */
+export async function getInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
+  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where instance_id = $1`, [instanceId]);
+  return rows[0] === undefined ? undefined : toRow(rows[0]);
+}
+
+/** A tenant's instances that are not deleted, oldest first. */
+export async function listInstances(db: Queryable, tenantId: string): Promise<InstanceRow[]> {
+  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where tenant_id = $1 and status <> 'DELETED' order by created_at, instance_id`, [tenantId]);
+  return rows.map(toRow);
+}
+
+/** Whether a tenant has a live instance of that name (other than `exceptId`). */
+export async function nameTaken(db: Queryable, tenantId: string, name: string, exceptId?: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from strata_cloud.instances where tenant_id = $1 and name = $2 and status <> 'DELETED' and instance_id <> coalesce($3::text, '')`,
+    [tenantId, name, exceptId ?? null],
+  );
+  return rows.length > 0;
+}
+
+/** Starts an operation on an idle instance (the caller locked its row); `status` is set at once when given (RESIZE). */
+export async function beginOperation(db: Queryable, instanceId: string, operationId: string, kind: OperationKind, status?: InstanceStatus): Promise<InstanceRow> {
+  const { rows } = await db.query(
+    `update strata_cloud.instances set operation_id = $2, operation_kind = $3, status = coalesce($4::text, status), updated_at = now()
+      where instance_id = $1 and operation_id is null returning ${COLUMNS}`,
+    [instanceId, operationId, kind, status ?? null],
+  );
+  if (rows[0] === undefined) throw new Error(`instance ${instanceId} is not idle; lock its row and check operation_id before beginOperation`);
+  return toRow(rows[0]);
+}
+
+/** What the end of an operation changes. */
+export interface OperationEnd {
+  readonly status: InstanceStatus;
+  readonly host?: string;
+  readonly port?: number;
+  readonly error?: string | null;
+  readonly flavor?: { readonly name: string; readonly memoryMb: number; readonly maxConnections: number; readonly storageMb: number };
+}
+
+/**
+ * Ends an instance's operation `operationId` with its outcome; false when it already ended (a
+ * repeated step after a crash). While the instance is UNKNOWN the new status waits in
+ * status_before_unknown, so the node's return shows it.
+ */
+export async function finishOperation(db: Queryable, instanceId: string, operationId: string, end: OperationEnd): Promise<boolean> {
+  const { rows } = await db.query(
+    `update strata_cloud.instances
+        set status = case when status = 'UNKNOWN' and $2::text <> 'DELETED' then 'UNKNOWN' else $2::text end,
+            status_before_unknown = case when status = 'UNKNOWN' and $2::text <> 'DELETED' then $2::text else null end,
+            host = coalesce($3::text, host), port = coalesce($4::integer, port),
+            error = case when $5::boolean then $6::text else error end,
+            flavor = coalesce($7::text, flavor), memory_mb = coalesce($8::integer, memory_mb),
+            max_connections = coalesce($9::integer, max_connections), storage_mb = coalesce($10::integer, storage_mb),
+            deleted_at = case when $2::text = 'DELETED' then now() else deleted_at end,
+            operation_id = null, operation_kind = null, updated_at = now()
+      where instance_id = $1 and operation_id = $11 returning instance_id`,
+    [
+      instanceId,
+      end.status,
+      end.host ?? null,
+      end.port ?? null,
+      end.error !== undefined,
+      end.error ?? null,
+      end.flavor?.name ?? null,
+      end.flavor?.memoryMb ?? null,
+      end.flavor?.maxConnections ?? null,
+      end.flavor?.storageMb ?? null,
+      operationId,
+    ],
+  );
+  return rows.length === 1;
+}
+
+/** Renames an instance (the caller checked the name is free; the unique index is the last word). */
+export async function renameInstance(db: Queryable, instanceId: string, name: string): Promise<InstanceRow> {
+  const { rows } = await db.query(`update strata_cloud.instances set name = $2, updated_at = now() where instance_id = $1 returning ${COLUMNS}`, [instanceId, name]);
+  return toRow(rows[0]!);
+}
+
+/** One instance event. */
+export interface InstanceEvent {
+  readonly eventId: string;
+  readonly instanceId: string;
+  readonly kind: string;
+  readonly message: string;
+  readonly workflowId: string | null;
+  readonly at: Date;
+}
+
+/** Appends an event to an instance's history. */
+export async function addEvent(db: Queryable, instanceId: string, kind: string, message: string, workflowId: string | null = null): Promise<void> {
+  await db.query(`insert into strata_cloud.instance_events (instance_id, kind, message, workflow_id) values ($1, $2, $3, $4)`, [instanceId, kind, message, workflowId]);
+}
+
+/** The newest `limit` events of an instance, oldest first. */
+export async function listEvents(db: Queryable, instanceId: string, limit: number): Promise<InstanceEvent[]> {
+  const { rows } = await db.query<Record<string, unknown>>(
+    `select * from (select event_id::text as event_id, instance_id, kind, message, workflow_id, at from strata_cloud.instance_events
+       where instance_id = $1 order by event_id desc limit $2) newest order by event_id`,
+    [instanceId, limit],
+  );
+  return rows.map((row) => ({
+    eventId: row.event_id as string,
+    instanceId: row.instance_id as string,
+    kind: row.kind as string,
+    message: row.message as string,
+    workflowId: (row.workflow_id as string | null) ?? null,
+    at: new Date(row.at as string | Date),
+  }));
+}
