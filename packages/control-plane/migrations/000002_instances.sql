@@ -43,3 +43,10 @@ create table strata_cloud.instance_events (
   at timestamptz not null default now()
 );
 create index instance_events_instance on strata_cloud.instance_events (instance_id, event_id);
+
+-- Quota usage now counts instances (replaces the empty view of 000001): every instance that is not deleted.
+create or replace view strata_cloud.tenant_usage as
+  select tenant_id, count(*)::bigint as instances, sum(storage_mb)::bigint as storage_mb, sum(max_connections)::bigint as connections
+    from strata_cloud.instances
+   where status <> 'DELETED'
+   group by tenant_id;

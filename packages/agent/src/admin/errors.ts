@@ -16,6 +16,8 @@ export const ADMIN_ERROR_STATUS = {
   invalid_verifier: 400,
   /** `postgres`, `template0` and `template1` cannot be dropped. */
   system_database: 400,
+  /** A grant's privilege other than 'all' or 'read'. */
+  invalid_privilege: 400,
   /** A line count outside 1..MAX_LOG_TAIL_LINES. */
   invalid_log_lines: 400,
   database_not_found: 404,

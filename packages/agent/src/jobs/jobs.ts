@@ -1,6 +1,6 @@
 // The agent's jobs (provision, start, stop, restart, reconfigure, destroy) as Strata workflows whose steps act on ManagedClusters.
 import { rm } from 'node:fs/promises';
-import { freePort, type ManagedCluster } from '@strata/postgres';
+import { ManagedCluster, MIN_INSTANCE_PORT, freePort } from '@strata/postgres';
 import type { Database } from '@strata/store';
 import type { Strata, WorkflowContext } from '@strata/transact';
 import {
@@ -119,17 +119,18 @@ async function restart(ctx: WorkflowContext, host: JobHost, instanceId: string):
 }
 
 async function reconfigure(ctx: WorkflowContext, host: JobHost, input: ReconfigureInput): Promise<ReconfigureOutput> {
-  const instance = await ctx.step('record spec', async () => {
+  const { before, settings } = await ctx.step('record spec', async () => {
     const row = await requireInstance(host, input.instanceId);
-    const spec = { settings: { ...row.spec.settings, ...input.settings }, limits: input.limits ?? row.spec.limits };
-    await setSpec(host.db, host.nodeId, input.instanceId, spec);
-    return { ...row, spec };
+    const merged = { ...row.spec.settings, ...input.settings };
+    await setSpec(host.db, host.nodeId, input.instanceId, { settings: merged, limits: input.limits ?? row.spec.limits });
+    return { before: row, settings: merged };
   });
   return ctx.step(
     'configure',
     async () => {
-      const cluster = await openCluster(host, instance);
-      const { restartRequired } = await cluster.configure(input.settings);
+      // Opened with the settings it had, so configure sees what changes (and which need a restart).
+      const cluster = await openCluster(host, before);
+      const { restartRequired } = await cluster.configure(settings);
       if (input.limits) await cluster.setLimits(input.limits);
       return { restartRequired };
     },
@@ -149,23 +150,18 @@ async function destroy(ctx: WorkflowContext, host: JobHost, instanceId: string):
  * A directory that no longer opens as a cluster (a copy cut short by a crash) is removed as is.
  */
 export async function removeInstanceFiles(host: JobHost, instanceId: string): Promise<boolean> {
-  const row = await getNodeInstance(host.db, host.nodeId, instanceId);
   const onDisk = (await host.files.instanceIdsOnDisk()).includes(instanceId);
   if (!onDisk) return false;
-  if (row) {
-    const cluster = await host.files.open(instanceId, row.port, row.spec.settings).catch(() => undefined);
-    if (cluster) await cluster.destroy();
-  } else {
-    await stopUnknownCluster(host, instanceId);
+  const row = await getNodeInstance(host.db, host.nodeId, instanceId);
+  try {
+    // Stops whatever server runs there (its own postmaster.pid says which), complete copy or not.
+    await ManagedCluster.destroyAt(host.files.spec(instanceId, row?.port ?? MIN_INSTANCE_PORT, {}));
+  } catch (error) {
+    // A directory that never became an instance (a copy cut short) runs no server: removed below.
+    if ((error as { code?: unknown }).code !== 'PG_INSTANCE_NOT_AN_INSTANCE') throw error;
   }
   await rm(host.files.instanceDir(instanceId), { recursive: true, force: true });
   return true;
-}
-
-/** Stops a server found on disk with no row (its port is only in its own postmaster.pid). */
-async function stopUnknownCluster(host: JobHost, instanceId: string): Promise<void> {
-  const cluster = await host.files.open(instanceId, 0, {}).catch(() => undefined);
-  if (cluster) await cluster.destroy();
 }
 
 async function requireInstance(host: JobHost, instanceId: string): Promise<NodeInstance> {

@@ -15,8 +15,11 @@ export const OPERATIONS_QUEUE = 'cloud.instance-operations';
  */
 export const OPERATIONS_WORKER_CONCURRENCY = 32;
 
+/** The operations of this module (configure belongs to src/instance-admin/). */
+export type LifecycleKind = Exclude<OperationKind, 'configure'>;
+
 /** The workflow name of each operation kind. */
-export const OPERATION_WORKFLOWS: Readonly<Record<OperationKind, string>> = {
+export const OPERATION_WORKFLOWS: Readonly<Record<LifecycleKind, string>> = {
   create: 'cloud.instance.create',
   delete: 'cloud.instance.delete',
   stop: 'cloud.instance.stop',

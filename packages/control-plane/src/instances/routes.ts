@@ -2,13 +2,17 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { scramVerifier } from '@strata/postgres';
-import { ApiError, audited, checkQuota, requireRole, type ApiDeps, type ApiEnv, type ApiModule } from '../http/index.js';
+import { audited } from '../audit/audited.js';
+import { requirePlatformAdmin, requireRole } from '../http/auth.js';
+import { ApiError } from '../http/errors.js';
+import { ErrorSchema, errorResponses, jsonBody } from '../http/schemas.js';
+import type { ApiDeps, ApiEnv, ApiModule } from '../http/types.js';
+import { checkQuota } from '../tenancy/quotas.js';
 import { InstanceError } from './errors.js';
 import { listNodes } from './nodes.js';
 import { registerInstanceOperations } from './operations.js';
 import {
   CreateInstanceBody,
-  ErrorSchema,
   FlavorListSchema,
   InstanceListSchema,
   InstanceRefParams,
@@ -32,18 +36,8 @@ import {
 
 const TAG = 'Instances';
 
-function errorResponses(...statuses: number[]) {
-  return Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status] ?? 'error', content: { 'application/json': { schema: ErrorSchema } } }]));
-}
-
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'invalid_request, invalid_name, unknown_flavor, unknown_parameter, invalid_parameter, same_flavor',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found (also for another tenant’s instance)',
-  409: 'instance_busy, invalid_state, name_taken, quota_exceeded',
-  503: 'no_capacity',
-};
+/** The answer of a create when no node has room. */
+const NO_CAPACITY = { 503: { description: 'No live node has room for the flavor (no_capacity)', content: { 'application/json': { schema: ErrorSchema } } } };
 
 const json = <T>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
@@ -55,8 +49,8 @@ const routes = {
     path: '/v1/instances',
     tags: [TAG],
     summary: 'Create an instance (returns at once, status BUILD; ACTIVE when connectable)',
-    request: { body: { content: { 'application/json': { schema: CreateInstanceBody } }, required: true } },
-    responses: { 202: json(InstanceSchema, 'the new instance, in BUILD'), ...errorResponses(400, 401, 403, 409, 503) },
+    request: { body: jsonBody(CreateInstanceBody) },
+    responses: { 202: json(InstanceSchema, 'the new instance, in BUILD'), ...errorResponses(400, 401, 403, 409, 413, 415, 422), ...NO_CAPACITY },
   }),
   show: createRoute({ method: 'get', path: '/v1/instances/{instance}', tags: [TAG], summary: 'Show an instance', request: { params: InstanceRefParams }, responses: { 200: json(InstanceSchema, 'the instance'), ...errorResponses(401, 404) } }),
   rename: createRoute({
@@ -64,7 +58,7 @@ const routes = {
     path: '/v1/instances/{instance}',
     tags: [TAG],
     summary: 'Rename an instance',
-    request: { params: InstanceRefParams, body: { content: { 'application/json': { schema: RenameInstanceBody } }, required: true } },
+    request: { params: InstanceRefParams, body: jsonBody(RenameInstanceBody) },
     responses: { 200: json(InstanceSchema, 'the renamed instance'), ...errorResponses(400, 401, 403, 404, 409) },
   }),
   delete: createRoute({
@@ -80,7 +74,7 @@ const routes = {
     path: '/v1/instances/{instance}/resize',
     tags: [TAG],
     summary: 'Resize an instance to another flavor (a running one restarts)',
-    request: { params: InstanceRefParams, body: { content: { 'application/json': { schema: ResizeInstanceBody } }, required: true } },
+    request: { params: InstanceRefParams, body: jsonBody(ResizeInstanceBody) },
     responses: { 202: json(InstanceSchema, 'the instance, in RESIZE'), ...errorResponses(400, 401, 403, 404, 409) },
   }),
   operations: createRoute({
@@ -133,7 +127,7 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
   app.openapi(routes.create, async (c) => {
     requireRole(c, 'member');
     const body = c.req.valid('json');
-    const row = await audited(c, 'instance.create', body.name, () => handled(() => createInstance(service, tenantOf(c), body)));
+    const row = await audited(c, 'instances.create', body.name, (record) => handled(() => createInstance(service, tenantOf(c), body, record)));
     return c.json(toInstanceJson(row), 202);
   });
 
@@ -146,14 +140,14 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
     requireRole(c, 'member');
     const { instance } = c.req.valid('param');
     const { name } = c.req.valid('json');
-    const row = await audited(c, 'instance.rename', instance, () => handled(() => renameInstanceTo(service, tenantOf(c), instance, name)));
+    const row = await audited(c, 'instances.rename', instance, (record) => handled(() => renameInstanceTo(service, tenantOf(c), instance, name, record)));
     return c.json(toInstanceJson(row), 200);
   });
 
   app.openapi(routes.delete, async (c) => {
     requireRole(c, 'member');
     const { instance } = c.req.valid('param');
-    const row = await audited(c, 'instance.delete', instance, () => handled(() => startOperation(service, tenantOf(c), instance, 'delete')));
+    const row = await audited(c, 'instances.delete', instance, (record) => handled(() => startOperation(service, tenantOf(c), instance, 'delete', { record })));
     return c.json(toInstanceJson(row), 202);
   });
 
@@ -161,7 +155,7 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
     app.openapi(powerRoute(action), async (c) => {
       requireRole(c, 'member');
       const { instance } = c.req.valid('param');
-      const row = await audited(c, `instance.${action}`, instance, () => handled(() => startOperation(service, tenantOf(c), instance, action)));
+      const row = await audited(c, `instances.${action}`, instance, (record) => handled(() => startOperation(service, tenantOf(c), instance, action, { record })));
       return c.json(toInstanceJson(row), 202);
     });
   }
@@ -170,7 +164,7 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
     requireRole(c, 'member');
     const { instance } = c.req.valid('param');
     const { flavor } = c.req.valid('json');
-    const row = await audited(c, 'instance.resize', instance, () => handled(() => startOperation(service, tenantOf(c), instance, 'resize', { flavor })));
+    const row = await audited(c, 'instances.resize', instance, (record) => handled(() => startOperation(service, tenantOf(c), instance, 'resize', { flavor, record })));
     return c.json(toInstanceJson(row), 202);
   });
 
@@ -181,8 +175,7 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
   });
 
   app.openapi(routes.nodes, async (c) => {
-    const principal = c.get('principal');
-    if (!principal.platform || principal.role !== 'admin') throw new ApiError(403, 'forbidden', 'listing nodes needs a platform admin key');
+    requirePlatformAdmin(c);
     const nodes = await listNodes(deps.db);
     return c.json({ nodes: nodes.map((node) => ({ ...node, heartbeatAt: node.heartbeatAt.toISOString(), startedAt: node.startedAt.toISOString() })) }, 200);
   });

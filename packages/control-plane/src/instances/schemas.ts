@@ -105,7 +105,3 @@ export const NodeListSchema = z
     ),
   })
   .openapi('NodeList');
-
-export const ErrorSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string(), requestId: z.string().optional(), details: z.unknown().optional() }) })
-  .openapi('InstanceApiError');

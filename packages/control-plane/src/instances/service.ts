@@ -6,8 +6,9 @@ import { InstanceError } from './errors.js';
 import { FLAVORS, findFlavor, flavorLimits, flavorSettings, type Flavor } from './flavors.js';
 import { instanceNameProblem, newInstanceId, newOperationId, sqlNameProblem } from './names.js';
 import { placeInstance } from './nodes.js';
-import { OPERATIONS_QUEUE, OPERATION_WORKFLOWS, type CreateOperationInput, type ResizeOperationInput, type SimpleOperationInput } from './operations.js';
+import { OPERATIONS_QUEUE, OPERATION_WORKFLOWS, type LifecycleKind, type CreateOperationInput, type ResizeOperationInput, type SimpleOperationInput } from './operations.js';
 import { parameterProblems } from './parameters.js';
+import { recordInstanceUsers } from '../instance-admin/sql/instance-users.js';
 import {
   addEvent,
   beginOperation,
@@ -27,6 +28,9 @@ import {
 export type VerifierFunction = (password: string) => string;
 /** Checks that a tenant may add this much (`checkQuota` of the HTTP platform; throws `quota_exceeded`). */
 export type QuotaCheck = (tx: Queryable, tenantId: string, add: { instances?: number; storageMb?: number; connections?: number }) => Promise<void>;
+
+/** Appends the request's audit row inside the change's own transaction (`audited`'s `record`). */
+export type RecordInTransaction = (tx: Queryable) => Promise<void>;
 
 /** What the instance service needs. */
 export interface InstanceServiceDeps {
@@ -111,7 +115,7 @@ export function listFlavors(): Array<Flavor & { readonly settings: Record<string
  * const row = await createInstance(deps, 'ten_1', { name: 'orders-db', flavor: 'small', databases: ['app'],
  *   users: [{ name: 'app', password: 's3cret-pass', grants: [{ database: 'app', privilege: 'all' }] }] });
  */
-export async function createInstance(deps: InstanceServiceDeps, tenantId: string, request: CreateInstanceRequest): Promise<InstanceRow> {
+export async function createInstance(deps: InstanceServiceDeps, tenantId: string, request: CreateInstanceRequest, record?: RecordInTransaction): Promise<InstanceRow> {
   const flavor = validateCreate(request);
   const databases = [...(request.databases ?? [])];
   const users: InitialUser[] = (request.users ?? []).map((user) => ({
@@ -147,7 +151,9 @@ export async function createInstance(deps: InstanceServiceDeps, tenantId: string
       await addEvent(tx, instanceId, 'create_started', `create on node ${nodeId} (${flavor.name})`, operationId);
       const provision: ProvisionInput = { instanceId, settings: { ...flavorSettings(flavor), ...parameters }, limits: flavorLimits(flavor), databases, users };
       const input: CreateOperationInput = { instanceId, nodeId, provision };
+      await recordInstanceUsers(tx, instanceId, users);
       await enqueueOperation(deps, tx, 'create', instanceId, operationId, input);
+      await record?.(tx);
       return row;
     });
   } catch (error) {
@@ -197,7 +203,7 @@ function nameTakenError(name: string): InstanceError {
 }
 
 /** Statuses from which each operation may start. */
-const ALLOWED_FROM: Readonly<Record<Exclude<OperationKind, 'create'>, readonly InstanceStatus[]>> = {
+const ALLOWED_FROM: Readonly<Record<Exclude<LifecycleKind, 'create'>, readonly InstanceStatus[]>> = {
   delete: ['ACTIVE', 'STOPPED', 'ERROR', 'RESTART_REQUIRED', 'UNKNOWN'],
   stop: ['ACTIVE', 'RESTART_REQUIRED'],
   start: ['STOPPED'],
@@ -218,8 +224,8 @@ export async function startOperation(
   deps: InstanceServiceDeps,
   tenantId: string,
   ref: string,
-  kind: Exclude<OperationKind, 'create'>,
-  options: { readonly flavor?: string } = {},
+  kind: Exclude<LifecycleKind, 'create'>,
+  options: { readonly flavor?: string; readonly record?: RecordInTransaction } = {},
 ): Promise<InstanceRow> {
   const target = kind === 'resize' ? requireResizeFlavor(options.flavor) : undefined;
   return deps.db.transaction(async (tx) => {
@@ -238,6 +244,7 @@ export async function startOperation(
     const updated = await beginOperation(tx, row.instanceId, operationId, kind, kind === 'resize' ? 'RESIZE' : undefined);
     await addEvent(tx, row.instanceId, `${kind}_started`, target ? `resize from ${row.flavor} to ${target.name}` : `${kind} requested`, operationId);
     await enqueueOperation(deps, tx, kind, row.instanceId, operationId, input);
+    await options.record?.(tx);
     return updated;
   });
 }
@@ -269,7 +276,7 @@ export async function requireInstance(db: Queryable, tenantId: string, ref: stri
  * Renames an instance (in place: no node is involved, so the new name is visible at once);
  * `409 name_taken` when the tenant has one of that name.
  */
-export async function renameInstanceTo(deps: InstanceServiceDeps, tenantId: string, ref: string, name: string): Promise<InstanceRow> {
+export async function renameInstanceTo(deps: InstanceServiceDeps, tenantId: string, ref: string, name: string, record?: RecordInTransaction): Promise<InstanceRow> {
   const problem = instanceNameProblem(name);
   if (problem) throw new InstanceError(400, 'invalid_name', problem);
   try {
@@ -279,6 +286,7 @@ export async function renameInstanceTo(deps: InstanceServiceDeps, tenantId: stri
       if (await nameTaken(tx, tenantId, name, row.instanceId)) throw nameTakenError(name);
       const renamed = await renameInstance(tx, row.instanceId, name);
       await addEvent(tx, row.instanceId, 'renamed', `renamed from "${row.name}" to "${name}"`);
+      await record?.(tx);
       return renamed;
     });
   } catch (error) {
@@ -318,6 +326,6 @@ export async function instanceHistory(deps: Pick<InstanceServiceDeps, 'db' | 'cl
   return { operations, events: await listEvents(deps.db, row.instanceId, MAX_LISTED_OPERATIONS) };
 }
 
-async function enqueueOperation(deps: InstanceServiceDeps, tx: Queryable, kind: OperationKind, instanceId: string, operationId: string, input: unknown): Promise<void> {
+async function enqueueOperation(deps: InstanceServiceDeps, tx: Queryable, kind: LifecycleKind, instanceId: string, operationId: string, input: unknown): Promise<void> {
   await deps.client.enqueue({ workflow: OPERATION_WORKFLOWS[kind], queue: OPERATIONS_QUEUE, workflowId: operationId, attributes: { instanceId, kind }, transaction: tx }, input);
 }

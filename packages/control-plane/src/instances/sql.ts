@@ -6,8 +6,8 @@ export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED
 /** One instance status. */
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
-/** The kinds of operation on an instance. */
-export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize'] as const;
+/** The kinds of operation on an instance (`configure`: attaching a configuration group, src/instance-admin/). */
+export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure'] as const;
 /** One kind of operation. */
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
