@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
+import { registerAdminJob } from './admin/job.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
@@ -88,6 +89,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       const version = agentVersion(options.nodeId);
       const strata = new Strata({ database: db, executorId: version, appVersion: version, logger });
       registerJobs(strata, host);
+      registerAdminJob(strata, host);
       options.registerMore?.(strata, host);
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();

@@ -24,3 +24,4 @@ export { DEFAULT_CAPACITY_INSTANCES, DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, default
 export { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
 export { SAFE_CREATEROLE_MAJOR_VERSION, quoteIdent, quoteLiteral } from './jobs/tenant-roles.js';
 export { getNodeInstance, listNodeInstances, type NodeInstance, type InstanceRunSpec } from './sql/node-instances.js';
+export * from './admin/index.js';
