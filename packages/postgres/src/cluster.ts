@@ -4,12 +4,12 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { HELPER_COMMAND_TIMEOUT_MS, errorMessage, isRoot, readLogTail, run, shellQuote } from './commands.js';
 import { PgClusterError } from './errors.js';
+import { freePort } from './free-port.js';
 import { ensurePostgresInstalled } from './install.js';
 import { stopSync, trackCluster, untrackCluster, type LiveCluster } from './process-cleanup.js';
 import { resolveServerUser } from './server-user.js';
@@ -231,7 +231,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<P
       ...settings,
     };
     for (let attempt = 1; attempt <= MAX_PORT_ATTEMPTS; attempt += 1) {
-      const candidatePort = await pickFreePort();
+      const candidatePort = await freePort();
       // pg_ctl hands -o to /bin/sh, so every value is shell-quoted.
       const serverOptions = [
         `-p ${candidatePort}`,
@@ -414,18 +414,3 @@ function killPostmaster(live: LiveCluster): boolean {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
-
-/** Asks the kernel for a free port on 127.0.0.1 (listen on port 0, read it, close). */
-function pickFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : undefined;
-      probe.close(() => (port === undefined ? reject(new Error('could not read probe port')) : resolve(port)));
-    });
-  });
-}
-

@@ -17,3 +17,7 @@ export { ensurePostgresInstalled, findPostgresBinDir } from './install.js';
 export { PgClusterError, PostgresError, PostgresNotInstalledError, type PgClusterErrorCode } from './errors.js';
 
 export { CLEANUP_SIGNALS, runningClusterCount } from './process-cleanup.js';
+
+export { freePort } from './free-port.js';
+
+export * from './instance/index.js';

@@ -1,0 +1,146 @@
+// Memory and CPU limits of an instance through cgroup v1 (the memory and cpu controllers), when
+// this process is root on Linux and the hierarchy is writable; otherwise limits are unavailable.
+
+import { createHash } from 'node:crypto';
+import { access, constants, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { errorMessage, isRoot } from '../commands.js';
+import { PgInstanceError } from './errors.js';
+
+/** Where the cgroup v1 controllers are mounted (Debian, Ubuntu, most container hosts). */
+const CGROUP_ROOT = '/sys/fs/cgroup';
+/** One parent group per controller holds every instance, so an operator sees them together. */
+const STRATA_GROUP = 'strata';
+
+/** Memory and CPU limits of an instance. */
+export interface InstanceLimits {
+  /** Hard memory limit of the server's processes, in MiB (memory.limit_in_bytes). */
+  readonly memoryMb: number;
+  /** Relative CPU weight (cpu.shares; 1024 = one default process's share). */
+  readonly cpuShares: number;
+}
+
+/** Below this a PostgreSQL server cannot even start its background processes. */
+export const MIN_MEMORY_MB = 16;
+/** 1 TiB: a larger number is a unit mistake (bytes or KiB passed as MiB). */
+export const MAX_MEMORY_MB = 1024 * 1024;
+/** The kernel's own bounds of cpu.shares. */
+export const MIN_CPU_SHARES = 2;
+export const MAX_CPU_SHARES = 262_144;
+
+/** Checks limits before anything is written. @throws {PgInstanceError} `PG_INSTANCE_INVALID_ARGUMENT` */
+export function validateLimits(limits: InstanceLimits): InstanceLimits {
+  const memoryMb = limits?.memoryMb;
+  const cpuShares = limits?.cpuShares;
+  if (!Number.isInteger(memoryMb) || memoryMb < MIN_MEMORY_MB || memoryMb > MAX_MEMORY_MB) {
+    throw new PgInstanceError('PG_INSTANCE_INVALID_ARGUMENT', `memoryMb must be a whole number of MiB from ${MIN_MEMORY_MB} to ${MAX_MEMORY_MB}, got ${String(memoryMb)}`);
+  }
+  if (!Number.isInteger(cpuShares) || cpuShares < MIN_CPU_SHARES || cpuShares > MAX_CPU_SHARES) {
+    throw new PgInstanceError('PG_INSTANCE_INVALID_ARGUMENT', `cpuShares must be a whole number from ${MIN_CPU_SHARES} to ${MAX_CPU_SHARES} (1024 = one CPU's default weight), got ${String(cpuShares)}`);
+  }
+  return { memoryMb, cpuShares };
+}
+
+/** The instance's group name, readable and unique per data directory: `<parent dir name>-<hash>`. */
+export function cgroupName(dataDir: string): string {
+  const readable = basename(dirname(dataDir)).replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40);
+  return `${readable}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 10)}`;
+}
+
+/** The controllers' group directories of an instance. */
+function groupDirs(name: string): { memory: string; cpu: string } {
+  return { memory: join(CGROUP_ROOT, 'memory', STRATA_GROUP, name), cpu: join(CGROUP_ROOT, 'cpu', STRATA_GROUP, name) };
+}
+
+/** True when cgroup v1 memory and cpu controllers exist and we may write them. */
+export async function cgroupsAvailable(): Promise<boolean> {
+  if (process.platform !== 'linux' || !isRoot()) return false;
+  try {
+    await access(join(CGROUP_ROOT, 'memory', 'cgroup.procs'), constants.W_OK);
+    await access(join(CGROUP_ROOT, 'cpu', 'cpu.shares'), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes the limits into the instance's groups (created on first use) and, when `pid` is given,
+ * moves the postmaster and its current children in (later children inherit the group).
+ *
+ * @returns false when cgroup v1 is not available here.
+ * @throws {PgInstanceError} `PG_INSTANCE_LIMITS_FAILED` when the kernel refuses (e.g. a memory
+ * limit below what the server already uses).
+ */
+export async function applyLimits(name: string, limits: InstanceLimits, pid: number | undefined): Promise<boolean> {
+  if (!(await cgroupsAvailable())) return false;
+  const dirs = groupDirs(name);
+  try {
+    await mkdir(dirs.memory, { recursive: true });
+    await mkdir(dirs.cpu, { recursive: true });
+    await writeFile(join(dirs.memory, 'memory.limit_in_bytes'), String(limits.memoryMb * 1024 * 1024));
+    await writeFile(join(dirs.cpu, 'cpu.shares'), String(limits.cpuShares));
+    if (pid !== undefined) {
+      for (const member of [pid, ...(await childPids(pid))]) {
+        for (const dir of [dirs.memory, dirs.cpu]) await writeProc(join(dir, 'cgroup.procs'), member);
+      }
+    }
+    return true;
+  } catch (error) {
+    throw new PgInstanceError('PG_INSTANCE_LIMITS_FAILED', `the kernel refused the limits ${JSON.stringify(limits)} for ${dirs.memory} and ${dirs.cpu}: ${errorMessage(error)} (a memory limit below the server's current use is refused: lower shared_buffers first)`, { cause: error });
+  }
+}
+
+/** The pids in the instance's memory group (the server's processes once limits are applied). */
+export async function cgroupMembers(name: string): Promise<number[]> {
+  try {
+    const text = await readFile(join(groupDirs(name).memory, 'cgroup.procs'), 'utf8');
+    return text.split('\n').filter((line) => line !== '').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Removes the instance's groups (they must be empty: the server is stopped). */
+export async function removeGroups(name: string): Promise<void> {
+  if (!(await cgroupsAvailable())) return;
+  const dirs = groupDirs(name);
+  for (const dir of [dirs.memory, dirs.cpu]) {
+    try {
+      await rmdir(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+async function writeProc(file: string, pid: number): Promise<void> {
+  try {
+    await writeFile(file, String(pid));
+  } catch (error) {
+    // A child that exited between listing and moving is fine.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** The direct children of `pid` (the server's background processes and backends). */
+async function childPids(pid: number): Promise<number[]> {
+  try {
+    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    return text.trim().split(/\s+/).filter((part) => part !== '').map(Number);
+  } catch {
+    // Kernels without CONFIG_PROC_CHILDREN: scan /proc for processes whose parent is pid.
+    const children: number[] = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        if (ppid === pid) children.push(Number(entry));
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return children;
+  }
+}
