@@ -5,6 +5,7 @@ import { loadMigrations, migrate, openDatabase, type Database } from '@strata/st
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
 import { registerAdminJob } from './admin/job.js';
+import { registerAdminJob } from './admin/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
@@ -34,11 +35,6 @@ export interface AgentOptions {
   readonly heartbeatIntervalMs?: number;
   /** Where the agent logs. Default `console`. */
   readonly logger?: Logger;
-  /**
-   * Called with the engine before it launches, to register more jobs (the admin job of
-   * src/admin/ registers itself through this).
-   */
-  readonly registerMore?: (strata: Strata, host: JobHost) => void;
 }
 
 /** A running agent. */
