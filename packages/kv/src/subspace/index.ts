@@ -1,0 +1,3 @@
+// Subspaces: key prefixes that namespace tuples.
+
+export { Subspace, SubspaceMismatchError } from './subspace.js';
