@@ -145,13 +145,15 @@ describe('node liveness', () => {
     const node = platform.nodes.find((n) => n.nodeId === bravo.nodeId)!;
     await node.agent!.close();
     node.agent = undefined;
-    // Stale after 300 ms, measured on the database's clock: wait until the node is that silent.
-    let change = await checkNodeLiveness(platform.db, 300);
-    for (let i = 0; i < 100 && !change.lost.some((lost) => lost.instanceId === bravo.instanceId); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      change = await checkNodeLiveness(platform.db, 300);
+    // Stale after 1.5 s (the live node beats every 200 ms), measured on the database's clock: wait until the stopped node is that silent.
+    const STALE_MS = 1_500;
+    const deadline = Date.now() + 30_000;
+    let change = await checkNodeLiveness(platform.db, STALE_MS);
+    while (!change.lost.some((lost) => lost.instanceId === bravo.instanceId) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      change = await checkNodeLiveness(platform.db, STALE_MS);
     }
-    assert.deepEqual(change.lost, [{ instanceId: bravo.instanceId, nodeId: bravo.nodeId }]);
+    assert.deepEqual(change.lost, [{ instanceId: bravo.instanceId, nodeId: bravo.nodeId }], 'only the silent node\'s instance');
     assert.equal((await platform.waitForStatus(bravo.instanceId, ['UNKNOWN'], 1_000)).status, 'UNKNOWN');
     const events = await platform.db.query<{ kind: string }>(`select kind from strata_cloud.instance_events where instance_id = $1 order by event_id`, [bravo.instanceId]);
     assert.ok(events.rows.some((event) => event.kind === 'node_lost'));
@@ -159,7 +161,7 @@ describe('node liveness', () => {
     assert.deepEqual(await asTenant(bravo.port!, 'bravo_owner', PASSWORD_B, 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
     await platform.startNode(node);
     assert.deepEqual(node.agent!.reconciled.removed, [], 'a restart removes nothing that exists');
-    change = await checkNodeLiveness(platform.db, 300);
+    change = await checkNodeLiveness(platform.db, STALE_MS);
     assert.deepEqual(change.restored, [{ instanceId: bravo.instanceId, nodeId: bravo.nodeId, status: 'ACTIVE' }]);
   });
 });

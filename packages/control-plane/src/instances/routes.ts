@@ -1,5 +1,5 @@
 // instancesModule: the instance routes (/v1/flavors, /v1/instances…, /v1/nodes) on the control plane's OpenAPI app.
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { scramVerifier } from '@strata/postgres';
 import { audited } from '../audit/audited.js';
@@ -39,7 +39,7 @@ const TAG = 'Instances';
 /** The answer of a create when no node has room. */
 const NO_CAPACITY = { 503: { description: 'No live node has room for the flavor (no_capacity)', content: { 'application/json': { schema: ErrorSchema } } } };
 
-const json = <T>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 const routes = {
   flavors: createRoute({ method: 'get', path: '/v1/flavors', tags: [TAG], summary: 'List flavors', responses: { 200: json(FlavorListSchema, 'flavors'), ...errorResponses(401) } }),
