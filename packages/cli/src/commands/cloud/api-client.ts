@@ -77,8 +77,8 @@ export class ApiClient {
     return this.request<T>('GET', path);
   }
 
-  /** A POST with an `Idempotency-Key`, so a retried call (a lost answer) never acts twice. */
-  post<T>(path: string, body: unknown = {}): Promise<T> {
+  /** A POST with an `Idempotency-Key`, so a retried call (a lost answer) never acts twice; no `body`: an empty one. */
+  post<T>(path: string, body?: unknown): Promise<T> {
     return this.request<T>('POST', path, body, { 'Idempotency-Key': randomUUID() });
   }
 

@@ -10,10 +10,10 @@ import { parseWholeNumber } from '../../options.js';
 import { renderFields, renderTable } from '../../table.js';
 import { segment } from './api-client.js';
 import { cloudAction, withApiOptions } from './context.js';
-import { itemOf, listOf, type ApiKey, type AuditEntry } from './types.js';
+import { listOf, type ApiKey, type AuditEntry } from './types.js';
 
-/** Most audit rows one `strata audit list` asks for: a screenful or a script's page. */
-export const AUDIT_LIMIT_MAX = 1_000;
+/** Most audit rows one `strata audit list` asks for: the API's own page limit. */
+export const AUDIT_LIMIT_MAX = 500;
 
 /** Key roles, most powerful first. */
 const ROLES = ['admin', 'member', 'read-only'] as const;
@@ -23,7 +23,7 @@ interface VerifyResult {
   readonly ok: boolean;
   readonly rowsChecked?: number;
   /** The first row (in chain order) that does not match, and why; absent when ok. */
-  readonly firstBadRow?: { readonly id: number; readonly tenantSeq?: number; readonly fault: string } | null;
+  readonly firstBadRow?: { readonly id: number; readonly seq?: number; readonly fault: string } | null;
 }
 
 export function registerAuditCommands(program: Command, host: Host): void {
@@ -62,7 +62,7 @@ export function registerAuditCommands(program: Command, host: Host): void {
             renderFields([
               ['chain', intact ? 'intact' : 'BROKEN: a row was changed, removed or inserted'],
               ['rows checked', String(result.rowsChecked ?? '-')],
-              ...(bad ? ([['first bad row', `${bad.id}${bad.tenantSeq !== undefined ? ` (position ${bad.tenantSeq})` : ''}: ${bad.fault}`]] as [string, string][]) : []),
+              ...(bad ? ([['first bad row', `${bad.id}${bad.seq !== undefined ? ` (position ${bad.seq})` : ''}: ${bad.fault}`]] as [string, string][]) : []),
             ]),
           );
         }
@@ -83,7 +83,7 @@ export function registerAuditCommands(program: Command, host: Host): void {
         session.print(
           renderTable(
             [{ header: 'ID' }, { header: 'NAME' }, { header: 'ROLE' }, { header: 'CREATED' }, { header: 'REVOKED' }],
-            list.map((k) => [k.id ?? k.keyId ?? '-', k.name ?? '-', k.role, formatTime(k.createdAt ? new Date(k.createdAt) : null), formatTime(k.revokedAt ? new Date(k.revokedAt) : null)]),
+            list.map((k) => [k.id, k.name, k.role, formatTime(k.createdAt ? new Date(k.createdAt) : null), formatTime(k.revokedAt ? new Date(k.revokedAt) : null)]),
           ),
         );
       }),
@@ -92,20 +92,20 @@ export function registerAuditCommands(program: Command, host: Host): void {
   keys
     .command('create')
     .description('make an API key; the key is printed once and cannot be shown again')
-    .option('--name <name>', 'what the key is for, e.g. ci')
+    .requiredOption('--name <name>', 'what the key is for, e.g. ci')
     .option('--role <role>', `${ROLES.join(', ')} (default member)`)
     .action(
-      cloudAction(host, async (session, cloud, options: { name?: string; role?: string }) => {
+      cloudAction(host, async (session, cloud, options: { name: string; role?: string }) => {
         const role = (options.role ?? 'member').trim().toLowerCase();
         if (!(ROLES as readonly string[]).includes(role)) throw new CliError(`--role ${JSON.stringify(options.role)} is not valid; valid: ${ROLES.join(', ')}`, ExitCode.usage);
-        const created = itemOf<ApiKey>(await cloud.api().post('/v1/keys', { role, ...(options.name !== undefined ? { name: options.name } : {}) }), 'key');
-        if (session.json) return session.printJson(created);
-        const secret = created.key ?? created.secret ?? '-';
+        const answer = await cloud.api().post<{ key: ApiKey; token: string | null }>('/v1/keys', { name: options.name, role });
+        if (session.json) return session.printJson(answer);
         session.print(
           renderFields([
-            ['id', created.id ?? created.keyId ?? '-'],
-            ['role', created.role],
-            ['key', secret],
+            ['id', answer.key.id ?? '-'],
+            ['name', answer.key.name ?? '-'],
+            ['role', answer.key.role],
+            ['key', answer.token ?? '- (a replayed request: the key is shown only to the first)'],
           ]) + 'The key is shown only now: keep it (export STRATA_API_KEY=…); revoke it with strata keys revoke <id>.\n',
         );
       }),

@@ -10,7 +10,7 @@ import { segment } from './api-client.js';
 import { cloudAction, withApiOptions } from './context.js';
 import { parsePrivilege } from './flags.js';
 import { readPassword, type PasswordOptions } from './password.js';
-import { listOf, type DatabaseUser } from './types.js';
+import { listOf, type DatabaseUser, type InstanceDatabase } from './types.js';
 
 export function registerDatabaseCommands(program: Command, host: Host): void {
   const databases = withApiOptions(program.command('databases').description("the databases inside an instance: list, create, delete"));
@@ -23,9 +23,14 @@ export function registerDatabaseCommands(program: Command, host: Host): void {
     .argument('<instance>', 'instance ID or name')
     .action(
       cloudAction(host, async (session, cloud, instance: string) => {
-        const names = listOf<string | { name: string }>(await cloud.api().get(base(instance)), 'databases').map((d) => (typeof d === 'string' ? d : d.name));
-        if (session.json) return session.printJson(names);
-        session.print(renderTable([{ header: 'DATABASE' }], names.map((name) => [name])));
+        const list = listOf<InstanceDatabase>(await cloud.api().get(base(instance)), 'databases');
+        if (session.json) return session.printJson(list);
+        session.print(
+          renderTable(
+            [{ header: 'DATABASE' }, { header: 'OWNER' }, { header: 'SIZE', align: 'right' }],
+            list.map((d) => [d.name, d.owner ?? '-', d.sizeBytes === undefined ? '-' : formatBytes(d.sizeBytes)]),
+          ),
+        );
       }),
     );
 
@@ -155,9 +160,21 @@ export function registerUserCommands(program: Command, host: Host): void {
     .argument('<database>', 'database name')
     .action(
       cloudAction(host, async (session, cloud, instance: string, user: string, database: string) => {
-        const answer = await cloud.api().delete(`${base(instance)}/${segment(user)}/grants`, { database });
+        const answer = await cloud.api().delete(`${base(instance)}/${segment(user)}/grants?database=${segment(database)}`);
         if (session.json) return session.printJson(answer ?? { instance, user, database, revoked: true });
         session.print(`revoked ${visible(user)}'s privileges on ${visible(database)} in ${visible(instance)}\n`);
       }),
     );
+}
+
+/** `8.2 MB`, `512 kB`: sizes as PostgreSQL's pg_size_pretty shows them (1024-based). */
+function formatBytes(bytes: number): string {
+  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

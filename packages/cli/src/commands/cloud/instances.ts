@@ -26,7 +26,6 @@ interface CreateOptions extends WaitOptions, PasswordOptions {
   readonly db?: string[];
   readonly user?: string;
   readonly param?: string[];
-  readonly configGroup?: string;
 }
 
 export function registerInstanceCommands(program: Command, host: Host): void {
@@ -40,8 +39,7 @@ export function registerInstanceCommands(program: Command, host: Host): void {
       .requiredOption('--flavor <flavor>', 'size: tiny, small, medium or large (strata instances flavors lists them)')
       .option('--db <name>', 'a database to create in it (repeatable)', collect)
       .option('--user <name>', 'a user to create, with all privileges on every --db; its password is asked for, or read with --password-stdin')
-      .option('--param <name=value>', 'a PostgreSQL parameter, e.g. work_mem=8MB (repeatable)', collect)
-      .option('--config-group <group>', 'a configuration group to attach'),
+      .option('--param <name=value>', 'a PostgreSQL parameter, e.g. statement_timeout=30s (repeatable)', collect),
   )
     .option('--password-stdin', "read the --user's password from the first line of stdin")
     .option('--password <password>', "the --user's password on the command line (shows in the process list; prefer --password-stdin)")
@@ -63,7 +61,6 @@ export function registerInstanceCommands(program: Command, host: Host): void {
           ...(Object.keys(parameters).length > 0 ? { parameters } : {}),
           ...(databases.length > 0 ? { databases } : {}),
           ...(users.length > 0 ? { users } : {}),
-          ...(options.configGroup !== undefined ? { configGroup: options.configGroup } : {}),
         };
         const api = cloud.api();
         const created = itemOf<Instance>(await api.post('/v1/instances', body), 'instance');
@@ -234,11 +231,11 @@ function printInstance(session: Session, instance: Instance): void {
     ['address', address(instance)],
     ['databases', (instance.databases ?? []).join(', ') || '-'],
     ['node', instance.nodeId ?? '-'],
+    ...(instance.error ? ([['error', instance.error]] as [string, string][]) : []),
     ['operation', instance.currentOperation ? `${instance.currentOperation.kind} (workflow ${instance.currentOperation.workflowId})` : '-'],
     ['created', formatTime(date(instance.createdAt))],
     ['updated', formatTime(date(instance.updatedAt))],
   ];
-  if (instance.configGroup) fields.splice(5, 0, ['config group', instance.configGroup]);
   session.print(renderFields(fields));
 }
 

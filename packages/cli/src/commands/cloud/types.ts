@@ -17,7 +17,8 @@ export interface Instance {
   readonly port?: number | null;
   readonly connectionString?: string | null;
   readonly databases?: readonly string[];
-  readonly configGroup?: string | null;
+  /** Why it is in ERROR, when it is. */
+  readonly error?: string | null;
   readonly createdAt?: string;
   readonly updatedAt?: string;
   readonly currentOperation?: { readonly workflowId: string; readonly kind: string } | null;
@@ -47,6 +48,13 @@ export interface DatabaseUser {
   readonly grants?: readonly { readonly database: string; readonly privilege: string }[];
 }
 
+/** A database inside an instance. */
+export interface InstanceDatabase {
+  readonly name: string;
+  readonly owner?: string;
+  readonly sizeBytes?: number;
+}
+
 export interface ConfigGroup {
   readonly id?: string;
   readonly name: string;
@@ -71,16 +79,13 @@ export interface AuditEntry {
 }
 
 export interface ApiKey {
-  readonly id?: string;
-  readonly keyId?: string;
-  readonly name?: string | null;
+  readonly id: string;
+  readonly name: string;
   readonly role: string;
+  readonly createdBy?: string | null;
   readonly createdAt?: string;
-  readonly revokedAt?: string | null;
   readonly lastUsedAt?: string | null;
-  /** Only in the answer of the create call: the key itself, shown once. */
-  readonly key?: string;
-  readonly secret?: string;
+  readonly revokedAt?: string | null;
 }
 
 /**

@@ -1,0 +1,184 @@
+// The database service's commands (`strata instances|databases|users|audit|keys`), run as the real
+// binary against a real control plane and node agent started in this process: real HTTP over a
+// socket, real PostgreSQL instances, real connections with the users' passwords.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { engines, freshPostgresUrl } from '@strata/testing';
+import { startPlatform, type TestPlatform } from './fixtures/cloud-platform.js';
+
+const BIN = fileURLToPath(new URL('../bin/strata.js', import.meta.url));
+
+/** One CLI run takes about a second (tsx start); a `--wait` create a few more on a loaded machine. */
+const CLI_TIMEOUT_MS = 120_000;
+
+const skip = engines().includes('postgres') ? false : 'needs PostgreSQL (STRATA_TEST_ENGINES excludes it)';
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `strata <args>` as a child process, with `input` on its stdin. */
+function cli(args: readonly string[], env: NodeJS.ProcessEnv, input?: string): Promise<Run> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.NODE_TEST_CONTEXT;
+  delete childEnv.STRATA_DEBUG;
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [BIN, ...args], { env: childEnv, timeout: CLI_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') {
+        reject(new Error(`strata ${args.join(' ')} did not exit normally (${error.message}); stderr:\n${stderr}`));
+        return;
+      }
+      resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+    });
+    child.stdin?.end(input ?? '');
+  });
+}
+
+function assertExit(run: Run, code: number, what: string): void {
+  assert.equal(run.code, code, `${what}: exit ${run.code}, expected ${code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+}
+
+function parsed<T>(run: Run, what: string): T {
+  assertExit(run, 0, what);
+  return JSON.parse(run.stdout) as T;
+}
+
+/** Asserts a refused run: its exit code, nothing on stdout, one `strata: …` line naming every part. */
+function assertRefused(run: Run, code: number, what: string, ...parts: string[]): void {
+  assertExit(run, code, what);
+  assert.equal(run.stdout, '', `${what}: nothing on stdout`);
+  assert.match(run.stderr, /^strata: [^\n]+\n$/, `${what}: one line on stderr, got ${JSON.stringify(run.stderr)}`);
+  for (const part of parts) assert.ok(run.stderr.includes(part), `${what}: stderr ${JSON.stringify(run.stderr)} should mention ${JSON.stringify(part)}`);
+}
+
+interface InstanceJson {
+  id: string;
+  name: string;
+  status: string;
+  flavor: string;
+  host: string;
+  port: number;
+  connectionString: string;
+  databases: string[];
+  currentOperation: { workflowId: string; kind: string } | null;
+}
+
+/** Runs `SELECT current_user` on the instance as `user` with `password`. */
+async function connectAs(instance: InstanceJson, user: string, password: string, database: string): Promise<string> {
+  const client = new pg.Client({ host: instance.host, port: instance.port, user, password, database, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ who: string }>('select current_user as who');
+    return rows[0]?.who ?? '';
+  } finally {
+    await client.end();
+  }
+}
+
+describe('strata instances, databases, users, audit against a real control plane', { skip, concurrency: 1 }, () => {
+  let platform: TestPlatform;
+  let rootDir: string;
+  let env: NodeJS.ProcessEnv;
+  const strata = (args: readonly string[], input?: string) => cli(args, env, input);
+
+  before(async () => {
+    rootDir = mkdtempSync(join(tmpdir(), 'strata-cli-cloud-'));
+    platform = await startPlatform({ database: await freshPostgresUrl(), rootDir });
+    env = { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: platform.adminKey };
+  });
+
+  after(async () => {
+    await platform?.close();
+    if (rootDir) rmSync(rootDir, { recursive: true, force: true });
+  });
+
+  test('create --wait → list shows ACTIVE → show has the connection string → the user connects with its password → delete --wait', async () => {
+    const password = 'correct horse battery staple';
+    const create = await strata(['instances', 'create', 'orders-db', '--flavor', 'tiny', '--db', 'app', '--user', 'alice', '--password-stdin', '--wait', '--json'], `${password}\n`);
+    const created = parsed<InstanceJson>(create, 'instances create --wait');
+    assert.equal(created.status, 'ACTIVE');
+    assert.equal(created.name, 'orders-db');
+    // Progress went to stderr, in order: the status it was built in, then ACTIVE.
+    const build = create.stderr.indexOf('BUILD');
+    const active = create.stderr.indexOf('ACTIVE');
+    assert.ok(build >= 0 && active > build, `progress shows BUILD then ACTIVE on stderr: ${create.stderr}`);
+    assert.ok(!create.stdout.includes(password) && !create.stderr.includes(password), 'the password is never printed');
+
+    const list = parsed<InstanceJson[]>(await strata(['instances', 'list', '--json']), 'instances list');
+    assert.deepEqual(list.map((i) => [i.name, i.status]), [['orders-db', 'ACTIVE']]);
+    const table = await strata(['instances', 'list']);
+    assertExit(table, 0, 'instances list (table)');
+    assert.match(table.stdout, /^ID\s+NAME\s+STATUS\s+FLAVOR/);
+    assert.match(table.stdout, /orders-db\s+ACTIVE\s+tiny/);
+
+    const show = await strata(['instances', 'show', 'orders-db']);
+    assertExit(show, 0, 'instances show');
+    assert.match(show.stdout, /connection string\s+postgres:\/\/[^\s@]+@127\.0\.0\.1:\d+\/\S+/);
+    const shown = parsed<InstanceJson>(await strata(['instances', 'show', created.id, '--json']), 'instances show by ID');
+    assert.equal(shown.name, 'orders-db');
+    assert.ok(shown.connectionString.startsWith('postgres://'), shown.connectionString);
+    assert.ok(!shown.connectionString.includes(password), 'no password in the connection string');
+
+    assert.equal(await connectAs(shown, 'alice', password, 'app'), 'alice');
+    await assert.rejects(connectAs(shown, 'alice', 'wrong password', 'app'), /password authentication failed/);
+
+    // A database and a second user, its password from stdin; then a new password replaces it.
+    assertExit(await strata(['databases', 'create', 'orders-db', 'reports']), 0, 'databases create');
+    const databases = parsed<string[]>(await strata(['databases', 'list', 'orders-db', '--json']), 'databases list');
+    assert.ok(databases.includes('app') && databases.includes('reports'), `databases: ${databases.join(', ')}`);
+    assertExit(await strata(['users', 'create', 'orders-db', 'bob', '--grant', 'reports', '--privilege', 'read', '--password-stdin'], 'bob-first-pass\n'), 0, 'users create');
+    assert.equal(await connectAs(shown, 'bob', 'bob-first-pass', 'reports'), 'bob');
+    assertExit(await strata(['users', 'password', 'orders-db', 'bob', '--password-stdin'], 'bob-second-pass\n'), 0, 'users password');
+    await assert.rejects(connectAs(shown, 'bob', 'bob-first-pass', 'reports'), /password authentication failed/);
+    assert.equal(await connectAs(shown, 'bob', 'bob-second-pass', 'reports'), 'bob');
+    const users = parsed<{ name: string }[]>(await strata(['users', 'list', 'orders-db', '--json']), 'users list');
+    assert.deepEqual(users.map((u) => u.name).sort(), ['alice', 'bob']);
+
+    // Each operation is a workflow, listed with its ID.
+    const operations = parsed<{ workflowId: string; kind: string }[]>(await strata(['instances', 'operations', 'orders-db', '--json']), 'instances operations');
+    assert.ok(operations.some((o) => o.kind === 'create' && o.workflowId.length > 0), JSON.stringify(operations));
+
+    const deleted = await strata(['instances', 'delete', 'orders-db', '--wait']);
+    assertExit(deleted, 0, 'instances delete --wait');
+    assert.match(deleted.stdout, /deleted orders-db/);
+    assertRefused(await strata(['instances', 'show', 'orders-db']), 3, 'show after delete', 'not_found');
+    assert.deepEqual(parsed<InstanceJson[]>(await strata(['instances', 'list', '--json']), 'list after delete'), []);
+    await assert.rejects(connectAs(shown, 'alice', password, 'app'), /ECONNREFUSED|terminating|does not exist/);
+  });
+
+  test('bad input exits 2 with the server message and creates nothing', async () => {
+    assertRefused(await strata(['instances', 'create', 'Bad_Name', '--flavor', 'tiny']), 2, 'a name that is not a DNS label', 'invalid_name');
+    assertRefused(await strata(['instances', 'create', 'fine-name', '--flavor', 'huge']), 2, 'an unknown flavor', 'unknown_flavor', 'huge');
+    assertRefused(await strata(['instances', 'create', 'fine-name', '--flavor', 'tiny', '--param', 'work_mem']), 2, 'a parameter without a value', 'name=value');
+    assertRefused(await strata(['instances', 'create', 'fine-name', '--flavor', 'tiny', '--wait-timeout', 'soon']), 2, 'a bad --wait-timeout', '--wait-timeout');
+    assert.deepEqual(parsed<InstanceJson[]>(await strata(['instances', 'list', '--json']), 'list after refusals'), []);
+  });
+
+  test('a missing, wrong or read-only key, and an unreachable control plane, each say what to do', async () => {
+    assertRefused(await cli(['instances', 'list'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: '' }), 2, 'no key', 'STRATA_API_KEY');
+    assertRefused(await cli(['instances', 'list'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: 'sk_not_a_real_key' }), 1, 'a wrong key', 'unauthorized', '--api-key');
+    const readOnly = await strata(['keys', 'create', '--role', 'read-only', '--name', 'viewer', '--json']);
+    const token = parsed<{ token: string | null }>(readOnly, 'keys create').token;
+    assert.ok(typeof token === 'string' && token.length > 10, `keys create prints the key once: ${readOnly.stdout}`);
+    assertExit(await cli(['instances', 'list'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: token }), 0, 'a read-only key reads');
+    assertRefused(await cli(['instances', 'create', 'nope', '--flavor', 'tiny'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: token }), 1, 'a read-only key writing', 'forbidden', 'role');
+    assertRefused(await cli(['instances', 'list'], { STRATA_API_URL: 'http://127.0.0.1:1', STRATA_API_KEY: token }), 5, 'nothing listening', 'does not answer', '--api-url');
+  });
+
+  test('the audit log lists the calls and its chain verifies', async () => {
+    const rows = parsed<{ action: string; result: string }[]>(await strata(['audit', 'list', '--json']), 'audit list');
+    assert.ok(rows.some((r) => r.action.includes('instances') && r.result === 'ok'), JSON.stringify(rows.slice(0, 5)));
+    const verify = await strata(['audit', 'verify']);
+    assertExit(verify, 0, 'audit verify');
+    assert.match(verify.stdout, /chain\s+intact/);
+  });
+});
