@@ -14,3 +14,5 @@ export { appendAudit, listAudit, type AuditRecord } from './audit/sql.js';
 export { canonicalRow, chainHash, type AuditFields } from './audit/chain.js';
 export { IDEMPOTENCY_HEADER, IDEMPOTENCY_TTL_SECONDS, canonicalJson } from './idempotency/idempotency.js';
 export { OPENAPI_PATH, DOCS_PATH } from './http/app.js';
+export * from './instance-admin/index.js';
+export * from './instances/index.js';

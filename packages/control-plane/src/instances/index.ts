@@ -3,8 +3,8 @@ export { instancesModule } from './routes.js';
 export { callAgent, AGENT_JOB_TIMEOUT_MS, type AgentCall, type AgentOutcome } from './agent-call.js';
 export { FLAVORS, findFlavor, flavorLimits, flavorSettings, type Flavor } from './flavors.js';
 export { INSTANCE_NAME_PATTERN, SQL_NAME_PATTERN, instanceNameProblem, sqlNameProblem, newInstanceId } from './names.js';
-export { CREATE_PARAMETERS, parameterProblems, type ParameterProblem } from './parameters.js';
-export { DEFAULT_NODE_STALE_AFTER_MS, listNodes, placeInstance, type NodeInfo } from './nodes.js';
+export { CREATE_PARAMETERS, parameterProblems, type ParameterProblem as CreateParameterProblem } from './parameters.js';
+export { DEFAULT_NODE_STALE_AFTER_MS, listNodes, nodesTableExists, placeInstance, type NodeInfo } from './nodes.js';
 export { DEFAULT_LIVENESS_INTERVAL_MS, checkNodeLiveness, startNodeLiveness, type LivenessChange, type NodeLiveness } from './liveness.js';
 export {
   OPERATIONS_QUEUE,

@@ -1,6 +1,6 @@
 // Node liveness: instances of a node that stopped heartbeating show as UNKNOWN (with an event), and get their status back when it returns.
 import type { Database } from '@strata/store';
-import { DEFAULT_NODE_STALE_AFTER_MS } from './nodes.js';
+import { DEFAULT_NODE_STALE_AFTER_MS, nodesTableExists } from './nodes.js';
 
 /** Default time between two liveness checks. */
 export const DEFAULT_LIVENESS_INTERVAL_MS = 2_000;
@@ -24,6 +24,7 @@ export interface LivenessChange {
  */
 export async function checkNodeLiveness(db: Database, staleAfterMs = DEFAULT_NODE_STALE_AFTER_MS): Promise<LivenessChange> {
   return db.transaction(async (tx) => {
+    if (!(await nodesTableExists(tx))) return { lost: [], restored: [] };
     const lost = await tx.query<{ instance_id: string; node_id: string }>(
       `with silent as (select node_id from strata_cloud.nodes where heartbeat_at <= now() - $1::integer * interval '1 millisecond'),
             changed as (

@@ -43,8 +43,18 @@ function toNode(row: Record<string, unknown>): NodeInfo {
   };
 }
 
+/**
+ * Whether any agent has created strata_cloud.nodes yet (the agent's migrations make it; a control
+ * plane that never saw an agent has no nodes).
+ */
+export async function nodesTableExists(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ present: boolean }>(`select to_regclass('strata_cloud.nodes') is not null as present`);
+  return rows[0]?.present === true;
+}
+
 /** Every registered node with its usage, by node ID. */
 export async function listNodes(db: Queryable, staleAfterMs = DEFAULT_NODE_STALE_AFTER_MS): Promise<NodeInfo[]> {
+  if (!(await nodesTableExists(db))) return [];
   const { rows } = await db.query(`${NODE_USAGE} order by n.node_id`, [staleAfterMs]);
   return rows.map(toNode);
 }
@@ -59,6 +69,7 @@ export async function listNodes(db: Queryable, staleAfterMs = DEFAULT_NODE_STALE
  * if (!node) throw new ApiError(503, 'no_capacity', 'no live node has room for this flavor; try a smaller one or add a node');
  */
 export async function placeInstance(db: Queryable, memoryMb: number, staleAfterMs = DEFAULT_NODE_STALE_AFTER_MS): Promise<string | undefined> {
+  if (!(await nodesTableExists(db))) return undefined;
   const { rows } = await db.query<{ node_id: string }>(
     `select node_id from (${NODE_USAGE}) usage
       where live and capacity_memory_mb - used_memory_mb >= $2 and capacity_instances - instances >= 1

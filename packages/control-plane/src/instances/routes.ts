@@ -2,12 +2,7 @@
 import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { scramVerifier } from '@strata/postgres';
-import { audited } from '../audit/audited.js';
-import { requirePlatformAdmin, requireRole } from '../http/auth.js';
-import { ApiError } from '../http/errors.js';
-import { ErrorSchema, errorResponses, jsonBody } from '../http/schemas.js';
-import type { ApiDeps, ApiEnv, ApiModule } from '../http/types.js';
-import { checkQuota } from '../tenancy/quotas.js';
+import { ApiError, ErrorSchema, audited, checkQuota, errorResponses, jsonBody, requirePlatformAdmin, requireRole, type ApiDeps, type ApiEnv, type ApiModule } from '../http/index.js';
 import { InstanceError } from './errors.js';
 import { listNodes } from './nodes.js';
 import { registerInstanceOperations } from './operations.js';
