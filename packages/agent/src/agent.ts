@@ -29,6 +29,11 @@ export interface AgentOptions {
   readonly nodeId: string;
   /** Directory of this node's template and instances (created if missing). */
   readonly rootDir: string;
+  /**
+   * The template cluster's directory (initdb'd once, copied into every new instance). Default
+   * `<rootDir>/template`; agents of one machine may share one.
+   */
+  readonly templateDir?: string;
   /** What placement may put here. Default: 3/4 of the machine's memory, 100 instances. */
   readonly capacity?: NodeCapacity;
   /** Time between heartbeats. Default 1,000 ms. */
@@ -76,7 +81,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const db = typeof options.database === 'string' ? await openDatabase({ url: options.database }) : options.database;
   try {
     await migrate(db, 'agent', loadMigrations(new URL('../migrations/', import.meta.url)));
-    const host: JobHost = { db, nodeId: options.nodeId, files: new NodeFiles(rootDir) };
+    const host: JobHost = { db, nodeId: options.nodeId, files: new NodeFiles(rootDir, options.templateDir === undefined ? undefined : resolve(options.templateDir)) };
     const heartbeat = await registerNode(db, { nodeId: options.nodeId, rootDir, capacity }, options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, logger);
     try {
       // Before the engine launches, so no recovered job races the reconcile.

@@ -1,4 +1,4 @@
-// The agent as a process: `node main.js --database <url> --node-id <id> --root <dir> [--memory-mb N] [--instances N] [--heartbeat-ms N]`.
+// The agent as a process: `node main.js --database <url> --node-id <id> --root <dir> [--template <dir>] [--memory-mb N] [--instances N] [--heartbeat-ms N]`.
 //
 // Prints `AGENT READY <nodeId>` once it takes jobs; SIGTERM or SIGINT closes it (its instances keep
 // running). Crash tests SIGKILL it and start it again on the same root.
@@ -10,6 +10,7 @@ const { values } = parseArgs({
     database: { type: 'string' },
     'node-id': { type: 'string' },
     root: { type: 'string' },
+    template: { type: 'string' },
     'memory-mb': { type: 'string' },
     instances: { type: 'string' },
     'heartbeat-ms': { type: 'string' },
@@ -37,6 +38,7 @@ const agent = await startAgent({
   nodeId,
   rootDir,
   ...(capacity ? { capacity } : {}),
+  ...(values.template !== undefined ? { templateDir: values.template } : {}),
   ...(values['heartbeat-ms'] !== undefined ? { heartbeatIntervalMs: Number(values['heartbeat-ms']) } : {}),
 });
 process.stdout.write(`AGENT READY ${agent.nodeId}\n`);

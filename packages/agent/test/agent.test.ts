@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { scramVerifier } from '@strata/postgres';
 import { AgentError, NodeFiles, getNodeInstance, startAgent, type ProvisionOutput, type RunningAgent } from '../src/index.js';
-import { AGENT_JOBS, QUIET, asTenant, hasPostmasterPid, runJob, systemDatabase, tempRoot } from './helpers.js';
+import { AGENT_JOBS, QUIET, asTenant, hasPostmasterPid, runJob, sharedTemplate, systemDatabase, tempRoot } from './helpers.js';
 
 const NODE = 'node-a';
 const PASSWORD = 'tenant-password-1';
@@ -14,12 +14,14 @@ let system: Awaited<ReturnType<typeof systemDatabase>>;
 let root: Awaited<ReturnType<typeof tempRoot>>;
 let agent: RunningAgent | undefined;
 let files: NodeFiles;
+let templateDir: string;
 
 before(async () => {
   system = await systemDatabase();
   root = await tempRoot('agent');
-  files = new NodeFiles(root.dir);
-  agent = await startAgent({ database: system.db, nodeId: NODE, rootDir: root.dir, capacity: { memoryMb: 2048, instances: 10 }, heartbeatIntervalMs: 100, logger: QUIET });
+  templateDir = await sharedTemplate();
+  files = new NodeFiles(root.dir, templateDir);
+  agent = await startAgent({ database: system.db, nodeId: NODE, rootDir: root.dir, templateDir, capacity: { memoryMb: 2048, instances: 10 }, heartbeatIntervalMs: 100, logger: QUIET });
 });
 
 after(async () => {
@@ -131,7 +133,7 @@ describe('reconcile', () => {
     await (await ManagedCluster.open(files.spec('ins_keep', kept!.port, kept!.spec.settings))).stop('immediate');
     await system.db.query(`update strata_cloud.node_instances set desired = 'stopped' where node_id = $1 and instance_id = 'ins_quiet'`, [NODE]);
     await system.db.query(`delete from strata_cloud.node_instances where node_id = $1 and instance_id = 'ins_orphan'`, [NODE]);
-    agent = await startAgent({ database: system.db, nodeId: NODE, rootDir: root.dir, capacity: { memoryMb: 2048, instances: 10 }, heartbeatIntervalMs: 100, logger: QUIET });
+    agent = await startAgent({ database: system.db, nodeId: NODE, rootDir: root.dir, templateDir, capacity: { memoryMb: 2048, instances: 10 }, heartbeatIntervalMs: 100, logger: QUIET });
     assert.ok(agent.reconciled.started.includes('ins_keep'), `started: ${agent.reconciled.started.join(', ')}`);
     assert.deepEqual(agent.reconciled.stopped, ['ins_quiet']);
     assert.deepEqual(agent.reconciled.removed, ['ins_orphan']);

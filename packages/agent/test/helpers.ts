@@ -1,9 +1,10 @@
 // Shared by the agent's tests: a temp root, a system database with a client, tenant logins over TCP.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { ensureTemplate } from '@strata/postgres';
 import { openDatabase, type Database } from '@strata/store';
 import { engines, freshDatabaseUrl } from '@strata/testing';
 import { StrataClient } from '@strata/transact';
@@ -12,10 +13,20 @@ import { AGENT_JOBS, agentQueue, agentVersion } from '../src/index.js';
 /** Logs nothing: the tests assert outcomes, the agent's info lines are noise here. */
 export const QUIET = { info: () => {}, warn: () => {}, error: (...args: unknown[]) => console.error(...args) };
 
-/** A fresh temp directory for a node's root; `remove()` deletes it. */
+/** A fresh temp directory for a node's root, passable by the unprivileged server user (mkdtemp makes 0700); `remove()` deletes it. */
 export async function tempRoot(name: string): Promise<{ dir: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `strata-agent-${name}-`));
+  await chmod(dir, 0o755);
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** One template for the agent tests of every run (initdb once; ensureTemplate reuses a complete one). */
+export const TEST_TEMPLATE_DIR = join(tmpdir(), 'strata-agent-test-template');
+
+/** Makes the shared template before agents use it (so two agents never initdb it at once). */
+export async function sharedTemplate(): Promise<string> {
+  await ensureTemplate(TEST_TEMPLATE_DIR);
+  return TEST_TEMPLATE_DIR;
 }
 
 /** A fresh system database (PostgreSQL when the suite runs it, else PGlite) and a client on it. */

@@ -10,8 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +22,7 @@ import { StrataClient } from '@strata/transact';
 import { createInstance, startOperation, type InstanceServiceDeps, type InstanceStatus } from '../src/instances/index.js';
 import { checkQuota } from '../src/tenancy/quotas.js';
 import { insertTenant } from '../src/tenancy/sql/tenants.js';
-import { CONTROL_PLANE_MIGRATIONS, asTenant, destroyAll, waitForStatus } from './instances/platform.js';
+import { CONTROL_PLANE_MIGRATIONS, asTenant, destroyAll, nodeRoot, sharedTemplate, waitForStatus } from './instances/platform.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CONTROL_PLANE_MAIN = join(HERE, 'instances', 'crash-control-plane.ts');
@@ -87,12 +86,13 @@ test('instance operations survive SIGKILLs of the control plane and the agent', 
   const seed = testSeed('instance operations crash');
   const random = new SeededRandom(seed);
   const url = await freshPostgresUrl();
-  const rootDir = await mkdtemp(join(tmpdir(), 'strata-crash-node-'));
-  const files = new NodeFiles(rootDir);
+  const rootDir = await nodeRoot('crash-node');
+  const templateDir = await sharedTemplate();
+  const files = new NodeFiles(rootDir, templateDir);
   const db = await openDatabase({ url });
   let client: StrataClient | undefined;
   const startControlPlane = () => new Incarnation(CONTROL_PLANE_MAIN, [url], 'CP READY');
-  const startAgentProcess = () => new Incarnation(AGENT_MAIN, ['--database', url, '--node-id', NODE_ID, '--root', rootDir, '--heartbeat-ms', '200', '--memory-mb', '8192'], 'AGENT READY');
+  const startAgentProcess = () => new Incarnation(AGENT_MAIN, ['--database', url, '--node-id', NODE_ID, '--root', rootDir, '--template', templateDir, '--heartbeat-ms', '200', '--memory-mb', '8192'], 'AGENT READY');
   let controlPlane = startControlPlane();
   let agent = startAgentProcess();
   try {

@@ -3,15 +3,13 @@
 // the API, connect as the tenant, the OpenAPI document, roles, busy instances, another tenant's
 // 404, bad input with nothing half-created, idempotent creates.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
 import { freshDatabaseUrl } from '@strata/testing';
 import { createControlPlane, instancesModule, type ControlPlane } from '../src/index.js';
 import { call, newKey, newTenant, quietLogger } from './harness.js';
-import { asTenant, destroyAll, QUIET } from './instances/platform.js';
+import { asTenant, destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
 
 let cp: ControlPlane;
 let agent: RunningAgent;
@@ -21,8 +19,8 @@ let adminKey: string;
 before(async () => {
   cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule], logger: quietLogger() });
   adminKey = cp.bootstrapKey!;
-  rootDir = await mkdtemp(join(tmpdir(), 'strata-http-node-'));
-  agent = await startAgent({ database: cp.db, nodeId: 'node-http', rootDir, capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, logger: QUIET });
+  rootDir = await nodeRoot('http-node');
+  agent = await startAgent({ database: cp.db, nodeId: 'node-http', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, logger: QUIET });
 });
 after(async () => {
   await agent?.close();

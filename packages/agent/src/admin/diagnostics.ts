@@ -8,19 +8,19 @@ import { AdminError } from './errors.js';
  * Most log lines one call returns: enough to see a crash and what led to it, small enough
  * (~100 KiB at typical line lengths) to travel as one job output through the system database.
  */
-export const MAX_LOG_TAIL_LINES = 1_000;
+export const MAX_ADMIN_LOG_LINES = 1_000;
 
 /**
  * The last `lines` lines of the instance's server log, oldest first.
  *
- * @throws {AdminError} `invalid_log_lines` when `lines` is not an integer in 1..{@link MAX_LOG_TAIL_LINES}.
+ * @throws {AdminError} `invalid_log_lines` when `lines` is not an integer in 1..{@link MAX_ADMIN_LOG_LINES}.
  *
  * @example
  * const { lines } = await logTail(cluster, 50);
  */
 export async function logTail(cluster: Pick<ManagedCluster, 'logTail'>, lines: number): Promise<AdminResults['logTail']> {
-  if (!Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_TAIL_LINES) {
-    throw new AdminError('invalid_log_lines', `lines must be an integer from 1 to ${MAX_LOG_TAIL_LINES}, got ${JSON.stringify(lines)}`);
+  if (!Number.isInteger(lines) || lines < 1 || lines > MAX_ADMIN_LOG_LINES) {
+    throw new AdminError('invalid_log_lines', `lines must be an integer from 1 to ${MAX_ADMIN_LOG_LINES}, got ${JSON.stringify(lines)}`);
   }
   return { lines: (await cluster.logTail(lines)).slice(-lines) };
 }

@@ -18,7 +18,7 @@ export const ADMIN_ERROR_STATUS = {
   system_database: 400,
   /** A grant's privilege other than 'all' or 'read'. */
   invalid_privilege: 400,
-  /** A line count outside 1..MAX_LOG_TAIL_LINES. */
+  /** A line count outside 1..MAX_ADMIN_LOG_LINES. */
   invalid_log_lines: 400,
   database_not_found: 404,
   user_not_found: 404,

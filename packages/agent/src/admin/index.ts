@@ -12,5 +12,5 @@ export {
 } from './actions.js';
 export { ADMIN_ERROR_STATUS, AdminError, isAdminErrorCode, type AdminErrorCode } from './errors.js';
 export { IDENTIFIER_PATTERN, SYSTEM_DATABASES, checkIdentifier, checkVerifier } from './identifiers.js';
-export { MAX_LOG_TAIL_LINES } from './diagnostics.js';
+export { MAX_ADMIN_LOG_LINES } from './diagnostics.js';
 export { registerAdminJob, runAdminAction } from './job.js';

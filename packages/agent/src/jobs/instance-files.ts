@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { ManagedCluster, ensureTemplate, type InstanceSpec, type InstanceTemplate } from '@strata/postgres';
 
 /**
- * The files of one node: `<root>/template` (the initdb'd template copied into every new instance)
+ * The files of one node: `<root>/template` (the initdb'd template copied into every new instance;
+ * another directory when given)
  * and `<root>/instances/<instanceId>/{data,socket}`.
  *
  * @example
@@ -13,10 +14,13 @@ import { ManagedCluster, ensureTemplate, type InstanceSpec, type InstanceTemplat
  */
 export class NodeFiles {
   readonly rootDir: string;
+  /** The template's directory: `<root>/template` unless the agent was given one (nodes of one machine may share it). */
+  readonly templateDir: string;
   #template: Promise<InstanceTemplate> | undefined;
 
-  constructor(rootDir: string) {
+  constructor(rootDir: string, templateDir = join(rootDir, 'template')) {
     this.rootDir = rootDir;
+    this.templateDir = templateDir;
   }
 
   /** The directory holding every instance of this node. */
@@ -46,7 +50,7 @@ export class NodeFiles {
 
   /** The template cluster, initdb'd once per node (and reused by every later start). */
   template(): Promise<InstanceTemplate> {
-    this.#template ??= ensureTemplate(join(this.rootDir, 'template')).catch((error: unknown) => {
+    this.#template ??= ensureTemplate(this.templateDir).catch((error: unknown) => {
       this.#template = undefined;
       throw error;
     });

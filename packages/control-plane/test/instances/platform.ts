@@ -1,10 +1,10 @@
 // Test harness of the instance tests: a control-plane engine with the instance operations and real node agents on one system database.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { ManagedCluster, scramVerifier } from '@strata/postgres';
+import { ManagedCluster, ensureTemplate, scramVerifier } from '@strata/postgres';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { engines, freshDatabaseUrl } from '@strata/testing';
 import { Strata, StrataClient } from '@strata/transact';
@@ -21,6 +21,22 @@ export const CONTROL_PLANE_MIGRATIONS = new URL('../../migrations/', import.meta
 /** The engine to run on: PostgreSQL when the suite has it, else the embedded default. */
 export function systemEngine(): 'postgres' | 'pglite' {
   return engines().includes('postgres') ? 'postgres' : 'pglite';
+}
+
+/** One template for the instance tests of every run (initdb once; ensureTemplate reuses a complete one). */
+export const TEST_TEMPLATE_DIR = join(tmpdir(), 'strata-cloud-test-template');
+
+/** Makes the shared template before agents use it (so two agents never initdb it at once). */
+export async function sharedTemplate(): Promise<string> {
+  await ensureTemplate(TEST_TEMPLATE_DIR);
+  return TEST_TEMPLATE_DIR;
+}
+
+/** A fresh node root the unprivileged server user can pass through (mkdtemp makes 0700). */
+export async function nodeRoot(name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `strata-${name}-`));
+  await chmod(dir, 0o755);
+  return dir;
 }
 
 /** One node of the test platform. */
@@ -58,12 +74,13 @@ export async function startPlatform(nodeIds: readonly string[], options: { reado
   for (const tenantId of TENANTS) await db.transaction((tx) => insertTenant(tx, { tenantId, name: tenantId, platform: false, quotas: DEFAULT_QUOTAS }));
   const client = await StrataClient.connect({ database: db });
   const nodes: TestNode[] = [];
+  const templateDir = await sharedTemplate();
   const startNode = async (node: TestNode) => {
-    node.agent = await startAgent({ database: db, nodeId: node.nodeId, rootDir: node.rootDir, capacity: { memoryMb: 4096, instances: 20 }, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200, logger: QUIET });
+    node.agent = await startAgent({ database: db, nodeId: node.nodeId, rootDir: node.rootDir, templateDir, capacity: { memoryMb: 4096, instances: 20 }, heartbeatIntervalMs: options.heartbeatIntervalMs ?? 200, logger: QUIET });
   };
   for (const nodeId of nodeIds) {
-    const rootDir = await mkdtemp(join(tmpdir(), `strata-${nodeId}-`));
-    const node: TestNode = { nodeId, rootDir, files: new NodeFiles(rootDir), agent: undefined };
+    const rootDir = await nodeRoot(nodeId);
+    const node: TestNode = { nodeId, rootDir, files: new NodeFiles(rootDir, templateDir), agent: undefined };
     nodes.push(node);
     await startNode(node);
   }
