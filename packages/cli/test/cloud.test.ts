@@ -133,7 +133,7 @@ describe('strata instances, databases, users, audit against a real control plane
 
     // A database and a second user, its password from stdin; then a new password replaces it.
     assertExit(await strata(['databases', 'create', 'orders-db', 'reports']), 0, 'databases create');
-    const databases = parsed<string[]>(await strata(['databases', 'list', 'orders-db', '--json']), 'databases list');
+    const databases = parsed<{ name: string }[]>(await strata(['databases', 'list', 'orders-db', '--json']), 'databases list').map((d) => d.name);
     assert.ok(databases.includes('app') && databases.includes('reports'), `databases: ${databases.join(', ')}`);
     assertExit(await strata(['users', 'create', 'orders-db', 'bob', '--grant', 'reports', '--privilege', 'read', '--password-stdin'], 'bob-first-pass\n'), 0, 'users create');
     assert.equal(await connectAs(shown, 'bob', 'bob-first-pass', 'reports'), 'bob');

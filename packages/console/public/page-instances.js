@@ -8,6 +8,9 @@ import { formatRelative, formatTime } from './format.js';
 import { html } from './html.js';
 import { useLiveRefresh } from './live.js';
 
+/** Workflow statuses an operation ends in. */
+const FINISHED = ['SUCCESS', 'ERROR', 'CANCELLED'];
+
 export function instanceHref(instance) {
   return `/instances/${encodeURIComponent(instance)}`;
 }
@@ -139,7 +142,7 @@ function InstanceDetail({ instance }) {
               <td>${o.status ? html`<${StatusBadge} status=${o.status} />` : html`<span class="muted">—</span>`}</td>
               <td><${Link} href=${workflowHref(o.workflowId)} class="mono" data-testid="operation-workflow">${o.workflowId}</${Link}></td>
               <td>${formatTime(o.createdAt)}</td>
-              <td>${formatTime(o.completedAt ?? null)}</td>
+              <td>${FINISHED.includes(o.status) ? formatTime(o.updatedAt) : html`<span class="muted">running</span>`}</td>
             </tr>`)}</tbody>
           </table></div>`}
     <p><${Link} href="/instances">All instances</${Link}></p>`;

@@ -71,8 +71,8 @@ async function forward<E extends Env>(c: Context<E>, url: string): Promise<Respo
   try {
     upstream = await fetch(url, {
       method: c.req.method,
-      headers: { Accept: 'application/json', Authorization: `Bearer ${apiKey}`, ...(c.req.method === 'POST' ? { 'Content-Type': 'application/json' } : {}) },
-      ...(c.req.method === 'POST' ? { body: '{}' } : {}),
+      // No body is passed on: the one POST allowed (audit verify) takes none.
+      headers: { Accept: 'application/json', Authorization: `Bearer ${apiKey}` },
       redirect: 'manual',
       signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
     });

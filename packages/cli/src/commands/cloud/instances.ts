@@ -162,7 +162,7 @@ export function registerInstanceCommands(program: Command, host: Host): void {
         session.print(
           renderTable(
             [{ header: 'WORKFLOW ID' }, { header: 'KIND' }, { header: 'STATUS' }, { header: 'CREATED' }, { header: 'UPDATED' }],
-            operations.map((o) => [o.workflowId, o.kind, o.status ?? '-', formatTime(date(o.createdAt)), formatTime(date(o.completedAt ?? o.updatedAt))]),
+            operations.map((o) => [o.workflowId, o.kind, o.status ?? '-', formatTime(date(o.createdAt)), formatTime(date(o.updatedAt))]),
           ),
         );
       }),

@@ -28,11 +28,10 @@ export interface Instance {
 export interface Operation {
   readonly workflowId: string;
   readonly kind: string;
-  readonly status?: string;
-  readonly createdAt?: string;
-  readonly updatedAt?: string;
-  readonly completedAt?: string | null;
-  readonly error?: unknown;
+  /** The workflow's status: PENDING while it runs, then SUCCESS, ERROR or CANCELLED. */
+  readonly status: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
 }
 
 export interface Flavor {
