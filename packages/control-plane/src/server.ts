@@ -10,6 +10,7 @@ import { allowedHostsFor, hostHeaderOf, isHostName, isLoopbackAddress } from './
 import { listen } from './http/listen.js';
 import type { ApiModule } from './http/types.js';
 import { assertStrictBodies } from './http/validation.js';
+import { startNodeLiveness } from './instances/liveness.js';
 import { bootstrap } from './tenancy/bootstrap.js';
 import { tenancyModule } from './tenancy/routes.js';
 
@@ -85,6 +86,9 @@ export async function createControlPlane(options: ControlPlaneOptions = {}): Pro
     assertStrictBodies(app);
     await strata.launch();
     cleanups.unshift(() => strata.shutdown());
+    // Instances of nodes that stop heartbeating show as UNKNOWN until they return (src/instances/).
+    const liveness = startNodeLiveness(db, { logger });
+    cleanups.unshift(() => liveness.stop());
     const bootstrapped = await bootstrap(db);
     const server = await listen(app.fetch, { host, port });
     cleanups.unshift(() => server.close());
