@@ -73,7 +73,7 @@ export interface NodeLiveness {
  */
 export function startNodeLiveness(
   db: Database,
-  options: { readonly staleAfterMs?: number; readonly intervalMs?: number; readonly logger?: Pick<Console, 'warn'> } = {},
+  options: { readonly staleAfterMs?: number; readonly intervalMs?: number; readonly logger?: { warn(message: string): void } } = {},
 ): NodeLiveness {
   const logger = options.logger ?? console;
   let inFlight: Promise<void> = Promise.resolve();
