@@ -22,8 +22,8 @@ export {
   type IndexBuildReport,
   type IndexEntry,
   type IndexScanOptions,
-  type IndexStatus,
   type RecordScanOptions,
 } from './record-store.js';
+export type { IndexStatus } from './index-states.js';
 export { INDEX_BUILD_WORKFLOW_NAME, indexBuildWorkflow, type IndexBuildable, type IndexBuildWorkflowOptions } from './index-build-workflow.js';
 export { IndexNotReadyError, InvalidRecordError, InvalidRecordTypeError, RecordExistsError, RecordNotFoundError, UnknownIndexError } from './errors.js';

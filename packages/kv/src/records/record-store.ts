@@ -4,11 +4,11 @@ import { InvalidArgumentError } from '@strata/store';
 import type { KvDatabase, ReadTransaction, Transaction } from '../core/interfaces.js';
 import { Subspace } from '../subspace/subspace.js';
 import { compareBytes, concatBytes } from '../tuple/bytes.js';
-import { pack } from '../tuple/encode.js';
-import { unpack } from '../tuple/decode.js';
 import { rangeOfPrefix, type KeyRange } from '../tuple/range.js';
 import type { Tuple, TupleItem } from '../tuple/types.js';
 import { IndexNotReadyError, RecordExistsError, RecordNotFoundError, UnknownIndexError } from './errors.js';
+import { maintainIndex, readCount } from './index-entries.js';
+import { IndexStates, type IndexState, type IndexStatus } from './index-states.js';
 import type { FieldValue, Fields, IndexDefinition, RecordOf, RecordType } from './record-type.js';
 
 /** Sub-subspaces of a store (small integers: one byte each in every key). */
@@ -25,22 +25,11 @@ export const DEFAULT_INDEX_BUILD_BATCH_SIZE = 200;
 /** Upper bound of a batch: past it one transaction risks the KV's 5 s limit on a loaded server. */
 export const MAX_INDEX_BUILD_BATCH_SIZE = 10_000;
 
-const EMPTY = new Uint8Array(0);
-const PLUS_ONE = littleEndian(1n);
-const MINUS_ONE = littleEndian(-1n);
 
-/**
- * Whether an index can be read. `building`: added to a type that already had records, so writes
- * keep it up to date for records the build has passed, and reads are refused until the build ends.
- */
-export type IndexStatus = 'readable' | 'building';
-
-type IndexState = { readonly status: 'readable' } | { readonly status: 'building'; readonly cursor: Uint8Array | null };
-
-/** One entry of a value index: the indexed fields' values and the record's primary key. */
+/** One entry of a value index: the indexed fields' values and the record's primary key (for `load`). */
 export interface IndexEntry {
   readonly values: FieldValue[];
-  readonly primaryKey: TupleItem[];
+  readonly primaryKey: FieldValue[];
 }
 
 /**
@@ -112,16 +101,14 @@ export class RecordStore<F extends Fields> {
   readonly type: RecordType<F>;
   readonly #records: Subspace;
   readonly #indexes: Subspace;
-  readonly #states: Subspace;
-  /** Index states read by a transaction; the store is their only writer, and updates this too. */
-  readonly #stateCache = new WeakMap<object, Promise<Map<string, IndexState>>>();
+  readonly #states: IndexStates;
 
   constructor(subspace: Subspace, type: RecordType<F>) {
     this.subspace = subspace;
     this.type = type;
     this.#records = subspace.sub(RECORDS);
     this.#indexes = subspace.sub(INDEXES);
-    this.#states = subspace.sub(INDEX_STATES);
+    this.#states = new IndexStates(subspace.sub(INDEX_STATES), this.#records, type.indexes.map((index) => index.name));
   }
 
   /**
@@ -136,7 +123,7 @@ export class RecordStore<F extends Fields> {
   async insert(tr: Transaction, record: RecordOf<F>): Promise<void> {
     this.type.validate(record);
     const key = this.type.keyOf(record);
-    const old = await this.load(tr, key);
+    const old = await this.#load(tr, key);
     if (old !== undefined) throw new RecordExistsError(this.type.name, key);
     await this.#write(tr, key, undefined, record);
   }
@@ -151,7 +138,7 @@ export class RecordStore<F extends Fields> {
   async save(tr: Transaction, record: RecordOf<F>): Promise<RecordOf<F> | undefined> {
     this.type.validate(record);
     const key = this.type.keyOf(record);
-    const old = await this.load(tr, key);
+    const old = await this.#load(tr, key);
     await this.#write(tr, key, old, record);
     return old;
   }
@@ -167,7 +154,7 @@ export class RecordStore<F extends Fields> {
   async update(tr: Transaction, record: RecordOf<F>): Promise<RecordOf<F>> {
     this.type.validate(record);
     const key = this.type.keyOf(record);
-    const old = await this.load(tr, key);
+    const old = await this.#load(tr, key);
     if (old === undefined) throw new RecordNotFoundError(this.type.name, key);
     await this.#write(tr, key, old, record);
     return old;
@@ -182,7 +169,7 @@ export class RecordStore<F extends Fields> {
    */
   async delete(tr: Transaction, primaryKey: Tuple): Promise<RecordOf<F> | undefined> {
     const key = this.type.keyOf(primaryKey);
-    const old = await this.load(tr, key);
+    const old = await this.#load(tr, key);
     if (old !== undefined) await this.#write(tr, key, old, undefined);
     return old;
   }
@@ -194,7 +181,11 @@ export class RecordStore<F extends Fields> {
    * const ada = await db.transact((tr) => users.load(tr, ['ada']));
    */
   async load(tr: ReadTransaction, primaryKey: Tuple): Promise<RecordOf<F> | undefined> {
-    const key = this.type.keyOf(primaryKey);
+    return this.#load(tr, this.type.keyOf(primaryKey));
+  }
+
+  /** The record at a primary key already in tuple form (from `keyOf`). */
+  async #load(tr: ReadTransaction, key: TupleItem[]): Promise<RecordOf<F> | undefined> {
     const value = await tr.get(this.#records.pack(key));
     return value === undefined ? undefined : this.type.decode(key, value);
   }
@@ -230,7 +221,7 @@ export class RecordStore<F extends Fields> {
     const base = this.#indexes.sub(index.name);
     return rows.map(({ key }) => {
       const items = base.unpack(key);
-      return { values: this.type.valuesOf(fields, items.slice(0, fields.length)), primaryKey: items.slice(fields.length) };
+      return { values: this.type.valuesOf(fields, items.slice(0, fields.length)), primaryKey: this.type.valuesOf(this.type.primaryKey, items.slice(fields.length)) };
     });
   }
 
@@ -296,7 +287,7 @@ export class RecordStore<F extends Fields> {
    */
   async indexStatus(tr: ReadTransaction, indexName: string): Promise<IndexStatus> {
     this.#index(indexName);
-    return (await this.#stateOf(tr, indexName)).status;
+    return (await this.#states.forRead(tr, indexName)).status;
   }
 
   /**
@@ -316,7 +307,7 @@ export class RecordStore<F extends Fields> {
       throw new InvalidArgumentError(`batchSize is an integer from 1 to ${MAX_INDEX_BUILD_BATCH_SIZE}; got ${batchSize}`);
     }
     const index = this.#index(indexName);
-    const states = await this.#statesOf(tr);
+    const states = await this.#states.forWrite(tr);
     const state = states.get(index.name);
     if (state === undefined || state.status === 'readable') return { done: true, recordsIndexed: 0 };
     const all = this.#records.range();
@@ -324,11 +315,11 @@ export class RecordStore<F extends Fields> {
     const rows = await tr.getRange(begin, all.end, { limit: batchSize });
     for (const { key, value } of rows) {
       const primaryKey = this.#records.unpack(key);
-      this.#maintain(tr, index, primaryKey, undefined, this.type.decode(primaryKey, value));
+      maintainIndex(tr, this.#indexes, this.type, index, primaryKey, undefined, this.type.decode(primaryKey, value));
     }
     const last = rows[rows.length - 1];
     const next: IndexState = rows.length < batchSize || last === undefined ? { status: 'readable' } : { status: 'building', cursor: last.key };
-    this.#setState(tr, states, index.name, next);
+    this.#states.set(tr, states, index.name, next);
     return { done: next.status === 'readable', recordsIndexed: rows.length };
   }
 
@@ -361,37 +352,20 @@ export class RecordStore<F extends Fields> {
     const base = this.#indexes.sub(indexName);
     tr.clear(base.key);
     tr.clearRange(base.range().begin, base.range().end);
-    tr.clear(this.#states.pack([indexName]));
-    this.#stateCache.delete(tr);
+    this.#states.clear(tr, indexName);
   }
 
   async #write(tr: Transaction, primaryKey: TupleItem[], old: RecordOf<F> | undefined, record: RecordOf<F> | undefined): Promise<void> {
     const recordKey = this.#records.pack(primaryKey);
-    const states = await this.#statesOf(tr);
+    const states = await this.#states.forWrite(tr);
     for (const index of this.type.indexes) {
       const state = states.get(index.name);
       // A building index covers records up to its cursor; the build indexes the rest later.
       if (state?.status === 'building' && (state.cursor === null || compareBytes(recordKey, state.cursor) > 0)) continue;
-      this.#maintain(tr, index, primaryKey, old, record);
+      maintainIndex(tr, this.#indexes, this.type, index, primaryKey, old, record);
     }
     if (record === undefined) tr.clear(recordKey);
     else tr.set(recordKey, this.type.encodeValue(record));
-  }
-
-  #maintain(tr: Transaction, index: IndexDefinition, primaryKey: TupleItem[], old: RecordOf<F> | undefined, record: RecordOf<F> | undefined): void {
-    if (index.kind === 'value') {
-      const oldKey = old === undefined ? undefined : this.#indexes.pack([index.name, ...this.type.tupleOf(old, index.fields), ...primaryKey]);
-      const newKey = record === undefined ? undefined : this.#indexes.pack([index.name, ...this.type.tupleOf(record, index.fields), ...primaryKey]);
-      if (oldKey !== undefined && newKey !== undefined && compareBytes(oldKey, newKey) === 0) return;
-      if (oldKey !== undefined) tr.clear(oldKey);
-      if (newKey !== undefined) tr.set(newKey, EMPTY);
-    } else {
-      const oldKey = old === undefined ? undefined : this.#indexes.pack([index.name, ...this.type.tupleOf(old, index.groupBy)]);
-      const newKey = record === undefined ? undefined : this.#indexes.pack([index.name, ...this.type.tupleOf(record, index.groupBy)]);
-      if (oldKey !== undefined && newKey !== undefined && compareBytes(oldKey, newKey) === 0) return;
-      if (oldKey !== undefined) tr.add(oldKey, MINUS_ONE);
-      if (newKey !== undefined) tr.add(newKey, PLUS_ONE);
-    }
   }
 
   #index(name: string): IndexDefinition<keyof F & string> {
@@ -425,64 +399,8 @@ export class RecordStore<F extends Fields> {
   }
 
   async #requireReadable(tr: ReadTransaction, indexName: string): Promise<void> {
-    if ((await this.#stateOf(tr, indexName)).status !== 'readable') throw new IndexNotReadyError(indexName);
+    if ((await this.#states.forRead(tr, indexName)).status !== 'readable') throw new IndexNotReadyError(indexName);
   }
-
-  /** One index's state for a read: a missing state is what the next write would record, without writing it. */
-  async #stateOf(tr: ReadTransaction, indexName: string): Promise<IndexState> {
-    const stored = await tr.get(this.#states.pack([indexName]));
-    if (stored !== undefined) return decodeState(stored);
-    return (await this.#isEmpty(tr)) ? { status: 'readable' } : { status: 'building', cursor: null };
-  }
-
-  /** Every declared index's state, recording it for indexes seen for the first time. */
-  #statesOf(tr: Transaction): Promise<Map<string, IndexState>> {
-    let states = this.#stateCache.get(tr);
-    if (states === undefined) {
-      states = this.#loadStates(tr);
-      this.#stateCache.set(tr, states);
-      // A failed read must not stick to the transaction object.
-      states.catch(() => this.#stateCache.delete(tr));
-    }
-    return states;
-  }
-
-  async #loadStates(tr: Transaction): Promise<Map<string, IndexState>> {
-    const states = new Map<string, IndexState>();
-    const { begin, end } = this.#states.range();
-    for (const { key, value } of await tr.getRange(begin, end)) {
-      const name = this.#states.unpack(key)[0];
-      if (typeof name === 'string') states.set(name, decodeState(value));
-    }
-    const missing = this.type.indexes.filter((index) => !states.has(index.name));
-    if (missing.length > 0) {
-      // New indexes of an empty store are complete already; otherwise existing records must be indexed first.
-      const initial: IndexState = (await this.#isEmpty(tr)) ? { status: 'readable' } : { status: 'building', cursor: null };
-      for (const index of missing) this.#setState(tr, states, index.name, initial);
-    }
-    return states;
-  }
-
-  #setState(tr: Transaction, states: Map<string, IndexState>, indexName: string, state: IndexState): void {
-    states.set(indexName, state);
-    tr.set(this.#states.pack([indexName]), encodeState(state));
-  }
-
-  async #isEmpty(tr: ReadTransaction): Promise<boolean> {
-    const { begin, end } = this.#records.range();
-    return (await tr.getRange(begin, end, { limit: 1 })).length === 0;
-  }
-}
-
-function encodeState(state: IndexState): Uint8Array {
-  return state.status === 'readable' ? pack(['readable']) : pack(['building', state.cursor]);
-}
-
-function decodeState(bytes: Uint8Array): IndexState {
-  const [status, cursor] = unpack(bytes);
-  if (status === 'readable') return { status: 'readable' };
-  if (status === 'building' && (cursor === null || cursor instanceof Uint8Array)) return { status: 'building', cursor };
-  throw new Error(`invariant broken: an index state holds ${JSON.stringify(status)}; it was not written by this record layer`);
 }
 
 function rangeOptions(options: { limit?: number; reverse?: boolean }): { limit?: number; reverse?: boolean } {
@@ -493,16 +411,4 @@ function rangeOptions(options: { limit?: number; reverse?: boolean }): { limit?:
   }
   if (options.reverse !== undefined) out.reverse = options.reverse;
   return out;
-}
-
-function littleEndian(value: bigint): Uint8Array {
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setBigInt64(0, value, true);
-  return bytes;
-}
-
-function readCount(bytes: Uint8Array): number {
-  const padded = new Uint8Array(8);
-  padded.set(bytes.subarray(0, 8));
-  return Number(new DataView(padded.buffer).getBigInt64(0, true));
 }
