@@ -32,11 +32,11 @@ export async function readJsonBody(c: Context): Promise<RequestBody> {
   const declared = c.req.header('Content-Length');
   if (declared !== undefined && Number(declared) > REQUEST_BODY_BYTES_MAX) throw tooLarge();
   const text = await readText(c.req.raw.body);
+  const mediaType = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim() ?? '';
   let body: RequestBody;
   if (text === '') {
     body = { value: undefined };
   } else {
-    const mediaType = (c.req.header('Content-Type') ?? '').split(';')[0]?.trim() ?? '';
     if (!JSON_MEDIA_TYPE.test(mediaType)) {
       throw new ApiError(415, 'unsupported_media_type', `the request body must be JSON sent with "Content-Type: application/json"${mediaType === '' ? '' : `, not ${JSON.stringify(mediaType.slice(0, 100))}`}`);
     }
@@ -46,8 +46,10 @@ export async function readJsonBody(c: Context): Promise<RequestBody> {
       throw new ApiError(400, 'invalid_json', `the request body is not valid JSON (${(error as Error).message}); send one JSON object`);
     }
   }
-  // Hono's validator reads c.req.json(), which parses this cached text: the stream is consumed.
-  c.req.bodyCache.text = Promise.resolve(text === '' && JSON_MEDIA_TYPE.test((c.req.header('Content-Type') ?? '').split(';')[0]?.trim() ?? '') ? '{}' : text);
+  // Hono's validator reads c.req.json(), which parses this cached text (the stream is consumed);
+  // an empty JSON body reads as {}, so the schema names what is missing. Hono caches promises
+  // here, whatever its declared type says.
+  (c.req.bodyCache as Record<string, unknown>).text = Promise.resolve(text === '' && JSON_MEDIA_TYPE.test(mediaType) ? '{}' : text);
   bodies.set(c.req.raw, body);
   return body;
 }

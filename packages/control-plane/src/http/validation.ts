@@ -61,7 +61,9 @@ export function assertStrictBodies(app: OpenAPIHono<ApiEnv>): void {
     const name = `${method.toUpperCase()} ${path}`;
     if (body.required !== true) throw new Error(`route ${name}: its JSON body must be required — use jsonBody(schema) from the http module`);
     for (const [mediaType, content] of Object.entries(body.content)) {
-      const loose = looseObjectPath(content.schema as z.ZodTypeAny, 'body');
+      const schema: unknown = content.schema;
+      if (!(schema instanceof z.ZodType)) continue;
+      const loose = looseObjectPath(schema, 'body');
       if (loose !== undefined) throw new Error(`route ${name}: the ${mediaType} body schema lets unknown fields through at ${loose} — make that object .strict()`);
     }
   }
@@ -83,7 +85,7 @@ function looseObjectPath(schema: z.ZodTypeAny, path: string): string | undefined
   if (schema instanceof z.ZodArray) return looseObjectPath(schema.element as z.ZodTypeAny, `${path}[]`);
   if (schema instanceof z.ZodRecord) return looseObjectPath(schema.valueSchema as z.ZodTypeAny, `${path}.*`);
   if (schema instanceof z.ZodUnion || schema instanceof z.ZodDiscriminatedUnion) {
-    for (const option of schema.options as z.ZodTypeAny[]) {
+    for (const option of schema.options as unknown as readonly z.ZodTypeAny[]) {
       const inner = looseObjectPath(option, path);
       if (inner !== undefined) return inner;
     }

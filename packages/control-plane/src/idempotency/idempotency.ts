@@ -26,10 +26,10 @@ export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 const WAIT_FOR_FIRST_MS = 30_000;
 
 /** How often a waiting duplicate looks again. */
-const WAIT_POLL_INTERVAL_MS = 25;
+const WAIT_POLL_INTERVAL_MS = 50;
 
 /** A request that has not finished after this long is taken to have died with its process; a retry takes its key over. */
-const ABANDONED_AFTER_MS = 5 * 60_000;
+const ABANDONED_AFTER_SECONDS = 5 * 60;
 
 /** Fields each request asked to keep out of the stored copy (secrets shown once). */
 const hidden = new WeakMap<Request, string[]>();
@@ -82,7 +82,7 @@ export function idempotency(db: Database): MiddlewareHandler<ApiEnv> {
         if (stored.response.contentType !== null) headers['Content-Type'] = stored.response.contentType;
         return c.body(stored.response.body, stored.response.status as 200, headers);
       }
-      if (Date.now() - stored.claimedAt.getTime() > ABANDONED_AFTER_MS && (await takeOverKey(db, tenantId, key, stored.claimedAt))) {
+      if (await takeOverKey(db, tenantId, key, ABANDONED_AFTER_SECONDS)) {
         owner = true;
         break;
       }

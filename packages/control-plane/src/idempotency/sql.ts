@@ -5,7 +5,6 @@ import type { Queryable } from '@strata/store';
 /** A stored key. */
 export interface IdempotencyRecord {
   readonly fingerprint: string;
-  readonly claimedAt: Date;
   /** Null while the request that owns the key is still running. */
   readonly response: { readonly status: number; readonly contentType: string | null; readonly body: string } | null;
 }
@@ -23,20 +22,25 @@ export async function claimKey(db: Queryable, tenantId: string, key: string, fin
   return rows.length === 1;
 }
 
-/** Takes over a key whose request was abandoned (claimed before `claimedAt` and never completed). */
-export async function takeOverKey(db: Queryable, tenantId: string, key: string, claimedAt: Date): Promise<boolean> {
+/**
+ * Takes over a key whose request was abandoned: claimed more than `abandonedAfterSeconds` ago
+ * (by the database's clock) and never completed. Of concurrent takers one wins: the row lock
+ * makes the others see the fresh claim.
+ */
+export async function takeOverKey(db: Queryable, tenantId: string, key: string, abandonedAfterSeconds: number): Promise<boolean> {
   const { rows } = await db.query(
     `update strata_cloud.idempotency_keys set claimed_at = now()
-      where tenant_id = $1 and idempotency_key = $2 and completed_at is null and claimed_at = $3 returning 1 as taken`,
-    [tenantId, key, claimedAt],
+      where tenant_id = $1 and idempotency_key = $2 and completed_at is null
+        and claimed_at < now() - make_interval(secs => $3) returning 1 as taken`,
+    [tenantId, key, abandonedAfterSeconds],
   );
   return rows.length === 1;
 }
 
 /** The stored key, or undefined. */
 export async function readKey(db: Queryable, tenantId: string, key: string): Promise<IdempotencyRecord | undefined> {
-  const { rows } = await db.query<{ fingerprint: string; claimed_at: Date | string; completed_at: Date | string | null; status_code: number | null; content_type: string | null; response_body: string | null }>(
-    `select fingerprint, claimed_at, completed_at, status_code, content_type, response_body
+  const { rows } = await db.query<{ fingerprint: string; completed_at: Date | string | null; status_code: number | null; content_type: string | null; response_body: string | null }>(
+    `select fingerprint, completed_at, status_code, content_type, response_body
        from strata_cloud.idempotency_keys where tenant_id = $1 and idempotency_key = $2`,
     [tenantId, key],
   );
@@ -44,7 +48,6 @@ export async function readKey(db: Queryable, tenantId: string, key: string): Pro
   if (row === undefined) return undefined;
   return {
     fingerprint: row.fingerprint,
-    claimedAt: new Date(row.claimed_at),
     response: row.completed_at === null ? null : { status: row.status_code ?? 200, contentType: row.content_type, body: row.response_body ?? '' },
   };
 }

@@ -13,7 +13,7 @@ import { newApiKey } from './api-keys.js';
 import { newId } from './ids.js';
 import { createApiKey } from './keys.js';
 import { DEFAULT_QUOTAS } from './quotas.js';
-import { ApiKeySchema, KeyNameSchema, QuotaChangeSchema, QuotasSchema, RoleSchema, TenantNameSchema, TenantSchema, TokenSchema, keyJson, tenantJson } from './schemas.js';
+import { ApiKeySchema, KeyNameSchema, NonEmptyQuotaChangeSchema, QuotaChangeSchema, RoleSchema, TenantNameSchema, TenantSchema, TokenSchema, keyJson, tenantJson } from './schemas.js';
 import { listApiKeys, revokeApiKey } from './sql/api-keys.js';
 import { getTenant, insertTenant, updateQuotas, usageOf } from './sql/tenants.js';
 
@@ -32,7 +32,7 @@ const createTenantRoute = createRoute({
   path: '/v1/tenants',
   tags: ['tenants'],
   summary: 'Create a tenant and its first admin key (platform admins)',
-  request: { body: jsonBody(z.object({ name: TenantNameSchema, quotas: QuotasSchema.partial().strict().optional() }).strict()) },
+  request: { body: jsonBody(z.object({ name: TenantNameSchema, quotas: QuotaChangeSchema.optional() }).strict()) },
   responses: {
     201: json(z.object({ tenant: TenantSchema, key: ApiKeySchema, token: TokenSchema }), 'The tenant, and its first admin key (the token is shown once)'),
     ...errorResponses(400, 401, 403, 409, 413, 415, 422),
@@ -46,7 +46,7 @@ const setQuotasRoute = createRoute({
   path: '/v1/tenants/{tenantId}/quotas',
   tags: ['tenants'],
   summary: 'Change a tenant\'s quotas (platform admins)',
-  request: { params: TenantIdParams, body: jsonBody(QuotaChangeSchema) },
+  request: { params: TenantIdParams, body: jsonBody(NonEmptyQuotaChangeSchema) },
   responses: { 200: json(TenantSchema, 'The tenant with its new quotas'), ...errorResponses(400, 401, 403, 404, 413, 415) },
 });
 

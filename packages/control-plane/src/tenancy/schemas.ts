@@ -9,19 +9,19 @@ const QUOTA_MAX = 1_000_000_000;
 
 const quota = (description: string) => z.number().int().min(0).max(QUOTA_MAX).openapi({ description });
 
-export const QuotasSchema = z
-  .object({
-    instances: quota('database instances (not deleted)'),
-    storageMb: quota('total storage of the instances, in MB'),
-    connections: quota('total max_connections of the instances'),
-  })
-  .strict()
-  .openapi('Quotas');
+const quotaFields = () => ({
+  instances: quota('database instances (not deleted)'),
+  storageMb: quota('total storage of the instances, in MB'),
+  connections: quota('total max_connections of the instances'),
+});
 
-export const QuotaChangeSchema = QuotasSchema.partial()
-  .strict()
-  .refine((value) => Object.keys(value).length > 0, { message: 'name at least one of instances, storageMb, connections' })
-  .openapi('QuotaChange');
+export const QuotasSchema = z.object(quotaFields()).strict().openapi('Quotas');
+
+/** Some quotas: a new tenant's (the rest default) or a change (the rest stay). A schema of its own, not `QuotasSchema.partial()`, which would keep the `Quotas` name in the document. */
+export const QuotaChangeSchema = z.object(quotaFields()).partial().strict().openapi('QuotaChange');
+
+/** A change must name at least one quota. */
+export const NonEmptyQuotaChangeSchema = QuotaChangeSchema.refine((value) => Object.keys(value).length > 0, { message: 'name at least one of instances, storageMb, connections' });
 
 export const TenantSchema = z
   .object({
