@@ -88,7 +88,7 @@ const powerRoute = (action: 'stop' | 'start' | 'restart') =>
     method: 'post',
     path: `/v1/instances/{instance}/${action}`,
     tags: [TAG],
-    summary: `${action[0]!.toUpperCase()}${action.slice(1)} an instance`,
+    summary: `${action.charAt(0).toUpperCase()}${action.slice(1)} an instance`,
     request: { params: InstanceRefParams },
     responses: { 202: json(InstanceSchema, `the instance, its ${action} running`), ...errorResponses(401, 403, 404, 409) },
   });

@@ -169,8 +169,8 @@ function validateCreate(request: CreateInstanceRequest): Flavor {
   const flavor = findFlavor(request.flavor);
   if (!flavor) throw new InstanceError(400, 'unknown_flavor', `unknown flavor ${JSON.stringify(request.flavor)}; use one of ${FLAVORS.map((f) => f.name).join(', ')} (GET /v1/flavors)`);
   const problems = parameterProblems(request.parameters ?? {});
-  if (problems.length > 0) {
-    const first = problems[0]!;
+  const [first] = problems;
+  if (first !== undefined) {
     throw new InstanceError(400, first.code, problems.map((p) => p.message).join('; '), { parameters: problems });
   }
   const databases = request.databases ?? [];

@@ -61,6 +61,13 @@ function toRow(row: Record<string, unknown>): InstanceRow {
   };
 }
 
+/** The one row a statement returns; its absence is a broken invariant (the caller holds the row). */
+function returned(rows: Record<string, unknown>[], what: string): Record<string, unknown> {
+  const row = rows[0];
+  if (row === undefined) throw new Error(`invariant: the ${what} returned no row`);
+  return row;
+}
+
 /** A new instance, as the create transaction inserts it (status BUILD, its create operation running). */
 export interface NewInstance {
   readonly instanceId: string;
@@ -98,7 +105,7 @@ export async function insertInstance(db: Queryable, instance: NewInstance): Prom
       instance.operationId,
     ],
   );
-  return toRow(rows[0]!);
+  return toRow(returned(rows, `insert of instance ${instance.instanceId}`));
 }
 
 /**
@@ -193,7 +200,7 @@ export async function finishOperation(db: Queryable, instanceId: string, operati
 /** Renames an instance (the caller checked the name is free; the unique index is the last word). */
 export async function renameInstance(db: Queryable, instanceId: string, name: string): Promise<InstanceRow> {
   const { rows } = await db.query(`update strata_cloud.instances set name = $2, updated_at = now() where instance_id = $1 returning ${COLUMNS}`, [instanceId, name]);
-  return toRow(rows[0]!);
+  return toRow(returned(rows, `rename of instance ${instanceId}`));
 }
 
 /** One instance event. */
