@@ -4,7 +4,6 @@ import { resolve } from 'node:path';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
-import { registerAdminJob } from './admin/job.js';
 import { registerAdminJob } from './admin/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
@@ -91,7 +90,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       const strata = new Strata({ database: db, executorId: version, appVersion: version, logger });
       registerJobs(strata, host);
       registerAdminJob(strata, host);
-      options.registerMore?.(strata, host);
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();
       let closed: Promise<void> | undefined;
