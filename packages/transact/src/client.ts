@@ -125,6 +125,7 @@ export class StrataClient {
     assertIdentifier(options.workflow, 'workflow');
     assertIdentifier(options.queue, 'queue');
     if (options.workflowId !== undefined) assertIdentifier(options.workflowId, 'workflowId');
+    if (options.appVersion !== undefined) assertIdentifier(options.appVersion, 'appVersion');
     if (options.timeoutMs !== undefined) assertDuration(options.timeoutMs, 'timeoutMs');
     validateAttributes(options.attributes);
     validateEnqueueOptions(options, CLIENT_ENQUEUE_OPTION_KEYS, 'enqueue options');
@@ -149,6 +150,7 @@ export class StrataClient {
       options,
       parentWorkflowId: null,
       deadlineAt: null,
+      appVersion: options.appVersion ?? null,
     });
     return this.retrieve<R>(workflowId);
   }

@@ -70,6 +70,7 @@ export const CLIENT_ENQUEUE_OPTION_KEYS = keysOf<ClientEnqueueOptions>({
   ...Object.fromEntries(START_OPTION_KEYS.map((key) => [key, true] as const)),
   workflow: true,
   queue: true,
+  appVersion: true,
   transaction: true,
 } as Record<keyof ClientEnqueueOptions, true>);
 /** Options of `strata.queue(name, {...})`, `queues.create`, `queues.update`. */

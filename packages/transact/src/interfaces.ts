@@ -727,6 +727,13 @@ export interface ClientEnqueueOptions extends StartOptions, EnqueueOptions {
   readonly workflow: string;
   readonly queue: string;
   /**
+   * Only an executor running this application version dequeues the workflow, and only one of
+   * that version recovers it after a crash. Pins work to a group of executors, e.g. a node
+   * agent's jobs to that node: `appVersion: 'agent:node-1'`. Default: whichever executor
+   * dequeues it first, which then runs it under its own version.
+   */
+  readonly appVersion?: string;
+  /**
    * Enqueue inside this transaction on the system database: the workflow exists (and starts)
    * only if the transaction commits.
    */

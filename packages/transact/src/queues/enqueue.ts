@@ -96,6 +96,8 @@ export interface EnqueueRequest {
   readonly options: EnqueueOptions & Pick<StartOptions, 'timeoutMs' | 'attributes'>;
   readonly parentWorkflowId: string | null;
   readonly deadlineAt: Date | null;
+  /** Only executors of this application version dequeue it (`ClientEnqueueOptions.appVersion`); null: any. */
+  readonly appVersion?: string | null;
 }
 
 /** The outcome of an enqueue: the workflow that holds the place, and whether this call created it. */
@@ -133,6 +135,7 @@ export async function enqueue(db: Queryable, request: EnqueueRequest, batched?: 
     deadlineAt: request.deadlineAt,
     attributes: attributesJson(options.attributes),
     traceParent: activeTraceParent(),
+    appVersion: request.appVersion ?? null,
   };
   // Outside a transaction, a server's NOTIFY goes with the insert's own commit; in the caller's
   // transaction (or a polled database) it is sent through `db`, at that commit.

@@ -3,7 +3,7 @@ import type { Database, Queryable } from '@strata/store';
 import { QUEUE_PREFIX, sqlSignalKey } from '../signals/keys.js';
 
 /** The notification sent with the statement's own commit (see signals/keys.ts). */
-const NOTIFY_QUEUE = `, pg_notify($14, ${sqlSignalKey(QUEUE_PREFIX, 'queue_name')})`;
+const NOTIFY_QUEUE = `, pg_notify($15, ${sqlSignalKey(QUEUE_PREFIX, 'queue_name')})`;
 
 /** A queue as stored in `strata.queues`. */
 export interface QueueRow {
@@ -103,6 +103,8 @@ export interface NewQueuedWorkflow {
   readonly attributes: string | null;
   /** W3C traceparent of the active span, if any. */
   readonly traceParent: string | null;
+  /** The only application version whose executors may dequeue it; null: any (the claimer's is set then). */
+  readonly appVersion: string | null;
 }
 
 /**
@@ -116,8 +118,8 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
     `with queued as (
        insert into strata.workflows
          (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
-          timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, queue_order)
-       values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), $13, nextval('strata.queue_order'))
+          timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, app_version, queue_order)
+       values ($1, $2, 'ENQUEUED', $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12::jsonb, '{}'), $13, $14, nextval('strata.queue_order'))
        on conflict do nothing
        returning queue_name)
      select 1${notify} from queued`,
@@ -135,6 +137,7 @@ export async function enqueueWorkflow(db: Queryable, workflow: NewQueuedWorkflow
       workflow.deadlineAt,
       workflow.attributes,
       workflow.traceParent,
+      workflow.appVersion,
       ...(notifyChannel === null ? [] : [notifyChannel]),
     ],
     { prepare: true },
@@ -158,13 +161,13 @@ export async function enqueueWorkflows(db: Queryable, workflows: readonly NewQue
     `with queued as (
        insert into strata.workflows
          (workflow_id, name, status, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
-          timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, queue_order)
+          timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, app_version, queue_order)
        select u.workflow_id, u.name, 'ENQUEUED', u.inputs, u.queue_name, u.queue_partition, u.priority, u.deduplication_key, u.not_before,
-              u.timeout_ms, u.parent_workflow_id, u.deadline_at, coalesce(u.attributes::jsonb, '{}'), u.trace_parent, nextval('strata.queue_order')
+              u.timeout_ms, u.parent_workflow_id, u.deadline_at, coalesce(u.attributes::jsonb, '{}'), u.trace_parent, u.app_version, nextval('strata.queue_order')
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[],
-                     $9::bigint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[])
+                     $9::bigint[], $10::text[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])
               as u(workflow_id, name, inputs, queue_name, queue_partition, priority, deduplication_key, not_before,
-                   timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent)
+                   timeout_ms, parent_workflow_id, deadline_at, attributes, trace_parent, app_version)
        on conflict do nothing
        returning workflow_id, queue_name)
      select workflow_id${notify} from queued`,
@@ -182,6 +185,7 @@ export async function enqueueWorkflows(db: Queryable, workflows: readonly NewQue
       workflows.map((w) => w.deadlineAt?.toISOString() ?? null),
       workflows.map((w) => w.attributes),
       workflows.map((w) => w.traceParent),
+      workflows.map((w) => w.appVersion),
       ...(notifyChannel === null ? [] : [notifyChannel]),
     ],
     { prepare: true },
