@@ -60,10 +60,10 @@ describe('checkParameters', () => {
   });
 
   test('a value out of range is invalid_parameter_value naming the parameter and the allowed range in its unit', () => {
-    const [problem] = checkParameters({ work_mem: '1TB' }, CATALOGUE).problems;
+    const [problem] = checkParameters({ work_mem: '4TB' }, CATALOGUE).problems;
     assert.equal(problem?.code, 'invalid_parameter_value');
     assert.equal(problem?.parameter, 'work_mem');
-    assert.match(problem?.message ?? '', /work_mem = "1TB" is out of range: use 64kB to 2147483647kB/);
+    assert.match(problem?.message ?? '', /work_mem = "4TB" is out of range: use 64kB to 2147483647kB/);
     assert.deepEqual(problem?.allowed, { min: 64, max: 2147483647, unit: 'kB' });
     assert.match(checkParameters({ work_mem: '32' }, CATALOGUE).problems[0]?.message ?? '', /out of range/);
     assert.match(checkParameters({ wal_buffers: '4GB' }, CATALOGUE).problems[0]?.message ?? '', /-1 to 262143 \(in units of 8kB\)/);

@@ -1,11 +1,12 @@
 // One audited change inside an instance: a control-plane workflow (the agent job, then its record), awaited by the request.
 import { randomUUID } from 'node:crypto';
-import type { AdminAction, AdminActionKind, AdminResults } from '@strata/agent';
+import type { AdminAction, AdminActionKind, AdminResult, AdminResults } from '@strata/agent';
 import { WaitTimeoutError } from '@strata/transact';
 import type { Context } from 'hono';
 import { audited } from '../audit/audited.js';
 import { ApiError } from '../http/errors.js';
 import type { ApiDeps, ApiEnv } from '../http/types.js';
+import type { AgentOutcome } from '../instances/agent-call.js';
 import type { InstanceRow } from '../instances/sql.js';
 import { ADMIN_REQUEST_TIMEOUT_MS, adminApiError } from './agent-admin.js';
 import type { CatalogueCache } from './catalogue.js';
@@ -37,7 +38,7 @@ export function runChange<K extends AdminActionKind>(
   return audited(c, auditAction, target, async () => {
     const workflowId = `admin-${instance.instanceId}-${action.kind}-${randomUUID()}`;
     const handle = await deps.workflows.action.with({ workflowId }).start({ nodeId: instance.nodeId, action });
-    let outcome;
+    let outcome: AgentOutcome<AdminResult>;
     try {
       outcome = await handle.result({ timeoutMs: ADMIN_REQUEST_TIMEOUT_MS });
     } catch (error) {

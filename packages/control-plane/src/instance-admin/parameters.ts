@@ -120,8 +120,8 @@ export interface CheckedParameters {
  * setting's type, a unit of its kind, and lie within its min/max; enum values must be listed.
  *
  * @example
- * const { problems } = checkParameters({ work_mem: '1TB', max_prepared_transactions: '10' }, catalogue);
- * // [{ parameter: 'work_mem', code: 'invalid_parameter_value', message: 'work_mem = "1TB" is out of range: use 64kB to 2147483647kB', … }]
+ * const { problems } = checkParameters({ work_mem: '4TB', max_prepared_transactions: '10' }, catalogue);
+ * // [{ parameter: 'work_mem', code: 'invalid_parameter_value', message: 'work_mem = "4TB" is out of range: use 64kB to 2147483647kB', … }]
  */
 export function checkParameters(requested: Readonly<Record<string, string>>, catalogue: readonly CatalogueSetting[]): CheckedParameters {
   const byName = new Map(catalogue.map((setting) => [setting.name.toLowerCase(), setting]));
