@@ -73,8 +73,8 @@ async function benchEngine(engine: string, db: Database): Promise<void> {
     await kv.transact(async (tr) => {
       for (let k = i; k < i + 1_000; k++) tr.set(keyOf(k), VALUE);
     });
-    await db.query('insert into bench_plain select k, $2 from unnest($1::bytea[]) as k', [
-      Array.from({ length: 1_000 }, (_, k) => Buffer.from(keyOf(i + k))),
+    await db.query("insert into bench_plain select decode(k, 'hex'), $2 from unnest($1::text[]) as k", [
+      Array.from({ length: 1_000 }, (_, k) => Buffer.from(keyOf(i + k)).toString('hex')),
       Buffer.from(VALUE),
     ]);
   }

@@ -28,6 +28,7 @@ create table strata.kv_commits (
   commit_id bytea unique,
   committed_at timestamptz not null default now()
 );
+create index kv_commits_committed_at on strata.kv_commits (committed_at);
 
 -- The conflict log: the key ranges each commit wrote (kept 10 seconds, twice the 5 s
 -- transaction limit). A commit conflicts when a range it read was written after its read version.

@@ -3,7 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { engines } from '@strata/testing';
+import { ERROR_KINDS, StrataError } from '@strata/store';
+import { declaredKind, engines, exportedErrorClasses } from '@strata/testing';
+import * as kvErrors from '../src/errors.js';
 import {
   AccessedUnreadableError,
   InvalidKeyError,
@@ -24,6 +26,16 @@ import {
   type Watch,
 } from '../src/index.js';
 import { b, int64, openCoreKv, readInt64, text, type CoreKv } from './core-helpers.js';
+
+test('every error class of the core extends StrataError and declares its kind (KvLimitError is their abstract base)', () => {
+  const classes = exportedErrorClasses(kvErrors as Record<string, unknown>);
+  assert.ok(classes.length >= 14, `found ${classes.length} error classes`);
+  for (const [name, errorClass] of classes) {
+    assert.ok(errorClass.prototype instanceof StrataError, `${name} does not extend StrataError`);
+    if (errorClass === kvErrors.KvLimitError) continue;
+    assert.ok((ERROR_KINDS as readonly unknown[]).includes(declaredKind(errorClass)), `${name} declares no kind`);
+  }
+});
 
 const texts = (rows: Array<{ key: Uint8Array; value: Uint8Array }>) => rows.map((row) => `${text(row.key)}=${text(row.value)}`);
 
@@ -299,12 +311,12 @@ for (const kind of engines()) {
     });
 
     test('a transaction used after it committed, or from an earlier run of the body, is refused', async () => {
-      let saved: Transaction | undefined;
+      const kept: { tr?: Transaction } = {};
       await t.kv.transact(async (tr) => {
-        saved = tr;
+        kept.tr = tr;
       });
-      assert.ok(saved);
-      const stale = saved;
+      const stale = kept.tr;
+      assert.ok(stale);
       assert.throws(() => stale.set(b('late'), b('x')), TransactionFinishedError);
       await assert.rejects(stale.get(b('late')), TransactionFinishedError);
     });

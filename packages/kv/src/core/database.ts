@@ -174,14 +174,14 @@ class KvStore implements KvDatabase {
     try {
       const read = await this.#db.transaction(
         async (sql): Promise<ReadPhase<T>> => {
-          const readVersion = await readVersion(sql);
+          const snapshotVersion = await readVersion(sql);
           const now = this.#settings.now;
           const attemptTr = new KvTransaction({ sql, now, startedAtMs: now(), newWatch: (key) => this.#watches.create(key) });
           tr = attemptTr;
           const value = await fn(attemptTr);
           attemptTr.beginCommit();
-          if (!attemptTr.buffer.isEmpty || attemptTr.watches.length === 0) return { value, readVersion };
-          return { value, readVersion, references: await readValues(sql, attemptTr.watches.map((w) => mapKey(w.key))) };
+          if (!attemptTr.buffer.isEmpty || attemptTr.watches.length === 0) return { value, readVersion: snapshotVersion };
+          return { value, readVersion: snapshotVersion, references: await readValues(sql, attemptTr.watches.map((w) => mapKey(w.key))) };
         },
         { isolation: this.#settings.isolation, readOnly: true, maxAttempts: 1 },
       );
@@ -211,8 +211,8 @@ class KvStore implements KvDatabase {
     }
   }
 
-  /** Commits `tr`'s writes if nothing it read changed since `readVersion`. */
-  async #commit(tr: KvTransaction, readVersion: number): Promise<{ version: number; references: Map<string, Uint8Array> }> {
+  /** Commits `tr`'s writes if nothing it read changed since `snapshotVersion`. */
+  async #commit(tr: KvTransaction, snapshotVersion: number): Promise<{ version: number; references: Map<string, Uint8Array> }> {
     tr.checkDuration();
     const commitId = randomBytes(COMMIT_ID_BYTES);
     let references = new Map<string, Uint8Array>();
@@ -220,16 +220,16 @@ class KvStore implements KvDatabase {
       const version = await this.#db.transaction(
         async (sql) => {
           await lockCommits(sql);
-          const check = await checkConflicts(sql, readVersion, tr.readConflicts);
-          if (readVersion < check.prunedBelow) throw new RetryAttempt('the conflict log no longer covers the read version');
+          const check = await checkConflicts(sql, snapshotVersion, tr.readConflicts);
+          if (snapshotVersion < check.prunedBelow) throw new RetryAttempt('the conflict log no longer covers the read version');
           if (check.conflict) throw new RetryAttempt('a key it read was written by a transaction that committed first');
-          const version = check.version + 1;
+          const commitVersion = check.version + 1;
           const bases = await readValues(sql, tr.buffer.atomicKeys());
-          const writes = tr.buffer.commitWrites(bases, versionstampOf(version));
-          await applyCommit(sql, version, commitId, writes);
+          const writes = tr.buffer.commitWrites(bases, versionstampOf(commitVersion));
+          await applyCommit(sql, commitVersion, commitId, writes);
           if (tr.watches.length > 0) references = await readValues(sql, tr.watches.map((w) => mapKey(w.key)));
           await sql.notify(KV_CHANNEL, commitPayload([...writes.deletes, ...writes.sets.map((s) => s.key)], writes.clearRanges));
-          return version;
+          return commitVersion;
         },
         { isolation: 'read committed', maxAttempts: 1 },
       );

@@ -3,7 +3,7 @@
 
 import type { Queryable } from '@strata/store';
 import type { AtomicOp } from './atomic.js';
-import { keyAfter } from './bytes.js';
+import { compareKeys, keyAfter } from './bytes.js';
 import type { KeyValue, RangeOptions, ReadTransaction, Transaction, Watch } from './interfaces.js';
 import { KeySelector } from './key-selector.js';
 import { MAX_TRANSACTION_DURATION_MS, SizeBudget, checkKey, checkRangeKey, checkValue } from './limits.js';
@@ -187,7 +187,7 @@ export class KvTransaction implements Transaction {
     const from = await this.#resolve(begin, 'the range begin', snapshot);
     const to = await this.#resolve(end, 'the range end', snapshot);
     const rows = await mergedRange(this.#context.sql, this.buffer, from, to, reverse, limit);
-    if (!snapshot) {
+    if (!snapshot && compareKeys(from, to) < 0) {
       const last = rows.at(-1);
       const cut = rows.length === limit && last !== undefined;
       const range: KeyRange = !cut ? { begin: from, end: to } : reverse ? { begin: last.key, end: to } : { begin: from, end: keyAfter(last.key) };
