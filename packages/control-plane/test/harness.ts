@@ -147,7 +147,7 @@ export async function newTenant(cp: ControlPlane, adminKey: string, name: string
 }
 
 /** Creates a key with `role` in the tenant of `adminKey`. */
-export async function newKey(cp: ControlPlane, adminKey: string, role: 'admin' | 'member' | 'read-only', name = role): Promise<{ keyId: string; key: string }> {
+export async function newKey(cp: ControlPlane, adminKey: string, role: 'admin' | 'member' | 'read-only', name: string = role): Promise<{ keyId: string; key: string }> {
   const reply = await call(cp.url, 'POST', '/v1/keys', { key: adminKey, body: { name, role } });
   if (reply.status !== 201) throw new Error(`creating a ${role} key: ${reply.status} ${reply.text}`);
   return { keyId: reply.json.key.id, key: reply.json.token };

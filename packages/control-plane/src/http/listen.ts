@@ -1,7 +1,7 @@
 // Serving the API over node:http: listen, answer what Node's parser refuses with the API's error
 // shape, and close with a grace period for requests in flight.
 
-import { createServer, type RequestListener, type Server, type ServerOptions } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
@@ -28,7 +28,7 @@ export async function listen(fetch: (request: Request, env: object) => Response 
     overrideGlobalObjects: false,
     // requireHostHeader: false — a request without Host reaches the app and gets its typed 421.
     serverOptions: { maxHeaderSize: HEADER_BYTES_MAX, requireHostHeader: false },
-    createServer: ((options: ServerOptions, listener: RequestListener) => createServer(options, listener)) as never,
+    createServer: ((options: ServerOptions, listener: RequestListener) => createServer(options, refuseWithoutHost(listener))) as never,
   }) as Server;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) {
@@ -58,5 +58,21 @@ export async function listen(fetch: (request: Request, env: object) => Response 
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
       })),
+  };
+}
+
+/**
+ * A request without a `Host` header (HTTP/1.0, hand-written) gets the API's typed 421, like a
+ * foreign Host; the adapter would answer a bare 400 (it cannot build the request's URL).
+ */
+function refuseWithoutHost(listener: RequestListener): RequestListener {
+  return (request: IncomingMessage, response: ServerResponse) => {
+    if (request.headers.host !== undefined && request.headers.host !== '') {
+      listener(request, response);
+      return;
+    }
+    const body = JSON.stringify({ error: { code: 'unknown_host', message: 'this API answers only requests that name it in a Host header; send HTTP/1.1 with Host: <the API\'s address and port>', requestId: 'none' } });
+    response.writeHead(421, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    response.end(body);
   };
 }

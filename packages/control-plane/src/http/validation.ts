@@ -61,7 +61,7 @@ export function assertStrictBodies(app: OpenAPIHono<ApiEnv>): void {
     const name = `${method.toUpperCase()} ${path}`;
     if (body.required !== true) throw new Error(`route ${name}: its JSON body must be required — use jsonBody(schema) from the http module`);
     for (const [mediaType, content] of Object.entries(body.content)) {
-      const schema: unknown = content.schema;
+      const schema: unknown = (content as { schema?: unknown } | undefined)?.schema;
       if (!(schema instanceof z.ZodType)) continue;
       const loose = looseObjectPath(schema, 'body');
       if (loose !== undefined) throw new Error(`route ${name}: the ${mediaType} body schema lets unknown fields through at ${loose} — make that object .strict()`);
@@ -70,22 +70,22 @@ export function assertStrictBodies(app: OpenAPIHono<ApiEnv>): void {
 }
 
 /** The path of the first object schema (within `schema`) that is not strict, or undefined. */
-function looseObjectPath(schema: z.ZodTypeAny, path: string): string | undefined {
+function looseObjectPath(schema: z.ZodType, path: string): string | undefined {
   if (schema instanceof z.ZodObject) {
-    if (schema._def.unknownKeys !== 'strict') return path;
-    for (const [key, value] of Object.entries(schema.shape as Record<string, z.ZodTypeAny>)) {
+    // .strict() sets the catch-all to never; the default strips unknown keys, .loose() keeps them.
+    if (!(schema.def.catchall instanceof z.ZodNever)) return path;
+    for (const [key, value] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
       const inner = looseObjectPath(value, `${path}.${key}`);
       if (inner !== undefined) return inner;
     }
     return undefined;
   }
-  if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) return looseObjectPath(schema.unwrap() as z.ZodTypeAny, path);
-  if (schema instanceof z.ZodDefault) return looseObjectPath(schema._def.innerType as z.ZodTypeAny, path);
-  if (schema instanceof z.ZodEffects) return looseObjectPath(schema.innerType() as z.ZodTypeAny, path);
-  if (schema instanceof z.ZodArray) return looseObjectPath(schema.element as z.ZodTypeAny, `${path}[]`);
-  if (schema instanceof z.ZodRecord) return looseObjectPath(schema.valueSchema as z.ZodTypeAny, `${path}.*`);
-  if (schema instanceof z.ZodUnion || schema instanceof z.ZodDiscriminatedUnion) {
-    for (const option of schema.options as unknown as readonly z.ZodTypeAny[]) {
+  if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable || schema instanceof z.ZodDefault) return looseObjectPath(schema.unwrap() as z.ZodType, path);
+  if (schema instanceof z.ZodPipe) return looseObjectPath(schema.in as z.ZodType, path);
+  if (schema instanceof z.ZodArray) return looseObjectPath(schema.element as z.ZodType, `${path}[]`);
+  if (schema instanceof z.ZodRecord) return looseObjectPath(schema.valueType as z.ZodType, `${path}.*`);
+  if (schema instanceof z.ZodUnion) {
+    for (const option of schema.options as readonly z.ZodType[]) {
       const inner = looseObjectPath(option, path);
       if (inner !== undefined) return inner;
     }
