@@ -287,6 +287,21 @@ describe('properties (fast-check)', () => {
     );
   });
 
+  test('values of one type order by value (integers, doubles, floats, strings, bytes, nested tuples)', () => {
+    const sameType = fc.oneof(
+      fc.tuple(canonicalInt, canonicalInt),
+      fc.tuple(canonicalDouble, canonicalDouble),
+      fc.tuple(fc.double({ noNaN: true }), fc.double({ noNaN: true })).map(([a, b]) => [new Float32(a), new Float32(b)] as const),
+      fc.tuple(fc.string({ unit: 'binary', maxLength: 4 }), fc.string({ unit: 'binary', maxLength: 4 })),
+      fc.tuple(edgyBytes, edgyBytes),
+      fc.tuple(fc.array(item, { maxLength: 3 }), fc.array(item, { maxLength: 3 })),
+    );
+    fc.assert(
+      fc.property(sameType, ([a, b]) => assert.equal(Math.sign(compareBytes(pack([a]), pack([b]))), compareItems(a, b))),
+      { numRuns: 2_000 },
+    );
+  });
+
   test('order holds for tuples that share a prefix (where the next element decides)', () => {
     fc.assert(
       fc.property(tuple, tuple, tuple, (prefix, a, b) => {
