@@ -22,7 +22,7 @@ export const CreateInstanceBody = z
     name: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ description: 'A DNS label, unique in the tenant', example: 'orders-db' }),
     flavor: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ description: 'tiny, small, medium or large (GET /v1/flavors)', example: 'small' }),
     parameters: z
-      .record(z.string().max(MAX_TEXT_LENGTH))
+      .record(z.string(), z.string().max(MAX_TEXT_LENGTH))
       .refine((value) => Object.keys(value).length <= MAX_PARAMETERS, { message: `at most ${MAX_PARAMETERS} parameters` })
       .optional()
       .openapi({ description: 'PostgreSQL parameters (a safe subset; memory and connections come from the flavor)', example: { statement_timeout: '30s' } }),
@@ -75,7 +75,7 @@ export const FlavorListSchema = z
         maxConnections: z.number().int(),
         cpu: z.number(),
         storageMb: z.number().int(),
-        settings: z.record(z.string()),
+        settings: z.record(z.string(), z.string()),
       }),
     ),
   })
