@@ -15,7 +15,7 @@ export const InstanceRefParams = z.object({
 export const GrantSchema = z.object({
   database: z.string().min(1).max(MAX_TEXT_LENGTH),
   privilege: z.enum(['all', 'read']),
-});
+}).strict();
 
 export const CreateInstanceBody = z
   .object({
@@ -33,7 +33,7 @@ export const CreateInstanceBody = z
           name: z.string().min(1).max(MAX_TEXT_LENGTH),
           password: z.string().min(MIN_PASSWORD_LENGTH).max(MAX_PASSWORD_LENGTH).openapi({ description: 'Stored only as a SCRAM-SHA-256 verifier' }),
           grants: z.array(GrantSchema).max(MAX_INITIAL_DATABASES).optional().openapi({ description: "Default: 'all' on every database of the create" }),
-        }),
+        }).strict(),
       )
       .max(MAX_INITIAL_USERS)
       .optional(),
