@@ -1,8 +1,10 @@
 // Subspaces: keys are the prefix then the packed tuple; unpack strips it; ranges and nesting stay inside.
 
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
+import { engines } from '@strata/testing';
 import { compareBytes, pack, Subspace, SubspaceMismatchError, unpack, Versionstamp } from '../src/index.js';
+import { openTestKv, type TestKv } from './layers-helpers.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
@@ -67,3 +69,33 @@ describe('Subspace', () => {
     assert.equal(hex(key.subarray(offset, offset + 10)), 'ff'.repeat(10));
   });
 });
+
+for (const kind of engines()) {
+  describe(`versionstamped keys through the KV (${kind})`, () => {
+    let opened: TestKv;
+    before(async () => {
+      opened = await openTestKv(kind);
+    });
+    after(async () => {
+      await opened.close();
+    });
+
+    test('keys made by packWithVersionstamp read back as complete versionstamps, in commit order, ordered by user version within a commit', async () => {
+      const log = new Subspace(['log']);
+      for (const event of ['first', 'second']) {
+        await opened.kv.transact(async (tr) => {
+          for (const userVersion of [1, 0]) {
+            const { key, offset } = log.packWithVersionstamp([Versionstamp.incomplete(userVersion)]);
+            tr.setVersionstampedKey(key, offset, pack([event, userVersion]));
+          }
+        });
+      }
+      const rows = await opened.kv.transact((tr) => tr.getRange(log.range().begin, log.range().end));
+      assert.deepEqual(rows.map(({ value }) => unpack(value)), [['first', 0], ['first', 1], ['second', 0], ['second', 1]]);
+      const stamps = rows.map(({ key }) => log.unpack(key)[0]);
+      for (const stamp of stamps) assert.ok(stamp instanceof Versionstamp && stamp.isComplete);
+      const [a, , c] = stamps as Versionstamp[];
+      assert.ok(a !== undefined && c !== undefined && compareBytes(a.transactionVersion, c.transactionVersion) < 0, 'the later commit has the larger versionstamp');
+    });
+  });
+}
