@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Strata } from '@strata/transact';
-import { engines } from '@strata/testing';
+import { ERROR_KINDS, StrataError } from '@strata/store';
+import { declaredKind, engines, exportedErrorClasses } from '@strata/testing';
+import * as directoryLayer from '../src/directory/index.js';
+import * as recordLayer from '../src/records/index.js';
+import * as subspaceLayer from '../src/subspace/index.js';
+import * as tupleLayer from '../src/tuple/index.js';
 import {
   compareBytes,
   defineRecordType,
@@ -79,6 +84,15 @@ async function assertIndexesExact(kv: KvDatabase, store: RecordStore<typeof fiel
     }
   });
 }
+
+test('every error class of the layers (tuple, subspace, directory, records) extends StrataError and declares its kind', () => {
+  const classes = [tupleLayer, subspaceLayer, directoryLayer, recordLayer].flatMap((layer) => exportedErrorClasses(layer as Record<string, unknown>));
+  assert.ok(classes.length >= 13, `found ${classes.length} error classes`);
+  for (const [name, errorClass] of classes) {
+    assert.ok(errorClass.prototype instanceof StrataError, `${name} does not extend StrataError`);
+    assert.ok((ERROR_KINDS as readonly unknown[]).includes(declaredKind(errorClass)), `${name} declares no kind`);
+  }
+});
 
 describe('record types', () => {
   test('a definition that names undeclared fields, lacks a key or repeats an index name is refused', () => {
