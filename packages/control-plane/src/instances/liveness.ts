@@ -30,7 +30,7 @@ export async function checkNodeLiveness(db: Database, staleAfterMs = DEFAULT_NOD
             changed as (
               update strata_cloud.instances i set status_before_unknown = i.status, status = 'UNKNOWN', updated_at = now()
                 from silent s where i.node_id = s.node_id and i.status not in ('UNKNOWN', 'DELETED', 'ERROR')
-              returning i.instance_id, i.node_id)
+              returning i.instance_id, i.node_id),
             events as (
               insert into strata_cloud.instance_events (instance_id, kind, message)
               select instance_id, 'node_lost', 'node ' || node_id || ' stopped heartbeating; status UNKNOWN until it returns' from changed)
@@ -42,7 +42,7 @@ export async function checkNodeLiveness(db: Database, staleAfterMs = DEFAULT_NOD
             changed as (
               update strata_cloud.instances i set status = coalesce(i.status_before_unknown, 'ERROR'), status_before_unknown = null, updated_at = now()
                 from live l where i.node_id = l.node_id and i.status = 'UNKNOWN'
-              returning i.instance_id, i.node_id, i.status)
+              returning i.instance_id, i.node_id, i.status),
             events as (
               insert into strata_cloud.instance_events (instance_id, kind, message)
               select instance_id, 'node_back', 'node ' || node_id || ' heartbeats again; status ' || status from changed)
