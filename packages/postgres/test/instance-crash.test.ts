@@ -94,6 +94,8 @@ describe('the warm pool', () => {
     child.kill('SIGKILL');
     await exited(child);
 
+    const halfMade = await readdir(join(poolDir, 'filling'));
+    assert.ok(halfMade.length > 0, `the kill landed during a copy (seed ${seed})`);
     for (const entry of await readdir(join(poolDir, 'ready'))) {
       assert.deepEqual(await fileList(join(poolDir, 'ready', entry)), templateFiles, `ready copy ${entry} is complete (seed ${seed})`);
     }
