@@ -3,9 +3,7 @@
 // isolation, the log, and configuration groups checked against the real pg_settings — one that
 // needs a restart leaves the instance RESTART_REQUIRED until a restart makes the value live.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
 import { freshDatabaseUrl } from '@strata/testing';
@@ -13,7 +11,7 @@ import { createControlPlane, type ControlPlane } from '../src/index.js';
 import { instanceAdminModule } from '../src/instance-admin/index.js';
 import { instancesModule } from '../src/instances/index.js';
 import { call, newKey, newTenant, quietLogger, type Reply } from './harness.js';
-import { QUIET, asTenant, destroyAll, systemEngine } from './instances/platform.js';
+import { QUIET, asTenant, destroyAll, nodeRoot, sharedTemplate, systemEngine } from './instances/platform.js';
 
 const OWNER_PASSWORD = 'owner-password-1';
 const READER_PASSWORD = 'reader-password-1';
@@ -21,6 +19,7 @@ const READER_PASSWORD = 'reader-password-1';
 let cp: ControlPlane;
 let agent: RunningAgent | undefined;
 let rootDir: string;
+let templateDir: string;
 let alpha: { tenantId: string; key: string };
 let bravo: { tenantId: string; key: string };
 let readOnlyKey: string;
@@ -48,9 +47,10 @@ function expectError(reply: Reply, status: number, code: string): void {
 }
 
 before(async () => {
-  rootDir = await mkdtemp(join(tmpdir(), 'strata-instance-admin-'));
+  rootDir = await nodeRoot('instance-admin');
+  templateDir = await sharedTemplate();
   cp = await createControlPlane({ database: await freshDatabaseUrl(systemEngine()), modules: [instancesModule, instanceAdminModule], logger: quietLogger() });
-  agent = await startAgent({ database: cp.db, nodeId: 'node-1', rootDir, capacity: { memoryMb: 2048, instances: 4 }, heartbeatIntervalMs: 200, logger: QUIET });
+  agent = await startAgent({ database: cp.db, nodeId: 'node-1', rootDir, templateDir, capacity: { memoryMb: 2048, instances: 4 }, heartbeatIntervalMs: 200, logger: QUIET });
   const adminKey = cp.bootstrapKey;
   assert.ok(adminKey !== undefined);
   alpha = await newTenant(cp, adminKey, 'alpha');
@@ -66,7 +66,7 @@ before(async () => {
 after(async () => {
   await agent?.close();
   await cp?.close();
-  await destroyAll(new NodeFiles(rootDir));
+  await destroyAll(new NodeFiles(rootDir, templateDir));
   await rm(rootDir, { recursive: true, force: true });
 });
 
