@@ -32,8 +32,11 @@ const PASSWORD = 'crash-password-1';
 
 /** Instances per run; each goes through create, resize and delete with a kill in each. */
 const ROUNDS = Number(process.env.STRATA_INSTANCE_CRASH_ROUNDS ?? 2);
-/** A kill lands up to this long after the operation was requested (a create takes ~0.2-2 s here). */
-const KILL_WINDOW_MS = 1_500;
+/**
+ * A kill lands up to this long after the operation was requested: about as long as the operation
+ * takes here (a create or resize ~0.5-2 s, a delete ~0.2-0.5 s), so most kills interrupt it.
+ */
+const KILL_WINDOW_MS = { create: 1_500, resize: 1_500, delete: 400 } as const;
 /** Longest a process may take to print READY, or an operation to finish after the last restart. */
 const PROCESS_READY_TIMEOUT_MS = 60_000;
 const OPERATION_TIMEOUT_MS = 120_000;
@@ -105,12 +108,13 @@ test('instance operations survive SIGKILLs of the control plane and the agent', 
     const log: string[] = [];
 
     /** Requests an operation, kills a seeded target after a seeded delay, restarts it, waits for the outcome. */
-    const withKill = async (label: string, request: () => Promise<string>, settled: readonly InstanceStatus[]) => {
+    const withKill = async (kind: keyof typeof KILL_WINDOW_MS, label: string, request: () => Promise<string>, settled: readonly InstanceStatus[]) => {
       const instanceId = await request();
-      const delayMs = random.int(0, KILL_WINDOW_MS);
+      const delayMs = random.int(0, KILL_WINDOW_MS[kind]);
       const target: Target = (['control-plane', 'agent', 'both'] as const)[random.int(0, 2)]!;
-      log.push(`${label} ${instanceId}: kill ${target} at +${delayMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const running = (await db.query<{ operation_id: string | null }>(`select operation_id from strata_cloud.instances where instance_id = $1`, [instanceId])).rows[0]?.operation_id;
+      log.push(`${kind} ${label} ${instanceId}: kill ${target} at +${delayMs} ms (${running ? 'interrupting it' : 'after it finished'})`);
       if (target !== 'agent') await controlPlane.kill();
       if (target !== 'control-plane') await agent.kill();
       if (target !== 'agent') controlPlane = startControlPlane();
@@ -118,27 +122,28 @@ test('instance operations survive SIGKILLs of the control plane and the agent', 
       await controlPlane.ready;
       await agent.ready;
       const row = await waitForStatus(db, instanceId, settled, OPERATION_TIMEOUT_MS);
-      log.push(`  → ${row.status}${row.error ? ` (${row.error})` : ''}`);
+      log.push(`  → ${row.status} ${row.flavor}${row.error ? ` (${row.error})` : ''}`);
       return row;
     };
 
     for (let round = 0; round < ROUNDS; round++) {
       const name = `crash-${round}`;
       const created = await withKill(
-        `create ${name}`,
+        'create',
+        name,
         async () => (await createInstance(deps, 'ten_crash', { name, flavor: 'tiny', databases: ['app'], users: [{ name: 'owner', password: PASSWORD }] })).instanceId,
         ['ACTIVE', 'ERROR'],
       );
       if (created.status === 'ACTIVE') {
         assert.deepEqual(await asTenant(created.port!, 'owner', PASSWORD, 'app', 'select 1 as one'), { rows: [{ one: 1 }] }, log.join('\n'));
-        const resized = await withKill(`resize ${name}`, async () => (await startOperation(deps, 'ten_crash', name, 'resize', { flavor: 'small' })).instanceId, ['ACTIVE', 'ERROR']);
+        const resized = await withKill('resize', name, async () => (await startOperation(deps, 'ten_crash', name, 'resize', { flavor: 'small' })).instanceId, ['ACTIVE', 'ERROR']);
         if (resized.status === 'ACTIVE') {
           // Resized, or undone back to tiny: either way the settings match the recorded flavor.
           const expected = resized.flavor === 'small' ? '64MB' : '32MB';
           assert.deepEqual(await asTenant(resized.port!, 'owner', PASSWORD, 'app', 'show shared_buffers'), { rows: [{ shared_buffers: expected }] }, log.join('\n'));
         }
       }
-      await withKill(`delete ${name}`, async () => (await startOperation(deps, 'ten_crash', name, 'delete')).instanceId, ['DELETED', 'ERROR']);
+      await withKill('delete', name, async () => (await startOperation(deps, 'ten_crash', name, 'delete')).instanceId, ['DELETED', 'ERROR']);
     }
 
     // The invariants, over everything the run made.
