@@ -18,6 +18,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = join(HERE, '..', '..', '..');
 /** Child processes started and killed per test. */
 const ROUNDS = 3;
+/** Longest pause between this process's transfers. */
+const PARENT_PAUSE_MS_MAX = 20;
 
 /** Starts the client process on `database`. */
 function startChild(database: string, seed: number): ChildProcess {
@@ -89,6 +91,9 @@ for (const kind of engines()) {
             while (!stop) {
               await transferOnce(kv, local);
               count++;
+              // Paced, so the child's slower transactions (another process, a socket away) conflict
+              // with these now and then instead of losing every race.
+              await new Promise((resolve) => setTimeout(resolve, local.int(1, PARENT_PAUSE_MS_MAX)));
             }
             return count;
           })();
