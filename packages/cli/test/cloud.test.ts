@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { engines, freshPostgresUrl } from '@strata/testing';
+import { main } from '../src/main.js';
 import { startPlatform, type TestPlatform } from './fixtures/cloud-platform.js';
 
 const BIN = fileURLToPath(new URL('../bin/strata.js', import.meta.url));
@@ -41,6 +42,17 @@ function cli(args: readonly string[], env: NodeJS.ProcessEnv, input?: string): P
     });
     child.stdin?.end(input ?? '');
   });
+}
+
+/**
+ * Runs the CLI's main() in this process (same code path as the binary, without a process start),
+ * with the API given by flags; for the calls that need neither stdin nor the environment.
+ */
+async function inProcess(args: readonly string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text) }, {});
+  return { code, stdout, stderr };
 }
 
 function assertExit(run: Run, code: number, what: string): void {
@@ -88,7 +100,10 @@ describe('strata instances, databases, users, audit against a real control plane
   let platform: TestPlatform;
   let rootDir: string;
   let env: NodeJS.ProcessEnv;
+  /** The binary, with the API and key in the environment as a deployment sets them. */
   const strata = (args: readonly string[], input?: string) => cli(args, env, input);
+  /** The same command in this process, the API and key given as flags. */
+  const quick = (args: readonly string[]) => inProcess([...args, '--api-url', platform.apiUrl, '--api-key', platform.adminKey]);
 
   before(async () => {
     rootDir = mkdtempSync(join(tmpdir(), 'strata-cli-cloud-'));
@@ -113,17 +128,17 @@ describe('strata instances, databases, users, audit against a real control plane
     assert.ok(build >= 0 && active > build, `progress shows BUILD then ACTIVE on stderr: ${create.stderr}`);
     assert.ok(!create.stdout.includes(password) && !create.stderr.includes(password), 'the password is never printed');
 
-    const list = parsed<InstanceJson[]>(await strata(['instances', 'list', '--json']), 'instances list');
+    const list = parsed<InstanceJson[]>(await quick(['instances', 'list', '--json']), 'instances list');
     assert.deepEqual(list.map((i) => [i.name, i.status]), [['orders-db', 'ACTIVE']]);
-    const table = await strata(['instances', 'list']);
+    const table = await quick(['instances', 'list']);
     assertExit(table, 0, 'instances list (table)');
     assert.match(table.stdout, /^ID\s+NAME\s+STATUS\s+FLAVOR/);
     assert.match(table.stdout, /orders-db\s+ACTIVE\s+tiny/);
 
-    const show = await strata(['instances', 'show', 'orders-db']);
+    const show = await quick(['instances', 'show', 'orders-db']);
     assertExit(show, 0, 'instances show');
     assert.match(show.stdout, /connection string\s+postgres:\/\/[^\s@]+@127\.0\.0\.1:\d+\/\S+/);
-    const shown = parsed<InstanceJson>(await strata(['instances', 'show', created.id, '--json']), 'instances show by ID');
+    const shown = parsed<InstanceJson>(await quick(['instances', 'show', created.id, '--json']), 'instances show by ID');
     assert.equal(shown.name, 'orders-db');
     assert.ok(shown.connectionString.startsWith('postgres://'), shown.connectionString);
     assert.ok(!shown.connectionString.includes(password), 'no password in the connection string');
@@ -132,52 +147,55 @@ describe('strata instances, databases, users, audit against a real control plane
     await assert.rejects(connectAs(shown, 'alice', 'wrong password', 'app'), /password authentication failed/);
 
     // A database and a second user, its password from stdin; then a new password replaces it.
-    assertExit(await strata(['databases', 'create', 'orders-db', 'reports']), 0, 'databases create');
-    const databases = parsed<{ name: string }[]>(await strata(['databases', 'list', 'orders-db', '--json']), 'databases list').map((d) => d.name);
+    assertExit(await quick(['databases', 'create', 'orders-db', 'reports']), 0, 'databases create');
+    const databases = parsed<{ name: string }[]>(await quick(['databases', 'list', 'orders-db', '--json']), 'databases list').map((d) => d.name);
     assert.ok(databases.includes('app') && databases.includes('reports'), `databases: ${databases.join(', ')}`);
     assertExit(await strata(['users', 'create', 'orders-db', 'bob', '--grant', 'reports', '--privilege', 'read', '--password-stdin'], 'bob-first-pass\n'), 0, 'users create');
     assert.equal(await connectAs(shown, 'bob', 'bob-first-pass', 'reports'), 'bob');
     assertExit(await strata(['users', 'password', 'orders-db', 'bob', '--password-stdin'], 'bob-second-pass\n'), 0, 'users password');
     await assert.rejects(connectAs(shown, 'bob', 'bob-first-pass', 'reports'), /password authentication failed/);
     assert.equal(await connectAs(shown, 'bob', 'bob-second-pass', 'reports'), 'bob');
-    const users = parsed<{ name: string }[]>(await strata(['users', 'list', 'orders-db', '--json']), 'users list');
+    const users = parsed<{ name: string }[]>(await quick(['users', 'list', 'orders-db', '--json']), 'users list');
     assert.deepEqual(users.map((u) => u.name).sort(), ['alice', 'bob']);
 
     // Each operation is a workflow, listed with its ID.
-    const operations = parsed<{ workflowId: string; kind: string }[]>(await strata(['instances', 'operations', 'orders-db', '--json']), 'instances operations');
+    const operations = parsed<{ workflowId: string; kind: string }[]>(await quick(['instances', 'operations', 'orders-db', '--json']), 'instances operations');
     assert.ok(operations.some((o) => o.kind === 'create' && o.workflowId.length > 0), JSON.stringify(operations));
 
     const deleted = await strata(['instances', 'delete', 'orders-db', '--wait']);
     assertExit(deleted, 0, 'instances delete --wait');
     assert.match(deleted.stdout, /deleted orders-db/);
-    assertRefused(await strata(['instances', 'show', 'orders-db']), 3, 'show after delete', 'not_found');
-    assert.deepEqual(parsed<InstanceJson[]>(await strata(['instances', 'list', '--json']), 'list after delete'), []);
+    assertRefused(await quick(['instances', 'show', 'orders-db']), 3, 'show after delete', 'not_found');
+    assert.deepEqual(parsed<InstanceJson[]>(await quick(['instances', 'list', '--json']), 'list after delete'), []);
     await assert.rejects(connectAs(shown, 'alice', password, 'app'), /ECONNREFUSED|terminating|does not exist/);
   });
 
   test('bad input exits 2 with the server message and creates nothing', async () => {
     assertRefused(await strata(['instances', 'create', 'Bad_Name', '--flavor', 'tiny']), 2, 'a name that is not a DNS label', 'invalid_name');
-    assertRefused(await strata(['instances', 'create', 'fine-name', '--flavor', 'huge']), 2, 'an unknown flavor', 'unknown_flavor', 'huge');
-    assertRefused(await strata(['instances', 'create', 'fine-name', '--flavor', 'tiny', '--param', 'work_mem']), 2, 'a parameter without a value', 'name=value');
-    assertRefused(await strata(['instances', 'create', 'fine-name', '--flavor', 'tiny', '--wait-timeout', 'soon']), 2, 'a bad --wait-timeout', '--wait-timeout');
-    assert.deepEqual(parsed<InstanceJson[]>(await strata(['instances', 'list', '--json']), 'list after refusals'), []);
+    assertRefused(await quick(['instances', 'create', 'fine-name', '--flavor', 'huge']), 2, 'an unknown flavor', 'unknown_flavor', 'huge');
+    assertRefused(await quick(['instances', 'create', 'fine-name', '--flavor', 'tiny', '--param', 'work_mem']), 2, 'a parameter without a value', 'name=value');
+    assertRefused(await quick(['instances', 'create', 'fine-name', '--flavor', 'tiny', '--wait-timeout', 'soon']), 2, 'a bad --wait-timeout', '--wait-timeout');
+    assert.deepEqual(parsed<InstanceJson[]>(await quick(['instances', 'list', '--json']), 'list after refusals'), []);
   });
 
   test('a missing, wrong or read-only key, and an unreachable control plane, each say what to do', async () => {
     assertRefused(await cli(['instances', 'list'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: '' }), 2, 'no key', 'STRATA_API_KEY');
     assertRefused(await cli(['instances', 'list'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: 'sk_not_a_real_key' }), 1, 'a wrong key', 'unauthorized', '--api-key');
-    const readOnly = await strata(['keys', 'create', '--role', 'read-only', '--name', 'viewer', '--json']);
+    const readOnly = await quick(['keys', 'create', '--role', 'read-only', '--name', 'viewer', '--json']);
     const token = parsed<{ token: string | null }>(readOnly, 'keys create').token;
     assert.ok(typeof token === 'string' && token.length > 10, `keys create prints the key once: ${readOnly.stdout}`);
-    assertExit(await cli(['instances', 'list'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: token }), 0, 'a read-only key reads');
-    assertRefused(await cli(['instances', 'create', 'nope', '--flavor', 'tiny'], { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: token }), 1, 'a read-only key writing', 'forbidden', 'role');
-    assertRefused(await cli(['instances', 'list'], { STRATA_API_URL: 'http://127.0.0.1:1', STRATA_API_KEY: token }), 5, 'nothing listening', 'does not answer', '--api-url');
+    assert.equal((await quick(['keys', 'list', '--json'])).stdout.includes(token), false, 'keys list never shows a key');
+    assert.ok(token !== null);
+    const asViewer = (args: readonly string[], apiUrl = platform.apiUrl) => inProcess([...args, '--api-url', apiUrl, '--api-key', token]);
+    assertExit(await asViewer(['instances', 'list']), 0, 'a read-only key reads');
+    assertRefused(await asViewer(['instances', 'create', 'nope', '--flavor', 'tiny']), 1, 'a read-only key writing', 'forbidden', 'role');
+    assertRefused(await asViewer(['instances', 'list'], 'http://127.0.0.1:1'), 5, 'nothing listening', 'does not answer', '--api-url');
   });
 
   test('the audit log lists the calls and its chain verifies', async () => {
-    const rows = parsed<{ action: string; result: string }[]>(await strata(['audit', 'list', '--json']), 'audit list');
+    const rows = parsed<{ action: string; result: string }[]>(await quick(['audit', 'list', '--json']), 'audit list');
     assert.ok(rows.some((r) => r.action.includes('instances') && r.result === 'ok'), JSON.stringify(rows.slice(0, 5)));
-    const verify = await strata(['audit', 'verify']);
+    const verify = await quick(['audit', 'verify']);
     assertExit(verify, 0, 'audit verify');
     assert.match(verify.stdout, /chain\s+intact/);
   });
