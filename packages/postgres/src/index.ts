@@ -22,3 +22,5 @@ export { CLEANUP_SIGNALS, runningClusterCount } from './process-cleanup.js';
 export { freePort } from './free-port.js';
 
 export * from './instance/index.js';
+
+export * from './ha/index.js';
