@@ -42,7 +42,7 @@ function AuditLog() {
     <div class="page-head">
       <${VerifyResult} verify=${verify} />
       <span class="spacer"></span>
-      <button onClick=${check} disabled=${verifying} data-testid="verify-audit">${verifying ? 'Checking…' : 'Check the chain again'}</button>
+      <button onClick=${() => { load(); check(); }} disabled=${verifying} data-testid="verify-audit">${verifying ? 'Checking…' : 'Check the chain again'}</button>
     </div>
     ${rows && (rows.length === 0
       ? html`<${Empty} testid="empty-audit">No audit rows yet: every state-changing API call adds one.</${Empty}>`

@@ -156,6 +156,8 @@ test('the audit page lists the calls and shows the hash chain intact; a changed 
   await page.getByTestId('verify-audit').click();
   await page.locator('[data-testid=audit-verify][data-intact="false"]').waitFor();
   assert.match((await verdict.textContent()) ?? '', /BROKEN at row \d+ \(hash_mismatch\)/);
+  // The rows were read again with the check: the forged result is what the table shows now.
+  await page.locator('tr[data-action="instances.create"] [data-testid=audit-result]', { hasText: 'forged' }).waitFor();
   await screenshot('cloud-audit-broken');
 });
 
