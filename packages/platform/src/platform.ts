@@ -1,0 +1,182 @@
+// startPlatform: the database service in one process — the control plane on an embedded PGlite
+// system database, one node agent sharing that database, and the console — composed, nothing more.
+import { chmod, mkdir, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { startAgent, type NodeCapacity, type RunningAgent } from '@strata/agent';
+import { startConsole, type RunningConsole } from '@strata/console';
+import { createControlPlane, instanceAdminModule, instancesModule, type ControlPlane } from '@strata/control-plane';
+import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
+import { PlatformError } from './errors.js';
+import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
+
+/** Where the API listens unless told otherwise: the CLI's default `--api-url` (http://127.0.0.1:7070). */
+export const DEFAULT_API_PORT = 7070;
+/** Where the console listens unless told otherwise (the orders example's port too). */
+export const DEFAULT_CONSOLE_PORT = 4000;
+/** The interface everything listens on: loopback, so nothing is reachable from elsewhere. */
+const LOOPBACK = '127.0.0.1';
+
+/** Options of {@link startPlatform}. */
+export interface PlatformOptions {
+  /** The platform's directory: `system/` (PGlite), `node-local/` (instances), `demo.json`. Created if missing. */
+  readonly dataDir: string;
+  /** The API's port. Default {@link DEFAULT_API_PORT}, or a free one when that is taken; 0: a free one. */
+  readonly apiPort?: number;
+  /** The console's port. Default {@link DEFAULT_CONSOLE_PORT}, or a free one when that is taken; 0: a free one; `false`: no console. */
+  readonly consolePort?: number | false;
+  /** The agent's root (its template and instances). Default `<dataDir>/node-local`. */
+  readonly rootDir?: string;
+  /** What the agent offers placement. Default: the agent's (3/4 of the memory, 100 instances). */
+  readonly capacity?: NodeCapacity;
+  /** Where the parts log. Default `console`. */
+  readonly logger?: { info(message: string): void; warn(message: string): void; error(message: string, ...details: unknown[]): void };
+}
+
+/** A running platform. */
+export interface RunningPlatform {
+  /** The API's base URL, e.g. `http://127.0.0.1:7070`. */
+  readonly apiUrl: string;
+  /** The console's URL, undefined with `consolePort: false`. */
+  readonly consoleUrl: string | undefined;
+  readonly layout: PlatformLayout;
+  /** The platform admin key, when this start made it (the first start on an empty data directory); shown once. */
+  readonly bootstrapKey: string | undefined;
+  readonly controlPlane: ControlPlane;
+  readonly agent: RunningAgent;
+  /** The system database all three share. */
+  readonly db: Database;
+  /** Stops the console, the agent and the control plane, and closes the system database. Instances keep running (the next start reconciles). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the database service in this process: opens the embedded system database under
+ * `dataDir` (one process per directory), starts the control plane's API with the instance and
+ * instance-admin modules, one agent (node `local`) on the same `Database`, and the console with
+ * its Instances and Audit pages pointed at the API. The first start on an empty directory
+ * bootstraps the platform tenant and returns its admin key (`bootstrapKey`, shown once).
+ *
+ * @throws {PlatformError} `STRATA_PLATFORM_ALREADY_RUNNING` when another process holds `dataDir`;
+ * `STRATA_PLATFORM_INVALID_CONFIG` for a bad port or a directory the server user cannot reach.
+ *
+ * @example
+ * import { startPlatform } from '@strata/platform';
+ * const platform = await startPlatform({ dataDir: './.strata' });
+ * console.log(platform.apiUrl, platform.consoleUrl, platform.bootstrapKey);
+ * await platform.close();   // instances keep running; the next start reconciles them
+ */
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  if (typeof options.dataDir !== 'string' || options.dataDir.trim() === '') {
+    throw new PlatformError('STRATA_PLATFORM_INVALID_CONFIG', 'dataDir must be the platform\'s directory, e.g. ./.strata');
+  }
+  const layout = platformLayout(options.dataDir, options.rootDir);
+  const logger = options.logger ?? { info: (message: string) => console.log(message), warn: (message: string) => console.warn(message), error: (message: string, ...details: unknown[]) => console.error(message, ...details) };
+  await prepareDirectories(layout);
+  const apiPort = await portOrFree(options.apiPort, DEFAULT_API_PORT, 'apiPort');
+  const consolePort = options.consolePort === false ? false : await portOrFree(options.consolePort, DEFAULT_CONSOLE_PORT, 'consolePort');
+
+  let db: Database;
+  try {
+    // One platform per directory: a second one would run the same agent's jobs twice.
+    db = await openDatabase({ url: layout.systemDir, ifLocked: 'fail' });
+  } catch (error) {
+    if (error instanceof DatabaseLockedError) {
+      throw new PlatformError('STRATA_PLATFORM_ALREADY_RUNNING', `${error.message}\nAnother platform runs on ${layout.dataDir}: stop it (Ctrl-C) first, or give another data directory.`);
+    }
+    throw error;
+  }
+  const cleanups: Array<() => Promise<void>> = [() => db.close()];
+  try {
+    // The bootstrap line is the banner's to print (with the rest of what to paste).
+    const controlPlane = await createControlPlane({
+      database: db,
+      listen: { host: LOOPBACK, port: apiPort },
+      modules: [instancesModule, instanceAdminModule],
+      logger: { info: () => {}, warn: (message) => logger.warn(message) },
+    });
+    cleanups.unshift(() => controlPlane.close());
+    const agent = await startAgent({
+      database: db,
+      nodeId: LOCAL_NODE_ID,
+      rootDir: layout.nodeRootDir,
+      ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
+      logger: { info: (message: string) => logger.info(message), warn: (message: string) => logger.warn(message), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
+    });
+    cleanups.unshift(() => agent.close());
+    let strataConsole: RunningConsole | undefined;
+    if (consolePort !== false) {
+      strataConsole = await startConsole({ database: db, host: LOOPBACK, port: consolePort, cloud: { apiUrl: controlPlane.url }, logger });
+      const running = strataConsole;
+      cleanups.unshift(() => running.close());
+    }
+    let closing: Promise<void> | undefined;
+    return {
+      apiUrl: controlPlane.url,
+      consoleUrl: strataConsole?.url,
+      layout,
+      bootstrapKey: controlPlane.bootstrapKey,
+      controlPlane,
+      agent,
+      db,
+      close: () => (closing ??= runAll(cleanups)),
+    };
+  } catch (error) {
+    await runAll(cleanups).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Makes the data directory and lets the unprivileged PostgreSQL server user pass through it to
+ * its instances (when this process is root, the servers run as another user; a directory made by
+ * mkdtemp is 0700). Every ancestor must be passable too, which is checked, not changed.
+ */
+async function prepareDirectories(layout: PlatformLayout): Promise<void> {
+  await mkdir(layout.dataDir, { recursive: true, mode: 0o711 });
+  if (process.getuid?.() !== 0) return;
+  await chmod(layout.dataDir, 0o711);
+  for (let dir = dirname(layout.nodeRootDir); dir !== dirname(dir); dir = dirname(dir)) {
+    if (dir === layout.dataDir) continue;
+    if (!(await passableByOthers(dir))) {
+      throw new PlatformError(
+        'STRATA_PLATFORM_INVALID_CONFIG',
+        `${dir} is not passable by other users (mode without o+x), so the unprivileged PostgreSQL server user cannot reach its instances under ${layout.nodeRootDir}: chmod o+x ${dir}, or put the data directory elsewhere`,
+      );
+    }
+  }
+}
+
+async function passableByOthers(dir: string): Promise<boolean> {
+  return ((await stat(dir)).mode & 0o001) !== 0;
+}
+
+/** `port` when given; else `preferred` when it is free on loopback, else 0 (a free one). */
+async function portOrFree(port: number | undefined, preferred: number, name: string): Promise<number> {
+  if (port !== undefined) {
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new PlatformError('STRATA_PLATFORM_INVALID_CONFIG', `${name} must be a whole number from 0 to 65535 (0: a free port), got ${String(port)}`);
+    return port;
+  }
+  return (await isFree(preferred)) ? preferred : 0;
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, LOOPBACK, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** Runs every cleanup in order, even after one fails; rethrows the first failure. */
+async function runAll(cleanups: ReadonlyArray<() => Promise<void>>): Promise<void> {
+  let first: unknown;
+  for (const cleanup of cleanups) {
+    try {
+      await cleanup();
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  if (first !== undefined) throw first;
+}
