@@ -17,10 +17,11 @@ import {
 import { mapKey } from './bytes.js';
 import type { KvDatabase, TransactOptions, Transaction } from './interfaces.js';
 import { KvTransaction, type PendingWatch } from './transaction.js';
-import { applyCommit, checkConflicts, findCommit, lockCommits } from './sql/commit.js';
+import { findCommit, lockCommits } from './sql/commit.js';
+import { GroupCommitter } from './group-commit.js';
 import { readValues, readVersion } from './sql/read.js';
 import { versionstampOf } from './versionstamp.js';
-import { KV_CHANNEL, WatchRegistry, commitPayload } from './watches.js';
+import { WatchRegistry } from './watches.js';
 import { CommitUnknownError, KvClosedError, NoCommitVersionError, NotCommittedError } from '../errors.js';
 
 /**
@@ -134,6 +135,7 @@ class KvStore implements KvDatabase {
   readonly #owned: boolean;
   readonly #settings: Settings;
   readonly #watches: WatchRegistry;
+  readonly #committer: GroupCommitter;
   #closed = false;
 
   constructor(db: Database, owned: boolean, settings: Settings) {
@@ -141,6 +143,7 @@ class KvStore implements KvDatabase {
     this.#owned = owned;
     this.#settings = settings;
     this.#watches = new WatchRegistry(db);
+    this.#committer = new GroupCommitter(db);
   }
 
   async transact<T>(fn: (tr: Transaction) => Promise<T>, options: TransactOptions = {}): Promise<T> {
@@ -211,35 +214,20 @@ class KvStore implements KvDatabase {
     }
   }
 
-  /** Commits `tr`'s writes if nothing it read changed since `snapshotVersion`. */
+  /** Commits `tr`'s writes (in the next group commit) if nothing it read changed since `snapshotVersion`. */
   async #commit(tr: KvTransaction, snapshotVersion: number): Promise<{ version: number; references: Map<string, Uint8Array> }> {
     tr.checkDuration();
     const commitId = randomBytes(COMMIT_ID_BYTES);
-    let references = new Map<string, Uint8Array>();
     try {
-      const version = await this.#db.transaction(
-        async (sql) => {
-          await lockCommits(sql);
-          const check = await checkConflicts(sql, snapshotVersion, tr.readConflicts);
-          if (snapshotVersion < check.prunedBelow) throw new RetryAttempt('the conflict log no longer covers the read version');
-          if (check.conflict) throw new RetryAttempt('a key it read was written by a transaction that committed first');
-          const commitVersion = check.version + 1;
-          const bases = await readValues(sql, tr.buffer.atomicKeys());
-          const writes = tr.buffer.commitWrites(bases, versionstampOf(commitVersion));
-          await applyCommit(sql, commitVersion, commitId, writes);
-          if (tr.watches.length > 0) references = await readValues(sql, tr.watches.map((w) => mapKey(w.key)));
-          await sql.notify(KV_CHANNEL, commitPayload([...writes.deletes, ...writes.sets.map((s) => s.key)], writes.clearRanges));
-          return commitVersion;
-        },
-        { isolation: 'read committed', maxAttempts: 1 },
-      );
-      return { version, references };
+      const outcome = await this.#committer.commit(tr, snapshotVersion, commitId);
+      if (outcome.kind === 'conflict') throw new RetryAttempt(outcome.reason);
+      return outcome;
     } catch (error) {
       if (!(error instanceof DatabaseUnavailableError && error.commitUnknown)) throw error;
       const version = await this.#lookUpCommit(commitId, error);
       if (version === undefined) throw new RetryAttempt('the commit whose acknowledgement was lost did not happen');
       // It committed; the watches' reference values are read now (a later change is still seen).
-      if (tr.watches.length > 0) references = await readValues(this.#db, tr.watches.map((w) => mapKey(w.key)));
+      const references = tr.watches.length > 0 ? await readValues(this.#db, tr.watches.map((w) => mapKey(w.key))) : new Map<string, Uint8Array>();
       return { version, references };
     }
   }
