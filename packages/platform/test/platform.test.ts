@@ -1,0 +1,115 @@
+// The platform as `npm start` runs it: a child process on a fresh data directory prints a banner
+// whose psql line connects; SIGKILLed and started again, it shows the same instance, and the data
+// written before the kill is there.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { resetPlatform } from '@strata/platform';
+
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+/** The first start initdb's the template; on a loaded machine that is the slow part. */
+const READY_TIMEOUT_MS = 300_000;
+const EXIT_TIMEOUT_MS = 30_000;
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly output: string;
+  readonly connectionString: string;
+}
+
+/** Starts main.ts on `dataDir` and resolves with its output once it prints the ready line. */
+function startPlatformProcess(dataDir: string): Promise<Started> {
+  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', MAIN, '--data-dir', dataDir, '--api-port', '0', '--console-port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the platform did not print its ready line within ${READY_TIMEOUT_MS} ms; output:\n${output}`));
+    }, READY_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (!output.includes('STRATA PLATFORM READY')) return;
+      clearTimeout(timer);
+      const psql = /psql "(postgres:\/\/[^"]+)"/.exec(output);
+      if (psql?.[1] === undefined) {
+        reject(new Error(`the banner has no psql line:\n${output}`));
+        return;
+      }
+      resolve({ child, output, connectionString: psql[1] });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`the platform exited (${code ?? signal}) before it was ready; output:\n${output}`));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the platform did not exit')), EXIT_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+async function query<R extends Record<string, unknown>>(connectionString: string, sql: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('the one-process platform (npm start)', () => {
+  const children: ChildProcess[] = [];
+  let root: string | undefined;
+
+  after(async () => {
+    for (const child of children) {
+      child.kill('SIGKILL');
+      await exited(child).catch(() => {});
+    }
+    // Instances outlive the platform by design: stop and remove them with the directory.
+    if (root !== undefined) {
+      await resetPlatform(join(root, 'data'));
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('prints a psql line that connects, and after a SIGKILL and a new start the same instance has its data', async () => {
+    root = await mkdtemp(join(tmpdir(), 'strata-platform-'));
+    await chmod(root, 0o755); // the unprivileged server user passes through to the instances
+    const dataDir = join(root, 'data');
+
+    const first = await startPlatformProcess(dataDir);
+    children.push(first.child);
+    assert.match(first.output, /API key: +sk_/, 'the first start shows the demo key');
+    assert.match(first.output, /platform admin key: sk_/, 'and the platform admin key');
+    assert.deepEqual(await query(first.connectionString, 'select 1 as one'), [{ one: 1 }]);
+    await query(first.connectionString, 'create table kept (note text); insert into kept values (\'written before the kill\')');
+    assert.equal((await stat(join(dataDir, 'demo.json'))).mode & 0o777, 0o600, 'the demo password file is readable by its owner only');
+
+    first.child.kill('SIGKILL');
+    await exited(first.child);
+
+    const second = await startPlatformProcess(dataDir);
+    children.push(second.child);
+    assert.equal(second.connectionString, first.connectionString, 'the banner shows the same instance, port and password');
+    assert.doesNotMatch(second.output, /sk_key_/, 'keys are shown once, never again');
+    assert.deepEqual(await query(second.connectionString, 'select note from kept'), [{ note: 'written before the kill' }]);
+  });
+});
