@@ -189,6 +189,23 @@ test('the console passes on only the calls its pages make, and only with a key',
   await page.getByTestId('cloud-not-configured').waitFor();
 });
 
+test('at 360 px wide no cloud page scrolls sideways', { skip }, async () => {
+  const narrow = await browser.newPage({ viewport: { width: 360, height: 740 } });
+  try {
+    await narrow.goto(`${strataConsole.url}/instances`);
+    await narrow.evaluate((key) => sessionStorage.setItem('strata.cloud.apiKey', key), platform.adminKey);
+    for (const [path, ready] of [['/instances', 'instance-table'], ['/instances/shop-db', 'operation-table'], ['/audit', 'audit-table']] as const) {
+      await narrow.goto(`${strataConsole.url}${path}`);
+      await narrow.getByTestId(ready).waitFor();
+      const { scrollWidth, clientWidth } = await narrow.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, clientWidth: document.scrollingElement!.clientWidth }));
+      assert.ok(scrollWidth <= clientWidth, `${path}: the page is ${scrollWidth} px wide in a ${clientWidth} px window`);
+    }
+    await narrow.screenshot({ path: join(SCREENSHOT_DIR, 'cloud-narrow-audit.png'), fullPage: true });
+  } finally {
+    await narrow.close();
+  }
+});
+
 test('no Content-Security-Policy violation on any cloud page', { skip }, () => {
   assert.deepEqual(cspViolations, []);
 });
