@@ -5,6 +5,7 @@ import { liveHolder } from './lock.js';
 import { PgliteDatabase } from './pglite-database.js';
 import { PostgresDatabase } from './postgres-database.js';
 import { migrate, storeMigrations } from './migrate.js';
+import { parseMultiHostUrl } from './multi-host.js';
 
 /** Default embedded directory, relative to the working directory. */
 export const DEFAULT_EMBEDDED_DIR = './.strata';
@@ -25,7 +26,9 @@ export interface OpenDatabaseOptions {
   /**
    * Where the database is: a `postgres://` (or `postgresql://`) URL for a server, `memory://`
    * for a throwaway in-memory embedded database, or a directory path for embedded PGlite
-   * (default `./.strata`).
+   * (default `./.strata`). A PostgreSQL URL may list several hosts, as libpq reads it:
+   * `postgres://app@db1:5432,db2:5432,db3:5432/app?target_session_attrs=read-write` connects to
+   * whichever is the primary, and follows it after a failover.
    */
   readonly url?: string;
   /** `'listen'` (LISTEN/NOTIFY), `'poll'` (a polled table, for engines without NOTIFY), or `'auto'` (default: listen). */
@@ -81,10 +84,12 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
   let db: Database;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'postgres' || scheme === 'postgresql') {
+    const multiHost = parseMultiHostUrl(url); // host1:port1,host2:port2 and target_session_attrs, which pg does not read
     db = await PostgresDatabase.open({
       ...settings,
       url,
-      description: redact(url),
+      multiHost,
+      description: multiHost?.describe(redact) ?? redact(url),
       poolSize: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
       connectTimeoutMs: positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
     });

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
-import { DatabaseUnreachableError, TransactionAbortedError } from './errors.js';
-import { asUnavailable } from './connection-errors.js';
+import { DatabaseUnavailableError, DatabaseUnreachableError, TransactionAbortedError } from './errors.js';
+import { asUnavailable, isConnectionError } from './connection-errors.js';
+import { PrimaryLocator, isReadOnlyError, type MultiHostTarget } from './multi-host.js';
 import { SqlDatabase, type DriverSettings, type RawConnection } from './sql-database.js';
 
 /** Reconnect delays for the LISTEN connection: quick first, capped so a long outage costs little. */
@@ -15,6 +16,8 @@ export interface PostgresSettings extends DriverSettings {
   readonly description: string;
   readonly poolSize: number;
   readonly connectTimeoutMs: number;
+  /** Set for a multi-host URL: connections go to the host its `target_session_attrs` accepts. */
+  readonly multiHost?: MultiHostTarget | undefined;
 }
 
 type Handler = (payload: string) => void;
@@ -25,17 +28,25 @@ export class PostgresDatabase extends SqlDatabase {
   readonly description: string;
   readonly #pool: pg.Pool;
   readonly #settings: PostgresSettings;
+  readonly #locator: PrimaryLocator | undefined;
+  readonly #Client: typeof pg.Client;
   readonly #handlers = new Map<string, Set<Handler>>();
   #listenClient: pg.Client | undefined;
   #listenConnecting: Promise<pg.Client> | undefined;
   #reconnectDelayMs = LISTEN_RECONNECT_MIN_MS;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
-  private constructor(pool: pg.Pool, settings: PostgresSettings) {
+  private constructor(pool: pg.Pool, settings: PostgresSettings, Client: typeof pg.Client, locator: PrimaryLocator | undefined) {
     super(settings);
     this.#pool = pool;
     this.#settings = settings;
     this.description = settings.description;
+    this.#Client = Client;
+    this.#locator = locator;
+    // LISTEN must follow the primary too: NOTIFY is only sent there.
+    locator?.onChange(() => {
+      if (this.#listenClient) this.#lostListenConnection(this.#listenClient);
+    });
   }
 
   /** Connects and checks the server answers; throws {@link DatabaseUnreachableError} if not. */
@@ -48,7 +59,10 @@ export class PostgresDatabase extends SqlDatabase {
         super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
       }
     }
-    const pool = new pg.Pool({ connectionString: settings.url, max: settings.poolSize, Client: TimedClient });
+    const locator = settings.multiHost && new PrimaryLocator(settings.multiHost, connectTimeoutMs, settings.description);
+    const Client = locator?.clientClass(TimedClient) ?? TimedClient;
+    const url = settings.multiHost?.urlFor(0) ?? settings.url;
+    const pool = new pg.Pool({ connectionString: url, max: settings.poolSize, Client });
     // An idle client's network error must not crash the process; the pool replaces the client.
     pool.on('error', () => {});
     // Nor a checked-out client's: every client always has a listener (runTransaction adds one
@@ -60,7 +74,7 @@ export class PostgresDatabase extends SqlDatabase {
       await pool.end().catch(() => {});
       throw unreachable(settings.description, error);
     }
-    return new PostgresDatabase(pool, settings);
+    return new PostgresDatabase(pool, settings, Client, locator);
   }
 
   protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<QueryResult<R>> {
@@ -68,7 +82,7 @@ export class PostgresDatabase extends SqlDatabase {
       const result = await this.#pool.query<R>(toConfig(sql, params, options));
       return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
     } catch (error) {
-      throw asUnavailable(error, this.description);
+      throw this.#unavailable(error);
     }
   }
 
@@ -76,7 +90,7 @@ export class PostgresDatabase extends SqlDatabase {
     try {
       await this.#pool.query(sql);
     } catch (error) {
-      throw asUnavailable(error, this.description);
+      throw this.#unavailable(error);
     }
   }
 
@@ -109,7 +123,7 @@ export class PostgresDatabase extends SqlDatabase {
         try {
           return await client.query(sql);
         } catch (error) {
-          if (!isServerError(error)) broken ??= error as Error;
+          if (!isServerError(error) || this.#followsPrimary(error, begin)) broken ??= error as Error;
           throw error;
         }
       };
@@ -118,6 +132,7 @@ export class PostgresDatabase extends SqlDatabase {
       try {
         result = await body(connection);
       } catch (error) {
+        if (this.#followsPrimary(error, begin)) broken ??= error as Error; // a standby's connection is not reused
         await client.query('rollback').catch((rollbackError: Error) => {
           broken = rollbackError;
         });
@@ -128,12 +143,30 @@ export class PostgresDatabase extends SqlDatabase {
       if ((await control('commit')).command === 'ROLLBACK') throw new TransactionAbortedError();
       return result;
     } catch (error) {
-      throw asUnavailable(error, this.description, committing);
+      throw this.#unavailable(error, committing, begin);
     } finally {
       client.off('error', onError);
       // A connection whose state is unknown is destroyed rather than returned to the pool.
       client.release(broken);
     }
+  }
+
+  /**
+   * With a multi-host URL, a lost connection or a write refused as read-only (the primary was
+   * demoted) sends the next connection looking for the new primary, and the read-only refusal
+   * becomes a retryable {@link DatabaseUnavailableError}: nothing was written.
+   */
+  #unavailable(error: unknown, committing = false, begin = ''): unknown {
+    if (this.#locator !== undefined && isConnectionError(error)) this.#locator.suspect();
+    if (this.#followsPrimary(error, begin)) return new DatabaseUnavailableError(this.description, error);
+    return asUnavailable(error, this.description, committing);
+  }
+
+  /** True for a read-only refusal on a multi-host URL, outside a transaction the caller made read-only. */
+  #followsPrimary(error: unknown, begin: string): boolean {
+    if (this.#locator === undefined || !isReadOnlyError(error) || begin.endsWith(' read only')) return false;
+    this.#locator.suspect();
+    return true;
   }
 
   protected async listenNative(channel: string, handler: Handler): Promise<Subscription> {
@@ -167,7 +200,7 @@ export class PostgresDatabase extends SqlDatabase {
   #listenConnection(): Promise<pg.Client> {
     if (this.#listenClient) return Promise.resolve(this.#listenClient);
     this.#listenConnecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.#settings.url, connectionTimeoutMillis: this.#settings.connectTimeoutMs });
+      const client = new this.#Client({ connectionString: this.#settings.multiHost?.urlFor(0) ?? this.#settings.url, connectionTimeoutMillis: this.#settings.connectTimeoutMs });
       client.on('notification', (message) => {
         for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? '');
       });
