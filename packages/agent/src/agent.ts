@@ -1,6 +1,7 @@
 // startAgent: the node agent composed — migrations, registration and heartbeat, reconcile, and a Strata engine that takes the node's jobs off its queue.
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { WarmPool } from '@strata/postgres';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
@@ -10,6 +11,8 @@ import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
 import { DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, defaultCapacity, registerNode, validateCapacity, type NodeCapacity } from './node/registration.js';
 import { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
+import { usedPorts } from './sql/node-instances.js';
+import { SPARE_RESERVED_MEMORY_MB, SparePool, type SpareReconcileReport } from './warm/spare-pool.js';
 
 /** Node IDs: lower-case letters, digits and dashes (they name a queue, an executor and a directory). */
 const NODE_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -39,6 +42,14 @@ export interface AgentOptions {
   readonly heartbeatIntervalMs?: number;
   /** Where the agent logs. Default `console`. */
   readonly logger?: Logger;
+  /**
+   * Started spare instances kept ready for creates (0 to MAX_SPARES; default 0). A create that
+   * claims one answers its first query in a fraction of a copy-and-start; each spare holds back
+   * one instance slot and SPARE_RESERVED_MEMORY_MB of the advertised capacity.
+   */
+  readonly spares?: number;
+  /** Ready template copies kept under `<rootDir>/pool` for spares and creates (0 to MAX_WARM_POOL_SIZE; default 0: copy the template each time). */
+  readonly warmCopies?: number;
 }
 
 /** A running agent. */
@@ -46,6 +57,10 @@ export interface RunningAgent {
   readonly nodeId: string;
   /** What the start-up reconcile did. */
   readonly reconciled: ReconcileReport;
+  /** What the start-up reconcile did to the spares. */
+  readonly sparesReconciled: SpareReconcileReport;
+  /** The node's spares (claimed by creates, refilled in the background). */
+  readonly spares: SparePool;
   /** The agent's engine (its jobs are workflows on it). */
   readonly strata: Strata;
   /**
@@ -80,26 +95,43 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const db = typeof options.database === 'string' ? await openDatabase({ url: options.database }) : options.database;
   try {
     await migrate(db, 'agent', loadMigrations(new URL('../migrations/', import.meta.url)));
-    const host: JobHost = { db, nodeId: options.nodeId, files: new NodeFiles(rootDir, options.templateDir === undefined ? undefined : resolve(options.templateDir)) };
-    const heartbeat = await registerNode(db, { nodeId: options.nodeId, rootDir, capacity }, options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, logger);
+    const files = new NodeFiles(rootDir, options.templateDir === undefined ? undefined : resolve(options.templateDir));
+    const spareCount = options.spares ?? 0;
+    if (spareCount >= capacity.instances || spareCount * SPARE_RESERVED_MEMORY_MB >= capacity.memoryMb) {
+      throw new AgentError('STRATA_AGENT_INVALID_CONFIG', `${spareCount} spares leave no room for instances in a capacity of ${capacity.instances} instances and ${capacity.memoryMb} MB; use fewer spares or more capacity`);
+    }
+    const onPoolError = (error: unknown) => logger.warn(`strata agent ${options.nodeId}: could not make a spare instance or template copy (the next create tries again)`, error);
+    const copies = (options.warmCopies ?? 0) > 0 ? await WarmPool.open({ template: await files.template(), dir: resolve(rootDir, 'pool'), size: options.warmCopies ?? 0, onError: onPoolError }) : undefined;
+    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), onError: onPoolError });
+    const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}) };
+    // Spares count against the node: placement sees the capacity they leave.
+    const advertised = { memoryMb: capacity.memoryMb - spareCount * SPARE_RESERVED_MEMORY_MB, instances: capacity.instances - spareCount };
+    const heartbeat = await registerNode(db, { nodeId: options.nodeId, rootDir, capacity: advertised }, options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, logger);
     try {
       // Before the engine launches, so no recovered job races the reconcile.
       const reconciled = await reconcile(host);
       logReconcile(logger, options.nodeId, reconciled);
+      const sparesReconciled = await spares.reconcile();
+      if (sparesReconciled.removed.length > 0) logger.info(`strata agent ${options.nodeId}: removed spares ${sparesReconciled.removed.join(', ')}`);
       const version = agentVersion(options.nodeId);
       const strata = new Strata({ database: db, executorId: version, appVersion: version, logger });
       registerJobs(strata, host);
       registerAdminJob(strata, host);
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();
+      spares.replenish();
       let closed: Promise<void> | undefined;
       return {
         nodeId: options.nodeId,
         reconciled,
+        sparesReconciled,
+        spares,
         strata,
         close: () => {
           closed ??= (async () => {
             await heartbeat.stop();
+            await spares.close();
+            await copies?.close();
             await strata.shutdown();
             if (ownsDatabase) await db.close();
           })();

@@ -25,4 +25,4 @@ export { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
 export { SAFE_CREATEROLE_MAJOR_VERSION, quoteIdent, quoteLiteral } from './jobs/tenant-roles.js';
 export { getNodeInstance, listNodeInstances, type NodeInstance, type InstanceRunSpec } from './sql/node-instances.js';
 export * from './admin/index.js';
-export * from './admin/index.js';
+export * from './warm/index.js';

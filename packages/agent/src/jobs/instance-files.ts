@@ -67,10 +67,10 @@ export class NodeFiles {
     return ManagedCluster.open(this.spec(instanceId, port, settings));
   }
 
-  /** IDs of the instances that have a directory on this node (complete or not). */
+  /** IDs of the instances that have a directory on this node (complete or not; a placed spare's is a link to its files). */
   async instanceIdsOnDisk(): Promise<string[]> {
     try {
-      return (await readdir(this.instancesDir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+      return (await readdir(this.instancesDir, { withFileTypes: true })).filter((entry) => entry.isDirectory() || entry.isSymbolicLink()).map((entry) => entry.name).sort();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;

@@ -1,6 +1,7 @@
 // The agent's jobs (provision, start, stop, restart, reconfigure, destroy) as Strata workflows whose steps act on ManagedClusters.
-import { rm } from 'node:fs/promises';
-import { ManagedCluster, MIN_INSTANCE_PORT, freePort } from '@strata/postgres';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ManagedCluster, MIN_INSTANCE_PORT, freePort, type WarmPool } from '@strata/postgres';
 import type { Database } from '@strata/store';
 import type { Strata, WorkflowContext } from '@strata/transact';
 import {
@@ -14,15 +15,20 @@ import {
   type RunningOutput,
 } from '../contract.js';
 import { AgentError } from '../errors.js';
+import { linkTarget, type SparePool } from '../warm/spare-pool.js';
 import { deleteNodeInstance, getNodeInstance, insertNodeInstance, setDesired, setSpec, usedPorts, type NodeInstance } from '../sql/node-instances.js';
 import type { NodeFiles } from './instance-files.js';
 import { createTenantObjects } from './tenant-roles.js';
 
-/** What the jobs act on: the system database, this node, its files. */
+/** What the jobs act on: the system database, this node, its files, and its warm pools. */
 export interface JobHost {
   readonly db: Database;
   readonly nodeId: string;
   readonly files: NodeFiles;
+  /** Started spare instances a provision claims before anything else (src/warm/). */
+  readonly spares?: SparePool;
+  /** Ready template copies a provision takes when no spare is ready (else it copies the template). */
+  readonly copies?: WarmPool;
 }
 
 /**
@@ -54,29 +60,89 @@ export function registerJobs(strata: Strata, host: JobHost): void {
 }
 
 async function provision(ctx: WorkflowContext, host: JobHost, input: ProvisionInput): Promise<ProvisionOutput> {
-  // The row comes first: a directory without a row is an orphan that reconcile removes.
+  // The row comes first: a directory without a row is an orphan that reconcile removes. A spare
+  // claimed just before it is found again by a re-run (claims are per instance ID), never lost.
   const placed = await ctx.step('allocate', () => allocate(host, input));
   await ctx.step(
     'copy',
     async () => {
-      const cluster = await host.files.create(input.instanceId, placed.port, placed.spec.settings);
+      if (await host.spares?.place(input.instanceId)) return;
+      const spec = host.files.spec(input.instanceId, placed.port, placed.spec.settings);
+      const cluster = host.copies ? await host.copies.take(spec) : await host.files.create(input.instanceId, placed.port, placed.spec.settings);
       await cluster.setLimits(placed.spec.limits);
     },
     { retry: CLUSTER_STEP_RETRY },
   );
-  await ctx.step('start', async () => (await openCluster(host, placed)).start(), { retry: CLUSTER_STEP_RETRY });
-  await ctx.step('tenant objects', async () => createTenantObjects(await openCluster(host, placed), input.databases, input.users), { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('start', () => startProvisioned(host, placed), { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('tenant objects', () => finishTenantSetup(host, placed, input), { retry: CLUSTER_STEP_RETRY });
+  // The next spares start like this instance, so a create like it needs no restart.
+  host.spares?.learn(input.settings);
+  host.spares?.replenish();
   return { host: '127.0.0.1', port: placed.port };
+}
+
+/**
+ * Starts a new instance. A spare already runs, with the settings it was started with (those of
+ * an earlier create, usually the same): when they differ it gets the instance's settings by a
+ * reload, and a restart when one that needs it changed. A restart still pending after a crash
+ * between the reload and the restart is caught by {@link finishTenantSetup}, which asks the server.
+ */
+async function startProvisioned(host: JobHost, placed: NodeInstance): Promise<void> {
+  if ((await linkTarget(host.files.instanceDir(placed.instanceId))) === undefined) {
+    await (await openCluster(host, placed)).start();
+    return;
+  }
+  const recorded = await recordedSettings(host.files.dataDir(placed.instanceId));
+  const cluster = await host.files.open(placed.instanceId, placed.port, recorded);
+  await cluster.start();
+  if (sameSettings(recorded, placed.spec.settings)) return;
+  const { restartRequired } = await cluster.configure(placed.spec.settings);
+  if (restartRequired.length > 0) await cluster.restart();
+}
+
+/**
+ * The tenant's databases, users and grants; on a placed spare also its cgroup limits (at the
+ * same time: they touch different things) and a restart that a crash left pending.
+ */
+async function finishTenantSetup(host: JobHost, placed: NodeInstance, input: ProvisionInput): Promise<void> {
+  const cluster = await openCluster(host, placed);
+  if ((await linkTarget(host.files.instanceDir(placed.instanceId))) === undefined) {
+    await createTenantObjects(cluster, input.databases, input.users);
+    return;
+  }
+  await Promise.all([
+    cluster.setLimits(placed.spec.limits),
+    createTenantObjects(cluster, input.databases, input.users, {
+      // Its socket directory's new path is pending too, harmlessly: the link resolves to the same directory.
+      onPendingRestart: async (names) => {
+        if (names.some((name) => name !== 'unix_socket_directories')) await cluster.restart();
+      },
+    }),
+  ]);
+}
+
+function sameSettings(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
+
+/** The settings an instance's files hold now (strata-instance.json, written by @strata/postgres). */
+async function recordedSettings(dataDir: string): Promise<Record<string, string>> {
+  const record = JSON.parse(await readFile(join(dataDir, 'strata-instance.json'), 'utf8')) as { settings?: Record<string, string> };
+  return record.settings ?? {};
 }
 
 async function allocate(host: JobHost, input: ProvisionInput): Promise<NodeInstance> {
   const existing = await getNodeInstance(host.db, host.nodeId, input.instanceId);
   if (existing) return existing;
+  const record = (port: number) => insertNodeInstance(host.db, host.nodeId, { instanceId: input.instanceId, port, desired: 'running', spec: { settings: input.settings, limits: input.limits } });
+  const spare = await host.spares?.claim(input.instanceId, input.settings);
+  if (spare !== undefined) return record(spare.port);
   const taken = await usedPorts(host.db);
   for (let probe = 0; probe < MAX_PORT_PROBES; probe++) {
     const port = await freePort();
     if (taken.has(port)) continue;
-    return insertNodeInstance(host.db, host.nodeId, { instanceId: input.instanceId, port, desired: 'running', spec: { settings: input.settings, limits: input.limits } });
+    return record(port);
   }
   throw new AgentError('STRATA_AGENT_NO_FREE_PORT', `no free port for instance ${input.instanceId} after ${MAX_PORT_PROBES} probes; free some ports on node ${host.nodeId}`);
 }
@@ -150,8 +216,12 @@ async function destroy(ctx: WorkflowContext, host: JobHost, instanceId: string):
  * A directory that no longer opens as a cluster (a copy cut short by a crash) is removed as is.
  */
 export async function removeInstanceFiles(host: JobHost, instanceId: string): Promise<boolean> {
+  // A spare claimed by a create that is being undone, before it was placed.
+  const released = (await host.spares?.release(instanceId)) ?? false;
   const onDisk = (await host.files.instanceIdsOnDisk()).includes(instanceId);
-  if (!onDisk) return false;
+  if (!onDisk) return released;
+  // A placed spare: the instance's directory is a link to the spare's files, removed with it.
+  const spareDir = await linkTarget(host.files.instanceDir(instanceId));
   const row = await getNodeInstance(host.db, host.nodeId, instanceId);
   try {
     // Stops whatever server runs there (its own postmaster.pid says which), complete copy or not.
@@ -161,6 +231,7 @@ export async function removeInstanceFiles(host: JobHost, instanceId: string): Pr
     if ((error as { code?: unknown }).code !== 'PG_INSTANCE_NOT_AN_INSTANCE') throw error;
   }
   await rm(host.files.instanceDir(instanceId), { recursive: true, force: true });
+  if (spareDir !== undefined) await rm(spareDir, { recursive: true, force: true });
   return true;
 }
 

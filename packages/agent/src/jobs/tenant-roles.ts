@@ -1,6 +1,7 @@
 // The tenant's databases, login roles and grants inside a new instance, created idempotently as strata_admin.
 import type { ManagedCluster } from '@strata/postgres';
 import type { InitialUser, UserGrant } from '../contract.js';
+import { SPARE_DATABASE } from '../warm/spare-pool.js';
 
 /**
  * First PostgreSQL major version whose CREATEROLE is safe to hand to a tenant: before 16, a role
@@ -28,45 +29,75 @@ export async function serverMajorVersion(cluster: ManagedCluster): Promise<numbe
 /**
  * Creates the instance's databases and users and grants what each user was given. Safe to run
  * again after a crash: existing databases are kept, existing users get their verifier again, and
- * grants are repeatable statements.
+ * grants are repeatable statements. On a spare, the first database is the spare's empty
+ * {@link SPARE_DATABASE} renamed (CREATE DATABASE copies a template and syncs; a rename is
+ * instant); one that is not needed is dropped. `onPendingRestart` hears the settings the server
+ * has read and applies only at a restart (a reload whose restart a crash cut short). Statements are sent in one batch per database
+ * (each batch one connection, one implicit transaction), since every connection to a new server
+ * costs a backend start.
  *
  * @example
  * await createTenantObjects(cluster, ['app'], [{ name: 'app_owner', verifier, grants: [{ database: 'app', privilege: 'all' }] }]);
  */
-export async function createTenantObjects(cluster: ManagedCluster, databases: readonly string[], users: readonly InitialUser[]): Promise<void> {
-  const existing = new Set((await cluster.query<{ datname: string }>('select datname from pg_database')).map((row) => row.datname));
+export async function createTenantObjects(
+  cluster: ManagedCluster,
+  databases: readonly string[],
+  users: readonly InitialUser[],
+  options: { readonly onPendingRestart?: (settings: string[]) => Promise<void> } = {},
+): Promise<void> {
+  const [state] = await cluster.query<{ databases: string[]; roles: string[]; version: string; pending: string[] }>(
+    `select array(select datname::text from pg_database) as databases, array(select rolname::text from pg_roles) as roles,
+            current_setting('server_version_num') as version, array(select name::text from pg_settings where pending_restart) as pending`);
+  if (state === undefined) throw new Error('the instance answered its state query with no row');
+  if (state.pending.length > 0) await options.onPendingRestart?.(state.pending);
+  const existing = new Set(state.databases);
+  const roles = new Set(state.roles);
+  const major = Math.floor(Number(state.version) / 10_000);
+  const statements: string[] = [];
+  let spare = existing.has(SPARE_DATABASE);
   for (const database of databases) {
-    if (!existing.has(database)) await cluster.query(`create database ${quoteIdent(database)}`);
-    // Only users granted a database may connect to it.
-    await cluster.query(`revoke connect, temporary on database ${quoteIdent(database)} from public`);
+    if (existing.has(database)) continue;
+    if (spare) {
+      statements.push(`alter database ${SPARE_DATABASE} rename to ${quoteIdent(database)}`);
+      spare = false;
+    } else {
+      // Not in the batch: CREATE DATABASE refuses to run inside a transaction block.
+      await cluster.query(`create database ${quoteIdent(database)}`);
+    }
   }
-  const major = await serverMajorVersion(cluster);
+  if (spare) await cluster.query(`drop database ${SPARE_DATABASE}`);
   const roleOptions = major >= SAFE_CREATEROLE_MAJOR_VERSION ? 'login createdb createrole' : 'login createdb';
-  const roles = new Set((await cluster.query<{ rolname: string }>('select rolname from pg_roles')).map((row) => row.rolname));
+  // Only users granted a database may connect to it.
+  for (const database of databases) statements.push(`revoke connect, temporary on database ${quoteIdent(database)} from public`);
   for (const user of users) {
     const verb = roles.has(user.name) ? 'alter' : 'create';
-    await cluster.query(`${verb} role ${quoteIdent(user.name)} with ${roleOptions} nosuperuser noreplication nobypassrls password ${quoteLiteral(user.verifier)}`);
+    statements.push(`${verb} role ${quoteIdent(user.name)} with ${roleOptions} nosuperuser noreplication nobypassrls password ${quoteLiteral(user.verifier)}`);
   }
+  const inDatabase = new Map<string, string[]>();
   for (const user of users) {
-    for (const grant of user.grants) await applyGrant(cluster, user.name, grant, users);
+    for (const grant of user.grants) {
+      const grants = grantStatements(user.name, grant, users);
+      statements.push(...grants.server);
+      inDatabase.set(grant.database, [...(inDatabase.get(grant.database) ?? []), ...grants.inDatabase]);
+    }
   }
+  if (statements.length > 0) await cluster.query(statements.join(';\n'));
+  for (const [database, batch] of inDatabase) await cluster.query(batch.join(';\n'), [], database);
 }
 
-/** Grants one user `all` (connect, create, every table) or `read` (connect, select) on one database. */
-async function applyGrant(cluster: ManagedCluster, user: string, grant: UserGrant, users: readonly InitialUser[]): Promise<void> {
+/**
+ * The statements that grant one user `all` (connect, create, every table) or `read` (connect,
+ * select) on one database: those run in `postgres` and those run in the database itself.
+ */
+function grantStatements(user: string, grant: UserGrant, users: readonly InitialUser[]): { server: string[]; inDatabase: string[] } {
   const role = quoteIdent(user);
   const database = quoteIdent(grant.database);
   if (grant.privilege === 'all') {
-    await cluster.query(`grant all privileges on database ${database} to ${role}`);
-    await cluster.query(`grant all on schema public to ${role}`, [], grant.database);
-    return;
+    return { server: [`grant all privileges on database ${database} to ${role}`], inDatabase: [`grant all on schema public to ${role}`] };
   }
-  await cluster.query(`grant connect on database ${database} to ${role}`);
-  await cluster.query(`grant usage on schema public to ${role}`, [], grant.database);
-  await cluster.query(`grant select on all tables in schema public to ${role}`, [], grant.database);
+  const inDatabase = [`grant usage on schema public to ${role}`, `grant select on all tables in schema public to ${role}`];
   // Tables that the database's writers create later are readable too.
   const writers = users.filter((other) => other.grants.some((g) => g.database === grant.database && g.privilege === 'all'));
-  for (const writer of writers) {
-    await cluster.query(`alter default privileges for role ${quoteIdent(writer.name)} in schema public grant select on tables to ${role}`, [], grant.database);
-  }
+  for (const writer of writers) inDatabase.push(`alter default privileges for role ${quoteIdent(writer.name)} in schema public grant select on tables to ${role}`);
+  return { server: [`grant connect on database ${database} to ${role}`], inDatabase };
 }
