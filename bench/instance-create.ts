@@ -11,13 +11,13 @@
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { COPY_METHODS, ManagedCluster, WarmPool, ensureTemplate, freePort, startCluster, type CopyMethod, type InstanceSpec } from '@strata/postgres';
+import { COPY_METHODS, ManagedCluster, WarmPool, ensureTemplate, freePort, type CopyMethod, type InstanceSpec } from '@strata/postgres';
+import { initdbFromScratchMs, postmasterOf } from './lib/instances.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
 import { gitRevision } from './lib/revision.js';
@@ -45,10 +45,6 @@ async function spec(): Promise<InstanceSpec> {
   return { dataDir: join(root, 'instances', `i${serial}`, 'data'), socketDir: join(root, 'instances', `i${serial}`, 'socket'), port: await freePort(), settings: {} };
 }
 
-async function postmasterOf(dataDir: string): Promise<number> {
-  return Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-}
-
 /** One create → start → first `SELECT 1`; returns the ms it took and destroys the instance (untimed). */
 async function managed(create: (instance: InstanceSpec) => Promise<ManagedCluster>): Promise<number> {
   const instance = await spec();
@@ -62,19 +58,6 @@ async function managed(create: (instance: InstanceSpec) => Promise<ManagedCluste
   return ms;
 }
 
-async function fromScratch(): Promise<number> {
-  const startedAt = performance.now();
-  const cluster = await startCluster({ settings: { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' } });
-  const client = new pg.Client(cluster.url);
-  await client.connect();
-  await client.query('select 1');
-  const ms = performance.now() - startedAt;
-  monitor.addRoot(await postmasterOf(cluster.dataDir));
-  await client.end();
-  await cluster.stop();
-  return ms;
-}
-
 const variants: { name: string; run: () => Promise<number> }[] = [
   ...COPY_METHODS.map((method: CopyMethod) => ({ name: `cold copy (${method})`, run: () => managed((instance) => ManagedCluster.create(template, instance, { copyMethod: method })) })),
   {
@@ -85,7 +68,7 @@ const variants: { name: string; run: () => Promise<number> }[] = [
       return ms;
     },
   },
-  { name: 'initdb from scratch', run: fromScratch },
+  { name: 'initdb from scratch', run: () => initdbFromScratchMs(monitor) },
 ];
 
 const samples = new Map<string, number[]>(variants.map((variant) => [variant.name, []]));
