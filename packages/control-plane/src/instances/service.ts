@@ -1,5 +1,5 @@
 // The instance API's transactions, free of HTTP: validate, check quota and names, place, record, and enqueue the operation in the same commit.
-import type { InitialUser, ProvisionInput } from '@strata/agent';
+import { AGENT_JOBS, agentQueue, agentVersion, type InitialUser, type ProvisionInput } from '@strata/agent';
 import { isUniqueViolation, type Database, type Queryable } from '@strata/store';
 import type { StrataClient, WorkflowStatusName } from '@strata/transact';
 import { InstanceError } from './errors.js';
@@ -153,6 +153,9 @@ export async function createInstance(deps: InstanceServiceDeps, tenantId: string
       const input: CreateOperationInput = { instanceId, nodeId, provision };
       await recordInstanceUsers(tx, instanceId, users);
       await enqueueOperation(deps, tx, 'create', instanceId, operationId, input);
+      // The node starts provisioning at this commit rather than after the create workflow is
+      // dequeued: the workflow's callAgent enqueues the same job ID and finds it already there.
+      await deps.client.enqueue({ workflow: AGENT_JOBS.provision, queue: agentQueue(nodeId), workflowId: `${operationId}/${AGENT_JOBS.provision}`, appVersion: agentVersion(nodeId), transaction: tx }, provision);
       await record?.(tx);
       return row;
     });
