@@ -32,6 +32,12 @@ export interface MultiHostTarget {
 const DEFAULT_PORT = 5432;
 /** SQLSTATE read_only_sql_transaction: a write reached a standby or a read-only default. */
 export const READ_ONLY_SQLSTATE = '25006';
+/**
+ * While only standbys answer, a promotion is likely under way (Patroni takes a few seconds):
+ * look again this often, within the connect timeout, rather than fail and leave the retry to the
+ * caller's backoff, which would add up to its longest pause to the failover.
+ */
+const PROMOTION_POLL_MS = 50;
 const TARGET_SESSION_ATTRS: ReadonlySet<string> = new Set(['any', 'read-write', 'primary']);
 /** The scheme, the user part, the host list, and the rest (path, query, fragment). */
 const URL_PARTS = /^(postgres(?:ql)?:\/\/)([^/?#]*@)?([^@/?#]*)(.*)$/is;
@@ -192,36 +198,55 @@ export class PrimaryLocator {
     }
   }
 
-  /** Probes every host once, from `#searchFrom`; concurrent callers share one pass. */
+  /**
+   * Probes the hosts in order from `#searchFrom`; while none qualifies but a standby answers,
+   * again every {@link PROMOTION_POLL_MS} until the connect timeout. Concurrent callers share it.
+   */
   #discover(): Promise<number> {
     this.#discovering ??= (async () => {
-      const count = this.#target.hosts.length;
-      const reasons: string[] = [];
-      for (let step = 0; step < count; step++) {
-        const index = (this.#searchFrom + step) % count;
-        const probe = new pg.Client({ connectionString: this.#target.urlFor(index), connectionTimeoutMillis: this.#connectTimeoutMs });
-        probe.on('error', () => {});
-        try {
-          await probe.connect();
-          if (this.#target.targetSessionAttrs === 'any' || (await isWritable(probe))) {
-            const moved = index !== this.#current;
-            this.#current = index;
-            this.#suspect = false;
-            if (moved) for (const listener of this.#onChange) listener();
-            return index;
-          }
-          reasons.push(`${formatHostPort(this.#target.hosts[index] as HostPort)} is read-only`);
-        } catch (error) {
-          reasons.push(`${formatHostPort(this.#target.hosts[index] as HostPort)}: ${(error as Error).message || (error as NodeJS.ErrnoException).code}`);
-        } finally {
-          await probe.end().catch(() => {});
+      const deadlineMs = Date.now() + this.#connectTimeoutMs;
+      for (;;) {
+        const pass = await this.#probeEachHost();
+        if (typeof pass === 'number') return pass;
+        if (!pass.standbyAnswered || Date.now() + PROMOTION_POLL_MS > deadlineMs) {
+          throw new DatabaseUnavailableError(this.#description, new Error(`no host accepts ${this.#target.targetSessionAttrs === 'any' ? 'connections' : 'writes'} (${pass.reasons.join('; ')})`));
         }
+        await new Promise((resolve) => setTimeout(resolve, PROMOTION_POLL_MS));
       }
-      throw new DatabaseUnavailableError(this.#description, new Error(`no host accepts ${this.#target.targetSessionAttrs === 'any' ? 'connections' : 'writes'} (${reasons.join('; ')})`));
     })().finally(() => {
       this.#discovering = undefined;
     });
     return this.#discovering;
+  }
+
+  /** One pass over the hosts: the index of the first that qualifies, or why none did. */
+  async #probeEachHost(): Promise<number | { reasons: string[]; standbyAnswered: boolean }> {
+    const count = this.#target.hosts.length;
+    const reasons: string[] = [];
+    let standbyAnswered = false;
+    for (let step = 0; step < count; step++) {
+      const index = (this.#searchFrom + step) % count;
+      const probe = new pg.Client({ connectionString: this.#target.urlFor(index), connectionTimeoutMillis: this.#connectTimeoutMs });
+      probe.on('error', () => {});
+      try {
+        await probe.connect();
+        const state = this.#target.targetSessionAttrs === 'any' ? 'writable' : await sessionState(probe);
+        if (state === 'writable') {
+          const moved = index !== this.#current;
+          this.#current = index;
+          this.#suspect = false;
+          if (moved) for (const listener of this.#onChange) listener();
+          return index;
+        }
+        if (state === 'standby') standbyAnswered = true;
+        reasons.push(`${formatHostPort(this.#target.hosts[index] as HostPort)} is ${state === 'standby' ? 'a standby' : 'read-only'}`);
+      } catch (error) {
+        reasons.push(`${formatHostPort(this.#target.hosts[index] as HostPort)}: ${(error as Error).message || (error as NodeJS.ErrnoException).code}`);
+      } finally {
+        await probe.end().catch(() => {});
+      }
+    }
+    return { reasons, standbyAnswered };
   }
 }
 
@@ -238,8 +263,14 @@ function pointAt(client: pg.Client, target: HostPort): void {
 
 /** libpq's read-write check: not in recovery, and new transactions are not read-only by default. */
 async function isWritable(client: pg.Client): Promise<boolean> {
-  const { rows } = await client.query<{ writable: boolean }>(
-    "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off' as writable",
+  return (await sessionState(client)) === 'writable';
+}
+
+/** `'standby'` in recovery, `'read-only'` when transactions default to read-only, else `'writable'`. */
+async function sessionState(client: pg.Client): Promise<'writable' | 'read-only' | 'standby'> {
+  const { rows } = await client.query<{ standby: boolean; read_only: boolean }>(
+    "select pg_is_in_recovery() as standby, current_setting('transaction_read_only') = 'on' as read_only",
   );
-  return rows[0]?.writable === true;
+  const row = rows[0];
+  return row?.standby !== false ? 'standby' : row.read_only ? 'read-only' : 'writable';
 }
