@@ -1,0 +1,228 @@
+// Spare instances (src/warm/): a provision claims a started spare instead of copying and
+// starting a cluster, and that stays correct — the tenant's settings apply, no spare is ever
+// given twice, a provision re-run after a SIGKILL between the claim and the record adopts the
+// same spare, and reconcile removes spares the pool no longer wants.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, readlink, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { ManagedCluster, scramVerifier } from '@strata/postgres';
+import { openDatabase } from '@strata/store';
+import { SeededRandom, engines, freshPostgresUrl, testSeed } from '@strata/testing';
+import { StrataClient } from '@strata/transact';
+import { NodeFiles, SparePool, agentQueue, agentVersion, getNodeInstance, startAgent, type ProvisionOutput, type RunningAgent } from '../src/index.js';
+import { AGENT_JOBS, QUIET, asTenant, runJob, sharedTemplate, systemDatabase, tempRoot } from './helpers.js';
+
+const PASSWORD = 'tenant-password-1';
+/** What the spares start with: different from what the tenants ask for, so a claim must reload (work_mem) and restart (max_connections). */
+const SPARE_SETTINGS = { work_mem: '1MB', max_connections: '30' };
+const TENANT_SETTINGS = { work_mem: '8MB', max_connections: '25' };
+
+function provisionInput(instanceId: string) {
+  return {
+    instanceId,
+    settings: TENANT_SETTINGS,
+    limits: { memoryMb: 128, cpuShares: 256 },
+    databases: ['app'],
+    users: [{ name: 'app_owner', verifier: scramVerifier(PASSWORD), grants: [{ database: 'app', privilege: 'all' as const }] }],
+  };
+}
+
+/** Stops and removes every instance and spare under a root (both outlive their agent by design). */
+async function removeEverything(rootDir: string, templateDir: string): Promise<void> {
+  const files = new NodeFiles(rootDir, templateDir);
+  for (const id of await files.instanceIdsOnDisk()) await ManagedCluster.destroyAt(files.spec(id, 5432, {})).catch(() => {});
+  const pool = await SparePool.open({ rootDir, size: 0, template: () => files.template(), usedPorts: async () => new Set() });
+  await pool.reconcile();
+}
+
+/** The spare directory an instance's directory links to (undefined when it is a plain copy). */
+async function spareOf(rootDir: string, instanceId: string): Promise<string | undefined> {
+  return readlink(join(rootDir, 'instances', instanceId)).catch(() => undefined);
+}
+
+async function postmasterPid(dataDir: string): Promise<number> {
+  return Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('spares in one agent', () => {
+  const NODE = 'node-warm';
+  let system: Awaited<ReturnType<typeof systemDatabase>>;
+  let root: Awaited<ReturnType<typeof tempRoot>>;
+  let templateDir: string;
+  let agent: RunningAgent | undefined;
+
+  before(async () => {
+    system = await systemDatabase();
+    root = await tempRoot('warm');
+    templateDir = await sharedTemplate();
+    agent = await startAgent({ database: system.db, nodeId: NODE, rootDir: root.dir, templateDir, capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, logger: QUIET, spares: 2 });
+  });
+
+  after(async () => {
+    await agent?.close();
+    await removeEverything(root.dir, templateDir);
+    await system.close();
+    await root.remove();
+  });
+
+  test('a provision from a spare is a working instance with the tenant settings in SHOW, whether they need a reload or a restart', async () => {
+    assert.ok(agent);
+    agent.spares.learn(SPARE_SETTINGS);
+    await agent.spares.fill();
+    const { port } = await runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, provisionInput('ins_warm1'));
+    const spare = await spareOf(root.dir, 'ins_warm1');
+    assert.ok(spare?.startsWith(join(root.dir, 'spares', 'live')), `the instance is a claimed spare (its directory links to ${spare})`);
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'show work_mem'), { rows: [{ work_mem: '8MB' }] });
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'show max_connections'), { rows: [{ max_connections: '25' }] });
+    // The spare's empty database became the tenant's; nothing of the spare is left to see.
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', `select count(*)::int as n from pg_database where datname = 'strata_spare'`), { rows: [{ n: 0 }] });
+    // The node's row records the spare's port.
+    assert.equal((await getNodeInstance(system.db, NODE, 'ins_warm1'))?.port, port);
+  });
+
+  test('concurrent claims never get the same spare', async () => {
+    assert.ok(agent);
+    await agent.spares.fill();
+    const ready = await agent.spares.readyCount();
+    assert.equal(ready, 2);
+    const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => agent!.spares.claim(`ins_race${i}`)));
+    const won = claims.filter((spare) => spare !== undefined);
+    assert.equal(won.length, ready, 'as many claims win as there were spares');
+    assert.equal(new Set(won.map((spare) => spare.spareId)).size, won.length, 'no spare is given twice');
+    // Claiming again for the same instance returns its own spare, never another.
+    for (let i = 0; i < claims.length; i++) assert.equal((await agent.spares.claim(`ins_race${i}`))?.spareId, claims[i]?.spareId);
+    for (let i = 0; i < claims.length; i++) await agent.spares.release(`ins_race${i}`);
+    assert.deepEqual(await readdir(join(root.dir, 'spares', 'claimed')), []);
+  });
+
+  test('two concurrent provisions get two different spares and both work', async () => {
+    assert.ok(agent);
+    await agent.spares.fill();
+    const [a, b] = await Promise.all([
+      runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, provisionInput('ins_para')),
+      runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, provisionInput('ins_parb')),
+    ]);
+    assert.ok(a && b);
+    assert.notEqual(a.port, b.port);
+    const [spareA, spareB] = [await spareOf(root.dir, 'ins_para'), await spareOf(root.dir, 'ins_parb')];
+    assert.ok(spareA && spareB, 'both were served by spares');
+    assert.notEqual(spareA, spareB);
+    for (const { port } of [a, b]) assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
+  });
+
+  test('destroying a spare-made instance removes the spare files too, and the spare is never handed out again', async () => {
+    const spare = await spareOf(root.dir, 'ins_warm1');
+    assert.ok(spare);
+    const pid = await postmasterPid(join(spare, 'data'));
+    await runJob(system.client, NODE, AGENT_JOBS.destroy, { instanceId: 'ins_warm1' });
+    assert.equal(existsSync(spare), false);
+    assert.equal(existsSync(join(root.dir, 'instances', 'ins_warm1')), false);
+    assert.equal(alive(pid), false);
+    const ready = await readdir(join(root.dir, 'spares', 'ready'));
+    assert.ok(!ready.includes(spare.slice(spare.lastIndexOf('/') + 1)));
+  });
+});
+
+describe('spares across agent restarts', () => {
+  let system: Awaited<ReturnType<typeof systemDatabase>>;
+  let root: Awaited<ReturnType<typeof tempRoot>>;
+  let templateDir: string;
+
+  before(async () => {
+    system = await systemDatabase();
+    root = await tempRoot('warm-restart');
+    templateDir = await sharedTemplate();
+  });
+
+  after(async () => {
+    await removeEverything(root.dir, templateDir);
+    await system.close();
+    await root.remove();
+  });
+
+  test('reconcile stops and removes the spares a smaller pool no longer wants, and half-made ones', async () => {
+    const NODE = 'node-shrink';
+    const options = { database: system.db, nodeId: NODE, rootDir: root.dir, templateDir, capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, logger: QUIET };
+    const first = await startAgent({ ...options, spares: 2 });
+    await first.spares.fill();
+    await first.close();
+    const liveDir = join(root.dir, 'spares', 'live');
+    const before = await readdir(liveDir);
+    assert.equal(before.length, 2);
+    const pids = await Promise.all(before.map((id) => postmasterPid(join(liveDir, id, 'data'))));
+    // A spare whose maker died mid-copy: files, no ready link.
+    await mkdir(join(liveDir, 'halfmade', 'data'), { recursive: true });
+    await writeFile(join(liveDir, 'halfmade', 'data', 'PG_VERSION'), '15\n');
+    const second = await startAgent({ ...options, spares: 1 });
+    try {
+      assert.equal(second.sparesReconciled.removed.length, 2, `removed ${second.sparesReconciled.removed.join(', ')}`);
+      assert.ok(second.sparesReconciled.removed.includes('halfmade'));
+      const kept = await readdir(liveDir);
+      assert.equal(kept.length, 1);
+      assert.equal(await second.spares.readyCount(), 1);
+      const gone = before.filter((id) => !kept.includes(id));
+      assert.equal(gone.length, 1);
+      assert.equal(alive(pids[before.indexOf(gone[0]!)]!), false, 'the removed spare\'s server is stopped');
+      assert.equal(alive(pids[before.indexOf(kept[0]!)]!), true, 'the kept spare still runs');
+      const { rows } = await system.db.query<{ capacity_instances: number }>('select capacity_instances from strata_cloud.nodes where node_id = $1', [NODE]);
+      assert.equal(rows[0]?.capacity_instances, 9, 'the spare holds back one instance slot');
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('a provision re-run after the agent was SIGKILLed between claiming a spare and recording it adopts the same spare', { skip: !engines().includes('postgres') && 'needs a PostgreSQL system database shared by two processes' }, async () => {
+    const seed = testSeed('warm provision kill');
+    const random = new SeededRandom(seed);
+    const NODE = 'node-kill';
+    const instanceId = `ins_kill${random.int(0, 9999)}`;
+    // Its own PostgreSQL system database: the child process shares it.
+    const url = await freshPostgresUrl();
+    const db = await openDatabase({ url });
+    const client = await StrataClient.connect({ database: db });
+    const options = { database: db, nodeId: NODE, rootDir: root.dir, templateDir, capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, logger: QUIET };
+    const maker = await startAgent({ ...options, spares: 1 });
+    await maker.spares.fill();
+    await maker.close();
+    const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', new URL('./warm-kill-child.ts', import.meta.url).pathname, url, NODE, root.dir, templateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout });
+    const nextLine = (prefix: string) => new Promise<string>((resolve, reject) => {
+      lines.on('line', (line) => line.startsWith(prefix) && resolve(line));
+      child.once('exit', (code) => reject(new Error(`the child exited (${code}) before printing ${prefix}`)));
+    });
+    await nextLine('CHILD READY');
+    const handle = await client.enqueue<ProvisionOutput>({ workflow: AGENT_JOBS.provision, queue: agentQueue(NODE), appVersion: agentVersion(NODE), workflowId: `kill-${instanceId}` }, provisionInput(instanceId));
+    const claimed = (await nextLine('CLAIMED')).split(' ')[1];
+    assert.ok(claimed && claimed !== 'none', 'the child claimed the spare');
+    await new Promise((resolve) => setTimeout(resolve, random.int(0, 50)));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(await getNodeInstance(db, NODE, instanceId), undefined, 'the kill landed between the claim and the record');
+    const restarted = await startAgent({ ...options, spares: 1 });
+    try {
+      assert.deepEqual(restarted.sparesReconciled.claimed, [instanceId], 'reconcile keeps the claimed spare for its job');
+      const { port } = await handle.result({ timeoutMs: 120_000 });
+      assert.equal(await spareOf(root.dir, instanceId), join(root.dir, 'spares', 'live', claimed), 'the re-run placed the spare the killed run had claimed');
+      assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'show max_connections'), { rows: [{ max_connections: '25' }] });
+    } finally {
+      await restarted.close();
+      await client.close();
+      await db.close();
+    }
+  });
+});
