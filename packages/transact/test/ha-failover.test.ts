@@ -88,9 +88,11 @@ describe('Strata on a Patroni cluster (3 nodes, synchronous_mode) through a mult
 
     await finishAndCheck(t, ha, url, worker, effectsLogPath);
     const gap = await writeGap(ha, url, killedAtMs);
+    // The longest pause, not "the first commit after the kill": a backend of the killed postmaster
+    // may still finish a commit it had begun (its standby received the WAL), a few ms after the kill.
     t.diagnostic(
-      `write gap: ${Math.round(gap.firstAfterMs - killedAtMs)} ms from the kill to the engine's first commit on ${promoted.name} ` +
-        `(Patroni reported the promotion at ${promotedAtMs - killedAtMs} ms, polled every 100 ms); longest pause between commits ${Math.round(gap.longestPauseMs)} ms`,
+      `write gap: the longest pause between two commits around the kill was ${Math.round(gap.longestPauseMs)} ms ` +
+        `(Patroni reported ${promoted.name} leading ${promotedAtMs - killedAtMs} ms after the kill, polled every 100 ms)`,
     );
     assert.ok(gap.firstAfterMs > killedAtMs, 'the workload committed on the new primary after the kill');
   });
