@@ -10,6 +10,9 @@ import { parseMultiHostUrl } from '../src/multi-host.js';
 
 /** A write that lands on a demoted host fails once (retryable); the next attempt must find the primary. */
 const MAX_ATTEMPTS_AFTER_A_MOVE = 3;
+/** The LISTEN connection's reconnect backs off from 50 ms; ten half-second waits cover it on a loaded machine. */
+const MAX_NOTIFY_ATTEMPTS = 10;
+const NOTIFY_WAIT_MS = 500;
 
 describe('parseMultiHostUrl', () => {
   test('reads the host list and target_session_attrs, and gives each host a single-host URL without it', () => {
@@ -102,6 +105,30 @@ describe('a multi-host URL with target_session_attrs=read-write', () => {
     } finally {
       await second.startServer();
     }
+  });
+
+  test('LISTEN moves to the new primary with the writes, so notifications sent there still arrive', async () => {
+    await setReadOnly(first, true);
+    await setReadOnly(second, false);
+    const db = await open(urlOf(first, second));
+    const received: string[] = [];
+    let arrived: () => void = () => {};
+    const sub = await db.listen('moves', (payload) => {
+      received.push(payload);
+      arrived();
+    });
+    await setReadOnly(second, true);
+    await setReadOnly(first, false);
+    await writeUntilItLands(db, 'after-listen-move', () => db.query("insert into marks values ('after-listen-move')"));
+    assert.equal(await count(first, 'after-listen-move'), 1);
+    // The LISTEN connection reconnects on its own schedule; notify until one arrives (bounded).
+    for (let attempt = 1; received.length === 0 && attempt <= MAX_NOTIFY_ATTEMPTS; attempt++) {
+      const came = new Promise<void>((resolve) => (arrived = resolve));
+      await db.notify('moves', `n${attempt}`);
+      await Promise.race([came, new Promise((resolve) => setTimeout(resolve, NOTIFY_WAIT_MS))]);
+    }
+    assert.ok(received.length > 0, 'a notification sent on the new primary reached the listener');
+    await sub.close();
   });
 
   test('with every host read-only, opening fails naming each host and why', async () => {
