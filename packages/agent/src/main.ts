@@ -1,4 +1,4 @@
-// The agent as a process: `node main.js --database <url> --node-id <id> --root <dir> [--template <dir>] [--memory-mb N] [--instances N] [--heartbeat-ms N]`.
+// The agent as a process: `node main.js --database <url> --node-id <id> --root <dir> [--template <dir>] [--memory-mb N] [--instances N] [--heartbeat-ms N] [--spares N] [--warm-copies N]`.
 //
 // Prints `AGENT READY <nodeId>` once it takes jobs; SIGTERM or SIGINT closes it (its instances keep
 // running). Crash tests SIGKILL it and start it again on the same root.
@@ -14,6 +14,8 @@ const { values } = parseArgs({
     'memory-mb': { type: 'string' },
     instances: { type: 'string' },
     'heartbeat-ms': { type: 'string' },
+    spares: { type: 'string' },
+    'warm-copies': { type: 'string' },
   },
   strict: true,
 });
@@ -40,6 +42,8 @@ const agent = await startAgent({
   ...(capacity ? { capacity } : {}),
   ...(values.template !== undefined ? { templateDir: values.template } : {}),
   ...(values['heartbeat-ms'] !== undefined ? { heartbeatIntervalMs: Number(values['heartbeat-ms']) } : {}),
+  ...(values.spares !== undefined ? { spares: Number(values.spares) } : {}),
+  ...(values['warm-copies'] !== undefined ? { warmCopies: Number(values['warm-copies']) } : {}),
 });
 process.stdout.write(`AGENT READY ${agent.nodeId}\n`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
