@@ -5,9 +5,8 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HELPER_COMMAND_TIMEOUT_MS, run } from '../commands.js';
+import { HELPER_COMMAND_TIMEOUT_MS, readLogTail, run } from '../commands.js';
 import { freePort } from '../free-port.js';
-import { readLogTail } from '../commands.js';
 import { HaClusterError } from './errors.js';
 import { ensureHaToolsInstalled } from './install.js';
 import {
