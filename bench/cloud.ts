@@ -2,10 +2,11 @@
 // the tenant's user), restart and delete p50/p99, beside initdb-from-scratch measured in the same
 // run; then density: idle instances, their memory (PSS, MemAvailable) and the number per 24 GiB.
 //
-//   npm run bench:cloud [-- --count 50] [--density 200]
+//   npm run bench:cloud [-- --count 50] [--density 200] [--spares 2]
 //
-// An in-process platform (@strata/platform: control plane on embedded PGlite, agent "local", no
-// console) on a temporary directory. Each iteration runs, in turn: initdb from scratch; a create
+// An in-process platform (@strata/platform: control plane on embedded PGlite, agent "local" with
+// the platform's started spares unless --spares says otherwise, no console) on a temporary
+// directory. Each iteration runs, in turn: initdb from scratch; a create
 // of a `tiny` instance with a database and a user, timed until `SELECT 1` answers as that user;
 // a restart, timed until it answers again; a delete, timed until the API shows DELETED. One
 // untimed round first (the template's initdb, first connections). Statuses are read by polling
@@ -18,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { resetPlatform, startPlatform } from '@strata/platform';
+import { DEFAULT_PLATFORM_SPARES, resetPlatform, startPlatform } from '@strata/platform';
 import { initdbFromScratchMs, postmasterOf } from './lib/instances.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
@@ -39,12 +40,15 @@ const { values } = parseArgs({
   options: {
     count: { type: 'string', default: '50' },
     density: { type: 'string', default: '200' },
+    spares: { type: 'string', default: String(DEFAULT_PLATFORM_SPARES) },
   },
 });
 const count = Number(values.count);
 const density = Number(values.density);
+const spares = Number(values.spares);
 if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a whole number ≥ 1');
 if (!Number.isInteger(density) || density < 0) throw new Error('--density must be a whole number ≥ 0 (0: skip the density phase)');
+if (!Number.isInteger(spares) || spares < 0) throw new Error('--spares must be a whole number ≥ 0 (0: every create copies and starts a cluster)');
 
 const root = await mkdtemp(join(tmpdir(), 'strata-bench-cloud-'));
 await chmod(root, 0o755); // the unprivileged server user passes through to the instances
@@ -52,7 +56,7 @@ const dataDir = join(root, 'data');
 const monitor = new MachineLoadMonitor();
 const quiet = { info() {}, warn: (message: string) => console.warn(message), error: (message: string, ...details: unknown[]) => console.error(message, ...details) };
 // Placement must not be the limit: the density phase asks for more than the default capacity.
-const platform = await startPlatform({ dataDir, apiPort: 0, consolePort: false, capacity: { memoryMb: 1_000_000, instances: 10_000 }, logger: quiet });
+const platform = await startPlatform({ dataDir, apiPort: 0, consolePort: false, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares }, logger: quiet });
 
 interface InstanceJson {
   readonly id: string;
@@ -248,7 +252,7 @@ const summary = Object.entries(samples).map(([name, values]) => {
 });
 const scratch = summary.find((row) => row.name === 'initdb from scratch');
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
-console.log(`\nThe database service through its HTTP API, ${count} of each (flavor tiny, statuses polled every ${POLL_INTERVAL_MS} ms)`);
+console.log(`\nThe database service through its HTTP API, ${count} of each (flavor tiny, ${spares} spare(s), statuses polled every ${POLL_INTERVAL_MS} ms)`);
 console.log(`Machine load: ${load.verdict}\n`);
 console.log('| operation | p50 | p99 | p50 vs initdb from scratch |');
 console.log('|---|---|---|---|');
@@ -268,5 +272,5 @@ if (densityResult !== undefined) {
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `cloud-${new Date().toISOString().replaceAll(':', '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, pollIntervalMs: POLL_INTERVAL_MS, machineLoad: load, summary, densityResult, samples }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, pollIntervalMs: POLL_INTERVAL_MS, machineLoad: load, summary, densityResult, samples }, null, 2)}\n`);
 console.log(`\nRaw figures: ${file}`);

@@ -37,7 +37,7 @@ test('SIGKILL of `npm start` stops the demo it launched, which releases the lock
   const scratch = await mkdtemp(join(tmpdir(), 'strata-orders-launcher-'));
   t.after(() => rm(scratch, { recursive: true, force: true }));
   const dataDir = join(scratch, 'data');
-  const npm = spawn('npm', ['start'], {
+  const npm = spawn('npm', ['run', 'demo:orders'], {
     cwd: REPO_ROOT,
     env: { ...process.env, STRATA_DATA_DIR: dataDir, STRATA_CONSOLE_PORT: '0', STRATA_EXIT: '', STRATA_RESET: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

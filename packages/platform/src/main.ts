@@ -7,13 +7,15 @@
 // Env: STRATA_DATA_DIR (default packages/platform/.strata), STRATA_API_PORT (default 7070, or a
 // free one when taken), STRATA_CONSOLE_PORT (default 4000, likewise), STRATA_RESET=1 (= --reset).
 // Prints `STRATA PLATFORM READY` after the banner (tests wait for it). Instances keep running when
-// it stops, by Ctrl-C or by SIGKILL: the next start reconciles them.
+// it stops, by Ctrl-C or by SIGKILL: the next start reconciles them. A `kill -9` of the `npm start`
+// above it stops it too (see launcher.ts), so no orphan keeps the system database locked.
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bannerLines } from './banner.js';
 import { ensureDemo } from './demo.js';
 import { PlatformError } from './errors.js';
+import { watchLauncher } from './launcher.js';
 import { startPlatform, type RunningPlatform } from './platform.js';
 import { resetPlatform } from './reset.js';
 
@@ -53,21 +55,22 @@ if (values.reset || process.env.STRATA_RESET === '1') {
 }
 console.log(`Strata database service — starting on ${dataDir} (the first start initialises PostgreSQL's template: this takes a while)…`);
 
-let platform: RunningPlatform;
-try {
-  platform = await startPlatform({ dataDir, ...(apiPort === undefined ? {} : { apiPort }), ...(consolePort === undefined ? {} : { consolePort }) });
-} catch (error) {
-  if (error instanceof PlatformError) {
-    process.stderr.write(`strata platform: ${error.message}\n`);
-    process.exit(1);
-  }
-  throw error;
-}
+/** Exit codes a shell reports for these signals (128 + signal number), for a stop before the platform is up. */
+const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
 
+// npm passes no SIGKILL on: when the npm that launched us dies, stop as a SIGTERM would (and free the system database).
+watchLauncher((pid) => {
+  console.log(`\nthe process that launched the platform (pid ${pid}) is gone.`);
+  process.kill(process.pid, 'SIGTERM');
+});
+
+let platform: RunningPlatform | undefined;
 let stopping: Promise<void> | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
+    // Still starting: nothing of ours to close yet that a restart would not recover.
+    if (platform === undefined) process.exit(SIGNAL_EXIT_CODES[signal]);
     console.log(`\n${signal}: stopping the platform (instances keep running; "npm start" again reconciles them).`);
     stopping = platform
       .close()
@@ -76,9 +79,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const demo = await ensureDemo(platform);
-for (const line of bannerLines({ platform, demo, cli: cliCommand() })) console.log(line);
-console.log(READY_LINE);
+try {
+  platform = await startPlatform({ dataDir, ...(apiPort === undefined ? {} : { apiPort }), ...(consolePort === undefined ? {} : { consolePort }) });
+  const demo = await ensureDemo(platform);
+  for (const line of bannerLines({ platform, demo, cli: cliCommand() })) console.log(line);
+  console.log(READY_LINE);
+} catch (error) {
+  if (!(error instanceof PlatformError)) throw error;
+  process.stderr.write(`strata platform: ${error.message}\n`);
+  await platform?.close().catch(() => {});
+  process.exit(1);
+}
 
 /** The CLI as typed where `npm start` was run: `npx strata` inside the repository. */
 function cliCommand(): string {
