@@ -15,7 +15,7 @@ import {
   type RunningOutput,
 } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { linkTarget, type SparePool } from '../warm/spare-pool.js';
+import { REPLENISH_DELAY_MS, linkTarget, type SparePool } from '../warm/spare-pool.js';
 import { deleteNodeInstance, getNodeInstance, insertNodeInstance, setDesired, setSpec, usedPorts, type NodeInstance } from '../sql/node-instances.js';
 import type { NodeFiles } from './instance-files.js';
 import { createTenantObjects } from './tenant-roles.js';
@@ -77,7 +77,7 @@ async function provision(ctx: WorkflowContext, host: JobHost, input: ProvisionIn
   await ctx.step('tenant objects', () => finishTenantSetup(host, placed, input), { retry: CLUSTER_STEP_RETRY });
   // The next spares start like this instance, so a create like it needs no restart.
   host.spares?.learn(input.settings);
-  host.spares?.replenish();
+  host.spares?.replenish(REPLENISH_DELAY_MS);
   return { host: '127.0.0.1', port: placed.port };
 }
 

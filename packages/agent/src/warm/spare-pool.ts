@@ -25,6 +25,14 @@ export const SPARE_RESERVED_MEMORY_MB = 128;
 /** The empty database every spare has; a create renames it to its first database (instant, where CREATE DATABASE copies and syncs). */
 export const SPARE_DATABASE = 'strata_spare';
 
+/**
+ * How long after a create the pool waits before making its replacement. The create's caller
+ * connects right after it is ACTIVE; a spare's start (and the template copy behind it) is a burst
+ * of CPU and disk that would otherwise land on that first connection, and a replacement is not
+ * urgent while other spares are ready.
+ */
+export const REPLENISH_DELAY_MS = 1_000;
+
 /** Ports probed for one spare before giving up (each probe is the OS's choice of a free port). */
 const MAX_PORT_PROBES = 20;
 
@@ -88,6 +96,7 @@ export class SparePool {
   #filling: Promise<void> | undefined;
   #closed = false;
   #lastError: unknown;
+  #replenishTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: SparePoolOptions) {
     this.#options = options;
@@ -184,8 +193,20 @@ export class SparePool {
     this.#settings = { ...settings };
   }
 
-  /** Starts making spares in the background until `size` are ready (one at a time: a start is CPU-heavy). */
-  replenish(): void {
+  /**
+   * Starts making spares in the background until `size` are ready (one at a time: a start is
+   * CPU-heavy), now or after `afterMs` (a create passes {@link REPLENISH_DELAY_MS}).
+   */
+  replenish(afterMs = 0): void {
+    if (afterMs > 0) {
+      if (this.#replenishTimer !== undefined || this.#closed) return;
+      this.#replenishTimer = setTimeout(() => {
+        this.#replenishTimer = undefined;
+        this.replenish();
+      }, afterMs);
+      this.#replenishTimer.unref();
+      return;
+    }
     if (this.#closed || this.#filling !== undefined || this.size === 0) return;
     this.#filling = (async () => {
       for (let made = 0; made < this.size && !this.#closed && (await this.readyCount()) < this.size; made += 1) await this.#makeSpare();
@@ -263,6 +284,8 @@ export class SparePool {
   /** Stops making spares (waits for the one in progress); the ready ones keep running for the next start. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#replenishTimer);
+    this.#replenishTimer = undefined;
     while (this.#filling !== undefined) await this.#filling;
   }
 
