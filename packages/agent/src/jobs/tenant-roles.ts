@@ -2,6 +2,7 @@
 import type { ManagedCluster } from '@strata/postgres';
 import type { InitialUser, UserGrant } from '../contract.js';
 import { SPARE_DATABASE } from '../warm/spare-pool.js';
+import { AdminSession } from './admin-session.js';
 
 /**
  * First PostgreSQL major version whose CREATEROLE is safe to hand to a tenant: before 16, a role
@@ -32,9 +33,9 @@ export async function serverMajorVersion(cluster: ManagedCluster): Promise<numbe
  * grants are repeatable statements. On a spare, the first database is the spare's empty
  * {@link SPARE_DATABASE} renamed (CREATE DATABASE copies a template and syncs; a rename is
  * instant); one that is not needed is dropped. `onPendingRestart` hears the settings the server
- * has read and applies only at a restart (a reload whose restart a crash cut short). Statements are sent in one batch per database
- * (each batch one connection, one implicit transaction), since every connection to a new server
- * costs a backend start.
+ * has read and applies only at a restart (a reload whose restart a crash cut short). Statements go over one session on `postgres`
+ * (mostly one batch: one implicit transaction) and one per granted database, since every
+ * connection to a new server costs a backend start.
  *
  * @example
  * await createTenantObjects(cluster, ['app'], [{ name: 'app_owner', verifier, grants: [{ database: 'app', privilege: 'all' }] }]);
@@ -45,11 +46,47 @@ export async function createTenantObjects(
   users: readonly InitialUser[],
   options: { readonly onPendingRestart?: (settings: string[]) => Promise<void> } = {},
 ): Promise<void> {
-  const [state] = await cluster.query<{ databases: string[]; roles: string[]; version: string; pending: string[] }>(
+  let session = await AdminSession.open(cluster, 'postgres');
+  try {
+    let state = await readState(session);
+    if (state.pending.length > 0 && options.onPendingRestart) {
+      // A restart ends the session: connect again after it.
+      await session.close();
+      await options.onPendingRestart(state.pending);
+      session = await AdminSession.open(cluster, 'postgres');
+      state = await readState(session);
+    }
+    await setUp(session, state, databases, users);
+  } finally {
+    await session.close();
+  }
+  for (const [database, batch] of inDatabaseStatements(users)) {
+    const inDatabase = await AdminSession.open(cluster, database);
+    try {
+      await inDatabase.query(batch.join(';\n'));
+    } finally {
+      await inDatabase.close();
+    }
+  }
+}
+
+interface InstanceState {
+  readonly databases: string[];
+  readonly roles: string[];
+  readonly version: string;
+  readonly pending: string[];
+}
+
+async function readState(session: AdminSession): Promise<InstanceState> {
+  const [state] = await session.query<{ databases: string[]; roles: string[]; version: string; pending: string[] }>(
     `select array(select datname::text from pg_database) as databases, array(select rolname::text from pg_roles) as roles,
             current_setting('server_version_num') as version, array(select name::text from pg_settings where pending_restart) as pending`);
   if (state === undefined) throw new Error('the instance answered its state query with no row');
-  if (state.pending.length > 0) await options.onPendingRestart?.(state.pending);
+  return state;
+}
+
+/** The databases, roles and grants made from the `postgres` database, in one batch where a transaction allows it. */
+async function setUp(session: AdminSession, state: InstanceState, databases: readonly string[], users: readonly InitialUser[]): Promise<void> {
   const existing = new Set(state.databases);
   const roles = new Set(state.roles);
   const major = Math.floor(Number(state.version) / 10_000);
@@ -62,10 +99,10 @@ export async function createTenantObjects(
       spare = false;
     } else {
       // Not in the batch: CREATE DATABASE refuses to run inside a transaction block.
-      await cluster.query(`create database ${quoteIdent(database)}`);
+      await session.query(`create database ${quoteIdent(database)}`);
     }
   }
-  if (spare) await cluster.query(`drop database ${SPARE_DATABASE}`);
+  if (spare) await session.query(`drop database ${SPARE_DATABASE}`);
   const roleOptions = major >= SAFE_CREATEROLE_MAJOR_VERSION ? 'login createdb createrole' : 'login createdb';
   // Only users granted a database may connect to it.
   for (const database of databases) statements.push(`revoke connect, temporary on database ${quoteIdent(database)} from public`);
@@ -73,16 +110,19 @@ export async function createTenantObjects(
     const verb = roles.has(user.name) ? 'alter' : 'create';
     statements.push(`${verb} role ${quoteIdent(user.name)} with ${roleOptions} nosuperuser noreplication nobypassrls password ${quoteLiteral(user.verifier)}`);
   }
+  for (const user of users) {
+    for (const grant of user.grants) statements.push(...grantStatements(user.name, grant, users).server);
+  }
+  if (statements.length > 0) await session.query(statements.join(';\n'));
+}
+
+/** The grant statements that run inside each granted database, by database. */
+function inDatabaseStatements(users: readonly InitialUser[]): Map<string, string[]> {
   const inDatabase = new Map<string, string[]>();
   for (const user of users) {
-    for (const grant of user.grants) {
-      const grants = grantStatements(user.name, grant, users);
-      statements.push(...grants.server);
-      inDatabase.set(grant.database, [...(inDatabase.get(grant.database) ?? []), ...grants.inDatabase]);
-    }
+    for (const grant of user.grants) inDatabase.set(grant.database, [...(inDatabase.get(grant.database) ?? []), ...grantStatements(user.name, grant, users).inDatabase]);
   }
-  if (statements.length > 0) await cluster.query(statements.join(';\n'));
-  for (const [database, batch] of inDatabase) await cluster.query(batch.join(';\n'), [], database);
+  return inDatabase;
 }
 
 /**
