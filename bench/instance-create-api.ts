@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { SparePool, startAgent } from '@strata/agent';
-import { createControlPlane, instanceAdminModule, instancesModule } from '@strata/control-plane';
+import { createControlPlane, findFlavor, flavorSettings, instanceAdminModule, instancesModule } from '@strata/control-plane';
 import { ManagedCluster } from '@strata/postgres';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
@@ -36,7 +36,11 @@ const quiet = { info: () => {}, warn: (message: string) => process.stderr.write(
 const cp = await createControlPlane({ database: join(root, 'system'), listen: { host: '127.0.0.1', port: 0 }, modules: [instancesModule, instanceAdminModule], logger: quiet });
 const key = cp.bootstrapKey;
 if (key === undefined) throw new Error('a fresh system database gives a bootstrap key');
-const agent = await startAgent({ database: cp.db, nodeId: 'bench', rootDir: join(root, 'node'), capacity: { memoryMb: 100_000, instances: 200 }, logger: { ...quiet, error: console.error }, spares, warmCopies: spares > 0 ? 1 : 0 });
+// The spares start with the benchmarked flavor's settings, as a platform would give its default flavor's.
+const tiny = findFlavor('tiny');
+if (tiny === undefined) throw new Error('the flavor tiny is gone: benchmark another one');
+const tinySettings = flavorSettings(tiny);
+const agent = await startAgent({ database: cp.db, nodeId: 'bench', rootDir: join(root, 'node'), capacity: { memoryMb: 100_000, instances: 200 }, logger: { ...quiet, error: console.error }, spares, spareSettings: tinySettings, warmCopies: spares > 0 ? 1 : 0 });
 
 async function api(method: string, path: string, body?: unknown): Promise<any> {
   const response = await fetch(`${cp.url}${path}`, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

@@ -48,6 +48,11 @@ export interface AgentOptions {
    * one instance slot and SPARE_RESERVED_MEMORY_MB of the advertised capacity.
    */
   readonly spares?: number;
+  /**
+   * Settings the first spares start with (later ones take those of the latest create): the
+   * settings of the flavor most creates use, so a create needs no restart. Default none.
+   */
+  readonly spareSettings?: Readonly<Record<string, string>>;
   /** Ready template copies kept under `<rootDir>/pool` for spares and creates (0 to MAX_WARM_POOL_SIZE; default 0: copy the template each time). */
   readonly warmCopies?: number;
 }
@@ -102,7 +107,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }
     const onPoolError = (error: unknown) => logger.warn(`strata agent ${options.nodeId}: could not make a spare instance or template copy (the next create tries again)`, error);
     const copies = (options.warmCopies ?? 0) > 0 ? await WarmPool.open({ template: await files.template(), dir: resolve(rootDir, 'pool'), size: options.warmCopies ?? 0, onError: onPoolError }) : undefined;
-    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), onError: onPoolError });
+    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}) });
     const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}) };
     // Spares count against the node: placement sees the capacity they leave.
     const advertised = { memoryMb: capacity.memoryMb - spareCount * SPARE_RESERVED_MEMORY_MB, instances: capacity.instances - spareCount };
