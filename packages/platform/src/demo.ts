@@ -87,7 +87,7 @@ export async function ensureDemo(platform: RunningPlatform, options: { readonly 
     });
     state = { ...state, instanceId: created.id };
     await writeState(file, state);
-    const instance = await waitUntilAnswering(platform, state.instanceId ?? created.id, state.password, deadline);
+    const instance = await waitUntilAnswering(platform, created.id, state.password, deadline);
     if (typeof instance === 'string') throw new PlatformError('STRATA_PLATFORM_DEMO_FAILED', `the demo instance ${created.id} did not become ready: ${instance}`);
     return { kind: 'created', instance, apiKey: tenant.token };
   }

@@ -4,4 +4,4 @@ export { ensureDemo, DEMO_DATABASE, DEMO_FLAVOR, DEMO_INSTANCE, DEMO_READY_TIMEO
 export { bannerLines, type BannerInput } from './banner.js';
 export { resetPlatform } from './reset.js';
 export { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
-export { PlatformError, type PlatformErrorCode } from './errors.js';
+export { PLATFORM_ERROR_KINDS, PlatformError, type PlatformErrorCode } from './errors.js';

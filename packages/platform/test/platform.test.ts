@@ -1,8 +1,10 @@
-// The platform as `npm start` runs it: a child process on a fresh data directory prints a banner
-// whose psql line connects; SIGKILLed and started again, it shows the same instance, and the data
-// written before the kill is there.
+// The platform as `npm start` runs it: on a fresh data directory it prints a banner whose psql line
+// connects; a SIGKILL of the npm above it stops it (so the system database is free again); a
+// SIGKILL of the platform itself and a new start show the same instance, with the data written
+// before the kills.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +14,10 @@ import pg from 'pg';
 import { resetPlatform } from '@strata/platform';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 /** The first start initdb's the template; on a loaded machine that is the slow part. */
 const READY_TIMEOUT_MS = 300_000;
-const EXIT_TIMEOUT_MS = 30_000;
+const EXIT_TIMEOUT_MS = 60_000;
 
 interface Started {
   readonly child: ChildProcess;
@@ -22,11 +25,12 @@ interface Started {
   readonly connectionString: string;
 }
 
-/** Starts main.ts on `dataDir` and resolves with its output once it prints the ready line. */
-function startPlatformProcess(dataDir: string): Promise<Started> {
-  const child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', MAIN, '--data-dir', dataDir, '--api-port', '0', '--console-port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Starts main.ts on `dataDir` (directly, or as the root's `npm start`) and resolves with its output once it prints the ready line. */
+function startPlatformProcess(dataDir: string, how: 'node' | 'npm start' = 'node'): Promise<Started> {
+  const child =
+    how === 'node'
+      ? spawn(process.execPath, ['--conditions=development', '--import', 'tsx', MAIN, '--data-dir', dataDir, '--api-port', '0', '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('npm', ['start'], { cwd: REPO_ROOT, env: { ...process.env, STRATA_DATA_DIR: dataDir, STRATA_API_PORT: '0', STRATA_CONSOLE_PORT: '0', STRATA_RESET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -51,6 +55,38 @@ function startPlatformProcess(dataDir: string): Promise<Started> {
       reject(new Error(`the platform exited (${code ?? signal}) before it was ready; output:\n${output}`));
     });
   });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + EXIT_TIMEOUT_MS;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Pids of PostgreSQL servers whose command line names a directory under `dir`. */
+function serversUnder(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return cmdline[0]?.endsWith('/postgres') === true && cmdline.some((argument) => argument.startsWith(`${dir}/`));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -90,26 +126,44 @@ describe('the one-process platform (npm start)', () => {
     }
   });
 
-  it('prints a psql line that connects, and after a SIGKILL and a new start the same instance has its data', async () => {
+  it('npm start prints a psql line that connects; after SIGKILLs of npm and of the platform, new starts show the same instance with its data', async () => {
     root = await mkdtemp(join(tmpdir(), 'strata-platform-'));
     await chmod(root, 0o755); // the unprivileged server user passes through to the instances
     const dataDir = join(root, 'data');
 
-    const first = await startPlatformProcess(dataDir);
+    const first = await startPlatformProcess(dataDir, 'npm start');
     children.push(first.child);
     assert.match(first.output, /API key: +sk_/, 'the first start shows the demo key');
     assert.match(first.output, /platform admin key: sk_/, 'and the platform admin key');
     assert.deepEqual(await query(first.connectionString, 'select 1 as one'), [{ one: 1 }]);
-    await query(first.connectionString, 'create table kept (note text); insert into kept values (\'written before the kill\')');
+    await query(first.connectionString, "create table kept (note text); insert into kept values ('written before the kills')");
     assert.equal((await stat(join(dataDir, 'demo.json'))).mode & 0o777, 0o600, 'the demo password file is readable by its owner only');
 
+    // npm cannot pass SIGKILL on: the platform below it notices and stops, freeing the system database.
+    const platformPid = (JSON.parse(readFileSync(join(dataDir, 'system', 'lock'), 'utf8')) as { pid: number }).pid;
+    assert.notEqual(platformPid, first.child.pid, 'the platform runs in a process of its own below npm');
     first.child.kill('SIGKILL');
-    await exited(first.child);
+    await until('the orphaned platform to stop', () => !isAlive(platformPid));
 
     const second = await startPlatformProcess(dataDir);
     children.push(second.child);
     assert.equal(second.connectionString, first.connectionString, 'the banner shows the same instance, port and password');
     assert.doesNotMatch(second.output, /sk_key_/, 'keys are shown once, never again');
-    assert.deepEqual(await query(second.connectionString, 'select note from kept'), [{ note: 'written before the kill' }]);
+    assert.deepEqual(await query(second.connectionString, 'select note from kept'), [{ note: 'written before the kills' }]);
+
+    second.child.kill('SIGKILL');
+    await exited(second.child);
+
+    const third = await startPlatformProcess(dataDir);
+    children.push(third.child);
+    assert.equal(third.connectionString, first.connectionString, 'after a SIGKILL of the platform itself: the same instance');
+    assert.deepEqual(await query(third.connectionString, 'select note from kept'), [{ note: 'written before the kills' }]);
+
+    // --reset: the servers outlive the platform, so the reset stops them (instances and spares) before deleting.
+    third.child.kill('SIGINT');
+    await exited(third.child);
+    assert.ok(serversUnder(dataDir).length > 0, 'the instances kept running after the platform stopped');
+    await resetPlatform(dataDir);
+    assert.deepEqual(serversUnder(dataDir), [], 'no PostgreSQL server runs on the deleted directory');
   });
 });
