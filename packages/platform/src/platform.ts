@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { startAgent, type AgentOptions, type NodeCapacity, type RunningAgent } from '@strata/agent';
 import { startConsole, type RunningConsole } from '@strata/console';
-import { createControlPlane, instanceAdminModule, instancesModule, type ControlPlane } from '@strata/control-plane';
+import { createControlPlane, findFlavor, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane } from '@strata/control-plane';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { PlatformError } from './errors.js';
 import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
@@ -20,6 +20,8 @@ export const DEFAULT_CONSOLE_PORT = 4000;
  * 100 ms. Two keep a burst of two creates fast for ~20 MB of idle servers.
  */
 export const DEFAULT_PLATFORM_SPARES = 2;
+/** The flavor the spares start with (the demo's, and the smallest): a create of it claims one without a restart. */
+const SPARE_FLAVOR = 'tiny';
 /** The interface everything listens on: loopback, so nothing is reachable from elsewhere. */
 const LOOPBACK = '127.0.0.1';
 
@@ -36,7 +38,7 @@ export interface PlatformOptions {
   /** What the agent offers placement. Default: the agent's (3/4 of the memory, 100 instances). */
   readonly capacity?: NodeCapacity;
   /** The agent's started spare instances (a create claims one: fast) and ready template copies. Default: {@link DEFAULT_PLATFORM_SPARES} spares. */
-  readonly agent?: Pick<AgentOptions, 'spares' | 'warmCopies' | 'heartbeatIntervalMs'>;
+  readonly agent?: Pick<AgentOptions, 'spares' | 'spareSettings' | 'warmCopies' | 'heartbeatIntervalMs'>;
   /** Where the parts log. Default `console`. */
   readonly logger?: { info(message: string): void; warn(message: string): void; error(message: string, ...details: unknown[]): void };
 }
@@ -110,6 +112,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       rootDir: layout.nodeRootDir,
       ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
       spares: DEFAULT_PLATFORM_SPARES,
+      spareSettings: spareSettings(),
       ...options.agent,
       logger: { info: (message: string) => logger.info(message), warn: (message: string) => logger.warn(message), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
     });
@@ -135,6 +138,12 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     await runAll(cleanups).catch(() => {});
     throw error;
   }
+}
+
+function spareSettings(): Record<string, string> {
+  const flavor = findFlavor(SPARE_FLAVOR);
+  if (flavor === undefined) throw new Error(`invariant: the control plane has the ${SPARE_FLAVOR} flavor`);
+  return flavorSettings(flavor);
 }
 
 /**
