@@ -78,9 +78,11 @@ describe('a managed instance', () => {
         assert.equal(socket.uid, data.uid);
       }
       await cluster.start();
-      const [row] = await cluster.query<{ user: string; pid: number }>('select current_user as user, pg_backend_pid() as pid');
+      const [row] = await cluster.query<{ user: string }>('select current_user as user');
       assert.equal(row?.user, 'strata_admin');
-      const status = await readFile(`/proc/${row?.pid}/status`, 'utf8');
+      // The postmaster's, not a backend's: query() closes its connection, so its backend may be gone already.
+      const postmasterPid = Number((await readFile(join(spec.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+      const status = await readFile(`/proc/${postmasterPid}/status`, 'utf8');
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
       assert.equal(uid, data.uid, 'the server runs as the data directory\'s owner');
       if (process.getuid?.() === 0) assert.notEqual(uid, 0, 'never as root');
