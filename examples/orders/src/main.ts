@@ -17,9 +17,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startConsole, type RunningConsole } from '@strata/console';
-import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
+import { DatabaseLockedError, openDatabase, watchLauncher, type Database } from '@strata/store';
 import { Strata, type WorkflowHandle } from '@strata/transact';
-import { watchLauncher } from './launcher.js';
 import { ORDERS, createAppTables, registerOrderWorkflow, type Progress, type Receipt } from './orders.js';
 
 /** A stable place for the demo's data: the package folder, whatever the working directory. */

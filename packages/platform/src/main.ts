@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { bannerLines } from './banner.js';
 import { ensureDemo } from './demo.js';
 import { PlatformError } from './errors.js';
-import { watchLauncher } from './launcher.js';
+import { watchLauncher } from '@strata/store';
 import { startPlatform, type RunningPlatform } from './platform.js';
 import { resetPlatform } from './reset.js';
 

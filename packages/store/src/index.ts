@@ -44,3 +44,4 @@ export { isRetryableConflict } from './retry.js';
 export { isConnectionError } from './connection-errors.js';
 export { isUniqueViolation, isForeignKeyViolation } from './sqlstate.js';
 export { isProcessAlive } from './process.js';
+export { watchLauncher } from './launcher.js';

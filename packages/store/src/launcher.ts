@@ -1,4 +1,4 @@
-// Exits the demo with whoever launched it: `kill -9` of `npm start` must not leave an orphan holding the database.
+// Exits a process with whoever launched it: `kill -9` of `npm start` must not leave an orphan holding a database (the orders demo and the platform use it).
 import { readFileSync } from 'node:fs';
 
 /** How often the launcher is checked: within a second of `kill -9`, the orphan starts shutting down. */
