@@ -1,7 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { execFile } from 'node:child_process';
 import { constants, existsSync } from 'node:fs';
-import { access, mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { QueryOptions, QueryResult, Row, Subscription } from './interfaces.js';
@@ -127,7 +128,9 @@ export class PgliteDatabase extends SqlDatabase {
       if (db) await db.close().catch(() => undefined);
       if (socketPath !== undefined) await removeSocket(socketPath);
       await lock.release().catch(() => undefined);
-      throw storageErrorOf(error, absolute, 'open') ?? (await diagnoseOpenFailure(error, absolute));
+      // A start PostgreSQL refused may be a storage failure in disguise (a read-only mount): the probe tells.
+      const typed = error instanceof DatabaseCrashedError ? undefined : storageErrorOf(error, absolute, 'open');
+      throw typed ?? (await diagnoseOpenFailure(error, absolute));
     }
   }
 
@@ -252,16 +255,81 @@ export class PgliteDatabase extends SqlDatabase {
  * WebAssembly instance that created it alive as long as the engine (about 500 MB resident, 800 MB
  * at the peak), so it is created in a short-lived child process whose memory goes with it — or,
  * where no child process may run (Node's permission model), by an engine closed before this one starts.
+ *
+ * The directory appears whole or not at all. initdb runs in a staging directory beside it that is
+ * renamed into place once the engine that created it has closed. A process killed while creating
+ * leaves only its staging directory behind (and its initdb child, which outlives it and goes on
+ * writing there): never a half-made `dataDir` that the next process would start on, or a second
+ * initdb would write into at the same time.
  */
 async function createEngine(dataDir: string): Promise<PGlite> {
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    const created = await createInChildProcess(dataDir).then(
-      () => existsSync(path.join(dataDir, 'PG_VERSION')),
+  await removeStagingLeftovers(dataDir);
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir);
+  return startEngine(dataDir);
+}
+
+/** Suffix of the staging directories that {@link initialise} creates beside the data directory. */
+const STAGING_SUFFIX = '.initdb-';
+
+/**
+ * Removes the staging directories of creators that were killed. The caller holds the directory's
+ * lock, so no live Strata process is using one; an orphaned initdb child may still be writing
+ * into it, and fails once it is gone.
+ */
+async function removeStagingLeftovers(dataDir: string): Promise<void> {
+  const parent = path.dirname(dataDir);
+  const prefix = path.basename(dataDir) + STAGING_SUFFIX;
+  for (const name of await readdir(parent)) {
+    if (name.startsWith(prefix)) await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Creates the cluster `dataDir` (absent, or left incomplete by an older Strata) atomically. */
+async function initialise(dataDir: string): Promise<void> {
+  const staging = `${dataDir}${STAGING_SUFFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const created = await createInChildProcess(staging).then(
+      () => existsSync(path.join(staging, 'PG_VERSION')),
       () => false,
     );
-    if (!created) await (await PGlite.create(dataDir, { startParams: EMBEDDED_START_PARAMS })).close();
+    if (!created) {
+      await rm(staging, { recursive: true, force: true });
+      await (await startEngine(staging)).close();
+    }
+    // A data directory without PG_VERSION never held a cluster that opened (an open goes by that file).
+    await rm(dataDir, { recursive: true, force: true });
+    await rename(staging, dataDir);
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
   }
-  return PGlite.create(dataDir, { startParams: EMBEDDED_START_PARAMS });
+}
+
+/** How many of PostgreSQL's last log lines a failed start quotes. */
+const START_LOG_LINES = 20;
+
+/**
+ * Starts PGlite on `dataDir`. PGlite reports a start that PostgreSQL refused only as "PGlite
+ * failed to initialize properly"; the reason is in PostgreSQL's log, so its last lines are kept
+ * and quoted in the error.
+ */
+async function startEngine(dataDir: string): Promise<PGlite> {
+  const log: string[] = [];
+  const keep = (line: string): boolean => {
+    if (log.push(line) > START_LOG_LINES) log.shift();
+    return false;
+  };
+  try {
+    return await PGlite.create(dataDir, { startParams: EMBEDDED_START_PARAMS, onStderr: keep, onStdout: keep });
+  } catch (error) {
+    if (!/failed to initiali[sz]e/i.test((error as Error | undefined)?.message ?? '')) throw error;
+    const said = log.length > 0 ? `PostgreSQL said:\n${log.join('\n')}` : 'PostgreSQL logged nothing.';
+    throw new DatabaseCrashedError(
+      `the embedded database in ${dataDir} could not start: PostgreSQL refused its files (${(error as Error).message}). ` +
+        `If they were damaged or are from another PostgreSQL version, restore the directory from a copy. ${said}`,
+      error,
+    );
+  }
 }
 
 /** Runs PGlite's initdb on `dataDir` in a child process; rejects if one cannot run or it fails. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -178,6 +178,53 @@ if (engines().includes('pglite')) {
         });
       }
     });
+
+    // The creator runs initdb in a child process. A kill of the whole process group (a stopped
+    // container, a power cut) stops both halfway; a kill of the creator alone leaves the initdb
+    // child writing on. Neither may leave a cluster that the next open starts on half-made.
+    for (const group of [true, false]) {
+      test(`a process SIGKILLed ${group ? 'with its initdb child ' : ''}while it creates the database leaves nothing the next open trips on: the data directory appears whole or not at all`, async () => {
+        const dir = await freshPgliteDir();
+        const creator = spawn(process.execPath, ['--import', 'tsx', join(FIXTURES_DIR, 'hold-pglite.ts'), dir], { cwd: REPO_ROOT, stdio: 'ignore', detached: true });
+        // Kill the creator while initdb writes the cluster's files: just after PG_VERSION, which
+        // PGlite writes among the last top-level files (the writing takes about half a second).
+        // Meanwhile the data directory itself must never be seen without its PG_VERSION (the file
+        // an open goes by): it appears whole, by a rename, or not at all.
+        const dataDir = join(dir, 'pgdata');
+        let halfMade = false;
+        const clusterDirs = () => {
+          if (existsSync(dataDir) && !existsSync(join(dataDir, 'PG_VERSION'))) halfMade = true;
+          return readdirSync(dir).filter((name) => name.startsWith('pgdata')).map((name) => join(dir, name));
+        };
+        try {
+          await waitFor(() => clusterDirs().some((cluster) => readdirSync(cluster).length > 0), 'initdb to start writing the cluster', ANSWER_TIMEOUT_MS);
+          const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+          // Spin rather than sleep: a timer's delay would let the writing finish.
+          while (!clusterDirs().some((cluster) => existsSync(join(cluster, 'PG_VERSION'))) && Date.now() < deadline) {
+            /* spin */
+          }
+        } finally {
+          if (group) process.kill(-creator.pid!, 'SIGKILL');
+          else creator.kill('SIGKILL');
+        }
+        await exitCode(creator);
+        assert.equal(halfMade, false, `${dataDir} was seen while initdb was still writing it`);
+        const db = await openDatabase(dir);
+        try {
+          await db.exec('create table kept (id int primary key)');
+          await db.query('insert into kept values (1)');
+        } finally {
+          await db.close();
+        }
+        const reopened = await openDatabase(dir);
+        try {
+          assert.deepEqual((await reopened.query<{ id: number }>('select id from kept')).rows, [{ id: 1 }]);
+        } finally {
+          await reopened.close();
+        }
+        assert.deepEqual((await readdir(dir)).sort(), ['pgdata'], 'the staging directory of the killed creator is gone');
+      });
+    }
 
     test('close() leaves alone a lock that is no longer its own', async () => {
       const dir = await freshPgliteDir();

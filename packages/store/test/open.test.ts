@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
+  DatabaseCrashedError,
   DatabaseUnreachableError,
   InvalidArgumentError,
   InvalidDatabaseUrlError,
@@ -225,6 +228,21 @@ if (engines().includes('pglite')) {
     } finally {
       await db.close();
     }
+  });
+
+  test("a directory whose files PostgreSQL refuses gives DatabaseCrashedError quoting PostgreSQL's reason, and releases the directory", async () => {
+    const dir = await freshPgliteDir();
+    await (await openDatabase(dir)).close();
+    await writeFile(join(dir, 'pgdata', 'global', 'pg_control'), Buffer.alloc(8192, 7)); // a damaged control file
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const error = await rejection(openDatabase(dir));
+      assert.ok(error instanceof DatabaseCrashedError, error.message);
+      assert.equal(error.code, 'STRATA_DATABASE_CRASHED');
+      assert.match(error.message, /could not start/);
+      assert.match(error.message, /FATAL: +database files are incompatible with server/, "PostgreSQL's own reason is quoted");
+      assert.match(error.message, /restore/, 'the message says what to do');
+    }
+    await assert.rejects(readFile(join(dir, 'lock')), { code: 'ENOENT' }, 'the failed open released the lock');
   });
 }
 

@@ -228,7 +228,7 @@ async function runKilledIncarnation(
   const { code, signal } = await worker.exited;
   // A worker that ended on its own must have ended well: anything else is a bug to report.
   if (signal !== 'SIGKILL') {
-    assert.equal(code, 0, `incarnation ${incarnation} (${describePlan(plan)}) exited ${code} before its kill; stderr:\n${worker.stderr}`);
+    assert.equal(code, 0, `incarnation ${incarnation} (${describePlan(plan)}) exited ${code} before its kill; stdout tail: ${worker.lines.slice(-5).join(' | ')}; stderr:\n${worker.stderr}`);
   }
   if (kind === 'pglite' && signal === 'SIGKILL' && !beforeLaunched && !finishedBeforeKill) {
     // The killed process held the directory's lock; the next incarnation must take it over.
