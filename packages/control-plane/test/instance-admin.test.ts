@@ -197,6 +197,15 @@ describe('configuration groups', () => {
     assert.deepEqual((await api('GET', '/v1/config-groups/prepared')).json.instances, [instanceId]);
   });
 
+  test("a resize applies the new flavor's settings and keeps the attached group's over them", async () => {
+    const resizing = await api('POST', '/v1/instances/shop/resize', { flavor: 'small' });
+    assert.equal(resizing.status, 202, resizing.text);
+    await waitFor('ACTIVE');
+    assert.deepEqual(await asTenant(port, 'owner', OWNER_PASSWORD, 'app', 'show shared_buffers'), { rows: [{ shared_buffers: '64MB' }] }, "the small flavor's memory");
+    assert.deepEqual(await asTenant(port, 'owner', OWNER_PASSWORD, 'app', 'show work_mem'), { rows: [{ work_mem: '8MB' }] }, "the group's work_mem, not the flavor's 4MB");
+    assert.deepEqual(await asTenant(port, 'owner', OWNER_PASSWORD, 'app', 'show max_prepared_transactions'), { rows: [{ max_prepared_transactions: '10' }] });
+  });
+
   test('detaching puts the values back (the restart-only one at the next restart); then the group can be deleted', async () => {
     const detached = await api('DELETE', '/v1/instances/shop/config-group');
     assert.equal(detached.status, 200, detached.text);

@@ -242,7 +242,8 @@ export async function startOperation(
       if (target.name === row.flavor) throw new InstanceError(400, 'same_flavor', `instance "${row.name}" is already ${row.flavor}; pick another flavor`);
       const grow = { storageMb: Math.max(0, target.storageMb - row.storageMb), connections: Math.max(0, target.maxConnections - row.maxConnections) };
       if (grow.storageMb > 0 || grow.connections > 0) await deps.checkQuota(tx, tenantId, grow);
-      input = { ...input, fromFlavor: row.flavor, toFlavor: target.name, parameters: row.parameters };
+      // The tenant's parameters go over the new flavor's settings again: the create's, then the overrides (a configuration group's).
+      input = { ...input, fromFlavor: row.flavor, toFlavor: target.name, parameters: { ...row.parameters, ...row.parameterOverrides } };
     }
     const updated = await beginOperation(tx, row.instanceId, operationId, kind, kind === 'resize' ? 'RESIZE' : undefined);
     await addEvent(tx, row.instanceId, `${kind}_started`, target ? `resize from ${row.flavor} to ${target.name}` : `${kind} requested`, operationId);

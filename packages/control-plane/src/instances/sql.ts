@@ -24,7 +24,10 @@ export interface InstanceRow {
   readonly nodeId: string;
   readonly host: string | null;
   readonly port: number | null;
+  /** The tenant's parameters from the create. */
   readonly parameters: Readonly<Record<string, string>>;
+  /** Parameters set since, by another module (an attached configuration group); they win over `parameters`. */
+  readonly parameterOverrides: Readonly<Record<string, string>>;
   readonly databases: readonly string[];
   readonly defaultUser: string | null;
   readonly operationId: string | null;
@@ -35,7 +38,12 @@ export interface InstanceRow {
 }
 
 const COLUMNS = `instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id, host, port,
-  parameters, databases, default_user, operation_id, operation_kind, error, created_at, updated_at`;
+  parameters, parameter_overrides, databases, default_user, operation_id, operation_kind, error, created_at, updated_at`;
+
+/** A jsonb column as PGlite and node-postgres return it (parsed), or as text. */
+function jsonObject(value: unknown): Record<string, string> {
+  return (typeof value === 'string' ? JSON.parse(value) : (value ?? {})) as Record<string, string>;
+}
 
 function toRow(row: Record<string, unknown>): InstanceRow {
   return {
@@ -50,7 +58,8 @@ function toRow(row: Record<string, unknown>): InstanceRow {
     nodeId: row.node_id as string,
     host: (row.host as string | null) ?? null,
     port: row.port === null || row.port === undefined ? null : Number(row.port),
-    parameters: (typeof row.parameters === 'string' ? JSON.parse(row.parameters) : row.parameters) as Record<string, string>,
+    parameters: jsonObject(row.parameters),
+    parameterOverrides: jsonObject(row.parameter_overrides),
     databases: (row.databases as string[] | null) ?? [],
     defaultUser: (row.default_user as string | null) ?? null,
     operationId: (row.operation_id as string | null) ?? null,

@@ -94,9 +94,20 @@ export async function attachedGroupId(db: Queryable, instanceId: string): Promis
   return rows[0]?.config_group_id ?? null;
 }
 
-/** Attaches a group to an instance (null detaches). */
+/**
+ * Attaches a group to an instance (null detaches). Its parameters become the instance's
+ * parameter overrides, which a resize sends again over the new flavor's settings (groups never
+ * change after they are made, so the copy stays true).
+ */
 export async function setAttachedGroup(db: Queryable, instanceId: string, groupId: string | null): Promise<void> {
-  await db.query(`update strata_cloud.instances set config_group_id = $2, updated_at = now() where instance_id = $1`, [instanceId, groupId]);
+  await db.query(
+    `update strata_cloud.instances
+        set config_group_id = $2,
+            parameter_overrides = coalesce((select parameters from strata_cloud.config_groups where group_id = $2), '{}'::jsonb),
+            updated_at = now()
+      where instance_id = $1`,
+    [instanceId, groupId],
+  );
 }
 
 /**
