@@ -1,7 +1,7 @@
 // startAgent: the node agent composed — migrations, registration and heartbeat, reconcile, and a Strata engine that takes the node's jobs off its queue.
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { WarmPool } from '@strata/postgres';
+import { WarmPool, type InstanceLimits } from '@strata/postgres';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
@@ -53,6 +53,8 @@ export interface AgentOptions {
    * settings of the flavor most creates use, so a create needs no restart. Default none.
    */
   readonly spareSettings?: Readonly<Record<string, string>>;
+  /** cgroup limits the first spares run under (later ones take those of the latest create), so a create with the same ones moves no process. Default none. */
+  readonly spareLimits?: InstanceLimits;
   /** Ready template copies kept under `<rootDir>/pool` for spares and creates (0 to MAX_WARM_POOL_SIZE; default 0: copy the template each time). */
   readonly warmCopies?: number;
 }
@@ -107,7 +109,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }
     const onPoolError = (error: unknown) => logger.warn(`strata agent ${options.nodeId}: could not make a spare instance or template copy (the next create tries again)`, error);
     const copies = (options.warmCopies ?? 0) > 0 ? await WarmPool.open({ template: await files.template(), dir: resolve(rootDir, 'pool'), size: options.warmCopies ?? 0, onError: onPoolError }) : undefined;
-    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}) });
+    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}), ...(options.spareLimits ? { limits: options.spareLimits } : {}) });
     const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}) };
     // Spares count against the node: placement sees the capacity they leave.
     const advertised = { memoryMb: capacity.memoryMb - spareCount * SPARE_RESERVED_MEMORY_MB, instances: capacity.instances - spareCount };

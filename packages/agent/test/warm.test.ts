@@ -88,10 +88,42 @@ describe('spares in one agent', () => {
     assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
     assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'show work_mem'), { rows: [{ work_mem: '8MB' }] });
     assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'show max_connections'), { rows: [{ max_connections: '25' }] });
-    // The spare's empty database became the tenant's; nothing of the spare is left to see.
+    // The spare's empty database and role became the tenant's; nothing of the spare is left to see.
     assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', `select count(*)::int as n from pg_database where datname = 'strata_spare'`), { rows: [{ n: 0 }] });
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', `select count(*)::int as n from pg_roles where rolname like 'strata_spare%'`), { rows: [{ n: 0 }] });
+    // The spare role's grant in the database is now the owner's `all`: it can create tables in public.
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'create table kept (id int)'), { rows: [] });
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select count(*)::int as n from kept'), { rows: [{ n: 0 }] });
     // The node's row records the spare's port.
     assert.equal((await getNodeInstance(system.db, NODE, 'ins_warm1'))?.port, port);
+    // The flavor's limits hold for the server, in the group of the spare's real directory.
+    if (process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs')) {
+      const pid = await postmasterPid(join(spare, 'data'));
+      const group = /memory:(\/strata\/[^\n]+)/.exec(await readFile(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
+      assert.ok(group?.includes(spare.slice(spare.lastIndexOf('/') + 1)), `the server is in the spare's group (${group})`);
+      assert.equal((await readFile(`/sys/fs/cgroup/memory${group}/memory.limit_in_bytes`, 'utf8')).trim(), String(128 * 1024 * 1024));
+    }
+  });
+
+  test('a provision run again (as after a crash) changes nothing of a spare-made instance', async () => {
+    const { port } = await runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, provisionInput('ins_warm1'), 'provision-ins_warm1-again');
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select count(*)::int as n from kept'), { rows: [{ n: 0 }] });
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', `select count(*)::int as n from pg_roles where rolname like 'strata_spare%'`), { rows: [{ n: 0 }] });
+  });
+
+  test('a spare whose role no user takes over (only a read grant, two databases) keeps no trace of it, and read stays read', async () => {
+    assert.ok(agent);
+    await agent.spares.fill();
+    const input = {
+      ...provisionInput('ins_warm_read'),
+      databases: ['app', 'other'],
+      users: [{ name: 'reporter', verifier: scramVerifier(PASSWORD), grants: [{ database: 'app', privilege: 'read' as const }] }],
+    };
+    const { port } = await runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, input);
+    assert.ok(await spareOf(root.dir, 'ins_warm_read'), 'it was served by a spare');
+    assert.deepEqual(await asTenant(port, 'reporter', PASSWORD, 'app', `select count(*)::int as n from pg_roles where rolname like 'strata_spare%'`), { rows: [{ n: 0 }] });
+    assert.deepEqual(await asTenant(port, 'reporter', PASSWORD, 'app', 'create table nope (id int)'), { error: '42501' }, 'read cannot create');
+    assert.deepEqual(await asTenant(port, 'reporter', PASSWORD, 'other', 'select 1 as one'), { error: '42501' }, 'no grant on the second database: no connect');
   });
 
   test('concurrent claims never get the same spare', async () => {

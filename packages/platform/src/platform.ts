@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { startAgent, type AgentOptions, type NodeCapacity, type RunningAgent } from '@strata/agent';
 import { startConsole, type RunningConsole } from '@strata/console';
-import { createControlPlane, findFlavor, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane } from '@strata/control-plane';
+import { createControlPlane, findFlavor, flavorLimits, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane, type Flavor } from '@strata/control-plane';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { PlatformError } from './errors.js';
 import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
@@ -112,7 +112,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       rootDir: layout.nodeRootDir,
       ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
       spares: DEFAULT_PLATFORM_SPARES,
-      spareSettings: spareSettings(),
+      spareSettings: flavorSettings(spareFlavor()),
+      spareLimits: flavorLimits(spareFlavor()),
       ...options.agent,
       logger: { info: (message: string) => logger.info(message), warn: (message: string) => logger.warn(message), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
     });
@@ -140,10 +141,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   }
 }
 
-function spareSettings(): Record<string, string> {
+function spareFlavor(): Flavor {
   const flavor = findFlavor(SPARE_FLAVOR);
   if (flavor === undefined) throw new Error(`invariant: the control plane has the ${SPARE_FLAVOR} flavor`);
-  return flavorSettings(flavor);
+  return flavor;
 }
 
 /**

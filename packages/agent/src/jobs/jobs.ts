@@ -76,7 +76,7 @@ async function provision(ctx: WorkflowContext, host: JobHost, input: ProvisionIn
   await ctx.step('start', () => startProvisioned(host, placed), { retry: CLUSTER_STEP_RETRY });
   await ctx.step('tenant objects', () => finishTenantSetup(host, placed, input), { retry: CLUSTER_STEP_RETRY });
   // The next spares start like this instance, so a create like it needs no restart.
-  host.spares?.learn(input.settings);
+  host.spares?.learn(input.settings, input.limits);
   host.spares?.replenish(REPLENISH_DELAY_MS);
   return { host: '127.0.0.1', port: placed.port };
 }

@@ -1,7 +1,7 @@
 // The tenant's databases, login roles and grants inside a new instance, created idempotently as strata_admin.
 import type { ManagedCluster } from '@strata/postgres';
 import type { InitialUser, UserGrant } from '../contract.js';
-import { SPARE_DATABASE } from '../warm/spare-pool.js';
+import { SPARE_DATABASE, SPARE_ROLE } from '../warm/spare-pool.js';
 import { AdminSession } from './admin-session.js';
 
 /**
@@ -32,7 +32,9 @@ export async function serverMajorVersion(cluster: ManagedCluster): Promise<numbe
  * again after a crash: existing databases are kept, existing users get their verifier again, and
  * grants are repeatable statements. On a spare, the first database is the spare's empty
  * {@link SPARE_DATABASE} renamed (CREATE DATABASE copies a template and syncs; a rename is
- * instant); one that is not needed is dropped. `onPendingRestart` hears the settings the server
+ * instant); one that is not needed is dropped. The spare's {@link SPARE_ROLE} becomes the first
+ * user granted `all` on that database (its grant there is already made, so no connection to the
+ * database is needed), or is dropped. `onPendingRestart` hears the settings the server
  * has read and applies only at a restart (a reload whose restart a crash cut short). Statements go over one session on `postgres`
  * (mostly one batch: one implicit transaction) and one per granted database, since every
  * connection to a new server costs a backend start.
@@ -46,26 +48,31 @@ export async function createTenantObjects(
   users: readonly InitialUser[],
   options: { readonly onPendingRestart?: (settings: string[]) => Promise<void> } = {},
 ): Promise<void> {
+  const T0 = performance.now();
   let session = await AdminSession.open(cluster, 'postgres');
+  console.error('PROF open', (performance.now() - T0).toFixed(1));
+  let inDatabase: Map<string, string[]>;
   try {
     let state = await readState(session);
     if (state.pending.length > 0 && options.onPendingRestart) {
       // A restart ends the session: connect again after it.
-      await session.close();
+      session.close();
       await options.onPendingRestart(state.pending);
       session = await AdminSession.open(cluster, 'postgres');
       state = await readState(session);
     }
-    await setUp(session, state, databases, users);
+    console.error('PROF readState', (performance.now() - T0).toFixed(1));
+    inDatabase = await setUp(session, state, databases, users);
+    console.error('PROF setUp', (performance.now() - T0).toFixed(1));
   } finally {
-    await session.close();
+    session.close();
   }
-  for (const [database, batch] of inDatabaseStatements(users)) {
+  for (const [database, batch] of inDatabase) {
     const inDatabase = await AdminSession.open(cluster, database);
     try {
       await inDatabase.query(batch.join(';\n'));
     } finally {
-      await inDatabase.close();
+      inDatabase.close();
     }
   }
 }
@@ -85,43 +92,61 @@ async function readState(session: AdminSession): Promise<InstanceState> {
   return state;
 }
 
-/** The databases, roles and grants made from the `postgres` database, in one batch where a transaction allows it. */
-async function setUp(session: AdminSession, state: InstanceState, databases: readonly string[], users: readonly InitialUser[]): Promise<void> {
+/**
+ * Makes the databases, roles and grants from the `postgres` database, in one batch where a
+ * transaction allows it, and returns the statements still to run inside each database.
+ */
+async function setUp(session: AdminSession, state: InstanceState, databases: readonly string[], users: readonly InitialUser[]): Promise<Map<string, string[]>> {
   const existing = new Set(state.databases);
   const roles = new Set(state.roles);
   const major = Math.floor(Number(state.version) / 10_000);
   const statements: string[] = [];
-  let spare = existing.has(SPARE_DATABASE);
+  let spareRenamedTo: string | undefined;
   for (const database of databases) {
     if (existing.has(database)) continue;
-    if (spare) {
+    if (existing.has(SPARE_DATABASE) && spareRenamedTo === undefined) {
       statements.push(`alter database ${SPARE_DATABASE} rename to ${quoteIdent(database)}`);
-      spare = false;
+      spareRenamedTo = database;
     } else {
       // Not in the batch: CREATE DATABASE refuses to run inside a transaction block.
       await session.query(`create database ${quoteIdent(database)}`);
     }
   }
-  if (spare) await session.query(`drop database ${SPARE_DATABASE}`);
+  // Dropping the unused spare database also drops what the spare role was granted in it.
+  const spareDropped = existing.has(SPARE_DATABASE) && spareRenamedTo === undefined;
+  if (spareDropped) await session.query(`drop database ${SPARE_DATABASE}`);
+  const inDatabase = new Map<string, string[]>();
+  const runIn = (database: string, more: readonly string[]) => inDatabase.set(database, [...(inDatabase.get(database) ?? []), ...more]);
+  // The spare role's grant in the renamed database is what `all` there means: its first such user takes it over.
+  const heir =
+    roles.has(SPARE_ROLE) && spareRenamedTo !== undefined
+      ? users.find((user) => !roles.has(user.name) && user.grants.some((grant) => grant.database === spareRenamedTo && grant.privilege === 'all'))
+      : undefined;
+  if (heir) {
+    statements.push(`alter role ${SPARE_ROLE} rename to ${quoteIdent(heir.name)}`);
+  } else if (roles.has(SPARE_ROLE)) {
+    // Unused: dropped, once its grant is revoked where it still has one (the spare database, renamed
+    // now or by an earlier run of this create, which renamed it to the first database).
+    const holder = spareDropped ? undefined : (spareRenamedTo ?? databases[0]);
+    if (holder === undefined) statements.push(`drop role ${SPARE_ROLE}`);
+    else runIn(holder, [`revoke all on schema public from ${SPARE_ROLE}`, `drop role ${SPARE_ROLE}`]);
+  }
   const roleOptions = major >= SAFE_CREATEROLE_MAJOR_VERSION ? 'login createdb createrole' : 'login createdb';
   // Only users granted a database may connect to it.
   for (const database of databases) statements.push(`revoke connect, temporary on database ${quoteIdent(database)} from public`);
   for (const user of users) {
-    const verb = roles.has(user.name) ? 'alter' : 'create';
+    const verb = roles.has(user.name) || user === heir ? 'alter' : 'create';
     statements.push(`${verb} role ${quoteIdent(user.name)} with ${roleOptions} nosuperuser noreplication nobypassrls password ${quoteLiteral(user.verifier)}`);
   }
   for (const user of users) {
-    for (const grant of user.grants) statements.push(...grantStatements(user.name, grant, users).server);
+    for (const grant of user.grants) {
+      const { server, inDatabase: there } = grantStatements(user.name, grant, users);
+      statements.push(...server);
+      const alreadyMade = user === heir && grant.database === spareRenamedTo && grant.privilege === 'all';
+      if (!alreadyMade) runIn(grant.database, there);
+    }
   }
   if (statements.length > 0) await session.query(statements.join(';\n'));
-}
-
-/** The grant statements that run inside each granted database, by database. */
-function inDatabaseStatements(users: readonly InitialUser[]): Map<string, string[]> {
-  const inDatabase = new Map<string, string[]>();
-  for (const user of users) {
-    for (const grant of user.grants) inDatabase.set(grant.database, [...(inDatabase.get(grant.database) ?? []), ...grantStatements(user.name, grant, users).inDatabase]);
-  }
   return inDatabase;
 }
 

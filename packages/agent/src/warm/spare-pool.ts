@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ManagedCluster, freePort, type InstanceSpec, type InstanceTemplate, type WarmPool } from '@strata/postgres';
+import { ManagedCluster, freePort, type InstanceLimits, type InstanceSpec, type InstanceTemplate, type WarmPool } from '@strata/postgres';
 import { AgentError } from '../errors.js';
 
 /**
@@ -24,6 +24,14 @@ export const SPARE_RESERVED_MEMORY_MB = 128;
 
 /** The empty database every spare has; a create renames it to its first database (instant, where CREATE DATABASE copies and syncs). */
 export const SPARE_DATABASE = 'strata_spare';
+
+/**
+ * The role every spare has, without login, holding in {@link SPARE_DATABASE} what an `all` grant
+ * gives there (all on schema public). A create renames it to its first user when that user gets
+ * `all` on the first database: the grant is then already made, and the create needs no
+ * connection to that database (a backend start, the slowest part of a create).
+ */
+export const SPARE_ROLE = 'strata_spare_owner';
 
 /**
  * How long after a create the pool waits before making its replacement. The create's caller
@@ -60,6 +68,8 @@ export interface SparePoolOptions {
   readonly usedPorts: () => Promise<Set<number>>;
   /** Settings of the first spares; later ones take the settings of the latest create ({@link SparePool.learn}). Default none. */
   readonly settings?: Readonly<Record<string, string>>;
+  /** cgroup limits of the first spares, learned like the settings; a create with the same ones applies none (default: no limits until a create). */
+  readonly limits?: InstanceLimits;
   /** Called when making a spare fails (the next refill tries again). Default: ignored. */
   readonly onError?: (error: unknown) => void;
 }
@@ -93,6 +103,7 @@ export class SparePool {
   readonly size: number;
   readonly #options: SparePoolOptions;
   #settings: Readonly<Record<string, string>>;
+  #limits: InstanceLimits | undefined;
   #filling: Promise<void> | undefined;
   #closed = false;
   #lastError: unknown;
@@ -102,6 +113,7 @@ export class SparePool {
     this.#options = options;
     this.size = options.size;
     this.#settings = options.settings ?? {};
+    this.#limits = options.limits;
   }
 
   /**
@@ -188,9 +200,13 @@ export class SparePool {
     return true;
   }
 
-  /** Spares made from now on start with `settings` (those of the latest create), so the next create like it needs no restart. */
-  learn(settings: Readonly<Record<string, string>>): void {
+  /**
+   * Spares made from now on start with `settings` and `limits` (those of the latest create), so
+   * the next create like it needs no restart and no move between cgroups.
+   */
+  learn(settings: Readonly<Record<string, string>>, limits?: InstanceLimits): void {
     this.#settings = { ...settings };
+    if (limits !== undefined) this.#limits = { ...limits };
   }
 
   /**
@@ -334,9 +350,11 @@ export class SparePool {
     try {
       const cluster = this.#options.copies ? await this.#options.copies.take(spec) : await ManagedCluster.create(await this.#options.template(), spec);
       await cluster.start();
+      if (this.#limits !== undefined) await cluster.setLimits(this.#limits);
       await cluster.query(`create database ${SPARE_DATABASE}`);
-      // A first connection writes the database's relation-cache file, which the tenant's first connection then reads.
-      await cluster.query('select 1', [], SPARE_DATABASE);
+      await cluster.query(`create role ${SPARE_ROLE} nologin`);
+      // This first connection also writes the database's relation-cache file, which the tenant's first connection then reads.
+      await cluster.query(`grant all on schema public to ${SPARE_ROLE}`, [], SPARE_DATABASE);
       // The commit point: only now can a create claim it.
       await symlink(dir, join(this.#readyDir, spareId));
     } catch (error) {

@@ -3,12 +3,12 @@
 // agent that started it.
 
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../commands.js';
 import { POSTGRES_ROOT_DIR, ensurePostgresInstalled } from '../install.js';
 import { adminQuery } from './admin-connection.js';
-import { applyLimits, cgroupName, cgroupsAvailable, removeGroups, validateLimits, type InstanceLimits } from './cgroup.js';
+import { applyLimits, cgroupMembers, cgroupName, cgroupsAvailable, removeGroups, validateLimits, type InstanceLimits } from './cgroup.js';
 import { LIMITS_FILE, LOG_FILE, changedSettings, normalizeSettings, readInstanceRecord, writeInstanceFiles } from './config-file.js';
 import { DEFAULT_COPY_METHOD, copyDataDir, type CopyMethod } from './copy.js';
 import { PgInstanceError } from './errors.js';
@@ -174,7 +174,7 @@ export class ManagedCluster {
       await ensureSocketDir(socketDir, this.#identity);
       const pid = await startPostmaster(this.#binDir, dataDir, this.#identity);
       const limits = await this.#savedLimits();
-      if (limits !== undefined) await applyLimits(cgroupName(dataDir), limits, pid);
+      if (limits !== undefined) await applyLimits(await groupOf(dataDir), limits, pid);
     });
   }
 
@@ -320,8 +320,13 @@ export class ManagedCluster {
     }
     return this.#serialized(async () => {
       if (!(await cgroupsAvailable())) return false;
+      const name = await groupOf(this.#spec.dataDir);
+      const pid = await runningPostmasterPid(this.#spec.dataDir);
+      // Already in effect (a spare started with these limits): moving processes between groups costs tens of ms.
+      const saved = await this.#savedLimits();
+      if (saved?.memoryMb === valid.memoryMb && saved.cpuShares === valid.cpuShares && (pid === undefined || (await cgroupMembers(name)).includes(pid))) return true;
       await writeFile(join(this.#spec.dataDir, LIMITS_FILE), `${JSON.stringify(valid)}\n`, { mode: 0o600 });
-      return applyLimits(cgroupName(this.#spec.dataDir), valid, await runningPostmasterPid(this.#spec.dataDir));
+      return applyLimits(name, valid, pid);
     });
   }
 
@@ -377,10 +382,20 @@ async function destroyFiles(spec: InstanceSpec): Promise<void> {
       }
     }
   }
+  const group = await groupOf(spec.dataDir);
   await rm(spec.dataDir, { recursive: true, force: true });
   await rm(partialDir(spec.dataDir), { recursive: true, force: true });
   await rm(spec.socketDir, { recursive: true, force: true });
-  await removeGroups(cgroupName(spec.dataDir)).catch(() => {});
+  await removeGroups(group).catch(() => {});
+}
+
+/**
+ * The cgroup of the instance in `dataDir`, named after the directory's real path: an instance
+ * made from a started spare reaches its files through a link, and keeps the spare's group (its
+ * processes are already in it).
+ */
+async function groupOf(dataDir: string): Promise<string> {
+  return cgroupName(await realpath(dataDir).catch(() => dataDir));
 }
 
 /** The bin directory of the instance's major version when installed, else the newest. */
