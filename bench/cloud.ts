@@ -176,6 +176,12 @@ function memAvailableMib(): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
+/** This process's resident memory (VmRSS), in MiB. */
+function ownRssMib(): number {
+  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
+  return line === undefined ? 0 : Number(line.split(/\s+/)[1]) / 1024;
+}
+
 /** Every process's parent, read once (one /proc walk for all instances). */
 function parentsByPid(): Map<number, number[]> {
   const children = new Map<number, number[]>();
@@ -206,6 +212,7 @@ let densityResult: Record<string, number> | undefined;
 if (density > 0) {
   process.stderr.write(`density: creating ${density} idle instances\n`);
   const availableBeforeMib = memAvailableMib();
+  const platformBeforeMib = ownRssMib();
   const ids: string[] = [];
   let next = 0;
   await Promise.all(
@@ -219,6 +226,8 @@ if (density > 0) {
   );
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const availableAfterMib = memAvailableMib();
+  // The platform (control plane on PGlite, agent) runs in this process: what it grew by is not the instances'.
+  const platformGrowthMib = ownRssMib() - platformBeforeMib;
   const children = parentsByPid();
   let totalPssKib = 0;
   let processes = 0;
@@ -231,13 +240,17 @@ if (density > 0) {
   }
   const pssPerInstanceMib = totalPssKib / 1024 / ids.length;
   const availableDropPerInstanceMib = (availableBeforeMib - availableAfterMib) / ids.length;
+  const instancesDropPerInstanceMib = (availableBeforeMib - availableAfterMib - platformGrowthMib) / ids.length;
   densityResult = {
     instances: ids.length,
     processesPerInstance: processes / ids.length,
     pssPerInstanceMib,
     availableDropPerInstanceMib,
+    platformGrowthMib,
+    instancesDropPerInstanceMib,
     perTargetHostByPss: Math.floor(TARGET_HOST_MIB / pssPerInstanceMib),
     perTargetHostByMemAvailable: Math.floor(TARGET_HOST_MIB / availableDropPerInstanceMib),
+    perTargetHostByInstancesDrop: Math.floor(TARGET_HOST_MIB / instancesDropPerInstanceMib),
   };
 }
 
@@ -267,6 +280,9 @@ if (densityResult !== undefined) {
   const drop = d.availableDropPerInstanceMib ?? 0;
   // Other processes' memory moves MemAvailable too: a small run on a busy machine can see it rise.
   console.log(`  MemAvailable drop per instance: ${drop.toFixed(2)} MiB → ${drop > 0 ? `${d.perTargetHostByMemAvailable} per 24 GiB` : 'no projection (the machine\'s other memory use moved more than the instances did)'}`);
+  const net = d.instancesDropPerInstanceMib ?? 0;
+  console.log(`    of which the platform process itself grew ${(d.platformGrowthMib ?? 0).toFixed(0)} MiB (control plane on PGlite + agent, in this process)`);
+  console.log(`  MemAvailable drop per instance, net of that: ${net.toFixed(2)} MiB → ${net > 0 ? `${d.perTargetHostByInstancesDrop} per 24 GiB` : 'no projection'}`);
 }
 
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
