@@ -97,7 +97,7 @@ describe('spares in one agent', () => {
     // The node's row records the spare's port.
     assert.equal((await getNodeInstance(system.db, NODE, 'ins_warm1'))?.port, port);
     // The flavor's limits hold for the server, in the group of the spare's real directory.
-    if (process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs')) {
+    if (spare !== undefined && process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs')) {
       const pid = await postmasterPid(join(spare, 'data'));
       const group = /memory:(\/strata\/[^\n]+)/.exec(await readFile(`/proc/${pid}/cgroup`, 'utf8'))?.[1];
       assert.ok(group?.includes(spare.slice(spare.lastIndexOf('/') + 1)), `the server is in the spare's group (${group})`);

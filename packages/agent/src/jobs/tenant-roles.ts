@@ -48,9 +48,7 @@ export async function createTenantObjects(
   users: readonly InitialUser[],
   options: { readonly onPendingRestart?: (settings: string[]) => Promise<void> } = {},
 ): Promise<void> {
-  const T0 = performance.now();
   let session = await AdminSession.open(cluster, 'postgres');
-  console.error('PROF open', (performance.now() - T0).toFixed(1));
   let inDatabase: Map<string, string[]>;
   try {
     let state = await readState(session);
@@ -61,9 +59,7 @@ export async function createTenantObjects(
       session = await AdminSession.open(cluster, 'postgres');
       state = await readState(session);
     }
-    console.error('PROF readState', (performance.now() - T0).toFixed(1));
     inDatabase = await setUp(session, state, databases, users);
-    console.error('PROF setUp', (performance.now() - T0).toFixed(1));
   } finally {
     session.close();
   }
