@@ -1,7 +1,7 @@
 // The tenant's databases, login roles and grants inside a new instance, created idempotently as strata_admin.
 import type { ManagedCluster } from '@strata/postgres';
 import type { InitialUser, UserGrant } from '../contract.js';
-import { SPARE_DATABASE, SPARE_ROLE } from '../warm/spare-pool.js';
+import { SPARE_DATABASE, SPARE_ROLE, fileCopyClause } from '../warm/spare-pool.js';
 import { AdminSession } from './admin-session.js';
 
 /**
@@ -105,7 +105,7 @@ async function setUp(session: AdminSession, state: InstanceState, databases: rea
       spareRenamedTo = database;
     } else {
       // Not in the batch: CREATE DATABASE refuses to run inside a transaction block.
-      await session.query(`create database ${quoteIdent(database)}`);
+      await session.query(`create database ${quoteIdent(database)}${fileCopyClause(major)}`);
     }
   }
   // Dropping the unused spare database also drops what the spare role was granted in it.
