@@ -53,7 +53,8 @@ if (!Number.isInteger(spares) || spares < 0) throw new Error('--spares must be a
 const root = await mkdtemp(join(tmpdir(), 'strata-bench-cloud-'));
 await chmod(root, 0o755); // the unprivileged server user passes through to the instances
 const dataDir = join(root, 'data');
-const monitor = new MachineLoadMonitor();
+// Servers the platform starts on its own (spares, restarts) are detached: count those under root as ours.
+const monitor = new MachineLoadMonitor({ ownPaths: [root] });
 const quiet = { info() {}, warn: (message: string) => console.warn(message), error: (message: string, ...details: unknown[]) => console.error(message, ...details) };
 // Placement must not be the limit: the density phase asks for more than the default capacity.
 const platform = await startPlatform({ dataDir, apiPort: 0, consolePort: false, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares }, logger: quiet });

@@ -81,7 +81,18 @@ export class MachineLoadMonitor {
   #samples = 0;
   readonly #timer: NodeJS.Timeout;
 
-  constructor() {
+  /** Paths whose appearance in a detached process's command line makes it the bench's (e.g. a data directory). */
+  readonly #ownPaths: readonly string[];
+  /** Detached processes already looked at and found foreign. */
+  readonly #foreign = new Set<number>();
+
+  /**
+   * @param options.ownPaths processes detached from the bench (parent: init) whose command line
+   *   contains one of these paths are counted as the bench's from the first sample that sees them
+   *   (the servers a platform starts in the background, e.g. spares, under the bench's data directory).
+   */
+  constructor(options: { readonly ownPaths?: readonly string[] } = {}) {
+    this.#ownPaths = options.ownPaths ?? [];
     this.#first = this.#sample();
     this.#previous = this.#first;
     this.#timer = setInterval(() => this.#tick(), SAMPLE_INTERVAL_MS);
@@ -101,7 +112,8 @@ export class MachineLoadMonitor {
   finish(): MachineLoad {
     clearInterval(this.#timer);
     this.#tick();
-    const last = this.#previous;
+    // The average covers the whole run, up to now (the last window may still be open).
+    const last = this.#sample() ?? this.#previous;
     const first = this.#first;
     const cores = os.cpus().length;
     const loadAverageAfter = os.loadavg();
@@ -124,11 +136,28 @@ export class MachineLoadMonitor {
   #tick(): void {
     const next = this.#sample();
     if (next === undefined || this.#previous === undefined) return;
-    if (next.totalTicks > this.#previous.totalTicks) {
+    // A window closes once it spans half a sampling interval of every core: addRoot() also takes
+    // samples, and a window of a few ticks would make one foreign tick look like a burst.
+    const minTicks = (os.cpus().length * SAMPLE_INTERVAL_MS * TICKS_PER_SECOND) / 2_000;
+    if (next.totalTicks - this.#previous.totalTicks >= minTicks) {
       this.#windowMax = Math.max(this.#windowMax, foreignOf(this.#previous, next));
       this.#samples += 1;
+      this.#previous = next;
     }
-    this.#previous = next;
+  }
+
+  #adoptDetached(processes: Processes): void {
+    for (const [pid, { ppid }] of processes) {
+      if (ppid !== 1 || this.#roots.has(pid) || this.#foreign.has(pid)) continue;
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (this.#ownPaths.some((path) => cmdline.includes(path))) this.#roots.set(pid, 0);
+      else this.#foreign.add(pid);
+    }
   }
 
   #sample(): Sample | undefined {
@@ -138,6 +167,7 @@ export class MachineLoadMonitor {
       const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
       const busyTicks = user + nice + system + irq + softirq + steal;
       const processes = readProcesses();
+      if (this.#ownPaths.length > 0) this.#adoptDetached(processes);
       let own = treeTicks(processes, process.pid);
       for (const [root, lastTicks] of this.#roots) {
         // A root that ended (and was reaped by init, not by us) keeps its last-seen time.
