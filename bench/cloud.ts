@@ -9,8 +9,9 @@
 // directory. Each iteration runs, in turn: initdb from scratch; a create
 // of a `tiny` instance with a database and a user, timed until `SELECT 1` answers as that user;
 // a restart, timed until it answers again; a delete, timed until the API shows DELETED. One
-// untimed round first (the template's initdb, first connections). Statuses are read by polling
-// `GET /v1/instances/{id}` every POLL_INTERVAL_MS, as a client would.
+// untimed round first (the template's initdb, first connections). The client waits for an
+// operation with the API's long-poll, `GET /v1/instances/{id}/wait` (as `strata … --wait` does);
+// `--poll-ms N` polls `GET /v1/instances/{id}` every N ms instead.
 
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -25,8 +26,7 @@ import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
 import { gitRevision } from './lib/revision.js';
 
-/** Between two status reads while an operation runs: short against the ~100 ms being measured, light on the API. */
-const POLL_INTERVAL_MS = 5;
+
 /** One operation that takes this long is stuck, not slow. */
 const OPERATION_TIMEOUT_MS = 120_000;
 /** Idle instances settle (checkpointer, autovacuum launcher start) before their memory is read. */
@@ -40,11 +40,15 @@ const { values } = parseArgs({
   options: {
     count: { type: 'string', default: '50' },
     density: { type: 'string', default: '200' },
+    'poll-ms': { type: 'string', default: '0' },
     spares: { type: 'string', default: String(DEFAULT_PLATFORM_SPARES) },
   },
 });
 const count = Number(values.count);
 const density = Number(values.density);
+/** 0: wait with the API's long-poll; else poll the instance every this many ms. */
+const pollMs = Number(values['poll-ms']);
+if (!Number.isInteger(pollMs) || pollMs < 0) throw new Error('--poll-ms must be a whole number ≥ 0 (0: the API\'s long-poll)');
 const spares = Number(values.spares);
 if (!Number.isInteger(count) || count < 1) throw new Error('--count must be a whole number ≥ 1');
 if (!Number.isInteger(density) || density < 0) throw new Error('--density must be a whole number ≥ 0 (0: skip the density phase)');
@@ -89,16 +93,17 @@ const unlimited = { instances: 1_000_000, storageMb: 1_000_000_000, connections:
 const { token: key } = await must<{ token: string }>(adminKey, 'POST', '/v1/tenants', { name: 'bench', quotas: unlimited });
 const PASSWORD = 'bench-password-1';
 
-/** Polls the instance until `done` says so; throws on ERROR or after OPERATION_TIMEOUT_MS. */
+/** Waits (long-poll, or polling with --poll-ms) until `done` says so; throws on ERROR or after OPERATION_TIMEOUT_MS. */
 async function until(id: string, done: (instance: InstanceJson | undefined) => boolean): Promise<InstanceJson | undefined> {
   const deadline = Date.now() + OPERATION_TIMEOUT_MS;
   for (;;) {
-    const { status, json } = await call<InstanceJson>(key, 'GET', `/v1/instances/${id}`);
+    const path = pollMs === 0 ? `/v1/instances/${id}/wait?timeoutMs=60000` : `/v1/instances/${id}`;
+    const { status, json } = await call<InstanceJson>(key, 'GET', path);
     const instance = status === 404 ? undefined : json;
     if (done(instance)) return instance;
     if (instance?.status === 'ERROR') throw new Error(`instance ${id} failed: ${instance.error}`);
     if (Date.now() > deadline) throw new Error(`instance ${id} stuck in ${instance?.status ?? 'nothing'}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    if (pollMs > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
 
@@ -266,7 +271,7 @@ const summary = Object.entries(samples).map(([name, values]) => {
 });
 const scratch = summary.find((row) => row.name === 'initdb from scratch');
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
-console.log(`\nThe database service through its HTTP API, ${count} of each (flavor tiny, ${spares} spare(s), statuses polled every ${POLL_INTERVAL_MS} ms)`);
+console.log(`\nThe database service through its HTTP API, ${count} of each (flavor tiny, ${spares} spare(s), ${pollMs === 0 ? 'operations awaited with the API\'s long-poll' : `statuses polled every ${pollMs} ms`})`);
 console.log(`Machine load: ${load.verdict}\n`);
 console.log('| operation | p50 | p99 | p50 vs initdb from scratch |');
 console.log('|---|---|---|---|');
@@ -289,5 +294,5 @@ if (densityResult !== undefined) {
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `cloud-${new Date().toISOString().replaceAll(':', '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, pollIntervalMs: POLL_INTERVAL_MS, machineLoad: load, summary, densityResult, samples }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, pollIntervalMs: pollMs, machineLoad: load, summary, densityResult, samples }, null, 2)}\n`);
 console.log(`\nRaw figures: ${file}`);

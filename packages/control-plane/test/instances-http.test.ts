@@ -49,8 +49,12 @@ test('POST /v1/instances answers 202 BUILD; the instance becomes ACTIVE and its 
   assert.equal(created.json.currentOperation.kind, 'create');
   const again = await call(cp.url, 'POST', '/v1/instances', { key: tenant.key, body, headers: { 'Idempotency-Key': 'create-orders-1' } });
   assert.equal(again.json.id, created.json.id, 'a retried create with the same key creates nothing new');
-  const active = await waitUntil(tenant.key, 'orders-db', ['ACTIVE', 'ERROR']);
+  // The long-poll answers when the create has ended: no polling.
+  const waited = await call(cp.url, 'GET', '/v1/instances/orders-db/wait?timeoutMs=60000', { key: tenant.key });
+  assert.equal(waited.status, 200, waited.text);
+  const active = waited.json;
   assert.equal(active.status, 'ACTIVE', active.error);
+  assert.equal(active.currentOperation, null, 'the wait answered once the create had ended');
   assert.equal(active.connectionString, `postgres://app_owner@127.0.0.1:${active.port}/app`);
   assert.deepEqual(await asTenant(active.port, 'app_owner', 'orders-password-1', 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
 
@@ -58,6 +62,7 @@ test('POST /v1/instances answers 202 BUILD; the instance becomes ACTIVE and its 
   const other = await newTenant(cp, adminKey, 'globex');
   assert.equal((await call(cp.url, 'GET', `/v1/instances/${active.id}`, { key: other.key })).status, 404);
   assert.equal((await call(cp.url, 'POST', `/v1/instances/orders-db/stop`, { key: other.key })).status, 404);
+  assert.equal((await call(cp.url, 'GET', `/v1/instances/${active.id}/wait`, { key: other.key })).status, 404);
   assert.deepEqual((await call(cp.url, 'GET', '/v1/instances', { key: other.key })).json.instances, []);
 
   // A read-only key reads but cannot change.
@@ -72,7 +77,12 @@ test('POST /v1/instances answers 202 BUILD; the instance becomes ACTIVE and its 
   const busy = await call(cp.url, 'POST', '/v1/instances/orders-db/stop', { key: tenant.key });
   assert.equal(busy.status, 409);
   assert.equal(busy.json.error.code, 'instance_busy');
-  await waitUntil(tenant.key, 'orders-db', ['ACTIVE']);
+  // A wait shorter than the restart answers the instance as it is, still busy with it.
+  const short = await call(cp.url, 'GET', '/v1/instances/orders-db/wait?timeoutMs=1', { key: tenant.key });
+  assert.equal(short.status, 200, short.text);
+  assert.equal(short.json.currentOperation?.kind, 'restart');
+  const restarted = await call(cp.url, 'GET', '/v1/instances/orders-db/wait?timeoutMs=60000', { key: tenant.key });
+  assert.deepEqual([restarted.json.status, restarted.json.currentOperation], ['ACTIVE', null]);
   const operations = await call(cp.url, 'GET', '/v1/instances/orders-db/operations', { key: tenant.key });
   assert.deepEqual(operations.json.operations.map((op: { kind: string; status: string }) => `${op.kind}:${op.status}`), ['restart:SUCCESS', 'create:SUCCESS']);
 
@@ -96,6 +106,11 @@ test('bad input answers a typed error and creates nothing', async () => {
     const reply = await call(cp.url, 'POST', '/v1/instances', { key: tenant.key, body });
     assert.equal(reply.status, status, `${JSON.stringify(body)}: ${reply.text}`);
     assert.equal(reply.json.error.code, code, JSON.stringify(body));
+  }
+  for (const timeout of ['0', '60001', 'soon', '1.5']) {
+    const reply = await call(cp.url, 'GET', `/v1/instances/anything/wait?timeoutMs=${timeout}`, { key: tenant.key });
+    assert.equal(reply.status, 400, `timeoutMs=${timeout}: ${reply.text}`);
+    assert.equal(reply.json.error.code, 'invalid_request', `timeoutMs=${timeout}`);
   }
   const malformed = await call(cp.url, 'POST', '/v1/instances', { key: tenant.key, raw: '{"name": ', headers: { 'Content-Type': 'application/json' } });
   assert.equal(malformed.json.error.code, 'invalid_json');

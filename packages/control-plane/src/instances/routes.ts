@@ -16,6 +16,7 @@ import {
   OperationListSchema,
   RenameInstanceBody,
   ResizeInstanceBody,
+  WaitQuery,
 } from './schemas.js';
 import {
   createInstance,
@@ -71,6 +72,17 @@ const routes = {
     summary: 'Resize an instance to another flavor (a running one restarts)',
     request: { params: InstanceRefParams, body: jsonBody(ResizeInstanceBody) },
     responses: { 202: json(InstanceSchema, 'the instance, in RESIZE'), ...errorResponses(400, 401, 403, 404, 409) },
+  }),
+  wait: createRoute({
+    method: 'get',
+    path: '/v1/instances/{instance}/wait',
+    tags: [TAG],
+    summary: "Wait for the instance's running operation to end (a long-poll), then show the instance",
+    description:
+      'Answers at once when no operation runs; else when the operation ends (its outcome is in the status) or after timeoutMs, ' +
+      'whichever comes first: `currentOperation` says which. Use it instead of polling GET /v1/instances/{instance}.',
+    request: { params: InstanceRefParams, query: WaitQuery },
+    responses: { 200: json(InstanceSchema, 'the instance when its operation ended, or as it is after timeoutMs'), ...errorResponses(400, 401, 404) },
   }),
   operations: createRoute({
     method: 'get',
@@ -161,6 +173,20 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
     const { flavor } = c.req.valid('json');
     const row = await audited(c, 'instances.resize', instance, (record) => handled(() => startOperation(service, tenantOf(c), instance, 'resize', { flavor, record })));
     return c.json(toInstanceJson(row), 202);
+  });
+
+  app.openapi(routes.wait, async (c) => {
+    const { instance } = c.req.valid('param');
+    const { timeoutMs } = c.req.valid('query');
+    const row = await handled(() => requireInstance(deps.db, tenantOf(c), instance));
+    if (row.operationId === null) return c.json(toInstanceJson(row), 200);
+    // The operation's workflow ends right after it records its outcome in the row; a timeout
+    // answers the row as it is (still busy), and an operation that failed left its error there.
+    await deps.client
+      .retrieve(row.operationId)
+      .result({ timeoutMs })
+      .catch(() => undefined);
+    return c.json(toInstanceJson(await handled(() => requireInstance(deps.db, tenantOf(c), row.instanceId))), 200);
   });
 
   app.openapi(routes.operations, async (c) => {

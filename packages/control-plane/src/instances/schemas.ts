@@ -8,6 +8,20 @@ const MAX_TEXT_LENGTH = 256;
 /** Most parameters one create may set. */
 const MAX_PARAMETERS = 64;
 
+/** Longest one `GET /v1/instances/{instance}/wait` holds the request (a client waiting longer asks again). */
+export const MAX_WAIT_MS = 60_000;
+
+/** Query of the wait route: how long to hold the request at most. */
+export const WaitQuery = z.object({
+  timeoutMs: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_WAIT_MS)
+    .default(30_000)
+    .openapi({ param: { name: 'timeoutMs', in: 'query' }, description: `How long to wait at most, 1 to ${MAX_WAIT_MS} ms (default 30000)`, example: 30_000 }),
+});
+
 export const InstanceRefParams = z.object({
   instance: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ param: { name: 'instance', in: 'path' }, description: 'Instance ID (ins_…) or name', example: 'orders-db' }),
 });

@@ -4,12 +4,19 @@
  */
 import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { formatDuration } from '../../format.js';
-import { ApiCallError, segment, type ApiClient } from './api-client.js';
+import { ApiCallError, REQUEST_TIMEOUT_MS, segment, type ApiClient } from './api-client.js';
 import type { CloudContext } from './context.js';
 import { itemOf, type Instance } from './types.js';
 
-/** How often the instance is read while waiting: a status change shows within a quarter second. */
+/**
+ * Least time between two reads of the instance while waiting. Each read after the first is a
+ * long-poll (`GET /v1/instances/{instance}/wait`) that the control plane answers when the
+ * operation ends, so this only bounds a read that answers at once without the goal reached.
+ */
 export const POLL_INTERVAL_MS = 250;
+
+/** Longest one long-poll holds: well inside the client's request timeout (the API allows up to 60 s). */
+const MAX_LONG_POLL_MS = REQUEST_TIMEOUT_MS - 10_000;
 
 /**
  * Default bound of `--wait`: a create takes well under a second here, a resize or restart a few;
@@ -45,8 +52,8 @@ export interface WaitGoal {
 }
 
 /**
- * Polls the instance, printing each status change (`my-db: BUILD`, `my-db: ACTIVE after 1.2s`), until
- * the goal is reached. Ends with the final instance (or undefined once gone); an instance that
+ * Reads the instance, then long-polls it (the control plane answers when the operation ends),
+ * printing each status change (`my-db: BUILD`, `my-db: ACTIVE after 1.2s`), until the goal is reached. Ends with the final instance (or undefined once gone); an instance that
  * settles in another status than a success one (ERROR) or a timeout throws with exit 1.
  *
  * @example
@@ -59,8 +66,11 @@ export async function waitForInstance(api: ApiClient, cloud: CloudContext, goal:
   let last: string | undefined;
   for (;;) {
     let instance: Instance | undefined;
+    const readAtMs = Date.now();
+    const longPollMs = Math.min(MAX_LONG_POLL_MS, Math.max(1, deadlineMs - readAtMs));
     try {
-      instance = itemOf<Instance>(await api.get(`/v1/instances/${segment(goal.instance)}`), 'instance');
+      const path = `/v1/instances/${segment(goal.instance)}`;
+      instance = itemOf<Instance>(await api.get(last === undefined ? path : `${path}/wait?timeoutMs=${longPollMs}`), 'instance');
     } catch (error) {
       if (!(error instanceof ApiCallError && error.status === 404)) throw error;
       instance = undefined;
@@ -86,7 +96,8 @@ export async function waitForInstance(api: ApiClient, cloud: CloudContext, goal:
         ExitCode.failed,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    const soonMs = readAtMs + POLL_INTERVAL_MS - Date.now();
+    if (soonMs > 0) await new Promise((resolve) => setTimeout(resolve, soonMs));
   }
 }
 
