@@ -53,8 +53,9 @@ export interface WaitGoal {
 
 /**
  * Reads the instance, then long-polls it (the control plane answers when the operation ends),
- * printing each status change (`my-db: BUILD`, `my-db: ACTIVE after 1.2s`), until the goal is reached. Ends with the final instance (or undefined once gone); an instance that
- * settles in another status than a success one (ERROR) or a timeout throws with exit 1.
+ * printing each status change (`my-db: BUILD`, `my-db: ACTIVE after 1.2s`), until the goal is
+ * reached. Ends with the final instance (or undefined once gone); an instance that settles in
+ * another status than a success one (ERROR) or a timeout throws with exit 1.
  *
  * @example
  * const done = await waitForInstance(api, cloud, { instance: 'my-db', until: 'settled', timeoutMs: 60_000 });
