@@ -9,6 +9,7 @@ import { registerAdminJob } from './admin/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
+import { openWarmSession } from './jobs/tenant-roles.js';
 import { DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, defaultCapacity, registerNode, validateCapacity, type NodeCapacity } from './node/registration.js';
 import { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
 import { usedPorts } from './sql/node-instances.js';
@@ -109,7 +110,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }
     const onPoolError = (error: unknown) => logger.warn(`strata agent ${options.nodeId}: could not make a spare instance or template copy (the next create tries again)`, error);
     const copies = (options.warmCopies ?? 0) > 0 ? await WarmPool.open({ template: await files.template(), dir: resolve(rootDir, 'pool'), size: options.warmCopies ?? 0, onError: onPoolError }) : undefined;
-    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}), ...(options.spareLimits ? { limits: options.spareLimits } : {}) });
+    const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), openSession: openWarmSession, onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}), ...(options.spareLimits ? { limits: options.spareLimits } : {}) });
     const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}) };
     // Spares count against the node: placement sees the capacity they leave.
     const advertised = { memoryMb: capacity.memoryMb - spareCount * SPARE_RESERVED_MEMORY_MB, instances: capacity.instances - spareCount };

@@ -18,6 +18,7 @@ export {
   type UserGrant,
 } from './contract.js';
 export { AgentError, type AgentErrorCode } from './errors.js';
+export { AdminSession } from './jobs/admin-session.js';
 export { NodeFiles } from './jobs/instance-files.js';
 export { registerJobs, type JobHost } from './jobs/jobs.js';
 export { DEFAULT_CAPACITY_INSTANCES, DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, defaultCapacity, type NodeCapacity } from './node/registration.js';

@@ -156,6 +156,46 @@ describe('spares in one agent', () => {
     for (const { port } of [a, b]) assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
   });
 
+  test('each ready spare holds one warm admin session; its provision takes it (none is left open), and a claim hands the other one over alive', async () => {
+    assert.ok(agent);
+    // The spares start with the tenant's settings: no restart, so the session the spare made is the one used.
+    agent.spares.learn(TENANT_SETTINGS, { memoryMb: 128, cpuShares: 256 });
+    // Spares made before this learn have other settings: made again, they are all like the next create.
+    for (const spareId of await readdir(join(root.dir, 'spares', 'ready'))) await agent.spares.claim(`ins_drop_${spareId}`);
+    for (const spareId of await readdir(join(root.dir, 'spares', 'claimed'))) await agent.spares.release(spareId);
+    await agent.spares.fill();
+    const adminSessions = async (dir: string) => {
+      const record = JSON.parse(await readFile(join(dir, 'data', 'strata-instance.json'), 'utf8')) as { port: number };
+      const cluster = await ManagedCluster.open({ dataDir: join(dir, 'data'), socketDir: join(dir, 'socket'), port: record.port, settings: {} });
+      // This query's own connection is on template1, so only other sessions count.
+      return cluster.query<{ pid: number }>(`select pid from pg_stat_activity where usename = 'strata_admin' and datname = 'postgres'`, [], 'template1');
+    };
+    const ready = await Promise.all((await readdir(join(root.dir, 'spares', 'ready'))).map((spareId) => readlink(join(root.dir, 'spares', 'ready', spareId))));
+    assert.equal(ready.length, 2);
+    for (const dir of ready) assert.equal((await adminSessions(dir)).length, 1, `spare ${dir} holds one warm session on postgres`);
+    const { port } = await runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, provisionInput('ins_warm_session'));
+    const used = await spareOf(root.dir, 'ins_warm_session');
+    assert.ok(used !== undefined && ready.includes(used), 'it was served by one of those spares');
+    assert.equal(await agent.spares.takeSession('ins_warm_session'), undefined, 'the provision took the spare\'s session');
+    // The session ends without waiting for its backend to exit: give that a moment (bounded).
+    let left = await adminSessions(used);
+    for (let tries = 0; left.length > 0 && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = await adminSessions(used);
+    }
+    assert.deepEqual(left, [], 'and ended it: the tenant gets an instance with no admin session open');
+    assert.deepEqual(await asTenant(port, 'app_owner', PASSWORD, 'app', 'select 1 as one'), { rows: [{ one: 1 }] });
+    // The other spare's session is still there, and a claim hands it over alive.
+    const other = ready.find((dir) => dir !== used)!;
+    assert.equal((await adminSessions(other)).length, 1);
+    assert.ok(await agent.spares.claim('ins_warm_take'));
+    const session = await agent.spares.takeSession('ins_warm_take');
+    assert.ok(session?.alive, 'a claimed spare\'s session is handed over');
+    assert.deepEqual(await session.query('select current_database() as db, current_user as who'), [{ db: 'postgres', who: 'strata_admin' }]);
+    session.close();
+    await agent.spares.release('ins_warm_take');
+  });
+
   test('destroying a spare-made instance removes the spare files too, and the spare is never handed out again', async () => {
     const spare = await spareOf(root.dir, 'ins_warm1');
     assert.ok(spare);

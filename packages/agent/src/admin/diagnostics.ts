@@ -1,6 +1,6 @@
 // Read-only views of an instance: the tail of its server log and its parameter catalogue (pg_settings).
 import { settingsCatalogue as readCatalogue, type ManagedCluster } from '@strata/postgres';
-import { serverMajorVersion } from '../jobs/tenant-roles.js';
+import { serverMajorVersion } from '../jobs/server-version.js';
 import type { AdminResults, CatalogueSetting } from './actions.js';
 import { AdminError } from './errors.js';
 

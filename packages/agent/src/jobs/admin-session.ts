@@ -16,15 +16,24 @@ const ADMIN_SESSION_CONNECT_TIMEOUT_MS = 10_000;
  */
 export class AdminSession {
   readonly #client: pg.Client;
+  #ended = false;
 
   private constructor(client: pg.Client) {
     this.#client = client;
+    client.on('end', () => {
+      this.#ended = true;
+    });
+  }
+
+  /** False once the connection ended (closed here, or by the server: a restart, a terminated backend). */
+  get alive(): boolean {
+    return !this.#ended;
   }
 
   /** Connects to `database` of the instance over its socket directory. */
   static async open(cluster: ManagedCluster, database: string): Promise<AdminSession> {
     const client = new pg.Client({ host: cluster.spec.socketDir, port: cluster.spec.port, user: INSTANCE_SUPERUSER, database, connectionTimeoutMillis: ADMIN_SESSION_CONNECT_TIMEOUT_MS });
-    // A server-side disconnect (a restart) would otherwise be an unhandled 'error' event.
+    // A server-side disconnect (a restart) would otherwise be an unhandled 'error' event; `alive` tells it.
     client.on('error', () => {});
     try {
       await client.connect();
@@ -46,6 +55,7 @@ export class AdminSession {
    * ms on a slow host, and nothing here depends on it).
    */
   close(): void {
+    this.#ended = true;
     this.#client.end().catch(() => {});
   }
 }

@@ -102,7 +102,8 @@ async function startProvisioned(host: JobHost, placed: NodeInstance): Promise<vo
 
 /**
  * The tenant's databases, users and grants; on a placed spare also its cgroup limits (at the
- * same time: they touch different things) and a restart that a crash left pending.
+ * same time: they touch different things) and a restart that a crash left pending, over the
+ * spare's warm session when it has one.
  */
 async function finishTenantSetup(host: JobHost, placed: NodeInstance, input: ProvisionInput): Promise<void> {
   const cluster = await openCluster(host, placed);
@@ -110,9 +111,12 @@ async function finishTenantSetup(host: JobHost, placed: NodeInstance, input: Pro
     await createTenantObjects(cluster, input.databases, input.users);
     return;
   }
+  // The spare's warm session, when this process made it (after a crash: none, a new one is opened).
+  const session = await host.spares?.takeSession(placed.instanceId);
   await Promise.all([
     cluster.setLimits(placed.spec.limits),
     createTenantObjects(cluster, input.databases, input.users, {
+      ...(session ? { session } : {}),
       // Its socket directory's new path is pending too, harmlessly: the link resolves to the same directory.
       onPendingRestart: async (names) => {
         if (names.some((name) => name !== 'unix_socket_directories')) await cluster.restart();

@@ -8,6 +8,8 @@ import { lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink 
 import { join } from 'node:path';
 import { ManagedCluster, freePort, type InstanceLimits, type InstanceSpec, type InstanceTemplate, type WarmPool } from '@strata/postgres';
 import { AgentError } from '../errors.js';
+import type { AdminSession } from '../jobs/admin-session.js';
+import { fileCopyClause, serverMajorVersion } from '../jobs/server-version.js';
 
 /**
  * Most spares one node keeps. Each is a running, idle PostgreSQL (a few MB of private memory
@@ -70,6 +72,12 @@ export interface SparePoolOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** cgroup limits of the first spares, learned like the settings; a create with the same ones applies none (default: no limits until a create). */
   readonly limits?: InstanceLimits;
+  /**
+   * Opens the session a spare holds for its create (`openWarmSession`): the backend start and
+   * first catalog reads of the create's statements, paid while the spare is made. Default none
+   * (the create connects itself).
+   */
+  readonly openSession?: (cluster: ManagedCluster) => Promise<AdminSession>;
   /** Called when making a spare fails (the next refill tries again). Default: ignored. */
   readonly onError?: (error: unknown) => void;
 }
@@ -108,6 +116,8 @@ export class SparePool {
   #closed = false;
   #lastError: unknown;
   #replenishTimer: NodeJS.Timeout | undefined;
+  /** Warm sessions of ready or claimed spares, by the spare's directory; gone with this process. */
+  readonly #sessions = new Map<string, AdminSession>();
 
   private constructor(options: SparePoolOptions) {
     this.#options = options;
@@ -188,6 +198,24 @@ export class SparePool {
   }
 
   /**
+   * Hands over the warm session of the spare `instanceId` claimed or placed (the caller closes
+   * it), or undefined: none was opened, this process did not make the spare, or it was taken.
+   *
+   * @example
+   * ```ts
+   * const session = await spares.takeSession('ins_abc');
+   * await createTenantObjects(cluster, databases, users, { session });
+   * ```
+   */
+  async takeSession(instanceId: string): Promise<AdminSession | undefined> {
+    const dir = (await linkTarget(join(this.#instancesDir, instanceId))) ?? (await linkTarget(join(this.#claimedDir, instanceId)));
+    if (dir === undefined) return undefined;
+    const session = this.#sessions.get(dir);
+    this.#sessions.delete(dir);
+    return session;
+  }
+
+  /**
    * Stops and removes the spare `instanceId` claimed and never placed (its create failed and is
    * being undone); false when there was none.
    */
@@ -195,6 +223,7 @@ export class SparePool {
     const link = join(this.#claimedDir, instanceId);
     const target = await linkTarget(link);
     if (target === undefined) return false;
+    this.#dropSession(target);
     await destroySpareFiles(target);
     await unlink(link).catch(ignoreMissing);
     return true;
@@ -277,7 +306,10 @@ export class SparePool {
       }
       // Unlinked first: from here nothing can claim it.
       await unlink(link).catch(ignoreMissing);
-      if (target !== undefined) await destroySpareFiles(target);
+      if (target !== undefined) {
+        this.#dropSession(target);
+        await destroySpareFiles(target);
+      }
       removed.push(spareId);
     }
     const claimed = (await readdir(this.#claimedDir)).sort();
@@ -297,12 +329,22 @@ export class SparePool {
     return { removed, claimed };
   }
 
-  /** Stops making spares (waits for the one in progress); the ready ones keep running for the next start. */
+  /**
+   * Stops making spares (waits for the one in progress) and ends their warm sessions; the ready
+   * spares keep running for the next start.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#replenishTimer);
     this.#replenishTimer = undefined;
     while (this.#filling !== undefined) await this.#filling;
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
+  }
+
+  #dropSession(dir: string): void {
+    this.#sessions.get(dir)?.close();
+    this.#sessions.delete(dir);
   }
 
   get #liveDir(): string {
@@ -351,14 +393,15 @@ export class SparePool {
       const cluster = this.#options.copies ? await this.#options.copies.take(spec) : await ManagedCluster.create(await this.#options.template(), spec);
       await cluster.start();
       if (this.#limits !== undefined) await cluster.setLimits(this.#limits);
-      const [version] = await cluster.query<{ v: number }>(`select current_setting('server_version_num')::int as v`);
-      await cluster.query(`create database ${SPARE_DATABASE}${fileCopyClause(Math.floor((version?.v ?? 0) / 10_000))}`);
+      await cluster.query(`create database ${SPARE_DATABASE}${fileCopyClause(await serverMajorVersion(cluster))}`);
       await cluster.query(`create role ${SPARE_ROLE} nologin`);
       // This first connection also writes the database's relation-cache file, which the tenant's first connection then reads.
       await cluster.query(`grant all on schema public to ${SPARE_ROLE}`, [], SPARE_DATABASE);
+      if (this.#options.openSession) this.#sessions.set(dir, await this.#options.openSession(cluster));
       // The commit point: only now can a create claim it.
       await symlink(dir, join(this.#readyDir, spareId));
     } catch (error) {
+      this.#dropSession(dir);
       await destroySpareFiles(dir).catch(() => {});
       throw error;
     }
@@ -372,20 +415,6 @@ export class SparePool {
     }
     throw new AgentError('STRATA_AGENT_NO_FREE_PORT', `no free port for a spare instance after ${MAX_PORT_PROBES} probes; free some ports or run with fewer spares`);
   }
-}
-
-/**
- * The clause of a CREATE DATABASE on a new server: ` strategy file_copy` where the server knows
- * it (15+). PostgreSQL 15's default, WAL_LOG, reads the whole template database through shared
- * buffers: about 13 MB of shared memory that every idle instance then keeps (measured:
- * MemAvailable drops 22.6 MiB per idle instance with it, 7.6 MiB without). FILE_COPY copies the
- * files and checkpoints, which costs nothing on a new, empty server.
- *
- * @example
- * await cluster.query(`create database app${fileCopyClause(15)}`); // … strategy file_copy
- */
-export function fileCopyClause(majorVersion: number): string {
-  return majorVersion >= 15 ? ' strategy file_copy' : '';
 }
 
 /** Stops the server in a spare's directory (if any) and removes the directory. */
