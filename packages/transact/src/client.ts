@@ -23,7 +23,7 @@ import { toExecutorInfo, type Operations } from './system/operations.js';
 import { buildSystemSurface, type SystemSurface } from './system/system-surface.js';
 import { Serializer } from './serialization.js';
 import { Signals } from './signals/signals.js';
-import { getQueue, listExecutors, listQueues, registeredWorkflowNames } from './sql/index.js';
+import { listExecutors, listQueues, queueForEnqueue, registeredWorkflowNames } from './sql/index.js';
 import { assertDuration, assertIdentifier, assertOptions } from './validate.js';
 import { CLIENT_ENQUEUE_OPTION_KEYS, validateClientConfig } from './config.js';
 
@@ -137,10 +137,9 @@ export class StrataClient {
     const inputs = this.#serializer.serialize(args, `input of workflow "${options.workflow}"`);
     // Inside the caller's transaction, read through it (an embedded database has one connection).
     const via = tx ?? db;
-    const queue = await getQueue(via, options.queue);
+    const { queue, workflowKnown } = await queueForEnqueue(via, options.queue, options.workflow);
     if (!queue) throw new UnknownQueueError(options.queue, (await listQueues(via)).map((q) => q.name));
-    const names = await registeredWorkflowNames(via);
-    if (!names.includes(options.workflow)) throw new UnknownWorkflowError(options.workflow, names);
+    if (!workflowKnown) throw new UnknownWorkflowError(options.workflow, await registeredWorkflowNames(via));
     const { workflowId } = await enqueue(tx ?? db, {
       workflowId: options.workflowId ?? randomUUID(),
       name: options.workflow,

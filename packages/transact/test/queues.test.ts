@@ -70,6 +70,7 @@ function createApp(strata: Strata) {
   const queues = {
     global: strata.queue('global', { concurrency: 4 }),
     worker: strata.queue('worker', { workerConcurrency: 3 }),
+    serial: strata.queue('serial', { workerConcurrency: 1 }),
     parts: strata.queue('parts', { partitionConcurrency: 1 }),
     prio: strata.queue('prio', { concurrency: 1 }),
     rated: strata.queue('rated', { rateLimit: { limit: 5, periodMs: 1_000 } }),
@@ -189,6 +190,21 @@ for (const kind of engines()) {
       const { peak } = gauge(group);
       assert.ok(peak <= 3, `peak ${peak} exceeds the queue's workerConcurrency 3`);
       assert.equal(peak, 3, 'with 30 workflows waiting, the engine should fill its 3 slots');
+    });
+
+    test('at its workerConcurrency, a queue starts the next workflow when one ends, without waiting for the safety poll', async () => {
+      const { app } = block;
+      const group = uniqueId('serial');
+      const handles = [];
+      for (let i = 0; i < 4; i++) handles.push(await app.serial.enqueue(app.record, group, `r${i}`));
+      for (const handle of handles) await handle.result({ timeoutMs: WAIT_MS });
+      const statuses = await Promise.all(handles.map((handle) => handle.status()));
+      for (let i = 1; i < statuses.length; i++) {
+        const previousEnd = statuses[i - 1]!.completedAt!.getTime();
+        const started = statuses[i]!.startedAt!.getTime();
+        assert.ok(started >= previousEnd, `r${i} started before r${i - 1} ended (workerConcurrency 1)`);
+        assert.ok(started <= previousEnd + PROMPT_MS, `r${i} started ${started - previousEnd} ms after r${i - 1} ended: the end did not wake the queue`);
+      }
     });
 
     test('partitionConcurrency 1 runs one workflow per partition at a time, partitions in parallel', async () => {

@@ -223,7 +223,7 @@ export async function launch(input: LaunchInput): Promise<Launched> {
     /** A workflow of `queue` ended here: this executor may take another; others may too if the queue has global limits. */
     const queueSlotFreed = (queue: string): void => {
       if (!isRunning()) return;
-      queueRunner.wake(queue);
+      queueRunner.slotFreed(queue);
       const limits = queueRunner.queues.get(queue);
       if (limits && (limits.concurrency !== null || limits.partition_concurrency !== null)) {
         // Coalesced: many workflows ending at once need one notification, not one each.

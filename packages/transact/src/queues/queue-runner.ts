@@ -28,6 +28,8 @@ export interface QueueRunnerHost {
 interface Pump {
   running: boolean;
   again: boolean;
+  /** The last pass stopped at this executor's worker concurrency, not at an empty queue. */
+  heldBack: boolean;
   timer: NodeJS.Timeout | undefined;
   timerAt: number;
 }
@@ -85,7 +87,7 @@ export class QueueRunner {
   wake(queue: string): void {
     if (this.#stopped) return;
     let pump = this.#pumps.get(queue);
-    if (!pump) this.#pumps.set(queue, (pump = { running: false, again: false, timer: undefined, timerAt: Infinity }));
+    if (!pump) this.#pumps.set(queue, (pump = { running: false, again: false, heldBack: false, timer: undefined, timerAt: Infinity }));
     if (pump.running) {
       pump.again = true;
       return;
@@ -96,6 +98,18 @@ export class QueueRunner {
       pump.running = false;
     });
     this.#passes.add(pass);
+  }
+
+  /**
+   * A workflow of `queue` ended in this process: a pass, when a concurrency limit can have held
+   * work back (a global or partition limit, or this executor's worker concurrency reached on its
+   * last pass). A queue that was not held back had everything startable claimed already, so a
+   * pass would find nothing; a lost notification is the safety poll's.
+   */
+  slotFreed(queue: string): void {
+    const limits = this.#queues.get(queue);
+    const limited = limits === undefined || limits.concurrency !== null || limits.partition_concurrency !== null;
+    if (limited || this.#pumps.get(queue)?.heldBack !== false) this.wake(queue);
   }
 
   async #pass(name: string, pump: Pump): Promise<void> {
@@ -110,6 +124,7 @@ export class QueueRunner {
       }
       const local = queue.worker_concurrency === null ? Infinity : queue.worker_concurrency - this.#host.localRunning(name);
       const max = Math.min(DEQUEUE_BATCH, local);
+      pump.heldBack = max <= 0;
       if (max <= 0) return; // woken again when a local workflow of this queue ends
       let result;
       try {
@@ -132,12 +147,14 @@ export class QueueRunner {
       }
       if (this.#stopped) return;
       if (result.claimed.length === max) {
-        pump.again = true;
+        // A full batch: there may be more. At the worker concurrency: held back until one ends.
+        pump.heldBack = max === local;
+        if (max < local) pump.again = true;
         continue;
       }
       if (result.rateLimitedUntil) this.#wakeAt(name, pump, result.rateLimitedUntil.getTime());
-      else if (result.claimed.length < max) {
-        const due = await nextNotBefore(this.#host.db, name).catch(() => undefined);
+      else {
+        const due = result.nextNotBefore !== undefined ? result.nextNotBefore : await nextNotBefore(this.#host.db, name).catch(() => undefined);
         if (due) this.#wakeAt(name, pump, due.getTime());
       }
     } while (pump.again);

@@ -68,6 +68,23 @@ export async function getQueue(db: Queryable, name: string): Promise<QueueRow | 
   return rows[0];
 }
 
+/**
+ * What a client's enqueue checks, in one statement: queue `name` (undefined when there is none)
+ * and whether some executor registered `workflow`.
+ */
+export async function queueForEnqueue(db: Queryable, name: string, workflow: string): Promise<{ queue: QueueRow | undefined; workflowKnown: boolean }> {
+  const { rows } = await db.query<QueueRow & { workflow_known: boolean } & Record<string, unknown>>(
+    `select q.*, exists (select 1 from strata.executors where $2 = any(workflow_names)) as workflow_known
+       from (select 1) one left join (select ${QUEUE_COLUMNS} from strata.queues where name = $1) q on true`,
+    [name, workflow],
+    { prepare: true },
+  );
+  const row = rows[0];
+  if (row === undefined) throw new Error('invariant: the enqueue check answers one row');
+  const { workflow_known: workflowKnown, ...queue } = row;
+  return { queue: queue.name === null ? undefined : (queue as QueueRow), workflowKnown };
+}
+
 export async function listQueues(db: Queryable): Promise<QueueRow[]> {
   const { rows } = await db.query<QueueRow & Record<string, unknown>>(`select ${QUEUE_COLUMNS} from strata.queues order by name`);
   return rows;
@@ -234,11 +251,19 @@ export interface ClaimResult {
   readonly claimed: DequeuedWorkflow[];
   /** The rate limit is used up until this time. */
   readonly rateLimitedUntil?: Date;
+  /**
+   * When the earliest delayed workflow of the queue comes due (null: none is delayed), where the
+   * claim found out in the same statement; undefined when it did not ({@link nextNotBefore} tells).
+   */
+  readonly nextNotBefore?: Date | null;
 }
 
 /** Startable rows of queue $1, for application version $2 and workflow names $3. */
 const ELIGIBLE = `status = 'ENQUEUED' and queue_name = $1 and (not_before is null or not_before <= now())
    and (app_version is null or app_version = $2) and name = any($3)`;
+
+/** Rows of queue $1 delayed to a time still to come. */
+const DELAYED = `status = 'ENQUEUED' and queue_name = $1 and not_before > now()`;
 
 /** Moves a row to PENDING on executor $4 (registration epoch $6) and version $2; a queued timeout starts now. */
 const START = `status = 'PENDING', executor_id = $4, executor_epoch = $6, app_version = coalesce(w.app_version, $2), started_at = now(), updated_at = now(),
@@ -287,15 +312,23 @@ export async function claimQueued(db: Database, queue: QueueLimits, request: Cla
   if (request.max <= 0) return { claimed: [] };
   const eligible = [request.queueName, request.appVersion, request.workflowNames];
   if (queue.concurrency === null && queue.partition_concurrency === null && queue.rate_limit === null) {
-    const { rows } = await db.query<DequeuedWorkflow & Record<string, unknown>>(
-      `update strata.workflows w set ${START}
-         from (select workflow_id from strata.workflows where ${ELIGIBLE}
-                order by priority, queue_order limit $5 for update skip locked) c
-        where w.workflow_id = c.workflow_id ${RETURNING}`,
+    // One statement claims and also says when the earliest delayed workflow comes due: always one
+    // row (the due time), joined to each claimed one.
+    type Row = DequeuedWorkflow & { next_not_before: Date | null };
+    const { rows } = await db.query<{ [K in keyof Row]: Row[K] | null } & Record<string, unknown>>(
+      `with claimed as (
+         update strata.workflows w set ${START}
+           from (select workflow_id from strata.workflows where ${ELIGIBLE}
+                  order by priority, queue_order limit $5 for update skip locked) c
+          where w.workflow_id = c.workflow_id ${RETURNING}),
+       due as (select min(not_before) as next_not_before from strata.workflows where ${DELAYED})
+       select claimed.*, due.next_not_before from due left join claimed on true`,
       [...eligible, request.executorId, request.max, request.epoch],
       { prepare: true },
     );
-    return { claimed: inStartOrder(rows) };
+    // The row of an empty claim has nulls where a claimed workflow's columns would be.
+    const claimed = rows.filter((row) => row.workflow_id !== null).map(({ next_not_before: _, ...row }) => row as unknown as DequeuedWorkflow);
+    return { claimed: inStartOrder(claimed), nextNotBefore: rows[0]?.next_not_before ?? null };
   }
   return db.transaction(async (tx) => {
     // Fresh limits under the lock: a concurrent claim or update of this queue waits for this one.
@@ -341,10 +374,7 @@ export async function claimQueued(db: Database, queue: QueueLimits, request: Cla
 
 /** When the earliest delayed workflow of a queue becomes startable, if any is delayed. */
 export async function nextNotBefore(db: Queryable, queueName: string): Promise<Date | undefined> {
-  const { rows } = await db.query<{ at: Date | null }>(
-    `select min(not_before) as at from strata.workflows where status = 'ENQUEUED' and queue_name = $1 and not_before > now()`,
-    [queueName],
-  );
+  const { rows } = await db.query<{ at: Date | null }>(`select min(not_before) as at from strata.workflows where ${DELAYED}`, [queueName], { prepare: true });
   return rows[0]?.at ?? undefined;
 }
 
