@@ -33,7 +33,8 @@ export function keyAuthenticator(db: Database): (authorization: string | undefin
     if (credential === undefined || credential.revoked || !(await verifier.verify(parsed.keyId, parsed.secret, credential))) {
       throw unauthorized('the API key is unknown, wrong or revoked; ask an admin of your tenant for a key (POST /v1/keys)');
     }
-    await touchApiKey(db, parsed.keyId);
+    // A write per request would be the API's main load: only when the recorded use is stale.
+    if (!credential.recentlyUsed) await touchApiKey(db, parsed.keyId);
     return { tenantId: credential.tenantId, keyId: parsed.keyId, role: credential.role, platform: credential.platform };
   };
 }

@@ -23,6 +23,8 @@ export interface KeyCredential {
   readonly salt: Buffer;
   readonly hash: Buffer;
   readonly revoked: boolean;
+  /** `last_used_at` is recent enough that {@link touchApiKey} would not change it (the request need not call it). */
+  readonly recentlyUsed: boolean;
 }
 
 type KeyRow = {
@@ -58,15 +60,16 @@ export async function insertApiKey(
 
 /** The credential of a key (with its tenant's platform flag), or undefined when no such key exists. */
 export async function keyCredential(db: Queryable, keyId: string): Promise<KeyCredential | undefined> {
-  const { rows } = await db.query<{ tenant_id: string; role: Role; platform: boolean; salt: Uint8Array; hash: Uint8Array; revoked: boolean }>(
-    `select k.tenant_id, k.role, t.platform, k.salt, k.hash, k.revoked_at is not null as revoked
+  const { rows } = await db.query<{ tenant_id: string; role: Role; platform: boolean; salt: Uint8Array; hash: Uint8Array; revoked: boolean; recently_used: boolean }>(
+    `select k.tenant_id, k.role, t.platform, k.salt, k.hash, k.revoked_at is not null as revoked,
+            coalesce(k.last_used_at >= now() - make_interval(secs => $2), false) as recently_used
        from strata_cloud.api_keys k join strata_cloud.tenants t using (tenant_id) where k.key_id = $1`,
-    [keyId],
+    [keyId, LAST_USED_RESOLUTION_SECONDS],
     { prepare: true },
   );
   const row = rows[0];
   if (row === undefined) return undefined;
-  return { tenantId: row.tenant_id, role: row.role, platform: row.platform, salt: Buffer.from(row.salt), hash: Buffer.from(row.hash), revoked: row.revoked };
+  return { tenantId: row.tenant_id, role: row.role, platform: row.platform, salt: Buffer.from(row.salt), hash: Buffer.from(row.hash), revoked: row.revoked, recentlyUsed: row.recently_used };
 }
 
 /** Records that a key was used, at most once a minute per key. */
