@@ -4,9 +4,9 @@
 //
 //   npm run bench:cloud [-- --count 50] [--density 200] [--spares 2]
 //
-// An in-process platform (@strata/platform: control plane on embedded PGlite, agent "local" with
-// the platform's started spares unless --spares says otherwise, no console) on a temporary
-// directory. Each iteration runs, in turn: initdb from scratch; a create
+// The platform (@strata/platform: control plane on embedded PGlite, agent "local" with the
+// platform's started spares unless --spares says otherwise, no console) runs in a process of its
+// own on a temporary directory, as `npm start` runs it; this process is only its client. Each iteration runs, in turn: initdb from scratch; a create
 // of a `tiny` instance with a database and a user, timed until `SELECT 1` answers as that user;
 // a restart, timed until it answers again; a delete, timed until the API shows DELETED. One
 // untimed round first (the template's initdb, first connections). The client waits for an
@@ -20,10 +20,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { DEFAULT_PLATFORM_SPARES, resetPlatform, startPlatform } from '@strata/platform';
+import { DEFAULT_PLATFORM_SPARES, resetPlatform } from '@strata/platform';
 import { initdbFromScratchMs, postmasterOf } from './lib/instances.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
+import { startPlatformProcess } from './lib/platform-process.js';
 import { gitRevision } from './lib/revision.js';
 
 
@@ -59,9 +60,8 @@ await chmod(root, 0o755); // the unprivileged server user passes through to the 
 const dataDir = join(root, 'data');
 // Servers the platform starts on its own (spares, restarts) are detached: count those under root as ours.
 const monitor = new MachineLoadMonitor({ ownPaths: [root] });
-const quiet = { info() {}, warn: (message: string) => console.warn(message), error: (message: string, ...details: unknown[]) => console.error(message, ...details) };
 // Placement must not be the limit: the density phase asks for more than the default capacity.
-const platform = await startPlatform({ dataDir, apiPort: 0, consolePort: false, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares }, logger: quiet });
+const platform = await startPlatformProcess({ dataDir, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares } });
 
 interface InstanceJson {
   readonly id: string;
@@ -88,7 +88,6 @@ async function must<T>(key: string, method: string, path: string, body?: unknown
 }
 
 const adminKey = platform.bootstrapKey;
-if (adminKey === undefined) throw new Error('invariant: a fresh data directory makes the platform admin key');
 const unlimited = { instances: 1_000_000, storageMb: 1_000_000_000, connections: 1_000_000_000 };
 const { token: key } = await must<{ token: string }>(adminKey, 'POST', '/v1/tenants', { name: 'bench', quotas: unlimited });
 const PASSWORD = 'bench-password-1';
@@ -136,7 +135,7 @@ async function create(): Promise<{ ms: number; id: string }> {
   if (active === undefined) throw new Error(`invariant: instance ${made.id} is ACTIVE`);
   await firstSelect(active);
   const ms = performance.now() - startedAt;
-  monitor.addRoot(await postmasterOf(join(platform.layout.nodeRootDir, 'instances', made.id, 'data')));
+  monitor.addRoot(await postmasterOf(join(platform.nodeRootDir, 'instances', made.id, 'data')));
   return { ms, id: made.id };
 }
 
@@ -147,7 +146,7 @@ async function restart(id: string): Promise<number> {
   if (active === undefined) throw new Error(`invariant: instance ${id} is ACTIVE`);
   await firstSelect(active);
   const ms = performance.now() - startedAt;
-  monitor.addRoot(await postmasterOf(join(platform.layout.nodeRootDir, 'instances', id, 'data')));
+  monitor.addRoot(await postmasterOf(join(platform.nodeRootDir, 'instances', id, 'data')));
   return ms;
 }
 
@@ -182,9 +181,9 @@ function memAvailableMib(): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
-/** This process's resident memory (VmRSS), in MiB. */
-function ownRssMib(): number {
-  const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
+/** The platform process's resident memory (VmRSS), in MiB. */
+function platformRssMib(): number {
+  const line = readFileSync(`/proc/${platform.pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
   return line === undefined ? 0 : Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -218,7 +217,7 @@ let densityResult: Record<string, number> | undefined;
 if (density > 0) {
   process.stderr.write(`density: creating ${density} idle instances\n`);
   const availableBeforeMib = memAvailableMib();
-  const platformBeforeMib = ownRssMib();
+  const platformBeforeMib = platformRssMib();
   const ids: string[] = [];
   let next = 0;
   await Promise.all(
@@ -232,13 +231,13 @@ if (density > 0) {
   );
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const availableAfterMib = memAvailableMib();
-  // The platform (control plane on PGlite, agent) runs in this process: what it grew by is not the instances'.
-  const platformGrowthMib = ownRssMib() - platformBeforeMib;
+  // What the platform process (control plane on PGlite, agent) grew by is not the instances'.
+  const platformGrowthMib = platformRssMib() - platformBeforeMib;
   const children = parentsByPid();
   let totalPssKib = 0;
   let processes = 0;
   for (const id of ids) {
-    const postmaster = await postmasterOf(join(platform.layout.nodeRootDir, 'instances', id, 'data'));
+    const postmaster = await postmasterOf(join(platform.nodeRootDir, 'instances', id, 'data'));
     for (const pid of [postmaster, ...(children.get(postmaster) ?? [])]) {
       totalPssKib += pssKib(pid);
       processes += 1;
@@ -287,7 +286,7 @@ if (densityResult !== undefined) {
   // Other processes' memory moves MemAvailable too: a small run on a busy machine can see it rise.
   console.log(`  MemAvailable drop per instance: ${drop.toFixed(2)} MiB → ${drop > 0 ? `${d.perTargetHostByMemAvailable} per 24 GiB` : 'no projection (the machine\'s other memory use moved more than the instances did)'}`);
   const net = d.instancesDropPerInstanceMib ?? 0;
-  console.log(`    of which the platform process itself grew ${(d.platformGrowthMib ?? 0).toFixed(0)} MiB (control plane on PGlite + agent, in this process)`);
+  console.log(`    of which the platform process itself grew ${(d.platformGrowthMib ?? 0).toFixed(0)} MiB (control plane on PGlite + agent)`);
   console.log(`  MemAvailable drop per instance, net of that: ${net.toFixed(2)} MiB → ${net > 0 ? `${d.perTargetHostByInstancesDrop} per 24 GiB` : 'no projection'}`);
 }
 
