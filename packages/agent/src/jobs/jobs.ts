@@ -88,7 +88,7 @@ async function provision(ctx: WorkflowContext, host: JobHost, input: ProvisionIn
  * between the reload and the restart is caught by {@link finishTenantSetup}, which asks the server.
  */
 async function startProvisioned(host: JobHost, placed: NodeInstance): Promise<void> {
-  if ((await linkTarget(host.files.instanceDir(placed.instanceId))) === undefined) {
+  if (linkTarget(host.files.instanceDir(placed.instanceId)) === undefined) {
     await (await openCluster(host, placed)).start();
     return;
   }
@@ -107,7 +107,7 @@ async function startProvisioned(host: JobHost, placed: NodeInstance): Promise<vo
  */
 async function finishTenantSetup(host: JobHost, placed: NodeInstance, input: ProvisionInput): Promise<void> {
   const cluster = await openCluster(host, placed);
-  if ((await linkTarget(host.files.instanceDir(placed.instanceId))) === undefined) {
+  if (linkTarget(host.files.instanceDir(placed.instanceId)) === undefined) {
     await createTenantObjects(cluster, input.databases, input.users);
     return;
   }
@@ -225,7 +225,7 @@ export async function removeInstanceFiles(host: JobHost, instanceId: string): Pr
   const onDisk = (await host.files.instanceIdsOnDisk()).includes(instanceId);
   if (!onDisk) return released;
   // A placed spare: the instance's directory is a link to the spare's files, removed with it.
-  const spareDir = await linkTarget(host.files.instanceDir(instanceId));
+  const spareDir = linkTarget(host.files.instanceDir(instanceId));
   const row = await getNodeInstance(host.db, host.nodeId, instanceId);
   try {
     // Stops whatever server runs there (its own postmaster.pid says which), complete copy or not.

@@ -28,6 +28,21 @@ export interface AgentCall<I> {
   readonly label?: string;
   /** Default {@link AGENT_JOB_TIMEOUT_MS}. */
   readonly timeoutMs?: number;
+  /**
+   * The job was enqueued, under this call's job ID, in the transaction that enqueued the calling
+   * workflow (a create's provision, by the API): only the wait is needed. Default false.
+   */
+  readonly enqueuedWithWorkflow?: boolean;
+}
+
+/**
+ * The workflow ID of the agent job that `callAgent` with `label` runs for workflow `workflowId`.
+ *
+ * @example
+ * agentJobId('op_1', AGENT_JOBS.provision); // 'op_1/agent.provision'
+ */
+export function agentJobId(workflowId: string, label: string): string {
+  return `${workflowId}/${label}`;
 }
 
 /**
@@ -42,10 +57,12 @@ export interface AgentCall<I> {
  */
 export async function callAgent<I, O>(ctx: WorkflowContext, client: StrataClient, call: AgentCall<I>): Promise<AgentOutcome<O>> {
   const label = call.label ?? call.job;
-  const jobId = `${ctx.workflowId}/${label}`;
-  await ctx.step(`enqueue ${label}`, async () => {
-    await client.enqueue({ workflow: call.job, queue: agentQueue(call.nodeId), workflowId: jobId, appVersion: agentVersion(call.nodeId) }, call.input);
-  });
+  const jobId = agentJobId(ctx.workflowId, label);
+  if (!call.enqueuedWithWorkflow) {
+    await ctx.step(`enqueue ${label}`, async () => {
+      await client.enqueue({ workflow: call.job, queue: agentQueue(call.nodeId), workflowId: jobId, appVersion: agentVersion(call.nodeId) }, call.input);
+    });
+  }
   return ctx.step(`await ${label}`, async (): Promise<AgentOutcome<O>> => {
     try {
       return { ok: true, output: await client.retrieve<O>(jobId).result({ timeoutMs: call.timeoutMs ?? AGENT_JOB_TIMEOUT_MS }) };

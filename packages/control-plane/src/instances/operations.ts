@@ -84,7 +84,8 @@ export function registerInstanceOperations(strata: Strata, deps: OperationDeps):
 }
 
 async function create(ctx: WorkflowContext, deps: OperationDeps, input: CreateOperationInput): Promise<InstanceStatus> {
-  const provisioned = await callAgent<ProvisionInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.provision, input: input.provision });
+  // The API enqueued the provision with this workflow (createInstance): the node started on it at that commit.
+  const provisioned = await callAgent<ProvisionInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.provision, input: input.provision, enqueuedWithWorkflow: true });
   if (provisioned.ok) {
     return finish(ctx, deps, input.instanceId, { status: 'ACTIVE', host: provisioned.output.host, port: provisioned.output.port, error: null }, 'created', 'instance is ACTIVE');
   }

@@ -5,6 +5,7 @@ import type { StrataClient, WorkflowStatusName } from '@strata/transact';
 import { InstanceError } from './errors.js';
 import { FLAVORS, findFlavor, flavorLimits, flavorSettings, type Flavor } from './flavors.js';
 import { instanceNameProblem, newInstanceId, newOperationId, sqlNameProblem } from './names.js';
+import { agentJobId } from './agent-call.js';
 import { placeInstance } from './nodes.js';
 import { OPERATIONS_QUEUE, OPERATION_WORKFLOWS, type LifecycleKind, type CreateOperationInput, type ResizeOperationInput, type SimpleOperationInput } from './operations.js';
 import { parameterProblems } from './parameters.js';
@@ -154,8 +155,8 @@ export async function createInstance(deps: InstanceServiceDeps, tenantId: string
       await recordInstanceUsers(tx, instanceId, users);
       await enqueueOperation(deps, tx, 'create', instanceId, operationId, input);
       // The node starts provisioning at this commit rather than after the create workflow is
-      // dequeued: the workflow's callAgent enqueues the same job ID and finds it already there.
-      await deps.client.enqueue({ workflow: AGENT_JOBS.provision, queue: agentQueue(nodeId), workflowId: `${operationId}/${AGENT_JOBS.provision}`, appVersion: agentVersion(nodeId), transaction: tx }, provision);
+      // dequeued; the workflow only waits for this job (callAgent's enqueuedWithWorkflow).
+      await deps.client.enqueue({ workflow: AGENT_JOBS.provision, queue: agentQueue(nodeId), workflowId: agentJobId(operationId, AGENT_JOBS.provision), appVersion: agentVersion(nodeId), transaction: tx }, provision);
       await record?.(tx);
       return row;
     });
