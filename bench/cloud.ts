@@ -126,15 +126,20 @@ async function firstSelect(instance: InstanceJson): Promise<void> {
   }
 }
 
+/** Where each create's time went: the POST's answer, then until the API says ACTIVE, then connect + `SELECT 1`. */
+const phases: Array<{ postMs: number; untilActiveMs: number; firstSelectMs: number }> = [];
 let serial = 0;
 async function create(): Promise<{ ms: number; id: string }> {
   serial += 1;
   const startedAt = performance.now();
   const made = await must<InstanceJson>(key, 'POST', '/v1/instances', { name: `b${serial}`, flavor: 'tiny', databases: ['app'], users: [{ name: 'app', password: PASSWORD }] });
+  const answeredAt = performance.now();
   const active = await until(made.id, idle);
   if (active === undefined) throw new Error(`invariant: instance ${made.id} is ACTIVE`);
+  const activeAt = performance.now();
   await firstSelect(active);
   const ms = performance.now() - startedAt;
+  phases.push({ postMs: answeredAt - startedAt, untilActiveMs: activeAt - answeredAt, firstSelectMs: startedAt + ms - activeAt });
   monitor.addRoot(await postmasterOf(join(platform.nodeRootDir, 'instances', made.id, 'data')));
   return { ms, id: made.id };
 }
@@ -165,6 +170,7 @@ const samples = { 'initdb from scratch': [] as number[], create: [] as number[],
   await restart(id);
   await remove(id);
 }
+phases.length = 0; // the untimed round's
 for (let i = 0; i < count; i += 1) {
   samples['initdb from scratch'].push(await initdbFromScratchMs(monitor));
   const made = await create();
@@ -278,6 +284,9 @@ for (const row of summary) {
   const ratio = scratch === undefined || row === scratch ? '1×' : `${(scratch.p50Ms / row.p50Ms).toFixed(1)}× faster`;
   console.log(`| ${row.name === 'initdb from scratch' ? row.name : `${row.name} (API → ${row.name === 'delete' ? 'DELETED' : 'first SELECT 1'})`} | ${fmt(row.p50Ms)} | ${fmt(row.p99Ms)} | ${row.name === 'delete' ? '' : ratio} |`);
 }
+const timedPhases = phases.slice(0, count); // the density phase's creates run 4 at a time: not these
+const phaseP50 = (pick: (phase: (typeof phases)[number]) => number) => percentile(timedPhases.map(pick).sort((a, b) => a - b), 50).toFixed(1);
+console.log(`\ncreate, p50 of each part: POST answered ${phaseP50((p) => p.postMs)} ms; then until ACTIVE ${phaseP50((p) => p.untilActiveMs)} ms; then connect + SELECT 1 ${phaseP50((p) => p.firstSelectMs)} ms`);
 if (densityResult !== undefined) {
   const d = densityResult;
   console.log(`\nDensity: ${d.instances} idle instances (${(d.processesPerInstance ?? 0).toFixed(1)} processes each)`);
@@ -293,5 +302,5 @@ if (densityResult !== undefined) {
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `cloud-${new Date().toISOString().replaceAll(':', '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, pollIntervalMs: pollMs, machineLoad: load, summary, densityResult, samples }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, pollIntervalMs: pollMs, machineLoad: load, summary, densityResult, samples, createPhases: timedPhases }, null, 2)}\n`);
 console.log(`\nRaw figures: ${file}`);
