@@ -1,6 +1,8 @@
 // instancesModule: the instance routes (/v1/flavors, /v1/instances…, /v1/nodes) on the control plane's OpenAPI app.
 import { createRoute, type OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { isConnectionError } from '@strata/store';
+import { SystemDatabaseError } from '@strata/transact';
 import { scramVerifier } from '@strata/postgres';
 import { ApiError, ErrorSchema, audited, checkQuota, errorResponses, jsonBody, requirePlatformAdmin, requireRole, type ApiDeps, type ApiEnv, type ApiModule } from '../http/index.js';
 import { InstanceError } from './errors.js';
@@ -181,11 +183,15 @@ export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDe
     const row = await handled(() => requireInstance(deps.db, tenantOf(c), instance));
     if (row.operationId === null) return c.json(toInstanceJson(row), 200);
     // The operation's workflow ends right after it records its outcome in the row; a timeout
-    // answers the row as it is (still busy), and an operation that failed left its error there.
+    // answers the row as it is (still busy), and an operation that failed (or was cancelled, or
+    // whose workflow retention removed) left its outcome there. Only a database that cannot be
+    // reached is an error of this request (503).
     await deps.client
       .retrieve(row.operationId)
       .result({ timeoutMs })
-      .catch(() => undefined);
+      .catch((error: unknown) => {
+        if (isConnectionError(error) || error instanceof SystemDatabaseError) throw error;
+      });
     return c.json(toInstanceJson(await handled(() => requireInstance(deps.db, tenantOf(c), row.instanceId))), 200);
   });
 
