@@ -14,7 +14,7 @@
 //   npm run bench -- --workloads queue,messages     some workloads only
 //   npm run bench -- --no-pglite                    skip workload 8
 //   npm run bench -- --out DIR                      write the JSON there instead of bench/results
-//   npm run bench -- --park-budget-ms N             recovery: how long parking may take (default 15 s)
+//   npm run bench -- --park-budget-ms N             recovery: how long parking may take once the child is ready (default 15 s)
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -130,13 +130,15 @@ async function measure(system: SystemName, engine: 'postgres' | 'pglite', worklo
   const started = performance.now();
   let metrics: Metrics;
   if (workload === 'recovery') {
-    // Park every workflow in a sleep that ends at wakeAt, SIGKILL the process, wait until wakeAt,
-    // then time a new process from launch to all finished.
-    const wakeAt = Date.now() + parkBudgetMs;
-    const parked = await child(system, 'recovery-park', { url, engine, counts, wakeAt }, (line, kill) => {
-      if (line.startsWith(PARKED_PREFIX)) kill();
+    // Park every workflow in a sleep that ends at wakeAt (the child's choice: parkBudgetMs after it
+    // is ready), SIGKILL the process, wait until wakeAt, then time a new process from launch to all finished.
+    let wakeAt: number | undefined;
+    const parked = await child(system, 'recovery-park', { url, engine, counts, parkBudgetMs }, (line, kill) => {
+      if (!line.startsWith(PARKED_PREFIX)) return;
+      wakeAt = (JSON.parse(line.slice(PARKED_PREFIX.length)) as { wakeAt: number }).wakeAt;
+      kill();
     });
-    if (parked !== 'killed') throw new Error(`${system} recovery-park ended without being killed`);
+    if (parked !== 'killed' || wakeAt === undefined) throw new Error(`${system} recovery-park ended without being killed`);
     await sleep(Math.max(0, wakeAt - Date.now()) + 100);
     metrics = (await child(system, 'recovery-resume', { url, engine, counts })) as Metrics;
   } else {

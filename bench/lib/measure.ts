@@ -76,7 +76,7 @@ export function idleGap(): Promise<void> {
  */
 export async function reportParkedAndWait(wakeAt: number, parkedPrefix: string): Promise<never> {
   if (Date.now() >= wakeAt) throw new Error('parking took longer than the sleep: raise --park-budget-ms');
-  process.stdout.write(`${parkedPrefix}${JSON.stringify({ parkedAt: Date.now() })}\n`);
+  process.stdout.write(`${parkedPrefix}${JSON.stringify({ parkedAt: Date.now(), wakeAt })}\n`);
   return new Promise<never>(() => {}); // killed here by the orchestrator
 }
 

@@ -82,8 +82,12 @@ export interface ChildConfig {
   /** 'postgres' or 'pglite': the floor and Strata also run on PGlite (workload 8). */
   readonly engine: 'postgres' | 'pglite';
   readonly counts: Counts;
-  /** recovery-park: the wall-clock time (ms since epoch) every parked sleep ends. */
-  readonly wakeAt?: number;
+  /**
+   * recovery-park: how long parking may take. The child sets every sleep to end this long after
+   * it is ready to park (launched and warmed up: a slow process start does not eat the budget) and
+   * reports that time with PARKED.
+   */
+  readonly parkBudgetMs?: number;
 }
 
 /**
@@ -110,7 +114,10 @@ export interface ChildConfig {
 export type Metrics = Record<string, number>;
 
 export const RESULT_PREFIX = 'BENCH_RESULT ';
-/** recovery-park prints this once every workflow is parked; the orchestrator then SIGKILLs it. */
+/**
+ * recovery-park prints this, then `{"parkedAt":…,"wakeAt":…}` (ms since epoch), once every
+ * workflow is parked; the orchestrator then SIGKILLs it and waits until wakeAt.
+ */
 export const PARKED_PREFIX = 'BENCH_PARKED ';
 
 /**

@@ -392,8 +392,9 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       break;
     }
     case 'recovery-park': {
-      if (config.wakeAt === undefined) throw new Error('recovery-park needs wakeAt');
-      await inFlight(counts.recovery, 64, (i) => DBOS.startWorkflow(sleeper, { workflowID: `sleeper-${i}` })(config.wakeAt!));
+      if (config.parkBudgetMs === undefined) throw new Error('recovery-park needs parkBudgetMs');
+      const wakeAt = Date.now() + config.parkBudgetMs;
+      await inFlight(counts.recovery, 64, (i) => DBOS.startWorkflow(sleeper, { workflowID: `sleeper-${i}` })(wakeAt));
       // A parked sleeper has its DBOS.sleep checkpoint (the wake-up time) in dbos.operation_outputs.
       const db = await connect(config.url);
       await waitForCount(
@@ -405,7 +406,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
         counts.recovery,
         'parked sleepers',
       );
-      return reportParkedAndWait(config.wakeAt, PARKED_PREFIX);
+      return reportParkedAndWait(wakeAt, PARKED_PREFIX);
     }
     case 'recovery-resume': {
       const probe = await connect(config.url);

@@ -135,14 +135,15 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       break;
     }
     case 'recovery-park': {
-      if (config.wakeAt === undefined) throw new Error('recovery-park needs wakeAt');
-      await inFlight(counts.recovery, 64, (i) => w.sleeper.with({ workflowId: `sleeper-${i}` }).start(config.wakeAt!));
+      if (config.parkBudgetMs === undefined) throw new Error('recovery-park needs parkBudgetMs');
+      const wakeAt = Date.now() + config.parkBudgetMs;
+      await inFlight(counts.recovery, 64, (i) => w.sleeper.with({ workflowId: `sleeper-${i}` }).start(wakeAt));
       await waitForCount(
         () => count(strata, "select count(*) as n from strata.steps s join strata.workflows w using (workflow_id) where w.name = 'sleeper' and s.kind = 'sleep'"),
         counts.recovery,
         'parked sleepers',
       );
-      return reportParkedAndWait(config.wakeAt, PARKED_PREFIX);
+      return reportParkedAndWait(wakeAt, PARKED_PREFIX);
     }
     case 'recovery-resume': {
       const probe = await openDatabase(config.url);
