@@ -1,7 +1,7 @@
 // startAgent: the node agent composed — migrations, registration and heartbeat, reconcile, and a Strata engine that takes the node's jobs off its queue.
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { WarmPool, type InstanceLimits } from '@strata/postgres';
+import { IDLE_GROUP_AGE_MS, WarmPool, removeIdleGroups, type InstanceLimits } from '@strata/postgres';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
@@ -121,6 +121,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       logReconcile(logger, options.nodeId, reconciled);
       const sparesReconciled = await spares.reconcile();
       if (sparesReconciled.removed.length > 0) logger.info(`strata agent ${options.nodeId}: removed spares ${sparesReconciled.removed.join(', ')}`);
+      // cgroups of instances gone without theirs (a crash between the two): kernel objects that would pile up.
+      const idleGroups = await removeIdleGroups(IDLE_GROUP_AGE_MS);
+      if (idleGroups > 0) logger.info(`strata agent ${options.nodeId}: removed ${idleGroups} idle cgroup(s) of instances no longer here`);
       const version = agentVersion(options.nodeId);
       const strata = new Strata({ database: db, executorId: version, appVersion: version, logger });
       registerJobs(strata, host);

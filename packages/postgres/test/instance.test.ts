@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ManagedCluster, PgInstanceError, ensureTemplate, settingsCatalogue, type InstanceTemplate } from '../src/index.js';
+import { IDLE_GROUP_AGE_MS, ManagedCluster, PgInstanceError, ensureTemplate, removeIdleGroups, settingsCatalogue, type InstanceTemplate } from '../src/index.js';
 import { exited, runFixture, sharedTemplate, specUnder, tempRoot } from './fixtures/instance-helpers.js';
 
 let template: InstanceTemplate;
@@ -214,6 +214,32 @@ describe('a managed instance', () => {
       await assert.rejects(cluster.setLimits({ memoryMb: 0, cpuShares: 512 }), rejectsWith('PG_INSTANCE_INVALID_ARGUMENT'));
       await assert.rejects(cluster.setLimits({ memoryMb: 256, cpuShares: 1 }), rejectsWith('PG_INSTANCE_INVALID_ARGUMENT'));
     } finally {
+      await cluster.destroy();
+    }
+  });
+
+  test('removeIdleGroups removes empty instance groups older than the idle age, and keeps a running server\'s group and young empty ones', { skip: !(process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs')) && 'needs writable cgroup v1 (root)' }, async () => {
+    const spec = await specUnder(root.dir, 'sweep');
+    const cluster = await ManagedCluster.create(template, spec);
+    const groupsOf = (name: string) => ['memory', 'cpu'].map((controller) => `/sys/fs/cgroup/${controller}/strata/${name}`);
+    const stamp = `${process.pid}-${Date.now()}`;
+    const [idle, young] = [`sweep-test-idle-${stamp}`, `sweep-test-young-${stamp}`];
+    const long = (Date.now() - 2 * IDLE_GROUP_AGE_MS) / 1000;
+    try {
+      await cluster.start();
+      assert.equal(await cluster.setLimits({ memoryMb: 256, cpuShares: 512 }), true);
+      const pid = Number((await readFile(join(spec.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+      const busy = /memory:\/strata\/([^\n]+)/.exec(await readFile(`/proc/${pid}/cgroup`, 'utf8'))?.[1] ?? '';
+      for (const dir of [...groupsOf(idle), ...groupsOf(young)]) await mkdir(dir);
+      // The idle group and the running server's are made to look old; the young one is new.
+      for (const dir of [...groupsOf(idle), ...groupsOf(busy)]) await utimes(dir, long, long);
+      assert.ok((await removeIdleGroups(IDLE_GROUP_AGE_MS)) >= 2, 'at least the idle group, in both controllers');
+      for (const dir of groupsOf(idle)) assert.equal(existsSync(dir), false, `${dir} (empty, old) is removed`);
+      for (const dir of groupsOf(young)) assert.equal(existsSync(dir), true, `${dir} (empty, young) is kept`);
+      for (const dir of groupsOf(busy)) assert.equal(existsSync(dir), true, `${dir} (holds the server) is kept`);
+      assert.match(await readFile(`/proc/${pid}/cgroup`, 'utf8'), new RegExp(`memory:/strata/${busy}`), 'the server is still in its group');
+    } finally {
+      for (const dir of groupsOf(young)) await rmdir(dir).catch(() => {});
       await cluster.destroy();
     }
   });

@@ -2,7 +2,7 @@
 // this process is root on Linux and the hierarchy is writable; otherwise limits are unavailable.
 
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, isRoot } from '../commands.js';
 import { PgInstanceError } from './errors.js';
@@ -112,6 +112,52 @@ export async function removeGroups(name: string): Promise<void> {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
+}
+
+/**
+ * Age past which an empty instance group is garbage: one older than this that holds no process
+ * belongs to a removed instance (or a stopped one, whose next start makes it again). Younger ones
+ * are left alone: a start creates its group a moment before it moves the server in.
+ */
+export const IDLE_GROUP_AGE_MS = 10 * 60_000;
+
+/**
+ * Removes the instance groups (under `strata/` of the memory and cpu controllers) that hold no
+ * process and were made more than `olderThanMs` ago: groups of instances removed by a crash
+ * before their groups were, or of instances whose directory moved. A node agent sweeps them at
+ * its start; any number of agents may sweep at once.
+ *
+ * @returns how many groups were removed (0 where cgroup v1 is not available).
+ *
+ * @example
+ * const removed = await removeIdleGroups(IDLE_GROUP_AGE_MS);
+ */
+export async function removeIdleGroups(olderThanMs: number, nowMs = Date.now()): Promise<number> {
+  if (!(await cgroupsAvailable())) return 0;
+  let removed = 0;
+  for (const controller of ['memory', 'cpu']) {
+    const parent = join(CGROUP_ROOT, controller, STRATA_GROUP);
+    let names: string[];
+    try {
+      names = await readdir(parent);
+    } catch {
+      continue; // no instance ever had limits here
+    }
+    for (const name of names) {
+      const dir = join(parent, name);
+      try {
+        if ((await stat(dir)).mtimeMs > nowMs - olderThanMs) continue;
+        if ((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim() !== '') continue;
+        await rmdir(dir);
+        removed += 1;
+      } catch (error) {
+        // Gone already (another sweep), or a process moved in meanwhile (EBUSY): not ours to remove.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTDIR') throw error;
+      }
+    }
+  }
+  return removed;
 }
 
 async function writeProc(file: string, pid: number): Promise<void> {

@@ -1,7 +1,7 @@
 // The runtime of managed PostgreSQL instances (the database service's node agent uses it):
 // template, copy, start/stop, settings, SCRAM verifiers, cgroup limits, warm pool. Re-exports only.
 
-export { MAX_CPU_SHARES, MAX_MEMORY_MB, MIN_CPU_SHARES, MIN_MEMORY_MB, type InstanceLimits } from './cgroup.js';
+export { IDLE_GROUP_AGE_MS, MAX_CPU_SHARES, MAX_MEMORY_MB, MIN_CPU_SHARES, MIN_MEMORY_MB, removeIdleGroups, type InstanceLimits } from './cgroup.js';
 export { RESERVED_SETTINGS } from './config-file.js';
 export { COPY_METHODS, DEFAULT_COPY_METHOD, type CopyMethod } from './copy.js';
 export { PgInstanceError, type PgInstanceErrorCode } from './errors.js';
