@@ -200,7 +200,7 @@ export class SparePool {
       this.#described.delete(spareDir);
       return true;
     }
-    return (linkTarget(link)) !== undefined;
+    return linkTarget(link) !== undefined;
   }
 
   /**
@@ -214,7 +214,7 @@ export class SparePool {
    * ```
    */
   async takeSession(instanceId: string): Promise<AdminSession | undefined> {
-    const dir = (linkTarget(join(this.#instancesDir, instanceId))) ?? (linkTarget(join(this.#claimedDir, instanceId)));
+    const dir = linkTarget(join(this.#instancesDir, instanceId)) ?? linkTarget(join(this.#claimedDir, instanceId));
     if (dir === undefined) return undefined;
     const session = this.#sessions.get(dir);
     this.#sessions.delete(dir);
