@@ -252,6 +252,13 @@ describe('spares across agent restarts', () => {
       assert.equal(alive(pids[before.indexOf(kept[0]!)]!), true, 'the kept spare still runs');
       const { rows } = await system.db.query<{ capacity_instances: number }>('select capacity_instances from strata_cloud.nodes where node_id = $1', [NODE]);
       assert.equal(rows[0]?.capacity_instances, 9, 'the spare holds back one instance slot');
+      // The kept spare's warm session ended with the first agent; the second opened it again.
+      assert.ok(await second.spares.claim('ins_after_restart'));
+      const session = await second.spares.takeSession('ins_after_restart');
+      assert.ok(session?.alive, 'the kept spare has a warm session again');
+      assert.deepEqual(await session.query('select current_user as who'), [{ who: 'strata_admin' }]);
+      session.close();
+      await second.spares.release('ins_after_restart');
     } finally {
       await second.close();
     }

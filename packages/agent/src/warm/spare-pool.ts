@@ -292,7 +292,8 @@ export class SparePool {
    * Brings the spares in line at agent start (before jobs run): ready spares whose server is not
    * running, and those beyond `size` (the pool shrank), are stopped and removed, as are spare
    * files no link points to (a spare half-made by a process that died). Claimed spares are kept
-   * for their create, which runs again and places them (or its undo releases them).
+   * for their create, which runs again and places them (or its undo releases them). The ready
+   * spares kept get their warm session again.
    *
    * @example
    * ```ts
@@ -305,9 +306,14 @@ export class SparePool {
     for (const spareId of (await readdir(this.#readyDir)).sort()) {
       const link = join(this.#readyDir, spareId);
       const target = linkTarget(link);
-      const running = target !== undefined && (await ManagedCluster.open(this.#spec(target)).then((cluster) => cluster.isRunning(), () => false));
-      if (running && kept < this.size) {
+      const cluster = target === undefined ? undefined : await ManagedCluster.open(this.#spec(target)).catch(() => undefined);
+      const running = cluster !== undefined && (await cluster.isRunning().catch(() => false));
+      if (cluster !== undefined && target !== undefined && running && kept < this.size) {
         kept += 1;
+        // Its warm session ended with the process that made it: a new one (without, a create connects itself).
+        if (this.#options.openSession && !this.#sessions.has(target)) {
+          await this.#options.openSession(cluster).then((session) => this.#sessions.set(target, session), () => {});
+        }
         continue;
       }
       // Unlinked first: from here nothing can claim it.
