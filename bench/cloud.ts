@@ -27,7 +27,6 @@ import { percentile } from './lib/measure.js';
 import { startPlatformProcess } from './lib/platform-process.js';
 import { gitRevision } from './lib/revision.js';
 
-
 /** One operation that takes this long is stuck, not slow. */
 const OPERATION_TIMEOUT_MS = 120_000;
 /** Idle instances settle (checkpointer, autovacuum launcher start) before their memory is read. */
@@ -138,8 +137,9 @@ async function create(): Promise<{ ms: number; id: string }> {
   if (active === undefined) throw new Error(`invariant: instance ${made.id} is ACTIVE`);
   const activeAt = performance.now();
   await firstSelect(active);
-  const ms = performance.now() - startedAt;
-  phases.push({ postMs: answeredAt - startedAt, untilActiveMs: activeAt - answeredAt, firstSelectMs: startedAt + ms - activeAt });
+  const doneAt = performance.now();
+  const ms = doneAt - startedAt;
+  phases.push({ postMs: answeredAt - startedAt, untilActiveMs: activeAt - answeredAt, firstSelectMs: doneAt - activeAt });
   monitor.addRoot(await postmasterOf(join(platform.nodeRootDir, 'instances', made.id, 'data')));
   return { ms, id: made.id };
 }

@@ -52,8 +52,7 @@ export async function createTenantObjects(
       // A restart ends the session: connect again after it.
       session.close();
       await options.onPendingRestart(state.pending);
-      session = await AdminSession.open(cluster, 'postgres');
-      state = await readState(session);
+      ({ session, state } = await openWithState(cluster));
     }
     inDatabase = await setUp(session, state, databases, users);
   } finally {
@@ -79,14 +78,7 @@ export async function createTenantObjects(
  * await createTenantObjects(cluster, ['app'], users, { session });
  */
 export async function openWarmSession(cluster: ManagedCluster): Promise<AdminSession> {
-  const session = await AdminSession.open(cluster, 'postgres');
-  try {
-    await readState(session);
-    return session;
-  } catch (error) {
-    session.close();
-    throw error;
-  }
+  return (await openWithState(cluster)).session;
 }
 
 /** The instance's state over `given` when it is alive and answers (else closed), or over a new session. */
@@ -99,6 +91,11 @@ async function firstState(cluster: ManagedCluster, given: AdminSession | undefin
     }
   }
   given?.close();
+  return openWithState(cluster);
+}
+
+/** A new session on `postgres` and the instance's state read over it (the session is closed when that read fails). */
+async function openWithState(cluster: ManagedCluster): Promise<{ session: AdminSession; state: InstanceState }> {
   const session = await AdminSession.open(cluster, 'postgres');
   try {
     return { session, state: await readState(session) };
