@@ -24,3 +24,5 @@ export { freePort } from './free-port.js';
 export * from './instance/index.js';
 
 export * from './ha/index.js';
+
+export * from './backup/index.js';

@@ -3,14 +3,12 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { errorMessage, isRoot, run } from './commands.js';
+import { aptGetInstall } from './apt.js';
+import { errorMessage, isRoot } from './commands.js';
 import { PostgresNotInstalledError } from './errors.js';
 
 /** Where the Debian/Ubuntu `postgresql` packages put one `bin` directory per major version. */
 export const POSTGRES_ROOT_DIR = '/usr/lib/postgresql';
-
-/** apt-get update + install on a slow mirror can take minutes. */
-const APT_TIMEOUT_MS = 15 * 60_000;
 
 let installPromise: Promise<string> | undefined;
 
@@ -76,11 +74,7 @@ async function installPostgres(): Promise<string> {
     `PostgreSQL not found under ${POSTGRES_ROOT_DIR}; installing the Debian package "postgresql" with apt-get...\n`,
   );
   try {
-    await run('apt-get', ['update'], { timeoutMs: APT_TIMEOUT_MS });
-    await run('apt-get', ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', 'postgresql'], {
-      timeoutMs: APT_TIMEOUT_MS,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    await aptGetInstall(['postgresql']);
   } catch (error) {
     throw new PostgresNotInstalledError(
       `Installing PostgreSQL with apt-get failed: ${errorMessage(error)}\n${howToInstall}`,

@@ -2,16 +2,14 @@
 // apt-get when they are missing and we run as root (CI machines, fresh hosts).
 
 import { existsSync } from 'node:fs';
-import { errorMessage, isRoot, run } from '../commands.js';
+import { aptGetInstall } from '../apt.js';
+import { errorMessage, isRoot } from '../commands.js';
 import { ensurePostgresInstalled } from '../install.js';
 import { HaClusterError } from './errors.js';
 
 /** Where Debian's packages put the two programs. */
 export const PATRONI_BIN = '/usr/bin/patroni';
 export const ETCD_BIN = '/usr/bin/etcd';
-
-/** apt-get update + install on a slow mirror can take minutes. */
-const APT_TIMEOUT_MS = 15 * 60_000;
 
 /** `python3-etcd` is one of the alternatives of patroni's dependency on a DCS client: name it so apt picks it. */
 const HA_PACKAGES = ['patroni', 'python3-etcd', 'etcd-server'] as const;
@@ -57,10 +55,8 @@ async function installHaTools(): Promise<HaTools> {
   }
   const startedAtMs = Date.now();
   process.stderr.write(`Patroni or etcd not found; installing ${HA_PACKAGES.join(', ')} with apt-get...\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
-    await run('apt-get', ['update'], { timeoutMs: APT_TIMEOUT_MS });
-    await run('apt-get', ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', ...HA_PACKAGES], { timeoutMs: APT_TIMEOUT_MS, env });
+    await aptGetInstall(HA_PACKAGES, { noRecommends: true });
   } catch (error) {
     throw new HaClusterError('HA_TOOLS_NOT_INSTALLED', `Installing Patroni and etcd with apt-get failed: ${errorMessage(error)}\n${howToInstall}`, { cause: error });
   }

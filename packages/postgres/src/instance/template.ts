@@ -35,7 +35,7 @@ export const INSTANCE_SUPERUSER = 'strata_admin';
 export const TEMPLATE_MARKER = 'strata-template.json';
 
 /** Bump when the template's files change, so templates made by an older Strata are rebuilt. */
-const TEMPLATE_FORMAT_VERSION = 1;
+const TEMPLATE_FORMAT_VERSION = 2;
 
 /**
  * WAL segment size of the template in MB. Every copy carries at least one segment, so 16 MB
@@ -69,6 +69,11 @@ const TEMPLATE_SETTINGS = [
   'fsync = on',
   'synchronous_commit = on',
   'full_page_writes = on',
+  '# Archiving is on from the first start, so enabling backups needs no restart: the backup',
+  '# repository sets the instance\'s archive_command with ALTER SYSTEM. Until then WAL is let go',
+  '# (nothing before the first backup can be restored anyway) rather than piling up in pg_wal.',
+  'archive_mode = on',
+  "archive_command = '/bin/true'",
   '# The instance\'s port, socket directory and settings (written by Strata).',
   "include_if_exists = 'strata.conf'",
   '',
