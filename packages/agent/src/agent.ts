@@ -1,11 +1,12 @@
 // startAgent: the node agent composed — migrations, registration and heartbeat, reconcile, and a Strata engine that takes the node's jobs off its queue.
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { IDLE_GROUP_AGE_MS, WarmPool, removeIdleGroups, type InstanceLimits } from '@strata/postgres';
+import { BackupRepository, IDLE_GROUP_AGE_MS, WarmPool, removeIdleGroups, type InstanceLimits } from '@strata/postgres';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
 import { registerAdminJob } from './admin/index.js';
+import { registerBackupJobs } from './backups/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
@@ -58,6 +59,12 @@ export interface AgentOptions {
   readonly spareLimits?: InstanceLimits;
   /** Ready template copies kept under `<rootDir>/pool` for spares and creates (0 to MAX_WARM_POOL_SIZE; default 0: copy the template each time). */
   readonly warmCopies?: number;
+  /**
+   * The backup repository's directory (a local directory standing in for object storage; agents
+   * of one machine share one so restores can land on any node). Instances archive their WAL and
+   * keep their backups there. Default none: the node takes no backups.
+   */
+  readonly backupRepository?: string;
 }
 
 /** A running agent. */
@@ -111,10 +118,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const onPoolError = (error: unknown) => logger.warn(`strata agent ${options.nodeId}: could not make a spare instance or template copy (the next create tries again)`, error);
     const copies = (options.warmCopies ?? 0) > 0 ? await WarmPool.open({ template: await files.template(), dir: resolve(rootDir, 'pool'), size: options.warmCopies ?? 0, onError: onPoolError }) : undefined;
     const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), openSession: openWarmSession, onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}), ...(options.spareLimits ? { limits: options.spareLimits } : {}) });
-    const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}) };
+    const backups = options.backupRepository === undefined ? undefined : await BackupRepository.open(resolve(options.backupRepository));
+    const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}), ...(backups ? { backups } : {}) };
     // Spares count against the node: placement sees the capacity they leave.
     const advertised = { memoryMb: capacity.memoryMb - spareCount * SPARE_RESERVED_MEMORY_MB, instances: capacity.instances - spareCount };
-    const heartbeat = await registerNode(db, { nodeId: options.nodeId, rootDir, capacity: advertised }, options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, logger);
+    const heartbeat = await registerNode(db, { nodeId: options.nodeId, rootDir, capacity: advertised, backupRepository: backups?.dir ?? null }, options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, logger);
     try {
       // Before the engine launches, so no recovered job races the reconcile.
       const reconciled = await reconcile(host);
@@ -128,6 +136,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       const strata = new Strata({ database: db, executorId: version, appVersion: version, logger });
       registerJobs(strata, host);
       registerAdminJob(strata, host);
+      registerBackupJobs(strata, host);
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();
       spares.replenish();

@@ -26,6 +26,11 @@ export const AGENT_JOBS = {
   reconfigure: 'agent.reconfigure',
   destroy: 'agent.destroy',
   admin: 'agent.admin',
+  backup: 'agent.backup',
+  seal: 'agent.seal',
+  restore: 'agent.restore',
+  expireBackups: 'agent.expire-backups',
+  verifyBackups: 'agent.verify-backups',
 } as const;
 
 /** The name of one agent job. */
@@ -93,6 +98,88 @@ export interface DestroyOutput {
   readonly destroyed: boolean;
 }
 
+/** How long an instance's backups are kept (pgBackRest's retention): the newest N full backups, or D days of restorable history. */
+export type BackupRetentionInput = { readonly fullBackups: number } | { readonly days: number };
+
+/** Input of `agent.backup`: archiving is enabled first (once), then the backup is taken; `backupId` makes a retry find the one already made. */
+export interface BackupInput {
+  readonly instanceId: string;
+  readonly backupId: string;
+  readonly type: 'full' | 'diff' | 'incr';
+  readonly retention?: BackupRetentionInput;
+}
+
+/** One backup set as the agent reports it (times ISO 8601, sizes in bytes). */
+export interface BackupSetOutput {
+  readonly label: string;
+  readonly type: 'full' | 'diff' | 'incr';
+  readonly prior: string | null;
+  readonly startedAt: string;
+  readonly stoppedAt: string;
+  /** The earliest moment this backup can restore to. */
+  readonly restorableFrom: string;
+  readonly sizeBytes: number;
+  readonly repositorySizeBytes: number;
+  readonly deltaBytes: number;
+  readonly repositoryDeltaBytes: number;
+  readonly walStart: string;
+  readonly walStop: string;
+}
+
+/** Output of `agent.backup`, `agent.expire-backups` and `agent.verify-backups`: the backup (when one was taken) and the labels the repository still holds after retention. */
+export interface BackupOutput {
+  readonly backup?: BackupSetOutput;
+  readonly remainingLabels: string[];
+}
+
+/** Input of `agent.seal`: everything committed so far becomes restorable; with `restorePoint`, that moment gets a name. */
+export interface SealInput {
+  readonly instanceId: string;
+  readonly restorePoint?: string;
+}
+
+/** Output of `agent.seal`: when the seal was made (a restore to this time or later includes everything before). */
+export interface SealOutput {
+  readonly sealedAt: string;
+}
+
+/** What a restore brings back (see @strata/postgres RestoreTarget); `time` and `madeAfter` are ISO 8601. */
+export type RestoreTargetInput =
+  | { readonly kind: 'latest' }
+  | { readonly kind: 'backup'; readonly label: string }
+  | { readonly kind: 'time'; readonly time: string }
+  | { readonly kind: 'name'; readonly name: string; readonly madeAfter?: string };
+
+/** Input of `agent.restore`: a new instance made from another's backups and WAL, as of `target`. */
+export interface RestoreInput {
+  readonly instanceId: string;
+  readonly sourceInstanceId: string;
+  readonly target: RestoreTargetInput;
+  readonly settings: Readonly<Record<string, string>>;
+  readonly limits: InstanceLimits;
+}
+
+/** Input of `agent.expire-backups`: remove one set (`label`, with the sets built on it), or apply `retention`. */
+export interface ExpireBackupsInput {
+  readonly instanceId: string;
+  readonly label?: string;
+  readonly retention?: BackupRetentionInput;
+}
+
+/** Input of `agent.verify-backups`: checksums of every backup and WAL file; with `restoreTest`, the latest state is also restored into a scratch instance that must answer a query. */
+export interface VerifyBackupsInput {
+  readonly instanceId: string;
+  readonly restoreTest?: boolean;
+}
+
+/** Output of `agent.verify-backups`. */
+export interface VerifyBackupsOutput {
+  /** pgBackRest's verify report. */
+  readonly report: string;
+  /** Databases the restored scratch copy listed (restore test only). */
+  readonly restoredDatabases?: string[];
+}
+
 /** Input and output of each job, by name (the admin job's types live in src/admin/). */
 export interface AgentJobTypes {
   'agent.provision': { input: ProvisionInput; output: ProvisionOutput };
@@ -101,4 +188,9 @@ export interface AgentJobTypes {
   'agent.restart': { input: InstanceRef; output: RunningOutput };
   'agent.reconfigure': { input: ReconfigureInput; output: ReconfigureOutput };
   'agent.destroy': { input: InstanceRef; output: DestroyOutput };
+  'agent.backup': { input: BackupInput; output: BackupOutput };
+  'agent.seal': { input: SealInput; output: SealOutput };
+  'agent.restore': { input: RestoreInput; output: ProvisionOutput };
+  'agent.expire-backups': { input: ExpireBackupsInput; output: BackupOutput };
+  'agent.verify-backups': { input: VerifyBackupsInput; output: VerifyBackupsOutput };
 }

@@ -1,7 +1,14 @@
 // Every error class of @strata/agent: a stable `code` and a message that says what to do.
 
 /** Codes of {@link AgentError}. */
-export type AgentErrorCode = 'STRATA_AGENT_INVALID_CONFIG' | 'STRATA_AGENT_UNKNOWN_INSTANCE' | 'STRATA_AGENT_NO_FREE_PORT';
+export type AgentErrorCode =
+  | 'STRATA_AGENT_INVALID_CONFIG'
+  | 'STRATA_AGENT_UNKNOWN_INSTANCE'
+  | 'STRATA_AGENT_NO_FREE_PORT'
+  /** The node was started without a backup repository. */
+  | 'STRATA_AGENT_NO_BACKUPS'
+  /** The operation needs the instance running (a backup, a seal). */
+  | 'STRATA_AGENT_INSTANCE_STOPPED';
 
 /**
  * An error of the node agent.

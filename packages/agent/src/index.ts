@@ -6,7 +6,12 @@ export {
   agentVersion,
   type AgentJobName,
   type AgentJobTypes,
+  type BackupInput,
+  type BackupOutput,
+  type BackupRetentionInput,
+  type BackupSetOutput,
   type DestroyOutput,
+  type ExpireBackupsInput,
   type InitialUser,
   type InstanceLimits,
   type InstanceRef,
@@ -14,8 +19,14 @@ export {
   type ProvisionOutput,
   type ReconfigureInput,
   type ReconfigureOutput,
+  type RestoreInput,
+  type RestoreTargetInput,
   type RunningOutput,
+  type SealInput,
+  type SealOutput,
   type UserGrant,
+  type VerifyBackupsInput,
+  type VerifyBackupsOutput,
 } from './contract.js';
 export { AgentError, type AgentErrorCode } from './errors.js';
 export { AdminSession } from './jobs/admin-session.js';
@@ -27,3 +38,4 @@ export { SAFE_CREATEROLE_MAJOR_VERSION, quoteIdent, quoteLiteral } from './jobs/
 export { getNodeInstance, listNodeInstances, type NodeInstance, type InstanceRunSpec } from './sql/node-instances.js';
 export * from './admin/index.js';
 export * from './warm/index.js';
+export * from './backups/index.js';

@@ -16,3 +16,4 @@ export { IDEMPOTENCY_HEADER, IDEMPOTENCY_TTL_SECONDS, canonicalJson } from './id
 export { OPENAPI_PATH, DOCS_PATH } from './http/app.js';
 export * from './instance-admin/index.js';
 export * from './instances/index.js';
+export * from './backups/index.js';

@@ -10,7 +10,6 @@
 //   STRATA_INSTANCE_CRASH_ROUNDS=5 …   (instances per run, each created, resized and deleted; default 2)
 // (Where a kill lands also depends on the machine's timing, so a narrow window may need a few runs.)
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -28,6 +27,7 @@ import { OPERATIONS_QUEUE, createInstance, startOperation, type InstanceRow, typ
 import { newOperationId } from '../src/instances/names.js';
 import { checkQuota } from '../src/tenancy/quotas.js';
 import { insertTenant } from '../src/tenancy/sql/tenants.js';
+import { Incarnation, killAllIncarnations } from './instances/incarnation.js';
 import { CONTROL_PLANE_MIGRATIONS, asTenant, destroyAll, nodeRoot, sharedTemplate, waitForStatus } from './instances/platform.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -46,51 +46,10 @@ const ROUNDS = Number(process.env.STRATA_INSTANCE_CRASH_ROUNDS ?? 2);
  * takes here (a create or resize ~0.5-2 s, a delete ~0.2-0.5 s), so most kills interrupt it.
  */
 const KILL_WINDOW_MS = { create: 1_500, resize: 1_500, delete: 400, admin: 600 } as const;
-/** Longest a process may take to print READY, or an operation to finish after the last restart. */
-const PROCESS_READY_TIMEOUT_MS = 60_000;
+/** Longest an operation may take to finish after the last restart. */
 const OPERATION_TIMEOUT_MS = 120_000;
 
-const live = new Set<ChildProcess>();
-after(() => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
-/** A child process that prints `<ready>` once it serves. */
-class Incarnation {
-  readonly child: ChildProcess;
-  readonly ready: Promise<void>;
-  stderr = '';
-
-  constructor(script: string, args: string[], readyLine: string) {
-    this.child = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(this.child);
-    this.child.once('exit', () => live.delete(this.child));
-    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.ready = new Promise((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`${script} was not ready in ${PROCESS_READY_TIMEOUT_MS} ms; stderr: ${this.stderr}`)), PROCESS_READY_TIMEOUT_MS);
-      this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        out += chunk;
-        if (out.includes(readyLine)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      this.child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${script} exited (${code ?? signal}) before it was ready; stderr: ${this.stderr}`));
-      });
-    });
-    this.ready.catch(() => {});
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGKILL');
-    await exited;
-  }
-}
+after(killAllIncarnations);
 
 type Target = 'control-plane' | 'agent' | 'both';
 

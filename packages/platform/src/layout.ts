@@ -8,6 +8,7 @@ export const LOCAL_NODE_ID = 'local';
  * The files of a platform data directory:
  * `system/` (the embedded PGlite system database: control plane, agent and workflows),
  * `node-local/` (the agent's root: `template/` and `instances/<id>/{data,socket}`),
+ * `backups/` (the pgBackRest repository: every instance's WAL archive and backups),
  * `demo.json` (the demo instance and its password, mode 0600).
  *
  * @example
@@ -18,6 +19,7 @@ export interface PlatformLayout {
   readonly dataDir: string;
   readonly systemDir: string;
   readonly nodeRootDir: string;
+  readonly backupsDir: string;
   readonly demoFile: string;
 }
 
@@ -28,6 +30,7 @@ export function platformLayout(dataDir: string, rootDir?: string): PlatformLayou
     dataDir: dir,
     systemDir: join(dir, 'system'),
     nodeRootDir: rootDir === undefined ? join(dir, `node-${LOCAL_NODE_ID}`) : resolve(rootDir),
+    backupsDir: join(dir, 'backups'),
     demoFile: join(dir, 'demo.json'),
   };
 }

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { startAgent, type AgentOptions, type NodeCapacity, type RunningAgent } from '@strata/agent';
 import { startConsole, type RunningConsole } from '@strata/console';
-import { createControlPlane, findFlavor, flavorLimits, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane, type Flavor } from '@strata/control-plane';
+import { backupsModule, createControlPlane, findFlavor, flavorLimits, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane, type Flavor } from '@strata/control-plane';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { PlatformError } from './errors.js';
 import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
@@ -39,6 +39,12 @@ export interface PlatformOptions {
   readonly capacity?: NodeCapacity;
   /** The agent's started spare instances (a create claims one: fast) and ready template copies. Default: {@link DEFAULT_PLATFORM_SPARES} spares. */
   readonly agent?: Pick<AgentOptions, 'spares' | 'spareSettings' | 'warmCopies' | 'heartbeatIntervalMs'>;
+  /**
+   * Backups of every instance (WAL archiving, a first full backup after create, restores and
+   * forks) into `<dataDir>/backups` with pgBackRest (installed with apt-get when missing, as
+   * root). Default true; false: instances archive nothing and the backup routes answer 409.
+   */
+  readonly backups?: boolean;
   /** Where the parts log. Default `console`. */
   readonly logger?: { info(message: string): void; warn(message: string): void; error(message: string, ...details: unknown[]): void };
 }
@@ -102,7 +108,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     const controlPlane = await createControlPlane({
       database: db,
       listen: { host: LOOPBACK, port: apiPort },
-      modules: [instancesModule, instanceAdminModule],
+      modules: [instancesModule, instanceAdminModule, backupsModule],
       logger: { info: () => {}, warn: (message) => logger.warn(message) },
     });
     cleanups.unshift(() => controlPlane.close());
@@ -114,6 +120,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       spares: DEFAULT_PLATFORM_SPARES,
       spareSettings: flavorSettings(spareFlavor()),
       spareLimits: flavorLimits(spareFlavor()),
+      ...(options.backups === false ? {} : { backupRepository: layout.backupsDir }),
       ...options.agent,
       logger: { info: (message: string) => logger.info(message), warn: (message: string) => logger.warn(message), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
     });

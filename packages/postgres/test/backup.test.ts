@@ -158,7 +158,8 @@ describe('a backup repository', () => {
     const victim = (await readdir(dir)).find((name) => name.startsWith('pg_control'));
     assert.ok(victim);
     const bytes = await readFile(join(dir, victim));
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const middle = Math.floor(bytes.length / 2);
+    bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
     await writeFile(join(dir, victim), bytes);
     await assert.rejects(repository.verify(STANZA), rejectsWith('PG_BACKUP_FAILED'));
   });

@@ -1,12 +1,13 @@
 // The agent's jobs (provision, start, stop, restart, reconfigure, destroy) as Strata workflows whose steps act on ManagedClusters.
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ManagedCluster, MIN_INSTANCE_PORT, freePort, type WarmPool } from '@strata/postgres';
+import { ManagedCluster, MIN_INSTANCE_PORT, freePort, type BackupRepository, type WarmPool } from '@strata/postgres';
 import type { Database } from '@strata/store';
 import type { Strata, WorkflowContext } from '@strata/transact';
 import {
   AGENT_JOBS,
   type DestroyOutput,
+  type InstanceLimits,
   type InstanceRef,
   type ProvisionInput,
   type ProvisionOutput,
@@ -29,13 +30,15 @@ export interface JobHost {
   readonly spares?: SparePool;
   /** Ready template copies a provision takes when no spare is ready (else it copies the template). */
   readonly copies?: WarmPool;
+  /** Where instances archive their WAL and keep their backups (src/backups/); none: the node takes no backups. */
+  readonly backups?: BackupRepository;
 }
 
 /**
  * Tries of a job step that touches a cluster. A start can fail once on a port another process
  * just took, or on a server still shutting down; three tries ride that out, more would hide a real fault.
  */
-const CLUSTER_STEP_RETRY = { maxAttempts: 3, intervalMs: 200, backoffFactor: 2 } as const;
+export const CLUSTER_STEP_RETRY = { maxAttempts: 3, intervalMs: 200, backoffFactor: 2 } as const;
 
 /** Ports probed for one new instance before giving up (each probe is the OS's choice of a free port). */
 const MAX_PORT_PROBES = 20;
@@ -137,10 +140,18 @@ async function recordedSettings(dataDir: string): Promise<Record<string, string>
 }
 
 async function allocate(host: JobHost, input: ProvisionInput): Promise<NodeInstance> {
+  return allocateInstance(host, { instanceId: input.instanceId, settings: input.settings, limits: input.limits }, true);
+}
+
+/**
+ * The node's row of a new instance (the one an earlier attempt made, after a crash): a claimed
+ * spare's port when `useSpare` and one is ready, else a free port no other instance here holds.
+ */
+export async function allocateInstance(host: JobHost, input: { readonly instanceId: string; readonly settings: Readonly<Record<string, string>>; readonly limits: InstanceLimits }, useSpare: boolean): Promise<NodeInstance> {
   const existing = await getNodeInstance(host.db, host.nodeId, input.instanceId);
   if (existing) return existing;
   const record = (port: number) => insertNodeInstance(host.db, host.nodeId, { instanceId: input.instanceId, port, desired: 'running', spec: { settings: input.settings, limits: input.limits } });
-  const spare = await host.spares?.claim(input.instanceId, input.settings);
+  const spare = useSpare ? await host.spares?.claim(input.instanceId, input.settings) : undefined;
   if (spare !== undefined) return record(spare.port);
   const taken = await usedPorts(host.db);
   for (let probe = 0; probe < MAX_PORT_PROBES; probe++) {
@@ -239,12 +250,12 @@ export async function removeInstanceFiles(host: JobHost, instanceId: string): Pr
   return true;
 }
 
-async function requireInstance(host: JobHost, instanceId: string): Promise<NodeInstance> {
+export async function requireInstance(host: JobHost, instanceId: string): Promise<NodeInstance> {
   const row = await getNodeInstance(host.db, host.nodeId, instanceId);
   if (!row) throw new AgentError('STRATA_AGENT_UNKNOWN_INSTANCE', `instance ${instanceId} is not on node ${host.nodeId}; provision it first`);
   return row;
 }
 
-function openCluster(host: JobHost, instance: NodeInstance): Promise<ManagedCluster> {
+export function openCluster(host: JobHost, instance: NodeInstance): Promise<ManagedCluster> {
   return host.files.open(instance.instanceId, instance.port, instance.spec.settings);
 }

@@ -49,11 +49,11 @@ export function validateCapacity(capacity: NodeCapacity): NodeCapacity {
  */
 export async function registerNode(
   db: Database,
-  node: { readonly nodeId: string; readonly rootDir: string; readonly capacity: NodeCapacity },
+  node: { readonly nodeId: string; readonly rootDir: string; readonly capacity: NodeCapacity; readonly backupRepository?: string | null },
   intervalMs: number,
   logger: Pick<Console, 'warn'>,
 ): Promise<NodeHeartbeat> {
-  await upsertNode(db, { nodeId: node.nodeId, rootDir: node.rootDir, capacityMemoryMb: node.capacity.memoryMb, capacityInstances: node.capacity.instances });
+  await upsertNode(db, { nodeId: node.nodeId, rootDir: node.rootDir, capacityMemoryMb: node.capacity.memoryMb, capacityInstances: node.capacity.instances, backupRepository: node.backupRepository ?? null });
   return new NodeHeartbeat(db, node.nodeId, intervalMs, logger);
 }
 

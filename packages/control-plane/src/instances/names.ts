@@ -43,6 +43,16 @@ export function newInstanceId(): string {
   return `ins_${randomBase32(16)}`;
 }
 
+/**
+ * A new backup ID: `bak_` and 16 random base32 characters.
+ *
+ * @example
+ * newBackupId(); // 'bak_q2m7…'
+ */
+export function newBackupId(): string {
+  return `bak_${randomBase32(16)}`;
+}
+
 /** The workflow ID of a new operation on an instance: `<instanceId>.<kind>.<random>`. */
 export function newOperationId(instanceId: string, kind: string): string {
   return `${instanceId}.${kind}.${randomBase32(8)}`;

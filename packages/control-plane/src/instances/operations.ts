@@ -15,8 +15,34 @@ export const OPERATIONS_QUEUE = 'cloud.instance-operations';
  */
 export const OPERATIONS_WORKER_CONCURRENCY = 32;
 
-/** The operations of this module (configure belongs to src/instance-admin/). */
-export type LifecycleKind = Exclude<OperationKind, 'configure'>;
+/** The operations of this module (configure belongs to src/instance-admin/, restore and fork to src/backups/). */
+export type LifecycleKind = Exclude<OperationKind, 'configure' | 'restore' | 'fork'>;
+
+/** Called (inside a step of the operation) when an operation made an instance ACTIVE for the first time: a create, a restore, a fork. */
+export type InstanceBornHook = (instance: { readonly instanceId: string; readonly nodeId: string; readonly operationId: string }) => Promise<void>;
+
+const bornHooks = new WeakMap<Strata, InstanceBornHook[]>();
+
+/**
+ * Runs `hook` after every operation on this engine that makes a new instance ACTIVE (the backups
+ * module takes the first backup there). Register before the engine launches; hooks must be idempotent
+ * (a crash repeats the step).
+ *
+ * @example
+ * onInstanceBorn(strata, async ({ instanceId }) => { await requestInitialBackup(deps, instanceId); });
+ */
+export function onInstanceBorn(strata: Strata, hook: InstanceBornHook): void {
+  bornHooks.set(strata, [...(bornHooks.get(strata) ?? []), hook]);
+}
+
+/** Runs the hooks of {@link onInstanceBorn} in one step of the calling workflow. */
+export async function instanceBorn(ctx: WorkflowContext, strata: Strata, instance: { readonly instanceId: string; readonly nodeId: string }): Promise<void> {
+  const hooks = bornHooks.get(strata) ?? [];
+  if (hooks.length === 0) return;
+  await ctx.step('instance born', async () => {
+    for (const hook of hooks) await hook({ ...instance, operationId: ctx.workflowId });
+  });
+}
 
 /** The workflow name of each operation kind. */
 export const OPERATION_WORKFLOWS: Readonly<Record<LifecycleKind, string>> = {
@@ -75,7 +101,11 @@ export function registerInstanceOperations(strata: Strata, deps: OperationDeps):
   if (registered.has(strata)) return;
   registered.add(strata);
   strata.queue(OPERATIONS_QUEUE, { workerConcurrency: OPERATIONS_WORKER_CONCURRENCY });
-  strata.workflow(OPERATION_WORKFLOWS.create, (ctx, input: CreateOperationInput) => create(ctx, deps, input));
+  strata.workflow(OPERATION_WORKFLOWS.create, async (ctx, input: CreateOperationInput) => {
+    const status = await create(ctx, deps, input);
+    if (status === 'ACTIVE') await instanceBorn(ctx, strata, input);
+    return status;
+  });
   strata.workflow(OPERATION_WORKFLOWS.delete, (ctx, input: SimpleOperationInput) => remove(ctx, deps, input));
   strata.workflow(OPERATION_WORKFLOWS.stop, (ctx, input: SimpleOperationInput) => power(ctx, deps, input, 'stop'));
   strata.workflow(OPERATION_WORKFLOWS.start, (ctx, input: SimpleOperationInput) => power(ctx, deps, input, 'start'));
@@ -143,7 +173,7 @@ async function resize(ctx: WorkflowContext, deps: OperationDeps, input: ResizeOp
 }
 
 /** Ends the operation with its outcome and an event, in one transaction (a repeat after a crash changes nothing). */
-async function finish(ctx: WorkflowContext, deps: OperationDeps, instanceId: string, end: OperationEnd, kind: string, message: string): Promise<InstanceStatus> {
+export async function finish(ctx: WorkflowContext, deps: OperationDeps, instanceId: string, end: OperationEnd, kind: string, message: string): Promise<InstanceStatus> {
   await ctx.step('finish', () =>
     deps.db.transaction(async (tx) => {
       if (await finishOperation(tx, instanceId, ctx.workflowId, end)) await addEvent(tx, instanceId, kind, message, ctx.workflowId);
@@ -152,7 +182,7 @@ async function finish(ctx: WorkflowContext, deps: OperationDeps, instanceId: str
   return end.status;
 }
 
-function describe(outcome: AgentOutcome<unknown>): string {
+export function describe(outcome: AgentOutcome<unknown>): string {
   return outcome.ok ? 'ok' : `${outcome.error.message}${outcome.error.code ? ` (${outcome.error.code})` : ''}`;
 }
 

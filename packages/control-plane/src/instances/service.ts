@@ -202,7 +202,7 @@ function validateCreate(request: CreateInstanceRequest): Flavor {
   return flavor;
 }
 
-function nameTakenError(name: string): InstanceError {
+export function nameTakenError(name: string): InstanceError {
   return new InstanceError(409, 'name_taken', `an instance named "${name}" already exists in this tenant; choose another name or delete that one`);
 }
 

@@ -6,8 +6,11 @@ export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED
 /** One instance status. */
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
-/** The kinds of operation on an instance (`configure`: attaching a configuration group, src/instance-admin/). */
-export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure'] as const;
+/**
+ * The kinds of operation on an instance (`configure`: attaching a configuration group,
+ * src/instance-admin/; `restore` and `fork`: a new instance made from another's backups, src/backups/).
+ */
+export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure', 'restore', 'fork'] as const;
 /** One kind of operation. */
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -91,14 +94,16 @@ export interface NewInstance {
   readonly databases: readonly string[];
   readonly defaultUser: string | null;
   readonly operationId: string;
+  /** The operation that makes it: a create (default), or a restore or fork from another instance's backups. */
+  readonly operationKind?: 'create' | 'restore' | 'fork';
 }
 
-/** Inserts a new instance in BUILD with its create operation. */
+/** Inserts a new instance in BUILD with the operation that makes it. */
 export async function insertInstance(db: Queryable, instance: NewInstance): Promise<InstanceRow> {
   const { rows } = await db.query(
     `insert into strata_cloud.instances (instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id,
        parameters, databases, default_user, operation_id, operation_kind)
-     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, 'create') returning ${COLUMNS}`,
+     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning ${COLUMNS}`,
     [
       instance.instanceId,
       instance.tenantId,
@@ -112,6 +117,7 @@ export async function insertInstance(db: Queryable, instance: NewInstance): Prom
       instance.databases,
       instance.defaultUser,
       instance.operationId,
+      instance.operationKind ?? 'create',
     ],
   );
   return toRow(returned(rows, `insert of instance ${instance.instanceId}`));

@@ -22,13 +22,14 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 /**
  * What a restore brings back: the end of the archived WAL (`latest`), the consistent end of one
  * backup set (`backup`), a moment (`time`: every transaction committed at or before it), or a
- * restore point made with {@link BackupRepository.createRestorePoint} (`name`).
+ * restore point made with {@link BackupRepository.createRestorePoint} (`name`; `madeAfter`, a moment
+ * before it was made, picks a backup that ended before it — the latest one may have started after).
  */
 export type RestoreTarget =
   | { readonly kind: 'latest' }
   | { readonly kind: 'backup'; readonly label: string }
   | { readonly kind: 'time'; readonly time: Date }
-  | { readonly kind: 'name'; readonly name: string };
+  | { readonly kind: 'name'; readonly name: string; readonly madeAfter?: Date };
 
 /** The annotation key under which a backup carries its caller's ID (so a retried backup finds the one it made). */
 export const BACKUP_ID_ANNOTATION = 'strata-backup-id';
@@ -298,6 +299,14 @@ export class BackupRepository {
     if (target.kind === 'time' && target.time.getTime() < restorableFrom(first).getTime()) {
       throw new PgBackupError('PG_BACKUP_TARGET_UNREACHABLE', `${target.time.toISOString()} is before the first backup of ${stanza} ended (${restorableFrom(first).toISOString()}); pick a later time`);
     }
+    // A restore point lies in the WAL after the backup it is restored from: the newest one that ended before it was made.
+    let setArgs: string[] = [];
+    if (target.kind === 'name' && target.madeAfter !== undefined) {
+      const madeAfter = target.madeAfter.getTime();
+      const before = info.backups.filter((set) => restorableFrom(set).getTime() <= madeAfter).at(-1);
+      if (before === undefined) throw new PgBackupError('PG_BACKUP_TARGET_UNREACHABLE', `restore point ${target.name} of ${stanza} was made before its first backup ended; it cannot be restored to`);
+      setArgs = [`--set=${before.label}`];
+    }
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await giveToServer(dir, this.#identity);
@@ -305,6 +314,7 @@ export class BackupRepository {
       'restore',
       `--pg1-path=${dir}`,
       ...targetArgs,
+      ...setArgs,
       `--recovery-option=restore_command=${restoreCommand(this.#bin, this.configFile(stanza), stanza)}`,
     ], LONG_COMMAND_TIMEOUT_MS);
     await removeAutoSettings(dir, ['archive_command'], this.#identity);

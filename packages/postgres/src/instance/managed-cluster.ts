@@ -3,13 +3,13 @@
 // agent that started it.
 
 import { existsSync } from 'node:fs';
-import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { readFile, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../commands.js';
 import { POSTGRES_ROOT_DIR, ensurePostgresInstalled } from '../install.js';
 import { adminQuery } from './admin-connection.js';
 import { applyLimits, cgroupMembers, cgroupName, cgroupsAvailable, removeGroups, validateLimits, type InstanceLimits } from './cgroup.js';
-import { LIMITS_FILE, LOG_FILE, changedSettings, normalizeSettings, readInstanceRecord, writeInstanceFiles } from './config-file.js';
+import { LIMITS_FILE, LOG_FILE, changedSettings, normalizeSettings, readInstanceRecord, writeInstanceFiles, writeOwnedFile } from './config-file.js';
 import { DEFAULT_COPY_METHOD, copyDataDir, type CopyMethod } from './copy.js';
 import { PgInstanceError } from './errors.js';
 import { MAX_LOG_TAIL_LINES, readTail } from './log-tail.js';
@@ -325,7 +325,8 @@ export class ManagedCluster {
       // Already in effect (a spare started with these limits): moving processes between groups costs tens of ms.
       const saved = await this.#savedLimits();
       if (saved?.memoryMb === valid.memoryMb && saved.cpuShares === valid.cpuShares && (pid === undefined || (await cgroupMembers(name)).includes(pid))) return true;
-      await writeFile(join(this.#spec.dataDir, LIMITS_FILE), `${JSON.stringify(valid)}\n`, { mode: 0o600 });
+      // The server user's, like every file of the data directory (pgBackRest, running as it, backs the directory up).
+      await writeOwnedFile(this.#spec.dataDir, LIMITS_FILE, `${JSON.stringify(valid)}\n`, this.#identity);
       return applyLimits(name, valid, pid);
     });
   }

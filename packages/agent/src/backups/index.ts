@@ -1,0 +1,2 @@
+// The agent's backup jobs (src/backups/): re-exports only.
+export { registerBackupJobs } from './jobs.js';

@@ -1,0 +1,179 @@
+// The agent's backup jobs (backup, seal, restore, expire, verify) as Strata workflows whose steps act on the node's BackupRepository.
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ManagedCluster, freePort, restorableFrom, type BackupRepository, type BackupSet, type RestoreTarget } from '@strata/postgres';
+import type { Strata, WorkflowContext } from '@strata/transact';
+import {
+  AGENT_JOBS,
+  type BackupInput,
+  type BackupOutput,
+  type BackupSetOutput,
+  type ExpireBackupsInput,
+  type ProvisionOutput,
+  type RestoreInput,
+  type RestoreTargetInput,
+  type SealInput,
+  type SealOutput,
+  type VerifyBackupsInput,
+  type VerifyBackupsOutput,
+} from '../contract.js';
+import { AgentError } from '../errors.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+
+/**
+ * Registers the backup jobs on `strata` (before `launch()`). Each is idempotent: a backup carries
+ * its ID into the repository and a retry returns the set already made; a restore adopts the
+ * instance an earlier attempt completed.
+ *
+ * @example
+ * registerBackupJobs(strata, { db, nodeId, files, backups: await BackupRepository.open('/var/lib/strata/backups') });
+ */
+export function registerBackupJobs(strata: Strata, host: JobHost): void {
+  strata.workflow(AGENT_JOBS.backup, (ctx, input: BackupInput) => backup(ctx, host, input));
+  strata.workflow(AGENT_JOBS.seal, (ctx, input: SealInput) => seal(ctx, host, input));
+  strata.workflow(AGENT_JOBS.restore, (ctx, input: RestoreInput) => restore(ctx, host, input));
+  strata.workflow(AGENT_JOBS.expireBackups, (ctx, input: ExpireBackupsInput) => expire(ctx, host, input));
+  strata.workflow(AGENT_JOBS.verifyBackups, (ctx, input: VerifyBackupsInput) => verify(ctx, host, input));
+}
+
+async function backup(ctx: WorkflowContext, host: JobHost, input: BackupInput): Promise<BackupOutput> {
+  const repository = requireRepository(host);
+  await ctx.step('enable archiving', async () => {
+    const cluster = await runningCluster(host, input.instanceId, 'back it up');
+    const { restartRequired } = await repository.enableArchiving(cluster, input.instanceId, input.retention);
+    // An instance made before archiving existed: archive_mode takes a restart (once).
+    if (restartRequired) await cluster.restart();
+  }, { retry: CLUSTER_STEP_RETRY });
+  return ctx.step('backup', async () => {
+    const cluster = await runningCluster(host, input.instanceId, 'back it up');
+    const set = await repository.backup(cluster, input.instanceId, { type: input.type, backupId: input.backupId, ...(input.retention ? { retention: input.retention } : {}) });
+    return { backup: toOutput(set), remainingLabels: await labels(repository, input.instanceId) };
+  });
+}
+
+async function seal(ctx: WorkflowContext, host: JobHost, input: SealInput): Promise<SealOutput> {
+  const repository = requireRepository(host);
+  return ctx.step('seal', async () => {
+    const cluster = await runningCluster(host, input.instanceId, 'mark a restorable moment');
+    const sealedAt = new Date().toISOString();
+    if (input.restorePoint === undefined) await repository.seal(cluster, input.instanceId);
+    else await repository.createRestorePoint(cluster, input.instanceId, input.restorePoint);
+    return { sealedAt };
+  }, { retry: CLUSTER_STEP_RETRY });
+}
+
+async function restore(ctx: WorkflowContext, host: JobHost, input: RestoreInput): Promise<ProvisionOutput> {
+  const repository = requireRepository(host);
+  // The row first, as a provision does: a directory without a row is an orphan reconcile removes.
+  const placed = await ctx.step('allocate', () => allocateInstance(host, input, false));
+  await ctx.step('restore files', async () => {
+    const cluster = await ManagedCluster.create(await host.files.template(), host.files.spec(input.instanceId, placed.port, input.settings), {
+      prepared: (partial) => restoreStaged(repository, input.sourceInstanceId, restoreTarget(input.target), partial),
+    });
+    await cluster.setLimits(input.limits);
+  });
+  await ctx.step('start', async () => {
+    const cluster = await openCluster(host, placed);
+    await cluster.start();
+    await repository.waitForPromotion(cluster);
+  }, { retry: CLUSTER_STEP_RETRY });
+  // Its own stanza from now on (the copy's archive_command was removed with the restore).
+  await ctx.step('enable archiving', async () => {
+    await repository.enableArchiving(await openCluster(host, placed), input.instanceId);
+  }, { retry: CLUSTER_STEP_RETRY });
+  return { host: '127.0.0.1', port: placed.port };
+}
+
+async function expire(ctx: WorkflowContext, host: JobHost, input: ExpireBackupsInput): Promise<BackupOutput> {
+  const repository = requireRepository(host);
+  return ctx.step('expire', async () => {
+    // A deleted instance's stanza keeps its config file: its backups can still be removed.
+    await repository.expire(input.instanceId, input.label);
+    return { remainingLabels: await labels(repository, input.instanceId) };
+  });
+}
+
+/** Scratch restores of a restore test live here, removed after (and at the next test after a crash). */
+const RESTORE_TEST_DIR = 'restore-tests';
+
+async function verify(ctx: WorkflowContext, host: JobHost, input: VerifyBackupsInput): Promise<VerifyBackupsOutput> {
+  const repository = requireRepository(host);
+  const report = await ctx.step('verify', () => repository.verify(input.instanceId));
+  if (!input.restoreTest) return { report };
+  const restoredDatabases = await ctx.step('restore test', async () => {
+    // Short: the socket path must fit a unix socket's 107 bytes.
+    const dir = join(host.files.rootDir, RESTORE_TEST_DIR, createHash('sha256').update(ctx.workflowId).digest('hex').slice(0, 12));
+    const spec = { dataDir: join(dir, 'data'), socketDir: join(dir, 'socket'), port: await freePort(), settings: {} };
+    await ManagedCluster.destroyAt(spec).catch(() => {});
+    try {
+      const copy = await ManagedCluster.create(await host.files.template(), spec, {
+        prepared: (partial) => restoreStaged(repository, input.instanceId, { kind: 'latest' }, partial),
+      });
+      await copy.start();
+      await repository.waitForPromotion(copy);
+      return (await copy.query<{ datname: string }>('select datname from pg_database where not datistemplate order by datname')).map((row) => row.datname);
+    } finally {
+      await ManagedCluster.destroyAt(spec).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  return { report, restoredDatabases };
+}
+
+/**
+ * Restores into a directory of this attempt's own beside `partial`, then renames it there. An
+ * agent killed mid-restore leaves its pgbackrest running (children outlive it): that one keeps
+ * writing into its own directory, never into the one a retry restores into. Leftovers of earlier
+ * attempts are removed (best effort: one still being written goes with the instance's directory).
+ */
+async function restoreStaged(repository: BackupRepository, stanza: string, target: RestoreTarget, partial: string): Promise<true> {
+  const prefix = `${basename(partial)}-`;
+  for (const entry of await readdir(dirname(partial))) {
+    if (entry.startsWith(prefix)) await rm(join(dirname(partial), entry), { recursive: true, force: true }).catch(() => {});
+  }
+  const staging = `${partial}-${randomBytes(4).toString('hex')}`;
+  await repository.restoreInto(stanza, target, staging);
+  await rename(staging, partial);
+  return true;
+}
+
+function requireRepository(host: JobHost): BackupRepository {
+  if (host.backups === undefined) {
+    throw new AgentError('STRATA_AGENT_NO_BACKUPS', `node ${host.nodeId} has no backup repository; start its agent with backupRepository set`);
+  }
+  return host.backups;
+}
+
+async function runningCluster(host: JobHost, instanceId: string, purpose: string): Promise<ManagedCluster> {
+  const cluster = await openCluster(host, await requireInstance(host, instanceId));
+  if (!(await cluster.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${instanceId} is stopped; start it to ${purpose}`);
+  return cluster;
+}
+
+async function labels(repository: BackupRepository, stanza: string): Promise<string[]> {
+  return ((await repository.info(stanza))?.backups ?? []).map((set) => set.label);
+}
+
+function toOutput(set: BackupSet): BackupSetOutput {
+  return {
+    label: set.label,
+    type: set.type,
+    prior: set.prior,
+    startedAt: set.startedAt.toISOString(),
+    stoppedAt: set.stoppedAt.toISOString(),
+    restorableFrom: restorableFrom(set).toISOString(),
+    sizeBytes: set.sizeBytes,
+    repositorySizeBytes: set.repositorySizeBytes,
+    deltaBytes: set.deltaBytes,
+    repositoryDeltaBytes: set.repositoryDeltaBytes,
+    walStart: set.walStart,
+    walStop: set.walStop,
+  };
+}
+
+function restoreTarget(target: RestoreTargetInput): RestoreTarget {
+  if (target.kind === 'time') return { kind: 'time', time: new Date(target.time) };
+  if (target.kind === 'name') return { kind: 'name', name: target.name, ...(target.madeAfter === undefined ? {} : { madeAfter: new Date(target.madeAfter) }) };
+  return target;
+}

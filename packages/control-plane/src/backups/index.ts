@@ -1,0 +1,22 @@
+// The backups part of the control plane: backups, policies and schedules, restore points, verify, and restores and forks into new instances (only re-exports).
+export { backupsModule, toBackupJson } from './routes.js';
+export { BACKUP_WORKFLOWS, BACKUPS_QUEUE, BACKUPS_WORKER_CONCURRENCY, type RunBackupInput } from './contract.js';
+export { registerBackupOperations, type BackupDeps, type RestoreOperationInput } from './workflows.js';
+export {
+  DEFAULT_RETENTION,
+  backupInstance,
+  backupPolicyOf,
+  backupPolicySchedule,
+  createRestorePoint,
+  deleteBackupOf,
+  instanceBackups,
+  requestBackup,
+  restoreInstance,
+  setBackupPolicy,
+  verifyBackups,
+  type BackupPolicy,
+  type BackupServiceDeps,
+  type RestoreRequest,
+} from './service.js';
+export { BackupError, type BackupErrorCode } from './errors.js';
+export { BACKUP_STATUSES, getBackup, listBackups, type BackupRow, type BackupStatus } from './sql.js';
