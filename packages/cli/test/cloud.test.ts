@@ -96,6 +96,21 @@ async function connectAs(instance: InstanceJson, user: string, password: string,
   }
 }
 
+/** Waits until the instance's newest backup has ended; returns it (COMPLETED, or the test fails). */
+async function waitForCompleted(run: (args: readonly string[]) => Promise<Run>, instance: string): Promise<{ id: string; status: string; trigger: string; error: string | null }> {
+  const deadline = Date.now() + CLI_TIMEOUT_MS;
+  for (;;) {
+    const listed = parsed<{ backups: { id: string; status: string; trigger: string; error: string | null }[] }>(await run(['backups', 'list', instance, '--json']), 'backups list');
+    const newest = listed.backups[0];
+    if (newest !== undefined && newest.status !== 'RUNNING') {
+      assert.equal(newest.status, 'COMPLETED', newest.error ?? '');
+      return newest;
+    }
+    assert.ok(Date.now() < deadline, `no completed backup of ${instance}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 describe('strata instances, databases, users, audit against a real control plane', { skip, concurrency: 1 }, () => {
   let platform: TestPlatform;
   let rootDir: string;
@@ -107,7 +122,7 @@ describe('strata instances, databases, users, audit against a real control plane
 
   before(async () => {
     rootDir = mkdtempSync(join(tmpdir(), 'strata-cli-cloud-'));
-    platform = await startPlatform({ database: await freshPostgresUrl(), rootDir });
+    platform = await startPlatform({ database: await freshPostgresUrl(), rootDir, backups: true });
     env = { STRATA_API_URL: platform.apiUrl, STRATA_API_KEY: platform.adminKey };
   });
 
@@ -168,6 +183,59 @@ describe('strata instances, databases, users, audit against a real control plane
     assertRefused(await quick(['instances', 'show', 'orders-db']), 3, 'show after delete', 'not_found');
     assert.deepEqual(parsed<InstanceJson[]>(await quick(['instances', 'list', '--json']), 'list after delete'), []);
     await assert.rejects(connectAs(shown, 'alice', password, 'app'), /ECONNREFUSED|terminating|does not exist/);
+  });
+
+  test('backups: the first one is taken on its own; create --wait, policy, a restore point, restore --time and fork --wait make working copies', async () => {
+    const password = 'ledger-password-1';
+    const created = parsed<InstanceJson>(await strata(['instances', 'create', 'ledger', '--flavor', 'tiny', '--db', 'app', '--user', 'alice', '--password-stdin', '--wait', '--json'], `${password}\n`), 'instances create');
+    const initial = await waitForCompleted(quick, 'ledger');
+    assert.equal(initial.trigger, 'initial');
+    const incr = parsed<{ id: string; status: string; type: string }>(await quick(['backups', 'create', 'ledger', '--type', 'incr', '--wait', '--json']), 'backups create --wait');
+    assert.deepEqual([incr.status, incr.type], ['COMPLETED', 'incr']);
+    const table = await quick(['backups', 'list', 'ledger']);
+    assertExit(table, 0, 'backups list');
+    assert.match(table.stdout, /^ID\s+TYPE\s+TRIGGER\s+STATUS/);
+    assert.match(table.stdout, /restorable from: \d{4}-/);
+    assert.match((await quick(['backups', 'show', incr.id])).stdout, /status\s+COMPLETED/);
+
+    const policy = parsed<{ schedule: { cron: string } | null; retention: { fullBackups?: number } }>(await quick(['backups', 'policy', 'ledger', '--cron', '0 3 * * *', '--keep-full', '3', '--json']), 'backups policy');
+    assert.deepEqual([policy.schedule?.cron, policy.retention.fullBackups], ['0 3 * * *', 3]);
+    assertRefused(await quick(['backups', 'policy', 'ledger', '--cron', '61 * * * *']), 2, 'an invalid cron expression', 'invalid_schedule');
+    assert.equal(parsed<{ schedule: { cron: string } | null }>(await quick(['backups', 'policy', 'ledger', '--json']), 'policy after refusal').schedule?.cron, '0 3 * * *', 'unchanged');
+
+    const client = new pg.Client({ host: created.host, port: created.port, user: 'alice', password, database: 'app' });
+    await client.connect();
+    let between: string;
+    try {
+      await client.query('create table notes (id integer primary key)');
+      await client.query('insert into notes values (1)');
+      between = (await client.query<{ at: string }>("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as at")).rows[0]!.at;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await client.query('insert into notes values (2)');
+    } finally {
+      await client.end();
+    }
+    assertExit(await quick(['restore-points', 'create', 'ledger', 'two-notes']), 0, 'restore-points create');
+    const restored = parsed<InstanceJson>(await strata(['restore', 'ledger', '--name', 'ledger-one-note', '--time', between, '--wait', '--json']), 'restore --time --wait');
+    assert.equal(restored.status, 'ACTIVE');
+    const forked = parsed<InstanceJson>(await strata(['fork', 'ledger', '--name', 'ledger-fork', '--wait', '--json']), 'fork --wait');
+    for (const [copy, expected] of [[restored, [1]], [forked, [1, 2]]] as const) {
+      const reader = new pg.Client({ host: copy.host, port: copy.port, user: 'alice', password, database: 'app' });
+      await reader.connect();
+      try {
+        assert.deepEqual((await reader.query<{ id: number }>('select id from notes order by id')).rows.map((row) => row.id), expected, copy.name);
+      } finally {
+        await reader.end();
+      }
+    }
+    const points = parsed<{ name: string; status: string }[]>(await quick(['restore-points', 'list', 'ledger', '--json']), 'restore-points list');
+    assert.deepEqual(points.map((p) => p.name), ['two-notes']);
+
+    assertRefused(await quick(['restore', 'ledger', '--name', 'x', '--time', '2001-01-01T00:00:00Z']), 2, 'a time before the first backup', 'before_first_backup');
+    assertRefused(await quick(['restore', 'ledger', '--name', 'x', '--time', 'now', '--backup', incr.id]), 2, 'two targets', '--time');
+    assertRefused(await quick(['backups', 'show', 'bak_nope']), 3, 'an unknown backup', 'backup_not_found');
+    assertRefused(await quick(['backups', 'create', 'ledger', '--type', 'weekly']), 2, 'an unknown type', 'weekly');
+    for (const name of ['ledger-fork', 'ledger-one-note', 'ledger']) assertExit(await quick(['instances', 'delete', name, '--wait']), 0, `delete ${name}`);
   });
 
   test('bad input exits 2 with the server message and creates nothing', async () => {

@@ -129,6 +129,35 @@ describe('a backup repository', () => {
     await atFull.destroy();
   });
 
+  test('an instance restored in place gets the state of the target, keeps its port and limits, and archives its new timeline into its own stanza', async () => {
+    const inPlace = await ManagedCluster.create(template, await specUnder(root.dir, 'ins_inplace'));
+    made.push(inPlace);
+    await inPlace.start();
+    await inPlace.setLimits({ memoryMb: 256, cpuShares: 256 });
+    await repository.enableArchiving(inPlace, 'ins_inplace');
+    await repository.backup(inPlace, 'ins_inplace', { type: 'full', backupId: 'inplace_full' });
+    await inPlace.query('create table t (id integer)');
+    await inPlace.query('insert into t values (1)');
+    await repository.createRestorePoint(inPlace, 'ins_inplace', 'one-row');
+    await inPlace.query('insert into t values (2)');
+    await repository.seal(inPlace, 'ins_inplace');
+    const port = inPlace.spec.port;
+    await inPlace.replaceData((dir) => repository.restoreInto('ins_inplace', { kind: 'name', name: 'one-row' }, dir, { keepArchiving: true }));
+    assert.equal(await inPlace.isRunning(), false, 'stopped until started');
+    await inPlace.start();
+    await repository.waitForPromotion(inPlace);
+    assert.equal(inPlace.spec.port, port);
+    assert.deepEqual((await inPlace.query<{ id: number }>('select id from t order by id')).map((r) => r.id), [1]);
+    assert.match(await readFile(join(inPlace.spec.dataDir, 'strata-limits.json'), 'utf8'), /"memoryMb":256/);
+    // The new timeline's WAL reaches the stanza: a restore from it later sees what was written after.
+    await inPlace.query('insert into t values (3)');
+    await repository.seal(inPlace, 'ins_inplace');
+    const later = await restoreCopy('after-inplace', { kind: 'latest' }, 'ins_inplace');
+    assert.deepEqual((await later.query<{ id: number }>('select id from t order by id')).map((r) => r.id), [1, 3]);
+    await later.destroy();
+    await inPlace.destroy();
+  });
+
   test('a target before the first backup ended is refused before anything is restored; one past the archived WAL fails recovery with a typed error', async () => {
     const first = (await repository.info(STANZA))?.backups[0];
     assert.ok(first);

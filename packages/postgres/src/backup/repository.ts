@@ -273,8 +273,9 @@ export class BackupRepository {
    * Restores `stanza` as of `target` into `dir` (made empty, 0700, for the server user): the
    * files of the newest backup before the target, a restore_command that fetches the WAL to
    * replay, and recovery settings that promote the server once it reaches the target. The source's
-   * archive_command is removed (the copy must not archive into its source's stanza) and its log
-   * and limits are dropped. Start the copy, then {@link BackupRepository.waitForPromotion}.
+   * archive_command is removed (a copy must not archive into its source's stanza) unless
+   * `keepArchiving` (a restore of an instance in place: its new timeline goes on in its own stanza),
+   * and its log and limits are dropped. Start the copy, then {@link BackupRepository.waitForPromotion}.
    *
    * @throws {PgBackupError} `PG_BACKUP_INVALID_ARGUMENT` for a malformed target; `PG_BACKUP_NOT_FOUND`
    * when the stanza has no backup (or not `target.label`); `PG_BACKUP_TARGET_UNREACHABLE` for a
@@ -285,7 +286,7 @@ export class BackupRepository {
    * await repository.restoreInto('ins_abc', { kind: 'name', name: 'before-migration-42' }, '/srv/ins_new/data.partial');
    * ```
    */
-  async restoreInto(stanza: string, target: RestoreTarget, dir: string): Promise<void> {
+  async restoreInto(stanza: string, target: RestoreTarget, dir: string, options: { readonly keepArchiving?: boolean } = {}): Promise<void> {
     const targetArgs = restoreTargetArgs(target);
     assertPlainPath(dir, 'the restore directory');
     const info = await this.info(stanza);
@@ -317,7 +318,7 @@ export class BackupRepository {
       ...setArgs,
       `--recovery-option=restore_command=${restoreCommand(this.#bin, this.configFile(stanza), stanza)}`,
     ], LONG_COMMAND_TIMEOUT_MS);
-    await removeAutoSettings(dir, ['archive_command'], this.#identity);
+    if (!options.keepArchiving) await removeAutoSettings(dir, ['archive_command'], this.#identity);
     await truncate(join(dir, LOG_FILE)).catch(() => {});
     await rm(join(dir, LIMITS_FILE), { force: true });
     await giveTreeToServer(dir, this.#identity);

@@ -15,6 +15,7 @@ import { PgInstanceError } from './errors.js';
 import { MAX_LOG_TAIL_LINES, readTail } from './log-tail.js';
 import { checkConfigFiles, killPostmasterGroup, runningPostmasterPid, startPostmaster, stopPostmaster, type StopMode } from './postmaster.js';
 import { adopt, completeCopy, ensureSocketDir, inspectTarget, partialDir, prepareParent, recordOf } from './provision.js';
+import { replaceDataDir } from './replace-data.js';
 import { serverIdentity, type ServerIdentity } from './server-identity.js';
 import { assertReachableByServer, validateSpec, type InstanceSpec } from './spec.js';
 import type { InstanceTemplate } from './template.js';
@@ -329,6 +330,24 @@ export class ManagedCluster {
       await writeOwnedFile(this.#spec.dataDir, LIMITS_FILE, `${JSON.stringify(valid)}\n`, this.#identity);
       return applyLimits(name, valid, pid);
     });
+  }
+
+  /**
+   * Replaces the instance's data with what `fill` puts into an empty directory (a restore of its
+   * own backup, in place): stops the server, lets `fill` write `<dataDir>.replacing`, gives it the
+   * instance's own files and limits, and swaps it in. A crash leaves the old data or the new one in
+   * place (a repeat finishes a swap cut short); the server stays stopped until {@link ManagedCluster.start}.
+   *
+   * @throws whatever `fill` throws (the old data is still in place, the server stopped).
+   *
+   * @example
+   * ```ts
+   * await cluster.replaceData((dir) => repository.restoreInto('ins_abc', { kind: 'time', time }, dir, { keepArchiving: true }));
+   * await cluster.start();
+   * ```
+   */
+  replaceData(fill: (dir: string) => Promise<void>): Promise<void> {
+    return this.#serialized(() => replaceDataDir(this.#spec, this.#identity, fill));
   }
 
   /**

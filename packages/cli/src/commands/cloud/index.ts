@@ -1,10 +1,12 @@
 /**
- * The database service's commands (`instances`, `databases`, `users`, `config`, `audit`, `keys`):
+ * The database service's commands (`instances`, `backups`, `restore`, `fork`, `restore-points`,
+ * `databases`, `users`, `config`, `audit`, `keys`):
  * they talk to the control plane's HTTP API with an API key, not to the database.
  */
 import type { Command } from 'commander';
 import type { Host } from '../../host.js';
 import { registerAuditCommands } from './audit.js';
+import { registerBackupCommands } from './backups.js';
 import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands, registerUserCommands } from './databases.js';
 import { registerInstanceCommands } from './instances.js';
@@ -12,6 +14,7 @@ import { registerInstanceCommands } from './instances.js';
 /** Registers every cloud command group on `program`. */
 export function registerCloudCommands(program: Command, host: Host): void {
   registerInstanceCommands(program, host);
+  registerBackupCommands(program, host);
   registerDatabaseCommands(program, host);
   registerUserCommands(program, host);
   registerConfigCommands(program, host);

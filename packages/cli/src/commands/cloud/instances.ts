@@ -16,7 +16,7 @@ import { itemOf, listOf, type Flavor, type Instance, type Operation } from './ty
 import { parseWaitTimeout, waitForInstance } from './wait.js';
 
 /** The `--wait` flags of every long operation. */
-interface WaitOptions {
+export interface WaitOptions {
   readonly wait?: boolean;
   readonly waitTimeout?: string;
 }
@@ -186,7 +186,7 @@ export function registerInstanceCommands(program: Command, host: Host): void {
 }
 
 /** Adds `--wait` and `--wait-timeout`. */
-function withWait(command: Command): Command {
+export function withWait(command: Command): Command {
   return command
     .option('--wait', 'wait until the operation finishes, printing each status change to stderr')
     .option('--wait-timeout <duration>', 'bound on --wait: 90s, 5m (default 10m)');
@@ -196,7 +196,7 @@ function withWait(command: Command): Command {
  * After a long operation was accepted: print it, or with `--wait` follow it until it settles and
  * print the instance as it ended.
  */
-async function finish(
+export async function finish(
   session: Session,
   cloud: CloudContext,
   answer: Instance,

@@ -107,3 +107,36 @@ export function itemOf<T>(body: unknown, key: string): T {
   const value = record?.[key];
   return (value !== null && typeof value === 'object' && !Array.isArray(value) ? value : body) as T;
 }
+
+/** A backup as the API shows it. */
+export interface Backup {
+  readonly id: string;
+  readonly instanceId: string;
+  readonly type: 'full' | 'diff' | 'incr';
+  readonly trigger: string;
+  readonly status: string;
+  readonly label: string | null;
+  readonly priorLabel: string | null;
+  readonly startedAt: string | null;
+  readonly stoppedAt: string | null;
+  readonly restorableFrom: string | null;
+  readonly sizeBytes: number | null;
+  readonly storedBytes: number | null;
+  readonly error: string | null;
+  readonly createdAt: string;
+}
+
+/** An instance's backup policy. */
+export interface BackupPolicy {
+  readonly schedule: { readonly cron: string; readonly timezone: string; readonly type: string } | null;
+  readonly retention: { readonly fullBackups?: number; readonly days?: number };
+}
+
+/** A restore point. */
+export interface RestorePoint {
+  readonly name: string;
+  readonly status: string;
+  readonly createdAt: string;
+  readonly madeAt: string | null;
+  readonly error: string | null;
+}
