@@ -23,7 +23,7 @@ export interface PlatformProcess {
 }
 
 /** Options passed to the child (JSON): those of `startPlatform` a bench sets. */
-export type PlatformProcessOptions = Pick<PlatformOptions, 'dataDir' | 'capacity' | 'agent'>;
+export type PlatformProcessOptions = Pick<PlatformOptions, 'dataDir' | 'capacity' | 'agent' | 'backups'>;
 
 const READY = 'PLATFORM-PROCESS READY ';
 

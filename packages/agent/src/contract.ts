@@ -29,6 +29,7 @@ export const AGENT_JOBS = {
   backup: 'agent.backup',
   seal: 'agent.seal',
   restore: 'agent.restore',
+  restoreInPlace: 'agent.restore-in-place',
   expireBackups: 'agent.expire-backups',
   verifyBackups: 'agent.verify-backups',
 } as const;
@@ -159,6 +160,12 @@ export interface RestoreInput {
   readonly limits: InstanceLimits;
 }
 
+/** Input of `agent.restore-in-place`: the instance's own data replaced by its state as of `target`; it runs afterwards. */
+export interface RestoreInPlaceInput {
+  readonly instanceId: string;
+  readonly target: RestoreTargetInput;
+}
+
 /** Input of `agent.expire-backups`: remove one set (`label`, with the sets built on it), or apply `retention`. */
 export interface ExpireBackupsInput {
   readonly instanceId: string;
@@ -191,6 +198,7 @@ export interface AgentJobTypes {
   'agent.backup': { input: BackupInput; output: BackupOutput };
   'agent.seal': { input: SealInput; output: SealOutput };
   'agent.restore': { input: RestoreInput; output: ProvisionOutput };
+  'agent.restore-in-place': { input: RestoreInPlaceInput; output: RunningOutput };
   'agent.expire-backups': { input: ExpireBackupsInput; output: BackupOutput };
   'agent.verify-backups': { input: VerifyBackupsInput; output: VerifyBackupsOutput };
 }

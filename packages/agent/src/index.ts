@@ -19,6 +19,7 @@ export {
   type ProvisionOutput,
   type ReconfigureInput,
   type ReconfigureOutput,
+  type RestoreInPlaceInput,
   type RestoreInput,
   type RestoreTargetInput,
   type RunningOutput,

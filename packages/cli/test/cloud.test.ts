@@ -231,6 +231,12 @@ describe('strata instances, databases, users, audit against a real control plane
     const points = parsed<{ name: string; status: string }[]>(await quick(['restore-points', 'list', 'ledger', '--json']), 'restore-points list');
     assert.deepEqual(points.map((p) => p.name), ['two-notes']);
 
+    // Back in place to the restore point (both notes): the same address, RESTORING then ACTIVE.
+    const restoring = await strata(['restore', 'ledger', '--in-place', '--restore-point', 'two-notes', '--wait', '--json']);
+    const back = parsed<InstanceJson>(restoring, 'restore --in-place --wait');
+    assert.deepEqual([back.status, back.port], ['ACTIVE', created.port]);
+    assert.ok(restoring.stderr.includes('RESTORING'), restoring.stderr);
+    assertRefused(await quick(['restore', 'ledger', '--in-place']), 2, 'in place without a target', '--in-place');
     assertRefused(await quick(['restore', 'ledger', '--name', 'x', '--time', '2001-01-01T00:00:00Z']), 2, 'a time before the first backup', 'before_first_backup');
     assertRefused(await quick(['restore', 'ledger', '--name', 'x', '--time', 'now', '--backup', incr.id]), 2, 'two targets', '--time');
     assertRefused(await quick(['backups', 'show', 'bak_nope']), 3, 'an unknown backup', 'backup_not_found');

@@ -170,6 +170,23 @@ test('a restore point, an incremental backup, a restore to each, and deleting a 
   assert.ok((await backups('ledger', true)).some((b) => b.id === incr.json.id && b.status === 'DELETED'), 'kept in the history');
 });
 
+test('an instance restored in place is RESTORING, then ACTIVE at the same address with the state of the target, and takes a new base backup', async () => {
+  const none = await call(cp.url, 'POST', '/v1/instances/ledger/restore-in-place', { key: tenant.key, body: {} });
+  assert.equal(none.status, 400);
+  assert.equal(none.json.error.code, 'invalid_request');
+  const started = await call(cp.url, 'POST', '/v1/instances/ledger/restore-in-place', { key: tenant.key, body: { restorePoint: 'before-drop' } });
+  assert.equal(started.status, 202, started.text);
+  assert.equal(started.json.status, 'RESTORING');
+  assert.equal(started.json.currentOperation.kind, 'restore');
+  const busy = await call(cp.url, 'POST', '/v1/instances/ledger/restart', { key: tenant.key });
+  assert.equal(busy.json.error.code, 'instance_busy');
+  const back = await waitActive('ledger');
+  assert.equal(back.port, ledger.port, 'the same address');
+  assert.equal((await query(ledger.port, 'select count(*)::int as n from entries'))[0].n, 20, 'the dropped table is back');
+  const base = await waitFor('the base backup of the new timeline', async () => (await backups('ledger')).find((b) => b.trigger === 'restore'));
+  assert.equal((await backupDone(base.id)).status, 'COMPLETED');
+});
+
 test('a schedule takes backups on its cron, the retention expires older ones, and verify restores the latest state', async () => {
   const set = await call(cp.url, 'PUT', '/v1/instances/ledger/backup-policy', { key: tenant.key, body: { schedule: { cron: '*/2 * * * * *', type: 'full' }, retention: { fullBackups: 1 } } });
   assert.equal(set.status, 200, set.text);

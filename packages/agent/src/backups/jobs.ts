@@ -11,8 +11,10 @@ import {
   type BackupSetOutput,
   type ExpireBackupsInput,
   type ProvisionOutput,
+  type RestoreInPlaceInput,
   type RestoreInput,
   type RestoreTargetInput,
+  type RunningOutput,
   type SealInput,
   type SealOutput,
   type VerifyBackupsInput,
@@ -20,6 +22,7 @@ import {
 } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { setDesired } from '../sql/node-instances.js';
 
 /**
  * Registers the backup jobs on `strata` (before `launch()`). Each is idempotent: a backup carries
@@ -33,6 +36,7 @@ export function registerBackupJobs(strata: Strata, host: JobHost): void {
   strata.workflow(AGENT_JOBS.backup, (ctx, input: BackupInput) => backup(ctx, host, input));
   strata.workflow(AGENT_JOBS.seal, (ctx, input: SealInput) => seal(ctx, host, input));
   strata.workflow(AGENT_JOBS.restore, (ctx, input: RestoreInput) => restore(ctx, host, input));
+  strata.workflow(AGENT_JOBS.restoreInPlace, (ctx, input: RestoreInPlaceInput) => restoreInPlace(ctx, host, input));
   strata.workflow(AGENT_JOBS.expireBackups, (ctx, input: ExpireBackupsInput) => expire(ctx, host, input));
   strata.workflow(AGENT_JOBS.verifyBackups, (ctx, input: VerifyBackupsInput) => verify(ctx, host, input));
 }
@@ -85,6 +89,29 @@ async function restore(ctx: WorkflowContext, host: JobHost, input: RestoreInput)
   return { host: '127.0.0.1', port: placed.port };
 }
 
+async function restoreInPlace(ctx: WorkflowContext, host: JobHost, input: RestoreInPlaceInput): Promise<RunningOutput> {
+  const repository = requireRepository(host);
+  const instance = await ctx.step('record desired', async () => {
+    const row = await requireInstance(host, input.instanceId);
+    await setDesired(host.db, host.nodeId, input.instanceId, 'running');
+    return row;
+  });
+  // Stops the server, restores beside its data and swaps (a repeat after a crash finishes a swap cut short).
+  await ctx.step('restore files', async () => {
+    const cluster = await openCluster(host, instance);
+    // It keeps archiving into its own stanza: its new timeline continues the history its backups cover.
+    await cluster.replaceData(async (dir) => {
+      await restoreStaged(repository, input.instanceId, restoreTarget(input.target), dir, { keepArchiving: true });
+    });
+  });
+  return ctx.step('start', async () => {
+    const cluster = await openCluster(host, instance);
+    await cluster.start();
+    await repository.waitForPromotion(cluster);
+    return { running: true };
+  }, { retry: CLUSTER_STEP_RETRY });
+}
+
 async function expire(ctx: WorkflowContext, host: JobHost, input: ExpireBackupsInput): Promise<BackupOutput> {
   const repository = requireRepository(host);
   return ctx.step('expire', async () => {
@@ -127,13 +154,13 @@ async function verify(ctx: WorkflowContext, host: JobHost, input: VerifyBackupsI
  * writing into its own directory, never into the one a retry restores into. Leftovers of earlier
  * attempts are removed (best effort: one still being written goes with the instance's directory).
  */
-async function restoreStaged(repository: BackupRepository, stanza: string, target: RestoreTarget, partial: string): Promise<true> {
+async function restoreStaged(repository: BackupRepository, stanza: string, target: RestoreTarget, partial: string, options: { readonly keepArchiving?: boolean } = {}): Promise<true> {
   const prefix = `${basename(partial)}-`;
   for (const entry of await readdir(dirname(partial))) {
     if (entry.startsWith(prefix)) await rm(join(dirname(partial), entry), { recursive: true, force: true }).catch(() => {});
   }
   const staging = `${partial}-${randomBytes(4).toString('hex')}`;
-  await repository.restoreInto(stanza, target, staging);
+  await repository.restoreInto(stanza, target, staging, options);
   await rename(staging, partial);
   return true;
 }

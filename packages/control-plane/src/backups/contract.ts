@@ -18,6 +18,7 @@ export const BACKUP_WORKFLOWS = {
   restorePoint: 'cloud.backup.restore-point',
   verify: 'cloud.backup.verify',
   restore: 'cloud.instance.restore',
+  restoreInPlace: 'cloud.instance.restore-in-place',
   fork: 'cloud.instance.fork',
 } as const;
 

@@ -1,7 +1,7 @@
 // The backups part of the control plane: backups, policies and schedules, restore points, verify, and restores and forks into new instances (only re-exports).
 export { backupsModule, toBackupJson } from './routes.js';
 export { BACKUP_WORKFLOWS, BACKUPS_QUEUE, BACKUPS_WORKER_CONCURRENCY, type RunBackupInput } from './contract.js';
-export { registerBackupOperations, type BackupDeps, type RestoreOperationInput } from './workflows.js';
+export { registerBackupOperations, type BackupDeps, type RestoreInPlaceOperationInput, type RestoreOperationInput } from './workflows.js';
 export {
   DEFAULT_RETENTION,
   backupInstance,
@@ -11,6 +11,7 @@ export {
   deleteBackupOf,
   instanceBackups,
   requestBackup,
+  restoreInPlace,
   restoreInstance,
   setBackupPolicy,
   verifyBackups,

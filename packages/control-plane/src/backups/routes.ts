@@ -16,6 +16,7 @@ import {
   ForkBody,
   ListBackupsQuery,
   RestoreBody,
+  RestoreInPlaceBody,
   RestorePointBody,
   RestorePointListSchema,
   RestorePointSchema,
@@ -29,6 +30,7 @@ import {
   deleteBackupOf,
   instanceBackups,
   requireBackup,
+  restoreInPlace,
   restoreInstance,
   restorePointsOf,
   setBackupPolicy,
@@ -82,6 +84,11 @@ const routes = {
     method: 'post', path: '/v1/instances/{instance}/restore', tags: [TAG],
     summary: 'Restore into a new instance: to a backup, a moment (point-in-time), a restore point, or the latest archived state',
     request: { params: InstanceRefParams, body: jsonBody(RestoreBody) }, responses: { 202: json(InstanceSchema, 'the new instance, in BUILD'), ...errorResponses(400, 401, 403, 404, 409) },
+  }),
+  restoreInPlace: createRoute({
+    method: 'post', path: '/v1/instances/{instance}/restore-in-place', tags: [TAG],
+    summary: 'Restore an instance in place to a backup, a moment or a restore point (RESTORING, then ACTIVE; same address and name)',
+    request: { params: InstanceRefParams, body: jsonBody(RestoreInPlaceBody) }, responses: { 202: json(InstanceSchema, 'the instance, RESTORING'), ...errorResponses(400, 401, 403, 404, 409) },
   }),
   fork: createRoute({
     method: 'post', path: '/v1/instances/{instance}/fork', tags: [TAG], summary: "A new instance from another's present state (or a past moment), in one call",
@@ -197,6 +204,14 @@ export const backupsModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDeps
     const { restoreTest } = c.req.valid('json');
     const workflowId = await audited(c, 'backups.verify', instance, (record) => handled(() => verifyBackups(service, tenantOf(c), instance, restoreTest, record)));
     return c.json({ workflowId }, 202);
+  });
+
+  app.openapi(routes.restoreInPlace, async (c) => {
+    requireRole(c, 'member');
+    const { instance } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const row = await audited(c, 'instances.restore-in-place', instance, (record) => handled(() => restoreInPlace(service, tenantOf(c), instance, body, record)));
+    return c.json(toInstanceJson(row), 202);
   });
 
   for (const kind of ['restore', 'fork'] as const) {

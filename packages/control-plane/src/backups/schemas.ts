@@ -100,6 +100,15 @@ export const RestoreBody = z
   .strict()
   .openapi('RestoreInstance');
 
+export const RestoreInPlaceBody = z
+  .object({
+    backup: z.string().min(1).max(MAX_TEXT_LENGTH).optional().openapi({ description: 'Back to the end of this backup' }),
+    time: z.string().min(1).max(64).optional().openapi({ description: 'Back to this moment (ISO 8601 with a zone)', example: '2026-12-06T10:15:00Z' }),
+    restorePoint: z.string().min(1).max(63).optional().openapi({ description: 'Back to this restore point' }),
+  })
+  .strict()
+  .openapi('RestoreInstanceInPlace');
+
 export const ForkBody = z
   .object({
     name: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ description: 'The fork\'s name', example: 'orders-preview' }),

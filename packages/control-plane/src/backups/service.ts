@@ -7,8 +7,8 @@ import { InvalidArgumentError, InvalidScheduleError, UnknownScheduleError, type 
 import { FLAVORS, findFlavor, flavorLimits, flavorSettings } from '../instances/flavors.js';
 import { instanceNameProblem, newBackupId, newInstanceId, newOperationId } from '../instances/names.js';
 import { OPERATIONS_QUEUE } from '../instances/operations.js';
-import { nameTakenError, requireInstance, type QuotaCheck, type RecordInTransaction } from '../instances/service.js';
-import { addEvent, getInstance, insertInstance, nameTaken, type InstanceRow } from '../instances/sql.js';
+import { nameTakenError, requireIdle, requireInstance, type QuotaCheck, type RecordInTransaction } from '../instances/service.js';
+import { addEvent, beginOperation, getInstance, insertInstance, nameTaken, type InstanceRow } from '../instances/sql.js';
 import { BACKUP_WORKFLOWS, BACKUPS_QUEUE, type RunBackupInput } from './contract.js';
 import { BackupError } from './errors.js';
 import {
@@ -31,7 +31,7 @@ import {
   type BackupType,
   type RestorePointRow,
 } from './sql.js';
-import type { RestoreOperationInput } from './workflows.js';
+import type { RestoreInPlaceOperationInput, RestoreOperationInput } from './workflows.js';
 
 /** What the backup service needs. */
 export interface BackupServiceDeps {
@@ -321,27 +321,8 @@ export async function restoreInstance(deps: BackupServiceDeps & { readonly check
     return await deps.db.transaction(async (tx) => {
       const source = await requireInstance(tx, tenantId, ref);
       await requireBackupsOn(tx, source);
-      const since = await restorableSince(tx, source.instanceId);
-      if (since === null) throw noBackup(source);
       const running = RUNNING_STATUSES.has(source.status);
-      let target: RestoreOperationInput['target'];
-      if (request.backup !== undefined) {
-        const backup = await findTenantBackup(tx, tenantId, request.backup);
-        if (backup === undefined || backup.instanceId !== source.instanceId) throw new BackupError(404, 'backup_not_found', `instance "${source.name}" has no backup "${request.backup}"; list them with GET /v1/instances/${source.instanceId}/backups`);
-        if (backup.status !== 'COMPLETED' || backup.label === null) throw new BackupError(409, 'invalid_state', `backup ${backup.backupId} is ${backup.status}; restore from a COMPLETED one`);
-        target = { kind: 'backup', label: backup.label };
-      } else if (request.restorePoint !== undefined) {
-        const point = await getRestorePoint(tx, source.instanceId, request.restorePoint);
-        if (point?.status !== 'CREATED') throw new BackupError(404, 'restore_point_not_found', `instance "${source.name}" has no restore point "${request.restorePoint}"${point ? ` (it is ${point.status})` : ''}; list them with GET /v1/instances/${source.instanceId}/restore-points`);
-        target = { kind: 'name', name: point.name, ...(point.madeAt ? { madeAfter: point.madeAt.toISOString() } : {}) };
-      } else if (time !== undefined) {
-        if (time.getTime() < since.getTime()) {
-          throw new BackupError(400, 'before_first_backup', `${time.toISOString()} is before the earliest moment instance "${source.name}" can be restored to (${since.toISOString()}, the end of its oldest backup); pick a later time`);
-        }
-        target = { kind: 'time', time: time.toISOString() };
-      } else {
-        target = kind === 'fork' && running ? { kind: 'now' } : { kind: 'latest' };
-      }
+      const target = await resolveTarget(tx, tenantId, source, request, time, kind === 'fork' && running ? { kind: 'now' } : { kind: 'latest' });
       const flavor = findFlavor(flavorName ?? source.flavor);
       if (!flavor) throw new BackupError(400, 'invalid_request', `unknown flavor ${JSON.stringify(flavorName)}; use one of ${FLAVORS.map((f) => f.name).join(', ')}`);
       await deps.checkQuota(tx, tenantId, { instances: 1, storageMb: flavor.storageMb, connections: flavor.maxConnections });
@@ -384,6 +365,78 @@ export async function restoreInstance(deps: BackupServiceDeps & { readonly check
     if (isUniqueViolation(error)) throw nameTakenError(request.name);
     throw error;
   }
+}
+
+/**
+ * What a restore of `source` brings back, checked against what its backups hold: a backup of its
+ * own that COMPLETED, a CREATED restore point, a time inside the restore window, or `otherwise`.
+ */
+async function resolveTarget(
+  tx: Queryable,
+  tenantId: string,
+  source: InstanceRow,
+  request: Pick<RestoreRequest, 'backup' | 'restorePoint'>,
+  time: Date | undefined,
+  otherwise: RestoreOperationInput['target'],
+): Promise<RestoreOperationInput['target']> {
+  const since = await restorableSince(tx, source.instanceId);
+  if (since === null) throw noBackup(source);
+  if (request.backup !== undefined) {
+    const backup = await findTenantBackup(tx, tenantId, request.backup);
+    if (backup === undefined || backup.instanceId !== source.instanceId) throw new BackupError(404, 'backup_not_found', `instance "${source.name}" has no backup "${request.backup}"; list them with GET /v1/instances/${source.instanceId}/backups`);
+    if (backup.status !== 'COMPLETED' || backup.label === null) throw new BackupError(409, 'invalid_state', `backup ${backup.backupId} is ${backup.status}; restore from a COMPLETED one`);
+    return { kind: 'backup', label: backup.label };
+  }
+  if (request.restorePoint !== undefined) {
+    const point = await getRestorePoint(tx, source.instanceId, request.restorePoint);
+    if (point?.status !== 'CREATED') throw new BackupError(404, 'restore_point_not_found', `instance "${source.name}" has no restore point "${request.restorePoint}"${point ? ` (it is ${point.status})` : ''}; list them with GET /v1/instances/${source.instanceId}/restore-points`);
+    return { kind: 'name', name: point.name, ...(point.madeAt ? { madeAfter: point.madeAt.toISOString() } : {}) };
+  }
+  if (time !== undefined) {
+    if (time.getTime() < since.getTime()) {
+      throw new BackupError(400, 'before_first_backup', `${time.toISOString()} is before the earliest moment instance "${source.name}" can be restored to (${since.toISOString()}, the end of its oldest backup); pick a later time`);
+    }
+    return { kind: 'time', time: time.toISOString() };
+  }
+  return otherwise;
+}
+
+/** Statuses an instance can be restored in place from (ERROR too: a restore is how to rescue it). */
+const RESTORE_IN_PLACE_FROM: ReadonlySet<string> = new Set(['ACTIVE', 'STOPPED', 'RESTART_REQUIRED', 'ERROR']);
+
+/**
+ * Restores an instance in place, to a backup, a time or a restore point: its status becomes
+ * RESTORING (an operation of kind `restore`, one at a time) and, once its data is the target's and
+ * it runs again, ACTIVE; then it takes a full backup, the base of its new timeline. Its address and
+ * users stay (the users as they were at the target).
+ *
+ * @throws {BackupError} `400 invalid_request` (no target, or two), `400 invalid_time`, `400
+ * before_first_backup`, `409 no_backup`, `404 backup_not_found` / `restore_point_not_found`,
+ * `409 invalid_state`; InstanceError `409 instance_busy`.
+ *
+ * @example
+ * await restoreInPlace(deps, 'ten_1', 'orders-db', { time: '2026-12-06T10:15:00Z' });
+ */
+export async function restoreInPlace(deps: BackupServiceDeps, tenantId: string, ref: string, request: Omit<RestoreRequest, 'name' | 'flavor'>, record?: RecordInTransaction): Promise<InstanceRow> {
+  const given = (['backup', 'time', 'restorePoint'] as const).filter((key) => request[key] !== undefined);
+  if (given.length !== 1) throw new BackupError(400, 'invalid_request', `give exactly one of backup, time and restorePoint${given.length > 1 ? ` (got ${given.join(' and ')})` : ''}: what to bring the instance back to`);
+  const time = request.time === undefined ? undefined : parseTime(request.time);
+  return deps.db.transaction(async (tx) => {
+    const instance = await requireIdle(tx, tenantId, ref);
+    await requireBackupsOn(tx, instance);
+    if (!RESTORE_IN_PLACE_FROM.has(instance.status)) {
+      throw new BackupError(409, 'invalid_state', `cannot restore instance "${instance.name}" while it is ${instance.status}; it can be restored from ${[...RESTORE_IN_PLACE_FROM].join(', ')}`);
+    }
+    const target = await resolveTarget(tx, tenantId, instance, request, time, { kind: 'latest' });
+    if (target.kind === 'now') throw new Error('invariant: an in-place restore has a target');
+    const operationId = newOperationId(instance.instanceId, 'restore');
+    const updated = await beginOperation(tx, instance.instanceId, operationId, 'restore', 'RESTORING');
+    await addEvent(tx, instance.instanceId, 'restore_started', `restore in place to ${given[0] === 'time' ? request.time : given[0] === 'backup' ? `backup ${request.backup}` : `restore point ${request.restorePoint}`}`, operationId);
+    const input: RestoreInPlaceOperationInput = { instanceId: instance.instanceId, nodeId: instance.nodeId, target, sealFirst: RUNNING_STATUSES.has(instance.status) && target.kind === 'time', priorStatus: instance.status };
+    await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.restoreInPlace, queue: OPERATIONS_QUEUE, workflowId: operationId, attributes: { instanceId: instance.instanceId, kind: 'restore' }, transaction: tx }, input);
+    await record?.(tx);
+    return updated;
+  });
 }
 
 function parseTime(text: string): Date {

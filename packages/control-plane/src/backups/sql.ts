@@ -5,7 +5,8 @@ import type { Queryable } from '@strata/store';
 /** Backup statuses: RUNNING until its workflow records the outcome; EXPIRED when retention removed it. */
 export const BACKUP_STATUSES = ['RUNNING', 'COMPLETED', 'FAILED', 'DELETING', 'DELETED', 'EXPIRED'] as const;
 export type BackupStatus = (typeof BACKUP_STATUSES)[number];
-export const BACKUP_TRIGGERS = ['initial', 'manual', 'scheduled'] as const;
+/** What started a backup: `initial` (a new instance), `manual` (the API), `scheduled` (the policy), `restore` (the base of the timeline an in-place restore began). */
+export const BACKUP_TRIGGERS = ['initial', 'manual', 'scheduled', 'restore'] as const;
 export type BackupTrigger = (typeof BACKUP_TRIGGERS)[number];
 export type BackupType = 'full' | 'diff' | 'incr';
 

@@ -9,8 +9,10 @@ import {
   type ExpireBackupsInput,
   type InstanceLimits,
   type ProvisionOutput,
+  type RestoreInPlaceInput,
   type RestoreInput,
   type RestoreTargetInput,
+  type RunningOutput,
   type SealInput,
   type SealOutput,
   type VerifyBackupsInput,
@@ -62,6 +64,16 @@ export interface RestoreOperationInput {
   readonly limits: InstanceLimits;
 }
 
+/** Input of an in-place restore: the instance, what to bring back, and the status to report if it fails before its data was touched. */
+export interface RestoreInPlaceOperationInput {
+  readonly instanceId: string;
+  readonly nodeId: string;
+  readonly target: RestoreTargetInput;
+  /** A time target near now needs the instance's latest WAL in the repository first. */
+  readonly sealFirst: boolean;
+  readonly priorStatus: InstanceStatus;
+}
+
 /** What the backup workflows need. */
 export interface BackupDeps {
   readonly db: Database;
@@ -90,6 +102,7 @@ export function registerBackupOperations(strata: Strata, deps: BackupDeps): void
   strata.workflow(BACKUP_WORKFLOWS.verify, (ctx, input: VerifyInput) => verify(ctx, deps, input));
   strata.workflow(BACKUP_WORKFLOWS.restore, (ctx, input: RestoreOperationInput) => restoreOperation(ctx, deps, input, 'restore'));
   strata.workflow(BACKUP_WORKFLOWS.fork, (ctx, input: RestoreOperationInput) => restoreOperation(ctx, deps, input, 'fork'));
+  strata.workflow(BACKUP_WORKFLOWS.restoreInPlace, (ctx, input: RestoreInPlaceOperationInput) => restoreInPlaceOperation(ctx, deps, input));
   onInstanceBorn(strata, async ({ instanceId }) => {
     await requestBackup(deps, { instanceId, trigger: 'initial', type: 'full' });
   });
@@ -188,6 +201,20 @@ async function restoreOperation(ctx: WorkflowContext, deps: BackupDeps, input: R
   if (!restored.ok) return failRestore(ctx, deps, input, kind, `${kind} failed: ${describe(restored)}`);
   const status = await finish(ctx, operation, input.instanceId, { status: 'ACTIVE', host: restored.output.host, port: restored.output.port, error: null }, kind === 'fork' ? 'forked' : 'restored', `instance is ACTIVE, ${kind === 'fork' ? 'forked' : 'restored'} from ${input.sourceInstanceId}`);
   await instanceBorn(ctx, deps.strata, input);
+  return status;
+}
+
+async function restoreInPlaceOperation(ctx: WorkflowContext, deps: BackupDeps, input: RestoreInPlaceOperationInput): Promise<InstanceStatus> {
+  const operation = { db: deps.db, client: deps.client };
+  if (input.sealFirst) await callAgent<SealInput, SealOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.seal, input: { instanceId: input.instanceId }, label: 'seal' });
+  const restored = await callAgent<RestoreInPlaceInput, RunningOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.restoreInPlace, input: { instanceId: input.instanceId, target: input.target } });
+  if (!restored.ok) {
+    const reason = `restore in place failed: ${describe(restored)}; restore it again, or into a new instance`;
+    return finish(ctx, operation, input.instanceId, { status: 'ERROR', error: reason }, 'restore_failed', reason);
+  }
+  const status = await finish(ctx, operation, input.instanceId, { status: 'ACTIVE', error: null }, 'restored', 'instance is ACTIVE, restored in place');
+  // The base of its new timeline: restores to moments after this one start from it.
+  await ctx.step('backup after restore', () => requestBackup(deps, { instanceId: input.instanceId, trigger: 'restore', type: 'full', backupId: `bak_${input.instanceId}_${ctx.workflowId.split('.').at(-1)}` }).catch(() => undefined));
   return status;
 }
 

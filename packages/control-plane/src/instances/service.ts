@@ -260,7 +260,7 @@ function requireResizeFlavor(name: string | undefined): Flavor {
   return flavor;
 }
 
-async function requireIdle(tx: Queryable, tenantId: string, ref: string): Promise<InstanceRow> {
+export async function requireIdle(tx: Queryable, tenantId: string, ref: string): Promise<InstanceRow> {
   const row = await requireInstance(tx, tenantId, ref, true);
   if (row.operationId !== null) {
     throw new InstanceError(409, 'instance_busy', `instance "${row.name}" is busy with ${row.operationKind} (workflow ${row.operationId}); wait until it finishes (GET /v1/instances/${row.instanceId})`, {

@@ -1,8 +1,8 @@
 // SQL of strata_cloud.instances and strata_cloud.instance_events (and the reads of the agent's strata_cloud.nodes that placement and liveness need).
 import type { Queryable } from '@strata/store';
 
-/** Instance statuses, as in Trove, plus UNKNOWN (its node stopped heartbeating). */
-export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED', 'STOPPED', 'ERROR', 'DELETED', 'UNKNOWN'] as const;
+/** Instance statuses, as in Trove (RESTORING: restored in place, src/backups/), plus UNKNOWN (its node stopped heartbeating). */
+export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED', 'STOPPED', 'ERROR', 'DELETED', 'UNKNOWN', 'RESTORING'] as const;
 /** One instance status. */
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 

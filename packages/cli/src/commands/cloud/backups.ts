@@ -140,26 +140,33 @@ export function registerBackupCommands(program: Command, host: Host): void {
     withApiOptions(
       program
         .command('restore')
-        .description('restore an instance into a new one: to a backup, a moment (point-in-time), a restore point, or (default) its latest archived state')
+        .description('restore an instance into a new one (--name), or in place (--in-place: RESTORING, then ACTIVE at the same address): to a backup, a moment (point-in-time), a restore point, or (into a new one, by default) its latest archived state')
         .argument('<instance>', 'the source: instance ID or name')
-        .requiredOption('--name <name>', 'the new instance\'s name')
+        .option('--name <name>', 'the new instance\'s name')
+        .option('--in-place', 'restore the instance itself (needs --time, --backup or --restore-point)')
         .option('--time <iso>', 'every transaction committed at or before this moment, e.g. 2026-12-06T10:15:00Z')
         .option('--backup <id>', 'the end of this backup')
         .option('--restore-point <name>', 'this restore point')
         .option('--flavor <flavor>', 'the new instance\'s size (default: the source\'s)'),
     ),
   ).action(
-    cloudAction(host, async (session, cloud, instance: string, options: WaitOptions & { name: string; time?: string; backup?: string; restorePoint?: string; flavor?: string }) => {
+    cloudAction(host, async (session, cloud, instance: string, options: WaitOptions & { name?: string; inPlace?: boolean; time?: string; backup?: string; restorePoint?: string; flavor?: string }) => {
       const timeoutMs = parseWaitTimeout(options.waitTimeout);
       const given = [options.time, options.backup, options.restorePoint].filter((value) => value !== undefined);
       if (given.length > 1) throw new UsageError('give at most one of --time, --backup and --restore-point');
-      const body = {
-        name: options.name,
+      if ((options.name === undefined) === (options.inPlace !== true)) throw new UsageError('give --name <new-instance> to restore into a new instance, or --in-place to restore the instance itself');
+      const target = {
         ...(options.time !== undefined ? { time: options.time } : {}),
         ...(options.backup !== undefined ? { backup: options.backup } : {}),
         ...(options.restorePoint !== undefined ? { restorePoint: options.restorePoint } : {}),
-        ...(options.flavor !== undefined ? { flavor: options.flavor } : {}),
       };
+      if (options.inPlace) {
+        if (given.length === 0) throw new UsageError('--in-place needs what to go back to: --time, --backup or --restore-point');
+        if (options.flavor !== undefined) throw new UsageError('--flavor applies to a new instance; resize the instance with strata instances resize');
+        const restoring = itemOf<Instance>(await cloud.api().post(`/v1/instances/${segment(instance)}/restore-in-place`, target), 'instance');
+        return finish(session, cloud, restoring, options, { until: 'settled', timeoutMs, instance: restoring.id });
+      }
+      const body = { name: options.name, ...target, ...(options.flavor !== undefined ? { flavor: options.flavor } : {}) };
       const created = itemOf<Instance>(await cloud.api().post(`/v1/instances/${segment(instance)}/restore`, body), 'instance');
       await finish(session, cloud, created, options, { until: 'settled', timeoutMs });
     }),

@@ -4,7 +4,7 @@
  */
 
 /** Instance statuses, as in OpenStack Trove (plus UNKNOWN: its node stopped heartbeating). */
-export type InstanceStatus = 'BUILD' | 'ACTIVE' | 'RESIZE' | 'RESTART_REQUIRED' | 'STOPPED' | 'ERROR' | 'DELETED' | 'UNKNOWN';
+export type InstanceStatus = 'BUILD' | 'ACTIVE' | 'RESIZE' | 'RESTART_REQUIRED' | 'STOPPED' | 'ERROR' | 'DELETED' | 'UNKNOWN' | 'RESTORING';
 
 export interface Instance {
   readonly id: string;
