@@ -2,7 +2,10 @@
 // the tenant's user), restart and delete p50/p99, beside initdb-from-scratch measured in the same
 // run; then density: idle instances, their memory (PSS, MemAvailable) and the number per 24 GiB.
 //
-//   npm run bench:cloud [-- --count 50] [--density 200] [--spares 2]
+//   npm run bench:cloud [-- --count 50] [--density 200] [--spares 2] [--backups off]
+//
+// Backups are on, as `npm start` runs: each new instance takes its first full backup in the
+// background once ACTIVE (--backups off measures without them).
 //
 // The platform (@strata/platform: control plane on embedded PGlite, agent "local" with the
 // platform's started spares unless --spares says otherwise, no console) runs in a process of its
@@ -42,8 +45,11 @@ const { values } = parseArgs({
     density: { type: 'string', default: '200' },
     'poll-ms': { type: 'string', default: '0' },
     spares: { type: 'string', default: String(DEFAULT_PLATFORM_SPARES) },
+    backups: { type: 'string', default: 'on' },
   },
 });
+if (values.backups !== 'on' && values.backups !== 'off') throw new Error('--backups is on (default, as npm start runs) or off');
+const backups = values.backups === 'on';
 const count = Number(values.count);
 const density = Number(values.density);
 /** 0: wait with the API's long-poll; else poll the instance every this many ms. */
@@ -60,7 +66,7 @@ const dataDir = join(root, 'data');
 // Servers the platform starts on its own (spares, restarts) are detached: count those under root as ours.
 const monitor = new MachineLoadMonitor({ ownPaths: [root] });
 // Placement must not be the limit: the density phase asks for more than the default capacity.
-const platform = await startPlatformProcess({ dataDir, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares } });
+const platform = await startPlatformProcess({ dataDir, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares }, backups });
 
 interface InstanceJson {
   readonly id: string;
@@ -276,7 +282,7 @@ const summary = Object.entries(samples).map(([name, values]) => {
 });
 const scratch = summary.find((row) => row.name === 'initdb from scratch');
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
-console.log(`\nThe database service through its HTTP API, ${count} of each (flavor tiny, ${spares} spare(s), ${pollMs === 0 ? 'operations awaited with the API\'s long-poll' : `statuses polled every ${pollMs} ms`})`);
+console.log(`\nThe database service through its HTTP API, ${count} of each (flavor tiny, ${spares} spare(s), backups ${backups ? 'on' : 'off'}, ${pollMs === 0 ? 'operations awaited with the API\'s long-poll' : `statuses polled every ${pollMs} ms`})`);
 console.log(`Machine load: ${load.verdict}\n`);
 console.log('| operation | p50 | p99 | p50 vs initdb from scratch |');
 console.log('|---|---|---|---|');
@@ -302,5 +308,5 @@ if (densityResult !== undefined) {
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(resultsDir, { recursive: true });
 const file = join(resultsDir, `cloud-${new Date().toISOString().replaceAll(':', '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, pollIntervalMs: pollMs, machineLoad: load, summary, densityResult, samples, createPhases: timedPhases }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ revision: gitRevision(), count, density, spares, backups, pollIntervalMs: pollMs, machineLoad: load, summary, densityResult, samples, createPhases: timedPhases }, null, 2)}\n`);
 console.log(`\nRaw figures: ${file}`);

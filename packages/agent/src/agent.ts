@@ -7,6 +7,7 @@ import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
 import { registerAdminJob } from './admin/index.js';
 import { registerBackupJobs } from './backups/index.js';
+import { DEFAULT_METRICS_INTERVAL_MS, DEFAULT_METRICS_RETENTION_MS, MetricsSampler } from './metrics/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
@@ -65,6 +66,10 @@ export interface AgentOptions {
    * keep their backups there. Default none: the node takes no backups.
    */
   readonly backupRepository?: string;
+  /** Between two samples of the node's running instances into strata_cloud.instance_metrics. Default {@link DEFAULT_METRICS_INTERVAL_MS}; 0: no sampling. */
+  readonly metricsIntervalMs?: number;
+  /** How long samples are kept. Default {@link DEFAULT_METRICS_RETENTION_MS}. */
+  readonly metricsRetentionMs?: number;
 }
 
 /** A running agent. */
@@ -140,6 +145,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();
       spares.replenish();
+      const intervalMs = options.metricsIntervalMs ?? DEFAULT_METRICS_INTERVAL_MS;
+      if (!Number.isInteger(intervalMs) || intervalMs < 0) throw new AgentError('STRATA_AGENT_INVALID_CONFIG', `metricsIntervalMs must be a whole number of ms ≥ 0 (0: no sampling), got ${String(intervalMs)}`);
+      const sampler = intervalMs === 0 ? undefined : new MetricsSampler(host, { intervalMs, retentionMs: options.metricsRetentionMs ?? DEFAULT_METRICS_RETENTION_MS, logger });
+      sampler?.start();
       let closed: Promise<void> | undefined;
       return {
         nodeId: options.nodeId,
@@ -150,6 +159,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         close: () => {
           closed ??= (async () => {
             await heartbeat.stop();
+            await sampler?.stop();
             await spares.close();
             await copies?.close();
             await strata.shutdown();

@@ -40,3 +40,4 @@ export { getNodeInstance, listNodeInstances, type NodeInstance, type InstanceRun
 export * from './admin/index.js';
 export * from './warm/index.js';
 export * from './backups/index.js';
+export * from './metrics/index.js';

@@ -17,3 +17,4 @@ export { OPENAPI_PATH, DOCS_PATH } from './http/app.js';
 export * from './instance-admin/index.js';
 export * from './instances/index.js';
 export * from './backups/index.js';
+export * from './monitoring/index.js';

@@ -187,10 +187,10 @@ test('an instance restored in place is RESTORING, then ACTIVE at the same addres
   assert.equal((await backupDone(base.id)).status, 'COMPLETED');
 });
 
-test('a schedule takes backups on its cron, the retention expires older ones, and verify restores the latest state', async () => {
+test('a schedule takes backups on its cron, the retention expires older ones, verify checks them, and a periodic restore test restores the latest state', async () => {
   const set = await call(cp.url, 'PUT', '/v1/instances/ledger/backup-policy', { key: tenant.key, body: { schedule: { cron: '*/2 * * * * *', type: 'full' }, retention: { fullBackups: 1 } } });
   assert.equal(set.status, 200, set.text);
-  assert.deepEqual(set.json, { schedule: { cron: '*/2 * * * * *', timezone: 'UTC', type: 'full' }, retention: { fullBackups: 1 } });
+  assert.deepEqual(set.json, { schedule: { cron: '*/2 * * * * *', timezone: 'UTC', type: 'full' }, retention: { fullBackups: 1 }, verify: null });
   const scheduled = await waitFor('a scheduled backup', async () => (await backups('ledger')).find((b) => b.trigger === 'scheduled' && b.status === 'COMPLETED'));
   assert.equal((await call(cp.url, 'PUT', '/v1/instances/ledger/backup-policy', { key: tenant.key, body: { schedule: null } })).json.schedule, null);
   // The retention kept one full backup: the earlier full (the initial one) expired with it.
@@ -199,14 +199,22 @@ test('a schedule takes backups on its cron, the retention expires older ones, an
     return list.find((b) => b.trigger === 'initial')?.status === 'EXPIRED' ? list : undefined;
   });
   assert.ok(all.some((b) => b.id === scheduled.id && b.status === 'COMPLETED'));
-  const verify = await call(cp.url, 'POST', '/v1/instances/ledger/backups/verify', { key: tenant.key, body: { restoreTest: true } });
+  const verify = await call(cp.url, 'POST', '/v1/instances/ledger/backups/verify', { key: tenant.key, body: {} });
   assert.equal(verify.status, 202, verify.text);
-  await waitFor('the verification', async () => {
-    const history = (await call(cp.url, 'GET', '/v1/instances/ledger/operations', { key: tenant.key })).json.events as Array<{ kind: string; message: string }>;
+  const verified = (history: Array<{ kind: string; message: string; workflowId: string | null }>, scheduled: boolean) => {
     const failed = history.find((event) => event.kind === 'backups_verify_failed');
     if (failed) assert.fail(failed.message);
-    return history.some((event) => event.kind === 'backups_verified') ? true : undefined;
-  });
+    return history.some((event) => event.kind === 'backups_verified' && (event.workflowId?.startsWith('sched:verify.') ?? false) === scheduled) ? true : undefined;
+  };
+  const history = async () => (await call(cp.url, 'GET', '/v1/instances/ledger/operations', { key: tenant.key })).json.events;
+  await waitFor('the verification', async () => verified(await history(), false));
+  // The periodic restore test: a schedule of its own, restoring the latest state into a scratch instance that must answer.
+  const tests = await call(cp.url, 'PUT', '/v1/instances/ledger/backup-policy', { key: tenant.key, body: { verify: { cron: '*/2 * * * * *' } } });
+  assert.deepEqual(tests.json.verify, { cron: '*/2 * * * * *', timezone: 'UTC' });
+  assert.equal(tests.json.schedule, null, 'a field left out keeps its value');
+  await waitFor('a scheduled restore test', async () => verified(await history(), true));
+  assert.match((await history()).find((event: { kind: string; workflowId: string | null }) => event.kind === 'backups_verified' && event.workflowId?.startsWith('sched:verify.')).message, /restore of the latest state started and listed databases .*app/);
+  assert.equal((await call(cp.url, 'PUT', '/v1/instances/ledger/backup-policy', { key: tenant.key, body: { verify: null } })).json.verify, null);
 });
 
 test('bad restores, policies and backups get typed errors and make nothing; other tenants and read-only keys are refused', async () => {

@@ -14,6 +14,7 @@ export const BACKUPS_WORKER_CONCURRENCY = 8;
 export const BACKUP_WORKFLOWS = {
   run: 'cloud.backup.run',
   scheduled: 'cloud.backup.scheduled',
+  scheduledVerify: 'cloud.backup.scheduled-verify',
   delete: 'cloud.backup.delete',
   restorePoint: 'cloud.backup.restore-point',
   verify: 'cloud.backup.verify',

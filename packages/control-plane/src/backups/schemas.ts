@@ -62,10 +62,18 @@ const ScheduleSchema = z
   })
   .strict();
 
+const VerifyScheduleSchema = z
+  .object({
+    cron: z.string().min(1).max(MAX_TEXT_LENGTH).openapi({ example: '0 5 * * 0' }),
+    timezone: z.string().min(1).max(MAX_TEXT_LENGTH).optional(),
+  })
+  .strict();
+
 export const BackupPolicyBody = z
   .object({
     schedule: ScheduleSchema.nullable().optional().openapi({ description: 'null: no scheduled backups' }),
     retention: RetentionSchema.optional(),
+    verify: VerifyScheduleSchema.nullable().optional().openapi({ description: 'A periodic restore test (the latest state restored into a scratch instance that must answer); null: none' }),
   })
   .strict()
   .openapi('SetBackupPolicy');
@@ -74,6 +82,7 @@ export const BackupPolicySchema = z
   .object({
     schedule: z.object({ cron: z.string(), timezone: z.string(), type: BACKUP_TYPE }).nullable(),
     retention: z.union([z.object({ fullBackups: z.number().int() }), z.object({ days: z.number().int() })]),
+    verify: z.object({ cron: z.string(), timezone: z.string() }).nullable(),
   })
   .openapi('BackupPolicy');
 

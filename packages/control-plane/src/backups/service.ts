@@ -49,14 +49,14 @@ export const MAX_LISTED_BACKUPS = 200;
 /** Statuses an instance can be backed up (or marked) in: its server runs. */
 const RUNNING_STATUSES: ReadonlySet<string> = new Set(['ACTIVE', 'RESTART_REQUIRED']);
 
-/** The Strata schedule of an instance's backup policy. */
-export function backupPolicySchedule(instanceId: string): string {
-  return `backup.${instanceId}`;
+/** The Strata schedule of an instance's backups (`backup`) or periodic restore test (`verify`). */
+export function backupPolicySchedule(instanceId: string, kind: 'backup' | 'verify' = 'backup'): string {
+  return `${kind}.${instanceId}`;
 }
 
-/** The instance a tick of its backup schedule is for (`sched:backup.<instanceId>:<tick>`), or undefined for another workflow. */
-export function instanceOfScheduleTick(workflowId: string): string | undefined {
-  return /^sched:backup\.([^:]+):/.exec(workflowId)?.[1];
+/** The instance a tick of one of its schedules is for (`sched:<kind>.<instanceId>:<tick>`), or undefined for another workflow. */
+export function instanceOfScheduleTick(workflowId: string, kind: 'backup' | 'verify' = 'backup'): string | undefined {
+  return new RegExp(`^sched:${kind}\\.([^:]+):`).exec(workflowId)?.[1];
 }
 
 /** The retention of a policy (the default without one). */
@@ -67,7 +67,7 @@ export function retentionOf(policy: BackupPolicyRow | undefined): BackupRetentio
 }
 
 /**
- * Records a RUNNING backup of an instance and (unless `enqueue` is false: the caller runs it
+ * Records a RUNNING backup of an instance and (unless `runBy` names the workflow that runs it
  * inline) enqueues its workflow in the same commit. A request with an ID that exists returns that
  * backup's run (a repeat after a crash). The first backup of a new instance (`initial`) is skipped
  * quietly on a node without a backup repository or an instance no longer running.
@@ -80,7 +80,15 @@ export function retentionOf(policy: BackupPolicyRow | undefined): BackupRetentio
  */
 export async function requestBackup(
   deps: Pick<BackupServiceDeps, 'db' | 'client'>,
-  request: { readonly instanceId: string; readonly trigger: BackupTrigger; readonly type: BackupType; readonly backupId?: string; readonly enqueue?: boolean; readonly record?: RecordInTransaction },
+  request: {
+    readonly instanceId: string;
+    readonly trigger: BackupTrigger;
+    readonly type: BackupType;
+    readonly backupId?: string;
+    /** The workflow that runs the backup itself (a schedule's tick); default: a workflow enqueued here. */
+    readonly runBy?: string;
+    readonly record?: RecordInTransaction;
+  },
 ): Promise<RunBackupInput | undefined> {
   const initial = request.trigger === 'initial';
   const backupId = request.backupId ?? (initial ? `bak_${request.instanceId}_initial` : newBackupId());
@@ -97,14 +105,14 @@ export async function requestBackup(
       if (initial) return undefined;
       throw new BackupError(409, 'invalid_state', `instance "${instance.name}" is ${instance.status}; back it up while it runs (ACTIVE)`);
     }
-    const workflowId = request.enqueue === false ? undefined : backupId;
-    const row = await insertBackup(tx, { backupId, tenantId: instance.tenantId, instanceId: instance.instanceId, nodeId: instance.nodeId, type: request.type, trigger: request.trigger, workflowId: workflowId ?? backupId });
+    const workflowId = request.runBy ?? backupId;
+    const row = await insertBackup(tx, { backupId, tenantId: instance.tenantId, instanceId: instance.instanceId, nodeId: instance.nodeId, type: request.type, trigger: request.trigger, workflowId });
     if (row === undefined) {
       throw new BackupError(409, 'backup_running', `instance "${instance.name}" has a backup running; wait for it (GET /v1/instances/${instance.instanceId}/backups)`);
     }
-    await addEvent(tx, instance.instanceId, 'backup_started', `${request.trigger} ${request.type} backup ${backupId} started`, workflowId ?? null);
+    await addEvent(tx, instance.instanceId, 'backup_started', `${request.trigger} ${request.type} backup ${backupId} started`, workflowId);
     const input = runInput(row, retentionOf(await getPolicy(tx, instance.instanceId)));
-    if (workflowId !== undefined) await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.run, queue: BACKUPS_QUEUE, workflowId, attributes: { instanceId: instance.instanceId, kind: 'backup' }, transaction: tx }, input);
+    if (request.runBy === undefined) await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.run, queue: BACKUPS_QUEUE, workflowId, attributes: { instanceId: instance.instanceId, kind: 'backup' }, transaction: tx }, input);
     await request.record?.(tx);
     return input;
   });
@@ -168,6 +176,8 @@ export async function deleteBackupOf(deps: BackupServiceDeps, tenantId: string, 
 export interface BackupPolicy {
   readonly schedule: { readonly cron: string; readonly timezone: string; readonly type: BackupType } | null;
   readonly retention: BackupRetentionInput;
+  /** A periodic restore test: the latest state restored into a scratch instance that must answer a query. */
+  readonly verify: { readonly cron: string; readonly timezone: string } | null;
 }
 
 /** The policy of a tenant's instance (the default when none was set: no schedule, {@link DEFAULT_RETENTION}). */
@@ -177,44 +187,42 @@ export async function backupPolicyOf(deps: Pick<BackupServiceDeps, 'db'>, tenant
 }
 
 function toPolicy(row: BackupPolicyRow | undefined): BackupPolicy {
-  return { schedule: row?.cron ? { cron: row.cron, timezone: row.timezone, type: row.type } : null, retention: retentionOf(row) };
+  return {
+    schedule: row?.cron ? { cron: row.cron, timezone: row.timezone, type: row.type } : null,
+    retention: retentionOf(row),
+    verify: row?.verifyCron ? { cron: row.verifyCron, timezone: row.verifyTimezone } : null,
+  };
 }
 
 /**
- * Sets an instance's backup policy: a cron schedule (a Strata schedule, checked before anything
- * is written) or none, and a retention (applied by pgBackRest at the next backup).
+ * Sets an instance's backup policy: a cron schedule of backups (a Strata schedule, checked before
+ * anything is written) or none, a retention (applied by pgBackRest at the next backup), and a
+ * periodic restore test or none. A field left out keeps its value.
  *
  * @throws {BackupError} `400 invalid_schedule` for a cron expression or time zone that cannot be used.
  *
  * @example
- * await setBackupPolicy(deps, 'ten_1', 'orders-db', { schedule: { cron: '0 3 * * *', type: 'full' }, retention: { fullBackups: 4 } });
+ * await setBackupPolicy(deps, 'ten_1', 'orders-db', { schedule: { cron: '0 3 * * *', type: 'full' }, retention: { fullBackups: 4 }, verify: { cron: '0 5 * * 0' } });
  */
 export async function setBackupPolicy(
   deps: BackupServiceDeps,
   tenantId: string,
   ref: string,
-  policy: { readonly schedule?: { readonly cron: string; readonly timezone?: string; readonly type?: BackupType } | null; readonly retention?: BackupRetentionInput },
+  policy: {
+    readonly schedule?: { readonly cron: string; readonly timezone?: string; readonly type?: BackupType } | null;
+    readonly retention?: BackupRetentionInput;
+    readonly verify?: { readonly cron: string; readonly timezone?: string } | null;
+  },
   record?: RecordInTransaction,
 ): Promise<BackupPolicy> {
   const instance = await requireInstance(deps.db, tenantId, ref);
-  const current = await getPolicy(deps.db, instance.instanceId);
-  const schedule = policy.schedule === undefined ? toPolicy(current).schedule : policy.schedule;
-  const retention = policy.retention ?? retentionOf(current);
-  const name = backupPolicySchedule(instance.instanceId);
-  try {
-    if (schedule === null) {
-      await deps.strata.schedules.delete(name).catch((error: unknown) => {
-        if (!(error instanceof UnknownScheduleError)) throw error;
-      });
-    } else {
-      const config = { workflow: BACKUP_WORKFLOWS.scheduled, cron: schedule.cron, timezone: schedule.timezone ?? 'UTC', queue: BACKUPS_QUEUE };
-      if (await deps.strata.schedules.get(name)) await deps.strata.schedules.update(name, config);
-      else await deps.strata.schedules.create(name, config);
-    }
-  } catch (error) {
-    if (error instanceof InvalidScheduleError || error instanceof InvalidArgumentError) throw new BackupError(400, 'invalid_schedule', error.message);
-    throw error;
-  }
+  const current = toPolicy(await getPolicy(deps.db, instance.instanceId));
+  const schedule = policy.schedule === undefined ? current.schedule : policy.schedule;
+  const retention = policy.retention ?? current.retention;
+  const verify = policy.verify === undefined ? current.verify : policy.verify;
+  // Both schedules are checked (and written) before the policy row: an invalid one changes nothing.
+  if (policy.schedule !== undefined) await applySchedule(deps, backupPolicySchedule(instance.instanceId), BACKUP_WORKFLOWS.scheduled, schedule);
+  if (policy.verify !== undefined) await applySchedule(deps, backupPolicySchedule(instance.instanceId, 'verify'), BACKUP_WORKFLOWS.scheduledVerify, verify);
   await deps.db.transaction(async (tx) => {
     await upsertPolicy(tx, {
       instanceId: instance.instanceId,
@@ -224,11 +232,31 @@ export async function setBackupPolicy(
       type: schedule?.type ?? 'full',
       retentionFullBackups: 'fullBackups' in retention ? retention.fullBackups : null,
       retentionDays: 'days' in retention ? retention.days : null,
+      verifyCron: verify?.cron ?? null,
+      verifyTimezone: verify?.timezone ?? 'UTC',
     });
-    await addEvent(tx, instance.instanceId, 'backup_policy_set', schedule ? `backups at "${schedule.cron}" (${schedule.timezone ?? 'UTC'}), ${schedule.type ?? 'full'}` : 'no backup schedule');
+    await addEvent(tx, instance.instanceId, 'backup_policy_set', `${schedule ? `backups at "${schedule.cron}" (${schedule.timezone ?? 'UTC'}), ${schedule.type ?? 'full'}` : 'no backup schedule'}; ${verify ? `restore tests at "${verify.cron}"` : 'no restore tests'}`);
     await record?.(tx);
   });
   return backupPolicyOf(deps, tenantId, instance.instanceId);
+}
+
+/** Creates, changes or (config null) deletes one Strata schedule on {@link BACKUPS_QUEUE}. */
+async function applySchedule(deps: BackupServiceDeps, name: string, workflow: string, config: { readonly cron: string; readonly timezone?: string } | null): Promise<void> {
+  try {
+    if (config === null) {
+      await deps.strata.schedules.delete(name).catch((error: unknown) => {
+        if (!(error instanceof UnknownScheduleError)) throw error;
+      });
+      return;
+    }
+    const schedule = { workflow, cron: config.cron, timezone: config.timezone ?? 'UTC', queue: BACKUPS_QUEUE };
+    if (await deps.strata.schedules.get(name)) await deps.strata.schedules.update(name, schedule);
+    else await deps.strata.schedules.create(name, schedule);
+  } catch (error) {
+    if (error instanceof InvalidScheduleError || error instanceof InvalidArgumentError) throw new BackupError(400, 'invalid_schedule', error.message);
+    throw error;
+  }
 }
 
 /**

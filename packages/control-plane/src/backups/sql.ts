@@ -147,6 +147,9 @@ export interface BackupPolicyRow {
   readonly type: BackupType;
   readonly retentionFullBackups: number | null;
   readonly retentionDays: number | null;
+  /** The periodic restore test's cron expression, or null for none. */
+  readonly verifyCron: string | null;
+  readonly verifyTimezone: string;
   readonly updatedAt: Date;
 }
 
@@ -163,6 +166,8 @@ export async function getPolicy(db: Queryable, instanceId: string): Promise<Back
     type: row.type as BackupType,
     retentionFullBackups: count(row.retention_full_backups),
     retentionDays: count(row.retention_days),
+    verifyCron: (row.verify_cron as string | null) ?? null,
+    verifyTimezone: (row.verify_timezone as string | null) ?? 'UTC',
     updatedAt: new Date(row.updated_at as string | Date),
   };
 }
@@ -170,11 +175,12 @@ export async function getPolicy(db: Queryable, instanceId: string): Promise<Back
 /** Writes an instance's policy. */
 export async function upsertPolicy(db: Queryable, policy: Omit<BackupPolicyRow, 'updatedAt'>): Promise<void> {
   await db.query(
-    `insert into strata_cloud.backup_policies (instance_id, tenant_id, cron, timezone, type, retention_full_backups, retention_days)
-     values ($1, $2, $3, $4, $5, $6, $7)
+    `insert into strata_cloud.backup_policies (instance_id, tenant_id, cron, timezone, type, retention_full_backups, retention_days, verify_cron, verify_timezone)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      on conflict (instance_id) do update set cron = excluded.cron, timezone = excluded.timezone, type = excluded.type,
-       retention_full_backups = excluded.retention_full_backups, retention_days = excluded.retention_days, updated_at = now()`,
-    [policy.instanceId, policy.tenantId, policy.cron, policy.timezone, policy.type, policy.retentionFullBackups, policy.retentionDays],
+       retention_full_backups = excluded.retention_full_backups, retention_days = excluded.retention_days,
+       verify_cron = excluded.verify_cron, verify_timezone = excluded.verify_timezone, updated_at = now()`,
+    [policy.instanceId, policy.tenantId, policy.cron, policy.timezone, policy.type, policy.retentionFullBackups, policy.retentionDays, policy.verifyCron, policy.verifyTimezone],
   );
 }
 

@@ -25,7 +25,7 @@ import { describe, finish, instanceBorn, onInstanceBorn } from '../instances/ope
 import { addEvent, getInstance, type InstanceStatus } from '../instances/sql.js';
 import { backupPolicySchedule, instanceOfScheduleTick, requestBackup } from './service.js';
 import { BACKUP_WORKFLOWS, BACKUPS_QUEUE, BACKUPS_WORKER_CONCURRENCY, type RunBackupInput } from './contract.js';
-import { completeBackup, endBackup, endRestorePoint, expireMissing, getPolicy } from './sql.js';
+import { completeBackup, endBackup, endRestorePoint, expireMissing, getPolicy, restorableSince } from './sql.js';
 
 /** Input of {@link BACKUP_WORKFLOWS.delete}. */
 export interface DeleteBackupInput {
@@ -97,6 +97,7 @@ export function registerBackupOperations(strata: Strata, deps: BackupDeps): void
   strata.queue(BACKUPS_QUEUE, { workerConcurrency: BACKUPS_WORKER_CONCURRENCY });
   strata.workflow(BACKUP_WORKFLOWS.run, (ctx, input: RunBackupInput) => runBackup(ctx, deps, input));
   strata.workflow(BACKUP_WORKFLOWS.scheduled, (ctx, tickAt: Date) => scheduledBackup(ctx, deps, tickAt));
+  strata.workflow(BACKUP_WORKFLOWS.scheduledVerify, (ctx) => scheduledVerify(ctx, deps));
   strata.workflow(BACKUP_WORKFLOWS.delete, (ctx, input: DeleteBackupInput) => deleteBackup(ctx, deps, input));
   strata.workflow(BACKUP_WORKFLOWS.restorePoint, (ctx, input: RestorePointInput) => restorePoint(ctx, deps, input));
   strata.workflow(BACKUP_WORKFLOWS.verify, (ctx, input: VerifyInput) => verify(ctx, deps, input));
@@ -139,7 +140,9 @@ async function scheduledBackup(ctx: WorkflowContext, deps: BackupDeps, tickAt: D
     }
     const policy = await getPolicy(deps.db, instanceId);
     try {
-      return (await requestBackup(deps, { instanceId, trigger: 'scheduled', type: policy?.type ?? 'full', enqueue: false })) ?? null;
+      // An ID of the tick's own: a step repeated after a crash finds the backup it recorded instead of a second one.
+      const backupId = `bak_${instanceId}_${Math.floor(new Date(tickAt).getTime() / 1000)}`;
+      return (await requestBackup(deps, { instanceId, trigger: 'scheduled', type: policy?.type ?? 'full', backupId, runBy: ctx.workflowId })) ?? null;
     } catch (error) {
       // A backup already running, an instance stopped: this tick is skipped (recorded), the next one tries again.
       await addEvent(deps.db, instanceId, 'backup_skipped', `scheduled backup at ${new Date(tickAt).toISOString()} skipped: ${(error as Error).message}`, ctx.workflowId);
@@ -148,6 +151,26 @@ async function scheduledBackup(ctx: WorkflowContext, deps: BackupDeps, tickAt: D
   });
   if (requested === null) return 'SKIPPED';
   return runBackup(ctx, deps, requested);
+}
+
+/** A tick of an instance's restore-test schedule: verify with a test restore, unless the instance is gone (then the schedule goes too) or has no backup yet. */
+async function scheduledVerify(ctx: WorkflowContext, deps: BackupDeps): Promise<string> {
+  const instanceId = instanceOfScheduleTick(ctx.workflowId, 'verify');
+  const target = await ctx.step('find', async () => {
+    const instance = instanceId === undefined ? undefined : await getInstance(deps.db, instanceId);
+    if (instanceId === undefined || instance === undefined || instance.status === 'DELETED') {
+      if (instanceId !== undefined) await deps.strata.schedules.delete(backupPolicySchedule(instanceId, 'verify')).catch(() => {});
+      return null;
+    }
+    if ((await restorableSince(deps.db, instanceId)) === null) {
+      await addEvent(deps.db, instanceId, 'backups_verify_skipped', 'scheduled restore test skipped: no completed backup yet', ctx.workflowId);
+      return null;
+    }
+    return { instanceId, nodeId: instance.nodeId };
+  });
+  if (target === null) return 'SKIPPED';
+  const outcome = await verify(ctx, deps, { ...target, restoreTest: true });
+  return outcome === null ? 'FAILED' : 'VERIFIED';
 }
 
 async function deleteBackup(ctx: WorkflowContext, deps: BackupDeps, input: DeleteBackupInput): Promise<string> {

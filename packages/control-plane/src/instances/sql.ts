@@ -149,6 +149,12 @@ export async function listInstances(db: Queryable, tenantId: string): Promise<In
   return rows.map(toRow);
 }
 
+/** Every instance that is not deleted, of every tenant, oldest first (the platform admin's view). */
+export async function listAllInstances(db: Queryable): Promise<InstanceRow[]> {
+  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where status <> 'DELETED' order by created_at, instance_id`);
+  return rows.map(toRow);
+}
+
 /** Whether a tenant has a live instance of that name (other than `exceptId`). */
 export async function nameTaken(db: Queryable, tenantId: string, name: string, exceptId?: string): Promise<boolean> {
   const { rows } = await db.query(

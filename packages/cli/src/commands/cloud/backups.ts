@@ -109,8 +109,10 @@ export function registerBackupCommands(program: Command, host: Host): void {
     .option('--no-schedule', 'no scheduled backups')
     .option('--keep-full <count>', 'keep the newest N full backups (and what builds on them)')
     .option('--keep-days <days>', 'keep every backup needed to restore to any moment of the last D days')
+    .option('--verify-cron <expression>', "when to test a restore of the latest state, e.g. '0 5 * * 0' (its --timezone too)")
+    .option('--no-verify', 'no periodic restore tests')
     .action(
-      cloudAction(host, async (session, cloud, instance: string, options: { cron?: string; timezone?: string; type?: string; schedule?: boolean; keepFull?: string; keepDays?: string }) => {
+      cloudAction(host, async (session, cloud, instance: string, options: { cron?: string; timezone?: string; type?: string; schedule?: boolean; keepFull?: string; keepDays?: string; verifyCron?: string; verify?: boolean }) => {
         const path = `/v1/instances/${segment(instance)}/backup-policy`;
         const body: Record<string, unknown> = {};
         if (options.schedule === false) {
@@ -119,8 +121,14 @@ export function registerBackupCommands(program: Command, host: Host): void {
         } else if (options.cron !== undefined) {
           if (options.type !== undefined && !(BACKUP_TYPES as readonly string[]).includes(options.type)) throw new UsageError(`--type ${JSON.stringify(options.type)} is not valid; valid: ${BACKUP_TYPES.join(', ')}`);
           body.schedule = { cron: options.cron, ...(options.timezone ? { timezone: options.timezone } : {}), ...(options.type ? { type: options.type } : {}) };
-        } else if (options.timezone !== undefined || options.type !== undefined) {
-          throw new UsageError('--timezone and --type belong to a schedule; give --cron too');
+        } else if (options.type !== undefined || (options.timezone !== undefined && options.verifyCron === undefined)) {
+          throw new UsageError('--timezone and --type belong to a schedule; give --cron (or --verify-cron) too');
+        }
+        if (options.verify === false) {
+          if (options.verifyCron !== undefined) throw new UsageError('--verify-cron and --no-verify contradict each other; give one');
+          body.verify = null;
+        } else if (options.verifyCron !== undefined) {
+          body.verify = { cron: options.verifyCron, ...(options.timezone ? { timezone: options.timezone } : {}) };
         }
         if (options.keepFull !== undefined && options.keepDays !== undefined) throw new UsageError('give --keep-full or --keep-days, not both');
         if (options.keepFull !== undefined) body.retention = { fullBackups: wholeNumber('--keep-full', options.keepFull) };
@@ -131,6 +139,7 @@ export function registerBackupCommands(program: Command, host: Host): void {
           renderFields([
             ['schedule', policy.schedule ? `${policy.schedule.cron} (${policy.schedule.timezone}), ${policy.schedule.type}` : '- (none)'],
             ['retention', policy.retention.fullBackups !== undefined ? `${policy.retention.fullBackups} full backup(s)` : `${policy.retention.days} day(s)`],
+            ['restore tests', policy.verify ? `${policy.verify.cron} (${policy.verify.timezone})` : '- (none)'],
           ]),
         );
       }),

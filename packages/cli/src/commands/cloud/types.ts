@@ -130,6 +130,7 @@ export interface Backup {
 export interface BackupPolicy {
   readonly schedule: { readonly cron: string; readonly timezone: string; readonly type: string } | null;
   readonly retention: { readonly fullBackups?: number; readonly days?: number };
+  readonly verify: { readonly cron: string; readonly timezone: string } | null;
 }
 
 /** A restore point. */
