@@ -185,7 +185,7 @@ describe('strata instances, databases, users, audit against a real control plane
     await assert.rejects(connectAs(shown, 'alice', password, 'app'), /ECONNREFUSED|terminating|does not exist/);
   });
 
-  test('backups: the first one is taken on its own; create --wait, policy, a restore point, restore --time and fork --wait make working copies', async () => {
+  test('backups: the first one is taken on its own; create --wait, policy, a restore point, restore --time, fork --wait and --in-place; metrics and alert rules', async () => {
     const password = 'ledger-password-1';
     const created = parsed<InstanceJson>(await strata(['instances', 'create', 'ledger', '--flavor', 'tiny', '--db', 'app', '--user', 'alice', '--password-stdin', '--wait', '--json'], `${password}\n`), 'instances create');
     const initial = await waitForCompleted(quick, 'ledger');
@@ -203,6 +203,9 @@ describe('strata instances, databases, users, audit against a real control plane
     assertRefused(await quick(['backups', 'policy', 'ledger', '--cron', '61 * * * *']), 2, 'an invalid cron expression', 'invalid_schedule');
     assert.equal(parsed<{ schedule: { cron: string } | null }>(await quick(['backups', 'policy', 'ledger', '--json']), 'policy after refusal').schedule?.cron, '0 3 * * *', 'unchanged');
 
+    // The restore window opens a second after the first backup's recorded end: the rows come after it.
+    const opensAt = Date.parse(parsed<{ restorableFrom: string }>(await quick(['backups', 'list', 'ledger', '--json']), 'backups list').restorableFrom);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, opensAt - Date.now() + 10)));
     const client = new pg.Client({ host: created.host, port: created.port, user: 'alice', password, database: 'app' });
     await client.connect();
     let between: string;
@@ -241,6 +244,23 @@ describe('strata instances, databases, users, audit against a real control plane
     assertRefused(await quick(['restore', 'ledger', '--name', 'x', '--time', 'now', '--backup', incr.id]), 2, 'two targets', '--time');
     assertRefused(await quick(['backups', 'show', 'bak_nope']), 3, 'an unknown backup', 'backup_not_found');
     assertRefused(await quick(['backups', 'create', 'ledger', '--type', 'weekly']), 2, 'an unknown type', 'weekly');
+    // Its metrics, and alert rules.
+    const deadline = Date.now() + CLI_TIMEOUT_MS;
+    let metrics = parsed<{ samples: { connections: number }[] }>(await quick(['metrics', 'ledger', '--json']), 'metrics');
+    while (metrics.samples.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      metrics = parsed(await quick(['metrics', 'ledger', '--json']), 'metrics');
+    }
+    assert.ok(metrics.samples.length > 0, 'the agent sampled it');
+    assert.match((await quick(['metrics', 'ledger'])).stdout, /^AT\s+CONN\s+TPS/);
+    const rules = parsed<{ name: string; builtin: boolean }[]>(await quick(['alerts', 'rules', '--json']), 'alerts rules');
+    assert.ok(rules.some((r) => r.name === 'archiving_failing' && r.builtin));
+    const rule = parsed<{ name: string; metric: string; comparison: string }>(await quick(['alerts', 'create', 'busy', '--metric', 'connections', '--threshold', '50', '--instance', 'ledger', '--json']), 'alerts create');
+    assert.deepEqual([rule.name, rule.metric, rule.comparison], ['busy', 'connections', '>']);
+    assertRefused(await quick(['alerts', 'create', 'odd', '--metric', 'cpu_temperature', '--threshold', '1']), 2, 'an unknown metric', 'invalid_rule');
+    assertRefused(await quick(['alerts', 'webhook', '--url', 'http://127.0.0.1:7070/v1/keys']), 2, 'a webhook into the platform', 'webhook_not_allowed');
+    assertExit(await quick(['alerts', 'delete', 'busy']), 0, 'alerts delete');
+    assert.deepEqual(parsed<{ firing: unknown[] }>(await quick(['alerts', '--json']), 'alerts').firing, []);
     for (const name of ['ledger-fork', 'ledger-one-note', 'ledger']) assertExit(await quick(['instances', 'delete', name, '--wait']), 0, `delete ${name}`);
   });
 

@@ -18,3 +18,4 @@ export * from './instance-admin/index.js';
 export * from './instances/index.js';
 export * from './backups/index.js';
 export * from './monitoring/index.js';
+export * from './alerts/index.js';

@@ -116,6 +116,9 @@ test('backups, restores and forks survive SIGKILLs of the agent', { skip: !engin
       const first = await assertBackupsHonest(source.instanceId);
       // The agent's job resumes after the kill (pgBackRest resumes or waits for the orphaned run): the backup completes.
       assert.ok(first.some((backup) => backup.status === 'COMPLETED'), `the first backup completed after the agent came back; ${log.join('\n')}`);
+      // Rows are written once the restore window is open (it starts a second after the backup's recorded end).
+      const opensAt = Math.max(...first.map((backup) => backup.restorableFrom?.getTime() ?? 0));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, opensAt - Date.now() + 10)));
 
       const tenantClient = new pg.Client({ host: '127.0.0.1', port: active.port!, user: 'owner', password: PASSWORD, database: 'app' });
       await tenantClient.connect();

@@ -105,6 +105,9 @@ test('a new instance takes its first full backup on its own, and only a COMPLETE
 });
 
 test('a point-in-time restore into a new instance brings back exactly the rows committed before the moment, as the same users', async () => {
+  // The restore window opens a second after the first backup's recorded end: the rows come after it.
+  const opensAt = Date.parse((await call(cp.url, 'GET', '/v1/instances/ledger/backups', { key: tenant.key })).json.restorableFrom);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, opensAt - Date.now() + 10)));
   await query(ledger.port, 'create table entries (id integer primary key, amount integer not null)');
   for (let row = 0; row < 20; row++) {
     await query(ledger.port, 'insert into entries values ($1, $2)', [row, row * 10]);

@@ -1,6 +1,6 @@
 /**
  * The database service's commands (`instances`, `backups`, `restore`, `fork`, `restore-points`,
- * `databases`, `users`, `config`, `audit`, `keys`):
+ * `metrics`, `alerts`, `databases`, `users`, `config`, `audit`, `keys`):
  * they talk to the control plane's HTTP API with an API key, not to the database.
  */
 import type { Command } from 'commander';
@@ -10,11 +10,13 @@ import { registerBackupCommands } from './backups.js';
 import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands, registerUserCommands } from './databases.js';
 import { registerInstanceCommands } from './instances.js';
+import { registerMonitoringCommands } from './monitoring.js';
 
 /** Registers every cloud command group on `program`. */
 export function registerCloudCommands(program: Command, host: Host): void {
   registerInstanceCommands(program, host);
   registerBackupCommands(program, host);
+  registerMonitoringCommands(program, host);
   registerDatabaseCommands(program, host);
   registerUserCommands(program, host);
   registerConfigCommands(program, host);
