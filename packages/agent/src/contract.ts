@@ -139,17 +139,18 @@ export interface SealInput {
   readonly restorePoint?: string;
 }
 
-/** Output of `agent.seal`: when the seal was made (a restore to this time or later includes everything before). */
+/** Output of `agent.seal`: when the seal was made (a restore to this time or later includes everything before), and the restore point's WAL position. */
 export interface SealOutput {
   readonly sealedAt: string;
+  readonly lsn?: string;
 }
 
-/** What a restore brings back (see @strata/postgres RestoreTarget); `time` and `madeAfter` are ISO 8601. */
+/** What a restore brings back (see @strata/postgres RestoreTarget); `time` is ISO 8601, `lsn` a restore point's WAL position. */
 export type RestoreTargetInput =
   | { readonly kind: 'latest' }
   | { readonly kind: 'backup'; readonly label: string }
   | { readonly kind: 'time'; readonly time: string }
-  | { readonly kind: 'name'; readonly name: string; readonly madeAfter?: string };
+  | { readonly kind: 'name'; readonly name: string; readonly lsn?: string };
 
 /** Input of `agent.restore`: a new instance made from another's backups and WAL, as of `target`. */
 export interface RestoreInput {

@@ -54,6 +54,8 @@ create table strata_cloud.restore_points (
   workflow_id text not null,
   created_at timestamptz not null default now(),
   made_at timestamptz,
+  -- Its WAL position: a restore to it starts from the newest backup that ended before it.
+  lsn text,
   error text,
   primary key (instance_id, name)
 );

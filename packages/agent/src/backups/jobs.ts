@@ -61,9 +61,11 @@ async function seal(ctx: WorkflowContext, host: JobHost, input: SealInput): Prom
   return ctx.step('seal', async () => {
     const cluster = await runningCluster(host, input.instanceId, 'mark a restorable moment');
     const sealedAt = new Date().toISOString();
-    if (input.restorePoint === undefined) await repository.seal(cluster, input.instanceId);
-    else await repository.createRestorePoint(cluster, input.instanceId, input.restorePoint);
-    return { sealedAt };
+    if (input.restorePoint === undefined) {
+      await repository.seal(cluster, input.instanceId);
+      return { sealedAt };
+    }
+    return { sealedAt, lsn: await repository.createRestorePoint(cluster, input.instanceId, input.restorePoint) };
   }, { retry: CLUSTER_STEP_RETRY });
 }
 
@@ -82,10 +84,8 @@ async function restore(ctx: WorkflowContext, host: JobHost, input: RestoreInput)
     await cluster.start();
     await repository.waitForPromotion(cluster);
   }, { retry: CLUSTER_STEP_RETRY });
-  // Its own stanza from now on (the copy's archive_command was removed with the restore).
-  await ctx.step('enable archiving', async () => {
-    await repository.enableArchiving(await openCluster(host, placed), input.instanceId);
-  }, { retry: CLUSTER_STEP_RETRY });
+  // Its own stanza comes with its first backup, which the control plane asks for once it is ACTIVE
+  // (the copy's archive_command was removed with the restore; nothing before that backup is restorable anyway).
   return { host: '127.0.0.1', port: placed.port };
 }
 
@@ -201,6 +201,5 @@ function toOutput(set: BackupSet): BackupSetOutput {
 
 function restoreTarget(target: RestoreTargetInput): RestoreTarget {
   if (target.kind === 'time') return { kind: 'time', time: new Date(target.time) };
-  if (target.kind === 'name') return { kind: 'name', name: target.name, ...(target.madeAfter === undefined ? {} : { madeAfter: new Date(target.madeAfter) }) };
   return target;
 }

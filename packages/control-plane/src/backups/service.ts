@@ -418,7 +418,7 @@ async function resolveTarget(
   if (request.restorePoint !== undefined) {
     const point = await getRestorePoint(tx, source.instanceId, request.restorePoint);
     if (point?.status !== 'CREATED') throw new BackupError(404, 'restore_point_not_found', `instance "${source.name}" has no restore point "${request.restorePoint}"${point ? ` (it is ${point.status})` : ''}; list them with GET /v1/instances/${source.instanceId}/restore-points`);
-    return { kind: 'name', name: point.name, ...(point.madeAt ? { madeAfter: point.madeAt.toISOString() } : {}) };
+    return { kind: 'name', name: point.name, ...(point.lsn === null ? {} : { lsn: point.lsn }) };
   }
   if (time !== undefined) {
     if (time.getTime() < since.getTime()) {

@@ -192,6 +192,8 @@ export interface RestorePointRow {
   readonly workflowId: string;
   readonly createdAt: Date;
   readonly madeAt: Date | null;
+  /** Its WAL position (picks the backup a restore to it starts from). */
+  readonly lsn: string | null;
   readonly error: string | null;
 }
 
@@ -203,6 +205,7 @@ function toPoint(row: Record<string, unknown>): RestorePointRow {
     workflowId: row.workflow_id as string,
     createdAt: new Date(row.created_at as string | Date),
     madeAt: date(row.made_at),
+    lsn: (row.lsn as string | null) ?? null,
     error: (row.error as string | null) ?? null,
   };
 }
@@ -218,10 +221,10 @@ export async function insertRestorePoint(db: Queryable, point: { readonly instan
 }
 
 /** Records a restore point's outcome. */
-export async function endRestorePoint(db: Queryable, instanceId: string, name: string, outcome: { readonly madeAt: string } | { readonly error: string }): Promise<void> {
+export async function endRestorePoint(db: Queryable, instanceId: string, name: string, outcome: { readonly madeAt: string; readonly lsn: string | null } | { readonly error: string }): Promise<void> {
   await db.query(
-    `update strata_cloud.restore_points set status = $3, made_at = $4, error = $5 where instance_id = $1 and name = $2 and status = 'PENDING'`,
-    'madeAt' in outcome ? [instanceId, name, 'CREATED', outcome.madeAt, null] : [instanceId, name, 'FAILED', null, outcome.error],
+    `update strata_cloud.restore_points set status = $3, made_at = $4, lsn = $5, error = $6 where instance_id = $1 and name = $2 and status = 'PENDING'`,
+    'madeAt' in outcome ? [instanceId, name, 'CREATED', outcome.madeAt, outcome.lsn, null] : [instanceId, name, 'FAILED', null, null, outcome.error],
   );
 }
 

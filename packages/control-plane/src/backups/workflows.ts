@@ -191,7 +191,7 @@ async function deleteBackup(ctx: WorkflowContext, deps: BackupDeps, input: Delet
 
 async function restorePoint(ctx: WorkflowContext, deps: BackupDeps, input: RestorePointInput): Promise<string> {
   const outcome = await callAgent<SealInput, SealOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.seal, input: { instanceId: input.instanceId, restorePoint: input.name } });
-  await ctx.step('record', () => endRestorePoint(deps.db, input.instanceId, input.name, outcome.ok ? { madeAt: outcome.output.sealedAt } : { error: describe(outcome) }));
+  await ctx.step('record', () => endRestorePoint(deps.db, input.instanceId, input.name, outcome.ok ? { madeAt: outcome.output.sealedAt, lsn: outcome.output.lsn ?? null } : { error: describe(outcome) }));
   return outcome.ok ? 'CREATED' : 'FAILED';
 }
 
@@ -213,7 +213,7 @@ async function restoreOperation(ctx: WorkflowContext, deps: BackupDeps, input: R
     const name = `fork-${input.instanceId}`;
     const sealed = await callAgent<SealInput, SealOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.seal, input: { instanceId: input.sourceInstanceId, restorePoint: name }, label: 'mark source' });
     if (!sealed.ok) return failRestore(ctx, deps, input, kind, `could not mark the present of ${input.sourceInstanceId}: ${describe(sealed)}`);
-    target = { kind: 'name', name, madeAfter: sealed.output.sealedAt };
+    target = { kind: 'name', name, ...(sealed.output.lsn === undefined ? {} : { lsn: sealed.output.lsn }) };
   } else {
     target = input.target;
     // A time near now needs the source's latest WAL in the repository; a stopped source has archived all of its own.

@@ -22,14 +22,14 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 /**
  * What a restore brings back: the end of the archived WAL (`latest`), the consistent end of one
  * backup set (`backup`), a moment (`time`: every transaction committed at or before it), or a
- * restore point made with {@link BackupRepository.createRestorePoint} (`name`; `madeAfter`, a moment
- * before it was made, picks a backup that ended before it — the latest one may have started after).
+ * restore point made with {@link BackupRepository.createRestorePoint} (`name`; its `lsn`, which that
+ * returns, picks the newest backup that ended before it — the latest one may have started after).
  */
 export type RestoreTarget =
   | { readonly kind: 'latest' }
   | { readonly kind: 'backup'; readonly label: string }
   | { readonly kind: 'time'; readonly time: Date }
-  | { readonly kind: 'name'; readonly name: string; readonly madeAfter?: Date };
+  | { readonly kind: 'name'; readonly name: string; readonly lsn?: string };
 
 /** The annotation key under which a backup carries its caller's ID (so a retried backup finds the one it made). */
 export const BACKUP_ID_ANNOTATION = 'strata-backup-id';
@@ -44,6 +44,9 @@ const LOCK_POLL_MS = 500;
 /** A restored server replays WAL before it promotes; past this the target is far or the host is stuck. */
 const PROMOTE_TIMEOUT_MS = 30 * 60_000;
 const PROMOTE_POLL_MS = 50;
+/** A switched WAL segment reaches the repository in well under a second; a minute means archiving is stuck. */
+const ARCHIVE_WAIT_MS = 60_000;
+const ARCHIVE_POLL_MS = 20;
 /** Restore point names are PostgreSQL's (MAXFNAMELEN - 1). */
 const MAX_RESTORE_POINT_CHARS = 63;
 const RESTORE_POINT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
@@ -235,9 +238,11 @@ export class BackupRepository {
   }
 
   /**
-   * Makes everything committed on a running instance restorable now: a transaction commits (so a
-   * point-in-time restore to any earlier moment has a commit after it to stop at), the current WAL
-   * segment is switched out, and the call returns once the repository holds it (pgBackRest's `check`).
+   * Makes everything committed on a running, archiving instance restorable now: a transaction
+   * commits (so a point-in-time restore to any earlier moment has a commit after it to stop at), the
+   * current WAL segment is switched out, and the call returns once the archiver reports it archived.
+   *
+   * @throws {PgBackupError} `PG_BACKUP_FAILED` when the instance does not archive into this stanza, or archiving fails.
    *
    * @example
    * ```ts
@@ -247,26 +252,36 @@ export class BackupRepository {
    * ```
    */
   async seal(cluster: ManagedCluster, stanza: string): Promise<void> {
+    const [setting] = await cluster.query<{ command: string }>("select current_setting('archive_command') as command");
+    if (setting?.command !== this.archiveCommand(stanza)) {
+      throw new PgBackupError('PG_BACKUP_FAILED', `the instance does not archive into stanza ${stanza} of ${this.dir}; enable archiving (a backup does) first`);
+    }
     await cluster.query('select pg_current_xact_id()');
-    await this.#writeConfig(stanza, cluster);
-    await this.#pgbackrest(stanza, ['check'], SHORT_COMMAND_TIMEOUT_MS);
+    // The segment the switch completed (pg_walfile_name names the one holding the byte before the returned position).
+    const [switched] = await cluster.query<{ segment: string }>('select pg_walfile_name(pg_switch_wal()) as segment');
+    if (switched === undefined) throw new Error('invariant: pg_switch_wal returns a row');
+    await waitArchived(cluster, switched.segment);
   }
 
   /**
    * Marks the present moment of a running instance with a named restore point and seals it (see
-   * {@link BackupRepository.seal}): a restore to `{ kind: 'name', name }` stops exactly there.
+   * {@link BackupRepository.seal}): a restore to `{ kind: 'name', name, lsn }` stops exactly there.
+   *
+   * @returns the restore point's WAL position (`0/3000090`), to restore to it with.
    *
    * @throws {PgBackupError} `PG_BACKUP_INVALID_ARGUMENT` for a name that is empty, too long or has other than letters, digits, `_ . : -`.
    *
    * @example
    * ```ts
-   * await repository.createRestorePoint(cluster, 'ins_abc', 'before-migration-42');
+   * const lsn = await repository.createRestorePoint(cluster, 'ins_abc', 'before-migration-42');
    * ```
    */
-  async createRestorePoint(cluster: ManagedCluster, stanza: string, name: string): Promise<void> {
+  async createRestorePoint(cluster: ManagedCluster, stanza: string, name: string): Promise<string> {
     assertRestorePointName(name);
-    await cluster.query('select pg_create_restore_point($1)', [name]);
+    const [point] = await cluster.query<{ lsn: string }>('select pg_create_restore_point($1)::text as lsn', [name]);
+    if (point === undefined) throw new Error('invariant: pg_create_restore_point returns a row');
     await this.seal(cluster, stanza);
+    return point.lsn;
   }
 
   /**
@@ -302,9 +317,9 @@ export class BackupRepository {
     }
     // A restore point lies in the WAL after the backup it is restored from: the newest one that ended before it was made.
     let setArgs: string[] = [];
-    if (target.kind === 'name' && target.madeAfter !== undefined) {
-      const madeAfter = target.madeAfter.getTime();
-      const before = info.backups.filter((set) => restorableFrom(set).getTime() <= madeAfter).at(-1);
+    if (target.kind === 'name' && target.lsn !== undefined) {
+      const point = lsnValue(target.lsn);
+      const before = info.backups.filter((set) => lsnValue(set.lsnStop) <= point).at(-1);
       if (before === undefined) throw new PgBackupError('PG_BACKUP_TARGET_UNREACHABLE', `restore point ${target.name} of ${stanza} was made before its first backup ended; it cannot be restored to`);
       setArgs = [`--set=${before.label}`];
     }
@@ -434,6 +449,37 @@ async function recoveryFailure(cluster: ManagedCluster): Promise<PgBackupError> 
     return new PgBackupError('PG_BACKUP_TARGET_UNREACHABLE', `the archived WAL ends before the restore target (nothing was committed after it yet); pick an earlier target:\n${log}`);
   }
   return new PgBackupError('PG_BACKUP_FAILED', `the restored instance stopped during recovery:\n${log}`);
+}
+
+/** A WAL position (`16/B374D848`) as a number that compares in WAL order. */
+function lsnValue(lsn: string): bigint {
+  const match = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i.exec(lsn);
+  if (match === null) throw new PgBackupError('PG_BACKUP_INVALID_ARGUMENT', `a WAL position looks like 0/3000090, got ${JSON.stringify(lsn)}`);
+  return (BigInt(`0x${match[1]}`) << 32n) + BigInt(`0x${match[2]}`);
+}
+
+/** A WAL segment's name (timeline, log, segment: 24 hex digits), which sorts in WAL order. */
+const SEGMENT_PATTERN = /^[0-9A-F]{24}/;
+
+/**
+ * Waits until the server's archiver has archived `segment` (or a later one): pg_stat_archiver,
+ * polled. A failing archiver is reported at once rather than waited out.
+ */
+async function waitArchived(cluster: ManagedCluster, segment: string): Promise<void> {
+  const deadline = Date.now() + ARCHIVE_WAIT_MS;
+  for (;;) {
+    const [row] = await cluster.query<{ archived: string | null; failed: string | null; failing: boolean }>(
+      `select last_archived_wal as archived, last_failed_wal as failed,
+              coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false) as failing from pg_stat_archiver`,
+    );
+    const archived = SEGMENT_PATTERN.exec(row?.archived ?? '')?.[0];
+    if (archived !== undefined && archived >= segment) return;
+    if (row?.failing === true && (SEGMENT_PATTERN.exec(row.failed ?? '')?.[0] ?? '') <= segment) {
+      throw new PgBackupError('PG_BACKUP_FAILED', `archiving WAL segment ${row.failed} failed; the instance's log says why (logTail), and the next attempt comes within a minute`);
+    }
+    if (Date.now() > deadline) throw new PgBackupError('PG_BACKUP_FAILED', `WAL segment ${segment} was not archived in ${ARCHIVE_WAIT_MS} ms; check the instance's log`);
+    await sleep(ARCHIVE_POLL_MS);
+  }
 }
 
 /** A SQL string literal (ALTER SYSTEM takes no parameters). */
