@@ -44,6 +44,8 @@ const LOCK_POLL_MS = 500;
 /** A restored server replays WAL before it promotes; past this the target is far or the host is stuck. */
 const PROMOTE_TIMEOUT_MS = 30 * 60_000;
 const PROMOTE_POLL_MS = 50;
+/** Niceness of background pgBackRest work (backups, verify): below the servers and the platform. */
+const BACKGROUND_NICENESS = 10;
 /** A switched WAL segment reaches the repository in well under a second; a minute means archiving is stuck. */
 const ARCHIVE_WAIT_MS = 60_000;
 const ARCHIVE_POLL_MS = 20;
@@ -172,7 +174,7 @@ export class BackupRepository {
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
       try {
-        await this.#pgbackrest(stanza, ['backup', `--type=${options.type}`, `--annotation=${BACKUP_ID_ANNOTATION}=${options.backupId}`], LONG_COMMAND_TIMEOUT_MS);
+        await this.#pgbackrest(stanza, ['backup', `--type=${options.type}`, `--annotation=${BACKUP_ID_ANNOTATION}=${options.backupId}`], LONG_COMMAND_TIMEOUT_MS, { background: true });
         break;
       } catch (error) {
         // An earlier attempt's pgbackrest (its agent was killed) still holds the lock: it may be making this very backup.
@@ -230,7 +232,7 @@ export class BackupRepository {
    * ```
    */
   async verify(stanza: string): Promise<string> {
-    const { stdout } = await this.#pgbackrest(stanza, ['verify', '--output=text', '--verbose'], LONG_COMMAND_TIMEOUT_MS);
+    const { stdout } = await this.#pgbackrest(stanza, ['verify', '--output=text', '--verbose'], LONG_COMMAND_TIMEOUT_MS, { background: true });
     if (!/^status: ok$/m.test(stdout)) {
       throw new PgBackupError('PG_BACKUP_FAILED', `pgbackrest verify of ${stanza} found problems:\n${stdout.trim()}`);
     }
@@ -385,15 +387,23 @@ export class BackupRepository {
   }
 
   /** Runs a pgBackRest command of one stanza (its config file) as the server user. */
-  #pgbackrest(stanza: string, args: readonly string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-    return this.#pgbackrestGlobal([`--config=${this.configFile(stanza)}`, `--stanza=${stanza}`, ...args], timeoutMs);
+  #pgbackrest(stanza: string, args: readonly string[], timeoutMs: number, options: { readonly background?: boolean } = {}): Promise<{ stdout: string; stderr: string }> {
+    return this.#pgbackrestGlobal([`--config=${this.configFile(stanza)}`, `--stanza=${stanza}`, ...args], timeoutMs, options);
   }
 
-  async #pgbackrestGlobal(args: readonly string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  /**
+   * Runs pgBackRest as the server user. `background` work (backups, verify: nobody waits on them)
+   * runs at a lower CPU and I/O priority (nice 10, best-effort I/O class at its lowest level), so it
+   * does not slow the instances' own queries and the platform.
+   */
+  async #pgbackrestGlobal(args: readonly string[], timeoutMs: number, options: { readonly background?: boolean } = {}): Promise<{ stdout: string; stderr: string }> {
     // info needs only the repository: a command line without a config file reads none.
     const config = args.some((arg) => arg.startsWith('--config=')) ? [] : ['--config=/dev/null', `--repo1-path=${this.dir}`, `--lock-path=${join(this.dir, 'lock')}`, '--log-level-console=warn', '--log-level-file=off'];
     try {
-      return await run(this.#bin, [...config, ...args], { timeoutMs, asUser: this.#identity.user, cwd: '/' });
+      const [file, argv] = options.background
+        ? ['ionice', ['-c', '2', '-n', '7', 'nice', '-n', String(BACKGROUND_NICENESS), this.#bin, ...config, ...args]]
+        : [this.#bin, [...config, ...args]];
+      return await run(file, argv, { timeoutMs, asUser: this.#identity.user, cwd: '/' });
     } catch (error) {
       throw new PgBackupError('PG_BACKUP_FAILED', `pgBackRest ${args.find((arg) => !arg.startsWith('--')) ?? ''} failed: ${errorMessage(error)}`, { cause: error });
     }
