@@ -15,7 +15,7 @@ import { ManagedCluster } from '@strata/postgres';
 import { freshDatabaseUrl } from '@strata/testing';
 import { createControlPlane, instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
 import { alertsModuleWith, isPrivateAddress, signature, webhookUrlProblem } from '../src/alerts/index.js';
-import { call, newKey, newTenant, quietLogger } from './harness.js';
+import { call, eventually, newKey, newTenant, quietLogger } from './harness.js';
 import { destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
 
 const PASSWORD = 'alerted-password-1';
@@ -70,15 +70,6 @@ after(async () => {
   }
 });
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const deliveredOf = (kind: string, rule: string) => received.map((r) => ({ ...r, json: JSON.parse(r.body) })).find((r) => r.json.event.kind === kind && r.json.rule.name === rule);
 
@@ -100,7 +91,7 @@ test('the built-in rules are listed; a tenant rule fires once its condition held
   await Promise.all(clients.map((c) => c.connect()));
   let firing: ReturnType<typeof deliveredOf>;
   try {
-    firing = await waitFor('the firing event at the receiver', () => deliveredOf('firing', 'crowded'));
+    firing = await eventually('the firing event at the receiver', () => deliveredOf('firing', 'crowded'));
   } finally {
     await Promise.all(clients.map((c) => c.end()));
   }
@@ -110,7 +101,7 @@ test('the built-in rules are listed; a tenant rule fires once its condition held
   const alerts = (await call(cp.url, 'GET', '/v1/alerts', { key: tenant.key })).json;
   const event = alerts.events.find((e: { id: string }) => e.id === firing!.event);
   assert.deepEqual(event.deliveries.map((d: { ok: boolean; httpStatus: number }) => [d.ok, d.httpStatus]), [[false, 500], [false, 500], [true, 204]], 'each attempt recorded');
-  const resolved = await waitFor('the resolved event', () => deliveredOf('resolved', 'crowded'));
+  const resolved = await eventually('the resolved event', () => deliveredOf('resolved', 'crowded'));
   assert.equal(resolved.signature, signature(secret, resolved.body));
   assert.ok(!(await call(cp.url, 'GET', '/v1/alerts', { key: tenant.key })).json.firing.some((f: { instanceId: string; rule: string }) => f.rule === rule.json.id), 'no longer firing');
   assert.equal(received.filter((r) => JSON.parse(r.body).rule.name === 'crowded' && JSON.parse(r.body).event.kind === 'firing').length, 1, 'fired once while it held');
@@ -125,13 +116,13 @@ test('the built-in archiving rule fires when archive_command fails and resolves 
     await cluster.query('create table if not exists filler (id integer)');
     await cluster.query('insert into filler values (1)');
     await cluster.query('select pg_switch_wal()');
-    const firing = await waitFor('archiving_failing firing', () => deliveredOf('firing', 'archiving_failing'));
+    const firing = await eventually('archiving_failing firing', () => deliveredOf('firing', 'archiving_failing'));
     assert.equal(firing.json.rule.key, 'builtin:archiving_failing');
   } finally {
     await cluster.query(`alter system set archive_command = '${setting!.command.replaceAll("'", "''")}'`);
     await cluster.query('select pg_reload_conf()');
   }
-  await waitFor('archiving_failing resolved', () => deliveredOf('resolved', 'archiving_failing'));
+  await eventually('archiving_failing resolved', () => deliveredOf('resolved', 'archiving_failing'));
 });
 
 test('webhooks into the platform\'s own network are refused unless allowed; bad rules, other tenants and weaker keys are refused', async () => {

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
 import { freshDatabaseUrl } from '@strata/testing';
 import { backupsModule, createControlPlane, instancesModule, type ControlPlane } from '../src/index.js';
-import { call, newKey, newTenant, quietLogger } from './harness.js';
+import { call, eventually, newKey, newTenant, quietLogger } from './harness.js';
 import { asTenant, destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
 
 const PASSWORD = 'ledger-password-1';
@@ -43,15 +43,8 @@ after(async () => {
   }
 });
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** Polls until `probe` answers (two minutes: a backup on a loaded machine). */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000) => eventually(what, probe, timeoutMs);
 
 async function waitActive(ref: string, key = tenant.key): Promise<any> {
   const reply = await call(cp.url, 'GET', `/v1/instances/${ref}/wait?timeoutMs=60000`, { key });

@@ -152,3 +152,17 @@ export async function newKey(cp: ControlPlane, adminKey: string, role: 'admin' |
   if (reply.status !== 201) throw new Error(`creating a ${role} key: ${reply.status} ${reply.text}`);
   return { keyId: reply.json.key.id, key: reply.json.token };
 }
+
+/**
+ * Polls `probe` every 100 ms until it returns something other than undefined, and returns that;
+ * throws naming `what` after `timeoutMs`.
+ */
+export async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -11,7 +11,7 @@ import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
 import { ManagedCluster } from '@strata/postgres';
 import { freshDatabaseUrl } from '@strata/testing';
 import { backupsModule, createControlPlane, findFlavor, instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
-import { call, newTenant, quietLogger } from './harness.js';
+import { call, eventually, newTenant, quietLogger } from './harness.js';
 import { destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
 
 const PASSWORD = 'watched-password-1';
@@ -46,15 +46,6 @@ after(async () => {
   }
 });
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function samples(query = ''): Promise<any[]> {
   const reply = await call(cp.url, 'GET', `/v1/instances/watched/metrics${query}`, { key: tenant.key });
@@ -74,7 +65,7 @@ test('connections, a long transaction and a load show in the samples', async () 
     await first.query('begin');
     await first.query('select txid_current()');
     await second.query('create table if not exists load (id serial primary key)');
-    const seen = await waitFor('a sample with the three connections, the open transaction and the load', async () => {
+    const seen = await eventually('a sample with the three connections, the open transaction and the load', async () => {
       for (let i = 0; i < 20; i++) await second.query('insert into load default values');
       return (await samples()).find((s) => s.connections >= 3 && s.longestTransactionSeconds >= 1 && s.transactionsPerSecond > 0);
     });
@@ -85,12 +76,12 @@ test('connections, a long transaction and a load show in the samples', async () 
   } finally {
     await Promise.all(clients.map((c) => c.end()));
   }
-  const later = await waitFor('the connections gone', async () => (await samples()).at(-1)?.connections === 0 ? true : undefined);
+  const later = await eventually('the connections gone', async () => (await samples()).at(-1)?.connections === 0 ? true : undefined);
   assert.ok(later);
 });
 
 test('a failing archive_command shows as archive failing, and a completed backup as its last backup', async () => {
-  const backup = await waitFor('the first backup', async () => {
+  const backup = await eventually('the first backup', async () => {
     const list = (await call(cp.url, 'GET', '/v1/instances/watched/backups', { key: tenant.key })).json.backups;
     return list.find((b: { status: string }) => b.status === 'COMPLETED');
   });
@@ -106,12 +97,12 @@ test('a failing archive_command shows as archive failing, and a completed backup
     await c.query('insert into filler values (1)');
     await c.end();
     await row.query('select pg_switch_wal()');
-    await waitFor('archiving failing', async () => ((await samples()).at(-1)?.archiveFailing === true ? true : undefined));
+    await eventually('archiving failing', async () => ((await samples()).at(-1)?.archiveFailing === true ? true : undefined));
   } finally {
     await row.query(`alter system set archive_command = '${setting!.command.replaceAll("'", "''")}'`);
     await row.query('select pg_reload_conf()');
   }
-  await waitFor('archiving back', async () => ((await samples()).at(-1)?.archiveFailing === false ? true : undefined));
+  await eventually('archiving back', async () => ((await samples()).at(-1)?.archiveFailing === false ? true : undefined));
   const metrics = (await call(cp.url, 'GET', '/v1/instances/watched/metrics', { key: tenant.key })).json;
   assert.equal(metrics.lastBackupAt, backup.stoppedAt);
   assert.equal(metrics.storageBytes, findFlavor('tiny')!.storageMb * 1024 * 1024, 'what the flavor allows');

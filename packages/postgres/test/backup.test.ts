@@ -3,6 +3,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BackupRepository, ManagedCluster, PgBackupError, restorableFrom, type InstanceTemplate, type RestoreTarget } from '../src/index.js';
+import { SeededRandom } from '@strata/testing';
 import { sharedTemplate, specUnder, tempRoot } from './fixtures/instance-helpers.js';
 
 let template: InstanceTemplate;
@@ -48,18 +49,6 @@ async function ids(cluster: ManagedCluster): Promise<number[]> {
   return (await cluster.query<{ id: number }>('select id from items order by id')).map((row) => row.id);
 }
 
-/** A small deterministic generator (mulberry32), so a failing seed replays. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('a backup repository', () => {
   let full: Awaited<ReturnType<BackupRepository['backup']>>;
 
@@ -91,7 +80,7 @@ describe('a backup repository', () => {
 
   for (const seed of [1, 2, 3]) {
     test(`a point-in-time restore brings back exactly the rows committed before the target (seed ${seed}, rows a few ms apart)`, async () => {
-      const next = random(seed);
+      const random = new SeededRandom(seed);
       const base = seed * 1000;
       // Each row its own transaction; after its commit, the server's clock (µs) is read: later than
       // that commit, earlier than the next one (which starts ≥ 2 ms later).
@@ -100,9 +89,9 @@ describe('a backup repository', () => {
         await source.query('insert into items values ($1, $2)', [base + row, `seed ${seed}`]);
         const [clock] = await source.query<{ micros: string }>('select (extract(epoch from clock_timestamp()) * 1000000)::bigint::text as micros');
         afterCommitMicros.push(Number(clock?.micros));
-        await new Promise((resolve) => setTimeout(resolve, 2 + Math.floor(next() * 4)));
+        await new Promise((resolve) => setTimeout(resolve, random.int(2, 5)));
       }
-      const cut = 3 + Math.floor(next() * 24);
+      const cut = random.int(3, 26);
       // Rounded up to the millisecond (a Date's precision): still before the next row's commit.
       const target = new Date(Math.ceil((afterCommitMicros[cut] as number) / 1000));
       console.log(`seed ${seed}: restore to ${target.toISOString()}, after row ${cut} of 30`);
