@@ -265,6 +265,7 @@ export class PgliteDatabase extends SqlDatabase {
 async function createEngine(dataDir: string): Promise<PGlite> {
   await removeStagingLeftovers(dataDir);
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await initialise(dataDir);
+  await removeEmptyPostmasterPid(dataDir);
   return startEngine(dataDir);
 }
 
@@ -303,6 +304,17 @@ async function initialise(dataDir: string): Promise<void> {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A process SIGKILLed while PGlite started can leave an empty `postmaster.pid`, and PostgreSQL
+ * then refuses to start ("lock file is empty"). The directory lock held by the caller already keeps
+ * other processes out, so an empty one is always such a remnant: it is removed.
+ */
+async function removeEmptyPostmasterPid(dataDir: string): Promise<void> {
+  const file = path.join(dataDir, 'postmaster.pid');
+  const size = await stat(file).then((info) => info.size, () => undefined);
+  if (size === 0) await rm(file, { force: true });
 }
 
 /** How many of PostgreSQL's last log lines a failed start quotes. */

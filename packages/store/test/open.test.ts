@@ -230,6 +230,21 @@ if (engines().includes('pglite')) {
     }
   });
 
+  test('an empty postmaster.pid left by a process killed while PGlite started does not stop the next open', async () => {
+    const dir = await freshPgliteDir();
+    const first = await openDatabase(dir);
+    await first.query('create table kept (id integer)');
+    await first.query('insert into kept values (1)');
+    await first.close();
+    await writeFile(join(dir, 'pgdata', 'postmaster.pid'), '');
+    const again = await openDatabase(dir);
+    try {
+      assert.deepEqual((await again.query<{ id: number }>('select id from kept')).rows, [{ id: 1 }]);
+    } finally {
+      await again.close();
+    }
+  });
+
   test("a directory whose files PostgreSQL refuses gives DatabaseCrashedError quoting PostgreSQL's reason, and releases the directory", async () => {
     const dir = await freshPgliteDir();
     await (await openDatabase(dir)).close();
