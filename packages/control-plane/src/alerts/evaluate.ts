@@ -82,8 +82,11 @@ export async function evaluateAlerts(tx: Queryable, now: Date, context: Evaluati
     }
   }
   await deleteStatesOfGoneInstances(tx);
+  // One webhook lookup per tenant, not per event.
+  const hasWebhook = new Map<string, boolean>();
   for (const event of events) {
-    if ((await getWebhook(tx, event.tenantId)) === undefined) continue;
+    if (!hasWebhook.has(event.tenantId)) hasWebhook.set(event.tenantId, (await getWebhook(tx, event.tenantId)) !== undefined);
+    if (hasWebhook.get(event.tenantId) !== true) continue;
     await context.client.enqueue({ workflow: context.deliver.workflow, queue: context.deliver.queue, workflowId: `alert-event-${event.eventId}`, transaction: tx }, { eventId: event.eventId });
   }
   return events;

@@ -14,6 +14,7 @@ import { BackupError } from './errors.js';
 import {
   beginBackupDelete,
   copyInstanceUsers,
+  endBackup,
   findTenantBackup,
   getBackup,
   getPolicy,
@@ -131,7 +132,9 @@ function runInput(row: BackupRow, retention: BackupRetentionInput): RunBackupInp
 export async function backupInstance(deps: BackupServiceDeps, tenantId: string, ref: string, type: BackupType, record?: RecordInTransaction): Promise<BackupRow> {
   const instance = await requireInstance(deps.db, tenantId, ref);
   const input = await requestBackup(deps, { instanceId: instance.instanceId, trigger: 'manual', type, ...(record ? { record } : {}) });
-  return requireBackup(deps.db, tenantId, input?.backupId ?? '');
+  // Only a first backup (`initial`) is skipped quietly; a manual one is made or refused with an error.
+  if (input === undefined) throw new Error(`invariant: a manual backup of ${instance.instanceId} was neither made nor refused`);
+  return requireBackup(deps.db, tenantId, input.backupId);
 }
 
 /** A tenant's instance's backups, newest first (with `includeGone`, deleted and expired ones too). */
@@ -159,7 +162,7 @@ export async function deleteBackupOf(deps: BackupServiceDeps, tenantId: string, 
     const row = await requireBackup(tx, tenantId, backupId, true);
     if (row.status === 'FAILED' || (row.status === 'COMPLETED' && row.label === null)) {
       // Nothing of it is in the repository.
-      await tx.query(`update strata_cloud.backups set status = 'DELETED', updated_at = now() where backup_id = $1`, [backupId]);
+      await endBackup(tx, backupId, row.status, 'DELETED', row.error);
       await record?.(tx);
       return requireBackup(tx, tenantId, backupId);
     }

@@ -11,7 +11,7 @@ import type { Session } from '../../session.js';
 import { renderFields, renderTable } from '../../table.js';
 import { segment } from './api-client.js';
 import { cloudAction, withApiOptions, type CloudContext } from './context.js';
-import { finish, withWait, type WaitOptions } from './instances.js';
+import { date, finish, withWait, type WaitOptions } from './instances.js';
 import { itemOf, listOf, type Backup, type BackupPolicy, type Instance, type RestorePoint } from './types.js';
 import { parseWaitTimeout, POLL_INTERVAL_MS } from './wait.js';
 
@@ -271,8 +271,4 @@ function bytes(value: number | null): string {
   if (value === null) return '-';
   if (value < 1024 * 1024) return `${(value / 1024).toFixed(1)} KiB`;
   return `${(value / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-function date(iso: string | null | undefined): Date | null {
-  return iso ? new Date(iso) : null;
 }

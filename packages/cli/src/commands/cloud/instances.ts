@@ -243,6 +243,7 @@ function address(instance: Instance): string {
   return instance.host && instance.port ? `${instance.host}:${instance.port}` : '-';
 }
 
-function date(iso: string | null | undefined): Date | null {
+/** An ISO time from the API as a Date (null stays null). */
+export function date(iso: string | null | undefined): Date | null {
   return iso ? new Date(iso) : null;
 }
