@@ -26,3 +26,5 @@ export * from './instance/index.js';
 export * from './ha/index.js';
 
 export * from './backup/index.js';
+
+export * from './replication/index.js';
