@@ -7,6 +7,7 @@ import { Strata, type Logger } from '@strata/transact';
 import { agentQueue, agentVersion } from './contract.js';
 import { registerAdminJob } from './admin/index.js';
 import { registerBackupJobs } from './backups/index.js';
+import { registerReplicaJobs } from './replicas/index.js';
 import { DEFAULT_METRICS_INTERVAL_MS, DEFAULT_METRICS_RETENTION_MS, MetricsSampler } from './metrics/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
@@ -142,6 +143,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       registerJobs(strata, host);
       registerAdminJob(strata, host);
       registerBackupJobs(strata, host);
+      registerReplicaJobs(strata, host);
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();
       spares.replenish();

@@ -32,6 +32,11 @@ export const AGENT_JOBS = {
   restoreInPlace: 'agent.restore-in-place',
   expireBackups: 'agent.expire-backups',
   verifyBackups: 'agent.verify-backups',
+  replicate: 'agent.replicate',
+  promote: 'agent.promote',
+  follow: 'agent.follow',
+  fence: 'agent.fence',
+  replication: 'agent.replication',
 } as const;
 
 /** The name of one agent job. */
@@ -188,6 +193,49 @@ export interface VerifyBackupsOutput {
   readonly restoredDatabases?: string[];
 }
 
+/** Input of `agent.replicate`: a new instance made a streaming standby of `primaryInstanceId` (on the same node). */
+export interface ReplicateInput {
+  readonly instanceId: string;
+  readonly primaryInstanceId: string;
+  readonly settings: Readonly<Record<string, string>>;
+  readonly limits: InstanceLimits;
+}
+
+/** Input of `agent.follow`: a standby pointed at another primary of the node (after its sibling's promotion). */
+export interface FollowInput {
+  readonly instanceId: string;
+  readonly primaryInstanceId: string;
+}
+
+/** Input of `agent.replication`: the primary's standbys as the control plane records them. */
+export interface ReplicationInput {
+  readonly instanceId: string;
+  /** The standbys a commit waits for (one of them); empty: commits wait for none. */
+  readonly synchronousStandbys: readonly string[];
+  /** Every standby that is still the primary's: the replication slots of any other are dropped. */
+  readonly standbys: readonly string[];
+}
+
+/** One standby as its primary reports it. */
+export interface StandbyOutput {
+  readonly name: string;
+  readonly state: string | null;
+  readonly syncState: string | null;
+  readonly lagBytes: number | null;
+  readonly replayLagSeconds: number | null;
+}
+
+/** Output of `agent.replication`: the primary's standbys after the change, and the slots it dropped. */
+export interface ReplicationOutput {
+  readonly standbys: StandbyOutput[];
+  readonly droppedSlots: string[];
+}
+
+/** Output of `agent.promote`: the instance accepts writes. */
+export interface PromoteOutput {
+  readonly promoted: true;
+}
+
 /** Input and output of each job, by name (the admin job's types live in src/admin/). */
 export interface AgentJobTypes {
   'agent.provision': { input: ProvisionInput; output: ProvisionOutput };
@@ -202,4 +250,9 @@ export interface AgentJobTypes {
   'agent.restore-in-place': { input: RestoreInPlaceInput; output: RunningOutput };
   'agent.expire-backups': { input: ExpireBackupsInput; output: BackupOutput };
   'agent.verify-backups': { input: VerifyBackupsInput; output: VerifyBackupsOutput };
+  'agent.replicate': { input: ReplicateInput; output: ProvisionOutput };
+  'agent.promote': { input: InstanceRef; output: PromoteOutput };
+  'agent.follow': { input: FollowInput; output: RunningOutput };
+  'agent.fence': { input: InstanceRef; output: RunningOutput };
+  'agent.replication': { input: ReplicationInput; output: ReplicationOutput };
 }

@@ -12,19 +12,25 @@ export {
   type BackupSetOutput,
   type DestroyOutput,
   type ExpireBackupsInput,
+  type FollowInput,
   type InitialUser,
   type InstanceLimits,
   type InstanceRef,
   type ProvisionInput,
+  type PromoteOutput,
   type ProvisionOutput,
   type ReconfigureInput,
   type ReconfigureOutput,
+  type ReplicateInput,
+  type ReplicationInput,
+  type ReplicationOutput,
   type RestoreInPlaceInput,
   type RestoreInput,
   type RestoreTargetInput,
   type RunningOutput,
   type SealInput,
   type SealOutput,
+  type StandbyOutput,
   type UserGrant,
   type VerifyBackupsInput,
   type VerifyBackupsOutput,
@@ -41,3 +47,4 @@ export * from './admin/index.js';
 export * from './warm/index.js';
 export * from './backups/index.js';
 export * from './metrics/index.js';
+export * from './replicas/index.js';

@@ -19,3 +19,4 @@ export * from './instances/index.js';
 export * from './backups/index.js';
 export * from './monitoring/index.js';
 export * from './alerts/index.js';
+export * from './replicas/index.js';

@@ -20,6 +20,7 @@ select
   (select sum(blks_hit)::float8 / nullif(sum(blks_hit) + sum(blks_read), 0) from pg_stat_database) as cache_hit_ratio,
   (select sum(pg_database_size(datname)) from pg_database where not datistemplate)::float8 as database_bytes,
   (select max(extract(epoch from coalesce(replay_lag, interval '0')))::float8 from pg_stat_replication) as replication_lag_seconds,
+  (select json_object_agg(application_name, extract(epoch from coalesce(replay_lag, interval '0'))::float8) from pg_stat_replication) as standby_lags,
   (select coalesce(max(extract(epoch from now() - xact_start)), 0)::float8 from pg_stat_activity
      where backend_type = 'client backend' and xact_start is not null and state <> 'idle' and pid <> pg_backend_pid()) as longest_transaction_seconds,
   (select last_failed_time is not null and (last_archived_time is null or last_failed_time > last_archived_time) from pg_stat_archiver) as archive_failing,
@@ -31,6 +32,8 @@ interface RawSample {
   cache_hit_ratio: number | null;
   database_bytes: number;
   replication_lag_seconds: number | null;
+  /** Each connected standby's replay lag by its name (a replica's instance ID), as this primary sees it. */
+  standby_lags: Record<string, number> | null;
   longest_transaction_seconds: number;
   archive_failing: boolean | null;
   last_archived_age_seconds: number | null;
@@ -88,18 +91,22 @@ export class MetricsSampler {
   async sampleOnce(): Promise<number> {
     const rows = (await listNodeInstances(this.#db, this.#host.nodeId)).filter((row) => row.desired === 'running');
     const samples: MetricsSample[] = [];
+    const standbyLags = new Map<string, number>();
     for (const row of rows) {
       try {
         const cluster = await this.#host.files.open(row.instanceId, row.port, row.spec.settings);
         const [raw] = await cluster.query<RawSample & Record<string, unknown>>(SAMPLE_SQL);
         if (raw === undefined) continue;
         samples.push(this.#toSample(row.instanceId, raw));
+        for (const [name, lag] of Object.entries(raw.standby_lags ?? {})) standbyLags.set(name, Number(lag));
       } catch {
         // Stopped, starting, restoring or gone: no sample this round.
         this.#previous.delete(row.instanceId);
       }
     }
-    await insertMetrics(this.#db, this.#host.nodeId, samples);
+    // A replica's lag is what its primary (on this node) measures: how far its replay trails the primary's commits.
+    const withLags = samples.map((sample) => (standbyLags.has(sample.instanceId) ? { ...sample, replicationLagSeconds: standbyLags.get(sample.instanceId)! } : sample));
+    await insertMetrics(this.#db, this.#host.nodeId, withLags);
     await deleteMetricsBefore(this.#db, this.#host.nodeId, new Date(Date.now() - this.#retentionMs));
     return samples.length;
   }

@@ -12,7 +12,8 @@ export type BackupErrorCode =
   | 'restore_point_taken'
   | 'restore_point_not_found'
   | 'invalid_schedule'
-  | 'invalid_request';
+  | 'invalid_request'
+  | 'is_replica';
 
 /**
  * A backup request that cannot be done, with its HTTP status and a stable code.

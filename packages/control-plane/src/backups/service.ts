@@ -106,6 +106,10 @@ export async function requestBackup(
       if (initial) return undefined;
       throw new BackupError(409, 'invalid_state', `instance "${instance.name}" is ${instance.status}; back it up while it runs (ACTIVE)`);
     }
+    if (instance.replicaOf !== null) {
+      if (initial) return undefined;
+      throw replicaRefused(instance);
+    }
     const workflowId = request.runBy ?? backupId;
     const row = await insertBackup(tx, { backupId, tenantId: instance.tenantId, instanceId: instance.instanceId, nodeId: instance.nodeId, type: request.type, trigger: request.trigger, workflowId });
     if (row === undefined) {
@@ -219,6 +223,7 @@ export async function setBackupPolicy(
   record?: RecordInTransaction,
 ): Promise<BackupPolicy> {
   const instance = await requireInstance(deps.db, tenantId, ref);
+  if (instance.replicaOf !== null) throw replicaRefused(instance);
   const current = toPolicy(await getPolicy(deps.db, instance.instanceId));
   const schedule = policy.schedule === undefined ? current.schedule : policy.schedule;
   const retention = policy.retention ?? current.retention;
@@ -483,6 +488,10 @@ async function requireBackupsOn(db: Queryable, instance: InstanceRow): Promise<v
   if ((await nodeBackupRepository(db, instance.nodeId)) === null) {
     throw new BackupError(409, 'backups_unavailable', `node ${instance.nodeId} of instance "${instance.name}" has no backup repository; start its agent with one (backupRepository)`);
   }
+}
+
+function replicaRefused(instance: InstanceRow): BackupError {
+  return new BackupError(409, 'is_replica', `instance "${instance.name}" is a replica of ${instance.replicaOf}: its data is its primary's, backed up there; back up the primary (or detach this replica first)`);
 }
 
 function noBackup(instance: InstanceRow): BackupError {

@@ -12,7 +12,11 @@ export type InstanceErrorCode =
   | 'unknown_parameter'
   | 'invalid_parameter'
   | 'invalid_request'
-  | 'no_capacity';
+  | 'no_capacity'
+  | 'is_replica'
+  | 'not_a_replica'
+  | 'has_replicas'
+  | 'too_many_replicas';
 
 /**
  * An instance request that cannot be done, with its HTTP status and a stable code.

@@ -15,8 +15,8 @@ export const OPERATIONS_QUEUE = 'cloud.instance-operations';
  */
 export const OPERATIONS_WORKER_CONCURRENCY = 32;
 
-/** The operations of this module (configure belongs to src/instance-admin/, restore and fork to src/backups/). */
-export type LifecycleKind = Exclude<OperationKind, 'configure' | 'restore' | 'fork'>;
+/** The operations of this module (configure belongs to src/instance-admin/, restore and fork to src/backups/, replicate, promote and detach to src/replicas/). */
+export type LifecycleKind = Exclude<OperationKind, 'configure' | 'restore' | 'fork' | 'replicate' | 'promote' | 'detach'>;
 
 /** Called (inside a step of the operation) when an operation made an instance ACTIVE for the first time: a create, a restore, a fork. */
 export type InstanceBornHook = (instance: { readonly instanceId: string; readonly nodeId: string; readonly operationId: string }) => Promise<void>;
@@ -42,6 +42,23 @@ export async function instanceBorn(ctx: WorkflowContext, strata: Strata, instanc
   await ctx.step('instance born', async () => {
     for (const hook of hooks) await hook({ ...instance, operationId: ctx.workflowId });
   });
+}
+
+/** Called (inside a step of the delete) when an instance was deleted: its row is still there, status DELETED. */
+export type InstanceDeletedHook = (instance: { readonly instanceId: string; readonly nodeId: string; readonly operationId: string }) => Promise<void>;
+
+const deletedHooks = new WeakMap<Strata, InstanceDeletedHook[]>();
+
+/**
+ * Runs `hook` after every delete on this engine that removed an instance (the replicas module
+ * re-applies the primary's replication there). Register before the engine launches; hooks must be
+ * idempotent (a crash repeats the step).
+ *
+ * @example
+ * onInstanceDeleted(strata, async ({ instanceId }) => { await forget(instanceId); });
+ */
+export function onInstanceDeleted(strata: Strata, hook: InstanceDeletedHook): void {
+  deletedHooks.set(strata, [...(deletedHooks.get(strata) ?? []), hook]);
 }
 
 /** The workflow name of each operation kind. */
@@ -106,7 +123,16 @@ export function registerInstanceOperations(strata: Strata, deps: OperationDeps):
     if (status === 'ACTIVE') await instanceBorn(ctx, strata, input);
     return status;
   });
-  strata.workflow(OPERATION_WORKFLOWS.delete, (ctx, input: SimpleOperationInput) => remove(ctx, deps, input));
+  strata.workflow(OPERATION_WORKFLOWS.delete, async (ctx, input: SimpleOperationInput) => {
+    const status = await remove(ctx, deps, input);
+    const hooks = deletedHooks.get(strata) ?? [];
+    if (status === 'DELETED' && hooks.length > 0) {
+      await ctx.step('instance deleted', async () => {
+        for (const hook of hooks) await hook({ ...input, operationId: ctx.workflowId });
+      });
+    }
+    return status;
+  });
   strata.workflow(OPERATION_WORKFLOWS.stop, (ctx, input: SimpleOperationInput) => power(ctx, deps, input, 'stop'));
   strata.workflow(OPERATION_WORKFLOWS.start, (ctx, input: SimpleOperationInput) => power(ctx, deps, input, 'start'));
   strata.workflow(OPERATION_WORKFLOWS.restart, (ctx, input: SimpleOperationInput) => power(ctx, deps, input, 'restart'));

@@ -8,6 +8,7 @@ import { ApiError, ErrorSchema, audited, checkQuota, errorResponses, jsonBody, r
 import { InstanceError } from './errors.js';
 import { listNodes } from './nodes.js';
 import { registerInstanceOperations } from './operations.js';
+import { mountReplicaRoutes, registerReplicaOperations } from '../replicas/index.js';
 import {
   CreateInstanceBody,
   FlavorListSchema,
@@ -126,7 +127,9 @@ async function handled<T>(run: () => Promise<T>): Promise<T> {
  */
 export const instancesModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDeps) => {
   registerInstanceOperations(deps.strata, { db: deps.db, client: deps.client });
+  registerReplicaOperations(deps.strata, { db: deps.db, client: deps.client });
   const service: InstanceServiceDeps = { db: deps.db, client: deps.client, checkQuota, scramVerifier };
+  mountReplicaRoutes(app, service);
   const tenantOf = (c: Context<ApiEnv>) => c.get('principal').tenantId;
 
   app.openapi(routes.flavors, (c) => c.json({ flavors: listFlavors() }, 200));

@@ -2,6 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { MAX_INITIAL_DATABASES, MAX_INITIAL_USERS, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './service.js';
 import { INSTANCE_STATUSES, OPERATION_KINDS } from './sql.js';
+import { MAX_REPLICAS } from '../replicas/contract.js';
 
 /** Longest name or parameter value accepted in a body (names are shorter still; this bounds the work). */
 const MAX_TEXT_LENGTH = 256;
@@ -51,9 +52,19 @@ export const CreateInstanceBody = z
       )
       .max(MAX_INITIAL_USERS)
       .optional(),
+    replicas: z.number().int().min(0).max(MAX_REPLICAS).optional().openapi({ description: `Streaming read replicas, made once the instance is ACTIVE (0 to ${MAX_REPLICAS}; default 0)`, example: 1 }),
+    synchronous: z.boolean().optional().openapi({ description: 'Commits wait until one replica has them on disk (needs replicas)', example: false }),
   })
   .strict()
   .openapi('CreateInstance');
+
+export const AddReplicasBody = z
+  .object({
+    count: z.number().int().min(1).max(MAX_REPLICAS).optional().openapi({ description: `How many to add (default 1; at most ${MAX_REPLICAS} per primary)`, example: 1 }),
+    synchronous: z.boolean().optional().openapi({ description: "Sets the primary's mode: commits wait for one replica (true) or none (false)", example: true }),
+  })
+  .strict()
+  .openapi('AddReplicas');
 
 export const RenameInstanceBody = z.object({ name: z.string().min(1).max(MAX_TEXT_LENGTH) }).strict().openapi('RenameInstance');
 
@@ -75,8 +86,13 @@ export const InstanceSchema = z
     createdAt: z.string(),
     updatedAt: z.string(),
     currentOperation: z.object({ workflowId: z.string(), kind: z.enum(OPERATION_KINDS) }).nullable(),
+    role: z.enum(['primary', 'replica']).openapi({ description: 'A replica is a read-only streaming standby of replicaOf' }),
+    replicaOf: z.string().nullable(),
+    synchronous: z.boolean().openapi({ description: "A primary whose commits wait for one of its replicas" }),
   })
   .openapi('Instance');
+
+export const ReplicaListSchema = z.object({ replicas: z.array(InstanceSchema) }).openapi('ReplicaList');
 
 export const InstanceListSchema = z.object({ instances: z.array(InstanceSchema) }).openapi('InstanceList');
 

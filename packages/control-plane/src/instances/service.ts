@@ -10,6 +10,8 @@ import { placeInstance } from './nodes.js';
 import { OPERATIONS_QUEUE, OPERATION_WORKFLOWS, type LifecycleKind, type CreateOperationInput, type ResizeOperationInput, type SimpleOperationInput } from './operations.js';
 import { parameterProblems } from './parameters.js';
 import { recordInstanceUsers } from '../instance-admin/sql/instance-users.js';
+import { MAX_REPLICAS } from '../replicas/contract.js';
+import { planReplicas } from '../replicas/plan.js';
 import {
   addEvent,
   beginOperation,
@@ -17,6 +19,7 @@ import {
   insertInstance,
   listEvents,
   listInstances,
+  listReplicas,
   nameTaken,
   renameInstance,
   type InstanceEvent,
@@ -57,6 +60,10 @@ export interface CreateInstanceRequest {
   readonly parameters?: Readonly<Record<string, string>>;
   readonly databases?: readonly string[];
   readonly users?: ReadonlyArray<{ readonly name: string; readonly password: string; readonly grants?: ReadonlyArray<{ readonly database: string; readonly privilege: 'all' | 'read' }> }>;
+  /** Streaming read replicas made once the instance is ACTIVE (src/replicas/). */
+  readonly replicas?: number;
+  /** Commits wait for one replica to have them on disk. */
+  readonly synchronous?: boolean;
 }
 
 /** The instance as the API shows it. */
@@ -75,6 +82,11 @@ export interface InstanceJson {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly currentOperation: { readonly workflowId: string; readonly kind: OperationKind } | null;
+  /** `replica`: a read-only streaming standby of `replicaOf`. */
+  readonly role: 'primary' | 'replica';
+  readonly replicaOf: string | null;
+  /** A primary whose commits wait for one of its replicas. */
+  readonly synchronous: boolean;
 }
 
 /**
@@ -99,6 +111,9 @@ export function toInstanceJson(row: InstanceRow): InstanceJson {
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     currentOperation: row.operationId !== null && row.operationKind !== null ? { workflowId: row.operationId, kind: row.operationKind } : null,
+    role: row.replicaOf === null ? 'primary' : 'replica',
+    replicaOf: row.replicaOf,
+    synchronous: row.synchronous,
   };
 }
 
@@ -125,11 +140,13 @@ export async function createInstance(deps: InstanceServiceDeps, tenantId: string
     grants: (user.grants ?? databases.map((database) => ({ database, privilege: 'all' as const }))).map((grant) => ({ database: grant.database, privilege: grant.privilege })),
   }));
   const parameters = { ...(request.parameters ?? {}) };
+  const replicas = request.replicas ?? 0;
   const instanceId = newInstanceId();
   const operationId = newOperationId(instanceId, 'create');
   try {
     return await deps.db.transaction(async (tx) => {
-      await deps.checkQuota(tx, tenantId, { instances: 1, storageMb: flavor.storageMb, connections: flavor.maxConnections });
+      const copies = 1 + replicas;
+      await deps.checkQuota(tx, tenantId, { instances: copies, storageMb: flavor.storageMb * copies, connections: flavor.maxConnections * copies });
       if (await nameTaken(tx, tenantId, request.name)) throw nameTakenError(request.name);
       const nodeId = await placeInstance(tx, flavor.memoryMb, deps.nodeStaleAfterMs);
       if (nodeId === undefined) {
@@ -148,6 +165,7 @@ export async function createInstance(deps: InstanceServiceDeps, tenantId: string
         databases,
         defaultUser: users[0]?.name ?? null,
         operationId,
+        synchronous: request.synchronous ?? false,
       });
       await addEvent(tx, instanceId, 'create_started', `create on node ${nodeId} (${flavor.name})`, operationId);
       const provision: ProvisionInput = { instanceId, settings: { ...flavorSettings(flavor), ...parameters }, limits: flavorLimits(flavor), databases, users };
@@ -157,6 +175,8 @@ export async function createInstance(deps: InstanceServiceDeps, tenantId: string
       // The node starts provisioning at this commit rather than after the create workflow is
       // dequeued; the workflow only waits for this job (callAgent's enqueuedWithWorkflow).
       await deps.client.enqueue({ workflow: AGENT_JOBS.provision, queue: agentQueue(nodeId), workflowId: agentJobId(operationId, AGENT_JOBS.provision), appVersion: agentVersion(nodeId), transaction: tx }, provision);
+      // Its replicas wait for the create to end, then clone it.
+      if (replicas > 0) await planReplicas(tx, deps.client, row, replicas, operationId);
       await record?.(tx);
       return row;
     });
@@ -177,6 +197,9 @@ function validateCreate(request: CreateInstanceRequest): Flavor {
   if (first !== undefined) {
     throw new InstanceError(400, first.code, problems.map((p) => p.message).join('; '), { parameters: problems });
   }
+  const replicas = request.replicas ?? 0;
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) throw new InstanceError(400, 'invalid_request', `replicas must be a whole number from 0 to ${MAX_REPLICAS}, got ${String(replicas)}`);
+  if (request.synchronous === true && replicas === 0) throw new InstanceError(400, 'invalid_request', 'synchronous needs replicas: ask for at least one (replicas: 1), or add them later with POST /v1/instances/{instance}/replicas');
   const databases = request.databases ?? [];
   if (databases.length > MAX_INITIAL_DATABASES) throw new InstanceError(400, 'invalid_request', `at most ${MAX_INITIAL_DATABASES} databases per create; add more later`);
   const users = request.users ?? [];
@@ -208,7 +231,7 @@ export function nameTakenError(name: string): InstanceError {
 
 /** Statuses from which each operation may start. */
 const ALLOWED_FROM: Readonly<Record<Exclude<LifecycleKind, 'create'>, readonly InstanceStatus[]>> = {
-  delete: ['ACTIVE', 'STOPPED', 'ERROR', 'RESTART_REQUIRED', 'UNKNOWN'],
+  delete: ['ACTIVE', 'STOPPED', 'ERROR', 'RESTART_REQUIRED', 'UNKNOWN', 'FENCED'],
   stop: ['ACTIVE', 'RESTART_REQUIRED'],
   start: ['STOPPED'],
   restart: ['ACTIVE', 'RESTART_REQUIRED', 'STOPPED'],
@@ -236,6 +259,15 @@ export async function startOperation(
     const row = await requireIdle(tx, tenantId, ref);
     if (!ALLOWED_FROM[kind].includes(row.status)) {
       throw new InstanceError(409, 'invalid_state', `cannot ${kind} instance "${row.name}" while it is ${row.status}; it can ${kind} from ${ALLOWED_FROM[kind].join(', ')}`);
+    }
+    if (kind === 'delete' || kind === 'resize') {
+      const replicas = await listReplicas(tx, row.instanceId);
+      if (replicas.length > 0) {
+        throw new InstanceError(409, 'has_replicas', `instance "${row.name}" has replicas (${replicas.map((r) => r.name).join(', ')}); delete or detach them first (POST /v1/instances/{replica}/detach)`);
+      }
+    }
+    if (kind === 'resize' && row.replicaOf !== null) {
+      throw new InstanceError(409, 'is_replica', `instance "${row.name}" is a replica and runs its primary's flavor; detach it first to resize it`);
     }
     const operationId = newOperationId(row.instanceId, kind);
     let input: SimpleOperationInput | ResizeOperationInput = { instanceId: row.instanceId, nodeId: row.nodeId, priorStatus: row.status };

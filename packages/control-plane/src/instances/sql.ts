@@ -1,8 +1,11 @@
 // SQL of strata_cloud.instances and strata_cloud.instance_events (and the reads of the agent's strata_cloud.nodes that placement and liveness need).
 import type { Queryable } from '@strata/store';
 
-/** Instance statuses, as in Trove (RESTORING: restored in place, src/backups/), plus UNKNOWN (its node stopped heartbeating). */
-export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED', 'STOPPED', 'ERROR', 'DELETED', 'UNKNOWN', 'RESTORING'] as const;
+/**
+ * Instance statuses, as in Trove (RESTORING: restored in place, src/backups/), plus UNKNOWN (its
+ * node stopped heartbeating) and FENCED (a primary stopped for good when its replica was promoted, src/replicas/).
+ */
+export const INSTANCE_STATUSES = ['BUILD', 'ACTIVE', 'RESIZE', 'RESTART_REQUIRED', 'STOPPED', 'ERROR', 'DELETED', 'UNKNOWN', 'RESTORING', 'FENCED'] as const;
 /** One instance status. */
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 
@@ -10,7 +13,7 @@ export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
  * The kinds of operation on an instance (`configure`: attaching a configuration group,
  * src/instance-admin/; `restore` and `fork`: a new instance made from another's backups, src/backups/).
  */
-export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure', 'restore', 'fork'] as const;
+export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure', 'restore', 'fork', 'replicate', 'promote', 'detach'] as const;
 /** One kind of operation. */
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -36,12 +39,16 @@ export interface InstanceRow {
   readonly operationId: string | null;
   readonly operationKind: OperationKind | null;
   readonly error: string | null;
+  /** The primary this instance is a streaming replica of (src/replicas/); null for a primary. */
+  readonly replicaOf: string | null;
+  /** A primary whose commits wait for one of its replicas to have them on disk. */
+  readonly synchronous: boolean;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
 
 const COLUMNS = `instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id, host, port,
-  parameters, parameter_overrides, databases, default_user, operation_id, operation_kind, error, created_at, updated_at`;
+  parameters, parameter_overrides, databases, default_user, operation_id, operation_kind, error, replica_of, synchronous, created_at, updated_at`;
 
 /** A jsonb column as PGlite and node-postgres return it (parsed), or as text. */
 function jsonObject(value: unknown): Record<string, string> {
@@ -68,6 +75,8 @@ function toRow(row: Record<string, unknown>): InstanceRow {
     operationId: (row.operation_id as string | null) ?? null,
     operationKind: (row.operation_kind as OperationKind | null) ?? null,
     error: (row.error as string | null) ?? null,
+    replicaOf: (row.replica_of as string | null) ?? null,
+    synchronous: row.synchronous === true,
     createdAt: new Date(row.created_at as string | Date),
     updatedAt: new Date(row.updated_at as string | Date),
   };
@@ -94,16 +103,20 @@ export interface NewInstance {
   readonly databases: readonly string[];
   readonly defaultUser: string | null;
   readonly operationId: string;
-  /** The operation that makes it: a create (default), or a restore or fork from another instance's backups. */
-  readonly operationKind?: 'create' | 'restore' | 'fork';
+  /** The operation that makes it: a create (default), a restore or fork from another instance's backups, or a replicate. */
+  readonly operationKind?: 'create' | 'restore' | 'fork' | 'replicate';
+  /** The primary of a replica. */
+  readonly replicaOf?: string;
+  /** A primary whose commits wait for a replica. */
+  readonly synchronous?: boolean;
 }
 
 /** Inserts a new instance in BUILD with the operation that makes it. */
 export async function insertInstance(db: Queryable, instance: NewInstance): Promise<InstanceRow> {
   const { rows } = await db.query(
     `insert into strata_cloud.instances (instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id,
-       parameters, databases, default_user, operation_id, operation_kind)
-     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning ${COLUMNS}`,
+       parameters, databases, default_user, operation_id, operation_kind, replica_of, synchronous)
+     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning ${COLUMNS}`,
     [
       instance.instanceId,
       instance.tenantId,
@@ -118,6 +131,8 @@ export async function insertInstance(db: Queryable, instance: NewInstance): Prom
       instance.defaultUser,
       instance.operationId,
       instance.operationKind ?? 'create',
+      instance.replicaOf ?? null,
+      instance.synchronous ?? false,
     ],
   );
   return toRow(returned(rows, `insert of instance ${instance.instanceId}`));
@@ -152,6 +167,12 @@ export async function listInstances(db: Queryable, tenantId: string): Promise<In
 /** Every instance that is not deleted, of every tenant, oldest first (the platform admin's view). */
 export async function listAllInstances(db: Queryable): Promise<InstanceRow[]> {
   const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where status <> 'DELETED' order by created_at, instance_id`);
+  return rows.map(toRow);
+}
+
+/** The replicas of `primaryId` that are not deleted, oldest first. */
+export async function listReplicas(db: Queryable, primaryId: string): Promise<InstanceRow[]> {
+  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where replica_of = $1 and status <> 'DELETED' order by created_at, instance_id`, [primaryId]);
   return rows.map(toRow);
 }
 

@@ -1,0 +1,1 @@
+export { registerReplicaJobs } from './jobs.js';

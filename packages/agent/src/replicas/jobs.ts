@@ -1,0 +1,116 @@
+// The agent's replica jobs (replicate, promote, follow, fence, replication) as Strata workflows whose steps act on the node's ManagedClusters.
+import { ManagedCluster, cloneStandby, dropSlot, followPrimary, promoteStandby, setSynchronousStandbys, standbyStatuses, waitForStreaming } from '@strata/postgres';
+import type { Strata, WorkflowContext } from '@strata/transact';
+import {
+  AGENT_JOBS,
+  type FollowInput,
+  type InstanceRef,
+  type PromoteOutput,
+  type ProvisionOutput,
+  type ReplicateInput,
+  type ReplicationInput,
+  type ReplicationOutput,
+  type RunningOutput,
+} from '../contract.js';
+import { AgentError } from '../errors.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { setDesired } from '../sql/node-instances.js';
+
+/**
+ * Registers the replica jobs on `strata` (before `launch()`). Each is idempotent: a replicate
+ * adopts the standby an earlier attempt completed (a copy cut short is made again, its slot
+ * dropped first), a promote of a primary does nothing, a fence of a stopped instance only records it.
+ *
+ * @example
+ * registerReplicaJobs(strata, { db, nodeId, files });
+ */
+export function registerReplicaJobs(strata: Strata, host: JobHost): void {
+  strata.workflow(AGENT_JOBS.replicate, (ctx, input: ReplicateInput) => replicate(ctx, host, input));
+  strata.workflow(AGENT_JOBS.promote, (ctx, input: InstanceRef) => promote(ctx, host, input));
+  strata.workflow(AGENT_JOBS.follow, (ctx, input: FollowInput) => follow(ctx, host, input));
+  strata.workflow(AGENT_JOBS.fence, (ctx, input: InstanceRef) => fence(ctx, host, input));
+  strata.workflow(AGENT_JOBS.replication, (ctx, input: ReplicationInput) => replication(ctx, host, input));
+}
+
+async function replicate(ctx: WorkflowContext, host: JobHost, input: ReplicateInput): Promise<ProvisionOutput> {
+  const primaryRow = await ctx.step('find primary', () => requireInstance(host, input.primaryInstanceId));
+  // The row first, as a provision does: a directory without a row is an orphan reconcile removes.
+  const placed = await ctx.step('allocate', () => allocateInstance(host, input, false));
+  await ctx.step('clone', async () => {
+    const primary = await runningPrimary(host, primaryRow);
+    const cluster = await ManagedCluster.create(await host.files.template(), host.files.spec(input.instanceId, placed.port, input.settings), {
+      prepared: async (partial) => {
+        await cloneStandby(primary, partial, input.instanceId);
+        return true;
+      },
+    });
+    await cluster.setLimits(input.limits);
+  });
+  await ctx.step('start', async () => {
+    const cluster = await openCluster(host, placed);
+    await cluster.start();
+    await waitForStreaming(cluster);
+  }, { retry: CLUSTER_STEP_RETRY });
+  return { host: '127.0.0.1', port: placed.port };
+}
+
+async function promote(ctx: WorkflowContext, host: JobHost, input: InstanceRef): Promise<PromoteOutput> {
+  const row = await ctx.step('record desired', async () => {
+    const instance = await requireInstance(host, input.instanceId);
+    await setDesired(host.db, host.nodeId, input.instanceId, 'running');
+    return instance;
+  });
+  await ctx.step('promote', async () => {
+    const cluster = await openCluster(host, row);
+    await cluster.start();
+    await promoteStandby(cluster);
+  }, { retry: CLUSTER_STEP_RETRY });
+  return { promoted: true };
+}
+
+async function follow(ctx: WorkflowContext, host: JobHost, input: FollowInput): Promise<RunningOutput> {
+  const rows = await ctx.step('find instances', async () => ({ standby: await requireInstance(host, input.instanceId), primary: await requireInstance(host, input.primaryInstanceId) }));
+  return ctx.step('follow', async () => {
+    const standby = await openCluster(host, rows.standby);
+    await standby.start();
+    await followPrimary(standby, await runningPrimary(host, rows.primary), input.instanceId);
+    await waitForStreaming(standby);
+    return { running: true };
+  }, { retry: CLUSTER_STEP_RETRY });
+}
+
+/**
+ * Fences an instance: it is recorded as stopped first (so neither a reconcile after an agent
+ * restart nor anything else starts it again), then stopped at once, without waiting for clients.
+ */
+async function fence(ctx: WorkflowContext, host: JobHost, input: InstanceRef): Promise<RunningOutput> {
+  const row = await ctx.step('record desired', async () => {
+    const instance = await requireInstance(host, input.instanceId);
+    await setDesired(host.db, host.nodeId, input.instanceId, 'stopped');
+    return instance;
+  });
+  return ctx.step('stop', async () => {
+    const cluster = await openCluster(host, row);
+    await cluster.stop('immediate');
+    return { running: await cluster.isRunning() };
+  }, { retry: CLUSTER_STEP_RETRY });
+}
+
+async function replication(ctx: WorkflowContext, host: JobHost, input: ReplicationInput): Promise<ReplicationOutput> {
+  const row = await ctx.step('find primary', () => requireInstance(host, input.instanceId));
+  return ctx.step('apply', async () => {
+    const primary = await runningPrimary(host, row);
+    // Commits stop waiting for a standby before its slot goes: never the other way round.
+    await setSynchronousStandbys(primary, input.synchronousStandbys.filter((name) => input.standbys.includes(name)));
+    const slots = await primary.query<{ name: string }>("select slot_name as name from pg_replication_slots where slot_type = 'physical' order by 1");
+    const droppedSlots = slots.map((slot) => slot.name).filter((name) => !input.standbys.includes(name));
+    for (const name of droppedSlots) await dropSlot(primary, name);
+    return { standbys: await standbyStatuses(primary), droppedSlots };
+  }, { retry: CLUSTER_STEP_RETRY });
+}
+
+async function runningPrimary(host: JobHost, row: Awaited<ReturnType<typeof requireInstance>>): Promise<ManagedCluster> {
+  const cluster = await openCluster(host, row);
+  if (!(await cluster.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${row.instanceId} is stopped; start it to replicate from it`);
+  return cluster;
+}
