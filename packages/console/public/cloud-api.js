@@ -20,11 +20,12 @@ function setApiKey(key) {
 }
 
 /** Calls the API through the console; errors carry the API's status, code and message. */
-export async function cloudCall(method, path) {
+export async function cloudCall(method, path, body) {
   const key = storedApiKey();
+  const headers = { Accept: 'application/json', ...(key ? { 'X-Strata-Api-Key': key } : {}), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) };
   let response;
   try {
-    response = await fetch(`/api/cloud${path}`, { method, headers: { Accept: 'application/json', ...(key ? { 'X-Strata-Api-Key': key } : {}) } });
+    response = await fetch(`/api/cloud${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   } catch {
     throw new ApiError(0, 'CONSOLE_UNREACHABLE', 'the console server does not answer; is it still running?');
   }
@@ -48,9 +49,24 @@ export const cloudApi = {
   operations: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/operations`),
   databases: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/databases`),
   users: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/users`),
+  /** Samples of `[from, to]` (ISO 8601), at most `limit` — the newest of the range. */
+  metrics: (instance, from, to, limit) => cloudCall('GET', `/v1/instances/${enc(instance)}/metrics?from=${enc(from)}&to=${enc(to)}&limit=${limit}`),
+  backups: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/backups`),
+  restorePoints: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/restore-points`),
+  backupPolicy: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/backup-policy`),
+  /** A new instance from `instance`'s backups: body `{ name, backup? | time? | restorePoint? }` (none: the latest state). */
+  restore: (instance, body) => cloudCall('POST', `/v1/instances/${enc(instance)}/restore`, body),
+  replicas: (instance) => cloudCall('GET', `/v1/instances/${enc(instance)}/replicas`),
+  alerts: (limit = 200) => cloudCall('GET', `/v1/alerts?limit=${limit}`),
+  alertRules: () => cloudCall('GET', '/v1/alerts/rules'),
   audit: (limit = 200) => cloudCall('GET', `/v1/audit?limit=${limit}`),
   verifyAudit: () => cloudCall('POST', '/v1/audit/verify'),
 };
+
+/** The console's page of an instance (by ID or name). */
+export function instanceHref(instance) {
+  return `/instances/${encodeURIComponent(instance)}`;
+}
 
 /** The array of a list answer: the answer itself, or its `key` (or `items`) field. */
 export function listOf(body, key) {
@@ -104,14 +120,16 @@ function ApiKeyForm() {
     </div>`;
 }
 
-/** ACTIVE green, the passing states amber, STOPPED/DELETED grey, ERROR/UNKNOWN red. */
+/** ACTIVE green, the passing states amber, STOPPED/DELETED/FENCED grey, ERROR/UNKNOWN red. */
 const STATUS_CLASSES = {
   ACTIVE: 'status-success',
   BUILD: 'status-pending',
   RESIZE: 'status-pending',
   RESTART_REQUIRED: 'status-pending',
+  RESTORING: 'status-pending',
   STOPPED: 'status-cancelled',
   DELETED: 'status-cancelled',
+  FENCED: 'status-cancelled',
   ERROR: 'status-error',
   UNKNOWN: 'status-error',
 };

@@ -42,3 +42,27 @@ export function formatValue(value, maxChars = 20_000) {
   const text = value === undefined ? 'undefined' : JSON.stringify(value, null, 2);
   return text.length > maxChars ? `${text.slice(0, maxChars)}\n… (${text.length - maxChars} more characters)` : text;
 }
+
+/** "512 B", "1.5 KiB", "24.0 MiB", "3.20 GiB". */
+export function formatBytes(bytes) {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(Math.abs(value) < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** "7", "12.5", "1,204": at most `digits` decimals, grouped. */
+export function formatNumber(value, digits = 2) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  return value.toLocaleString('en-US', { maximumFractionDigits: digits });
+}
+
+/** An ISO 8601 instant in UTC to the second, as the API takes it: "2026-01-31T12:04:05Z". */
+export function isoSeconds(date) {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+}

@@ -1,39 +1,19 @@
 // The database service's instances: the list with each one's status, and one instance's page —
-// connection string, flavor, databases, users, and its recent operations as the durable workflows
-// they are (each links to the workflow's own page, with its steps).
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { CloudGate, InstanceStatus, cloudApi, itemOf, listOf } from './cloud-api.js';
+// connection string, flavor, databases, users, its metrics, backups (and the restore form),
+// replicas and alerts (each a page-instance-*.js of its own), and its recent operations as the
+// durable workflows they are (each links to the workflow's own page, with its steps).
+import { CloudGate, InstanceStatus, cloudApi, instanceHref, itemOf, listOf } from './cloud-api.js';
+import { useCloudData } from './cloud-data.js';
 import { Empty, ErrorBanner, Link, StatusBadge, workflowHref } from './components.js';
 import { formatRelative, formatTime } from './format.js';
 import { html } from './html.js';
-import { useLiveRefresh } from './live.js';
+import { AlertsSection } from './page-instance-alerts.js';
+import { BackupsSection } from './page-instance-backups.js';
+import { MetricsSection } from './page-instance-metrics.js';
+import { ReplicasSection } from './page-instance-replicas.js';
 
 /** Workflow statuses an operation ends in. */
 const FINISHED = ['SUCCESS', 'ERROR', 'CANCELLED'];
-
-export function instanceHref(instance) {
-  return `/instances/${encodeURIComponent(instance)}`;
-}
-
-/** Loads `fetch()` now, on every change the console hears of, and every few seconds. */
-function useCloudData(fetch, deps = []) {
-  const [state, setState] = useState({ data: null, error: null, notFound: false });
-  const generation = useRef(0);
-  const load = () => {
-    const mine = generation.current;
-    return fetch().then(
-      (data) => mine === generation.current && setState({ data, error: null, notFound: false }),
-      (error) => mine === generation.current && setState((current) => ({ ...current, error, notFound: error.status === 404 })),
-    );
-  };
-  useEffect(() => {
-    generation.current += 1;
-    setState({ data: null, error: null, notFound: false });
-    load();
-  }, deps);
-  useLiveRefresh(load);
-  return state;
-}
 
 export function InstancesPage() {
   return html`<section class="page" data-testid="instances-page">
@@ -128,6 +108,11 @@ function InstanceDetail({ instance }) {
               <td>${(u.grants ?? []).length === 0 ? html`<span class="muted">—</span>` : u.grants.map((g) => html`<span class="tag">${g.database}: ${g.privilege}</span>`)}</td>
             </tr>`)}</tbody>
           </table></div>`}
+
+    <${MetricsSection} key=${`metrics-${i.id}`} instance=${i.id} />
+    <${BackupsSection} key=${`backups-${i.id}`} instance=${i} />
+    <${ReplicasSection} key=${`replicas-${i.id}`} instance=${i} />
+    <${AlertsSection} key=${`alerts-${i.id}`} instance=${i} />
 
     <h2>Recent operations</h2>
     <p class="muted">Each operation is a durable Strata workflow: open it to see its steps (the agent's actions).</p>

@@ -9,8 +9,9 @@ import { mountCloudRoutes, type CloudOptions } from './cloud/index.js';
 import type { IncomingMessage } from 'node:http';
 import { ConsoleRequestError, toErrorResponse } from './errors.js';
 import { toPlainJson } from './json.js';
-import { HEADER_BYTES_MAX, REQUEST_BODY_BYTES_MAX, REQUEST_BODY_DRAIN_BYTES_MAX, URL_LENGTH_MAX, bodyTooLarge, headerBytes, headersTooLarge, urlTooLong, type Refusal } from './limits.js';
-import { checkIdentifier, parseBodyObject, parseForkBody, parseListQuery, parseLoginBody, parseRestartBody } from './params.js';
+import { HEADER_BYTES_MAX, URL_LENGTH_MAX, headerBytes, headersTooLarge, urlTooLong, type Refusal } from './limits.js';
+import { checkIdentifier, parseForkBody, parseListQuery, parseLoginBody, parseRestartBody } from './params.js';
+import { readBodyObject } from './request-body.js';
 import { credentialOf, sessionCookie, type ConsoleAuthenticator, type ConsolePrincipal } from './security/authentication.js';
 import { normalizeHostHeader } from './security/hosts.js';
 import { securityHeaders } from './security/headers.js';
@@ -111,7 +112,7 @@ export function createApp({ client, feed, assets, streamClosers, security, cloud
 
   // Logging in: a browser exchanges the token for an HttpOnly, SameSite=Strict session cookie.
   app.post('/api/login', async (c) => {
-    const { token } = parseLoginBody(await readBody(c));
+    const { token } = parseLoginBody(await readBodyObject(c));
     if (security.authenticate === undefined) return c.json({ authenticated: true, required: false });
     const principal = await security.authenticate(token);
     if (principal === undefined) {
@@ -151,14 +152,14 @@ export function createApp({ client, feed, assets, streamClosers, security, cloud
   });
   app.post('/api/workflows/:id/restart', async (c) => {
     const id = workflowIdOf(c);
-    const options = parseRestartBody(await readBody(c));
+    const options = parseRestartBody(await readBodyObject(c));
     const workflowId = await admin.restart(id, { ...options, actor: actorOf(c) });
     feed.changed();
     return c.json({ workflowId }, 201);
   });
   app.post('/api/workflows/:id/fork', async (c) => {
     const id = workflowIdOf(c);
-    const { fromStep, ...options } = parseForkBody(await readBody(c));
+    const { fromStep, ...options } = parseForkBody(await readBodyObject(c));
     const workflowId = await admin.fork(id, fromStep, { ...options, actor: actorOf(c) });
     feed.changed();
     return c.json({ workflowId }, 201);
@@ -348,36 +349,6 @@ function decodes(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * The JSON object of a POST body (empty: `{}`), read up to {@link REQUEST_BODY_BYTES_MAX} bytes:
- * a larger one is refused with a 413 as soon as it is known, whatever Content-Length said.
- */
-async function readBody(c: Context<Env>): Promise<Record<string, unknown>> {
-  const declared = c.req.header('Content-Length');
-  if (declared !== undefined && Number(declared) > REQUEST_BODY_BYTES_MAX) throw tooLarge();
-  const stream = c.req.raw.body;
-  if (stream === null) return parseBodyObject('');
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    if (bytes <= REQUEST_BODY_BYTES_MAX) chunks.push(value);
-    // Past the limit the rest is read and dropped, so the client gets the 413 rather than a reset
-    // connection; past the drain bound the connection goes.
-    else if (bytes > REQUEST_BODY_DRAIN_BYTES_MAX) await reader.cancel().catch(() => {});
-  }
-  if (bytes > REQUEST_BODY_BYTES_MAX) throw tooLarge();
-  return parseBodyObject(Buffer.concat(chunks).toString('utf8'));
-}
-
-function tooLarge(): ConsoleRequestError {
-  const { status, body } = bodyTooLarge();
-  return new ConsoleRequestError(status, body.error.code, body.error.message);
 }
 
 /**

@@ -1,4 +1,4 @@
-// The web UI is plain ES modules: the console's own files from public/, and Preact and htm
+// The web UI is plain ES modules: the console's own files from public/, and Preact, htm and uPlot
 // straight from node_modules, mapped to bare names by the import map in index.html. No build
 // step: what is in the repository is what the browser runs.
 
@@ -18,11 +18,16 @@ export interface Asset {
 /** The console's own files, served under `/assets/`. */
 const PUBLIC_DIR = new URL('../public/', import.meta.url);
 
-/** Third-party modules, served under `/vendor/` under the names index.html's import map uses. */
+/**
+ * Third-party files, served under `/vendor/` under the names index.html uses (its import map and
+ * stylesheet links). uPlot's package has no `exports`, so its ES module and CSS are named by path.
+ */
 const VENDOR_MODULES: Readonly<Record<string, string>> = {
   'preact.mjs': 'preact',
   'preact-hooks.mjs': 'preact/hooks',
   'htm.mjs': 'htm',
+  'uplot.mjs': 'uplot/dist/uPlot.esm.js',
+  'uplot.css': 'uplot/dist/uPlot.min.css',
 };
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {

@@ -1,6 +1,7 @@
-// The database service's pages — Instances (list and one instance) and Audit — against a real
-// control plane and node agent started in this process (real PostgreSQL instances), reached
-// through the console's own backend, driven in headless Chromium.
+// The database service's pages — Instances (list and one instance, with its metrics, backups,
+// restore form, replicas and alerts) and Audit — against a real control plane and node agent
+// started in this process (real PostgreSQL instances, backups in a pgBackRest repository, metrics
+// sampled every 500 ms), reached through the console's own backend, driven in headless Chromium.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,8 +18,12 @@ const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const SCREENSHOT_DIR = join(ROOT_DIR, 'test-artifacts', 'console');
 /** The pages answer in a few hundred ms; this bounds a slow CI machine. */
 const UI_TIMEOUT_MS = 15_000;
-/** Bound on an instance becoming ACTIVE (copy of a template and a start: about a second here). */
+/** Bound on an instance becoming ACTIVE (copy of a template and a start: about a second here; a restore: seconds). */
 const ACTIVE_TIMEOUT_MS = 120_000;
+/** Bound on what waits for the platform's own pace: a backup, the sampler, an alert evaluation (every 10 s). */
+const PLATFORM_TIMEOUT_MS = 120_000;
+/** The charts that have data on a primary without replicas. */
+const SAMPLED_METRICS = ['connections', 'transactionsPerSecond', 'cacheHitRatio', 'databaseBytes'] as const;
 
 const skip = engines().includes('postgres') ? false : 'needs PostgreSQL (STRATA_TEST_ENGINES excludes it)';
 
@@ -42,6 +47,30 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
   return { status: response.status, json: (await response.json()) as T };
 }
 
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = PLATFORM_TIMEOUT_MS): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Pixels of a chart's canvas in the series' colour (the accent, #2f5bd3): its line drawn from the data. */
+function seriesPixels(metric: string): Promise<number> {
+  return page.evaluate((name) => {
+    const canvas = document.querySelector<HTMLCanvasElement>(`figure[data-metric="${name}"] canvas`);
+    const context = canvas?.getContext('2d');
+    if (!canvas || !context) return 0;
+    const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+    let count = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i]! < 110 && data[i + 1]! < 150 && data[i + 2]! > 170 && data[i + 3]! > 200) count++;
+    return count;
+  }, metric);
+}
+
 function screenshot(name: string): Promise<Buffer> {
   return page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
 }
@@ -51,7 +80,7 @@ before(async () => {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const executablePath = await ensureChromium();
   rootDir = mkdtempSync(join(tmpdir(), 'strata-console-cloud-'));
-  platform = await startPlatform({ database: await freshPostgresUrl(), rootDir });
+  platform = await startPlatform({ database: await freshPostgresUrl(), rootDir, backups: true });
 
   const created = await api<typeof instance>('POST', '/v1/instances', { name: 'shop-db', flavor: 'tiny', databases: ['app'], users: [{ name: 'alice', password: 'alice-password-1' }] });
   assert.equal(created.status, 202, JSON.stringify(created.json));
@@ -136,6 +165,131 @@ test("an instance's page: connection string, flavor, databases, users, and its o
   await screenshot('cloud-operation-workflow');
 });
 
+test("an instance's metrics are charts of its samples, over the last hour, 6 hours or day", { skip }, async () => {
+  await page.goto(`${strataConsole.url}/instances/shop-db`);
+  const section = page.getByTestId('metrics-section');
+  await section.waitFor();
+  assert.equal(await section.getAttribute('data-range'), '1h');
+  // The page reads the samples again every few seconds; the sampler writes one every 500 ms.
+  const charted = (minimum: number) => page.waitForFunction(
+    ([metrics, least]) => metrics.every((metric) => {
+      const figure = document.querySelector(`figure[data-metric="${metric}"]`);
+      return figure?.querySelector('canvas') && Number(figure.getAttribute('data-points')) >= least;
+    }),
+    [SAMPLED_METRICS, minimum] as const,
+    { timeout: PLATFORM_TIMEOUT_MS },
+  );
+  await charted(3);
+  // A minute of samples in an hour's width is a short stroke: a few pixels of the series' colour.
+  for (const metric of SAMPLED_METRICS) await until(`${metric}'s line drawn on its canvas`, async () => ((await seriesPixels(metric)) >= 3 ? true : undefined), UI_TIMEOUT_MS);
+  const sampled = (await api<{ samples: unknown[] }>('GET', `/v1/instances/${instance.id}/metrics`)).json.samples.length;
+  assert.ok(sampled >= 3, `the API has the samples the charts show (${sampled})`);
+  // A primary with no replica has no lag to chart, and says so.
+  assert.equal(await page.locator('figure[data-metric="replicationLagSeconds"]').getAttribute('data-points'), '0');
+  assert.match((await page.locator('figure[data-metric="replicationLagSeconds"]').textContent()) ?? '', /No replica streams from this instance/);
+  assert.match((await page.locator('figure[data-metric="databaseBytes"] figcaption').textContent()) ?? '', /\d+(\.\d+)? MiB now/);
+  await section.screenshot({ path: join(SCREENSHOT_DIR, 'cloud-instance-metrics.png') });
+
+  await section.locator('button[data-range="6h"]').click();
+  await page.locator('[data-testid=metrics-section][data-range="6h"]').waitFor();
+  assert.equal(await section.locator('button[data-range="6h"]').getAttribute('aria-pressed'), 'true');
+  await charted(3);
+  await section.locator('button[data-range="24h"]').click();
+  await page.locator('[data-testid=metrics-section][data-range="24h"]').waitFor();
+  await charted(3);
+});
+
+test("an instance's backups list the one taken when it was born, its restore window and its restore points", { skip }, async () => {
+  // The first backup starts once the instance is ACTIVE; wait for it through the API.
+  await until('the initial backup to complete', async () => {
+    const listed = await api<{ backups: { trigger: string; status: string }[] }>('GET', '/v1/instances/shop-db/backups');
+    return listed.json.backups.find((b) => b.trigger === 'initial' && b.status === 'COMPLETED');
+  });
+  const point = await api<{ name: string }>('POST', '/v1/instances/shop-db/restore-points', { name: 'before-console-test' });
+  assert.equal(point.status, 202, JSON.stringify(point.json));
+  await page.goto(`${strataConsole.url}/instances/shop-db`);
+  const initial = page.locator('[data-testid=backup-table] tr[data-trigger="initial"]');
+  await initial.waitFor();
+  assert.equal(await initial.getByTestId('backup-status').getAttribute('data-status'), 'COMPLETED');
+  assert.match((await initial.textContent()) ?? '', /^bak_\S+full \(initial\)COMPLETED\d+(\.\d+)? MiB\d+(\.\d+)? (KiB|MiB)\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+  assert.match((await page.getByTestId('restore-window').textContent()) ?? '', /Restorable to any moment from \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+  const restorePoint = page.locator('[data-testid=restore-point-table] tr[data-restore-point="before-console-test"]');
+  await restorePoint.locator('[data-status="CREATED"]').waitFor({ timeout: PLATFORM_TIMEOUT_MS });
+  await page.getByTestId('backups-section').screenshot({ path: join(SCREENSHOT_DIR, 'cloud-instance-backups.png') });
+});
+
+test('the restore form shows the API\'s error for a bad moment, and restores a good one into a new instance that becomes ACTIVE', { skip }, async () => {
+  await page.goto(`${strataConsole.url}/instances/shop-db`);
+  const form = page.getByTestId('restore-form');
+  await form.waitFor();
+  await form.getByTestId('restore-target').selectOption('time');
+  const time = form.getByTestId('restore-time');
+  assert.match(await time.inputValue(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'a moment starts as now');
+  await form.getByTestId('restore-name').fill('shop-db-bad');
+
+  // Not ISO 8601, and in the future: the control plane refuses both with its typed error, and makes nothing.
+  await time.fill('yesterday at noon');
+  await form.getByTestId('restore-submit').click();
+  const error = form.getByTestId('error-banner');
+  await error.waitFor();
+  assert.match((await error.textContent()) ?? '', /invalid_time.*time must be an ISO 8601 timestamp with a zone.*"yesterday at noon"/);
+  await form.screenshot({ path: join(SCREENSHOT_DIR, 'cloud-restore-bad-time.png') });
+  await time.fill(new Date(Date.now() + 3_600_000).toISOString());
+  await form.getByTestId('restore-submit').click();
+  await form.locator('[data-testid=error-banner]', { hasText: 'is in the future' }).waitFor();
+  assert.equal((await api('GET', '/v1/instances/shop-db-bad')).status, 404, 'a refused restore makes no instance');
+
+  // A moment inside the restore window (it opens just after the first backup's end).
+  const { restorableFrom } = (await api<{ restorableFrom: string }>('GET', '/v1/instances/shop-db/backups')).json;
+  await until('the restore window to open', async () => (Date.now() > Date.parse(restorableFrom) + 1_000 ? true : undefined));
+  await time.fill(new Date().toISOString());
+  await form.getByTestId('restore-name').fill('shop-db-pitr');
+  await form.getByTestId('restore-submit').click();
+  const result = form.getByTestId('restore-result');
+  await result.waitFor();
+  assert.equal(await form.getByTestId('error-banner').count(), 0, 'the error of the refused attempt is gone');
+  const restoredId = await result.getAttribute('data-instance-id');
+  assert.match(restoredId ?? '', /\S/);
+  await result.locator('[data-testid=restored-status][data-status="ACTIVE"]').waitFor({ timeout: ACTIVE_TIMEOUT_MS });
+  await form.screenshot({ path: join(SCREENSHOT_DIR, 'cloud-restore-done.png') });
+  const restored = (await api<{ name: string; status: string; currentOperation: { kind: string } | null }>('GET', `/v1/instances/${restoredId}`)).json;
+  assert.equal(restored.name, 'shop-db-pitr');
+  assert.equal(restored.status, 'ACTIVE');
+
+  // Its link opens the new instance's page.
+  await result.getByTestId('restored-instance').click();
+  await page.locator('[data-testid=instance-page] h1', { hasText: 'shop-db-pitr' }).waitFor();
+  assert.equal(await page.getByTestId('instance-status').first().getAttribute('data-status'), 'ACTIVE');
+  assert.equal(new URL(page.url()).pathname, `/instances/${restoredId}`);
+});
+
+test("an instance's replicas: none for an instance made without any", { skip }, async (t) => {
+  const route = await api('GET', '/v1/instances/shop-db/replicas');
+  if (route.status === 404) t.diagnostic('this control plane has no GET /v1/instances/{instance}/replicas yet: the section shows none');
+  await page.goto(`${strataConsole.url}/instances/shop-db`);
+  await page.locator('[data-testid=replicas-section] [data-testid=empty-replicas]').waitFor();
+  assert.equal(await page.getByTestId('replica-of').count(), 0, 'shop-db is no replica');
+});
+
+test("an instance's alerts: a rule of the tenant's firing on it shows under Firing now and in its events", { skip }, async () => {
+  const rule = await api<{ id: string }>('POST', '/v1/alerts/rules', { name: 'console-any-connection', instance: 'shop-db', metric: 'connections', comparison: '>', threshold: -1, durationSeconds: 0 });
+  assert.equal(rule.status, 201, JSON.stringify(rule.json));
+  await page.goto(`${strataConsole.url}/instances/shop-db`);
+  const section = page.getByTestId('alerts-section');
+  await section.waitFor();
+  // Rules are evaluated every 10 s; the page reads the alerts again every few seconds.
+  const firing = section.locator('[data-testid=firing-table] tr[data-rule="console-any-connection"]');
+  await firing.waitFor({ timeout: PLATFORM_TIMEOUT_MS });
+  assert.match((await firing.textContent()) ?? '', /FIRING console-any-connectionconnections > -1\d/);
+  const event = section.locator('[data-testid=alert-event-table] tr[data-event="firing"][data-rule="console-any-connection"]');
+  await event.waitFor();
+  assert.match((await event.textContent()) ?? '', /firingconsole-any-connection connections/);
+  await section.screenshot({ path: join(SCREENSHOT_DIR, 'cloud-instance-alerts.png') });
+  // The rule is shop-db's alone: the restored instance's page shows nothing firing.
+  await page.goto(`${strataConsole.url}/instances/shop-db-pitr`);
+  await page.locator('[data-testid=alerts-section] [data-testid=empty-firing]').waitFor();
+});
+
 test('the audit page lists the calls and shows the hash chain intact; a changed row shows it broken', { skip }, async () => {
   await page.goto(`${strataConsole.url}/audit`);
   const verdict = page.getByTestId('audit-verify');
@@ -174,16 +328,43 @@ test('the console passes on only the calls its pages make, and only with a key',
     fetch(`${strataConsole.url}${path}`, { method, headers: key === undefined ? {} : { 'X-Strata-Api-Key': key } });
   const listed = await call('GET', '/api/cloud/v1/instances', platform.adminKey);
   assert.equal(listed.status, 200);
-  assert.deepEqual(((await listed.json()) as { instances: { name: string }[] }).instances.map((i) => i.name), ['shop-db']);
+  assert.ok(((await listed.json()) as { instances: { name: string }[] }).instances.some((i) => i.name === 'shop-db'));
   const noKey = await call('GET', '/api/cloud/v1/instances');
   assert.equal(noKey.status, 401);
   assert.equal(((await noKey.json()) as { error: { code: string } }).error.code, 'CONSOLE_API_KEY_MISSING');
-  for (const [method, path] of [['GET', '/api/cloud/v1/keys'], ['POST', '/api/cloud/v1/instances'], ['POST', `/api/cloud/v1/instances/${instance.id}/stop`], ['GET', '/api/cloud/v1/nodes']] as const) {
+  const refusedCalls = [
+    ['GET', '/api/cloud/v1/keys'],
+    ['POST', '/api/cloud/v1/instances'],
+    ['POST', `/api/cloud/v1/instances/${instance.id}/stop`],
+    ['GET', '/api/cloud/v1/nodes'],
+    ['POST', `/api/cloud/v1/instances/${instance.id}/restore-in-place`],
+    ['POST', `/api/cloud/v1/instances/${instance.id}/fork`],
+    ['POST', `/api/cloud/v1/instances/${instance.id}/backups`],
+    ['POST', '/api/cloud/v1/alerts/rules'],
+    ['GET', '/api/cloud/v1/alerts/webhook'],
+    ['GET', `/api/cloud/v1/instances/${instance.id}/restore/extra`],
+  ] as const;
+  for (const [method, path] of refusedCalls) {
     const refused = await call(method, path, platform.adminKey);
     assert.equal(refused.status, 404, `${method} ${path}`);
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'CONSOLE_NOT_FOUND', `${method} ${path}`);
   }
   assert.equal((await api<{ status: string }>('GET', '/v1/instances/shop-db')).json.status, 'ACTIVE', 'nothing was stopped');
+  // The restore's body is passed on only as a JSON object within the console's body limit.
+  const restore = (body: string) =>
+    fetch(`${strataConsole.url}/api/cloud/v1/instances/${instance.id}/restore`, { method: 'POST', headers: { 'X-Strata-Api-Key': platform.adminKey, 'Content-Type': 'application/json' }, body });
+  const notJson = await restore('{"name": ');
+  assert.equal(notJson.status, 400);
+  assert.equal(((await notJson.json()) as { error: { code: string } }).error.code, 'CONSOLE_INVALID_BODY');
+  const tooLarge = await restore(JSON.stringify({ name: 'x'.repeat(20_000) }));
+  assert.equal(tooLarge.status, 413);
+  assert.equal(((await tooLarge.json()) as { error: { code: string } }).error.code, 'CONSOLE_BODY_TOO_LARGE');
+  // The control plane's own refusal comes back as it is.
+  const unnamed = await restore('{}');
+  assert.equal(unnamed.status, 400);
+  assert.equal(((await unnamed.json()) as { error: { code: string } }).error.code, 'invalid_request');
+  const names = ((await (await call('GET', '/api/cloud/v1/instances', platform.adminKey)).json()) as { instances: { name: string }[] }).instances.map((i) => i.name);
+  assert.deepEqual(names.sort(), ['shop-db', 'shop-db-pitr'], 'no refused restore made an instance');
   // A console without a control plane says how to connect one.
   await page.goto(`${bareConsole.url}/instances`);
   await page.getByTestId('cloud-not-configured').waitFor();
@@ -197,6 +378,15 @@ test('at 360 px wide no cloud page scrolls sideways', { skip }, async () => {
     for (const [path, ready] of [['/instances', 'instance-table'], ['/instances/shop-db', 'operation-table'], ['/audit', 'audit-table']] as const) {
       await narrow.goto(`${strataConsole.url}${path}`);
       await narrow.getByTestId(ready).waitFor();
+      if (path === '/instances/shop-db') {
+        // Every section drawn: the charts, the backups with the restore form (a moment chosen), the alerts.
+        await narrow.locator('figure[data-metric="connections"] canvas').waitFor();
+        await narrow.getByTestId('backup-table').waitFor();
+        await narrow.getByTestId('firing-table').waitFor();
+        await narrow.getByTestId('restore-target').selectOption('time');
+        await narrow.getByTestId('restore-time').waitFor();
+        await narrow.screenshot({ path: join(SCREENSHOT_DIR, 'cloud-narrow-instance.png'), fullPage: true });
+      }
       const { scrollWidth, clientWidth } = await narrow.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, clientWidth: document.scrollingElement!.clientWidth }));
       assert.ok(scrollWidth <= clientWidth, `${path}: the page is ${scrollWidth} px wide in a ${clientWidth} px window`);
     }
