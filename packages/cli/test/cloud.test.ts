@@ -264,6 +264,31 @@ describe('strata instances, databases, users, audit against a real control plane
     for (const name of ['ledger-fork', 'ledger-one-note', 'ledger']) assertExit(await quick(['instances', 'delete', name, '--wait']), 0, `delete ${name}`);
   });
 
+  test('replicas: create --replicas, list with lag, add --wait, promote --wait (the primary FENCED), detach; promote of a primary exits 4', async () => {
+    parsed<InstanceJson>(await strata(['instances', 'create', 'feed', '--flavor', 'tiny', '--replicas', '1', '--wait', '--json']), 'instances create --replicas');
+    const added = await strata(['replicas', 'add', 'feed', '--wait', '--json']);
+    assertExit(added, 0, 'replicas add --wait');
+    assert.equal(parsed<InstanceJson & { role: string }>(added, 'replicas add').role, 'replica');
+    const deadline = Date.now() + CLI_TIMEOUT_MS;
+    let listed = parsed<{ replicas: Array<InstanceJson & { replicationLagSeconds: number | null }> }>(await quick(['replicas', 'list', 'feed', '--json']), 'replicas list');
+    while (listed.replicas.some((r) => r.status !== 'ACTIVE' || r.replicationLagSeconds === null) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      listed = parsed(await quick(['replicas', 'list', 'feed', '--json']), 'replicas list');
+    }
+    assert.deepEqual(listed.replicas.map((r) => [r.name, r.status]), [['feed-r1', 'ACTIVE'], ['feed-r2', 'ACTIVE']]);
+    assert.ok(listed.replicas.every((r) => typeof r.replicationLagSeconds === 'number'), 'each replica has a sampled lag');
+    assert.match((await quick(['replicas', 'list', 'feed'])).stdout, /^ID\s+NAME\s+STATUS\s+ADDRESS\s+LAG/);
+    assertRefused(await quick(['replicas', 'promote', 'feed']), 4, 'promote of a primary', 'not_a_replica');
+    assertRefused(await quick(['replicas', 'add', 'feed', '--count', '9']), 2, 'too many', '--count');
+    const promoted = parsed<InstanceJson & { role: string }>(await strata(['replicas', 'promote', 'feed-r1', '--wait', '--json']), 'replicas promote --wait');
+    assert.deepEqual([promoted.status, promoted.role], ['ACTIVE', 'primary']);
+    assert.equal(parsed<InstanceJson>(await quick(['instances', 'show', 'feed', '--json']), 'the old primary').status, 'FENCED');
+    assert.match((await quick(['instances', 'show', 'feed-r2'])).stdout, /role\s+replica of ins_/);
+    const detached = parsed<InstanceJson & { role: string }>(await strata(['replicas', 'detach', 'feed-r2', '--wait', '--json']), 'replicas detach --wait');
+    assert.deepEqual([detached.status, detached.role], ['ACTIVE', 'primary']);
+    for (const name of ['feed', 'feed-r2', 'feed-r1']) assertExit(await quick(['instances', 'delete', name, '--wait']), 0, `delete ${name}`);
+  });
+
   test('bad input exits 2 with the server message and creates nothing', async () => {
     assertRefused(await strata(['instances', 'create', 'Bad_Name', '--flavor', 'tiny']), 2, 'a name that is not a DNS label', 'invalid_name');
     assertRefused(await quick(['instances', 'create', 'fine-name', '--flavor', 'huge']), 2, 'an unknown flavor', 'unknown_flavor', 'huge');

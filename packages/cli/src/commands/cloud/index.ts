@@ -1,6 +1,6 @@
 /**
  * The database service's commands (`instances`, `backups`, `restore`, `fork`, `restore-points`,
- * `metrics`, `alerts`, `databases`, `users`, `config`, `audit`, `keys`):
+ * `metrics`, `alerts`, `replicas`, `databases`, `users`, `config`, `audit`, `keys`):
  * they talk to the control plane's HTTP API with an API key, not to the database.
  */
 import type { Command } from 'commander';
@@ -11,12 +11,14 @@ import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands, registerUserCommands } from './databases.js';
 import { registerInstanceCommands } from './instances.js';
 import { registerMonitoringCommands } from './monitoring.js';
+import { registerReplicaCommands } from './replicas.js';
 
 /** Registers every cloud command group on `program`. */
 export function registerCloudCommands(program: Command, host: Host): void {
   registerInstanceCommands(program, host);
   registerBackupCommands(program, host);
   registerMonitoringCommands(program, host);
+  registerReplicaCommands(program, host);
   registerDatabaseCommands(program, host);
   registerUserCommands(program, host);
   registerConfigCommands(program, host);

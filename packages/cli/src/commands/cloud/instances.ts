@@ -3,6 +3,7 @@
  * managed PostgreSQL instances through the control plane's API, and list their operations.
  */
 import type { Command } from 'commander';
+import { parseWholeNumber } from '../../options.js';
 import { UsageError } from '../../errors.js';
 import { formatTime, visible } from '../../format.js';
 import type { Host } from '../../host.js';
@@ -26,6 +27,8 @@ interface CreateOptions extends WaitOptions, PasswordOptions {
   readonly db?: string[];
   readonly user?: string;
   readonly param?: string[];
+  readonly replicas?: string;
+  readonly synchronous?: boolean;
 }
 
 export function registerInstanceCommands(program: Command, host: Host): void {
@@ -39,7 +42,9 @@ export function registerInstanceCommands(program: Command, host: Host): void {
       .requiredOption('--flavor <flavor>', 'size: tiny, small, medium or large (strata instances flavors lists them)')
       .option('--db <name>', 'a database to create in it (repeatable)', collect)
       .option('--user <name>', 'a user to create, with all privileges on every --db; its password is asked for, or read with --password-stdin')
-      .option('--param <name=value>', 'a PostgreSQL parameter, e.g. statement_timeout=30s (repeatable)', collect),
+      .option('--param <name=value>', 'a PostgreSQL parameter, e.g. statement_timeout=30s (repeatable)', collect)
+      .option('--replicas <n>', 'streaming read replicas, made once it is ACTIVE (0 to 5)')
+      .option('--synchronous', 'commits wait until one replica has them on disk (needs --replicas)'),
   )
     .option('--password-stdin', "read the --user's password from the first line of stdin")
     .option('--password <password>', "the --user's password on the command line (shows in the process list; prefer --password-stdin)")
@@ -61,6 +66,8 @@ export function registerInstanceCommands(program: Command, host: Host): void {
           ...(Object.keys(parameters).length > 0 ? { parameters } : {}),
           ...(databases.length > 0 ? { databases } : {}),
           ...(users.length > 0 ? { users } : {}),
+          ...(options.replicas !== undefined ? { replicas: parseWholeNumber(options.replicas, '--replicas', 0, 5) } : {}),
+          ...(options.synchronous ? { synchronous: true } : {}),
         };
         const api = cloud.api();
         const created = itemOf<Instance>(await api.post('/v1/instances', body), 'instance');
@@ -220,7 +227,7 @@ export async function finish(
   printInstance(session, done ?? answer);
 }
 
-function printInstance(session: Session, instance: Instance): void {
+export function printInstance(session: Session, instance: Instance): void {
   if (session.json) return session.printJson(instance);
   const fields: [string, string][] = [
     ['id', instance.id],
@@ -231,6 +238,7 @@ function printInstance(session: Session, instance: Instance): void {
     ['address', address(instance)],
     ['databases', (instance.databases ?? []).join(', ') || '-'],
     ['node', instance.nodeId ?? '-'],
+    ['role', instance.role === 'replica' ? `replica of ${instance.replicaOf ?? '?'}` : `primary${instance.synchronous ? ' (synchronous: commits wait for a replica)' : ''}`],
     ...(instance.error ? ([['error', instance.error]] as [string, string][]) : []),
     ['operation', instance.currentOperation ? `${instance.currentOperation.kind} (workflow ${instance.currentOperation.workflowId})` : '-'],
     ['created', formatTime(date(instance.createdAt))],

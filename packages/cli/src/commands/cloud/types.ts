@@ -4,7 +4,7 @@
  */
 
 /** Instance statuses, as in OpenStack Trove (plus UNKNOWN: its node stopped heartbeating). */
-export type InstanceStatus = 'BUILD' | 'ACTIVE' | 'RESIZE' | 'RESTART_REQUIRED' | 'STOPPED' | 'ERROR' | 'DELETED' | 'UNKNOWN' | 'RESTORING';
+export type InstanceStatus = 'BUILD' | 'ACTIVE' | 'RESIZE' | 'RESTART_REQUIRED' | 'STOPPED' | 'ERROR' | 'DELETED' | 'UNKNOWN' | 'RESTORING' | 'FENCED';
 
 export interface Instance {
   readonly id: string;
@@ -22,6 +22,10 @@ export interface Instance {
   readonly createdAt?: string;
   readonly updatedAt?: string;
   readonly currentOperation?: { readonly workflowId: string; readonly kind: string } | null;
+  /** `replica`: a read-only streaming standby of `replicaOf`. */
+  readonly role?: 'primary' | 'replica';
+  readonly replicaOf?: string | null;
+  readonly synchronous?: boolean;
 }
 
 /** One operation on an instance: the durable workflow that carries it out. */
