@@ -46,7 +46,8 @@ export async function evaluateAlerts(tx: Queryable, now: Date, context: Evaluati
       tenantId: row.tenantId,
       createdAt: row.createdAt,
       storageBytes: row.storageMb * 1024 * 1024,
-      backedUp: backedUpNodes.has(row.nodeId),
+      // A replica is backed up through its primary: it has no backups of its own to grow old.
+      backedUp: backedUpNodes.has(row.nodeId) && row.replicaOf === null,
       sample: sample !== undefined && now.getTime() - sample.at.getTime() <= STALE_SAMPLE_MS ? sample : undefined,
       lastBackupAt: backups.get(row.instanceId),
     };
