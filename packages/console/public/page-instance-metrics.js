@@ -27,7 +27,8 @@ const CHARTS = [
   { key: 'cacheHitRatio', label: 'Cache hit ratio', format: (v) => `${formatNumber(v * 100, 1)} %`, range: [0, 1.05] },
   // Charted in MiB, so the axis steps are round numbers of MiB rather than of bytes.
   { key: 'databaseBytes', label: 'Database size', scale: 1 / 1_048_576, format: (v) => `${formatNumber(v, 1)} MiB` },
-  { key: 'replicationLagSeconds', label: 'Replication lag', format: (v) => formatDuration(v * 1_000), none: 'No replica streams from this instance, so there is no lag to show.' },
+  // A primary's: its replicas' largest; a replica's: how far its replay trails its primary.
+  { key: 'replicationLagSeconds', label: 'Replication lag', format: (v) => formatDuration(v * 1_000), none: 'No replica streams from this instance, so there is no lag to show.', noneOnReplica: 'No lag sampled yet: its primary measures it once the replica streams.' },
 ];
 
 /**
@@ -54,7 +55,7 @@ async function readSamples(instance, fromMs, toMs) {
   return { samples: pages.flat(), storageBytes: first.storageBytes, lastBackupAt: first.lastBackupAt, truncated };
 }
 
-export function MetricsSection({ instance }) {
+export function MetricsSection({ instance, replica = false }) {
   const [rangeId, setRangeId] = useState('1h');
   const [state, setState] = useState({ reading: null, error: null });
   const generation = useRef(0);
@@ -91,11 +92,11 @@ export function MetricsSection({ instance }) {
       ${error?.status === 404 && reading === null
         ? html`<${Empty} testid="metrics-unavailable">This control plane keeps no metrics (it runs without its monitoring module).</${Empty}>`
         : html`<${ErrorBanner} error=${error} />`}
-      ${reading === null ? (error ? null : html`<p class="muted">Loading…</p>`) : html`<${Charts} reading=${reading} />`}
+      ${reading === null ? (error ? null : html`<p class="muted">Loading…</p>`) : html`<${Charts} reading=${reading} replica=${replica} />`}
     </section>`;
 }
 
-function Charts({ reading }) {
+function Charts({ reading, replica }) {
   const { samples, fromMs, toMs, storageBytes, lastBackupAt, truncated } = reading;
   const times = samples.map((s) => Date.parse(s.at) / 1_000);
   const window = [fromMs / 1_000, toMs / 1_000];
@@ -116,7 +117,7 @@ function Charts({ reading }) {
         return html`<figure class="chart" key=${chart.key} data-metric=${chart.key} data-points=${points}>
           <figcaption><span>${chart.label}</span> <span class="muted">${latest === undefined ? '—' : `${chart.format(latest)} now`}</span></figcaption>
           ${points === 0
-            ? html`<p class="muted chart-none">${samples.length > 0 && chart.none ? chart.none : 'No samples in this range.'}</p>`
+            ? html`<p class="muted chart-none">${(samples.length > 0 && (replica ? chart.noneOnReplica : chart.none)) || 'No samples in this range.'}</p>`
             : html`<${TimeChart} label=${chart.label} times=${times} values=${values} window=${window} format=${chart.format} range=${chart.range} />`}
         </figure>`;
       })}

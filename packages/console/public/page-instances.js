@@ -109,7 +109,7 @@ function InstanceDetail({ instance }) {
             </tr>`)}</tbody>
           </table></div>`}
 
-    <${MetricsSection} key=${`metrics-${i.id}`} instance=${i.id} />
+    <${MetricsSection} key=${`metrics-${i.id}`} instance=${i.id} replica=${i.role === 'replica'} />
     <${BackupsSection} key=${`backups-${i.id}`} instance=${i} />
     <${ReplicasSection} key=${`replicas-${i.id}`} instance=${i} />
     <${AlertsSection} key=${`alerts-${i.id}`} instance=${i} />

@@ -263,12 +263,41 @@ test('the restore form shows the API\'s error for a bad moment, and restores a g
   assert.equal(new URL(page.url()).pathname, `/instances/${restoredId}`);
 });
 
-test("an instance's replicas: none for an instance made without any", { skip }, async (t) => {
-  const route = await api('GET', '/v1/instances/shop-db/replicas');
-  if (route.status === 404) t.diagnostic('this control plane has no GET /v1/instances/{instance}/replicas yet: the section shows none');
+test("an instance's replicas: none for one made without any; one made with a replica lists it with its lag, and the replica's page names its primary", { skip }, async () => {
   await page.goto(`${strataConsole.url}/instances/shop-db`);
   await page.locator('[data-testid=replicas-section] [data-testid=empty-replicas]').waitFor();
   assert.equal(await page.getByTestId('replica-of').count(), 0, 'shop-db is no replica');
+
+  const created = await api<{ id: string; synchronous: boolean }>('POST', '/v1/instances', { name: 'orders-db', flavor: 'tiny', databases: ['app'], users: [{ name: 'bob', password: 'bob-password-1' }], replicas: 1, synchronous: true });
+  assert.equal(created.status, 202, JSON.stringify(created.json));
+  const replicaId = await until('orders-db and its replica to be ACTIVE', async () => {
+    const [primary, replicas] = await Promise.all([
+      api<{ status: string }>('GET', '/v1/instances/orders-db'),
+      api<{ replicas: { id: string; status: string }[] }>('GET', '/v1/instances/orders-db/replicas'),
+    ]);
+    assert.notEqual(primary.json.status, 'ERROR');
+    const replica = replicas.json.replicas?.[0];
+    return primary.json.status === 'ACTIVE' && replica?.status === 'ACTIVE' ? replica.id : undefined;
+  }, ACTIVE_TIMEOUT_MS);
+
+  await page.goto(`${strataConsole.url}/instances/orders-db`);
+  const row = page.locator(`[data-testid=replica-table] tr[data-replica-id="${replicaId}"]`);
+  await row.locator('[data-testid=replica-status][data-status="ACTIVE"]').waitFor({ timeout: PLATFORM_TIMEOUT_MS });
+  assert.equal(await row.getAttribute('data-replica'), 'orders-db-r1');
+  assert.match((await page.getByTestId('replication-mode').textContent()) ?? '', /^Synchronous: a commit on this instance waits until one replica has it on disk/);
+  // Its lag comes from the replica's own newest sample, which the primary's node measures.
+  await page.waitForFunction((id) => /^\d/.test(document.querySelector(`tr[data-replica-id="${id}"] [data-testid=replica-lag]`)?.textContent ?? ''), replicaId, { timeout: PLATFORM_TIMEOUT_MS });
+  await page.getByTestId('replicas-section').screenshot({ path: join(SCREENSHOT_DIR, 'cloud-instance-replicas.png') });
+
+  await row.locator('a').click();
+  await page.locator('[data-testid=instance-page] h1', { hasText: 'orders-db-r1' }).waitFor();
+  const primaryLink = page.locator('[data-testid=replica-of] a', { hasText: 'orders-db' });
+  await primaryLink.waitFor();
+  assert.equal(await primaryLink.getAttribute('href'), `/instances/${created.json.id}`);
+  await page.locator('[data-testid=replicas-section] [data-testid=empty-replicas]').waitFor();
+  // The replica's own lag is charted in its metrics.
+  await page.waitForFunction(() => Number(document.querySelector('figure[data-metric="replicationLagSeconds"]')?.getAttribute('data-points')) >= 1, undefined, { timeout: PLATFORM_TIMEOUT_MS });
+  assert.equal(await page.locator('figure[data-metric="replicationLagSeconds"] canvas').count(), 1);
 });
 
 test("an instance's alerts: a rule of the tenant's firing on it shows under Firing now and in its events", { skip }, async () => {
@@ -295,7 +324,8 @@ test('the audit page lists the calls and shows the hash chain intact; a changed 
   const verdict = page.getByTestId('audit-verify');
   await page.locator('[data-testid=audit-verify][data-intact]').waitFor();
   assert.equal(await verdict.getAttribute('data-intact'), 'true', (await verdict.textContent()) ?? '');
-  const createRow = page.locator('[data-testid=audit-table] tr[data-action="instances.create"]');
+  // shop-db's create (orders-db was created too, by the replicas test).
+  const createRow = page.locator('[data-testid=audit-table] tr[data-action="instances.create"]', { hasText: 'shop-db' });
   await createRow.waitFor();
   assert.match((await createRow.textContent()) ?? '', /shop-db.*ok/);
   await screenshot('cloud-audit');
@@ -303,7 +333,7 @@ test('the audit page lists the calls and shows the hash chain intact; a changed 
   // Someone with database access rewrites history: the chain no longer matches.
   await platform.db.query('alter table strata_cloud.audit_log disable trigger audit_log_append_only');
   try {
-    await platform.db.query(`update strata_cloud.audit_log set result = 'forged' where action = 'instances.create'`);
+    await platform.db.query(`update strata_cloud.audit_log set result = 'forged' where action = 'instances.create' and target = 'shop-db'`);
   } finally {
     await platform.db.query('alter table strata_cloud.audit_log enable trigger audit_log_append_only');
   }
@@ -311,7 +341,7 @@ test('the audit page lists the calls and shows the hash chain intact; a changed 
   await page.locator('[data-testid=audit-verify][data-intact="false"]').waitFor();
   assert.match((await verdict.textContent()) ?? '', /BROKEN at row \d+ \(hash_mismatch\)/);
   // The rows were read again with the check: the forged result is what the table shows now.
-  await page.locator('tr[data-action="instances.create"] [data-testid=audit-result]', { hasText: 'forged' }).waitFor();
+  await createRow.locator('[data-testid=audit-result]', { hasText: 'forged' }).waitFor();
   await screenshot('cloud-audit-broken');
 });
 
@@ -351,6 +381,8 @@ test('the console passes on only the calls its pages make, and only with a key',
   }
   assert.equal((await api<{ status: string }>('GET', '/v1/instances/shop-db')).json.status, 'ACTIVE', 'nothing was stopped');
   // The restore's body is passed on only as a JSON object within the console's body limit.
+  const instanceNames = async () => ((await (await call('GET', '/api/cloud/v1/instances', platform.adminKey)).json()) as { instances: { name: string }[] }).instances.map((i) => i.name).sort();
+  const namesBefore = await instanceNames();
   const restore = (body: string) =>
     fetch(`${strataConsole.url}/api/cloud/v1/instances/${instance.id}/restore`, { method: 'POST', headers: { 'X-Strata-Api-Key': platform.adminKey, 'Content-Type': 'application/json' }, body });
   const notJson = await restore('{"name": ');
@@ -363,8 +395,7 @@ test('the console passes on only the calls its pages make, and only with a key',
   const unnamed = await restore('{}');
   assert.equal(unnamed.status, 400);
   assert.equal(((await unnamed.json()) as { error: { code: string } }).error.code, 'invalid_request');
-  const names = ((await (await call('GET', '/api/cloud/v1/instances', platform.adminKey)).json()) as { instances: { name: string }[] }).instances.map((i) => i.name);
-  assert.deepEqual(names.sort(), ['shop-db', 'shop-db-pitr'], 'no refused restore made an instance');
+  assert.deepEqual(await instanceNames(), namesBefore, 'no refused restore made an instance');
   // A console without a control plane says how to connect one.
   await page.goto(`${bareConsole.url}/instances`);
   await page.getByTestId('cloud-not-configured').waitFor();
