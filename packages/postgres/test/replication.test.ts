@@ -14,7 +14,9 @@ import {
   ManagedCluster,
   PgReplicationError,
   cloneStandby,
+  copyRunningInstance,
   dropSlot,
+  mountReflinkVolume,
   followPrimary,
   isStandby,
   promoteStandby,
@@ -25,6 +27,7 @@ import {
 } from '../src/index.js';
 import { killPostmasterGroup, runningPostmasterPid } from '../src/instance/postmaster.js';
 import { sharedTemplate, specUnder, tempRoot } from './fixtures/instance-helpers.js';
+import { isRoot } from '../src/commands.js';
 
 let template: InstanceTemplate;
 let root: { dir: string; remove: () => Promise<void> };
@@ -205,3 +208,83 @@ for (const seed of KILL_SEEDS) {
     await standby.query("insert into items values (-1, 'the promoted standby takes writes')");
   });
 }
+
+describe('an online copy of a running instance (a fork of the present)', () => {
+  /** Copies `source` into a new instance under `under`, started. */
+  async function copyOf(source: ManagedCluster, under: string, name: string): Promise<{ copy: ManagedCluster; cloned: number }> {
+    let cloned = 0;
+    const copy = await ManagedCluster.create(template, await specUnder(under, name), {
+      prepared: async (partial) => {
+        cloned = (await copyRunningInstance(source, partial)).clonedFiles;
+        return true;
+      },
+    });
+    made.push(copy);
+    await copy.start();
+    return { copy, cloned };
+  }
+
+  test('holds every commit made before it began and none made after it returned, takes writes, and carries no archiving or slots of its source', async () => {
+    const source = await primaryNamed('copy_source');
+    await source.query("insert into items select g, 'before' from generate_series(1, 1000) g");
+    await source.query("select pg_create_physical_replication_slot('a_standby_of_the_source')");
+    await source.query("alter system set archive_command = '/bin/false'");
+    await source.query('select pg_reload_conf()');
+    // A writer commits throughout the copy: each row is acknowledged before the next is sent.
+    const client = new pg.Client({ host: source.spec.socketDir, port: source.spec.port, user: INSTANCE_SUPERUSER, database: 'postgres' });
+    await client.connect();
+    const acknowledged: Array<{ id: number; at: 'before' | 'during' | 'after' }> = [];
+    let phase: 'before' | 'during' | 'after' = 'before';
+    let writing = true;
+    const writer = (async () => {
+      for (let id = 10_000; writing; id++) {
+        await client.query("insert into items values ($1, 'load')", [id]);
+        acknowledged.push({ id, at: phase });
+      }
+    })();
+    while (acknowledged.length < 20) await new Promise((resolve) => setTimeout(resolve, 5));
+    phase = 'during';
+    const { copy } = await copyOf(source, root.dir, 'copy_target');
+    phase = 'after';
+    const afterStart = acknowledged.length;
+    while (acknowledged.length < afterStart + 20) await new Promise((resolve) => setTimeout(resolve, 5));
+    writing = false;
+    await writer;
+    await client.end();
+    const present = new Set(await ids(copy));
+    const before = acknowledged.filter((row) => row.at === 'before').map((row) => row.id);
+    assert.deepEqual(before.filter((id) => !present.has(id)), [], 'every commit acknowledged before the copy began is in it');
+    // Acknowledged after the copy returned (and so after pg_backup_stop): committed after the copy ended.
+    const after = acknowledged.slice(afterStart + 1).map((row) => row.id);
+    assert.deepEqual(after.filter((id) => present.has(id)), [], 'no commit made after the copy returned is in it');
+    for (let id = 1; id <= 1000; id++) assert.ok(present.has(id));
+    assert.equal(await isStandby(copy), false);
+    await copy.query("insert into items values (-5, 'the copy takes writes')");
+    assert.deepEqual(await copy.query('select slot_name from pg_replication_slots'), [], "the source's slots are not the copy's");
+    assert.equal((await copy.query<{ c: string }>("select current_setting('archive_command') as c"))[0]?.c, '/bin/true', "the source's archive_command does not act in the copy");
+    assert.equal((await source.query<{ n: number }>("select count(*)::int as n from pg_replication_slots where slot_name like 'strata_copy_%'"))[0]?.n, 0, 'the temporary slot went with the copy');
+  });
+
+  test('of a standby is refused', async () => {
+    const standby = await standbyOf(await primaryNamed('copy_refused'), 'copy_refused_standby');
+    await assert.rejects(copyRunningInstance(standby, join(root.dir, 'copy_of_standby')), (error: unknown) => error instanceof PgReplicationError && error.code === 'PG_REPLICATION_WRONG_ROLE');
+  });
+
+  test('on a filesystem that shares blocks (XFS with reflink), every file is a copy-on-write clone', { skip: !isRoot() && 'loop-mounting an XFS volume needs root' }, async () => {
+    const volume = await mountReflinkVolume(join(root.dir, 'cow'), 1024);
+    try {
+      const source = await ManagedCluster.create(template, await specUnder(volume.dir, 'cow_source'));
+      made.push(source);
+      await source.start();
+      await source.query('create table items (id integer primary key, note text)');
+      await source.query("insert into items select g, repeat('x', 200) from generate_series(1, 50000) g");
+      const { copy, cloned } = await copyOf(source, volume.dir, 'cow_copy');
+      assert.ok(cloned > 900, `files cloned: ${cloned}`);
+      assert.equal((await ids(copy)).length, 50_000);
+      await copy.stop('immediate');
+      await source.stop('immediate');
+    } finally {
+      await volume.unmount();
+    }
+  });
+});

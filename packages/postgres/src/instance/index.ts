@@ -12,4 +12,5 @@ export { MAX_PASSWORD_CHARS, SCRAM_ITERATIONS, scramVerifier } from './scram.js'
 export { settingsCatalogue, type SettingInfo } from './settings-catalogue.js';
 export { MIN_INSTANCE_PORT, type InstanceSpec } from './spec.js';
 export { INSTANCE_SUPERUSER, TEMPLATE_HBA, TEMPLATE_WAL_SEGMENT_MB, ensureTemplate, type InstanceTemplate } from './template.js';
+export { mountReflinkVolume, type ReflinkVolume } from './reflink-volume.js';
 export { MAX_WARM_POOL_SIZE, WarmPool, type WarmPoolOptions } from './warm-pool.js';
