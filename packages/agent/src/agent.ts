@@ -8,6 +8,7 @@ import { agentQueue, agentVersion } from './contract.js';
 import { registerAdminJob } from './admin/index.js';
 import { registerBackupJobs } from './backups/index.js';
 import { registerReplicaJobs } from './replicas/index.js';
+import { registerForkJobs } from './forks/index.js';
 import { DEFAULT_METRICS_INTERVAL_MS, DEFAULT_METRICS_RETENTION_MS, MetricsSampler } from './metrics/index.js';
 import { AgentError } from './errors.js';
 import { NodeFiles } from './jobs/instance-files.js';
@@ -144,6 +145,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       registerAdminJob(strata, host);
       registerBackupJobs(strata, host);
       registerReplicaJobs(strata, host);
+      registerForkJobs(strata, host);
       strata.queue(agentQueue(options.nodeId), { workerConcurrency: AGENT_JOB_CONCURRENCY });
       await strata.launch();
       spares.replenish();

@@ -37,6 +37,7 @@ export const AGENT_JOBS = {
   follow: 'agent.follow',
   fence: 'agent.fence',
   replication: 'agent.replication',
+  clone: 'agent.clone',
 } as const;
 
 /** The name of one agent job. */
@@ -201,6 +202,14 @@ export interface ReplicateInput {
   readonly limits: InstanceLimits;
 }
 
+/** Input of `agent.clone`: a new instance made from a consistent copy of a running one of the node (a fork of its present). */
+export interface CloneInput {
+  readonly instanceId: string;
+  readonly sourceInstanceId: string;
+  readonly settings: Readonly<Record<string, string>>;
+  readonly limits: InstanceLimits;
+}
+
 /** Input of `agent.follow`: a standby pointed at another primary of the node (after its sibling's promotion). */
 export interface FollowInput {
   readonly instanceId: string;
@@ -255,4 +264,5 @@ export interface AgentJobTypes {
   'agent.follow': { input: FollowInput; output: RunningOutput };
   'agent.fence': { input: InstanceRef; output: RunningOutput };
   'agent.replication': { input: ReplicationInput; output: ReplicationOutput };
+  'agent.clone': { input: CloneInput; output: ProvisionOutput };
 }

@@ -10,6 +10,7 @@ export {
   type BackupOutput,
   type BackupRetentionInput,
   type BackupSetOutput,
+  type CloneInput,
   type DestroyOutput,
   type ExpireBackupsInput,
   type FollowInput,
@@ -48,3 +49,4 @@ export * from './warm/index.js';
 export * from './backups/index.js';
 export * from './metrics/index.js';
 export * from './replicas/index.js';
+export * from './forks/index.js';

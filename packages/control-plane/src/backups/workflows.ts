@@ -5,6 +5,7 @@ import {
   type BackupInput,
   type BackupOutput,
   type BackupRetentionInput,
+  type CloneInput,
   type DestroyOutput,
   type ExpireBackupsInput,
   type InstanceLimits,
@@ -20,7 +21,7 @@ import {
 } from '@strata/agent';
 import type { Database } from '@strata/store';
 import type { Strata, StrataClient, WorkflowContext } from '@strata/transact';
-import { callAgent } from '../instances/agent-call.js';
+import { callAgent, type AgentOutcome } from '../instances/agent-call.js';
 import { describe, finish, instanceBorn, onInstanceBorn } from '../instances/operations.js';
 import { addEvent, getInstance, type InstanceStatus } from '../instances/sql.js';
 import { backupPolicySchedule, instanceOfScheduleTick, requestBackup } from './service.js';
@@ -51,8 +52,8 @@ export interface VerifyInput {
 
 /**
  * Input of a restore or fork: the new instance, its source, and what to bring back. `now` (a fork
- * of the present) first marks the source's present with a restore point; `sealSource` first makes
- * the source archive everything committed so far (a time target near now).
+ * of the present) is a consistent copy of the running source's files (`agent.clone`), not a
+ * restore; `sealSource` first makes the source archive everything committed so far (a time target near now).
  */
 export interface RestoreOperationInput {
   readonly instanceId: string;
@@ -207,20 +208,17 @@ async function verify(ctx: WorkflowContext, deps: BackupDeps, input: VerifyInput
 
 async function restoreOperation(ctx: WorkflowContext, deps: BackupDeps, input: RestoreOperationInput, kind: 'restore' | 'fork'): Promise<InstanceStatus> {
   const operation = { db: deps.db, client: deps.client };
-  let target: RestoreTargetInput;
+  let restored: AgentOutcome<ProvisionOutput>;
   if (input.target.kind === 'now') {
-    // The source's present, named: the restore stops exactly there.
-    const name = `fork-${input.instanceId}`;
-    const sealed = await callAgent<SealInput, SealOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.seal, input: { instanceId: input.sourceInstanceId, restorePoint: name }, label: 'mark source' });
-    if (!sealed.ok) return failRestore(ctx, deps, input, kind, `could not mark the present of ${input.sourceInstanceId}: ${describe(sealed)}`);
-    target = { kind: 'name', name, ...(sealed.output.lsn === undefined ? {} : { lsn: sealed.output.lsn }) };
+    // The source's present: a consistent copy of its files, made while it runs (copy-on-write where the node's filesystem can).
+    const cloneInput: CloneInput = { instanceId: input.instanceId, sourceInstanceId: input.sourceInstanceId, settings: input.settings, limits: input.limits };
+    restored = await callAgent<CloneInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.clone, input: cloneInput });
   } else {
-    target = input.target;
     // A time near now needs the source's latest WAL in the repository; a stopped source has archived all of its own.
     if (input.sealSource) await callAgent<SealInput, SealOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.seal, input: { instanceId: input.sourceInstanceId }, label: 'seal source' });
+    const restoreInput: RestoreInput = { instanceId: input.instanceId, sourceInstanceId: input.sourceInstanceId, target: input.target, settings: input.settings, limits: input.limits };
+    restored = await callAgent<RestoreInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.restore, input: restoreInput });
   }
-  const restoreInput: RestoreInput = { instanceId: input.instanceId, sourceInstanceId: input.sourceInstanceId, target, settings: input.settings, limits: input.limits };
-  const restored = await callAgent<RestoreInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.restore, input: restoreInput });
   if (!restored.ok) return failRestore(ctx, deps, input, kind, `${kind} failed: ${describe(restored)}`);
   const status = await finish(ctx, operation, input.instanceId, { status: 'ACTIVE', host: restored.output.host, port: restored.output.port, error: null }, kind === 'fork' ? 'forked' : 'restored', `instance is ACTIVE, ${kind === 'fork' ? 'forked' : 'restored'} from ${input.sourceInstanceId}`);
   await instanceBorn(ctx, deps.strata, input);

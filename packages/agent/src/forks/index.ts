@@ -1,0 +1,1 @@
+export { registerForkJobs } from './jobs.js';
