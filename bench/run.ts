@@ -15,6 +15,8 @@
 //   npm run bench -- --no-pglite                    skip workload 8
 //   npm run bench -- --out DIR                      write the JSON there instead of bench/results
 //   npm run bench -- --park-budget-ms N             recovery: how long parking may take once the child is ready (default 15 s)
+//   npm run bench -- --warm-up N                    sequential warm-up runs per child (default 500, WARM_UP); fewer only for a smoke run
+//   npm run bench -- --reuse-initdb                 PGlite: Strata's children open copies of one initdb'd directory (a smoke run)
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,12 +24,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { freshPgliteDir, startCluster } from '@strata/testing';
+import { freshPgliteDatabase, freshPgliteDir, startCluster } from '@strata/testing';
 import { withDatabase } from './lib/databases.js';
 import { gitRevision } from './lib/revision.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { sleep } from './lib/measure.js';
-import { PARKED_PREFIX, RESULT_PREFIX, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
+import { PARKED_PREFIX, RESULT_PREFIX, WARM_UP, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT_DIR = join(BENCH_DIR, '..');
@@ -58,6 +60,8 @@ const { values: args } = parseArgs({
     workloads: { type: 'string', default: WORKLOADS.join(',') },
     'no-pglite': { type: 'boolean', default: false },
     'park-budget-ms': { type: 'string', default: '15000' },
+    'warm-up': { type: 'string', default: String(WARM_UP) },
+    'reuse-initdb': { type: 'boolean', default: false },
     out: { type: 'string', default: join(BENCH_DIR, 'results') },
   },
 });
@@ -72,6 +76,8 @@ const scale = Number(args.scale);
 if (!(scale > 0 && scale <= 1)) fail(`--scale must be in (0, 1], got "${args.scale}"`);
 const parkBudgetMs = Number(args['park-budget-ms']);
 if (!(parkBudgetMs >= 1000)) fail(`--park-budget-ms must be ≥ 1000, got "${args['park-budget-ms']}"`);
+const warmUp = Number(args['warm-up']);
+if (!Number.isInteger(warmUp) || warmUp < 1) fail(`--warm-up must be a whole number ≥ 1, got "${args['warm-up']}"`);
 const systems = new Set(args.systems!.split(',').map((s) => s.trim()));
 for (const s of systems) if (!['strata', 'dbos', 'floor'].includes(s)) fail(`unknown system "${s}"; use strata, dbos, floor`);
 const workloads = args.workloads!.split(',').map((s) => s.trim()) as Workload[];
@@ -133,21 +139,31 @@ async function measure(system: SystemName, engine: 'postgres' | 'pglite', worklo
     // Park every workflow in a sleep that ends at wakeAt (the child's choice: parkBudgetMs after it
     // is ready), SIGKILL the process, wait until wakeAt, then time a new process from launch to all finished.
     let wakeAt: number | undefined;
-    const parked = await child(system, 'recovery-park', { url, engine, counts, parkBudgetMs }, (line, kill) => {
+    const parked = await child(system, 'recovery-park', { url, engine, counts, parkBudgetMs, warmUp }, (line, kill) => {
       if (!line.startsWith(PARKED_PREFIX)) return;
       wakeAt = (JSON.parse(line.slice(PARKED_PREFIX.length)) as { wakeAt: number }).wakeAt;
       kill();
     });
     if (parked !== 'killed' || wakeAt === undefined) throw new Error(`${system} recovery-park ended without being killed`);
     await sleep(Math.max(0, wakeAt - Date.now()) + 100);
-    metrics = (await child(system, 'recovery-resume', { url, engine, counts })) as Metrics;
+    metrics = (await child(system, 'recovery-resume', { url, engine, counts, warmUp })) as Metrics;
   } else {
-    metrics = (await child(system, workload === 'floor' ? 'floor' : workload, { url, engine, counts })) as Metrics;
+    metrics = (await child(system, workload === 'floor' ? 'floor' : workload, { url, engine, counts, warmUp })) as Metrics;
   }
   const wallMs = performance.now() - started;
   measurements.push({ system, engine, workload, round, metrics, wallMs });
   const shown = Object.entries(metrics).map(([k, v]) => `${k}=${format(v)}`).join(' ');
   console.error(`  round ${round} ${engine.padEnd(8)} ${system.padEnd(6)} ${workload.padEnd(12)} ${(wallMs / 1000).toFixed(1).padStart(6)} s  ${shown}`);
+}
+
+/**
+ * An empty directory for a PGlite child: its open runs initdb, as an app's first start does. With
+ * --reuse-initdb, Strata's children get a copy of one directory initdb'd once instead: initdb is
+ * seconds of WebAssembly per child and not measured, which only a smoke run needs to save (the
+ * floor opens raw PGlite, whose directory layout is not Strata's, and keeps its own initdb).
+ */
+function pgliteDirFor(system: SystemName): Promise<string> {
+  return args['reuse-initdb'] && system === 'strata' ? freshPgliteDatabase() : freshPgliteDir();
 }
 
 function format(v: number): string {
@@ -297,7 +313,7 @@ if (!args['no-pglite']) {
     console.error(`round ${round} of ${rounds} (PGlite)`);
     for (const workload of workloads.filter((w) => PGLITE_WORKLOADS.includes(w))) {
       for (const system of order(workload, round).filter((s) => s !== 'dbos')) {
-        await measure(system, 'pglite', workload, round, await freshPgliteDir());
+        await measure(system, 'pglite', workload, round, await pgliteDirFor(system));
       }
     }
   }
@@ -319,7 +335,7 @@ const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: 
 const pgTable = table('postgres');
 const pgliteTable = args['no-pglite'] ? undefined : table('pglite');
 const out: string[] = [];
-out.push('', `Strata vs DBOS Transact vs the raw commit floor: medians of ${rounds} round(s), scale ${scale}`);
+out.push('', `Strata vs DBOS Transact vs the raw commit floor: medians of ${rounds} round(s), scale ${scale}${warmUp === WARM_UP ? '' : `, warm-up ${warmUp} (not ${WARM_UP}: a smoke run)`}`);
 out.push(`${machine.cores} cores (${machine.cpu}), Node ${versions.node}, PostgreSQL ${versions.postgres} with ${Object.entries(DURABLE).map(([k, v]) => `${k}=${v}`).join(', ')}; DBOS Transact ${versions['@dbos-inc/dbos-sdk']} at its defaults; Strata ${versions.strata}`);
 out.push('Strata/X is Strata divided by X: below 1 is better for ms, above 1 for /s; "better" says by how much.');
 const loadAverages = (values: readonly number[]) => values.map((v) => v.toFixed(2)).join('/');
@@ -342,6 +358,8 @@ writeFileSync(
       finishedAt: new Date().toISOString(),
       rounds,
       scale,
+      warmUp,
+      reuseInitdb: args['reuse-initdb'],
       counts,
       machine,
       machineLoad,

@@ -88,6 +88,11 @@ export interface ChildConfig {
    * reports that time with PARKED.
    */
   readonly parkBudgetMs?: number;
+  /**
+   * Sequential warm-up runs before anything is timed; {@link WARM_UP} when omitted. Only a smoke
+   * run (`--warm-up 5`, bench/test) lowers it: it checks the code paths, not the figures.
+   */
+  readonly warmUp?: number;
 }
 
 /**

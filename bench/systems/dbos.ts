@@ -321,7 +321,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
     await registerQueues();
     // Warm-up: pool connections, prepared statements and the JIT, as a long-running app has them.
     await Promise.all(Array.from({ length: 20 }, () => three()));
-    await timeEach(WARM_UP, () => three());
+    await timeEach(config.warmUp ?? WARM_UP, () => three());
   }
   timers.recording = true;
 

@@ -13,13 +13,13 @@ export async function run(workload: WorkloadName, config: ChildConfig): Promise<
   return config.engine === 'pglite' ? pglite(config) : postgres(config);
 }
 
-async function postgres({ url, counts }: ChildConfig): Promise<Metrics> {
+async function postgres({ url, counts, warmUp }: ChildConfig): Promise<Metrics> {
   const one = new pg.Client({ connectionString: url });
   await one.connect();
   await one.query(CREATE);
   // A named statement: parsed and planned once, as the libraries' prepared statements are.
   const insert = (client: pg.Client | pg.PoolClient | pg.Pool, i: number) => client.query({ name: 'floor-insert', text: INSERT, values: [`row ${i}`] });
-  await timeEach(WARM_UP, (i) => insert(one, i));
+  await timeEach(warmUp ?? WARM_UP, (i) => insert(one, i));
   const samples = await timeEach(counts.floor, (i) => insert(one, i));
   const metrics: Metrics = { ...p50p99('floor.seq', samples), 'floor.seq.cps': counts.floor / (samples.reduce((a, b) => a + b, 0) / 1000) };
   await one.end();
@@ -33,10 +33,10 @@ async function postgres({ url, counts }: ChildConfig): Promise<Metrics> {
   return metrics;
 }
 
-async function pglite({ url, counts }: ChildConfig): Promise<Metrics> {
+async function pglite({ url, counts, warmUp }: ChildConfig): Promise<Metrics> {
   const db = await PGlite.create(url);
   await db.query(CREATE);
-  await timeEach(WARM_UP, (i) => db.query(INSERT, [`row ${i}`]));
+  await timeEach(warmUp ?? WARM_UP, (i) => db.query(INSERT, [`row ${i}`]));
   const samples = await timeEach(counts.floor, (i) => db.query(INSERT, [`row ${i}`]));
   await db.close();
   return { ...p50p99('floor.seq', samples), 'floor.seq.cps': counts.floor / (samples.reduce((a, b) => a + b, 0) / 1000) };

@@ -76,7 +76,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
     await strata.launch();
     // Warm-up: pool connections, prepared statements and the JIT, as a long-running app has them.
     await Promise.all(Array.from({ length: 20 }, () => w.three.run()));
-    await timeEach(WARM_UP, () => w.three.run());
+    await timeEach(config.warmUp ?? WARM_UP, () => w.three.run());
   }
   timers.recording = true;
 

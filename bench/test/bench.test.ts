@@ -15,6 +15,7 @@ const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 interface Report {
   readonly measurements: Array<{ system: string; engine: string; workload: string; metrics: Record<string, number> }>;
   readonly table: Array<{ engine: string; metric: string; strata?: number; dbos?: number; floor?: number }>;
+  readonly warmUp: number;
   readonly postgresSettings: Record<string, string>;
   readonly versions: Record<string, string>;
   readonly machineLoad: { loadAverageBefore: number[]; loadAverageAfter: number[]; foreignShare: number; busy: boolean; verdict: string };
@@ -38,11 +39,24 @@ const EXPECTED: Record<string, readonly string[]> = {
  */
 const PARK_BUDGET_MS = 5_000;
 
+/**
+ * Sequential warm-up runs per child instead of the bench's 500 (WARM_UP): the warm-up makes the
+ * figures steady, and a smoke run checks the code paths, not the figures.
+ */
+const SMOKE_WARM_UP = 5;
+
+/**
+ * The smallest run through every code path: one round at the smallest scale, a short warm-up, and
+ * Strata's PGlite children on copies of one initdb'd directory (initdb is not measured, and cost
+ * seconds of WebAssembly per child).
+ */
+const SMOKE_ARGS = ['--rounds', '1', '--scale', '0.01', '--park-budget-ms', String(PARK_BUDGET_MS), '--warm-up', String(SMOKE_WARM_UP), '--reuse-initdb'];
+
 test('npm run bench runs every workload for Strata, DBOS and the floor and reports every metric', { skip: !engines().includes('postgres') && 'needs PostgreSQL', timeout: 900_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'strata-bench-'));
   try {
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'run.ts', '--rounds', '1', '--scale', '0.01', '--park-budget-ms', String(PARK_BUDGET_MS), '--out', out], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'run.ts', ...SMOKE_ARGS, '--out', out], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       proc.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -56,6 +70,7 @@ test('npm run bench runs every workload for Strata, DBOS and the floor and repor
     const files = (await readdir(out)).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
     const report = JSON.parse(await readFile(join(out, files[0]!), 'utf8')) as Report;
+    assert.equal(report.warmUp, SMOKE_WARM_UP, 'the report says the figures are from a shortened warm-up');
     assert.equal(report.postgresSettings.fsync, 'on');
     assert.equal(report.postgresSettings.synchronous_commit, 'on');
     assert.ok(report.versions['@dbos-inc/dbos-sdk'], 'the DBOS version is recorded');
