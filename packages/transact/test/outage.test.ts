@@ -9,7 +9,10 @@
 // (the engine reaches the server through a TCP proxy the test cuts, so the message is certainly
 // sent while the engine cannot listen).
 //
-// Each test runs its own throwaway cluster (the suite's shared one serves other files meanwhile).
+// The tests run on throwaway clusters of this file's own (the suite's shared one serves other files
+// meanwhile), each on a database of its own: one cluster that the tests share one at a time (an
+// initdb per test cost seconds), and beside them, at the same time, the 30-second outage on a
+// cluster of its own, since it is mostly waiting.
 // The moments of the outages come from a seeded PRNG, printed at the start; to replay a run:
 //   STRATA_TEST_SEED=<seed> node --import tsx --test packages/transact/test/outage.test.ts
 
@@ -19,7 +22,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SeededRandom, engines, startCluster, testSeed, type PgCluster } from '@strata/testing';
@@ -44,8 +47,11 @@ import { TcpProxy } from './outage/tcp-proxy.js';
 
 const WORKER_PATH = join(dirname(fileURLToPath(import.meta.url)), 'outage', 'worker.ts');
 
-/** The database the tests' engines use on their own cluster (not `postgres`, which the harness's admin connection uses). */
-const APP_DATABASE = 'app';
+/**
+ * Prefix of the database each test's engines use, `app_<n>` (not `postgres`, which the harness's
+ * admin connection uses): one per test, so nothing of an earlier test on the same cluster is seen.
+ */
+const APP_DATABASE_PREFIX = 'app';
 
 /** Longest a test may take; a stuck engine fails it instead of hanging the suite. */
 const TEST_TIMEOUT_MS = 120_000;
@@ -97,16 +103,59 @@ function randomFor(t: TestContext, name: string): SeededRandom {
   return fileRandom.fork(name);
 }
 
-/** A throwaway cluster of the test's own, with database `app`, stopped and removed after the test. */
-async function ownCluster(t: TestContext): Promise<{ cluster: PgCluster; url: string }> {
+/** A test's place: a cluster it may crash and restart, and a database of its own on it. */
+interface TestDatabase {
+  readonly cluster: PgCluster;
+  /** The database's name, for `terminateBackends`. */
+  readonly database: string;
+  readonly url: string;
+}
+
+/** A throwaway cluster; stopped and removed by the caller (and at the latest when the process exits). */
+function startDurableCluster(): Promise<PgCluster> {
   // synchronous_commit=on: an immediate stop must not lose commits the server acknowledged
   // (the harness turns it off for speed), or "nothing committed is lost" could not be checked.
-  const cluster = await startCluster({ settings: { synchronous_commit: 'on' } });
-  t.after(() => cluster.stop());
-  await withClient(cluster.url, (client) => client.query(`create database ${APP_DATABASE}`));
+  return startCluster({ settings: { synchronous_commit: 'on' } });
+}
+
+/** Databases created so far in this file, so each test's gets a new name. */
+let databasesCreated = 0;
+
+/** A new database on `cluster`, for one test. */
+async function createTestDatabase(cluster: PgCluster): Promise<TestDatabase> {
+  const database = `${APP_DATABASE_PREFIX}_${++databasesCreated}`;
+  await withClient(cluster.url, (client) => client.query(`create database ${database}`));
   const url = new URL(cluster.url);
-  url.pathname = `/${APP_DATABASE}`;
-  return { cluster, url: url.toString() };
+  url.pathname = `/${database}`;
+  return { cluster, database, url: url.toString() };
+}
+
+/** A cluster of the test's own, stopped and removed after the test, with a database for it. */
+async function ownCluster(t: TestContext): Promise<TestDatabase> {
+  const cluster = await startDurableCluster();
+  t.after(() => cluster.stop());
+  return createTestDatabase(cluster);
+}
+
+/** The cluster of the tests that run one at a time; started by the first of them. */
+let sharedClusterStart: Promise<PgCluster> | undefined;
+
+/**
+ * A database of the test's own on the cluster the one-at-a-time tests share. The test may crash
+ * and restart that server as it likes: after it, the server is started again if the test left it
+ * down (a failed test must not fail the next one), and nothing else uses it meanwhile.
+ */
+async function sharedCluster(t: TestContext): Promise<TestDatabase> {
+  sharedClusterStart ??= startDurableCluster();
+  const cluster = await sharedClusterStart;
+  t.after(() => cluster.startServer());
+  return createTestDatabase(cluster);
+}
+
+/** Stops the shared cluster, if a test started it; after the tests that share it. */
+async function stopSharedCluster(): Promise<void> {
+  const cluster = await sharedClusterStart?.catch(() => undefined);
+  await cluster?.stop();
 }
 
 /** Runs `use` on a fresh connection to `url`, closed afterwards. */
@@ -423,29 +472,35 @@ function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string
 /** One way the database goes away while the workload runs; returns once it is back. */
 interface Outage {
   readonly name: string;
-  run(cluster: PgCluster, random: SeededRandom, t: TestContext): Promise<void>;
+  /**
+   * Mostly waiting for the server to come back: it runs on a cluster of its own, at the same time
+   * as the tests that share one, instead of after them.
+   */
+  readonly alongside?: true;
+  run(where: TestDatabase, random: SeededRandom, t: TestContext): Promise<void>;
 }
 
 const OUTAGES: readonly Outage[] = [
   {
     name: 'the server crashes (stop -m immediate) and is back after 0.5 s',
-    run: (cluster) => cluster.restartServer({ mode: 'immediate', downMs: 500 }),
+    run: ({ cluster }) => cluster.restartServer({ mode: 'immediate', downMs: 500 }),
   },
   {
     name: 'the server crashes (stop -m immediate) and is back after 3 s',
-    run: (cluster) => cluster.restartServer({ mode: 'immediate', downMs: 3_000 }),
+    run: ({ cluster }) => cluster.restartServer({ mode: 'immediate', downMs: 3_000 }),
   },
   {
     name: `the server is down for 4.5 s, longer than the executor timeout (${EXECUTOR_TIMEOUT_MS} ms, heartbeat ${HEARTBEAT_INTERVAL_MS} ms)`,
-    run: (cluster) => cluster.restartServer({ mode: 'immediate', downMs: 4_500 }),
+    run: ({ cluster }) => cluster.restartServer({ mode: 'immediate', downMs: 4_500 }),
   },
   {
     name: 'the server crashes (stop -m immediate) and is back after 30 s',
-    run: (cluster) => cluster.restartServer({ mode: 'immediate', downMs: 30_000 }),
+    alongside: true,
+    run: ({ cluster }) => cluster.restartServer({ mode: 'immediate', downMs: 30_000 }),
   },
   {
     name: 'the server crashes twice in a row',
-    run: async (cluster, random, t) => {
+    run: async ({ cluster }, random, t) => {
       const upMs = random.int(0, 1_000);
       t.diagnostic(`up for ${upMs} ms between the two crashes`);
       await cluster.restartServer({ mode: 'immediate', downMs: 500 });
@@ -455,201 +510,217 @@ const OUTAGES: readonly Outage[] = [
   },
   {
     name: 'every connection is killed with pg_terminate_backend, twice',
-    run: async (cluster, random, t) => {
-      const first = await cluster.terminateBackends(APP_DATABASE);
+    run: async ({ cluster, database }, random, t) => {
+      const first = await cluster.terminateBackends(database);
       const betweenMs = random.int(50, 800);
       await delay(betweenMs);
-      const second = await cluster.terminateBackends(APP_DATABASE);
+      const second = await cluster.terminateBackends(database);
       t.diagnostic(`terminated ${first} backends, then ${second} backends ${betweenMs} ms later`);
       assert.ok(first > 0, 'the first pg_terminate_backend cut the engine\'s connections');
     },
   },
 ];
 
-describe('surviving the database (PostgreSQL)', { skip }, () => {
-  test('the harness: a restarted server keeps its data and port, refuses connections while down, and terminateBackends cuts connections', async (t) => {
-    const { cluster, url } = await ownCluster(t);
-    await withClient(url, async (client) => {
-      await client.query('create table kept (x int)');
-      await client.query('insert into kept values (1)');
-      await cluster.restartServer({ mode: 'immediate', downMs: 200 });
-      await assert.rejects(client.query('select 1'), 'a connection open across the restart is broken');
-    });
-    assert.deepEqual(await withClient(url, async (client) => (await client.query('select x from kept')).rows), [{ x: 1 }], 'a committed row survives an immediate stop');
-    await cluster.stopServer();
-    await assert.rejects(withClient(url, (client) => client.query('select 1')), /ECONNREFUSED/, 'a new connection is refused while the server is down');
-    await cluster.startServer();
-    await withClient(url, async (client) => {
-      const killed = await cluster.terminateBackends(APP_DATABASE);
-      assert.equal(killed, 1, 'terminateBackends cut the one connection to the app database');
-      await assert.rejects(client.query('select 1'), 'the terminated connection is broken');
-    });
+/** The name of an outage's test. */
+function outageTestName(outage: Outage): string {
+  return `${outage.name}: the app stays up, every workflow (direct and queued) goes on by itself and finishes exactly once, waits never see a raw driver error`;
+}
+
+/**
+ * An outage's test: the app process runs the workload on `where`, the outage hits it at a seeded
+ * point, and the workload must finish by itself with every invariant of {@link checkWorkload}.
+ */
+async function outageTest(t: TestContext, outage: Outage, where: TestDatabase): Promise<void> {
+  const random = randomFor(t, outage.name);
+  const { url } = where;
+  await withClient(url, (client) => client.query(`create table ${EFFECTS_TABLE} (workflow_id text not null, step text not null)`));
+  const scratchDir = await mkdtemp(join(tmpdir(), 'strata-outage-'));
+  t.after(() => rm(scratchDir, { recursive: true, force: true }));
+  const effectsLogPath = join(scratchDir, 'effects.log');
+  writeFileSync(effectsLogPath, '');
+
+  const worker = new Worker(url, effectsLogPath);
+  t.after(() => {
+    if (!worker.hasExited) worker.child.kill('SIGKILL');
   });
+  await worker.until('STARTED', WORKER_START_BOUND_MS);
 
-  for (const outage of OUTAGES) {
-    test(
-      `${outage.name}: the app stays up, every workflow (direct and queued) goes on by itself and finishes exactly once, waits never see a raw driver error`,
-      { timeout: TEST_TIMEOUT_MS },
-      async (t) => {
-        const random = randomFor(t, outage.name);
-        const { cluster, url } = await ownCluster(t);
-        await withClient(url, (client) => client.query(`create table ${EFFECTS_TABLE} (workflow_id text not null, step text not null)`));
-        const scratchDir = await mkdtemp(join(tmpdir(), 'strata-outage-'));
-        t.after(() => rm(scratchDir, { recursive: true, force: true }));
-        const effectsLogPath = join(scratchDir, 'effects.log');
-        writeFileSync(effectsLogPath, '');
+  // Aim the outage at a seeded point of the workload, counted in commits (time would
+  // depend on the machine's load).
+  const target = random.int(Math.floor(OUTAGE_PROGRESS_MIN * TOTAL_CHECKPOINTS), Math.floor(OUTAGE_PROGRESS_MAX * TOTAL_CHECKPOINTS));
+  const committedBefore = await untilCheckpoints(url, worker, target);
+  await outage.run(where, random, t);
+  t.diagnostic(`outage began after ${committedBefore}/${TOTAL_CHECKPOINTS} checkpoints (target ${target})`);
+  assert.ok(!worker.hasExited, `the app process is still running after the outage; ${worker.describe()}`);
 
-        const worker = new Worker(url, effectsLogPath);
-        t.after(() => {
-          if (!worker.hasExited) worker.child.kill('SIGKILL');
-        });
-        await worker.until('STARTED', WORKER_START_BOUND_MS);
+  // Nobody restarts the app or touches anything: it must finish by itself.
+  await worker.until('DONE', RECOVERY_BOUND_MS);
+  const exit = await worker.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, `the app process exits 0 after DONE; ${worker.describe()}`);
+  assert.doesNotMatch(worker.stderr, UNCAUGHT_PATTERN, 'the app process had no uncaught exception or unhandled rejection');
+  await checkWorkload(t, url, worker, effectsLogPath);
+}
 
-        // Aim the outage at a seeded point of the workload, counted in commits (time would
-        // depend on the machine's load).
-        const target = random.int(Math.floor(OUTAGE_PROGRESS_MIN * TOTAL_CHECKPOINTS), Math.floor(OUTAGE_PROGRESS_MAX * TOTAL_CHECKPOINTS));
-        const committedBefore = await untilCheckpoints(url, worker, target);
-        await outage.run(cluster, random, t);
-        t.diagnostic(`outage began after ${committedBefore}/${TOTAL_CHECKPOINTS} checkpoints (target ${target})`);
-        assert.ok(!worker.hasExited, `the app process is still running after the outage; ${worker.describe()}`);
+describe('surviving the database (PostgreSQL)', { skip, concurrency: 2 }, () => {
+  describe('one test at a time, on a cluster they share', { concurrency: 1 }, () => {
+    after(stopSharedCluster);
 
-        // Nobody restarts the app or touches anything: it must finish by itself.
-        await worker.until('DONE', RECOVERY_BOUND_MS);
-        const exit = await worker.exited;
-        assert.deepEqual(exit, { code: 0, signal: null }, `the app process exits 0 after DONE; ${worker.describe()}`);
-        assert.doesNotMatch(worker.stderr, UNCAUGHT_PATTERN, 'the app process had no uncaught exception or unhandled rejection');
-        await checkWorkload(t, url, worker, effectsLogPath);
-      },
-    );
-  }
-
-  test(
-    'calls made while the server is down reject with STRATA_DATABASE_UNAVAILABLE and work again after the restart; waits in progress keep waiting or reject with it',
-    { timeout: TEST_TIMEOUT_MS },
-    async (t) => {
-      const uncaught = trapUncaught(t);
-      const { cluster, url } = await ownCluster(t);
-      const strata = new Strata({ database: url, logger: quiet, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, executorTimeoutMs: EXECUTOR_TIMEOUT_MS });
-      const gate = strata.workflow('gate', async (ctx) => {
-        await ctx.setEvent('ready', true);
-        const message = await ctx.recv<string>('go', { timeoutMs: Infinity });
-        await ctx.setEvent('got', message);
-        return `gate got ${message}`;
+    test('the harness: a restarted server keeps its data and port, refuses connections while down, and terminateBackends cuts connections', async (t) => {
+      const { cluster, database, url } = await sharedCluster(t);
+      await withClient(url, async (client) => {
+        await client.query('create table kept (x int)');
+        await client.query('insert into kept values (1)');
+        await cluster.restartServer({ mode: 'immediate', downMs: 200 });
+        await assert.rejects(client.query('select 1'), 'a connection open across the restart is broken');
       });
-      const echo = strata.workflow('echo', async (_ctx, text: string) => text);
-      await launchOrShutDown(strata);
-      t.after(() => within(strata.shutdown(), 'strata.shutdown()', SHUTDOWN_BOUND_MS));
-
-      const handle = await gate.with({ workflowId: 'gate' }).start();
-      assert.equal(await strata.getEvent('gate', 'ready', { timeoutMs: WAIT_MS }), true);
-      await delay(SETTLE_MS); // let the gate reach its recv
-      const waits: Record<string, { call: () => Promise<unknown>; observed: ObservedWait; expected: unknown }> = {};
-      const addWait = (name: string, call: () => Promise<unknown>, expected: unknown) => {
-        waits[name] = { call, observed: observe(call()), expected };
-      };
-      addWait('handle.result()', () => handle.result({ timeoutMs: TEST_TIMEOUT_MS }), 'gate got go');
-      addWait("strata.retrieve('gate').result()", () => strata.retrieve('gate').result({ timeoutMs: TEST_TIMEOUT_MS }), 'gate got go');
-      addWait("strata.getEvent('gate', 'got')", () => strata.getEvent('gate', 'got', { timeoutMs: TEST_TIMEOUT_MS }), 'go');
-
-      await cluster.stopServer({ mode: 'immediate' });
-      const startError = await within(rejectionOf(echo.with({ workflowId: 'during' }).start('x'), 'workflow.start() while down'), 'workflow.start() while the server is down to reject', CALL_WHILE_DOWN_BOUND_MS);
-      assertTypedUnavailable(startError, 'workflow.start() while the server is down');
-      const sendError = await within(rejectionOf(strata.send('gate', 'early', { topic: 'other' }), 'strata.send() while down'), 'strata.send() while the server is down to reject', CALL_WHILE_DOWN_BOUND_MS);
-      assertTypedUnavailable(sendError, 'strata.send() while the server is down');
-      const statusError = await within(rejectionOf(handle.status(), 'handle.status() while down'), 'handle.status() while the server is down to reject', CALL_WHILE_DOWN_BOUND_MS);
-      assertTypedUnavailable(statusError, 'handle.status() while the server is down');
-      const duringOutage = Object.entries(waits).map(([name, wait]) => `${name}: ${wait.observed.state}${wait.observed.state === 'rejected' ? ` (${describeError(wait.observed.error)})` : ''}`);
-      for (const [name, wait] of Object.entries(waits)) {
-        if (wait.observed.state === 'rejected') assertTypedUnavailable(wait.observed.error, `${name}, waiting when the server went down,`);
-        assert.notEqual(wait.observed.state, 'resolved', `${name} cannot have finished: the gate's message was never sent`);
-      }
+      assert.deepEqual(await withClient(url, async (client) => (await client.query('select x from kept')).rows), [{ x: 1 }], 'a committed row survives an immediate stop');
+      await cluster.stopServer();
+      await assert.rejects(withClient(url, (client) => client.query('select 1')), /ECONNREFUSED/, 'a new connection is refused while the server is down');
       await cluster.startServer();
+      await withClient(url, async (client) => {
+        const killed = await cluster.terminateBackends(database);
+        assert.equal(killed, 1, 'terminateBackends cut the one connection to the app database');
+        await assert.rejects(client.query('select 1'), 'the terminated connection is broken');
+      });
+    });
 
-      // The same calls work again, with no restart of the engine.
-      await strata.send('gate', 'go', { topic: 'go' });
-      const after = await echo.with({ workflowId: 'after' }).start('y');
-      assert.equal(await within(after.result(), 'the workflow started after the restart to finish', RECOVERY_BOUND_MS), 'y');
-      assert.equal(
-        await withClient(url, async (client) => (await client.query<{ n: number }>("select count(*)::int as n from strata.workflows where workflow_id = 'during'")).rows[0]!.n),
-        0,
-        'the start that was refused while the server was down wrote nothing',
-      );
-      // Each wait in progress either kept waiting and now returns, or rejected with the typed error and, called again, returns.
-      for (const [name, wait] of Object.entries(waits)) {
-        const value = wait.observed.state === 'rejected'
-          ? await within(wait.call(), `${name}, called again after the restart,`, RECOVERY_BOUND_MS)
-          : await within(wait.observed.promise, `${name}, waiting across the outage,`, RECOVERY_BOUND_MS);
-        assert.deepEqual(value, wait.expected, `${name} returns the workflow's value`);
-      }
-      t.diagnostic(`waits while the server was down: ${duringOutage.join('; ')}`);
-      assert.deepEqual(uncaught.map(describeError), [], 'no uncaught exception or unhandled rejection in the process');
-    },
-  );
+    for (const outage of OUTAGES.filter((each) => each.alongside !== true)) {
+      test(outageTestName(outage), { timeout: TEST_TIMEOUT_MS }, async (t) => outageTest(t, outage, await sharedCluster(t)));
+    }
 
-  for (const cut of ['restart', 'terminate'] as const) {
-    const how = cut === 'restart'
-      ? 'the server crashed and restarted'
-      : "the engine's connections were killed with pg_terminate_backend";
     test(
-      `a recv whose message was sent after ${how}, while the engine could not yet LISTEN again, wakes once it can, without waiting for the safety poll`,
+      'calls made while the server is down reject with STRATA_DATABASE_UNAVAILABLE and work again after the restart; waits in progress keep waiting or reject with it',
       { timeout: TEST_TIMEOUT_MS },
       async (t) => {
         const uncaught = trapUncaught(t);
-        const { cluster, url } = await ownCluster(t);
-        // The engine reaches the server through a proxy the test can cut, so the message below is
-        // sent (and its NOTIFY goes out) while the engine certainly has no LISTEN connection.
-        const proxy = await TcpProxy.start(cluster.port);
-        t.after(() => proxy.close());
-        const engineUrl = new URL(url);
-        engineUrl.port = String(proxy.port);
-        // Default heartbeat and executor timeout: the engine's link is down for a few seconds,
-        // and it must not take itself for dead (its recovery would re-read the message anyway).
-        const strata = new Strata({ database: engineUrl.toString(), logger: quiet, safetyPollIntervalMs: LISTEN_TEST_SAFETY_POLL_MS });
-        const waiter = strata.workflow('waiter', async (ctx) => {
-          await ctx.step('ready', async () => true);
-          return ctx.recv<string>('wake', { timeoutMs: Infinity });
+        const { cluster, url } = await sharedCluster(t);
+        const strata = new Strata({ database: url, logger: quiet, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, executorTimeoutMs: EXECUTOR_TIMEOUT_MS });
+        const gate = strata.workflow('gate', async (ctx) => {
+          await ctx.setEvent('ready', true);
+          const message = await ctx.recv<string>('go', { timeoutMs: Infinity });
+          await ctx.setEvent('got', message);
+          return `gate got ${message}`;
         });
+        const echo = strata.workflow('echo', async (_ctx, text: string) => text);
         await launchOrShutDown(strata);
         t.after(() => within(strata.shutdown(), 'strata.shutdown()', SHUTDOWN_BOUND_MS));
-        await waiter.with({ workflowId: 'waiter' }).start();
-        await within(
-          (async () => {
-            while (((await committedCheckpoints(url)) ?? 0) < 1) await delay(20);
-          })(),
-          'the waiter to record its first step',
-          WAIT_MS,
-        );
-        await delay(SETTLE_MS); // let it reach its recv and wait there
 
-        if (cut === 'restart') {
-          proxy.cut();
-          await cluster.restartServer({ mode: 'immediate', downMs: 500 });
-        } else {
-          proxy.refuse();
-          assert.ok((await cluster.terminateBackends(APP_DATABASE)) > 0, "pg_terminate_backend cut the engine's connections");
+        const handle = await gate.with({ workflowId: 'gate' }).start();
+        assert.equal(await strata.getEvent('gate', 'ready', { timeoutMs: WAIT_MS }), true);
+        await delay(SETTLE_MS); // let the gate reach its recv
+        const waits: Record<string, { call: () => Promise<unknown>; observed: ObservedWait; expected: unknown }> = {};
+        const addWait = (name: string, call: () => Promise<unknown>, expected: unknown) => {
+          waits[name] = { call, observed: observe(call()), expected };
+        };
+        addWait('handle.result()', () => handle.result({ timeoutMs: TEST_TIMEOUT_MS }), 'gate got go');
+        addWait("strata.retrieve('gate').result()", () => strata.retrieve('gate').result({ timeoutMs: TEST_TIMEOUT_MS }), 'gate got go');
+        addWait("strata.getEvent('gate', 'got')", () => strata.getEvent('gate', 'got', { timeoutMs: TEST_TIMEOUT_MS }), 'go');
+
+        await cluster.stopServer({ mode: 'immediate' });
+        const startError = await within(rejectionOf(echo.with({ workflowId: 'during' }).start('x'), 'workflow.start() while down'), 'workflow.start() while the server is down to reject', CALL_WHILE_DOWN_BOUND_MS);
+        assertTypedUnavailable(startError, 'workflow.start() while the server is down');
+        const sendError = await within(rejectionOf(strata.send('gate', 'early', { topic: 'other' }), 'strata.send() while down'), 'strata.send() while the server is down to reject', CALL_WHILE_DOWN_BOUND_MS);
+        assertTypedUnavailable(sendError, 'strata.send() while the server is down');
+        const statusError = await within(rejectionOf(handle.status(), 'handle.status() while down'), 'handle.status() while the server is down to reject', CALL_WHILE_DOWN_BOUND_MS);
+        assertTypedUnavailable(statusError, 'handle.status() while the server is down');
+        const duringOutage = Object.entries(waits).map(([name, wait]) => `${name}: ${wait.observed.state}${wait.observed.state === 'rejected' ? ` (${describeError(wait.observed.error)})` : ''}`);
+        for (const [name, wait] of Object.entries(waits)) {
+          if (wait.observed.state === 'rejected') assertTypedUnavailable(wait.observed.error, `${name}, waiting when the server went down,`);
+          assert.notEqual(wait.observed.state, 'resolved', `${name} cannot have finished: the gate's message was never sent`);
         }
+        await cluster.startServer();
 
-        // Another, independent sender on the same database sends while the engine cannot
-        // connect: nobody is listening for its NOTIFY.
-        const client = await StrataClient.connect({ database: url });
-        t.after(() => within(client.close(), 'client.close()', SHUTDOWN_BOUND_MS));
-        await client.send('waiter', 'wake up', { topic: 'wake' });
-        await delay(LISTEN_DOWN_AFTER_SEND_MS);
-        assert.equal(await workflowStatus(url, 'waiter'), 'PENDING', 'the waiter cannot have received the message while the engine could not reach the database');
-        await proxy.accept();
-        const restoredAtMs = Date.now();
-
-        await within(
-          (async () => {
-            while ((await workflowStatus(url, 'waiter')) !== 'SUCCESS') await delay(50);
-          })(),
-          `the waiter to receive the message once the engine can reach the database (safety poll ${LISTEN_TEST_SAFETY_POLL_MS} ms)`,
-          LISTEN_WAKE_BOUND_MS,
+        // The same calls work again, with no restart of the engine.
+        await strata.send('gate', 'go', { topic: 'go' });
+        const after = await echo.with({ workflowId: 'after' }).start('y');
+        assert.equal(await within(after.result(), 'the workflow started after the restart to finish', RECOVERY_BOUND_MS), 'y');
+        assert.equal(
+          await withClient(url, async (client) => (await client.query<{ n: number }>("select count(*)::int as n from strata.workflows where workflow_id = 'during'")).rows[0]!.n),
+          0,
+          'the start that was refused while the server was down wrote nothing',
         );
-        t.diagnostic(`woke ${Date.now() - restoredAtMs} ms after the engine could connect again`);
-        assert.equal(await strata.retrieve<string>('waiter').result({ timeoutMs: WAIT_MS }), 'wake up');
+        // Each wait in progress either kept waiting and now returns, or rejected with the typed error and, called again, returns.
+        for (const [name, wait] of Object.entries(waits)) {
+          const value = wait.observed.state === 'rejected'
+            ? await within(wait.call(), `${name}, called again after the restart,`, RECOVERY_BOUND_MS)
+            : await within(wait.observed.promise, `${name}, waiting across the outage,`, RECOVERY_BOUND_MS);
+          assert.deepEqual(value, wait.expected, `${name} returns the workflow's value`);
+        }
+        t.diagnostic(`waits while the server was down: ${duringOutage.join('; ')}`);
         assert.deepEqual(uncaught.map(describeError), [], 'no uncaught exception or unhandled rejection in the process');
       },
     );
+
+    for (const cut of ['restart', 'terminate'] as const) {
+      const how = cut === 'restart'
+        ? 'the server crashed and restarted'
+        : "the engine's connections were killed with pg_terminate_backend";
+      test(
+        `a recv whose message was sent after ${how}, while the engine could not yet LISTEN again, wakes once it can, without waiting for the safety poll`,
+        { timeout: TEST_TIMEOUT_MS },
+        async (t) => {
+          const uncaught = trapUncaught(t);
+          const { cluster, database, url } = await sharedCluster(t);
+          // The engine reaches the server through a proxy the test can cut, so the message below is
+          // sent (and its NOTIFY goes out) while the engine certainly has no LISTEN connection.
+          const proxy = await TcpProxy.start(cluster.port);
+          t.after(() => proxy.close());
+          const engineUrl = new URL(url);
+          engineUrl.port = String(proxy.port);
+          // Default heartbeat and executor timeout: the engine's link is down for a few seconds,
+          // and it must not take itself for dead (its recovery would re-read the message anyway).
+          const strata = new Strata({ database: engineUrl.toString(), logger: quiet, safetyPollIntervalMs: LISTEN_TEST_SAFETY_POLL_MS });
+          const waiter = strata.workflow('waiter', async (ctx) => {
+            await ctx.step('ready', async () => true);
+            return ctx.recv<string>('wake', { timeoutMs: Infinity });
+          });
+          await launchOrShutDown(strata);
+          t.after(() => within(strata.shutdown(), 'strata.shutdown()', SHUTDOWN_BOUND_MS));
+          await waiter.with({ workflowId: 'waiter' }).start();
+          await within(
+            (async () => {
+              while (((await committedCheckpoints(url)) ?? 0) < 1) await delay(20);
+            })(),
+            'the waiter to record its first step',
+            WAIT_MS,
+          );
+          await delay(SETTLE_MS); // let it reach its recv and wait there
+
+          if (cut === 'restart') {
+            proxy.cut();
+            await cluster.restartServer({ mode: 'immediate', downMs: 500 });
+          } else {
+            proxy.refuse();
+            assert.ok((await cluster.terminateBackends(database)) > 0, "pg_terminate_backend cut the engine's connections");
+          }
+
+          // Another, independent sender on the same database sends while the engine cannot
+          // connect: nobody is listening for its NOTIFY.
+          const client = await StrataClient.connect({ database: url });
+          t.after(() => within(client.close(), 'client.close()', SHUTDOWN_BOUND_MS));
+          await client.send('waiter', 'wake up', { topic: 'wake' });
+          await delay(LISTEN_DOWN_AFTER_SEND_MS);
+          assert.equal(await workflowStatus(url, 'waiter'), 'PENDING', 'the waiter cannot have received the message while the engine could not reach the database');
+          await proxy.accept();
+          const restoredAtMs = Date.now();
+
+          await within(
+            (async () => {
+              while ((await workflowStatus(url, 'waiter')) !== 'SUCCESS') await delay(50);
+            })(),
+            `the waiter to receive the message once the engine can reach the database (safety poll ${LISTEN_TEST_SAFETY_POLL_MS} ms)`,
+            LISTEN_WAKE_BOUND_MS,
+          );
+          t.diagnostic(`woke ${Date.now() - restoredAtMs} ms after the engine could connect again`);
+          assert.equal(await strata.retrieve<string>('waiter').result({ timeoutMs: WAIT_MS }), 'wake up');
+          assert.deepEqual(uncaught.map(describeError), [], 'no uncaught exception or unhandled rejection in the process');
+        },
+      );
+    }
+  });
+
+  // At the same time as the tests above, on a cluster of its own: it mostly waits for the server.
+  for (const outage of OUTAGES.filter((each) => each.alongside === true)) {
+    test(outageTestName(outage), { timeout: TEST_TIMEOUT_MS }, async (t) => outageTest(t, outage, await ownCluster(t)));
   }
 });
