@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, test } from 'node:test';
 import { DatabaseLockedError, openDatabase } from '@strata/store';
-import { engines, freshPgliteDir } from '@strata/testing';
+import { engines, freshPgliteDatabase, freshPgliteDir } from '@strata/testing';
 import { FIXTURES_DIR, REPO_ROOT, collectOutput, exitCode, waitFor } from './helpers.js';
 
 /** Rounds of the race: the original bug let two openers through in about 2 rounds of 60. */
@@ -118,7 +118,9 @@ if (engines().includes('pglite')) {
       for (const [what, content] of staleLocks) {
         const needsProc = what.includes('reused') && process.platform !== 'linux';
         test(`naming ${what} is taken over, and removed again on close`, { skip: needsProc && 'process start times come from /proc (Linux)' }, async () => {
-          const dir = await freshPgliteDir();
+          // A copy of a made database: the lock is the same, and initdb's seconds are not (the
+          // SIGKILL tests below cover the open that creates the database).
+          const dir = await freshPgliteDatabase();
           const lockPath = join(dir, 'lock');
           await writeFile(lockPath, await content());
           const db = await openDatabase(dir);
@@ -227,7 +229,7 @@ if (engines().includes('pglite')) {
     }
 
     test('close() leaves alone a lock that is no longer its own', async () => {
-      const dir = await freshPgliteDir();
+      const dir = await freshPgliteDatabase();
       const lockPath = join(dir, 'lock');
       const db = await openDatabase(dir);
       const someoneElse = lockRecord({ pid: process.ppid, token: 'took-it-over' });
