@@ -5,8 +5,11 @@
 //   STRATA_TEST_ENGINES=pglite npm test   skip PostgreSQL entirely
 //
 // Test files: packages/*/test/**/*.test.ts, examples/*/test/**/*.test.ts and
-// bench/test/**/*.test.ts. They run under `node --test` with the shared cluster's admin URL in
-// STRATA_TEST_PG_URL; `@strata/testing`'s freshPostgresUrl() creates a database per test on it.
+// bench/test/**/*.test.ts. They run under node:test, two at a time, the known-slow ones first
+// (SLOW_FILES_FIRST), with the shared cluster's admin URL in STRATA_TEST_PG_URL; `@strata/testing`'s
+// freshPostgresUrl() creates a database per test on it. The files are run by this script itself in
+// a child process (`--run-files`, through node:test's run()), since `node --test` sorts the files
+// it is given by name and so would start the slowest ones whenever their names come up.
 // They run the packages' TypeScript sources, not dist/: NODE_OPTIONS carries
 // --conditions=development to the test processes and to every process they spawn, so
 // `import '@strata/store'` resolves to packages/store/src/index.ts everywhere (package.json "exports").
@@ -14,6 +17,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { finished } from 'node:stream/promises';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 import {
   TEST_PG_URL_ENV,
@@ -23,7 +29,8 @@ import {
   type PgCluster,
 } from '@strata/testing';
 
-const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SCRIPT_PATH = fileURLToPath(import.meta.url);
+const ROOT_DIR = join(dirname(SCRIPT_PATH), '..');
 
 /** Folders whose children each may hold a `test/` folder. */
 const TEST_PARENT_DIRS = ['packages', 'examples'];
@@ -36,6 +43,30 @@ const MAX_WALK_DEPTH = 12;
 
 /** Two files at a time: each may open several connections and PGlite instances. */
 const TEST_CONCURRENCY = 2;
+
+/**
+ * The files that took longest in the last CI runs (2 cores), longest first; they start first and
+ * the others follow in path order, so the run does not end with one long file alone. Seconds from
+ * the last runs in the comments; a file missing here (renamed, deleted) only loses its head start.
+ * The runner prints the slowest files at its end: update the list from there.
+ */
+const SLOW_FILES_FIRST: readonly string[] = [
+  'bench/test/bench.test.ts', // ~140 s: every workload of the benchmark, each in a child process
+  'packages/store/test/lock.test.ts', // ~125 s: 40 rounds of the directory-lock race, initdb killed twice
+  'packages/cli/test/install.test.ts', // ~75 s: packs the packages and installs them in a fresh app
+  'packages/cli/test/cloud.test.ts', // ~65 s
+  'packages/transact/test/crash.test.ts', // ~65 s; ~90 s under load (npm run test:loaded)
+  'packages/cli/test/bad-input.test.ts', // ~60 s
+  'packages/transact/test/outage.test.ts', // ~55 s; ~65 s under load
+  'packages/postgres/test/backup.test.ts', // ~55 s
+  'packages/transact/test/scale-out.test.ts', // ~50 s; ~60 s under load
+];
+
+/** How many of the slowest files the runner names at its end. */
+const SLOWEST_FILES_SHOWN = 10;
+
+/** The flag with which this script, in a child process, runs the test files that follow it. */
+const RUN_FILES_FLAG = '--run-files';
 
 /** The flag that makes `@strata/*` imports resolve to `src/*.ts` (each package's "exports"). */
 const DEVELOPMENT_CONDITION = '--conditions=development';
@@ -56,6 +87,12 @@ function findTestFilesUnder(dir: string, depth = 0): string[] {
     else if (entry.isFile() && entry.name.endsWith('.test.ts')) files.push(path);
   }
   return files;
+}
+
+/** `files` with those of SLOW_FILES_FIRST first, in its order; the others keep theirs. */
+function slowFilesFirst(files: readonly string[]): string[] {
+  const slow = SLOW_FILES_FIRST.filter((file) => files.includes(file));
+  return [...slow, ...files.filter((file) => !slow.includes(file))];
 }
 
 /** Every test file of the repo, as sorted repo-relative paths with forward slashes. */
@@ -155,17 +192,56 @@ async function main(): Promise<number> {
       console.log(`PostgreSQL: not used (STRATA_TEST_ENGINES=${process.env.STRATA_TEST_ENGINES}); ${files.length} test file(s)`);
     }
     if (stopping) return 1;
-    return await runInherited(
-      process.execPath,
-      [DEVELOPMENT_CONDITION, '--import', 'tsx', '--test', `--test-concurrency=${TEST_CONCURRENCY}`, '--test-reporter=spec', ...files],
-      env,
-    );
+    return await runInherited(process.execPath, [DEVELOPMENT_CONDITION, '--import', 'tsx', SCRIPT_PATH, RUN_FILES_FLAG, ...slowFilesFirst(files)], env);
   } finally {
     await stopCluster();
   }
 }
 
-main().then(
+/**
+ * The child process's part: runs the repo-relative test `files` with node:test's run(), which
+ * (unlike `node --test`) starts them in the order given, TEST_CONCURRENCY at a time, each in a
+ * process of its own that inherits this one's flags (the development condition, tsx). Reports with
+ * the spec reporter, as `node --test --test-reporter=spec` does, then names the slowest files.
+ * Resolves with 1 if any test failed, as `node --test` exits.
+ */
+async function runFiles(files: readonly string[]): Promise<number> {
+  const stop = new AbortController();
+  let signalCode: number | undefined;
+  // The parent passes a signal on; stopping the run here also stops the test files' processes.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      signalCode = SIGNAL_EXIT_CODES[signal];
+      stop.abort();
+    });
+  }
+  let failed = false;
+  const secondsByFile = new Map<string, number>();
+  const tests = run({ files: files.map((file) => join(ROOT_DIR, file)), concurrency: TEST_CONCURRENCY, signal: stop.signal });
+  tests.on('test:fail', () => {
+    failed = true;
+  });
+  // A file's time is the sum of its top-level tests' (suites included): its process's start is not reported.
+  for (const outcome of ['test:pass', 'test:fail'] as const) {
+    tests.on(outcome, (data: { nesting: number; file?: string; details: { duration_ms: number } }) => {
+      if (data.nesting !== 0 || data.file === undefined) return;
+      const file = relative(ROOT_DIR, data.file).split(sep).join('/');
+      secondsByFile.set(file, (secondsByFile.get(file) ?? 0) + data.details.duration_ms / 1000);
+    });
+  }
+  const report = tests.compose(new spec());
+  report.pipe(process.stdout);
+  await finished(report);
+  const slowest = [...secondsByFile].sort(([, a], [, b]) => b - a).slice(0, SLOWEST_FILES_SHOWN);
+  if (slowest.length > 0) {
+    console.log(`slowest test files (the sum of their top-level tests; see SLOW_FILES_FIRST in scripts/test.ts):`);
+    for (const [file, seconds] of slowest) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${file}`);
+  }
+  return signalCode ?? (failed ? 1 : 0);
+}
+
+const entry = process.argv[2] === RUN_FILES_FLAG ? runFiles(process.argv.slice(3)) : main();
+entry.then(
   (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`npm test: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
