@@ -9,10 +9,10 @@
 // (the engine reaches the server through a TCP proxy the test cuts, so the message is certainly
 // sent while the engine cannot listen).
 //
-// The tests run on throwaway clusters of this file's own (the suite's shared one serves other files
-// meanwhile), each on a database of its own: one cluster that the tests share one at a time (an
-// initdb per test cost seconds), and beside them, at the same time, the 30-second outage on a
-// cluster of its own, since it is mostly waiting.
+// The tests run on two throwaway clusters of this file's own (the suite's shared one serves other
+// files meanwhile), each test on a database of its own: on each cluster one test at a time (an
+// initdb per test cost seconds), and the two clusters' tests at the same time, since the
+// 30-second outage on the second is mostly waiting.
 // The moments of the outages come from a seeded PRNG, printed at the start; to replay a run:
 //   STRATA_TEST_SEED=<seed> node --import tsx --test packages/transact/test/outage.test.ts
 
@@ -111,7 +111,7 @@ interface TestDatabase {
   readonly url: string;
 }
 
-/** A throwaway cluster; stopped and removed by the caller (and at the latest when the process exits). */
+/** A throwaway cluster; stopped and removed by its user (at the latest when the process exits). */
 function startDurableCluster(): Promise<PgCluster> {
   // synchronous_commit=on: an immediate stop must not lose commits the server acknowledged
   // (the harness turns it off for speed), or "nothing committed is lost" could not be checked.
@@ -130,32 +130,30 @@ async function createTestDatabase(cluster: PgCluster): Promise<TestDatabase> {
   return { cluster, database, url: url.toString() };
 }
 
-/** A cluster of the test's own, stopped and removed after the test, with a database for it. */
-async function ownCluster(t: TestContext): Promise<TestDatabase> {
-  const cluster = await startDurableCluster();
-  t.after(() => cluster.stop());
-  return createTestDatabase(cluster);
-}
-
-/** The cluster of the tests that run one at a time; started by the first of them. */
-let sharedClusterStart: Promise<PgCluster> | undefined;
-
 /**
- * A database of the test's own on the cluster the one-at-a-time tests share. The test may crash
- * and restart that server as it likes: after it, the server is started again if the test left it
- * down (a failed test must not fail the next one), and nothing else uses it meanwhile.
+ * A cluster that the tests of one describe share, one test at a time, each on a database of its
+ * own: an initdb per test cost seconds. Started by the first test, stopped by the describe's after().
  */
-async function sharedCluster(t: TestContext): Promise<TestDatabase> {
-  sharedClusterStart ??= startDurableCluster();
-  const cluster = await sharedClusterStart;
-  t.after(() => cluster.startServer());
-  return createTestDatabase(cluster);
-}
+class SharedCluster {
+  #start: Promise<PgCluster> | undefined;
 
-/** Stops the shared cluster, if a test started it; after the tests that share it. */
-async function stopSharedCluster(): Promise<void> {
-  const cluster = await sharedClusterStart?.catch(() => undefined);
-  await cluster?.stop();
+  /**
+   * A new database for test `t`. The test may crash and restart the server as it likes: after the
+   * test the server is started again if it was left down (a failed test must not fail the next),
+   * and no other test uses the cluster meanwhile.
+   */
+  async database(t: TestContext): Promise<TestDatabase> {
+    this.#start ??= startDurableCluster();
+    const cluster = await this.#start;
+    t.after(() => cluster.startServer());
+    return createTestDatabase(cluster);
+  }
+
+  /** Stops and removes the cluster, if a test started it. */
+  async stop(): Promise<void> {
+    const cluster = await this.#start?.catch(() => undefined);
+    await cluster?.stop();
+  }
 }
 
 /** Runs `use` on a fresh connection to `url`, closed afterwards. */
@@ -473,8 +471,8 @@ function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string
 interface Outage {
   readonly name: string;
   /**
-   * Mostly waiting for the server to come back: it runs on a cluster of its own, at the same time
-   * as the tests that share one, instead of after them.
+   * Mostly waiting for the server to come back: it runs on the second cluster, at the same time as
+   * the other outages on the first, instead of after them.
    */
   readonly alongside?: true;
   run(where: TestDatabase, random: SeededRandom, t: TestContext): Promise<void>;
@@ -562,11 +560,12 @@ async function outageTest(t: TestContext, outage: Outage, where: TestDatabase): 
 }
 
 describe('surviving the database (PostgreSQL)', { skip, concurrency: 2 }, () => {
-  describe('one test at a time, on a cluster they share', { concurrency: 1 }, () => {
-    after(stopSharedCluster);
+  describe('the harness and the app process through short outages, one test at a time on a cluster they share', { concurrency: 1 }, () => {
+    const shared = new SharedCluster();
+    after(() => shared.stop());
 
     test('the harness: a restarted server keeps its data and port, refuses connections while down, and terminateBackends cuts connections', async (t) => {
-      const { cluster, database, url } = await sharedCluster(t);
+      const { cluster, database, url } = await shared.database(t);
       await withClient(url, async (client) => {
         await client.query('create table kept (x int)');
         await client.query('insert into kept values (1)');
@@ -585,7 +584,18 @@ describe('surviving the database (PostgreSQL)', { skip, concurrency: 2 }, () => 
     });
 
     for (const outage of OUTAGES.filter((each) => each.alongside !== true)) {
-      test(outageTestName(outage), { timeout: TEST_TIMEOUT_MS }, async (t) => outageTest(t, outage, await sharedCluster(t)));
+      test(outageTestName(outage), { timeout: TEST_TIMEOUT_MS }, async (t) => outageTest(t, outage, await shared.database(t)));
+    }
+  });
+
+  // At the same time, on a second cluster: the 30-second outage, mostly waiting, then the tests of
+  // an engine in this process. The two groups take about as long.
+  describe('the long outage, then the engine in this process, one test at a time on a cluster they share', { concurrency: 1 }, () => {
+    const shared = new SharedCluster();
+    after(() => shared.stop());
+
+    for (const outage of OUTAGES.filter((each) => each.alongside === true)) {
+      test(outageTestName(outage), { timeout: TEST_TIMEOUT_MS }, async (t) => outageTest(t, outage, await shared.database(t)));
     }
 
     test(
@@ -593,7 +603,7 @@ describe('surviving the database (PostgreSQL)', { skip, concurrency: 2 }, () => 
       { timeout: TEST_TIMEOUT_MS },
       async (t) => {
         const uncaught = trapUncaught(t);
-        const { cluster, url } = await sharedCluster(t);
+        const { cluster, url } = await shared.database(t);
         const strata = new Strata({ database: url, logger: quiet, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, executorTimeoutMs: EXECUTOR_TIMEOUT_MS });
         const gate = strata.workflow('gate', async (ctx) => {
           await ctx.setEvent('ready', true);
@@ -660,7 +670,7 @@ describe('surviving the database (PostgreSQL)', { skip, concurrency: 2 }, () => 
         { timeout: TEST_TIMEOUT_MS },
         async (t) => {
           const uncaught = trapUncaught(t);
-          const { cluster, database, url } = await sharedCluster(t);
+          const { cluster, database, url } = await shared.database(t);
           // The engine reaches the server through a proxy the test can cut, so the message below is
           // sent (and its NOTIFY goes out) while the engine certainly has no LISTEN connection.
           const proxy = await TcpProxy.start(cluster.port);
@@ -718,9 +728,4 @@ describe('surviving the database (PostgreSQL)', { skip, concurrency: 2 }, () => 
       );
     }
   });
-
-  // At the same time as the tests above, on a cluster of its own: it mostly waits for the server.
-  for (const outage of OUTAGES.filter((each) => each.alongside === true)) {
-    test(outageTestName(outage), { timeout: TEST_TIMEOUT_MS }, async (t) => outageTest(t, outage, await ownCluster(t)));
-  }
 });
