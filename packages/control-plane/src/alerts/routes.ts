@@ -1,10 +1,10 @@
-// alertsModule: alert rules, the tenant's webhook, events with their deliveries, and what fires now (/v1/alerts…).
+// alertsModule: alert rules (the tenant's own, and its settings of the built-in ones), the tenant's webhook, events with their deliveries, and what fires now (/v1/alerts…).
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { ApiError, audited, errorResponses, jsonBody, requireRole, type ApiDeps, type ApiEnv, type ApiModule } from '../http/index.js';
 import { InstanceError } from '../instances/errors.js';
-import { ALERT_METRICS } from './rules.js';
-import { AlertError, alertsOf, createRule, removeRule, removeWebhook, rulesOf, setWebhook, webhookOf } from './service.js';
+import { ALERT_METRICS, BUILTIN_RULE_NAMES } from './rules.js';
+import { AlertError, alertsOf, createRule, removeRule, removeWebhook, rulesOf, setBuiltinSetting, setWebhook, webhookOf } from './service.js';
 import { registerAlertOperations, type AlertOptions } from './workflows.js';
 
 const TAG = 'Alerts';
@@ -22,6 +22,9 @@ const RuleSchema = z
     comparison: z.enum(['>', '<']),
     threshold: z.number(),
     durationSeconds: z.number().int(),
+    enabled: z.boolean().openapi({ description: 'false: the tenant turned this built-in rule off; a tenant\'s own rules are always on' }),
+    defaults: z.object({ threshold: z.number(), durationSeconds: z.number().int() }).nullable().openapi({ description: 'A built-in rule\'s defaults; null for a tenant\'s own rule' }),
+    isDefault: z.boolean().nullable().openapi({ description: 'Whether a built-in rule runs with its defaults (on, default threshold and duration); null for a tenant\'s own rule' }),
   })
   .openapi('AlertRule');
 
@@ -36,6 +39,15 @@ const CreateRuleBody = z
   })
   .strict()
   .openapi('CreateAlertRule');
+
+const BuiltinSettingBody = z
+  .object({
+    enabled: z.boolean().optional().openapi({ description: 'false: the rule no longer fires on this tenant\'s instances, and resolves where it fires' }),
+    threshold: z.number().finite().nullable().optional().openapi({ description: 'The rule\'s own unit (a ratio for disk_nearly_full, seconds for the others; archiving_failing has none); null: the default' }),
+    durationSeconds: z.number().int().min(0).max(86_400).nullable().optional().openapi({ description: 'How long the condition must hold before it fires; null: the default' }),
+  })
+  .strict()
+  .openapi('BuiltinAlertRuleSetting');
 
 const WebhookBody = z.object({ url: z.string().min(1).max(2048).openapi({ example: 'https://alerts.example.com/strata' }) }).strict().openapi('SetAlertWebhook');
 
@@ -66,6 +78,11 @@ const routes = {
   alerts: createRoute({ method: 'get', path: '/v1/alerts', tags: [TAG], summary: 'What fires now, and the newest events with each delivery attempt', request: { query: LimitQuery }, responses: { 200: json(AlertsSchema, 'alerts'), ...errorResponses(400, 401) } }),
   rules: createRoute({ method: 'get', path: '/v1/alerts/rules', tags: [TAG], summary: 'The built-in rules and the tenant\'s own', responses: { 200: json(z.object({ rules: z.array(RuleSchema) }), 'rules'), ...errorResponses(401) } }),
   createRule: createRoute({ method: 'post', path: '/v1/alerts/rules', tags: [TAG], summary: 'Add a rule: a metric, a comparison, a threshold and how long it must hold', request: { body: jsonBody(CreateRuleBody) }, responses: { 201: json(RuleSchema, 'the rule'), ...errorResponses(400, 401, 403, 404, 409) } }),
+  setBuiltin: createRoute({
+    method: 'put', path: '/v1/alerts/rules/{rule}', tags: [TAG],
+    summary: `Turn a built-in rule (${BUILTIN_RULE_NAMES.join(', ')}) off or on, or set its threshold and duration, for this tenant; fields left out keep their setting`,
+    request: { params: RuleParams, body: jsonBody(BuiltinSettingBody) }, responses: { 200: json(RuleSchema, 'the rule as it now applies'), ...errorResponses(400, 401, 403, 404) },
+  }),
   deleteRule: createRoute({ method: 'delete', path: '/v1/alerts/rules/{rule}', tags: [TAG], summary: 'Delete a rule of the tenant\'s', request: { params: RuleParams }, responses: { 204: { description: 'deleted' }, ...errorResponses(401, 403, 404) } }),
   webhook: createRoute({ method: 'get', path: '/v1/alerts/webhook', tags: [TAG], summary: 'Where events are delivered', responses: { 200: json(z.object({ url: z.string() }), 'the webhook'), ...errorResponses(401, 404) } }),
   setWebhook: createRoute({
@@ -119,6 +136,15 @@ export function alertsModuleWith(options: AlertOptions = {}): ApiModule {
       const body = c.req.valid('json');
       const rule = await audited(c, 'alerts.rules.create', body.name, (record) => handled(() => createRule(deps.db, tenantOf(c), body, record)));
       return c.json(rule, 201);
+    });
+
+    app.openapi(routes.setBuiltin, async (c) => {
+      // The built-in rules are the tenant's safety net (backups, disk, archiving): changing them is an admin's call, like the webhook.
+      requireRole(c, 'admin');
+      const { rule } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const updated = await audited(c, 'alerts.rules.builtin.set', rule, (record) => handled(() => setBuiltinSetting(deps.db, tenantOf(c), rule, body, options.builtinDurationSeconds, record)));
+      return c.json(updated, 200);
     });
 
     app.openapi(routes.deleteRule, async (c) => {

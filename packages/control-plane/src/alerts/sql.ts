@@ -1,6 +1,6 @@
-// SQL of the alert tables: rules, webhooks, states, events and deliveries.
+// SQL of the alert tables: rules, the tenants' settings of built-in rules, webhooks, states, events and deliveries.
 import type { Queryable } from '@strata/store';
-import type { AlertMetric, AlertRule } from './rules.js';
+import type { AlertMetric, AlertRule, BuiltinSetting } from './rules.js';
 
 /** A tenant's rules (every tenant's with no tenant given). */
 export async function listRules(db: Queryable, tenantId?: string): Promise<AlertRule[]> {
@@ -37,6 +37,75 @@ export async function deleteRule(db: Queryable, tenantId: string, ref: string): 
   if (rows[0] === undefined) return false;
   await db.query(`delete from strata_cloud.alert_states where rule_key = $1`, [rows[0].rule_id]);
   return true;
+}
+
+function toSetting(row: Record<string, unknown>): BuiltinSetting {
+  return {
+    tenantId: row.tenant_id as string,
+    ruleName: row.rule_name as string,
+    enabled: row.enabled as boolean,
+    threshold: row.threshold === null ? null : Number(row.threshold),
+    durationSeconds: row.duration_seconds === null ? null : Number(row.duration_seconds),
+  };
+}
+
+/** The tenants' settings of built-in rules (every tenant's with no tenant given). */
+export async function listBuiltinSettings(db: Queryable, tenantId?: string): Promise<BuiltinSetting[]> {
+  const { rows } = await db.query(
+    `select tenant_id, rule_name, enabled, threshold, duration_seconds from strata_cloud.alert_builtin_settings ${tenantId === undefined ? '' : 'where tenant_id = $1'} order by tenant_id, rule_name`,
+    tenantId === undefined ? [] : [tenantId],
+  );
+  return rows.map(toSetting);
+}
+
+/** What a change of a built-in rule's setting says: a field left undefined keeps its value; null returns it to the default. */
+export interface BuiltinSettingChange {
+  readonly enabled?: boolean;
+  readonly threshold?: number | null;
+  readonly durationSeconds?: number | null;
+}
+
+/**
+ * Applies `change` to a tenant's setting of a built-in rule in one statement (two concurrent
+ * changes of different fields both land); a setting back at every default is deleted. Returns the
+ * setting as it is now (defaults when deleted).
+ */
+export async function changeBuiltinSetting(db: Queryable, tenantId: string, ruleName: string, change: BuiltinSettingChange): Promise<BuiltinSetting> {
+  const { rows } = await db.query(
+    `insert into strata_cloud.alert_builtin_settings as s (tenant_id, rule_name, enabled, threshold, duration_seconds)
+     values ($1, $2, coalesce($3::boolean, true), $4::double precision, $5::integer)
+     on conflict (tenant_id, rule_name) do update set
+       enabled = coalesce($3::boolean, s.enabled),
+       threshold = case when $6::boolean then $4::double precision else s.threshold end,
+       duration_seconds = case when $7::boolean then $5::integer else s.duration_seconds end,
+       updated_at = now()
+     returning tenant_id, rule_name, enabled, threshold, duration_seconds`,
+    [tenantId, ruleName, change.enabled ?? null, change.threshold ?? null, change.durationSeconds ?? null, change.threshold !== undefined, change.durationSeconds !== undefined],
+  );
+  const row = rows[0];
+  if (row === undefined) throw new Error('invariant: an upsert returning its columns returns its row');
+  const setting = toSetting(row);
+  if (setting.enabled && setting.threshold === null && setting.durationSeconds === null) {
+    await db.query(`delete from strata_cloud.alert_builtin_settings where tenant_id = $1 and rule_name = $2 and enabled and threshold is null and duration_seconds is null`, [tenantId, ruleName]);
+  }
+  return setting;
+}
+
+/** Whether the tenant has a rule of its own with that ID or name. */
+export async function hasRule(db: Queryable, tenantId: string, ref: string): Promise<boolean> {
+  const { rows } = await db.query(`select 1 from strata_cloud.alert_rules where tenant_id = $1 and (rule_id = $2 or name = $2)`, [tenantId, ref]);
+  return rows.length > 0;
+}
+
+/** The nodes among `nodeIds` that have written a sample (within the retention): those that sample their instances. */
+export async function sampledNodes(db: Queryable, nodeIds: readonly string[]): Promise<Set<string>> {
+  if (nodeIds.length === 0) return new Set();
+  // One index probe per node (instance_metrics_node_at), not a scan of the samples.
+  const { rows } = await db.query<{ node_id: string }>(
+    `select n.node_id from unnest($1::text[]) as n(node_id) where exists (select 1 from strata_cloud.instance_metrics m where m.node_id = n.node_id)`,
+    [nodeIds],
+  );
+  return new Set(rows.map((row) => row.node_id));
 }
 
 /** A tenant's webhook. */

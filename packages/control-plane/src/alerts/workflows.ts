@@ -22,7 +22,7 @@ export const DEFAULT_DELIVERY_RETRY = { maxAttempts: 6, intervalMs: 1_000, backo
 export interface AlertOptions {
   /** When evaluations run. Default {@link DEFAULT_ALERTS_CRON}. */
   readonly evaluateCron?: string;
-  /** How long built-in rules must hold (default: each rule's own; tests shorten it). */
+  /** How long built-in rules must hold (default: each rule's own; tests shorten it); a tenant's own setting of a rule wins. */
   readonly builtinDurationSeconds?: number;
   /** Let webhooks reach loopback and private addresses (a receiver on this machine, in development and tests). Default false. */
   readonly allowPrivateWebhooks?: boolean;

@@ -1,9 +1,9 @@
 /**
- * `strata metrics <instance>` and `strata alerts …`: an instance's sampled metrics, and alert rules,
- * the webhook their events go to, and what fires now.
+ * `strata metrics <instance>` and `strata alerts …`: an instance's sampled metrics, and alert rules
+ * (yours, and your settings of the built-in ones), the webhook their events go to, and what fires now.
  */
 import type { Command } from 'commander';
-import { UsageError } from '../../errors.js';
+import { CliError, ExitCode, UsageError } from '../../errors.js';
 import { formatTime, visible } from '../../format.js';
 import type { Host } from '../../host.js';
 import { renderFields, renderTable } from '../../table.js';
@@ -30,6 +30,27 @@ interface Rule {
   readonly comparison: string;
   readonly threshold: number;
   readonly durationSeconds: number;
+  /** False: a built-in rule you turned off. */
+  readonly enabled: boolean;
+  /** A built-in rule's defaults; null for yours. */
+  readonly defaults: { readonly threshold: number; readonly durationSeconds: number } | null;
+  /** Whether a built-in rule runs with its defaults; null for yours. */
+  readonly isDefault: boolean | null;
+}
+
+/** The built-in rules (GET /v1/alerts/rules lists them with your settings). */
+const BUILTIN_RULES = 'archiving_failing, backup_too_old, disk_nearly_full, replica_lagging, instance_down';
+
+/** A built-in rule's settings column: `default`, or what differs from the defaults. */
+function settingsOf(rule: Rule): string {
+  if (!rule.builtin || rule.defaults === null) return '-';
+  if (rule.isDefault === true) return 'default';
+  const changed = [
+    ...(rule.enabled ? [] : ['off']),
+    ...(rule.threshold !== rule.defaults.threshold ? [`threshold (default ${rule.defaults.threshold})`] : []),
+    ...(rule.durationSeconds !== rule.defaults.durationSeconds ? [`for (default ${rule.defaults.durationSeconds}s)`] : []),
+  ];
+  return changed.length === 0 ? 'set to the defaults' : changed.join(', ');
 }
 
 interface AlertEvent {
@@ -108,16 +129,63 @@ export function registerMonitoringCommands(program: Command, host: Host): void {
 
   alerts
     .command('rules')
-    .description('the built-in rules and yours')
+    .description('the built-in rules (with your settings of them) and yours')
     .action(
       cloudAction(host, async (session, cloud) => {
         const { rules } = (await cloud.api().get('/v1/alerts/rules')) as { rules: Rule[] };
         if (session.json) return session.printJson(rules);
         session.print(
           renderTable(
-            [{ header: 'NAME' }, { header: 'BUILT IN' }, { header: 'INSTANCE' }, { header: 'CONDITION' }, { header: 'FOR', align: 'right' }],
-            rules.map((r) => [r.name, r.builtin ? 'yes' : 'no', r.instanceId ?? 'all', `${r.metric} ${r.comparison} ${r.threshold}`, `${r.durationSeconds}s`]),
+            [{ header: 'NAME' }, { header: 'BUILT IN' }, { header: 'ON' }, { header: 'INSTANCE' }, { header: 'CONDITION' }, { header: 'FOR', align: 'right' }, { header: 'SETTINGS' }],
+            rules.map((r) => [r.name, r.builtin ? 'yes' : 'no', r.enabled ? 'yes' : 'no', r.instanceId ?? 'all', `${r.metric} ${r.comparison} ${r.threshold}`, `${r.durationSeconds}s`, settingsOf(r)]),
           ),
+        );
+      }),
+    );
+
+  alerts
+    .command('builtin')
+    .description('show a built-in rule, or turn it off or on, or set its threshold and how long it must hold, for your instances')
+    .argument('<name>', BUILTIN_RULES)
+    .option('--enable', 'turn it on')
+    .option('--disable', 'turn it off (where it fires, it resolves)')
+    .option('--threshold <number>', "its threshold in the rule's unit (disk_nearly_full: a ratio, 0.8 = 80 %; the others: seconds); 'default' for the default")
+    .option('--for <seconds>', "how long it must hold, whole seconds; 'default' for the default")
+    .option('--reset', 'back to every default (on, default threshold and duration)')
+    .action(
+      cloudAction(host, async (session, cloud, name: string, options: { enable?: boolean; disable?: boolean; threshold?: string; for?: string; reset?: boolean }) => {
+        if (options.enable && options.disable) throw new UsageError('--enable and --disable contradict each other; give one');
+        if (options.reset && (options.enable || options.disable || options.threshold !== undefined || options.for !== undefined)) throw new UsageError('--reset sets every default; give it alone');
+        const change: { enabled?: boolean; threshold?: number | null; durationSeconds?: number | null } = options.reset ? { enabled: true, threshold: null, durationSeconds: null } : {};
+        if (options.enable || options.disable) change.enabled = options.enable === true;
+        if (options.threshold !== undefined) {
+          const threshold = options.threshold === 'default' ? null : Number(options.threshold);
+          if (threshold !== null && (options.threshold.trim() === '' || !Number.isFinite(threshold))) throw new UsageError(`--threshold ${JSON.stringify(options.threshold)} is not a number; give one, or 'default'`);
+          change.threshold = threshold;
+        }
+        if (options.for !== undefined) {
+          const durationSeconds = options.for === 'default' ? null : Number(options.for);
+          if (durationSeconds !== null && (options.for.trim() === '' || !Number.isInteger(durationSeconds) || durationSeconds < 0)) throw new UsageError(`--for ${JSON.stringify(options.for)} is not valid; give whole seconds ≥ 0, or 'default'`);
+          change.durationSeconds = durationSeconds;
+        }
+        let rule: Rule;
+        if (Object.keys(change).length > 0) {
+          rule = (await cloud.api().put(`/v1/alerts/rules/${segment(name)}`, change)) as Rule;
+        } else {
+          const { rules } = (await cloud.api().get('/v1/alerts/rules')) as { rules: Rule[] };
+          const found = rules.find((r) => r.builtin && (r.name === name || r.id === name));
+          if (found === undefined) throw new CliError(`no built-in rule ${JSON.stringify(name)}; the built-in rules are ${BUILTIN_RULES}`, ExitCode.notFound);
+          rule = found;
+        }
+        if (session.json) return session.printJson(rule);
+        session.print(
+          renderFields([
+            ['name', rule.name],
+            ['on', rule.enabled ? 'yes' : 'no'],
+            ['condition', `${rule.metric} ${rule.comparison} ${rule.threshold} for ${rule.durationSeconds}s`],
+            ['defaults', rule.defaults === null ? '-' : `${rule.metric} ${rule.comparison} ${rule.defaults.threshold} for ${rule.defaults.durationSeconds}s`],
+            ['settings', settingsOf(rule)],
+          ]),
         );
       }),
     );
@@ -126,7 +194,7 @@ export function registerMonitoringCommands(program: Command, host: Host): void {
     .command('create')
     .description('add a rule: fires when <metric> <comparison> <threshold> has held --for seconds')
     .argument('<name>', 'lower-case letters, digits, - or _')
-    .requiredOption('--metric <metric>', 'connections, transactions_per_second, cache_hit_ratio, database_bytes, disk_used_ratio, replication_lag_seconds, longest_transaction_seconds, archive_failing, last_archived_age_seconds, last_backup_age_seconds')
+    .requiredOption('--metric <metric>', 'connections, transactions_per_second, cache_hit_ratio, database_bytes, disk_used_ratio, replication_lag_seconds, longest_transaction_seconds, archive_failing, last_archived_age_seconds, last_backup_age_seconds, sample_age_seconds')
     .requiredOption('--threshold <number>', 'the value to compare with')
     .option('--below', 'fire when the metric is below the threshold (default: above)')
     .option('--for <seconds>', 'how long it must hold (default 60)', '60')
