@@ -240,6 +240,12 @@ export interface ReplicationOutput {
   readonly droppedSlots: string[];
 }
 
+/** Input of `agent.promote`: the standby to promote and its siblings (standbys of the same primary), the most advanced of which it catches up with first. */
+export interface PromoteInput {
+  readonly instanceId: string;
+  readonly siblings?: readonly string[];
+}
+
 /** Output of `agent.promote`: the instance accepts writes. */
 export interface PromoteOutput {
   readonly promoted: true;
@@ -260,7 +266,7 @@ export interface AgentJobTypes {
   'agent.expire-backups': { input: ExpireBackupsInput; output: BackupOutput };
   'agent.verify-backups': { input: VerifyBackupsInput; output: VerifyBackupsOutput };
   'agent.replicate': { input: ReplicateInput; output: ProvisionOutput };
-  'agent.promote': { input: InstanceRef; output: PromoteOutput };
+  'agent.promote': { input: PromoteInput; output: PromoteOutput };
   'agent.follow': { input: FollowInput; output: RunningOutput };
   'agent.fence': { input: InstanceRef; output: RunningOutput };
   'agent.replication': { input: ReplicationInput; output: ReplicationOutput };

@@ -18,6 +18,7 @@ export {
   type InstanceLimits,
   type InstanceRef,
   type ProvisionInput,
+  type PromoteInput,
   type PromoteOutput,
   type ProvisionOutput,
   type ReconfigureInput,

@@ -7,9 +7,8 @@
 // no moment has two servers accepting writes, and after the promote exactly one of {old primary,
 // promoted replica} serves writes — the replica ACTIVE as the primary and the old one FENCED with
 // its postmaster down, or the promote undone (the replica streaming, the primary ACTIVE) — with
-// every commit acknowledged before the fence on it. A failure that comes with PostgreSQL's word that
-// a sibling was ahead of the promoted replica is a known product bug (see the comment in the catch)
-// and is reported as TODO rather than red.
+// every commit acknowledged before the fence on it (the promoted replica first catches up with a
+// sibling that was ahead of it, and a sibling that cannot follow is cloned again).
 //
 // The kill schedule comes from a seeded PRNG; the seed is printed, and so is what each kill
 // interrupted (the agent job and the steps it had completed). Replay:
@@ -474,18 +473,6 @@ test('replicates and a promote survive SIGKILLs of the agent', { skip: !engines(
     assert.equal(serving === promoted ? probes.promoted : probes.oldPrimary, 'wrote', `the one the rows name serves writes; ${context()}`);
     console.log(`replica crash (seed ${seed}):\n${log.join('\n')}`);
   } catch (error) {
-    // A sibling that had replayed WAL past the point where its sibling was promoted cannot follow
-    // it; PostgreSQL logs "new timeline N forked off …". That is a product bug, reported rather than
-    // fixed here: the promote does not make sure it promotes the most advanced replica, so under
-    // `ANY 1` a commit acknowledged by the sibling alone is lost; and the follow is taken for done
-    // although the sibling never streams (waitForStreaming reads pg_stat_wal_receiver's
-    // 'streaming', which a walreceiver shows from its start), which leaves it the new primary's only
-    // synchronous standby: every commit there waits for ever. The checks stay strict; a failure
-    // with that evidence is a known one (TODO), not red. Remove this once the promote handles it.
-    if (promote !== undefined) {
-      const forked = promote.siblingIds.flatMap((id) => node.logLines(id).filter((line) => line.includes('forked off current database system timeline')).slice(-1).map((line) => `${id}: ${line.slice(line.indexOf('new timeline'))}`));
-      if (forked.length > 0) t.todo(`known bug: a sibling was ahead of the promoted replica ${promote.replicaId} and cannot follow it (${forked.join('; ')}); see the comment above`);
-    }
     console.error(`replica crash (seed ${seed}) failed; the instances now:\n${await node.describe(db).catch((cause: unknown) => String(cause))}`);
     throw error;
   } finally {

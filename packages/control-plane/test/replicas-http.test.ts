@@ -207,3 +207,37 @@ test('a detached replica becomes a primary of its own; its old primary runs on; 
   assert.equal(deleted.status, 202, deleted.text);
   await eventually('the fenced primary is gone', async () => ((await call(cp.url, 'GET', `/v1/instances/${primary.id}`, { key: tenant.key })).status === 404 ? true : undefined));
 });
+
+test('a replica behind its sibling is promoted without losing what only the sibling acknowledged, and the sibling follows it', async () => {
+  const created = await call(cp.url, 'POST', '/v1/instances', {
+    key: tenant.key,
+    body: { name: 'ledger', flavor: 'tiny', databases: ['app'], users: [{ name: 'app_owner', password: PASSWORD }], replicas: 2, synchronous: true },
+  });
+  assert.equal(created.status, 202, created.text);
+  const ledger = await active('ledger');
+  const [behind, ahead] = [await active('ledger-r1'), await active('ledger-r2')];
+  await query(ledger.port, 'create table orders (id integer primary key, note text)');
+  // ledger-r1 stops receiving (over its private socket, as the platform's superuser): a commit is acknowledged by ledger-r2 alone.
+  const admin = new pg.Client({ host: join(rootDir, 'instances', behind.id, 'socket'), port: behind.port, user: 'strata_admin', database: 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query("alter system set primary_conninfo = 'host=/nonexistent port=1'");
+    await admin.query('select pg_reload_conf()');
+    await admin.query("select pg_terminate_backend(pid) from pg_stat_activity where backend_type = 'walreceiver'");
+  } finally {
+    await admin.end();
+  }
+  await eventually('ledger-r1 is disconnected', async () => {
+    const rows = await query(ledger.port, "select count(*)::int as n from orders").catch(() => undefined);
+    return rows === undefined ? undefined : true;
+  });
+  await query(ledger.port, "insert into orders values (42, 'acknowledged by ledger-r2 only')");
+  const promoting = await call(cp.url, 'POST', '/v1/instances/ledger-r1/promote', { key: tenant.key });
+  assert.equal(promoting.status, 202, promoting.text);
+  const promoted = await active('ledger-r1');
+  assert.equal(promoted.role, 'primary');
+  assert.ok((await ids(behind.port)).has(42), 'the commit only the sibling had is on the promoted replica');
+  await query(behind.port, "insert into orders values (43, 'on the promoted replica')");
+  await eventually('ledger-r2 follows the promoted replica', async () => ((await ids(ahead.port)).has(43) ? true : undefined));
+  assert.equal((await settled('ledger-r2')).replicaOf, behind.id);
+});

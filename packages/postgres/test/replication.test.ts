@@ -13,6 +13,7 @@ import {
   INSTANCE_SUPERUSER,
   ManagedCluster,
   PgReplicationError,
+  catchUpWithSiblings,
   cloneStandby,
   copyRunningInstance,
   dropSlot,
@@ -22,6 +23,7 @@ import {
   promoteStandby,
   setSynchronousStandbys,
   standbyStatuses,
+  timelineOf,
   waitForStreaming,
   type InstanceTemplate,
 } from '../src/index.js';
@@ -157,6 +159,30 @@ describe('a standby cloned from a managed instance', () => {
     await assert.rejects(cloneStandby(stillStandby, join(root.dir, 'y'), 'copy_of_standby'), (error: unknown) => error instanceof PgReplicationError && error.code === 'PG_REPLICATION_WRONG_ROLE');
     await assert.rejects(followPrimary(standby, stillStandby, 'x'), (error: unknown) => error instanceof PgReplicationError && error.code === 'PG_REPLICATION_WRONG_ROLE');
   });
+});
+
+test('a standby behind its sibling catches up from it before it is promoted: no commit the sibling acknowledged is lost, and the sibling follows it', async () => {
+  const primary = await primaryNamed('behind_primary');
+  const behind = await standbyOf(primary, 'behind_a');
+  const ahead = await standbyOf(primary, 'behind_b');
+  await setSynchronousStandbys(primary, ['behind_a', 'behind_b']);
+  // behind_a stops receiving: a commit is acknowledged by behind_b alone (ANY 1).
+  await behind.query("alter system set primary_conninfo = 'host=/nonexistent port=1'");
+  await behind.query('select pg_reload_conf()');
+  await primary.query('select pg_terminate_backend(pid) from pg_stat_replication where application_name = $1', ['behind_a']);
+  await eventually(async () => (await standbyStatuses(primary)).find((s) => s.name === 'behind_a')?.state ?? null, (state) => state === null, 'behind_a is disconnected');
+  await primary.query("insert into items values (42, 'acknowledged by the sibling only')");
+  await primary.stop('immediate');
+  assert.equal((await ids(behind)).includes(42), false, 'behind_a never got it');
+  const from = await catchUpWithSiblings(behind, 'behind_a', [ahead]);
+  assert.equal(from, ahead, 'it caught up from the sibling that was ahead');
+  await promoteStandby(behind);
+  assert.ok((await ids(behind)).includes(42), 'the commit only the sibling had is on the promoted standby');
+  await followPrimary(ahead, behind, 'behind_b');
+  await waitForStreaming(ahead, { timeline: await timelineOf(behind) });
+  await behind.query("insert into items values (43, 'on the new primary')");
+  await eventually(() => ids(ahead), (rows) => rows.includes(43), 'the sibling follows the promoted standby');
+  assert.equal(await catchUpWithSiblings(ahead, 'behind_b', [behind]), undefined, 'nothing to catch up with a primary');
 });
 
 /** Seeds of the kill test; STRATA_REPLICATION_SEED=<n> runs just that one. */

@@ -1,10 +1,11 @@
 // The agent's replica jobs (replicate, promote, follow, fence, replication) as Strata workflows whose steps act on the node's ManagedClusters.
-import { ManagedCluster, cloneStandby, dropSlot, followPrimary, promoteStandby, setSynchronousStandbys, standbyStatuses, waitForStreaming } from '@strata/postgres';
+import { ManagedCluster, catchUpWithSiblings, cloneStandby, dropSlot, followPrimary, promoteStandby, setSynchronousStandbys, standbyStatuses, timelineOf, waitForStreaming } from '@strata/postgres';
 import type { Strata, WorkflowContext } from '@strata/transact';
 import {
   AGENT_JOBS,
   type FollowInput,
   type InstanceRef,
+  type PromoteInput,
   type PromoteOutput,
   type ProvisionOutput,
   type ReplicateInput,
@@ -26,7 +27,7 @@ import { setDesired } from '../sql/node-instances.js';
  */
 export function registerReplicaJobs(strata: Strata, host: JobHost): void {
   strata.workflow(AGENT_JOBS.replicate, (ctx, input: ReplicateInput) => replicate(ctx, host, input));
-  strata.workflow(AGENT_JOBS.promote, (ctx, input: InstanceRef) => promote(ctx, host, input));
+  strata.workflow(AGENT_JOBS.promote, (ctx, input: PromoteInput) => promote(ctx, host, input));
   strata.workflow(AGENT_JOBS.follow, (ctx, input: FollowInput) => follow(ctx, host, input));
   strata.workflow(AGENT_JOBS.fence, (ctx, input: InstanceRef) => fence(ctx, host, input));
   strata.workflow(AGENT_JOBS.replication, (ctx, input: ReplicationInput) => replication(ctx, host, input));
@@ -54,7 +55,7 @@ async function replicate(ctx: WorkflowContext, host: JobHost, input: ReplicateIn
   return { host: '127.0.0.1', port: placed.port };
 }
 
-async function promote(ctx: WorkflowContext, host: JobHost, input: InstanceRef): Promise<PromoteOutput> {
+async function promote(ctx: WorkflowContext, host: JobHost, input: PromoteInput): Promise<PromoteOutput> {
   const row = await ctx.step('record desired', async () => {
     const instance = await requireInstance(host, input.instanceId);
     await setDesired(host.db, host.nodeId, input.instanceId, 'running');
@@ -63,25 +64,45 @@ async function promote(ctx: WorkflowContext, host: JobHost, input: InstanceRef):
   await ctx.step('promote', async () => {
     const cluster = await openCluster(host, row);
     await cluster.start();
+    // A commit acknowledged by any one standby (ANY 1) may be on a sibling only: take it from there first.
+    const siblings: ManagedCluster[] = [];
+    for (const id of input.siblings ?? []) {
+      const sibling = await openCluster(host, await requireInstance(host, id)).catch(() => undefined);
+      if (sibling !== undefined && (await sibling.isRunning())) siblings.push(sibling);
+    }
+    await catchUpWithSiblings(cluster, input.instanceId, siblings);
     await promoteStandby(cluster);
   }, { retry: CLUSTER_STEP_RETRY });
   return { promoted: true };
 }
 
+/** How long a standby pointed at a new primary may take to stream its timeline before it is cloned again instead. */
+const FOLLOW_WAIT_MS = 30_000;
+
 async function follow(ctx: WorkflowContext, host: JobHost, input: FollowInput): Promise<RunningOutput> {
   const rows = await ctx.step('find instances', async () => ({ standby: await requireInstance(host, input.instanceId), primary: await requireInstance(host, input.primaryInstanceId) }));
   return ctx.step('follow', async () => {
     const standby = await openCluster(host, rows.standby);
+    const primary = await runningPrimary(host, rows.primary);
     await standby.start();
-    await followPrimary(standby, await runningPrimary(host, rows.primary), input.instanceId);
-    await waitForStreaming(standby);
+    const timeline = await timelineOf(primary);
+    try {
+      await followPrimary(standby, primary, input.instanceId);
+      await waitForStreaming(standby, { timeline, timeoutMs: FOLLOW_WAIT_MS });
+    } catch {
+      // It cannot follow (it had WAL the new primary never got, or it is not a standby any more): cloned again from the new primary.
+      await standby.replaceData((dir) => cloneStandby(primary, dir, input.instanceId));
+      await standby.start();
+      await waitForStreaming(standby, { timeline });
+    }
     return { running: true };
   }, { retry: CLUSTER_STEP_RETRY });
 }
 
 /**
  * Fences an instance: it is recorded as stopped first (so neither a reconcile after an agent
- * restart nor anything else starts it again), then stopped at once, without waiting for clients.
+ * restart nor anything else starts it again), then stopped: clients are disconnected, and its
+ * standbys receive the rest of its WAL before it exits.
  */
 async function fence(ctx: WorkflowContext, host: JobHost, input: InstanceRef): Promise<RunningOutput> {
   const row = await ctx.step('record desired', async () => {
@@ -91,7 +112,8 @@ async function fence(ctx: WorkflowContext, host: JobHost, input: InstanceRef): P
   });
   return ctx.step('stop', async () => {
     const cluster = await openCluster(host, row);
-    await cluster.stop('immediate');
+    // A fast stop sends the standbys all of its WAL before it exits (nothing committed is lost in a planned promote); one that hangs is aborted.
+    await cluster.stop('fast').catch(() => cluster.stop('immediate'));
     return { running: await cluster.isRunning() };
   }, { retry: CLUSTER_STEP_RETRY });
 }

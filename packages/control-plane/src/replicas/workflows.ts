@@ -1,5 +1,5 @@
 // The replica operations (replicate, promote, detach) and the replication apply, as durable Strata workflows whose steps are agent jobs.
-import { AGENT_JOBS, type DestroyOutput, type FollowInput, type InstanceRef, type PromoteOutput, type ProvisionOutput, type ReplicateInput, type ReplicationInput, type ReplicationOutput, type RunningOutput } from '@strata/agent';
+import { AGENT_JOBS, type DestroyOutput, type FollowInput, type InstanceRef, type PromoteInput, type PromoteOutput, type ProvisionOutput, type ReplicateInput, type ReplicationInput, type ReplicationOutput, type RunningOutput } from '@strata/agent';
 import type { Strata, WorkflowContext } from '@strata/transact';
 import { AGENT_JOB_TIMEOUT_MS, callAgent } from '../instances/agent-call.js';
 import { OPERATIONS_QUEUE, describe, finish, instanceBorn, onInstanceDeleted, type OperationDeps } from '../instances/operations.js';
@@ -62,15 +62,20 @@ async function replicate(ctx: WorkflowContext, deps: OperationDeps, input: Repli
 }
 
 /**
- * Fences the primary (recorded stopped on its node, then stopped at once), promotes the replica,
+ * Fences the primary (recorded stopped on its node, then stopped at once), brings the replica up
+ * to its most advanced sibling (so no commit any replica acknowledged is lost), promotes it,
  * records the change (the old primary FENCED, the replica a primary, its siblings its replicas),
  * points the siblings at it, and applies its replication. A fence or promote that fails is undone:
  * the primary runs again and the replica stays a replica.
  */
 async function promote(ctx: WorkflowContext, strata: Strata, deps: OperationDeps, input: PromoteOperationInput): Promise<InstanceStatus> {
-  const primaryBefore = await ctx.step('read primary', async () => (await getInstance(deps.db, input.primaryInstanceId))?.status ?? 'DELETED');
+  const { primaryBefore, siblings } = await ctx.step('read primary', async () => ({
+    primaryBefore: (await getInstance(deps.db, input.primaryInstanceId))?.status ?? 'DELETED',
+    siblings: (await listReplicas(deps.db, input.primaryInstanceId)).filter((row) => row.instanceId !== input.instanceId && row.status === 'ACTIVE').map((row) => row.instanceId),
+  }));
   const fenced = await callAgent<InstanceRef, RunningOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.fence, input: { instanceId: input.primaryInstanceId } });
-  const promoted = fenced.ok ? await callAgent<InstanceRef, PromoteOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.promote, input: { instanceId: input.instanceId } }) : undefined;
+  // It first catches up with the most advanced sibling: a commit acknowledged by any one replica is not lost.
+  const promoted = fenced.ok ? await callAgent<PromoteInput, PromoteOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.promote, input: { instanceId: input.instanceId, siblings } }) : undefined;
   if (!fenced.ok || promoted === undefined || !promoted.ok) {
     const failure = fenced.ok ? promoted! : fenced;
     if (fenced.ok) await callAgent<InstanceRef, RunningOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.start, input: { instanceId: input.primaryInstanceId }, label: 'undo fence' });

@@ -6,6 +6,7 @@ export { PgReplicationError, type PgReplicationErrorCode } from './errors.js';
 export {
   REPLICATION_HBA_LINE,
   REPLICATION_WAIT_MS,
+  catchUpWithSiblings,
   cloneStandby,
   dropSlot,
   followPrimary,
@@ -13,6 +14,7 @@ export {
   promoteStandby,
   setSynchronousStandbys,
   standbyStatuses,
+  timelineOf,
   waitForStreaming,
   type StandbyStatus,
 } from './standby.js';

@@ -73,6 +73,9 @@ export async function cloneStandby(primary: ManagedCluster, dir: string, name: s
   await requireRole(primary, 'primary', 'clone a standby from it');
   await allowReplication(primary);
   await dropSlot(primary, name);
+  // The slot first, holding WAL from the last checkpoint on: pg_basebackup's own (--create-slot) is made
+  // only after its backup started, and a checkpoint in between (another clone's) could recycle the WAL the copy needs.
+  await primary.query('select pg_create_physical_replication_slot($1, true)', [name]);
   const identity = await serverIdentity();
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -81,7 +84,7 @@ export async function cloneStandby(primary: ManagedCluster, dir: string, name: s
   try {
     await run(join(await ensurePostgresInstalled(), 'pg_basebackup'), [
       '--host', socketDir, '--port', String(port), '--username', INSTANCE_SUPERUSER, '--no-password',
-      '--pgdata', dir, '--wal-method=stream', '--checkpoint=fast', '--create-slot', `--slot=${name}`,
+      '--pgdata', dir, '--wal-method=stream', '--checkpoint=fast', `--slot=${name}`,
     ], { asUser: identity.user, timeoutMs: BASE_BACKUP_TIMEOUT_MS });
   } catch (error) {
     await dropSlot(primary, name).catch(() => {});
@@ -96,7 +99,10 @@ export async function cloneStandby(primary: ManagedCluster, dir: string, name: s
 }
 
 /**
- * Waits until `standby` streams from its primary (pg_stat_wal_receiver says `streaming`).
+ * Waits until `standby` streams from its primary (pg_stat_wal_receiver says `streaming`); with
+ * `timeline`, until it receives that timeline or a later one — a standby that cannot follow a
+ * promoted primary (it replayed past the point where that one's timeline forked off) reconnects
+ * and shows `streaming` for a moment each time, but never receives the new timeline.
  *
  * @throws {PgReplicationError} `PG_REPLICATION_TIMEOUT` with the standby's log tail.
  *
@@ -104,13 +110,80 @@ export async function cloneStandby(primary: ManagedCluster, dir: string, name: s
  * ```ts
  * await replica.start();
  * await waitForStreaming(replica);
+ * await waitForStreaming(sibling, { timeline: await timelineOf(promoted) });
  * ```
  */
-export async function waitForStreaming(standby: ManagedCluster, timeoutMs = REPLICATION_WAIT_MS): Promise<void> {
-  await waitFor(standby, timeoutMs, 'stream from its primary', async () => {
-    const [row] = await standby.query<{ status: string }>('select status from pg_stat_wal_receiver');
-    return row?.status === 'streaming';
+export async function waitForStreaming(standby: ManagedCluster, options: { readonly timeoutMs?: number; readonly timeline?: number } = {}): Promise<void> {
+  const what = options.timeline === undefined ? 'stream from its primary' : `stream timeline ${options.timeline} from its primary`;
+  await waitFor(standby, options.timeoutMs ?? REPLICATION_WAIT_MS, what, async () => {
+    const [row] = await standby.query<{ status: string; tli: number | null }>('select status, received_tli as tli from pg_stat_wal_receiver');
+    return row?.status === 'streaming' && (options.timeline === undefined || (row.tli !== null && Number(row.tli) >= options.timeline));
   });
+}
+
+/**
+ * The timeline a server writes (a primary) or replays (a standby) now.
+ *
+ * @example
+ * ```ts
+ * await promoteStandby(replica);
+ * await timelineOf(replica); // 2
+ * ```
+ */
+export async function timelineOf(cluster: ManagedCluster): Promise<number> {
+  const [row] = await cluster.query<{ tli: number }>(
+    `select case when pg_is_in_recovery() then coalesce((select received_tli from pg_stat_wal_receiver), 0)
+                 else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as tli`);
+  return Number(row?.tli ?? 0);
+}
+
+/**
+ * Brings a standby whose primary is gone up to the WAL its most advanced sibling received, by
+ * streaming the difference from that sibling (cascading replication), so that promoting it loses
+ * no commit any sibling acknowledged (`ANY 1` synchronous replication acknowledges a commit once
+ * one standby has it). Nothing to do when no sibling is ahead. Returns the sibling it caught up
+ * from, if any.
+ *
+ * @throws {PgReplicationError} `PG_REPLICATION_TIMEOUT` when it does not catch up in time.
+ *
+ * @example
+ * ```ts
+ * await catchUpWithSiblings(replicaA, 'ins_a', [replicaB]);
+ * await promoteStandby(replicaA);
+ * ```
+ */
+export async function catchUpWithSiblings(standby: ManagedCluster, name: string, siblings: readonly ManagedCluster[], timeoutMs = REPLICATION_WAIT_MS): Promise<ManagedCluster | undefined> {
+  assertStandbyName(name);
+  if (!(await isStandby(standby))) return undefined;
+  let ahead: { cluster: ManagedCluster; lsn: string } | undefined;
+  let mine = await receivedLsn(standby);
+  for (const sibling of siblings) {
+    const theirs = await receivedLsn(sibling).catch(() => undefined);
+    if (theirs !== undefined && (await lsnAfter(standby, theirs, ahead?.lsn ?? mine))) ahead = { cluster: sibling, lsn: theirs };
+  }
+  if (ahead === undefined) return undefined;
+  await allowReplication(ahead.cluster);
+  await standby.query(`alter system set primary_conninfo = ${literal(conninfo(ahead.cluster, name))}`);
+  await standby.query('alter system reset primary_slot_name');
+  await standby.query('select pg_reload_conf()');
+  const target = ahead.lsn;
+  await waitFor(standby, timeoutMs, `catch up with its sibling ${ahead.cluster.spec.dataDir} (to ${target})`, async () => {
+    mine = await receivedLsn(standby);
+    return !(await lsnAfter(standby, target, mine));
+  });
+  return ahead.cluster;
+}
+
+/** The WAL position a standby has received (flushed) from upstream, or replayed when it never streamed. */
+async function receivedLsn(standby: ManagedCluster): Promise<string> {
+  const [row] = await standby.query<{ lsn: string }>('select coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text as lsn');
+  return row?.lsn ?? '0/0';
+}
+
+/** Whether WAL position `a` is after `b` (compared by the server). */
+async function lsnAfter(cluster: ManagedCluster, a: string, b: string): Promise<boolean> {
+  const [row] = await cluster.query<{ after: boolean }>('select pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) > 0 as after', [a, b]);
+  return row?.after === true;
 }
 
 /**
