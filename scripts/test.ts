@@ -51,7 +51,10 @@ const TEST_CONCURRENCY = 2;
  * The runner prints the slowest files at its end: update the list from there.
  */
 const SLOW_FILES_FIRST: readonly string[] = [
+  'packages/control-plane/test/backups-http.test.ts', // ~155 s: real backups, restores, a schedule and a verify restore
   'bench/test/bench.test.ts', // ~140 s: every workload of the benchmark, each in a child process
+  'packages/console/test/cloud.test.ts', // ~100 s: Chromium over a real control plane, with backups, a restore and a replica
+  'packages/control-plane/test/replicas-crash.test.ts', // ~75 s: the agent SIGKILLed during replicates and a promote
   'packages/store/test/lock.test.ts', // ~125 s: 40 rounds of the directory-lock race, initdb killed twice
   'packages/cli/test/install.test.ts', // ~75 s: packs the packages and installs them in a fresh app
   'packages/cli/test/cloud.test.ts', // ~65 s
@@ -59,6 +62,8 @@ const SLOW_FILES_FIRST: readonly string[] = [
   'packages/cli/test/bad-input.test.ts', // ~60 s
   'packages/transact/test/outage.test.ts', // ~55 s; ~65 s under load
   'packages/postgres/test/backup.test.ts', // ~55 s
+  'packages/control-plane/test/backups-crash.test.ts', // ~60 s
+  'packages/postgres/test/replication.test.ts', // ~45 s
   'packages/transact/test/scale-out.test.ts', // ~50 s; ~60 s under load
 ];
 
