@@ -62,7 +62,8 @@ async function replicate(ctx: WorkflowContext, deps: OperationDeps, input: Repli
 }
 
 /**
- * Fences the primary (recorded stopped on its node, then stopped at once), brings the replica up
+ * Fences the primary (recorded stopped on its node, then stopped: a fast stop hands its standbys
+ * all of its WAL), brings the replica up
  * to its most advanced sibling (so no commit any replica acknowledged is lost), promotes it,
  * records the change (the old primary FENCED, the replica a primary, its siblings its replicas),
  * points the siblings at it, and applies its replication. A fence or promote that fails is undone:
@@ -97,7 +98,7 @@ async function promote(ctx: WorkflowContext, strata: Strata, deps: OperationDeps
   return status;
 }
 
-/** Points the old primary's other replicas at the promoted one; one that cannot follow is marked ERROR. */
+/** Points the old primary's other replicas at the promoted one (one that cannot follow its timeline is cloned again by the agent); one that still fails is marked ERROR. */
 async function followNewPrimary(ctx: WorkflowContext, deps: OperationDeps, input: PromoteOperationInput): Promise<void> {
   const siblings = await ctx.step('read siblings', async () => (await listReplicas(deps.db, input.instanceId)).filter((row) => row.status !== 'ERROR').map((row) => row.instanceId));
   for (const sibling of siblings) {
