@@ -9,6 +9,8 @@ export type BackupErrorCode =
   | 'no_backup'
   | 'invalid_time'
   | 'before_first_backup'
+  | 'after_deletion'
+  | 'instance_deleted'
   | 'restore_point_taken'
   | 'restore_point_not_found'
   | 'invalid_schedule'

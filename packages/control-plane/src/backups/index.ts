@@ -19,5 +19,6 @@ export {
   type BackupServiceDeps,
   type RestoreRequest,
 } from './service.js';
+export { MAX_LISTED_SOURCES, backupSources, requireBackupSource, type BackupSource } from './sources.js';
 export { BackupError, type BackupErrorCode } from './errors.js';
-export { BACKUP_STATUSES, getBackup, listBackups, type BackupRow, type BackupStatus } from './sql.js';
+export { BACKUP_STATUSES, getBackup, listBackups, type BackupRow, type BackupSourceRow, type BackupStatus } from './sql.js';

@@ -12,8 +12,10 @@ import {
   BackupPolicySchema,
   BackupRefParams,
   BackupSchema,
+  BackupSourceListSchema,
   CreateBackupBody,
   ForkBody,
+  ListBackupSourcesQuery,
   ListBackupsQuery,
   RestoreBody,
   RestoreInPlaceBody,
@@ -37,15 +39,21 @@ import {
   verifyBackups,
   type BackupServiceDeps,
 } from './service.js';
-import type { BackupRow, RestorePointRow } from './sql.js';
+import { backupSources } from './sources.js';
+import type { BackupRow, BackupSourceRow, RestorePointRow } from './sql.js';
 import { registerBackupOperations } from './workflows.js';
 
 const TAG = 'Backups';
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 const routes = {
+  sources: createRoute({
+    method: 'get', path: '/v1/backups', tags: [TAG],
+    summary: 'Instances that have completed backups, with their restore windows; ?deleted=true: the deleted ones, whose backups can still be restored (by instance ID)',
+    request: { query: ListBackupSourcesQuery }, responses: { 200: json(BackupSourceListSchema, 'instances with backups'), ...errorResponses(401) },
+  }),
   list: createRoute({
-    method: 'get', path: '/v1/instances/{instance}/backups', tags: [TAG], summary: "An instance's backups, newest first",
+    method: 'get', path: '/v1/instances/{instance}/backups', tags: [TAG], summary: "An instance's backups, newest first (a deleted instance's too, by its ID)",
     request: { params: InstanceRefParams, query: ListBackupsQuery }, responses: { 200: json(BackupListSchema, 'backups'), ...errorResponses(401, 404) },
   }),
   create: createRoute({
@@ -69,7 +77,7 @@ const routes = {
     request: { params: InstanceRefParams, body: jsonBody(BackupPolicyBody) }, responses: { 200: json(BackupPolicySchema, 'the policy'), ...errorResponses(400, 401, 403, 404) },
   }),
   restorePoints: createRoute({
-    method: 'get', path: '/v1/instances/{instance}/restore-points', tags: [TAG], summary: "An instance's restore points, newest first",
+    method: 'get', path: '/v1/instances/{instance}/restore-points', tags: [TAG], summary: "An instance's restore points, newest first (a deleted instance's too, by its ID)",
     request: { params: InstanceRefParams }, responses: { 200: json(RestorePointListSchema, 'restore points'), ...errorResponses(401, 404) },
   }),
   createRestorePoint: createRoute({
@@ -82,7 +90,7 @@ const routes = {
   }),
   restore: createRoute({
     method: 'post', path: '/v1/instances/{instance}/restore', tags: [TAG],
-    summary: 'Restore into a new instance: to a backup, a moment (point-in-time), a restore point, or the latest archived state',
+    summary: 'Restore into a new instance: to a backup, a moment (point-in-time), a restore point, or the latest archived state; the source may be a deleted instance (by ID), restorable up to its deletion',
     request: { params: InstanceRefParams, body: jsonBody(RestoreBody) }, responses: { 202: json(InstanceSchema, 'the new instance, in BUILD'), ...errorResponses(400, 401, 403, 404, 409) },
   }),
   restoreInPlace: createRoute({
@@ -118,6 +126,21 @@ export function toBackupJson(row: BackupRow): z.infer<typeof BackupSchema> {
   };
 }
 
+function toBackupSourceJson(row: BackupSourceRow): z.infer<typeof BackupSourceListSchema>['instances'][number] {
+  const iso = (value: Date | null) => (value === null ? null : value.toISOString());
+  return {
+    id: row.instanceId,
+    name: row.name,
+    status: row.status,
+    flavor: row.flavor,
+    deletedAt: iso(row.deletedAt),
+    backups: row.backups,
+    lastBackupAt: iso(row.lastBackupAt),
+    restorableFrom: iso(row.restorableFrom),
+    restorableUntil: iso(row.deletedAt),
+  };
+}
+
 function toRestorePointJson(row: RestorePointRow): z.infer<typeof RestorePointSchema> {
   return { name: row.name, status: row.status, createdAt: row.createdAt.toISOString(), madeAt: row.madeAt?.toISOString() ?? null, error: row.error };
 }
@@ -145,11 +168,17 @@ export const backupsModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDeps
   const service: BackupServiceDeps & { checkQuota: typeof checkQuota } = { db: deps.db, client: deps.client, strata: deps.strata, checkQuota };
   const tenantOf = (c: Context<ApiEnv>) => c.get('principal').tenantId;
 
+  app.openapi(routes.sources, async (c) => {
+    const { deleted } = c.req.valid('query');
+    const listed = await backupSources(service, tenantOf(c), deleted === undefined ? undefined : deleted === 'true');
+    return c.json({ instances: listed.map(toBackupSourceJson) }, 200);
+  });
+
   app.openapi(routes.list, async (c) => {
     const { instance } = c.req.valid('param');
     const { all } = c.req.valid('query');
     const listed = await handled(() => instanceBackups(service, tenantOf(c), instance, all === 'true'));
-    return c.json({ backups: listed.backups.map(toBackupJson), restorableFrom: listed.restorableFrom?.toISOString() ?? null }, 200);
+    return c.json({ backups: listed.backups.map(toBackupJson), restorableFrom: listed.restorableFrom?.toISOString() ?? null, restorableUntil: listed.restorableUntil?.toISOString() ?? null }, 200);
   });
 
   app.openapi(routes.create, async (c) => {

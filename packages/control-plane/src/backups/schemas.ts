@@ -44,8 +44,29 @@ export const BackupListSchema = z
   .object({
     backups: z.array(BackupSchema),
     restorableFrom: z.string().nullable().openapi({ description: 'The earliest moment the instance can be restored to (null: no completed backup yet)' }),
+    restorableUntil: z.string().nullable().openapi({ description: 'The latest moment it can be restored to: when it was deleted (null: a live instance, whose window reaches the present)' }),
   })
   .openapi('BackupList');
+
+export const ListBackupSourcesQuery = z.object({
+  deleted: z.enum(['true', 'false']).optional().openapi({ param: { name: 'deleted', in: 'query' }, description: 'true: only deleted instances (what can still be brought back); false: only live ones; left out: both' }),
+});
+
+export const BackupSourceSchema = z
+  .object({
+    id: z.string().openapi({ description: 'The instance ID: a deleted instance is addressed by it (its name may be reused)', example: 'ins_q2m7x3k9a1b2c3d4' }),
+    name: z.string(),
+    status: z.string().openapi({ description: 'DELETED, or the live instance\'s status' }),
+    flavor: z.string(),
+    deletedAt: z.string().nullable().openapi({ description: 'When it was deleted (null: live)' }),
+    backups: z.number().int().openapi({ description: 'Its COMPLETED backups' }),
+    lastBackupAt: z.string().nullable().openapi({ description: 'When its newest completed backup ended' }),
+    restorableFrom: z.string().nullable().openapi({ description: 'The earliest moment it can be restored to' }),
+    restorableUntil: z.string().nullable().openapi({ description: 'The latest moment it can be restored to: its deletion (null: live, the present)' }),
+  })
+  .openapi('BackupSource');
+
+export const BackupSourceListSchema = z.object({ instances: z.array(BackupSourceSchema) }).openapi('BackupSourceList');
 
 const RetentionSchema = z
   .union([

@@ -11,6 +11,7 @@ import { nameTakenError, requireIdle, requireInstance, type QuotaCheck, type Rec
 import { addEvent, beginOperation, getInstance, insertInstance, nameTaken, type InstanceRow } from '../instances/sql.js';
 import { BACKUP_WORKFLOWS, BACKUPS_QUEUE, type RunBackupInput } from './contract.js';
 import { BackupError } from './errors.js';
+import { deletedRefused, liveOnly, requireBackupSource } from './sources.js';
 import {
   beginBackupDelete,
   copyInstanceUsers,
@@ -134,18 +135,27 @@ function runInput(row: BackupRow, retention: BackupRetentionInput): RunBackupInp
  * const backup = await backupInstance(deps, 'ten_1', 'orders-db', 'full');
  */
 export async function backupInstance(deps: BackupServiceDeps, tenantId: string, ref: string, type: BackupType, record?: RecordInTransaction): Promise<BackupRow> {
-  const instance = await requireInstance(deps.db, tenantId, ref);
+  const instance = await liveOnly(deps.db, tenantId, ref, 'a backup', () => requireInstance(deps.db, tenantId, ref));
   const input = await requestBackup(deps, { instanceId: instance.instanceId, trigger: 'manual', type, ...(record ? { record } : {}) });
   // Only a first backup (`initial`) is skipped quietly; a manual one is made or refused with an error.
   if (input === undefined) throw new Error(`invariant: a manual backup of ${instance.instanceId} was neither made nor refused`);
   return requireBackup(deps.db, tenantId, input.backupId);
 }
 
-/** A tenant's instance's backups, newest first (with `includeGone`, deleted and expired ones too). */
-export async function instanceBackups(deps: Pick<BackupServiceDeps, 'db'>, tenantId: string, ref: string, includeGone = false): Promise<{ instance: InstanceRow; backups: BackupRow[]; restorableFrom: Date | null }> {
-  const instance = await requireInstance(deps.db, tenantId, ref);
+/**
+ * A tenant's instance's backups, newest first (with `includeGone`, deleted and expired ones too),
+ * and its restore window: from the end of its oldest completed backup to the present, or, for a
+ * deleted instance (by ID), to the moment it was deleted (`restorableUntil`).
+ */
+export async function instanceBackups(
+  deps: Pick<BackupServiceDeps, 'db'>,
+  tenantId: string,
+  ref: string,
+  includeGone = false,
+): Promise<{ instance: InstanceRow; backups: BackupRow[]; restorableFrom: Date | null; restorableUntil: Date | null }> {
+  const { instance, deletedAt } = await requireBackupSource(deps.db, tenantId, ref);
   const backups = await listBackups(deps.db, instance.instanceId, { includeGone, limit: MAX_LISTED_BACKUPS });
-  return { instance, backups, restorableFrom: await restorableSince(deps.db, instance.instanceId) };
+  return { instance, backups, restorableFrom: await restorableSince(deps.db, instance.instanceId), restorableUntil: deletedAt };
 }
 
 /** A tenant's backup; `404 backup_not_found` (also for another tenant's). */
@@ -189,7 +199,7 @@ export interface BackupPolicy {
 
 /** The policy of a tenant's instance (the default when none was set: no schedule, {@link DEFAULT_RETENTION}). */
 export async function backupPolicyOf(deps: Pick<BackupServiceDeps, 'db'>, tenantId: string, ref: string): Promise<BackupPolicy> {
-  const instance = await requireInstance(deps.db, tenantId, ref);
+  const instance = await liveOnly(deps.db, tenantId, ref, 'a backup policy', () => requireInstance(deps.db, tenantId, ref));
   return toPolicy(await getPolicy(deps.db, instance.instanceId));
 }
 
@@ -222,7 +232,7 @@ export async function setBackupPolicy(
   },
   record?: RecordInTransaction,
 ): Promise<BackupPolicy> {
-  const instance = await requireInstance(deps.db, tenantId, ref);
+  const instance = await liveOnly(deps.db, tenantId, ref, 'a backup policy', () => requireInstance(deps.db, tenantId, ref));
   if (instance.replicaOf !== null) throw replicaRefused(instance);
   const current = toPolicy(await getPolicy(deps.db, instance.instanceId));
   const schedule = policy.schedule === undefined ? current.schedule : policy.schedule;
@@ -280,7 +290,7 @@ export async function createRestorePoint(deps: BackupServiceDeps, tenantId: stri
     if (error instanceof PgBackupError) throw new BackupError(400, 'invalid_request', error.message);
     throw error;
   }
-  return deps.db.transaction(async (tx) => {
+  return liveOnly(deps.db, tenantId, ref, 'a restore point', () => deps.db.transaction(async (tx) => {
     const instance = await requireInstance(tx, tenantId, ref);
     await requireBackupsOn(tx, instance);
     if (!RUNNING_STATUSES.has(instance.status)) throw new BackupError(409, 'invalid_state', `instance "${instance.name}" is ${instance.status}; mark a restore point while it runs`);
@@ -290,12 +300,12 @@ export async function createRestorePoint(deps: BackupServiceDeps, tenantId: stri
     await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.restorePoint, queue: BACKUPS_QUEUE, workflowId, attributes: { instanceId: instance.instanceId, kind: 'restore-point' }, transaction: tx }, { instanceId: instance.instanceId, nodeId: instance.nodeId, name });
     await record?.(tx);
     return point;
-  });
+  }));
 }
 
-/** A tenant's instance's restore points, newest first. */
+/** A tenant's instance's restore points, newest first (a deleted instance's too, by ID). */
 export async function restorePointsOf(deps: Pick<BackupServiceDeps, 'db'>, tenantId: string, ref: string): Promise<RestorePointRow[]> {
-  const instance = await requireInstance(deps.db, tenantId, ref);
+  const { instance } = await requireBackupSource(deps.db, tenantId, ref);
   return listRestorePoints(deps.db, instance.instanceId, MAX_LISTED_BACKUPS);
 }
 
@@ -305,7 +315,7 @@ export async function restorePointsOf(deps: Pick<BackupServiceDeps, 'db'>, tenan
  * outcome is an event of the instance; returns the workflow ID.
  */
 export async function verifyBackups(deps: BackupServiceDeps, tenantId: string, ref: string, restoreTest: boolean, record?: RecordInTransaction): Promise<string> {
-  return deps.db.transaction(async (tx) => {
+  return liveOnly(deps.db, tenantId, ref, 'a verification', () => deps.db.transaction(async (tx) => {
     const instance = await requireInstance(tx, tenantId, ref);
     await requireBackupsOn(tx, instance);
     if ((await restorableSince(tx, instance.instanceId)) === null) throw noBackup(instance);
@@ -313,7 +323,7 @@ export async function verifyBackups(deps: BackupServiceDeps, tenantId: string, r
     await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.verify, queue: BACKUPS_QUEUE, workflowId, attributes: { instanceId: instance.instanceId, kind: 'verify' }, transaction: tx }, { instanceId: instance.instanceId, nodeId: instance.nodeId, restoreTest });
     await record?.(tx);
     return workflowId;
-  });
+  }));
 }
 
 /** A restore or fork request, as the API validated its shape. */
@@ -337,10 +347,13 @@ const FUTURE_TOLERANCE_MS = 1_000;
  * or the latest archived state) or a fork (of the present, or a time). In one transaction: checks
  * the target against what the backups can bring back, the quota and the name, inserts the new
  * instance in BUILD on the source's node, copies its recorded users, and enqueues the operation.
+ * The source of a restore may be a deleted instance (by ID): its window ends when it was deleted,
+ * and it is not sealed first (it runs no more); a fork needs a live one.
  *
  * @throws {BackupError} `400 invalid_request` (two targets), `400 invalid_time` (after now),
- * `400 before_first_backup`, `409 no_backup`, `404 backup_not_found`, `404 restore_point_not_found`;
- * InstanceError `409 name_taken`, `400 invalid_name`, `400 unknown_flavor`.
+ * `400 before_first_backup`, `400 after_deletion`, `409 no_backup`, `409 instance_deleted` (a fork
+ * of a deleted instance), `404 backup_not_found`, `404 restore_point_not_found`;
+ * InstanceError `404 not_found`, `409 name_taken`, `400 invalid_name`, `400 unknown_flavor`.
  *
  * @example
  * const copy = await restoreInstance(deps, 'ten_1', 'orders-db', { name: 'orders-before-bug', time: '2026-12-06T10:15:00Z' }, 'restore');
@@ -355,10 +368,12 @@ export async function restoreInstance(deps: BackupServiceDeps & { readonly check
   const flavorName = request.flavor;
   try {
     return await deps.db.transaction(async (tx) => {
-      const source = await requireInstance(tx, tenantId, ref);
+      const { instance: source, deletedAt } = await requireBackupSource(tx, tenantId, ref);
+      if (kind === 'fork' && deletedAt !== null) throw deletedRefused(source.instanceId, deletedAt, 'a fork');
       await requireBackupsOn(tx, source);
-      const running = RUNNING_STATUSES.has(source.status);
-      const target = await resolveTarget(tx, tenantId, source, request, time, kind === 'fork' && running ? { kind: 'now' } : { kind: 'latest' });
+      // A deleted source runs no more: there is nothing to seal or mark, its archive ends where it stopped.
+      const running = deletedAt === null && RUNNING_STATUSES.has(source.status);
+      const target = await resolveTarget(tx, tenantId, source, request, time, kind === 'fork' && running ? { kind: 'now' } : { kind: 'latest' }, deletedAt);
       const flavor = findFlavor(flavorName ?? source.flavor);
       if (!flavor) throw new BackupError(400, 'invalid_request', `unknown flavor ${JSON.stringify(flavorName)}; use one of ${FLAVORS.map((f) => f.name).join(', ')}`);
       await deps.checkQuota(tx, tenantId, { instances: 1, storageMb: flavor.storageMb, connections: flavor.maxConnections });
@@ -382,13 +397,13 @@ export async function restoreInstance(deps: BackupServiceDeps & { readonly check
       });
       await copyInstanceUsers(tx, source.instanceId, instanceId);
       const what = target.kind === 'now' ? 'its present' : target.kind === 'latest' ? 'its latest archived state' : target.kind === 'time' ? target.time : target.kind === 'backup' ? `backup ${request.backup}` : `restore point ${target.name}`;
-      await addEvent(tx, instanceId, `${kind}_started`, `${kind} of "${source.name}" (${source.instanceId}) as of ${what}`, operationId);
+      await addEvent(tx, instanceId, `${kind}_started`, `${kind} of "${source.name}" (${source.instanceId}${deletedAt === null ? '' : `, deleted at ${deletedAt.toISOString()}`}) as of ${what}`, operationId);
       const input: RestoreOperationInput = {
         instanceId,
         nodeId: source.nodeId,
         sourceInstanceId: source.instanceId,
         target,
-        // A time target close to now may lie in WAL the source has not archived yet.
+        // A time target close to now may lie in WAL the source has not archived yet (only a running source can be sealed).
         sealSource: running && (target.kind === 'time' || target.kind === 'latest'),
         settings: { ...flavorSettings(flavor), ...source.parameters },
         limits: flavorLimits(flavor),
@@ -405,7 +420,8 @@ export async function restoreInstance(deps: BackupServiceDeps & { readonly check
 
 /**
  * What a restore of `source` brings back, checked against what its backups hold: a backup of its
- * own that COMPLETED, a CREATED restore point, a time inside the restore window, or `otherwise`.
+ * own that COMPLETED, a CREATED restore point, a time inside the restore window (which ends at
+ * `until`, the deletion of a deleted source), or `otherwise`.
  */
 async function resolveTarget(
   tx: Queryable,
@@ -414,9 +430,10 @@ async function resolveTarget(
   request: Pick<RestoreRequest, 'backup' | 'restorePoint'>,
   time: Date | undefined,
   otherwise: RestoreOperationInput['target'],
+  until: Date | null = null,
 ): Promise<RestoreOperationInput['target']> {
   const since = await restorableSince(tx, source.instanceId);
-  if (since === null) throw noBackup(source);
+  if (since === null) throw until === null ? noBackup(source) : new BackupError(409, 'no_backup', `instance ${source.instanceId} ("${source.name}") was deleted and has no completed backup left: there is nothing to restore`);
   if (request.backup !== undefined) {
     const backup = await findTenantBackup(tx, tenantId, request.backup);
     if (backup === undefined || backup.instanceId !== source.instanceId) throw new BackupError(404, 'backup_not_found', `instance "${source.name}" has no backup "${request.backup}"; list them with GET /v1/instances/${source.instanceId}/backups`);
@@ -431,6 +448,13 @@ async function resolveTarget(
   if (time !== undefined) {
     if (time.getTime() < since.getTime()) {
       throw new BackupError(400, 'before_first_backup', `${time.toISOString()} is before the earliest moment instance "${source.name}" can be restored to (${since.toISOString()}, the end of its oldest backup); pick a later time`);
+    }
+    if (until !== null && time.getTime() > until.getTime()) {
+      throw new BackupError(
+        400,
+        'after_deletion',
+        `${time.toISOString()} is after instance ${source.instanceId} ("${source.name}") was deleted; its restore window ends at ${until.toISOString()}: pick a time between ${since.toISOString()} and then, or leave out the time to restore its latest state`,
+      );
     }
     return { kind: 'time', time: time.toISOString() };
   }
@@ -448,7 +472,8 @@ const RESTORE_IN_PLACE_FROM: ReadonlySet<string> = new Set(['ACTIVE', 'STOPPED',
  *
  * @throws {BackupError} `400 invalid_request` (no target, or two), `400 invalid_time`, `400
  * before_first_backup`, `409 no_backup`, `404 backup_not_found` / `restore_point_not_found`,
- * `409 invalid_state`; InstanceError `409 instance_busy`.
+ * `409 invalid_state`, `409 instance_deleted` (restore a deleted one into a new instance);
+ * InstanceError `409 instance_busy`.
  *
  * @example
  * await restoreInPlace(deps, 'ten_1', 'orders-db', { time: '2026-12-06T10:15:00Z' });
@@ -457,7 +482,7 @@ export async function restoreInPlace(deps: BackupServiceDeps, tenantId: string, 
   const given = (['backup', 'time', 'restorePoint'] as const).filter((key) => request[key] !== undefined);
   if (given.length !== 1) throw new BackupError(400, 'invalid_request', `give exactly one of backup, time and restorePoint${given.length > 1 ? ` (got ${given.join(' and ')})` : ''}: what to bring the instance back to`);
   const time = request.time === undefined ? undefined : parseTime(request.time);
-  return deps.db.transaction(async (tx) => {
+  return liveOnly(deps.db, tenantId, ref, 'a restore in place', () => deps.db.transaction(async (tx) => {
     const instance = await requireIdle(tx, tenantId, ref);
     await requireBackupsOn(tx, instance);
     if (!RESTORE_IN_PLACE_FROM.has(instance.status)) {
@@ -472,7 +497,7 @@ export async function restoreInPlace(deps: BackupServiceDeps, tenantId: string, 
     await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.restoreInPlace, queue: OPERATIONS_QUEUE, workflowId: operationId, attributes: { instanceId: instance.instanceId, kind: 'restore' }, transaction: tx }, input);
     await record?.(tx);
     return updated;
-  });
+  }));
 }
 
 function parseTime(text: string): Date {

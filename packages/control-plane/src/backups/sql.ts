@@ -138,6 +138,62 @@ export async function restorableSince(db: Queryable, instanceId: string): Promis
   return date(rows[0]?.since);
 }
 
+/** A tenant's deleted instance by ID and when it was deleted; undefined for a live one, another tenant's, or none. */
+export async function findDeletedInstance(db: Queryable, tenantId: string, instanceId: string): Promise<{ readonly instanceId: string; readonly deletedAt: Date } | undefined> {
+  const { rows } = await db.query<{ instance_id: string; deleted_at: string | Date }>(
+    // deleted_at is set by the delete's end; updated_at is the same moment for a row deleted some other way.
+    `select instance_id, coalesce(deleted_at, updated_at) as deleted_at from strata_cloud.instances where tenant_id = $1 and instance_id = $2 and status = 'DELETED'`,
+    [tenantId, instanceId],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : { instanceId: row.instance_id, deletedAt: new Date(row.deleted_at) };
+}
+
+/** One instance that has completed backups, as {@link listBackupSources} returns it. */
+export interface BackupSourceRow {
+  readonly instanceId: string;
+  readonly name: string;
+  readonly status: string;
+  readonly flavor: string;
+  /** When it was deleted; null for a live instance. */
+  readonly deletedAt: Date | null;
+  /** Its COMPLETED backups. */
+  readonly backups: number;
+  /** The earliest moment it can be restored to (its oldest completed backup's end). */
+  readonly restorableFrom: Date | null;
+  /** When its newest completed backup ended. */
+  readonly lastBackupAt: Date | null;
+}
+
+/**
+ * A tenant's instances that have a COMPLETED backup: deleted ones (`deleted` true; newest deletion
+ * first), live ones (false), or both (undefined; deleted ones first).
+ */
+export async function listBackupSources(db: Queryable, tenantId: string, options: { readonly deleted?: boolean; readonly limit: number }): Promise<BackupSourceRow[]> {
+  const { rows } = await db.query(
+    `select i.instance_id, i.name, i.status, i.flavor,
+            case when i.status = 'DELETED' then coalesce(i.deleted_at, i.updated_at) end as deleted_at,
+            count(*)::int as backups, min(b.restorable_from) as restorable_from, max(b.stopped_at) as last_backup_at
+       from strata_cloud.instances i
+       join strata_cloud.backups b on b.instance_id = i.instance_id and b.status = 'COMPLETED'
+      where i.tenant_id = $1 and ($2::boolean is null or (i.status = 'DELETED') = $2::boolean)
+      group by i.instance_id, i.name, i.status, i.flavor, i.deleted_at, i.updated_at
+      order by (i.status = 'DELETED') desc, coalesce(i.deleted_at, i.updated_at) desc, i.name, i.instance_id
+      limit $3`,
+    [tenantId, options.deleted ?? null, options.limit],
+  );
+  return rows.map((row) => ({
+    instanceId: row.instance_id as string,
+    name: row.name as string,
+    status: row.status as string,
+    flavor: row.flavor as string,
+    deletedAt: date(row.deleted_at),
+    backups: Number(row.backups),
+    restorableFrom: date(row.restorable_from),
+    lastBackupAt: date(row.last_backup_at),
+  }));
+}
+
 /** One row of strata_cloud.backup_policies. */
 export interface BackupPolicyRow {
   readonly instanceId: string;

@@ -1,7 +1,8 @@
 /**
  * `strata backups …`, `strata restore`, `strata fork` and `strata restore-points …`: an
  * instance's backups, its backup schedule and retention, verification, named restore points, and
- * new instances restored from backups (to a backup, a moment, a restore point) or forked.
+ * new instances restored from backups (to a backup, a moment, a restore point) or forked; the
+ * deleted instances whose backups remain, restored by their ID.
  */
 import type { Command } from 'commander';
 import { CliError, ExitCode, UsageError } from '../../errors.js';
@@ -17,18 +18,31 @@ import { parseWaitTimeout, POLL_INTERVAL_MS } from './wait.js';
 
 const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
 
+/** An instance that has completed backups, as `GET /v1/backups` lists it (a deleted one has `deletedAt`). */
+interface BackupSource {
+  readonly id: string;
+  readonly name: string;
+  readonly status: string;
+  readonly flavor: string;
+  readonly deletedAt: string | null;
+  readonly backups: number;
+  readonly lastBackupAt: string | null;
+  readonly restorableFrom: string | null;
+  readonly restorableUntil: string | null;
+}
+
 export function registerBackupCommands(program: Command, host: Host): void {
   const backups = withApiOptions(program.command('backups').description("an instance's backups: list, take, show, delete, verify, and its schedule and retention (policy)"));
 
   backups
     .command('list', { isDefault: true })
     .alias('ls')
-    .description("an instance's backups, newest first, and the earliest moment it can be restored to")
-    .argument('<instance>', 'instance ID or name')
+    .description("an instance's backups, newest first, and the window it can be restored to (a deleted instance's too, by its ID: see strata backups deleted)")
+    .argument('<instance>', 'instance ID or name (a deleted instance: its ID)')
     .option('--all', 'also deleted and expired backups')
     .action(
       cloudAction(host, async (session, cloud, instance: string, options: { all?: boolean }) => {
-        const body = (await cloud.api().get(`/v1/instances/${segment(instance)}/backups${options.all ? '?all=true' : ''}`)) as { backups?: Backup[]; restorableFrom?: string | null };
+        const body = (await cloud.api().get(`/v1/instances/${segment(instance)}/backups${options.all ? '?all=true' : ''}`)) as { backups?: Backup[]; restorableFrom?: string | null; restorableUntil?: string | null };
         const list = listOf<Backup>(body, 'backups');
         if (session.json) return session.printJson(body);
         session.print(
@@ -38,6 +52,23 @@ export function registerBackupCommands(program: Command, host: Host): void {
           ),
         );
         session.print(`restorable from: ${body.restorableFrom ?? '- (no completed backup yet)'}\n`);
+        if (body.restorableUntil) session.print(`restorable until: ${body.restorableUntil} (the instance was deleted then; restore it with strata restore ${visible(instance)} --name <new-name>)\n`);
+      }),
+    );
+
+  backups
+    .command('deleted')
+    .description('deleted instances whose backups remain, newest deletion first: restore one into a new instance with strata restore <instance-id> --name <new-name>')
+    .action(
+      cloudAction(host, async (session, cloud) => {
+        const list = listOf<BackupSource>(await cloud.api().get('/v1/backups?deleted=true'), 'instances');
+        if (session.json) return session.printJson(list);
+        session.print(
+          renderTable(
+            [{ header: 'ID' }, { header: 'NAME' }, { header: 'DELETED' }, { header: 'BACKUPS', align: 'right' }, { header: 'RESTORABLE FROM' }, { header: 'RESTORABLE UNTIL' }],
+            list.map((s) => [s.id, s.name, formatTime(date(s.deletedAt)), String(s.backups), formatTime(date(s.restorableFrom)), formatTime(date(s.restorableUntil))]),
+          ),
+        );
       }),
     );
 
@@ -149,8 +180,8 @@ export function registerBackupCommands(program: Command, host: Host): void {
     withApiOptions(
       program
         .command('restore')
-        .description('restore an instance into a new one (--name), or in place (--in-place: RESTORING, then ACTIVE at the same address): to a backup, a moment (point-in-time), a restore point, or (into a new one, by default) its latest archived state')
-        .argument('<instance>', 'the source: instance ID or name')
+        .description('restore an instance into a new one (--name), or in place (--in-place: RESTORING, then ACTIVE at the same address): to a backup, a moment (point-in-time), a restore point, or (into a new one, by default) its latest archived state; a deleted instance (by its ID, see strata backups deleted) restores into a new one, up to the moment it was deleted')
+        .argument('<instance>', 'the source: instance ID or name (a deleted instance: its ID)')
         .option('--name <name>', 'the new instance\'s name')
         .option('--in-place', 'restore the instance itself (needs --time, --backup or --restore-point)')
         .option('--time <iso>', 'every transaction committed at or before this moment, e.g. 2026-12-06T10:15:00Z')
