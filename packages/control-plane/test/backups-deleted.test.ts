@@ -274,7 +274,6 @@ test("a deleted instance's backup can be deleted: it leaves the list, and the in
 
 test(
   'rows committed after the last backup come back too: the window of a deleted instance reaches its deletion',
-  { todo: 'the delete (src/instances/operations.ts) destroys the instance without sealing its WAL first: what it wrote since its last backup or restore point is not archived' },
   async () => {
     const created = await api('POST', '/v1/instances', { name: 'unsealed', flavor: 'tiny', databases: ['app'], users: [{ name: 'app_owner', password: PASSWORD }] });
     assert.equal(created.status, 202, created.text);
@@ -294,3 +293,17 @@ test(
     assert.deepEqual(await ids((await waitActive('unsealed-between')).port), range(1, 3));
   },
 );
+
+test('a stopped instance archived its last commits as it stopped: its latest state restores with them', async () => {
+  const created = await api('POST', '/v1/instances', { name: 'resting', flavor: 'tiny', databases: ['app'], users: [{ name: 'app_owner', password: PASSWORD }] });
+  assert.equal(created.status, 202, created.text);
+  const active = await waitActive('resting');
+  const initial = await waitFor('the initial backup', async () => ((await api('GET', '/v1/instances/resting/backups')).json.backups as any[]).find((b) => b.trigger === 'initial'));
+  assert.equal((await backupDone(initial.id)).status, 'COMPLETED');
+  await query(active.port, 'create table exhibits (id integer primary key)');
+  await write(active.port, 1, 4);
+  assert.equal((await api('POST', '/v1/instances/resting/stop')).status, 202);
+  await waitFor('the stop', async () => ((await api('GET', '/v1/instances/resting')).json.status === 'STOPPED' ? true : undefined));
+  assert.equal((await api('POST', '/v1/instances/resting/restore', { name: 'resting-copy' })).status, 202);
+  assert.deepEqual(await ids((await waitActive('resting-copy')).port), range(1, 4));
+});

@@ -173,7 +173,10 @@ async function setRunning(ctx: WorkflowContext, host: JobHost, instanceId: strin
     async () => {
       const cluster = await openCluster(host, instance);
       if (running) await cluster.start();
-      else await cluster.stop('fast');
+      else {
+        await sealIfArchiving(host, cluster, instanceId);
+        await cluster.stop('fast');
+      }
       return { running: await cluster.isRunning() };
     },
     { retry: CLUSTER_STEP_RETRY },
@@ -220,6 +223,12 @@ async function reconfigure(ctx: WorkflowContext, host: JobHost, input: Reconfigu
 }
 
 async function destroy(ctx: WorkflowContext, host: JobHost, instanceId: string): Promise<DestroyOutput> {
+  // Its backups outlive it: what it committed last goes into them before its files go.
+  await ctx.step('seal', async () => {
+    const row = await getNodeInstance(host.db, host.nodeId, instanceId);
+    const cluster = row === undefined ? undefined : await openCluster(host, row).catch(() => undefined);
+    if (cluster !== undefined) await sealIfArchiving(host, cluster, instanceId);
+  });
   // Files first, row last: a row without files is finished by this job (or its recovery), never an orphan.
   const destroyed = await ctx.step('remove files', () => removeInstanceFiles(host, instanceId), { retry: CLUSTER_STEP_RETRY });
   await ctx.step('forget', () => deleteNodeInstance(host.db, host.nodeId, instanceId));
@@ -248,6 +257,17 @@ export async function removeInstanceFiles(host: JobHost, instanceId: string): Pr
   await rm(host.files.instanceDir(instanceId), { recursive: true, force: true });
   if (spareDir !== undefined) await rm(spareDir, { recursive: true, force: true });
   return true;
+}
+
+/**
+ * Archives everything a running instance committed so far (a WAL switch, then the archiver's word)
+ * when it archives into the node's backup repository, so its backups reach its last commit before it
+ * stops or goes; nothing to do otherwise (stopped, no repository, never backed up). Best effort: an
+ * archiver that fails does not hold the stop or delete up.
+ */
+async function sealIfArchiving(host: JobHost, cluster: ManagedCluster, instanceId: string): Promise<void> {
+  if (host.backups === undefined || !(await cluster.isRunning())) return;
+  await host.backups.seal(cluster, instanceId).catch(() => {});
 }
 
 export async function requireInstance(host: JobHost, instanceId: string): Promise<NodeInstance> {

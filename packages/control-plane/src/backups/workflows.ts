@@ -214,7 +214,7 @@ async function restoreOperation(ctx: WorkflowContext, deps: BackupDeps, input: R
     const cloneInput: CloneInput = { instanceId: input.instanceId, sourceInstanceId: input.sourceInstanceId, settings: input.settings, limits: input.limits };
     restored = await callAgent<CloneInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.clone, input: cloneInput });
   } else {
-    // A time near now needs the source's latest WAL in the repository; a stopped source has archived all of its own.
+    // A time near now needs the source's latest WAL in the repository; a stopped source archived all of its own as it stopped (the agent seals before a stop).
     if (input.sealSource) await callAgent<SealInput, SealOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.seal, input: { instanceId: input.sourceInstanceId }, label: 'seal source' });
     const restoreInput: RestoreInput = { instanceId: input.instanceId, sourceInstanceId: input.sourceInstanceId, target: input.target, settings: input.settings, limits: input.limits };
     restored = await callAgent<RestoreInput, ProvisionOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.restore, input: restoreInput });
