@@ -38,6 +38,7 @@ export const AGENT_JOBS = {
   fence: 'agent.fence',
   replication: 'agent.replication',
   clone: 'agent.clone',
+  reset: 'agent.reset',
 } as const;
 
 /** The name of one agent job. */
@@ -210,6 +211,12 @@ export interface CloneInput {
   readonly limits: InstanceLimits;
 }
 
+/** Input of `agent.reset`: a fork's data replaced by a consistent copy of its running parent's (on the node); its backup history starts anew. */
+export interface ResetInput {
+  readonly instanceId: string;
+  readonly sourceInstanceId: string;
+}
+
 /** Input of `agent.follow`: a standby pointed at another primary of the node (after its sibling's promotion). */
 export interface FollowInput {
   readonly instanceId: string;
@@ -271,4 +278,5 @@ export interface AgentJobTypes {
   'agent.fence': { input: InstanceRef; output: RunningOutput };
   'agent.replication': { input: ReplicationInput; output: ReplicationOutput };
   'agent.clone': { input: CloneInput; output: ProvisionOutput };
+  'agent.reset': { input: ResetInput; output: RunningOutput };
 }

@@ -26,6 +26,7 @@ export {
   type ReplicateInput,
   type ReplicationInput,
   type ReplicationOutput,
+  type ResetInput,
   type RestoreInPlaceInput,
   type RestoreInput,
   type RestoreTargetInput,

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { SeededRandom } from '@strata/testing';
 import {
+  BackupRepository,
   INSTANCE_SUPERUSER,
   ManagedCluster,
   PgReplicationError,
@@ -289,6 +290,14 @@ describe('an online copy of a running instance (a fork of the present)', () => {
     assert.deepEqual(await copy.query('select slot_name from pg_replication_slots'), [], "the source's slots are not the copy's");
     assert.equal((await copy.query<{ c: string }>("select current_setting('archive_command') as c"))[0]?.c, '/bin/true', "the source's archive_command does not act in the copy");
     assert.equal((await source.query<{ n: number }>("select count(*)::int as n from pg_replication_slots where slot_name like 'strata_copy_%'"))[0]?.n, 0, 'the temporary slot went with the copy');
+    // The copy archives what it writes itself into a stanza of its own: its first backup completes
+    // (a segment it went on writing, wrongly marked archived, was recycled unarchived and stalled this).
+    const repository = await BackupRepository.open(join(root.dir, 'copy-repo'));
+    await repository.enableArchiving(copy, 'copy_target');
+    await copy.query("insert into items select g, 'more' from generate_series(20000, 30000) g");
+    await copy.query('checkpoint');
+    const set = await repository.backup(copy, 'copy_target', { type: 'full', backupId: 'copy_first' });
+    assert.equal(set.type, 'full');
   });
 
   test('of a standby is refused', async () => {

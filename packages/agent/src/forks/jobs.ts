@@ -1,19 +1,21 @@
-// The agent's fork job: a new instance made from a consistent copy of a running one of the node (a fork of the present).
+// The agent's fork jobs: a new instance made from a consistent copy of a running one of the node (a fork of the present), and a fork reset to its parent's present.
 import { ManagedCluster, copyRunningInstance, isStandby } from '@strata/postgres';
 import type { Strata, WorkflowContext } from '@strata/transact';
-import { AGENT_JOBS, type CloneInput, type ProvisionOutput } from '../contract.js';
+import { AGENT_JOBS, type CloneInput, type ProvisionOutput, type ResetInput, type RunningOutput } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { setDesired } from '../sql/node-instances.js';
 
 /**
- * Registers `agent.clone` on `strata` (before `launch()`). Idempotent: a copy an earlier attempt
- * completed is adopted; one cut short is made again.
+ * Registers `agent.clone` and `agent.reset` on `strata` (before `launch()`). Idempotent: a copy an
+ * earlier attempt completed is adopted (a reset's swap cut short is finished); one cut short is made again.
  *
  * @example
  * registerForkJobs(strata, { db, nodeId, files });
  */
 export function registerForkJobs(strata: Strata, host: JobHost): void {
   strata.workflow(AGENT_JOBS.clone, (ctx, input: CloneInput) => clone(ctx, host, input));
+  strata.workflow(AGENT_JOBS.reset, (ctx, input: ResetInput) => reset(ctx, host, input));
 }
 
 async function clone(ctx: WorkflowContext, host: JobHost, input: CloneInput): Promise<ProvisionOutput> {
@@ -37,4 +39,33 @@ async function clone(ctx: WorkflowContext, host: JobHost, input: CloneInput): Pr
     if (await isStandby(cluster)) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `the copy of ${input.sourceInstanceId} is still recovering after its start`);
   }, { retry: CLUSTER_STEP_RETRY });
   return { host: '127.0.0.1', port: placed.port };
+}
+
+/**
+ * Replaces a fork's data with a consistent copy of its running parent's (same ID, port, limits),
+ * and deletes its backup stanza first: the copy continues the parent's WAL, whose segment names
+ * the fork's own archived history already uses; its history starts anew with its next backup.
+ */
+async function reset(ctx: WorkflowContext, host: JobHost, input: ResetInput): Promise<RunningOutput> {
+  const rows = await ctx.step('record desired', async () => {
+    const fork = await requireInstance(host, input.instanceId);
+    const source = await requireInstance(host, input.sourceInstanceId);
+    await setDesired(host.db, host.nodeId, input.instanceId, 'running');
+    return { fork, source };
+  });
+  await ctx.step('replace data', async () => {
+    const source = await openCluster(host, rows.source);
+    if (!(await source.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${input.sourceInstanceId} is stopped; start it to reset its fork to its present`);
+    const fork = await openCluster(host, rows.fork);
+    await fork.replaceData(async (dir) => {
+      await host.backups?.deleteStanza(input.instanceId);
+      await copyRunningInstance(source, dir);
+    });
+  });
+  return ctx.step('start', async () => {
+    const fork = await openCluster(host, rows.fork);
+    await fork.start();
+    if (await isStandby(fork)) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `the copy of ${input.sourceInstanceId} is still recovering after its start`);
+    return { running: true };
+  }, { retry: CLUSTER_STEP_RETRY });
 }

@@ -21,6 +21,7 @@ export const BACKUP_WORKFLOWS = {
   restore: 'cloud.instance.restore',
   restoreInPlace: 'cloud.instance.restore-in-place',
   fork: 'cloud.instance.fork',
+  reset: 'cloud.instance.reset',
 } as const;
 
 /** Input of {@link BACKUP_WORKFLOWS.run}. */

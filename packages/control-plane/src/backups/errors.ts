@@ -15,7 +15,8 @@ export type BackupErrorCode =
   | 'restore_point_not_found'
   | 'invalid_schedule'
   | 'invalid_request'
-  | 'is_replica';
+  | 'is_replica'
+  | 'not_a_fork';
 
 /**
  * A backup request that cannot be done, with its HTTP status and a stable code.

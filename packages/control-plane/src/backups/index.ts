@@ -21,4 +21,5 @@ export {
 } from './service.js';
 export { MAX_LISTED_SOURCES, backupSources, requireBackupSource, type BackupSource } from './sources.js';
 export { BackupError, type BackupErrorCode } from './errors.js';
+export { resetFork, type ResetOperationInput } from './reset.js';
 export { BACKUP_STATUSES, getBackup, listBackups, type BackupRow, type BackupSourceRow, type BackupStatus } from './sql.js';

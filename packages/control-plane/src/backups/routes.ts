@@ -39,6 +39,7 @@ import {
   verifyBackups,
   type BackupServiceDeps,
 } from './service.js';
+import { resetFork } from './reset.js';
 import { backupSources } from './sources.js';
 import type { BackupRow, BackupSourceRow, RestorePointRow } from './sql.js';
 import { registerBackupOperations } from './workflows.js';
@@ -97,6 +98,11 @@ const routes = {
     method: 'post', path: '/v1/instances/{instance}/restore-in-place', tags: [TAG],
     summary: 'Restore an instance in place to a backup, a moment or a restore point (RESTORING, then ACTIVE; same address and name)',
     request: { params: InstanceRefParams, body: jsonBody(RestoreInPlaceBody) }, responses: { 202: json(InstanceSchema, 'the instance, RESTORING'), ...errorResponses(400, 401, 403, 404, 409) },
+  }),
+  reset: createRoute({
+    method: 'post', path: '/v1/instances/{instance}/reset', tags: [TAG],
+    summary: "Reset a fork to its parent's present (RESTORING, then ACTIVE at the same address); its backup history starts anew",
+    request: { params: InstanceRefParams }, responses: { 202: json(InstanceSchema, 'the fork, RESTORING'), ...errorResponses(401, 403, 404, 409) },
   }),
   fork: createRoute({
     method: 'post', path: '/v1/instances/{instance}/fork', tags: [TAG], summary: "A new instance from another's present state (or a past moment), in one call",
@@ -240,6 +246,13 @@ export const backupsModule: ApiModule = (app: OpenAPIHono<ApiEnv>, deps: ApiDeps
     const { instance } = c.req.valid('param');
     const body = c.req.valid('json');
     const row = await audited(c, 'instances.restore-in-place', instance, (record) => handled(() => restoreInPlace(service, tenantOf(c), instance, body, record)));
+    return c.json(toInstanceJson(row), 202);
+  });
+
+  app.openapi(routes.reset, async (c) => {
+    requireRole(c, 'member');
+    const { instance } = c.req.valid('param');
+    const row = await audited(c, 'instances.reset', instance, (record) => handled(() => resetFork(service, tenantOf(c), instance, record)));
     return c.json(toInstanceJson(row), 202);
   });
 

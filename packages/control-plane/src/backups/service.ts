@@ -394,6 +394,7 @@ export async function restoreInstance(deps: BackupServiceDeps & { readonly check
         defaultUser: source.defaultUser,
         operationId,
         operationKind: kind,
+        ...(kind === 'fork' ? { forkedFrom: source.instanceId } : {}),
       });
       await copyInstanceUsers(tx, source.instanceId, instanceId);
       const what = target.kind === 'now' ? 'its present' : target.kind === 'latest' ? 'its latest archived state' : target.kind === 'time' ? target.time : target.kind === 'backup' ? `backup ${request.backup}` : `restore point ${target.name}`;

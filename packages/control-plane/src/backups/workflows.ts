@@ -25,6 +25,7 @@ import { callAgent, type AgentOutcome } from '../instances/agent-call.js';
 import { describe, finish, instanceBorn, onInstanceBorn } from '../instances/operations.js';
 import { addEvent, getInstance, type InstanceStatus } from '../instances/sql.js';
 import { backupPolicySchedule, instanceOfScheduleTick, requestBackup } from './service.js';
+import { resetOperation, type ResetOperationInput } from './reset.js';
 import { BACKUP_WORKFLOWS, BACKUPS_QUEUE, BACKUPS_WORKER_CONCURRENCY, type RunBackupInput } from './contract.js';
 import { completeBackup, endBackup, endRestorePoint, expireMissing, getPolicy, restorableSince } from './sql.js';
 
@@ -105,6 +106,7 @@ export function registerBackupOperations(strata: Strata, deps: BackupDeps): void
   strata.workflow(BACKUP_WORKFLOWS.restore, (ctx, input: RestoreOperationInput) => restoreOperation(ctx, deps, input, 'restore'));
   strata.workflow(BACKUP_WORKFLOWS.fork, (ctx, input: RestoreOperationInput) => restoreOperation(ctx, deps, input, 'fork'));
   strata.workflow(BACKUP_WORKFLOWS.restoreInPlace, (ctx, input: RestoreInPlaceOperationInput) => restoreInPlaceOperation(ctx, deps, input));
+  strata.workflow(BACKUP_WORKFLOWS.reset, (ctx, input: ResetOperationInput) => resetOperation(ctx, deps, input));
   onInstanceBorn(strata, async ({ instanceId }) => {
     await requestBackup(deps, { instanceId, trigger: 'initial', type: 'full' });
   });

@@ -15,8 +15,8 @@ export const OPERATIONS_QUEUE = 'cloud.instance-operations';
  */
 export const OPERATIONS_WORKER_CONCURRENCY = 32;
 
-/** The operations of this module (configure belongs to src/instance-admin/, restore and fork to src/backups/, replicate, promote and detach to src/replicas/). */
-export type LifecycleKind = Exclude<OperationKind, 'configure' | 'restore' | 'fork' | 'replicate' | 'promote' | 'detach'>;
+/** The operations of this module (configure belongs to src/instance-admin/, restore, fork and reset to src/backups/, replicate, promote and detach to src/replicas/). */
+export type LifecycleKind = Exclude<OperationKind, 'configure' | 'restore' | 'fork' | 'replicate' | 'promote' | 'detach' | 'reset'>;
 
 /** Called (inside a step of the operation) when an operation made an instance ACTIVE for the first time: a create, a restore, a fork. */
 export type InstanceBornHook = (instance: { readonly instanceId: string; readonly nodeId: string; readonly operationId: string }) => Promise<void>;

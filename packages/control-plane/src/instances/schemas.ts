@@ -89,6 +89,7 @@ export const InstanceSchema = z
     role: z.enum(['primary', 'replica']).openapi({ description: 'A replica is a read-only streaming standby of replicaOf' }),
     replicaOf: z.string().nullable(),
     synchronous: z.boolean().openapi({ description: "A primary whose commits wait for one of its replicas" }),
+    forkedFrom: z.string().nullable().openapi({ description: 'The instance this one was forked from (a fork can be reset to its present)' }),
   })
   .openapi('Instance');
 

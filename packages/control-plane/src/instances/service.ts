@@ -87,6 +87,8 @@ export interface InstanceJson {
   readonly replicaOf: string | null;
   /** A primary whose commits wait for one of its replicas. */
   readonly synchronous: boolean;
+  /** The instance this one was forked from (POST /v1/instances/{fork}/reset brings its present back). */
+  readonly forkedFrom: string | null;
 }
 
 /**
@@ -114,6 +116,7 @@ export function toInstanceJson(row: InstanceRow): InstanceJson {
     role: row.replicaOf === null ? 'primary' : 'replica',
     replicaOf: row.replicaOf,
     synchronous: row.synchronous,
+    forkedFrom: row.forkedFrom,
   };
 }
 

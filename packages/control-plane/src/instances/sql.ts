@@ -13,7 +13,7 @@ export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
  * The kinds of operation on an instance (`configure`: attaching a configuration group,
  * src/instance-admin/; `restore` and `fork`: a new instance made from another's backups, src/backups/).
  */
-export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure', 'restore', 'fork', 'replicate', 'promote', 'detach'] as const;
+export const OPERATION_KINDS = ['create', 'delete', 'stop', 'start', 'restart', 'resize', 'configure', 'restore', 'fork', 'replicate', 'promote', 'detach', 'reset'] as const;
 /** One kind of operation. */
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
@@ -43,12 +43,14 @@ export interface InstanceRow {
   readonly replicaOf: string | null;
   /** A primary whose commits wait for one of its replicas to have them on disk. */
   readonly synchronous: boolean;
+  /** The instance this one is a fork of (src/backups/); null otherwise. */
+  readonly forkedFrom: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
 
 const COLUMNS = `instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id, host, port,
-  parameters, parameter_overrides, databases, default_user, operation_id, operation_kind, error, replica_of, synchronous, created_at, updated_at`;
+  parameters, parameter_overrides, databases, default_user, operation_id, operation_kind, error, replica_of, synchronous, forked_from, created_at, updated_at`;
 
 /** A jsonb column as PGlite and node-postgres return it (parsed), or as text. */
 function jsonObject(value: unknown): Record<string, string> {
@@ -77,6 +79,7 @@ function toRow(row: Record<string, unknown>): InstanceRow {
     error: (row.error as string | null) ?? null,
     replicaOf: (row.replica_of as string | null) ?? null,
     synchronous: row.synchronous === true,
+    forkedFrom: (row.forked_from as string | null) ?? null,
     createdAt: new Date(row.created_at as string | Date),
     updatedAt: new Date(row.updated_at as string | Date),
   };
@@ -109,14 +112,16 @@ export interface NewInstance {
   readonly replicaOf?: string;
   /** A primary whose commits wait for a replica. */
   readonly synchronous?: boolean;
+  /** The parent of a fork. */
+  readonly forkedFrom?: string;
 }
 
 /** Inserts a new instance in BUILD with the operation that makes it. */
 export async function insertInstance(db: Queryable, instance: NewInstance): Promise<InstanceRow> {
   const { rows } = await db.query(
     `insert into strata_cloud.instances (instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id,
-       parameters, databases, default_user, operation_id, operation_kind, replica_of, synchronous)
-     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning ${COLUMNS}`,
+       parameters, databases, default_user, operation_id, operation_kind, replica_of, synchronous, forked_from)
+     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning ${COLUMNS}`,
     [
       instance.instanceId,
       instance.tenantId,
@@ -133,6 +138,7 @@ export async function insertInstance(db: Queryable, instance: NewInstance): Prom
       instance.operationKind ?? 'create',
       instance.replicaOf ?? null,
       instance.synchronous ?? false,
+      instance.forkedFrom ?? null,
     ],
   );
   return toRow(returned(rows, `insert of instance ${instance.instanceId}`));

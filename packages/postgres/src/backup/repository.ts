@@ -1,6 +1,7 @@
 // BackupRepository: one pgBackRest repository (a directory standing in for object storage) holding
 // a stanza per instance — its WAL archive and its full, differential and incremental backups.
 
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, run } from '../commands.js';
@@ -220,6 +221,29 @@ export class BackupRepository {
     }
     if (label !== undefined && !(await this.info(stanza))?.backups.some((set) => set.label === label)) return;
     await this.#pgbackrest(stanza, ['expire', ...(label === undefined ? [] : [`--set=${label}`])], SHORT_COMMAND_TIMEOUT_MS);
+  }
+
+  /**
+   * Deletes a stanza with all its backups and archived WAL (pgBackRest `stop`, `stanza-delete
+   * --force`, `start`): the instance's history starts anew at its next backup. For an instance whose
+   * data was replaced by another's (a fork reset to its parent), whose WAL would otherwise collide
+   * with the history already archived under the same segment names. Nothing to do for a stanza that
+   * does not exist.
+   *
+   * @example
+   * ```ts
+   * await repository.deleteStanza('ins_fork');
+   * await repository.enableArchiving(cluster, 'ins_fork'); // a new stanza
+   * ```
+   */
+  async deleteStanza(stanza: string): Promise<void> {
+    if (!existsSync(this.configFile(stanza)) || (await this.info(stanza)) === undefined) return;
+    await this.#pgbackrest(stanza, ['stop'], SHORT_COMMAND_TIMEOUT_MS);
+    try {
+      await this.#pgbackrest(stanza, ['stanza-delete', '--force'], SHORT_COMMAND_TIMEOUT_MS);
+    } finally {
+      await this.#pgbackrest(stanza, ['start'], SHORT_COMMAND_TIMEOUT_MS).catch(() => {});
+    }
   }
 
   /**

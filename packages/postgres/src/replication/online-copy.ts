@@ -66,14 +66,21 @@ export async function copyRunningInstance(source: ManagedCluster, dir: string): 
     // PostgreSQL 15 renamed the non-exclusive backup functions.
     const modern = Number((await client.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]?.v) >= 150000;
     await client.query(modern ? 'select pg_backup_start($1, true)' : 'select pg_start_backup($1, true, false)', [`strata online copy into ${dir}`]);
-    let stop: { lsn: string; labelfile: string; spcmapfile: string };
+    let stop: { lsn: string; labelfile: string; spcmapfile: string; segment: string };
     try {
       await copyTree(source.spec.dataDir, dir, counts, true);
     } finally {
-      stop = (await client.query<{ lsn: string; labelfile: string; spcmapfile: string }>(`select lsn::text, labelfile, spcmapfile from ${modern ? 'pg_backup_stop(false)' : 'pg_stop_backup(false, false)'}`)).rows[0]!;
+      stop = (await client.query<{ lsn: string; labelfile: string; spcmapfile: string; segment: string }>(`select lsn::text, labelfile, spcmapfile, pg_walfile_name(lsn) as segment from ${modern ? 'pg_backup_stop(false)' : 'pg_stop_backup(false, false)'}`)).rows[0]!;
     }
-    // Every segment up to the backup's stop, written while the files were copied.
-    await copyTree(join(source.spec.dataDir, 'pg_wal'), join(dir, 'pg_wal'), counts, false);
+    // Every segment up to the backup's stop, written while the files were copied. Those before the
+    // stop's segment are the source's finished history: marked archived (`.done`), the copy never
+    // archives them. The stop's segment is the one the copy goes on writing (and later ones are
+    // recycled files it will reuse): left unmarked, they are archived once the copy finishes them.
+    await copyTree(join(source.spec.dataDir, 'pg_wal'), join(dir, 'pg_wal'), counts, false, new Set(['archive_status']));
+    for (const name of await readdir(join(dir, 'pg_wal'))) {
+      const finished = /^[0-9A-F]{24}$/.test(name) && name.slice(0, 8) === stop.segment.slice(0, 8) && name < stop.segment;
+      if (finished || /^[0-9A-F]{8}\.history$/.test(name)) await writeFile(join(dir, 'pg_wal', 'archive_status', `${name}.done`), '', { mode: 0o600 });
+    }
     await writeFile(join(dir, 'backup_label'), stop.labelfile, { mode: 0o600 });
     if (stop.spcmapfile.length > 0) await writeFile(join(dir, 'tablespace_map'), stop.spcmapfile, { mode: 0o600 });
     await writeFile(join(dir, LOG_FILE), '', { mode: 0o600 });
@@ -91,22 +98,22 @@ export async function copyRunningInstance(source: ManagedCluster, dir: string): 
 
 /**
  * Copies `from` into `to`, each file cloned (FICLONE) where the filesystem shares blocks, else
- * copied; modes kept. With `skipRuntime`, the running server's own files and directory contents
- * are left out. A file that vanishes while the tree is read (a temporary file) is skipped: the
+ * copied; modes kept. The directories named in `emptyDirs` are made empty; with `skipRuntime`, the
+ * running server's own files are left out. A file that vanishes while the tree is read (a temporary file) is skipped: the
  * backup's WAL replay recreates what matters.
  */
-async function copyTree(from: string, to: string, counts: { cloned: number; copied: number }, skipRuntime: boolean): Promise<void> {
+async function copyTree(from: string, to: string, counts: { cloned: number; copied: number }, skipRuntime: boolean, emptyDirs: ReadonlySet<string> = RUNTIME_DIRS): Promise<void> {
   await mkdir(to, { recursive: true, mode: (await stat(from)).mode & 0o777 });
   for (const entry of await readdir(from, { withFileTypes: true })) {
     const source = join(from, entry.name);
     const target = join(to, entry.name);
     if (entry.isDirectory()) {
-      if (skipRuntime && RUNTIME_DIRS.has(entry.name)) {
-        await mkdir(target, { mode: 0o700 });
-        if (entry.name === 'pg_wal') await mkdir(join(target, 'archive_status'), { mode: 0o700 });
+      if (emptyDirs.has(entry.name)) {
+        await mkdir(target, { recursive: true, mode: 0o700 });
+        if (entry.name === 'pg_wal') await mkdir(join(target, 'archive_status'), { recursive: true, mode: 0o700 });
         continue;
       }
-      await copyTree(source, target, counts, skipRuntime);
+      await copyTree(source, target, counts, skipRuntime, emptyDirs);
     } else if (entry.isFile()) {
       if (skipRuntime && RUNTIME_FILES.has(entry.name)) continue;
       try {

@@ -215,6 +215,21 @@ export function registerBackupCommands(program: Command, host: Host): void {
   withWait(
     withApiOptions(
       program
+        .command('reset')
+        .description("reset a fork to its parent's present: RESTORING, then ACTIVE at the same address; its backup history starts anew")
+        .argument('<fork>', 'the fork: instance ID or name'),
+    ),
+  ).action(
+    cloudAction(host, async (session, cloud, fork: string, options: WaitOptions) => {
+      const timeoutMs = parseWaitTimeout(options.waitTimeout);
+      const answer = itemOf<Instance>(await cloud.api().post(`/v1/instances/${segment(fork)}/reset`, {}), 'instance');
+      await finish(session, cloud, answer, options, { until: 'settled', timeoutMs });
+    }),
+  );
+
+  withWait(
+    withApiOptions(
+      program
         .command('fork')
         .description("a new instance from another's present state (or a past moment), in one call")
         .argument('<instance>', 'the source: instance ID or name')
