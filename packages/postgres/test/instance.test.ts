@@ -233,7 +233,9 @@ describe('a managed instance', () => {
       for (const dir of [...groupsOf(idle), ...groupsOf(young)]) await mkdir(dir);
       // The idle group and the running server's are made to look old; the young one is new.
       for (const dir of [...groupsOf(idle), ...groupsOf(busy)]) await utimes(dir, long, long);
-      assert.ok((await removeIdleGroups(IDLE_GROUP_AGE_MS)) >= 2, 'at least the idle group, in both controllers');
+      // Every agent that starts sweeps too (the suite runs files side by side): whoever's sweep removes
+      // the idle group, the outcome is what this checks, not this call's count.
+      await removeIdleGroups(IDLE_GROUP_AGE_MS);
       for (const dir of groupsOf(idle)) assert.equal(existsSync(dir), false, `${dir} (empty, old) is removed`);
       for (const dir of groupsOf(young)) assert.equal(existsSync(dir), true, `${dir} (empty, young) is kept`);
       for (const dir of groupsOf(busy)) assert.equal(existsSync(dir), true, `${dir} (holds the server) is kept`);
