@@ -54,6 +54,8 @@ const SLOW_FILES_FIRST: readonly string[] = [
   'packages/control-plane/test/backups-http.test.ts', // ~155 s: real backups, restores, a schedule and a verify restore
   'bench/test/bench.test.ts', // ~140 s: every workload of the benchmark, each in a child process
   'packages/console/test/cloud.test.ts', // ~100 s: Chromium over a real control plane, with backups, a restore and a replica
+  'packages/control-plane/test/backups-deleted.test.ts', // ~85 s: backups and restores of deleted and stopped instances
+  'packages/control-plane/test/forks-reset.test.ts', // ~60 s: a fork reset twice, a backup after each
   'packages/control-plane/test/replicas-crash.test.ts', // ~75 s: the agent SIGKILLed during replicates and a promote
   'packages/store/test/lock.test.ts', // ~125 s: 40 rounds of the directory-lock race, initdb killed twice
   'packages/cli/test/install.test.ts', // ~75 s: packs the packages and installs them in a fresh app
