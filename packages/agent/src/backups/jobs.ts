@@ -21,7 +21,7 @@ import {
   type VerifyBackupsOutput,
 } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
 import { setDesired } from '../sql/node-instances.js';
 
 /**
@@ -173,9 +173,7 @@ function requireRepository(host: JobHost): BackupRepository {
 }
 
 async function runningCluster(host: JobHost, instanceId: string, purpose: string): Promise<ManagedCluster> {
-  const cluster = await openCluster(host, await requireInstance(host, instanceId));
-  if (!(await cluster.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${instanceId} is stopped; start it to ${purpose}`);
-  return cluster;
+  return openRunning(host, await requireInstance(host, instanceId), purpose);
 }
 
 async function labels(repository: BackupRepository, stanza: string): Promise<string[]> {

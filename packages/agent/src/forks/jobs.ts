@@ -3,7 +3,7 @@ import { ManagedCluster, copyRunningInstance, isStandby } from '@strata/postgres
 import type { Strata, WorkflowContext } from '@strata/transact';
 import { AGENT_JOBS, type CloneInput, type ProvisionOutput, type ResetInput, type RunningOutput } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
 import { setDesired } from '../sql/node-instances.js';
 
 /**
@@ -23,8 +23,7 @@ async function clone(ctx: WorkflowContext, host: JobHost, input: CloneInput): Pr
   // The row first, as a provision does: a directory without a row is an orphan reconcile removes.
   const placed = await ctx.step('allocate', () => allocateInstance(host, input, false));
   await ctx.step('copy', async () => {
-    const source = await openCluster(host, sourceRow);
-    if (!(await source.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${input.sourceInstanceId} is stopped; start it to fork its present`);
+    const source = await openRunning(host, sourceRow, 'fork its present');
     const cluster = await ManagedCluster.create(await host.files.template(), host.files.spec(input.instanceId, placed.port, input.settings), {
       prepared: async (partial) => {
         await copyRunningInstance(source, partial);
@@ -54,8 +53,7 @@ async function reset(ctx: WorkflowContext, host: JobHost, input: ResetInput): Pr
     return { fork, source };
   });
   await ctx.step('replace data', async () => {
-    const source = await openCluster(host, rows.source);
-    if (!(await source.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${input.sourceInstanceId} is stopped; start it to reset its fork to its present`);
+    const source = await openRunning(host, rows.source, 'reset its fork to its present');
     const fork = await openCluster(host, rows.fork);
     await fork.replaceData(async (dir) => {
       await host.backups?.deleteStanza(input.instanceId);

@@ -276,6 +276,17 @@ export async function requireInstance(host: JobHost, instanceId: string): Promis
   return row;
 }
 
+/**
+ * Opens an instance's cluster that must be running for `purpose`.
+ *
+ * @throws {AgentError} `STRATA_AGENT_INSTANCE_STOPPED` saying to start it.
+ */
+export async function openRunning(host: JobHost, instance: NodeInstance, purpose: string): Promise<ManagedCluster> {
+  const cluster = await openCluster(host, instance);
+  if (!(await cluster.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${instance.instanceId} is stopped; start it to ${purpose}`);
+  return cluster;
+}
+
 export function openCluster(host: JobHost, instance: NodeInstance): Promise<ManagedCluster> {
   return host.files.open(instance.instanceId, instance.port, instance.spec.settings);
 }

@@ -13,8 +13,7 @@ import {
   type ReplicationOutput,
   type RunningOutput,
 } from '../contract.js';
-import { AgentError } from '../errors.js';
-import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
 import { setDesired } from '../sql/node-instances.js';
 
 /**
@@ -38,7 +37,7 @@ async function replicate(ctx: WorkflowContext, host: JobHost, input: ReplicateIn
   // The row first, as a provision does: a directory without a row is an orphan reconcile removes.
   const placed = await ctx.step('allocate', () => allocateInstance(host, input, false));
   await ctx.step('clone', async () => {
-    const primary = await runningPrimary(host, primaryRow);
+    const primary = await openRunning(host, primaryRow, 'replicate from it');
     const cluster = await ManagedCluster.create(await host.files.template(), host.files.spec(input.instanceId, placed.port, input.settings), {
       prepared: async (partial) => {
         await cloneStandby(primary, partial, input.instanceId);
@@ -83,7 +82,7 @@ async function follow(ctx: WorkflowContext, host: JobHost, input: FollowInput): 
   const rows = await ctx.step('find instances', async () => ({ standby: await requireInstance(host, input.instanceId), primary: await requireInstance(host, input.primaryInstanceId) }));
   return ctx.step('follow', async () => {
     const standby = await openCluster(host, rows.standby);
-    const primary = await runningPrimary(host, rows.primary);
+    const primary = await openRunning(host, rows.primary, 'replicate from it');
     await standby.start();
     const timeline = await timelineOf(primary);
     try {
@@ -121,7 +120,7 @@ async function fence(ctx: WorkflowContext, host: JobHost, input: InstanceRef): P
 async function replication(ctx: WorkflowContext, host: JobHost, input: ReplicationInput): Promise<ReplicationOutput> {
   const row = await ctx.step('find primary', () => requireInstance(host, input.instanceId));
   return ctx.step('apply', async () => {
-    const primary = await runningPrimary(host, row);
+    const primary = await openRunning(host, row, 'replicate from it');
     // Commits stop waiting for a standby before its slot goes: never the other way round.
     await setSynchronousStandbys(primary, input.synchronousStandbys.filter((name) => input.standbys.includes(name)));
     const slots = await primary.query<{ name: string }>("select slot_name as name from pg_replication_slots where slot_type = 'physical' order by 1");
@@ -131,8 +130,3 @@ async function replication(ctx: WorkflowContext, host: JobHost, input: Replicati
   }, { retry: CLUSTER_STEP_RETRY });
 }
 
-async function runningPrimary(host: JobHost, row: Awaited<ReturnType<typeof requireInstance>>): Promise<ManagedCluster> {
-  const cluster = await openCluster(host, row);
-  if (!(await cluster.isRunning())) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `instance ${row.instanceId} is stopped; start it to replicate from it`);
-  return cluster;
-}

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, run } from '../commands.js';
+import { errorMessage, run, sqlLiteral } from '../commands.js';
 import { LIMITS_FILE, LOG_FILE } from '../instance/config-file.js';
 import { PgInstanceError } from '../instance/errors.js';
 import type { ManagedCluster } from '../instance/managed-cluster.js';
@@ -139,7 +139,7 @@ export class BackupRepository {
     const command = this.archiveCommand(stanza);
     const [current] = await cluster.query<{ mode: string; command: string }>("select current_setting('archive_mode') as mode, current_setting('archive_command') as command");
     if (current === undefined) throw new Error('invariant: a select of settings returns one row');
-    if (current.command !== command) await cluster.query(`alter system set archive_command = ${literal(command)}`);
+    if (current.command !== command) await cluster.query(`alter system set archive_command = ${sqlLiteral(command)}`);
     const restartRequired = current.mode === 'off';
     if (restartRequired) await cluster.query("alter system set archive_mode = 'on'");
     if (current.command !== command || restartRequired) await cluster.query('select pg_reload_conf()');
@@ -517,9 +517,6 @@ async function waitArchived(cluster: ManagedCluster, segment: string): Promise<v
 }
 
 /** A SQL string literal (ALTER SYSTEM takes no parameters). */
-function literal(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

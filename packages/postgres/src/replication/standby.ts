@@ -4,7 +4,7 @@
 
 import { appendFile, mkdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, run } from '../commands.js';
+import { errorMessage, run, sqlLiteral } from '../commands.js';
 import { ensurePostgresInstalled } from '../install.js';
 import { AUTO_CONF_FILE, removeAutoSettings } from '../backup/auto-conf.js';
 import { LIMITS_FILE, LOG_FILE, writeOwnedFile } from '../instance/config-file.js';
@@ -163,7 +163,7 @@ export async function catchUpWithSiblings(standby: ManagedCluster, name: string,
   }
   if (ahead === undefined) return undefined;
   await allowReplication(ahead.cluster);
-  await standby.query(`alter system set primary_conninfo = ${literal(conninfo(ahead.cluster, name))}`);
+  await standby.query(`alter system set primary_conninfo = ${sqlLiteral(conninfo(ahead.cluster, name))}`);
   await standby.query('alter system reset primary_slot_name');
   await standby.query('select pg_reload_conf()');
   const target = ahead.lsn;
@@ -227,8 +227,8 @@ export async function followPrimary(standby: ManagedCluster, primary: ManagedClu
   await allowReplication(primary);
   await primary.query(
     `select pg_create_physical_replication_slot($1, true) where not exists (select 1 from pg_replication_slots where slot_name = $1)`, [name]);
-  await standby.query(`alter system set primary_conninfo = ${literal(conninfo(primary, name))}`);
-  await standby.query(`alter system set primary_slot_name = ${literal(name)}`);
+  await standby.query(`alter system set primary_conninfo = ${sqlLiteral(conninfo(primary, name))}`);
+  await standby.query(`alter system set primary_slot_name = ${sqlLiteral(name)}`);
   await standby.query('select pg_reload_conf()');
 }
 
@@ -245,7 +245,7 @@ export async function followPrimary(standby: ManagedCluster, primary: ManagedClu
 export async function setSynchronousStandbys(primary: ManagedCluster, names: readonly string[]): Promise<void> {
   names.forEach(assertStandbyName);
   if (names.length === 0) await primary.query('alter system reset synchronous_standby_names');
-  else await primary.query(`alter system set synchronous_standby_names = ${literal(`ANY 1 (${names.map((name) => `"${name}"`).join(', ')})`)}`);
+  else await primary.query(`alter system set synchronous_standby_names = ${sqlLiteral(`ANY 1 (${names.map((name) => `"${name}"`).join(', ')})`)}`);
   await primary.query('select pg_reload_conf()');
 }
 
@@ -326,8 +326,8 @@ async function requireRole(cluster: ManagedCluster, role: 'primary' | 'standby',
 function followSettings(primary: ManagedCluster, name: string): string {
   return [
     '# A standby of a Strata instance (written by cloneStandby).',
-    `primary_conninfo = ${literal(conninfo(primary, name))}`,
-    `primary_slot_name = ${literal(name)}`,
+    `primary_conninfo = ${sqlLiteral(conninfo(primary, name))}`,
+    `primary_slot_name = ${sqlLiteral(name)}`,
     "recovery_target_timeline = 'latest'",
   ].join('\n');
 }
@@ -359,6 +359,3 @@ async function waitFor(cluster: ManagedCluster, timeoutMs: number, what: string,
   throw new PgReplicationError('PG_REPLICATION_TIMEOUT', `${cluster.spec.dataDir} did not ${what} within ${timeoutMs} ms${lastError ? ` (${errorMessage(lastError)})` : ''}; its log ends:\n${log.join('\n')}`);
 }
 
-function literal(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
