@@ -22,8 +22,11 @@ import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 import {
+  TEST_PGLITE_TEMPLATE_ENV,
   TEST_PG_URL_ENV,
+  createPgliteTemplate,
   engines,
+  freshPgliteDir,
   ensurePostgresInstalled,
   startCluster,
   type PgCluster,
@@ -189,6 +192,17 @@ async function main(): Promise<number> {
   }
 
   try {
+    // One initdb'd PGlite directory for every test file to copy (8–10 s of WebAssembly each, else).
+    const pgliteTemplate = engines().includes('pglite')
+      ? (async () => {
+          const templateStartMs = Date.now();
+          const template = join(await freshPgliteDir(), 'template');
+          await createPgliteTemplate(template);
+          env[TEST_PGLITE_TEMPLATE_ENV] = template;
+          console.log(`PGlite: template database ${template} (made in ${Date.now() - templateStartMs}ms)`);
+        })()
+      : Promise.resolve();
+    pgliteTemplate.catch(() => {}); // awaited below; not unhandled if the cluster fails first
     if (engines().includes('postgres')) {
       const binDir = await ensurePostgresInstalled();
       const clusterStartMs = Date.now();
@@ -198,6 +212,7 @@ async function main(): Promise<number> {
     } else {
       console.log(`PostgreSQL: not used (STRATA_TEST_ENGINES=${process.env.STRATA_TEST_ENGINES}); ${files.length} test file(s)`);
     }
+    await pgliteTemplate;
     if (stopping) return 1;
     return await runInherited(process.execPath, [DEVELOPMENT_CONDITION, '--import', 'tsx', SCRIPT_PATH, RUN_FILES_FLAG, ...slowFilesFirst(files)], env);
   } finally {

@@ -104,11 +104,14 @@ if (engines().includes('postgres')) {
       const bothLockedFirst = barrier(2);
       const errorCodes: string[] = [];
       const attempts: number[] = [];
-      const lockInOrder = (first: number, second: number) =>
+      // Only one side looks for the deadlock soon (the test cluster's user is a superuser): if both
+      // did, on a loaded machine both could be chosen as the victim, and the test is about one retry.
+      // (PostgreSQL checks once per wait: if the 50 ms side checked before the other waited, the
+      // 5 s side finds the cycle instead — still one victim.)
+      const lockInOrder = (first: number, second: number, deadlockTimeout: string) =>
         db.transaction(async (tx) => {
           attempts.push(tx.attempt);
-          // Detect the deadlock in 50 ms instead of the default second (the test cluster's user is a superuser).
-          await tx.exec("set local deadlock_timeout = '50ms'");
+          await tx.exec(`set local deadlock_timeout = '${deadlockTimeout}'`);
           await tx.query('update locks set n = n + 1 where id = $1', [first]);
           if (tx.attempt === 1) await bothLockedFirst();
           try {
@@ -118,7 +121,7 @@ if (engines().includes('postgres')) {
             throw error;
           }
         });
-      await Promise.all([lockInOrder(1, 2), lockInOrder(2, 1)]);
+      await Promise.all([lockInOrder(1, 2, '50ms'), lockInOrder(2, 1, '5s')]);
 
       assert.deepEqual(errorCodes, ['40P01']);
       assert.deepEqual([...attempts].sort(), [1, 1, 2]);

@@ -2,7 +2,7 @@
 // or a new PGlite data directory.
 
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -177,14 +177,56 @@ export async function freshPgliteDir(): Promise<string> {
   return dir;
 }
 
-/** The process's one PGlite directory that initdb created, copied for every fresh database. */
+/**
+ * Names an initdb'd PGlite directory that {@link freshPgliteDatabase} copies instead of making its
+ * own. `npm test` makes one per run ({@link createPgliteTemplate}) and passes it to every test
+ * file: initdb in WebAssembly takes 8–10 s of CPU, once per run instead of once per file.
+ */
+export const TEST_PGLITE_TEMPLATE_ENV = 'STRATA_TEST_PGLITE_TEMPLATE';
+
+/**
+ * Creates a PGlite database directory just as initdb leaves it (no tables) at `dir`, to be copied
+ * by {@link freshPgliteDatabase}; it must not be opened again (a copy of it is).
+ *
+ * @example
+ * ```ts
+ * const template = join(await freshPgliteDir(), 'template');
+ * await createPgliteTemplate(template);
+ * process.env[TEST_PGLITE_TEMPLATE_ENV] = template; // for child processes
+ * ```
+ */
+export async function createPgliteTemplate(dir: string): Promise<void> {
+  const db = await openDatabase({ url: dir, ifLocked: 'fail' });
+  await db.close();
+}
+
+/** The initdb'd PGlite directory copied for every fresh database: the run's, or one this process made. */
 let pgliteTemplate: Promise<string> | undefined;
+
+function templateDirectory(): Promise<string> {
+  const fromEnv = process.env[TEST_PGLITE_TEMPLATE_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!existsSync(fromEnv)) {
+      return Promise.reject(
+        new Error(`${TEST_PGLITE_TEMPLATE_ENV}=${fromEnv} does not exist: unset it, or point it at a directory createPgliteTemplate() made`),
+      );
+    }
+    return Promise.resolve(fromEnv);
+  }
+  pgliteTemplate ??= (async () => {
+    const template = join(await freshPgliteDir(), 'template');
+    await createPgliteTemplate(template);
+    return template;
+  })();
+  return pgliteTemplate;
+}
 
 /**
  * A new PGlite database directory, just as initdb leaves it (no tables), inside a fresh temp
- * directory. It is a copy of one directory created per process: initdb takes seconds of
- * WebAssembly, a copy of its ~40 MB a fraction of one, and a test of the engine's own start
- * (lock, initdb, disk errors) uses {@link freshPgliteDir} instead.
+ * directory. It is a copy of one directory created per test run (`STRATA_TEST_PGLITE_TEMPLATE`,
+ * set by `npm test`) or else per process: initdb takes seconds of WebAssembly, a copy of its
+ * ~40 MB a fraction of one, and a test of the engine's own start (lock, initdb, disk errors) uses
+ * {@link freshPgliteDir} instead.
  *
  * @example
  * ```ts
@@ -192,14 +234,9 @@ let pgliteTemplate: Promise<string> | undefined;
  * ```
  */
 export async function freshPgliteDatabase(): Promise<string> {
-  pgliteTemplate ??= (async () => {
-    const template = join(await freshPgliteDir(), 'template');
-    const db = await openDatabase({ url: template, ifLocked: 'fail' });
-    await db.close();
-    return template;
-  })();
+  const template = await templateDirectory();
   const dir = join(await freshPgliteDir(), 'db');
-  await cp(await pgliteTemplate, dir, { recursive: true });
+  await cp(template, dir, { recursive: true });
   return dir;
 }
 

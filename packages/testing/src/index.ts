@@ -19,8 +19,10 @@ export {
 
 export {
   TEST_ENGINES_ENV,
+  TEST_PGLITE_TEMPLATE_ENV,
   TEST_PG_URL_ENV,
   UnknownEngineError,
+  createPgliteTemplate,
   engines,
   freshDatabaseUrl,
   freshPgliteDir,
