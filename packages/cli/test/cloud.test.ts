@@ -260,6 +260,26 @@ describe('strata instances, databases, users, audit against a real control plane
     assertRefused(await quick(['alerts', 'create', 'odd', '--metric', 'cpu_temperature', '--threshold', '1']), 2, 'an unknown metric', 'invalid_rule');
     assertRefused(await quick(['alerts', 'webhook', '--url', 'http://127.0.0.1:7070/v1/keys']), 2, 'a webhook into the platform', 'webhook_not_allowed');
     assertExit(await quick(['alerts', 'delete', 'busy']), 0, 'alerts delete');
+
+    // Built-in rules: shown, tuned, turned off, and back to their defaults.
+    type BuiltinRule = { name: string; enabled: boolean; threshold: number; durationSeconds: number; defaults: { threshold: number; durationSeconds: number }; isDefault: boolean };
+    const diskRule = parsed<BuiltinRule>(await quick(['alerts', 'builtin', 'disk_nearly_full', '--json']), 'alerts builtin (show)');
+    assert.deepEqual([diskRule.enabled, diskRule.isDefault, diskRule.threshold], [true, true, diskRule.defaults.threshold]);
+    const tuned = parsed<BuiltinRule>(await quick(['alerts', 'builtin', 'disk_nearly_full', '--threshold', '0.93', '--for', '120', '--json']), 'alerts builtin --threshold --for');
+    assert.deepEqual([tuned.enabled, tuned.isDefault, tuned.threshold, tuned.durationSeconds], [true, false, 0.93, 120]);
+    assert.equal(parsed<BuiltinRule>(await quick(['alerts', 'builtin', 'backup_too_old', '--disable', '--json']), 'alerts builtin --disable').enabled, false);
+    const listedRules = parsed<BuiltinRule[]>(await quick(['alerts', 'rules', '--json']), 'alerts rules after the changes');
+    assert.equal(listedRules.find((r) => r.name === 'backup_too_old')?.enabled, false, 'the rule list shows it off');
+    assert.equal(listedRules.find((r) => r.name === 'disk_nearly_full')?.threshold, 0.93, 'the rule list shows the new threshold');
+    assert.match((await quick(['alerts', 'builtin', 'backup_too_old'])).stdout, /^on\s+no$/m, 'the human form says it is off');
+    const reset = parsed<BuiltinRule>(await quick(['alerts', 'builtin', 'disk_nearly_full', '--reset', '--json']), 'alerts builtin --reset');
+    assert.deepEqual([reset.enabled, reset.isDefault, reset.threshold, reset.durationSeconds], [true, true, reset.defaults.threshold, reset.defaults.durationSeconds]);
+    assert.equal(parsed<BuiltinRule>(await quick(['alerts', 'builtin', 'backup_too_old', '--enable', '--json']), 'alerts builtin --enable').enabled, true);
+    assertRefused(await quick(['alerts', 'builtin', 'disk_nearly_full', '--enable', '--disable']), 2, 'contradicting flags', '--enable and --disable');
+    assertRefused(await quick(['alerts', 'builtin', 'disk_nearly_full', '--threshold', 'lots']), 2, 'a threshold that is not a number', '--threshold');
+    assertRefused(await quick(['alerts', 'builtin', 'disk_nearly_full', '--for', '-5']), 2, 'a negative duration', '--for');
+    assertRefused(await quick(['alerts', 'builtin', 'no_such_rule']), 3, 'an unknown built-in rule', 'no_such_rule', 'archiving_failing');
+    assertRefused(await quick(['alerts', 'builtin', 'no_such_rule', '--disable']), 3, 'turning off an unknown built-in rule', 'rule_not_found');
     assert.deepEqual(parsed<{ firing: unknown[] }>(await quick(['alerts', '--json']), 'alerts').firing, []);
     for (const name of ['ledger-fork', 'ledger-one-note', 'ledger']) assertExit(await quick(['instances', 'delete', name, '--wait']), 0, `delete ${name}`);
   });

@@ -78,7 +78,8 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 if (engines().includes('pglite')) {
   describe('the embedded directory lock', () => {
     test(`${RACE_CONTENDERS} processes opening one directory at once (half the rounds over a stale lock): exactly one wins each of ${RACE_ROUNDS} rounds, every loser gets DatabaseLockedError, and the lock goes with the winner's close`, async () => {
-      const dir = await freshPgliteDir();
+      // An initdb'd directory: the race is for the lock, and the tests below race the creation.
+      const dir = await freshPgliteDatabase();
       const lockPath = join(dir, 'lock');
       const contenders = Array.from({ length: RACE_CONTENDERS }, () => new Contender(dir));
       try {
