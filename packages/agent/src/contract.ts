@@ -230,6 +230,12 @@ export interface ReplicationInput {
   readonly synchronousStandbys: readonly string[];
   /** Every standby that is still the primary's: the replication slots of any other are dropped. */
   readonly standbys: readonly string[];
+  /**
+   * The order of the control plane's reads of these lists (a positive whole number, growing per
+   * primary): an apply older than the last one applied changes nothing, so two applies that reach
+   * the agent out of order cannot leave the older lists (nor drop a newer replica's slot).
+   */
+  readonly generation: number;
 }
 
 /** One standby as its primary reports it. */
@@ -245,6 +251,8 @@ export interface StandbyOutput {
 export interface ReplicationOutput {
   readonly standbys: StandbyOutput[];
   readonly droppedSlots: string[];
+  /** True when a newer generation had been applied already: nothing was changed. */
+  readonly superseded: boolean;
 }
 
 /** Input of `agent.promote`: the standby to promote and its siblings (standbys of the same primary), the most advanced of which it catches up with first. */

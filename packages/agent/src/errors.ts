@@ -8,7 +8,9 @@ export type AgentErrorCode =
   /** The node was started without a backup repository. */
   | 'STRATA_AGENT_NO_BACKUPS'
   /** The operation needs the instance running (a backup, a seal). */
-  | 'STRATA_AGENT_INSTANCE_STOPPED';
+  | 'STRATA_AGENT_INSTANCE_STOPPED'
+  /** A job's input is malformed (a control plane of another version, or a bug). */
+  | 'STRATA_AGENT_INVALID_INPUT';
 
 /**
  * An error of the node agent.

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { scramVerifier } from '@strata/postgres';
-import { AgentError, NodeFiles, getNodeInstance, startAgent, type ProvisionOutput, type RunningAgent } from '../src/index.js';
+import { AgentError, NodeFiles, getNodeInstance, startAgent, type ProvisionOutput, type ReplicationOutput, type RunningAgent } from '../src/index.js';
 import { AGENT_JOBS, QUIET, asTenant, hasPostmasterPid, runJob, sharedTemplate, systemDatabase, tempRoot } from './helpers.js';
 
 const NODE = 'node-a';
@@ -117,6 +117,38 @@ describe('jobs', () => {
     assert.equal(await getNodeInstance(system.db, NODE, 'ins_gone'), undefined);
     assert.ok('error' in (await asTenant(port, 'app_owner', PASSWORD, 'app', 'select 1')), 'nothing listens any more');
     assert.deepEqual(await runJob(system.client, NODE, AGENT_JOBS.destroy, { instanceId: 'ins_gone' }), { destroyed: false });
+  });
+
+  test('replication applies that arrive out of order leave the newer: an older generation changes nothing, not even a newer replica\'s slot', async () => {
+    const { ManagedCluster } = await import('@strata/postgres');
+    const { settings, limits } = provisionInput('ins_gen_p');
+    const primary = await runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.provision, provisionInput('ins_gen_p'));
+    await runJob<ProvisionOutput>(system.client, NODE, AGENT_JOBS.replicate, { instanceId: 'ins_gen_r', primaryInstanceId: 'ins_gen_p', settings, limits });
+    const cluster = await ManagedCluster.open(files.spec('ins_gen_p', primary.port, settings));
+    const synchronous = async () => (await cluster.query<{ names: string }>("select current_setting('synchronous_standby_names') as names"))[0]!.names;
+    const slots = async () => (await cluster.query<{ name: string }>('select slot_name as name from pg_replication_slots order by 1')).map((row) => row.name);
+    const apply = (generation: number, standbys: string[], synchronousStandbys: string[]) =>
+      runJob<ReplicationOutput>(system.client, NODE, AGENT_JOBS.replication, { instanceId: 'ins_gen_p', standbys, synchronousStandbys, generation });
+
+    const newer = await apply(2, ['ins_gen_r'], ['ins_gen_r']);
+    assert.deepEqual([newer.superseded, newer.droppedSlots], [false, []]);
+    assert.match(await synchronous(), /"ins_gen_r"/);
+    // An apply read before the replica existed, arriving late: it must neither unset nor drop.
+    const older = await apply(1, [], []);
+    assert.deepEqual([older.superseded, older.droppedSlots], [true, []]);
+    assert.match(await synchronous(), /"ins_gen_r"/, 'the older apply left the synchronous standby');
+    assert.deepEqual(await slots(), ['ins_gen_r'], "the older apply left the replica's slot");
+    // The same generation again (a job resumed after a crash) applies again.
+    assert.equal((await apply(2, ['ins_gen_r'], ['ins_gen_r'])).superseded, false);
+    // The replica deleted (as the control plane does: destroyed first, then the apply).
+    assert.deepEqual(await runJob(system.client, NODE, AGENT_JOBS.destroy, { instanceId: 'ins_gen_r' }), { destroyed: true });
+    const removal = await apply(3, [], []);
+    assert.deepEqual([removal.superseded, removal.droppedSlots], [false, ['ins_gen_r']]);
+    assert.equal(await synchronous(), '');
+    assert.deepEqual(await slots(), []);
+    await assert.rejects(apply(0, [], []), (error: Error & { code?: string }) => error.code === 'STRATA_AGENT_INVALID_INPUT' && /generation/.test(error.message));
+
+    assert.deepEqual(await runJob(system.client, NODE, AGENT_JOBS.destroy, { instanceId: 'ins_gen_p' }), { destroyed: true });
   });
 
   test('a job for an instance the node does not have fails with a typed error', async () => {

@@ -14,7 +14,8 @@ import {
   type RunningOutput,
 } from '../contract.js';
 import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
-import { setDesired } from '../sql/node-instances.js';
+import { AgentError } from '../errors.js';
+import { getReplicationGeneration, setDesired, setReplicationGeneration } from '../sql/node-instances.js';
 
 /**
  * Registers the replica jobs on `strata` (before `launch()`). Each is idempotent: a replicate
@@ -117,16 +118,45 @@ async function fence(ctx: WorkflowContext, host: JobHost, input: InstanceRef): P
   }, { retry: CLUSTER_STEP_RETRY });
 }
 
+/** The applies of each primary of this process's agents, one at a time: the tail of each's chain. */
+const applying = new Map<string, Promise<unknown>>();
+
+/** Runs `apply` after every earlier apply for the same `key` has ended. */
+async function oneAtATime<T>(key: string, apply: () => Promise<T>): Promise<T> {
+  const previous = applying.get(key) ?? Promise.resolve();
+  const run = previous.then(apply, apply);
+  const tail = run.catch(() => {});
+  applying.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (applying.get(key) === tail) applying.delete(key);
+  }
+}
+
+/**
+ * Applies a primary's replication settings, unless a newer generation of them was applied already
+ * (two control-plane workflows can read the lists in one order and reach the agent in the other).
+ * Applies of one primary run one at a time; the generation is recorded after the apply, so one cut
+ * short by a crash is applied again when the job resumes.
+ */
 async function replication(ctx: WorkflowContext, host: JobHost, input: ReplicationInput): Promise<ReplicationOutput> {
+  if (!Number.isSafeInteger(input.generation) || input.generation < 1) {
+    throw new AgentError('STRATA_AGENT_INVALID_INPUT', `agent.replication needs a generation, a whole number ≥ 1; got ${JSON.stringify(input.generation)}`);
+  }
   const row = await ctx.step('find primary', () => requireInstance(host, input.instanceId));
-  return ctx.step('apply', async () => {
+  return ctx.step('apply', () => oneAtATime(`${host.nodeId}/${input.instanceId}`, async () => {
     const primary = await openRunning(host, row, 'replicate from it');
+    if ((await getReplicationGeneration(host.db, host.nodeId, input.instanceId)) > input.generation) {
+      return { standbys: await standbyStatuses(primary), droppedSlots: [], superseded: true };
+    }
     // Commits stop waiting for a standby before its slot goes: never the other way round.
     await setSynchronousStandbys(primary, input.synchronousStandbys.filter((name) => input.standbys.includes(name)));
     const slots = await primary.query<{ name: string }>("select slot_name as name from pg_replication_slots where slot_type = 'physical' order by 1");
     const droppedSlots = slots.map((slot) => slot.name).filter((name) => !input.standbys.includes(name));
     for (const name of droppedSlots) await dropSlot(primary, name);
-    return { standbys: await standbyStatuses(primary), droppedSlots };
-  }, { retry: CLUSTER_STEP_RETRY });
+    await setReplicationGeneration(host.db, host.nodeId, input.instanceId, input.generation);
+    return { standbys: await standbyStatuses(primary), droppedSlots, superseded: false };
+  }), { retry: CLUSTER_STEP_RETRY });
 }
 

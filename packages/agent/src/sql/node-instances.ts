@@ -81,3 +81,17 @@ export async function setSpec(db: Queryable, nodeId: string, instanceId: string,
 export async function deleteNodeInstance(db: Queryable, nodeId: string, instanceId: string): Promise<void> {
   await db.query(`delete from strata_cloud.node_instances where node_id = $1 and instance_id = $2`, [nodeId, instanceId]);
 }
+
+/** The generation of the replication settings last applied to the instance (0: none yet). */
+export async function getReplicationGeneration(db: Queryable, nodeId: string, instanceId: string): Promise<number> {
+  const { rows } = await db.query<{ generation: string | number }>(
+    `select replication_generation as generation from strata_cloud.node_instances where node_id = $1 and instance_id = $2`,
+    [nodeId, instanceId],
+  );
+  return rows[0] === undefined ? 0 : Number(rows[0].generation);
+}
+
+/** Records that the replication settings of `generation` were applied to the instance. */
+export async function setReplicationGeneration(db: Queryable, nodeId: string, instanceId: string, generation: number): Promise<void> {
+  await db.query(`update strata_cloud.node_instances set replication_generation = $3, updated_at = now() where node_id = $1 and instance_id = $2`, [nodeId, instanceId, generation]);
+}

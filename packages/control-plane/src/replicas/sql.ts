@@ -29,3 +29,15 @@ export async function setSynchronous(db: Queryable, instanceId: string, synchron
 export async function markError(db: Queryable, instanceId: string, reason: string): Promise<void> {
   await db.query(`update strata_cloud.instances set status = 'ERROR', error = $2, updated_at = now() where instance_id = $1 and operation_id is null`, [instanceId, reason]);
 }
+
+/**
+ * Numbers a read of `primaryId`'s replicas: the next replication generation, taken under the
+ * primary row's lock, so a read made later (in the same transaction, after this) has a greater one.
+ */
+export async function nextReplicationGeneration(db: Queryable, primaryId: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ generation: string | number }>(
+    `update strata_cloud.instances set replication_generation = replication_generation + 1 where instance_id = $1 returning replication_generation as generation`,
+    [primaryId],
+  );
+  return rows[0] === undefined ? undefined : Number(rows[0].generation);
+}

@@ -5,7 +5,7 @@ import { AGENT_JOB_TIMEOUT_MS, callAgent } from '../instances/agent-call.js';
 import { OPERATIONS_QUEUE, describe, finish, instanceBorn, onInstanceDeleted, type OperationDeps } from '../instances/operations.js';
 import { addEvent, finishOperation, getInstance, listReplicas, type InstanceStatus } from '../instances/sql.js';
 import { REPLICA_WORKFLOWS, type ApplyReplicationInput, type PromoteOperationInput, type ReplicateOperationInput } from './contract.js';
-import { markError, recordDetach, recordPromotion } from './sql.js';
+import { markError, nextReplicationGeneration, recordDetach, recordPromotion } from './sql.js';
 
 /** Statuses of a primary a replica can be cloned from. */
 const SERVING: ReadonlySet<InstanceStatus> = new Set(['ACTIVE', 'RESTART_REQUIRED']);
@@ -133,18 +133,23 @@ async function detach(ctx: WorkflowContext, strata: Strata, deps: OperationDeps,
  * Applies a primary's recorded replicas to its server: a synchronous primary's commits wait for
  * one of its ACTIVE replicas, and the slots of replicas it no longer has are dropped. A primary
  * that is gone or stopped is left alone (its next replica change applies it); a failure is an event.
+ * Each read of the lists is numbered (a generation), so applies that reach the agent out of order
+ * leave the newest.
  */
 async function applyReplication(ctx: WorkflowContext, deps: OperationDeps, primaryInstanceId: string, nodeId: string): Promise<void> {
-  const wanted = await ctx.step('read replication', async (): Promise<ReplicationInput | null> => {
-    const primary = await getInstance(deps.db, primaryInstanceId);
-    if (primary === undefined || !SERVING.has(primary.status)) return null;
-    const replicas = await listReplicas(deps.db, primaryInstanceId);
+  // Numbered under the primary row's lock: the agent skips an apply older than one it applied.
+  const wanted = await ctx.step('read replication', () => deps.db.transaction(async (tx): Promise<ReplicationInput | null> => {
+    const generation = await nextReplicationGeneration(tx, primaryInstanceId);
+    const primary = await getInstance(tx, primaryInstanceId);
+    if (generation === undefined || primary === undefined || !SERVING.has(primary.status)) return null;
+    const replicas = await listReplicas(tx, primaryInstanceId);
     return {
       instanceId: primaryInstanceId,
       standbys: replicas.filter((row) => row.status !== 'ERROR').map((row) => row.instanceId),
       synchronousStandbys: primary.synchronous ? replicas.filter((row) => row.status === 'ACTIVE').map((row) => row.instanceId) : [],
+      generation,
     };
-  });
+  }));
   if (wanted === null) return;
   const applied = await callAgent<ReplicationInput, ReplicationOutput>(ctx, deps.client, { nodeId, job: AGENT_JOBS.replication, input: wanted, label: `replication of ${primaryInstanceId}` });
   if (!applied.ok) {
