@@ -30,6 +30,23 @@ async function retrying<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Every workflow not ended SUCCESS, with its recorded steps: where each one stopped, for a failure's log. */
+async function unfinished(db: Database): Promise<string> {
+  const workflows = await db.query<{ workflow_id: string; status: string; executor_id: string | null; executor_epoch: string | null; queue_name: string | null; recovery_attempts: number }>(
+    `select workflow_id, status, executor_id, executor_epoch::text, queue_name, recovery_attempts from strata.workflows where status <> 'SUCCESS' order by workflow_id`,
+  );
+  const lines = [`${workflows.rows.length} workflow(s) not ended SUCCESS:`];
+  for (const row of workflows.rows) {
+    lines.push(`  ${row.workflow_id}: ${row.status} on ${row.executor_id}/${row.executor_epoch}${row.queue_name ? ` (queue ${row.queue_name})` : ''}, recovered ${row.recovery_attempts} time(s)`);
+    const steps = await db.query<{ step_id: number; kind: string; name: string; error: string | null }>(
+      'select step_id, kind, name, error from strata.steps where workflow_id = $1 order by step_id',
+      [row.workflow_id],
+    );
+    for (const step of steps.rows) lines.push(`    #${step.step_id} ${step.kind} ${step.name}${step.error === null ? '' : ' (error)'}`);
+  }
+  return lines.join('\n');
+}
+
 for (const kind of engines()) {
   describe(`the engine under seeded faults (${kind})`, () => {
     const opened: Database[] = [];
@@ -122,6 +139,9 @@ for (const kind of engines()) {
         assert.deepEqual(stuck.rows, [], 'every workflow (children included) ended SUCCESS');
         assert.ok(db.log.length > 0, 'faults were injected (or the test proves nothing)');
       } catch (error) {
+        // Printed at failure time too: the seed line at the start may be far up a CI log.
+        process.stderr.write(`engine under faults (${kind}) failed with seed ${seed} (replay with STRATA_TEST_SEED=${seed})\n`);
+        process.stderr.write(`${await unfinished(inner).catch((readError: unknown) => `(could not read the unfinished workflows: ${String(readError)})`)}\n`);
         process.stderr.write(`${db.formatLog()}\n`);
         throw error;
       } finally {

@@ -219,6 +219,7 @@ export async function launch(input: LaunchInput): Promise<Launched> {
         await Promise.all(claimed.map((row) => recovery.runDequeued(queue, row)));
       },
       claiming: (fn) => claimGuard.shared(fn),
+      connectionLost: (error) => onBackgroundFailure('a queue claim', error),
     });
     /** A workflow of `queue` ended here: this executor may take another; others may too if the queue has global limits. */
     const queueSlotFreed = (queue: string): void => {

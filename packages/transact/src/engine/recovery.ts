@@ -1,5 +1,5 @@
 // Recovery: resuming this executor's unfinished workflows at launch, taking over dead executors', adopting orphans, and dequeued starts.
-import type { Database } from '@strata/store';
+import { isConnectionError, type Database } from '@strata/store';
 import { EngineStateError, ExecutorConflictError, MaxRecoveryAttemptsError } from '../errors.js';
 import type { Logger } from '../interfaces.js';
 import type { Serializer } from '../serialization.js';
@@ -51,6 +51,10 @@ export class Recovery {
   readonly #host: RecoveryHost;
   /** The takeover of dead executors' workflows in progress, if any. */
   #takeoverPass: Promise<void> | undefined;
+  /** The search for orphans in progress, if any. */
+  #adoption: Promise<void> | undefined;
+  /** Another search was asked for while one ran: it runs once that one ends. */
+  #adoptAgain = false;
 
   constructor(host: RecoveryHost) {
     this.#host = host;
@@ -128,15 +132,30 @@ export class Recovery {
    * lost) are adopted.
    */
   adoptOrphansSoon(): void {
+    // A search under way may have read its list before this request's orphan committed: another
+    // search follows it (however many requests came meanwhile), else that orphan would wait for
+    // the next outage.
+    if (this.#adoption) {
+      this.#adoptAgain = true;
+      return;
+    }
     const host = this.#host;
-    const seen = host.executions.startAdopting();
-    if (!seen) return; // a search is under way
-    host.claimGuard
-      .exclusive(() => this.#adoptOrphans(seen))
-      .catch((error: unknown) => {
-        if (host.isRunning()) host.logger.warn('strata: could not look for workflows left without an execution after the outage', error);
-      })
-      .finally(() => host.executions.stopAdopting());
+    this.#adoption = (async () => {
+      do {
+        this.#adoptAgain = false;
+        const seen = host.executions.startAdopting();
+        assert(seen, 'one search for orphans at a time (this.#adoption)');
+        try {
+          await host.claimGuard.exclusive(() => this.#adoptOrphans(seen));
+        } catch (error) {
+          if (host.isRunning()) host.logger.warn('strata: could not look for workflows left without an execution after the outage', error);
+        } finally {
+          host.executions.stopAdopting();
+        }
+      } while (this.#adoptAgain && host.isRunning());
+    })().finally(() => {
+      this.#adoption = undefined;
+    });
   }
 
   /**
@@ -217,7 +236,11 @@ export class Recovery {
     // Resumed or forked: it continues from its recorded steps.
     await loadSteps(host.db, row.workflow_id).then(
       (history) => host.executions.execute(row.workflow_id, registration, args, row.deadline_at, history, queue, row.trace_parent),
-      (error: unknown) => host.logger.warn(`strata: could not load the steps of "${row.workflow_id}"; it stays PENDING and resumes on recovery`, error),
+      (error: unknown) => {
+        // PENDING here without an execution: after a lost connection the monitor's resync adopts it.
+        if (isConnectionError(error)) host.onFailure('loading the steps of a dequeued workflow', error);
+        else host.logger.warn(`strata: could not load the steps of "${row.workflow_id}"; it stays PENDING and resumes on recovery`, error);
+      },
     );
   }
 }

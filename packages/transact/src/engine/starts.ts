@@ -79,13 +79,18 @@ export class Starts {
     let created: boolean;
     if (parent) {
       const context = host.executions.contextOf(parent.workflowId);
-      const outcome = await host.db
-        .transaction(async (tx) => {
-          const inserted = await insertWorkflow(tx, row);
-          if (!inserted) await assertSameName(tx, workflowId, registration.name);
-          if (!(await context.recordChildStart(tx, parent.stepId, registration.name, workflowId))) throw new ChildStartUnwritten();
-          return inserted;
-        })
+      // Through the parent's durable path, like its every write: repeated through a lost
+      // connection (a repeat after a lost answer finds the start recorded, and the child row
+      // committed unanswered is adopted by the monitor's resync), never left to strand the parent.
+      const outcome = await context
+        .system(() =>
+          host.db.transaction(async (tx) => {
+            const inserted = await insertWorkflow(tx, row);
+            if (!inserted) await assertSameName(tx, workflowId, registration.name);
+            if (!(await context.recordChildStart(tx, parent.stepId, registration.name, workflowId))) throw new ChildStartUnwritten();
+            return inserted;
+          }),
+        )
         .catch(async (error: unknown) => {
           if (error instanceof ChildStartUnwritten) return context.childStartedElsewhere(parent.stepId);
           throw error;
@@ -111,7 +116,9 @@ export class Starts {
     tx: Queryable | undefined,
   ): Promise<string> {
     const host = this.#host;
-    const queue = await this.knownQueue(queueName, tx);
+    const context = parent ? host.executions.contextOf(parent.workflowId) : undefined;
+    // A parent's read goes through its durable path too: a lost connection must not end it.
+    const queue = context && !tx ? await context.system(() => this.knownQueue(queueName)) : await this.knownQueue(queueName, tx);
     const request = {
       workflowId,
       name: registration.name,
@@ -123,22 +130,24 @@ export class Starts {
       deadlineAt: parent?.deadlineAt ?? null,
     };
     let enqueuedId: string;
-    if (parent) {
-      const context = host.executions.contextOf(parent.workflowId);
-      const outcome = await host.db
-        .transaction(async (parentTx) => {
-          let holder: string;
-          try {
-            holder = (await enqueue(parentTx, request)).workflowId;
-          } catch (error) {
-            if (!(error instanceof DuplicateEnqueueError)) throw error;
-            // Recorded, so a replay meets the same rejection instead of enqueuing anew.
-            if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, null, error))) throw new ChildStartUnwritten();
-            return { rejected: error };
-          }
-          if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, holder))) throw new ChildStartUnwritten();
-          return { holder };
-        })
+    if (parent && context) {
+      // Repeated through a lost connection, as a direct child's start is (see startWorkflow).
+      const outcome = await context
+        .system(() =>
+          host.db.transaction(async (parentTx) => {
+            let holder: string;
+            try {
+              holder = (await enqueue(parentTx, request)).workflowId;
+            } catch (error) {
+              if (!(error instanceof DuplicateEnqueueError)) throw error;
+              // Recorded, so a replay meets the same rejection instead of enqueuing anew.
+              if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, null, error))) throw new ChildStartUnwritten();
+              return { rejected: error };
+            }
+            if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, holder))) throw new ChildStartUnwritten();
+            return { holder };
+          }),
+        )
         .catch(async (error: unknown) => {
           if (error instanceof ChildStartUnwritten) return { holder: await context.childStartedElsewhere(parent.stepId) };
           throw error;

@@ -23,6 +23,12 @@ export interface QueueRunnerHost {
   run(queue: string, claimed: readonly DequeuedWorkflow[]): Promise<void>;
   /** Holds the engine's claim guard (shared) from before a claim until its executions began. */
   claiming<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * A claim or read failed on a lost connection. A claim may have committed unanswered, its
+   * workflows PENDING here without an execution: the engine's availability monitor waits for the
+   * database, and its resync adopts them.
+   */
+  connectionLost(error: unknown): void;
 }
 
 interface Pump {
@@ -174,7 +180,9 @@ export class QueueRunner {
   }
 
   #warn(message: string, error: unknown): void {
+    if (this.#stopped) return;
     // A lost database is reported once by the engine's availability monitor, not at every poll.
-    if (!this.#stopped && !isConnectionError(error)) this.#host.logger.warn(`strata: ${message}`, error);
+    if (isConnectionError(error)) this.#host.connectionLost(error);
+    else this.#host.logger.warn(`strata: ${message}`, error);
   }
 }
