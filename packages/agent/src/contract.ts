@@ -179,6 +179,11 @@ export interface ExpireBackupsInput {
   readonly instanceId: string;
   readonly label?: string;
   readonly retention?: BackupRetentionInput;
+  /**
+   * The whole stanza goes: every backup and the archived WAL (a deleted instance's last full
+   * backup, which pgBackRest's expire never removes: it keeps one full backup per stanza).
+   */
+  readonly everything?: boolean;
 }
 
 /** Input of `agent.verify-backups`: checksums of every backup and WAL file; with `restoreTest`, the latest state is also restored into a scratch instance that must answer a query. */

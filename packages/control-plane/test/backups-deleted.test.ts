@@ -270,6 +270,17 @@ test("a deleted instance's backup can be deleted: it leaves the list, and the in
   const gonePoint = await api('POST', `/v1/instances/${gone.id}/restore`, { name: 'x-gone', backup: incrBackupId });
   assert.equal(gonePoint.status, 409, gonePoint.text);
   assert.equal(gonePoint.json.error.code, 'invalid_state');
+
+  // Its last full backup too (pgBackRest keeps one per stanza): the rest of its history goes with it.
+  const lastFull = await api('DELETE', `/v1/backups/${initialBackupId}`);
+  assert.equal(lastFull.status, 202, lastFull.text);
+  assert.equal((await backupDone(initialBackupId)).status, 'DELETED');
+  assert.deepEqual((await api('GET', `/v1/instances/${gone.id}/backups`)).json.backups, [], 'no backup is left');
+  assert.deepEqual((await api('GET', `/v1/instances/${gone.id}/restore-points`)).json.restorePoints, [], 'nor a restore point to restore to');
+  assert.equal(((await api('GET', '/v1/backups?deleted=true')).json.instances as any[]).find((e) => e.id === gone.id), undefined, 'it leaves the deleted instances with backups');
+  const nothingLeft = await api('POST', `/v1/instances/${gone.id}/restore`, { name: 'x-nothing' });
+  assert.equal(nothingLeft.status, 409, nothingLeft.text);
+  assert.equal(nothingLeft.json.error.code, 'no_backup');
 });
 
 test(

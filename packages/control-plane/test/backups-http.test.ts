@@ -244,6 +244,15 @@ test('bad restores, policies and backups get typed errors and make nothing; othe
   assert.equal((await call(cp.url, 'POST', '/v1/instances/ledger/backups', { key: tenant.key, body: { type: 'weekly' } })).json.error.code, 'invalid_request');
   assert.equal((await call(cp.url, 'GET', '/v1/instances', { key: tenant.key })).json.instances.length, before, 'no instance was made');
 
+  // A live instance's last full backup stays: its other backups and its restore window build on it.
+  const forkFirst = await eventually("the fork's first backup", async () => (await backups('ledger-fork')).find((b) => b.type === 'full'), 120_000);
+  assert.equal((await backupDone(forkFirst.id)).status, 'COMPLETED');
+  const lastFull = await call(cp.url, 'DELETE', `/v1/backups/${forkFirst.id}`, { key: tenant.key });
+  assert.equal(lastFull.status, 409, lastFull.text);
+  assert.equal(lastFull.json.error.code, 'last_full_backup');
+  assert.match(lastFull.json.error.message, /another full backup first/);
+  assert.equal((await call(cp.url, 'GET', `/v1/backups/${forkFirst.id}`, { key: tenant.key })).json.status, 'COMPLETED', 'the refused delete changed nothing');
+
   const other = await newTenant(cp, adminKey, 'intruders');
   const mine = (await backups('ledger'))[0];
   assert.equal((await call(cp.url, 'GET', '/v1/instances/ledger/backups', { key: other.key })).status, 404);

@@ -115,6 +115,10 @@ async function restoreInPlace(ctx: WorkflowContext, host: JobHost, input: Restor
 async function expire(ctx: WorkflowContext, host: JobHost, input: ExpireBackupsInput): Promise<BackupOutput> {
   const repository = requireRepository(host);
   return ctx.step('expire', async () => {
+    if (input.everything === true) {
+      await repository.deleteStanza(input.instanceId);
+      return { remainingLabels: [] };
+    }
     // A deleted instance's stanza keeps its config file: its backups can still be removed.
     await repository.expire(input.instanceId, input.label);
     return { remainingLabels: await labels(repository, input.instanceId) };

@@ -16,7 +16,9 @@ export type BackupErrorCode =
   | 'invalid_schedule'
   | 'invalid_request'
   | 'is_replica'
-  | 'not_a_fork';
+  | 'not_a_fork'
+  /** The last full backup of a live instance: every other backup and the restore window build on it. */
+  | 'last_full_backup';
 
 /**
  * A backup request that cannot be done, with its HTTP status and a stable code.

@@ -66,7 +66,7 @@ const routes = {
     request: { params: BackupRefParams }, responses: { 200: json(BackupSchema, 'the backup'), ...errorResponses(401, 404) },
   }),
   delete: createRoute({
-    method: 'delete', path: '/v1/backups/{backup}', tags: [TAG], summary: 'Delete a backup (with the differentials and incrementals built on it)',
+    method: 'delete', path: '/v1/backups/{backup}', tags: [TAG], summary: "Delete a backup (with the differentials and incrementals built on it). A live instance's last full backup is refused (409 last_full_backup); a deleted instance's takes its whole history",
     request: { params: BackupRefParams }, responses: { 202: json(BackupSchema, 'the backup, DELETING'), ...errorResponses(401, 403, 404, 409) },
   }),
   policy: createRoute({

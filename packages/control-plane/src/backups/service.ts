@@ -25,6 +25,7 @@ import {
   listBackups,
   listRestorePoints,
   nodeBackupRepository,
+  otherCompletedFullBackups,
   restorableSince,
   upsertPolicy,
   type BackupPolicyRow,
@@ -33,7 +34,7 @@ import {
   type BackupType,
   type RestorePointRow,
 } from './sql.js';
-import type { RestoreInPlaceOperationInput, RestoreOperationInput } from './workflows.js';
+import type { DeleteBackupInput, RestoreInPlaceOperationInput, RestoreOperationInput } from './workflows.js';
 
 /** What the backup service needs. */
 export interface BackupServiceDeps {
@@ -167,9 +168,12 @@ export async function requireBackup(db: Queryable, tenantId: string, backupId: s
 
 /**
  * Deletes a completed (or failed) backup: marks it DELETING and enqueues the removal from the
- * repository in the same commit. Backups built on it go with it (they become EXPIRED).
+ * repository in the same commit. Backups built on it go with it (they become EXPIRED). A deleted
+ * instance's last full backup takes its whole history with it (every backup, the archived WAL,
+ * its restore points); a live instance's last full backup cannot be deleted.
  *
- * @throws {BackupError} `404 backup_not_found`; `409 invalid_state` for a running, deleting or gone one.
+ * @throws {BackupError} `404 backup_not_found`; `409 invalid_state` for a running, deleting or gone
+ * one; `409 last_full_backup` for a live instance's only completed full backup.
  */
 export async function deleteBackupOf(deps: BackupServiceDeps, tenantId: string, backupId: string, record?: RecordInTransaction): Promise<BackupRow> {
   return deps.db.transaction(async (tx) => {
@@ -180,10 +184,20 @@ export async function deleteBackupOf(deps: BackupServiceDeps, tenantId: string, 
       await record?.(tx);
       return requireBackup(tx, tenantId, backupId);
     }
+    // pgBackRest keeps one full backup per stanza: the last one goes only with the whole history.
+    const lastFull = row.type === 'full' && row.status === 'COMPLETED' && (await otherCompletedFullBackups(tx, row.instanceId, backupId)) === 0;
+    if (lastFull && (await getInstance(tx, row.instanceId))?.status !== 'DELETED') {
+      throw new BackupError(
+        409,
+        'last_full_backup',
+        `backup ${backupId} is the last full backup of instance ${row.instanceId}: its other backups and its restore window build on it. Take another full backup first (POST /v1/instances/${row.instanceId}/backups with {"type":"full"}), then delete this one`,
+      );
+    }
     if (!(await beginBackupDelete(tx, backupId)) || row.label === null) {
       throw new BackupError(409, 'invalid_state', `backup ${backupId} is ${row.status}; only a COMPLETED or FAILED backup can be deleted`);
     }
-    await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.delete, queue: BACKUPS_QUEUE, workflowId: `${backupId}.delete`, attributes: { instanceId: row.instanceId, kind: 'backup-delete' }, transaction: tx }, { backupId, instanceId: row.instanceId, nodeId: row.nodeId, label: row.label });
+    const input: DeleteBackupInput = { backupId, instanceId: row.instanceId, nodeId: row.nodeId, label: row.label, ...(lastFull ? { everything: true } : {}) };
+    await deps.client.enqueue({ workflow: BACKUP_WORKFLOWS.delete, queue: BACKUPS_QUEUE, workflowId: `${backupId}.delete`, attributes: { instanceId: row.instanceId, kind: 'backup-delete' }, transaction: tx }, input);
     await record?.(tx);
     return requireBackup(tx, tenantId, backupId);
   });

@@ -132,6 +132,15 @@ export async function expireMissing(db: Queryable, instanceId: string, remaining
   return rows.length;
 }
 
+/** How many completed full backups (in the repository) the instance has besides `exceptBackupId`. */
+export async function otherCompletedFullBackups(db: Queryable, instanceId: string, exceptBackupId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from strata_cloud.backups where instance_id = $1 and backup_id <> $2 and type = 'full' and status = 'COMPLETED' and label is not null`,
+    [instanceId, exceptBackupId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 /** The earliest moment an instance can be restored to (its oldest completed backup's end), or null with no completed backup. */
 export async function restorableSince(db: Queryable, instanceId: string): Promise<Date | null> {
   const { rows } = await db.query<{ since: string | Date | null }>(`select min(restorable_from) as since from strata_cloud.backups where instance_id = $1 and status = 'COMPLETED'`, [instanceId]);

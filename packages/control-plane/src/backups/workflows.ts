@@ -35,6 +35,8 @@ export interface DeleteBackupInput {
   readonly instanceId: string;
   readonly nodeId: string;
   readonly label: string;
+  /** A deleted instance's last full backup: its whole history goes (every backup, the WAL, its restore points). */
+  readonly everything?: boolean;
 }
 
 /** Input of {@link BACKUP_WORKFLOWS.restorePoint}. */
@@ -177,13 +179,17 @@ async function scheduledVerify(ctx: WorkflowContext, deps: BackupDeps): Promise<
 }
 
 async function deleteBackup(ctx: WorkflowContext, deps: BackupDeps, input: DeleteBackupInput): Promise<string> {
-  const outcome = await callAgent<ExpireBackupsInput, BackupOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.expireBackups, input: { instanceId: input.instanceId, label: input.label } });
+  const everything = input.everything === true;
+  const outcome = await callAgent<ExpireBackupsInput, BackupOutput>(ctx, deps.client, { nodeId: input.nodeId, job: AGENT_JOBS.expireBackups, input: { instanceId: input.instanceId, label: input.label, ...(everything ? { everything } : {}) } });
   return ctx.step('record', () =>
     deps.db.transaction(async (tx) => {
       if (outcome.ok) {
         await endBackup(tx, input.backupId, 'DELETING', 'DELETED', null);
         await expireMissing(tx, input.instanceId, outcome.output.remainingLabels);
-        await addEvent(tx, input.instanceId, 'backup_deleted', `backup ${input.backupId} (${input.label}) deleted`, ctx.workflowId);
+        // Nothing is left to restore them from.
+        if (everything) await tx.query(`delete from strata_cloud.restore_points where instance_id = $1`, [input.instanceId]);
+        const what = everything ? `backup ${input.backupId} (${input.label}), its last full backup, deleted with the rest of its history` : `backup ${input.backupId} (${input.label}) deleted`;
+        await addEvent(tx, input.instanceId, 'backup_deleted', what, ctx.workflowId);
         return 'DELETED';
       }
       await endBackup(tx, input.backupId, 'DELETING', 'COMPLETED', `delete failed: ${describe(outcome)}`);
