@@ -80,6 +80,13 @@ function createApp(database: string) {
       { retry: { maxAttempts: 5, intervalMs: 10, retryIf: (error) => (error as { code?: unknown }).code !== 'E_FATAL' } },
     );
   });
+  const lostOwnConnection = strata.workflow('lost-own-connection', async (ctx) => {
+    return ctx.step('query elsewhere', () => {
+      bump(`${ctx.workflowId}/query elsewhere`);
+      // What pg throws when another database of the step's own drops its connection.
+      throw codedError('Connection terminated unexpectedly', 'ECONNRESET');
+    }, { retry: { maxAttempts: 2, intervalMs: 10 } });
+  });
   const backoff = strata.workflow('backoff', async (ctx, retry: { intervalMs: number; backoffFactor: number; maxIntervalMs?: number }) => {
     return ctx.step(
       'slow-to-succeed',
@@ -137,7 +144,7 @@ function createApp(database: string) {
       throw error;
     }
   });
-  return { strata, fetchOrder, flaky, exhausted, notRetried, backoff, hangs, checkpointed, invalidStep };
+  return { strata, fetchOrder, flaky, exhausted, notRetried, lostOwnConnection, backoff, hangs, checkpointed, invalidStep };
 }
 
 type App = ReturnType<typeof createApp>;
@@ -197,6 +204,17 @@ for (const kind of engines()) {
       const [row] = await stepRows(app.strata.systemDatabase, id);
       assert.equal(row!.attempts, 1);
       assert.notEqual(row!.error, null);
+    });
+
+    test("a step whose own code loses a connection (not the engine's) fails the workflow with that error: ERROR, not left PENDING", async () => {
+      const id = uniqueId('lost-own-connection');
+      const handle = await app.lostOwnConnection.with({ workflowId: id }).start();
+      await assert.rejects(handle.result({ timeoutMs: WAIT_MS }), { message: 'Connection terminated unexpectedly', code: 'ECONNRESET' });
+      assert.equal((await handle.status())?.status, 'ERROR');
+      assert.equal(runs.get(`${id}/query elsewhere`), 2, 'retried per its policy, then recorded');
+      const [row] = await stepRows(app.strata.systemDatabase, id);
+      assert.equal(row!.attempts, 2);
+      assert.match(row!.error ?? '', /Connection terminated unexpectedly/);
     });
 
     test('the delay between retries grows by backoffFactor', async () => {

@@ -184,7 +184,8 @@ export class Executions {
     }
     if (signal.aborted && !context.fatalError) return { terminal: undefined }; // cancelled, timed out or shut down: recorded by whoever aborted
     const logger = this.#host.logger;
-    if ((failure instanceof WorkflowTakenOverError && failure.workflowId === workflowId) || isConnectionError(failure)) {
+    // A connection error from a step's own code (recorded as its outcome) is the workflow's failure like any other.
+    if ((failure instanceof WorkflowTakenOverError && failure.workflowId === workflowId) || (isConnectionError(failure) && !context.isRecordedOutcome(failure))) {
       // Fenced (another executor owns it now) or the database is gone while the engine stops: nothing to record here.
       logger.warn(`strata: workflow "${workflowId}" is not finished here: ${(failure as Error).message}`);
       return { terminal: undefined };

@@ -60,6 +60,8 @@ export interface StepFields {
  * built on these primitives in the modules beside this one; {@link Context} composes them.
  */
 export class Recorder {
+  /** Errors thrown to the workflow's code as a step's or transaction's recorded outcome. */
+  readonly #outcomes = new WeakSet<object>();
   readonly workflowId: string;
   readonly signal: AbortSignal;
   readonly deadlineAt: Date | null;
@@ -155,6 +157,15 @@ export class Recorder {
     return this.#owner;
   }
 
+  /**
+   * True for an error that is a step's or transaction's recorded outcome, as thrown to the
+   * workflow's code: the user's code failed (if with a connection error of its own, say to another
+   * database), not the engine's writes, so a workflow ending with it ends in ERROR.
+   */
+  isRecordedOutcome(error: unknown): boolean {
+    return typeof error === 'object' && error !== null && this.#outcomes.has(error);
+  }
+
   /** The error that must end this workflow regardless of what its code caught, if any. */
   get fatalError(): Error | undefined {
     return this.#fatal;
@@ -211,7 +222,7 @@ export class Recorder {
   }
 
   decode<T>(row: Pick<StepRow, 'output' | 'error'>): T {
-    if (row.error !== null) throw this.rt.serializer.deserialize(row.error);
+    if (row.error !== null) throw this.#outcome(this.rt.serializer.deserialize(row.error));
     return row.output === null ? (undefined as T) : this.rt.serializer.deserialize<T>(row.output);
   }
 
@@ -235,7 +246,13 @@ export class Recorder {
   async recordFailure<T>(stepId: number, kind: 'step' | 'transaction', name: string, error: unknown, attempts: number, startedAt: Date): Promise<T> {
     const existing = await this.checkpoint(this.newStep(stepId, kind, name, { error: this.rt.serializer.serializeError(error), attempts, startedAt }));
     if (existing) return this.decode<T>(existing);
-    throw error;
+    throw this.#outcome(error);
+  }
+
+  /** Marks `error` as a recorded outcome (see {@link isRecordedOutcome}); returns it. */
+  #outcome<E>(error: E): E {
+    if (typeof error === 'object' && error !== null) this.#outcomes.add(error);
+    return error;
   }
 
   /** Writes a checkpoint; returns the row another execution recorded first, if that happened. */
