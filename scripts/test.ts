@@ -3,6 +3,7 @@
 //   npm test                        typecheck (tsc -b), start one PostgreSQL cluster, run every test file
 //   npm test -- packages/store      only test files whose path contains "packages/store"
 //   STRATA_TEST_ENGINES=pglite npm test   skip PostgreSQL entirely
+//   STRATA_TEST_TMPDIR=disk npm test      temporary files in TMPDIR, not in /dev/shm (the default when it is a tmpfs with 8 GiB free)
 //
 // Test files: packages/*/test/**/*.test.ts, examples/*/test/**/*.test.ts and
 // bench/test/**/*.test.ts. They run under node:test, two at a time, the known-slow ones first
@@ -15,7 +16,8 @@
 // `import '@strata/store'` resolves to packages/store/src/index.ts everywhere (package.json "exports").
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { finished } from 'node:stream/promises';
 import { run } from 'node:test';
@@ -71,6 +73,37 @@ const SLOW_FILES_FIRST: readonly string[] = [
   'packages/postgres/test/replication.test.ts', // ~45 s
   'packages/transact/test/scale-out.test.ts', // ~50 s; ~60 s under load
 ];
+
+/** Where the tests' temporary files go when it is a tmpfs with room enough: memory, not the disk. */
+const MEMORY_TEMP_PARENT = '/dev/shm';
+
+/** statfs(2)'s f_type of a tmpfs. */
+const TMPFS_MAGIC = 0x01021994;
+
+/** Free space the suite's temporary files need at their peak (clusters, PGlite copies, backup repositories), and some. */
+const MEMORY_TEMP_MIN_FREE_BYTES = 8 * 1024 ** 3;
+
+/** `STRATA_TEST_TMPDIR=disk` keeps the tests' temporary files in the usual TMPDIR. */
+const TEST_TMPDIR_ENV = 'STRATA_TEST_TMPDIR';
+
+/**
+ * A fresh directory for the run's temporary files on a tmpfs (/dev/shm) when it has room, else
+ * undefined. Every test writes clusters, PGlite copies and repositories there: on a 2-core machine
+ * the disk's writeback was a good part of the system CPU time. Mode 1777 like /tmp: the clusters
+ * run as the postgres user.
+ */
+function memoryTempDir(): string | undefined {
+  if (process.env[TEST_TMPDIR_ENV] === 'disk' || process.platform !== 'linux') return undefined;
+  try {
+    const stats = statfsSync(MEMORY_TEMP_PARENT);
+    if (stats.type !== TMPFS_MAGIC || stats.bavail * stats.bsize < MEMORY_TEMP_MIN_FREE_BYTES) return undefined;
+    const dir = mkdtempSync(join(MEMORY_TEMP_PARENT, 'strata-test-'));
+    chmodSync(dir, 0o1777);
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
 
 /** How many of the slowest files the runner names at its end. */
 const SLOWEST_FILES_SHOWN = 10;
@@ -173,6 +206,16 @@ async function main(): Promise<number> {
   // Inherited by node --test, its per-file processes and the workers and CLIs the tests spawn.
   const nodeOptions = env.NODE_OPTIONS ?? '';
   if (!nodeOptions.split(/\s+/).includes(DEVELOPMENT_CONDITION)) env.NODE_OPTIONS = `${nodeOptions} ${DEVELOPMENT_CONDITION}`.trim();
+  // Before anything makes a temporary file: the template, the cluster and every test process use it.
+  const tempDir = memoryTempDir();
+  if (tempDir !== undefined) {
+    env.TMPDIR = tempDir;
+    process.env.TMPDIR = tempDir;
+  }
+  console.log(`temporary files: ${tempDir ?? `${tmpdir()} (no tmpfs with room at ${MEMORY_TEMP_PARENT}, or ${TEST_TMPDIR_ENV}=disk)`}`);
+  const removeTempDir = () => {
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true, maxRetries: 3 });
+  };
   let cluster: PgCluster | undefined;
   let stopping = false;
   // PgCluster.stop() is idempotent and returns the same promise, so the signal handler and the
@@ -187,7 +230,9 @@ async function main(): Promise<number> {
       stopping = true;
       process.stderr.write(`\nnpm test: ${signal}, stopping the tests and the PostgreSQL cluster\n`);
       if (testProcess !== undefined && testProcess.exitCode === null && testProcess.signalCode === null) testProcess.kill(signal);
-      stopCluster().finally(() => process.exit(SIGNAL_EXIT_CODES[signal]));
+      stopCluster()
+        .finally(removeTempDir)
+        .finally(() => process.exit(SIGNAL_EXIT_CODES[signal]));
     });
   }
 
@@ -217,6 +262,11 @@ async function main(): Promise<number> {
     return await runInherited(process.execPath, [DEVELOPMENT_CONDITION, '--import', 'tsx', SCRIPT_PATH, RUN_FILES_FLAG, ...slowFilesFirst(files)], env);
   } finally {
     await stopCluster();
+    try {
+      removeTempDir();
+    } catch (error) {
+      process.stderr.write(`npm test: could not remove ${tempDir}: ${(error as Error).message}\n`);
+    }
   }
 }
 
