@@ -10,11 +10,8 @@ import { DatabaseLockedError, openDatabase } from '@strata/store';
 import { engines, freshPgliteDatabase, freshPgliteDir } from '@strata/testing';
 import { FIXTURES_DIR, REPO_ROOT, collectOutput, exitCode, waitFor } from './helpers.js';
 
-/**
- * Rounds of the race: the original bug let two openers through in about 2 rounds of 60, so 24
- * rounds miss it with a chance under 10⁻⁵ (each round's winner opens PGlite: ~1 s of CPU).
- */
-const RACE_ROUNDS = 24;
+/** Rounds of the race: the original bug let two openers through in about 2 rounds of 60. */
+const RACE_ROUNDS = 40;
 /** Contenders per round: enough that several losers read the lock while it is being taken. */
 const RACE_CONTENDERS = 4;
 /** Bound on one child's answer; PGlite's start under a loaded machine takes seconds, not minutes. */
