@@ -56,22 +56,22 @@ const TEST_CONCURRENCY = 2;
  * The runner prints the slowest files at its end: update the list from there.
  */
 const SLOW_FILES_FIRST: readonly string[] = [
-  'packages/control-plane/test/backups-http.test.ts', // ~155 s: real backups, restores, a schedule and a verify restore
-  'bench/test/bench.test.ts', // ~140 s: every workload of the benchmark, each in a child process
-  'packages/console/test/cloud.test.ts', // ~100 s: Chromium over a real control plane, with backups, a restore and a replica
-  'packages/control-plane/test/backups-deleted.test.ts', // ~85 s: backups and restores of deleted and stopped instances
-  'packages/control-plane/test/forks-reset.test.ts', // ~60 s: a fork reset twice, a backup after each
-  'packages/control-plane/test/replicas-crash.test.ts', // ~75 s: the agent SIGKILLed during replicates and a promote
-  'packages/store/test/lock.test.ts', // ~125 s: 40 rounds of the directory-lock race, initdb killed twice
-  'packages/cli/test/install.test.ts', // ~75 s: packs the packages and installs them in a fresh app
-  'packages/cli/test/cloud.test.ts', // ~65 s
-  'packages/transact/test/crash.test.ts', // ~65 s; ~90 s under load (npm run test:loaded)
-  'packages/cli/test/bad-input.test.ts', // ~60 s
-  'packages/transact/test/outage.test.ts', // ~55 s; ~65 s under load
-  'packages/postgres/test/backup.test.ts', // ~55 s
-  'packages/control-plane/test/backups-crash.test.ts', // ~60 s
-  'packages/postgres/test/replication.test.ts', // ~45 s
+  'packages/cli/test/cloud.test.ts', // ~130 s: a platform with backups, instances, a replica and alerts through the CLI
+  'bench/test/bench.test.ts', // ~130 s: every workload of the benchmark, each in a child process
+  'packages/control-plane/test/backups-deleted.test.ts', // ~105 s: backups and restores of deleted and stopped instances
+  'packages/store/test/lock.test.ts', // ~100 s: 40 rounds of the directory-lock race, initdb killed twice
+  'packages/control-plane/test/backups-http.test.ts', // ~95 s: real backups, restores, a schedule and a verify restore
+  'packages/cli/test/install.test.ts', // ~85 s: packs the packages and installs them in a fresh app
+  'packages/console/test/cloud.test.ts', // ~80 s: Chromium over a real control plane, with backups, a restore and a replica
+  'packages/cli/test/bad-input.test.ts', // ~75 s
+  'packages/transact/test/crash.test.ts', // ~75 s; ~90 s under load (npm run test:loaded)
+  'packages/postgres/test/backup.test.ts', // ~60 s
+  'packages/control-plane/test/forks-reset.test.ts', // ~50 s: a fork reset twice, a backup after each
+  'packages/control-plane/test/replicas-crash.test.ts', // ~50 s: the agent SIGKILLed during replicates and a promote
+  'packages/transact/test/outage.test.ts', // ~50 s; ~65 s under load
   'packages/transact/test/scale-out.test.ts', // ~50 s; ~60 s under load
+  'packages/control-plane/test/backups-crash.test.ts', // ~40 s
+  'packages/postgres/test/replication.test.ts', // ~45 s
 ];
 
 /** Where the tests' temporary files go when it is a tmpfs with room enough: memory, not the disk. */
