@@ -16,7 +16,7 @@
 // `import '@strata/store'` resolves to packages/store/src/index.ts everywhere (package.json "exports").
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -87,19 +87,30 @@ const MEMORY_TEMP_MIN_FREE_BYTES = 8 * 1024 ** 3;
 const TEST_TMPDIR_ENV = 'STRATA_TEST_TMPDIR';
 
 /**
- * A fresh directory for the run's temporary files on a tmpfs (/dev/shm) when it has room, else
- * undefined. Every test writes clusters, PGlite copies and repositories there: on a 2-core machine
- * the disk's writeback was a good part of the system CPU time. Mode 1777 like /tmp: the clusters
- * run as the postgres user.
+ * Short names in /tmp for the run's temporary directory on the tmpfs: paths under it must stay as
+ * short as under /tmp itself, since an instance's socket path is built from them and a unix socket
+ * takes at most 107 bytes (PostgreSQL's socket directory at most 92).
  */
-function memoryTempDir(): string | undefined {
+const MEMORY_TEMP_LINK_PREFIX = join('/tmp', 's');
+
+/**
+ * A fresh directory for the run's temporary files on a tmpfs (/dev/shm) when it has room, reached
+ * through a short symbolic link in /tmp (the path the tests are given); else undefined. Every test
+ * writes clusters, PGlite copies and repositories there: on a 2-core machine the disk's writeback
+ * was a good part of the system CPU time. Mode 1777 like /tmp: the clusters run as the postgres user.
+ */
+function memoryTempDir(): { readonly path: string; readonly target: string } | undefined {
   if (process.env[TEST_TMPDIR_ENV] === 'disk' || process.platform !== 'linux') return undefined;
   try {
     const stats = statfsSync(MEMORY_TEMP_PARENT);
     if (stats.type !== TMPFS_MAGIC || stats.bavail * stats.bsize < MEMORY_TEMP_MIN_FREE_BYTES) return undefined;
-    const dir = mkdtempSync(join(MEMORY_TEMP_PARENT, 'strata-test-'));
-    chmodSync(dir, 0o1777);
-    return dir;
+    const target = mkdtempSync(join(MEMORY_TEMP_PARENT, 'strata-test-'));
+    chmodSync(target, 0o1777);
+    // mkdtemp's name for the link, then the link in its place.
+    const path = mkdtempSync(MEMORY_TEMP_LINK_PREFIX);
+    rmdirSync(path);
+    symlinkSync(target, path);
+    return { path, target };
   } catch {
     return undefined;
   }
@@ -209,12 +220,16 @@ async function main(): Promise<number> {
   // Before anything makes a temporary file: the template, the cluster and every test process use it.
   const tempDir = memoryTempDir();
   if (tempDir !== undefined) {
-    env.TMPDIR = tempDir;
-    process.env.TMPDIR = tempDir;
+    env.TMPDIR = tempDir.path;
+    process.env.TMPDIR = tempDir.path;
   }
-  console.log(`temporary files: ${tempDir ?? `${tmpdir()} (no tmpfs with room at ${MEMORY_TEMP_PARENT}, or ${TEST_TMPDIR_ENV}=disk)`}`);
+  console.log(
+    `temporary files: ${tempDir === undefined ? `${tmpdir()} (no tmpfs with room at ${MEMORY_TEMP_PARENT}, or ${TEST_TMPDIR_ENV}=disk)` : `${tempDir.path} -> ${tempDir.target}`}`,
+  );
   const removeTempDir = () => {
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true, maxRetries: 3 });
+    if (tempDir === undefined) return;
+    rmSync(tempDir.target, { recursive: true, force: true, maxRetries: 3 });
+    rmSync(tempDir.path, { force: true });
   };
   let cluster: PgCluster | undefined;
   let stopping = false;
@@ -265,7 +280,7 @@ async function main(): Promise<number> {
     try {
       removeTempDir();
     } catch (error) {
-      process.stderr.write(`npm test: could not remove ${tempDir}: ${(error as Error).message}\n`);
+      process.stderr.write(`npm test: could not remove ${tempDir?.target}: ${(error as Error).message}\n`);
     }
   }
 }

@@ -16,8 +16,8 @@ import { startConsole, type RunningConsole } from '../src/index.js';
 
 const ROOT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SCREENSHOT_DIR = join(ROOT_DIR, 'test-artifacts', 'console');
-/** The pages answer in a few hundred ms; this bounds a slow CI machine. */
-const UI_TIMEOUT_MS = 15_000;
+/** The pages answer in a few hundred ms; this bounds a slow CI machine (Chromium beside two saturating test files). */
+const UI_TIMEOUT_MS = 45_000;
 /** Bound on an instance becoming ACTIVE (copy of a template and a start: about a second here; a restore: seconds). */
 const ACTIVE_TIMEOUT_MS = 120_000;
 /** Bound on what waits for the platform's own pace: a backup, the sampler, an alert evaluation (every 10 s). */
@@ -181,7 +181,7 @@ test("an instance's metrics are charts of its samples, over the last hour, 6 hou
   );
   await charted(3);
   // A minute of samples in an hour's width is a short stroke: a few pixels of the series' colour.
-  for (const metric of SAMPLED_METRICS) await until(`${metric}'s line drawn on its canvas`, async () => ((await seriesPixels(metric)) >= 3 ? true : undefined), UI_TIMEOUT_MS);
+  for (const metric of SAMPLED_METRICS) await until(`${metric}'s line drawn on its canvas`, async () => ((await seriesPixels(metric)) >= 3 ? true : undefined), PLATFORM_TIMEOUT_MS);
   const sampled = (await api<{ samples: unknown[] }>('GET', `/v1/instances/${instance.id}/metrics`)).json.samples.length;
   assert.ok(sampled >= 3, `the API has the samples the charts show (${sampled})`);
   // A primary with no replica has no lag to chart, and says so.
