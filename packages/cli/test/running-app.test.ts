@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
@@ -98,7 +98,8 @@ test('with no database where it looks, the CLI names the embedded databases belo
   await mkdir(join(scratch, 'node_modules', 'x', '.strata', 'pgdata'), { recursive: true });
   const run = await cli(['workflows', 'list'], scratch);
   assert.equal(run.code, 1, run.stderr);
-  assert.match(run.stderr, new RegExp(`no embedded database at ${scratch}/\\.strata`));
+  // The working directory as the CLI sees it: with its symbolic links resolved (a TMPDIR may be one).
+  assert.match(run.stderr, new RegExp(`no embedded database at ${await realpath(scratch)}/\\.strata`));
   assert.match(run.stderr, /found one below here: strata --database examples\/orders\/\.strata …/);
   assert.doesNotMatch(run.stderr, /node_modules/);
 });
