@@ -15,6 +15,8 @@ import { delay, launchWithin, quiet, WAIT_MS } from './helpers.js';
 
 /** Far longer than a healthy run of any test here (well under a second); a stranded workflow never ends. */
 const FINISH_BOUND_MS = 15_000;
+/** A safety poll that does not come during a test. */
+const QUIET_POLL_MS = 600_000;
 /** Enqueues before a claim meets its fault (the first nearly always does). */
 const MAX_ENQUEUES = 5;
 /** Seed of the fault streams: every rule here has probability 1, so the seed chooses nothing. */
@@ -28,12 +30,12 @@ for (const kind of engines()) {
     });
 
     /** An engine on a fresh database whose faults start once it launched. */
-    async function faultyEngine(faults: FaultPlan): Promise<{ db: FaultyDatabase; strata: Strata; ran: Map<string, number> }> {
+    async function faultyEngine(faults: FaultPlan, safetyPollIntervalMs = 500): Promise<{ db: FaultyDatabase; strata: Strata; ran: Map<string, number> }> {
       const inner = await openDatabase(await freshDatabaseUrl(kind));
       opened.push(inner);
       const db = faultyDatabase(inner, { seed: SEED, faults });
       db.setEnabled(false);
-      const strata = new Strata({ database: db, logger: quiet, safetyPollIntervalMs: 500 });
+      const strata = new Strata({ database: db, logger: quiet, safetyPollIntervalMs });
       return { db, strata, ran: new Map() };
     }
 
@@ -86,45 +88,44 @@ for (const kind of engines()) {
       });
     }
 
-    test('a queue claim whose COMMIT answer is lost: the claimed workflow runs', async () => {
-      // A queue with a global limit is claimed in a transaction; its update names the ENQUEUED rows.
-      const { db, strata, ran } = await faultyEngine({ ambiguousCommit: { probability: 1, maxCount: 1, match: /w\.status = 'ENQUEUED'/ } });
-      const queue = strata.queue('limited', { concurrency: 2 });
-      const queued = strata.workflow('queued', async (ctx, n: number) => {
-        await ctx.step('count', () => ran.set(ctx.workflowId, (ran.get(ctx.workflowId) ?? 0) + 1));
-        return n + 1;
+    const queueClaims: ReadonlyArray<{ readonly what: string; readonly how: string; readonly kind: 'ambiguousCommit' | 'queryConnectionLost'; readonly faults: FaultPlan; readonly concurrency?: number }> = [
+      {
+        what: 'whose COMMIT answer is lost',
+        // A queue with a global limit is claimed in a transaction; its update names the ENQUEUED rows.
+        how: 'limited',
+        kind: 'ambiguousCommit',
+        faults: { ambiguousCommit: { probability: 1, maxCount: 1, match: /w\.status = 'ENQUEUED'/ } },
+        concurrency: 2,
+      },
+      {
+        what: 'whose statement commits but loses its answer',
+        // A queue without global limits is claimed in one statement.
+        how: 'unlimited',
+        kind: 'queryConnectionLost',
+        faults: { queryConnectionLost: { probability: 1, maxCount: 1, phase: 'after', match: /with claimed as/ } },
+      },
+    ];
+    for (const claim of queueClaims) {
+      test(`a queue claim ${claim.what}: the claimed workflow runs`, async () => {
+        // No safety poll during the test: its empty claims could take the fault instead.
+        const { db, strata, ran } = await faultyEngine(claim.faults, QUIET_POLL_MS);
+        const queue = strata.queue(claim.how, claim.concurrency === undefined ? {} : { concurrency: claim.concurrency });
+        const queued = strata.workflow('queued', async (ctx, n: number) => {
+          await ctx.step('count', () => ran.set(ctx.workflowId, (ran.get(ctx.workflowId) ?? 0) + 1));
+          return n + 1;
+        });
+        await launchWithin(strata);
+        try {
+          db.setEnabled(true);
+          const ids = await enqueueUntilFaulted(db, (workflowId) => queue.enqueue(queued.with({ workflowId }), 1), 2);
+          assert.deepEqual(db.log.map((entry) => entry.kind), [claim.kind], 'the fault hit the claim');
+          assert.deepEqual([...ran], ids.map((id) => [id, 1]), 'each ran once');
+        } finally {
+          db.setEnabled(false);
+          await strata.shutdown();
+        }
       });
-      await launchWithin(strata);
-      try {
-        db.setEnabled(true);
-        const ids = await enqueueUntilFaulted(db, (workflowId) => queue.enqueue(queued.with({ workflowId }), 1), 2);
-        assert.deepEqual(db.log.map((entry) => entry.kind), ['ambiguousCommit'], 'the fault hit the claim');
-        assert.deepEqual([...ran], ids.map((id) => [id, 1]), 'each ran once');
-      } finally {
-        db.setEnabled(false);
-        await strata.shutdown();
-      }
-    });
-
-    test('a queue claim whose statement commits but loses its answer: the claimed workflow runs', async () => {
-      // A queue without global limits is claimed in one statement.
-      const { db, strata, ran } = await faultyEngine({ queryConnectionLost: { probability: 1, maxCount: 1, phase: 'after', match: /with claimed as/ } });
-      const queue = strata.queue('unlimited');
-      const queued = strata.workflow('queued', async (ctx, n: number) => {
-        await ctx.step('count', () => ran.set(ctx.workflowId, (ran.get(ctx.workflowId) ?? 0) + 1));
-        return n + 1;
-      });
-      await launchWithin(strata);
-      try {
-        db.setEnabled(true);
-        const ids = await enqueueUntilFaulted(db, (workflowId) => queue.enqueue(queued.with({ workflowId }), 1), 2);
-        assert.deepEqual(db.log.map((entry) => entry.kind), ['queryConnectionLost'], 'the fault hit the claim');
-        assert.deepEqual([...ran], ids.map((id) => [id, 1]), 'each ran once');
-      } finally {
-        db.setEnabled(false);
-        await strata.shutdown();
-      }
-    });
+    }
 
     test('an orphan made while a search for orphans is under way is adopted too', async () => {
       // Two starts commit but lose their answers; the search the first one causes is held (a slow
