@@ -8,23 +8,21 @@
 // tenants and weaker keys are refused.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { NodeFiles, reconcile, startAgent, type RunningAgent } from '@strata/agent';
+import { NodeFiles, reconcile } from '@strata/agent';
 import { ManagedCluster } from '@strata/postgres';
 import type { Queryable } from '@strata/store';
-import { freshDatabaseUrl } from '@strata/testing';
-import { createControlPlane, instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
+import { instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
 import { ALERT_WORKFLOWS, ALERTS_QUEUE, alertsModuleWith, evaluateAlerts, isPrivateAddress, signature, webhookUrlProblem } from '../src/alerts/index.js';
-import { call, eventually, newKey, newTenant, quietLogger } from './harness.js';
-import { destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
+import { call, eventually, newKey, newTenant } from './harness.js';
+import { startHttpNode, type HttpNode } from './instances/platform.js';
 
 const PASSWORD = 'alerted-password-1';
 const NODE_ID = 'node-alerts';
 let cp: ControlPlane;
-let agent: RunningAgent;
+let node: HttpNode | undefined;
 let rootDir: string;
 let tenant: { tenantId: string; key: string };
 let instance: { id: string; port: number };
@@ -51,13 +49,14 @@ before(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/strata`;
-  cp = await createControlPlane({
-    database: await freshDatabaseUrl('pglite'),
+  node = await startHttpNode({
+    rootName: 'alerts-node',
+    nodeId: NODE_ID,
     modules: [instancesModule, monitoringModule, alertsModuleWith({ evaluateCron: '* * * * * *', allowPrivateWebhooks: true, builtinDurationSeconds: 1, deliveryRetry: { maxAttempts: 5, intervalMs: 200, backoffFactor: 2 } })],
-    logger: quietLogger(),
+    agent: { metricsIntervalMs: 300 },
   });
-  rootDir = await nodeRoot('alerts-node');
-  agent = await startAgent({ database: cp.db, nodeId: NODE_ID, rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, metricsIntervalMs: 300, logger: QUIET });
+  cp = node.cp;
+  rootDir = node.rootDir;
   tenant = await newTenant(cp, cp.bootstrapKey!, 'alerted');
   await call(cp.url, 'POST', '/v1/instances', { key: tenant.key, body: { name: 'alerted', flavor: 'tiny', databases: ['app'], users: [{ name: 'app', password: PASSWORD }] } });
   const active = (await call(cp.url, 'GET', '/v1/instances/alerted/wait?timeoutMs=60000', { key: tenant.key })).json;
@@ -65,13 +64,8 @@ before(async () => {
   instance = { id: active.id, port: active.port };
 });
 after(async () => {
-  await agent?.close();
-  await cp?.close();
   receiver?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
+  await node?.close();
 });
 
 

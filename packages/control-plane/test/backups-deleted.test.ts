@@ -7,15 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { freshDatabaseUrl } from '@strata/testing';
-import { backupsModule, createControlPlane, instancesModule, type ControlPlane } from '../src/index.js';
-import { call, eventually, newKey, newTenant, quietLogger } from './harness.js';
-import { destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
+import { backupsModule, instancesModule, type ControlPlane } from '../src/index.js';
+import { call, eventually, newKey, newTenant } from './harness.js';
+import { startHttpNode, type HttpNode } from './instances/platform.js';
 
 const PASSWORD = 'archive-password-1';
 const CLI = fileURLToPath(new URL('../../cli/bin/strata.js', import.meta.url));
@@ -23,8 +20,7 @@ const CLI = fileURLToPath(new URL('../../cli/bin/strata.js', import.meta.url));
 const CLI_TIMEOUT_MS = 180_000;
 
 let cp: ControlPlane;
-let agent: RunningAgent;
-let rootDir: string;
+let node: HttpNode | undefined;
 let tenant: { tenantId: string; key: string };
 let other: { tenantId: string; key: string };
 /** The instance that is deleted, as it was while it lived. */
@@ -37,23 +33,12 @@ let between: string;
 let deletedAt: string;
 
 before(async () => {
-  cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, backupsModule], logger: quietLogger() });
-  rootDir = await nodeRoot('backups-deleted-node');
-  agent = await startAgent({
-    database: cp.db, nodeId: 'node-deleted', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 },
-    heartbeatIntervalMs: 200, backupRepository: join(rootDir, 'backups'), logger: QUIET,
-  });
+  node = await startHttpNode({ rootName: 'backups-deleted-node', nodeId: 'node-deleted', modules: [instancesModule, backupsModule], backups: true });
+  cp = node.cp;
   tenant = await newTenant(cp, cp.bootstrapKey!, 'museum');
   other = await newTenant(cp, cp.bootstrapKey!, 'burglars');
 });
-after(async () => {
-  await agent?.close();
-  await cp?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+after(() => node?.close());
 
 /** Polls until `probe` answers (two minutes: a backup or restore on a loaded machine). */
 const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000) => eventually(what, probe, timeoutMs);

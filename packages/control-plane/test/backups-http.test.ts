@@ -4,20 +4,15 @@
 // the moment; forks copy the present; restore points, manual backups, deletes, a schedule with a
 // retention, verify with a test restore; bad input and other tenants get typed errors, nothing made.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { freshDatabaseUrl } from '@strata/testing';
-import { backupsModule, createControlPlane, instancesModule, type ControlPlane } from '../src/index.js';
-import { call, eventually, newKey, newTenant, quietLogger } from './harness.js';
-import { asTenant, destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
+import { backupsModule, instancesModule, type ControlPlane } from '../src/index.js';
+import { call, eventually, newKey, newTenant } from './harness.js';
+import { asTenant, startHttpNode, type HttpNode } from './instances/platform.js';
 
 const PASSWORD = 'ledger-password-1';
 let cp: ControlPlane;
-let agent: RunningAgent;
-let rootDir: string;
+let node: HttpNode | undefined;
 let adminKey: string;
 let tenant: { tenantId: string; key: string };
 let ledger: { id: string; port: number };
@@ -25,23 +20,12 @@ let ledger: { id: string; port: number };
 const afterCommitMicros: number[] = [];
 
 before(async () => {
-  cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, backupsModule], logger: quietLogger() });
+  node = await startHttpNode({ rootName: 'backups-node', nodeId: 'node-backups', modules: [instancesModule, backupsModule], backups: true });
+  cp = node.cp;
   adminKey = cp.bootstrapKey!;
-  rootDir = await nodeRoot('backups-node');
-  agent = await startAgent({
-    database: cp.db, nodeId: 'node-backups', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 },
-    heartbeatIntervalMs: 200, backupRepository: join(rootDir, 'backups'), logger: QUIET,
-  });
   tenant = await newTenant(cp, adminKey, 'ledgers');
 });
-after(async () => {
-  await agent?.close();
-  await cp?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+after(() => node?.close());
 
 /** Polls until `probe` answers (two minutes: a backup on a loaded machine). */
 const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000) => eventually(what, probe, timeoutMs);

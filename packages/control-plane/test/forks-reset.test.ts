@@ -5,41 +5,25 @@
 // archives again — twice in a row, so no WAL of its new life collides with what its stanza held;
 // a parent, a stopped parent's fork and another tenant's fork are refused.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { freshDatabaseUrl } from '@strata/testing';
-import { backupsModule, createControlPlane, instancesModule, type ControlPlane } from '../src/index.js';
-import { call, eventually, newTenant, quietLogger } from './harness.js';
-import { destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
+import { backupsModule, instancesModule, type ControlPlane } from '../src/index.js';
+import { call, eventually, newTenant } from './harness.js';
+import { startHttpNode, type HttpNode } from './instances/platform.js';
 
 const PASSWORD = 'preview-password-1';
 let cp: ControlPlane;
-let agent: RunningAgent;
-let rootDir: string;
+let node: HttpNode | undefined;
 let tenant: { tenantId: string; key: string };
 let other: { tenantId: string; key: string };
 
 before(async () => {
-  cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, backupsModule], logger: quietLogger() });
-  rootDir = await nodeRoot('forks-reset-node');
-  agent = await startAgent({
-    database: cp.db, nodeId: 'node-forks', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 },
-    heartbeatIntervalMs: 200, backupRepository: join(rootDir, 'backups'), logger: QUIET,
-  });
+  node = await startHttpNode({ rootName: 'forks-reset-node', nodeId: 'node-forks', modules: [instancesModule, backupsModule], backups: true });
+  cp = node.cp;
   tenant = await newTenant(cp, cp.bootstrapKey!, 'previews');
   other = await newTenant(cp, cp.bootstrapKey!, 'strangers');
 });
-after(async () => {
-  await agent?.close();
-  await cp?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+after(() => node?.close());
 
 const api = (method: string, path: string, body?: object, key = tenant.key) => call(cp.url, method, path, { key, ...(body === undefined ? {} : { body }) });
 const waitFor = <T>(what: string, probe: () => Promise<T | undefined>) => eventually(what, probe, 180_000);

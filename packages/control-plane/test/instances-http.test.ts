@@ -3,33 +3,21 @@
 // the API, connect as the tenant, the OpenAPI document, roles, busy instances, another tenant's
 // 404, bad input with nothing half-created, idempotent creates.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { freshDatabaseUrl } from '@strata/testing';
-import { createControlPlane, instancesModule, type ControlPlane } from '../src/index.js';
-import { call, newKey, newTenant, quietLogger } from './harness.js';
-import { asTenant, destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
+import { instancesModule, type ControlPlane } from '../src/index.js';
+import { call, newKey, newTenant } from './harness.js';
+import { asTenant, startHttpNode, type HttpNode } from './instances/platform.js';
 
 let cp: ControlPlane;
-let agent: RunningAgent;
-let rootDir: string;
+let node: HttpNode | undefined;
 let adminKey: string;
 
 before(async () => {
-  cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule], logger: quietLogger() });
+  node = await startHttpNode({ rootName: 'http-node', nodeId: 'node-http', modules: [instancesModule] });
+  cp = node.cp;
   adminKey = cp.bootstrapKey!;
-  rootDir = await nodeRoot('http-node');
-  agent = await startAgent({ database: cp.db, nodeId: 'node-http', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200, logger: QUIET });
 });
-after(async () => {
-  await agent?.close();
-  await cp?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+after(() => node?.close());
 
 async function waitUntil(key: string, ref: string, statuses: readonly string[]): Promise<any> {
   for (let i = 0; i < 1_200; i++) {

@@ -3,33 +3,33 @@
 // as Prometheus gauges. Connections, a long transaction, a load, a broken archive_command and a
 // completed backup each show in the samples; another tenant sees none of it; old samples go.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
+import { NodeFiles } from '@strata/agent';
 import { ManagedCluster } from '@strata/postgres';
-import { freshDatabaseUrl } from '@strata/testing';
-import { backupsModule, createControlPlane, findFlavor, instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
-import { call, eventually, newTenant, quietLogger } from './harness.js';
-import { destroyAll, nodeRoot, QUIET, sharedTemplate } from './instances/platform.js';
+import { backupsModule, findFlavor, instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
+import { call, eventually, newTenant } from './harness.js';
+import { startHttpNode, type HttpNode } from './instances/platform.js';
 
 const PASSWORD = 'watched-password-1';
 /** Samples older than this are deleted by the agent as it goes. */
 const RETENTION_MS = 4_000;
 let cp: ControlPlane;
-let agent: RunningAgent;
+let node: HttpNode | undefined;
 let rootDir: string;
 let tenant: { tenantId: string; key: string };
 let instance: { id: string; port: number };
 
 before(async () => {
-  cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, backupsModule, monitoringModule], logger: quietLogger() });
-  rootDir = await nodeRoot('monitoring-node');
-  agent = await startAgent({
-    database: cp.db, nodeId: 'node-watch', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 }, heartbeatIntervalMs: 200,
-    backupRepository: join(rootDir, 'backups'), metricsIntervalMs: 300, metricsRetentionMs: RETENTION_MS, logger: QUIET,
+  node = await startHttpNode({
+    rootName: 'monitoring-node',
+    nodeId: 'node-watch',
+    modules: [instancesModule, backupsModule, monitoringModule],
+    backups: true,
+    agent: { metricsIntervalMs: 300, metricsRetentionMs: RETENTION_MS },
   });
+  cp = node.cp;
+  rootDir = node.rootDir;
   tenant = await newTenant(cp, cp.bootstrapKey!, 'watchers');
   const created = await call(cp.url, 'POST', '/v1/instances', { key: tenant.key, body: { name: 'watched', flavor: 'tiny', databases: ['app'], users: [{ name: 'app', password: PASSWORD }] } });
   assert.equal(created.status, 202, created.text);
@@ -37,14 +37,7 @@ before(async () => {
   assert.equal(active.status, 'ACTIVE', active.error);
   instance = { id: active.id, port: active.port };
 });
-after(async () => {
-  await agent?.close();
-  await cp?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+after(() => node?.close());
 
 
 async function samples(query = ''): Promise<any[]> {

@@ -6,20 +6,19 @@
 // primary is FENCED, the other replica follows it; a detach makes a replica a primary of its own;
 // bad requests and other tenants get typed errors, nothing changed.
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { SeededRandom, freshDatabaseUrl } from '@strata/testing';
-import { createControlPlane, instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
-import { call, eventually, newTenant, quietLogger } from './harness.js';
-import { QUIET, destroyAll, nodeRoot, sharedTemplate } from './instances/platform.js';
+import { SeededRandom } from '@strata/testing';
+import { instancesModule, monitoringModule, type ControlPlane } from '../src/index.js';
+import { call, eventually, newTenant } from './harness.js';
+import { startHttpNode, type HttpNode } from './instances/platform.js';
 
 const PASSWORD = 'shop-password-1';
 const SEED = process.env.STRATA_REPLICA_SEED ? Number(process.env.STRATA_REPLICA_SEED) : 7;
 let cp: ControlPlane;
-let agent: RunningAgent;
+let node: HttpNode | undefined;
 let rootDir: string;
 let tenant: { tenantId: string; key: string };
 let other: { tenantId: string; key: string };
@@ -28,23 +27,13 @@ let firstReplica: { id: string; port: number };
 let secondReplica: { id: string; port: number };
 
 before(async () => {
-  cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, monitoringModule], logger: quietLogger() });
-  rootDir = await nodeRoot('replicas-node');
-  agent = await startAgent({
-    database: cp.db, nodeId: 'node-replicas', rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 },
-    heartbeatIntervalMs: 200, metricsIntervalMs: 300, logger: QUIET,
-  });
+  node = await startHttpNode({ rootName: 'replicas-node', nodeId: 'node-replicas', modules: [instancesModule, monitoringModule], agent: { metricsIntervalMs: 300 } });
+  cp = node.cp;
+  rootDir = node.rootDir;
   tenant = await newTenant(cp, cp.bootstrapKey!, 'shops');
   other = await newTenant(cp, cp.bootstrapKey!, 'others');
 });
-after(async () => {
-  await agent?.close();
-  await cp?.close();
-  if (rootDir) {
-    await destroyAll(new NodeFiles(rootDir));
-    await rm(rootDir, { recursive: true, force: true });
-  }
-});
+after(() => node?.close());
 
 async function settled(ref: string): Promise<any> {
   const reply = await call(cp.url, 'GET', `/v1/instances/${ref}/wait?timeoutMs=60000`, { key: tenant.key });

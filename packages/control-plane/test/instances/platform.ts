@@ -3,13 +3,15 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
+import { NodeFiles, startAgent, type AgentOptions, type RunningAgent } from '@strata/agent';
 import { ManagedCluster, ensureTemplate, scramVerifier } from '@strata/postgres';
 import { loadMigrations, migrate, openDatabase, type Database } from '@strata/store';
 import { engines, freshDatabaseUrl } from '@strata/testing';
 import { Strata, StrataClient } from '@strata/transact';
 import { registerInstanceOperations, getInstance, type InstanceRow, type InstanceServiceDeps, type InstanceStatus } from '../../src/instances/index.js';
+import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../../src/index.js';
 import { checkQuota, DEFAULT_QUOTAS } from '../../src/tenancy/quotas.js';
+import { quietLogger } from '../harness.js';
 import { insertTenant } from '../../src/tenancy/sql/tenants.js';
 
 /** Logs only errors. */
@@ -105,6 +107,57 @@ export async function startPlatform(nodeIds: readonly string[], options: { reado
       }
       await client.close();
       await db.close();
+    },
+  };
+}
+
+/** A control plane on a fresh PGlite database and one node agent beside it: what the HTTP suites run against. */
+export interface HttpNode {
+  readonly cp: ControlPlane;
+  readonly agent: RunningAgent;
+  readonly rootDir: string;
+  /** Closes the agent and the control plane, then stops and removes the node's instances and root. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an {@link HttpNode}: the control plane with `modules`, and agent `nodeId` under a fresh
+ * root named after `rootName` (capacity 4 GiB / 10 instances, a heartbeat every 200 ms). With
+ * `backups`, the agent archives into `<root>/backups`; `agent` adds or overrides its options.
+ *
+ * @example
+ * const node = await startHttpNode({ rootName: 'forks-reset-node', nodeId: 'node-forks', modules: [instancesModule, backupsModule], backups: true });
+ * after(() => node?.close());
+ */
+export async function startHttpNode(options: {
+  readonly rootName: string;
+  readonly nodeId: string;
+  readonly modules: NonNullable<ControlPlaneOptions['modules']>;
+  readonly backups?: boolean;
+  readonly agent?: Partial<AgentOptions>;
+}): Promise<HttpNode> {
+  const cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: options.modules, logger: quietLogger() });
+  const rootDir = await nodeRoot(options.rootName);
+  let agent: RunningAgent;
+  try {
+    agent = await startAgent({
+      database: cp.db, nodeId: options.nodeId, rootDir, templateDir: await sharedTemplate(), capacity: { memoryMb: 4096, instances: 10 },
+      heartbeatIntervalMs: 200, ...(options.backups ? { backupRepository: join(rootDir, 'backups') } : {}), logger: QUIET, ...options.agent,
+    });
+  } catch (error) {
+    await cp.close();
+    await rm(rootDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    cp,
+    agent,
+    rootDir,
+    close: async () => {
+      await agent.close();
+      await cp.close();
+      await destroyAll(new NodeFiles(rootDir));
+      await rm(rootDir, { recursive: true, force: true });
     },
   };
 }
