@@ -4,7 +4,7 @@ import type { Strata, WorkflowContext } from '@strata/transact';
 import { AGENT_JOBS, type CloneInput, type ProvisionOutput, type ResetInput, type RunningOutput } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
-import { setDesired } from '../sql/node-instances.js';
+import { setDesired, type NodeInstance } from '../sql/node-instances.js';
 
 /**
  * Registers `agent.clone` and `agent.reset` on `strata` (before `launch()`). Idempotent: a copy an
@@ -32,12 +32,15 @@ async function clone(ctx: WorkflowContext, host: JobHost, input: CloneInput): Pr
     });
     await cluster.setLimits(input.limits);
   });
-  await ctx.step('start', async () => {
-    const cluster = await openCluster(host, placed);
-    await cluster.start();
-    if (await isStandby(cluster)) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `the copy of ${input.sourceInstanceId} is still recovering after its start`);
-  }, { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('start', () => startCopy(host, placed, input.sourceInstanceId), { retry: CLUSTER_STEP_RETRY });
   return { host: '127.0.0.1', port: placed.port };
+}
+
+/** Starts an instance made from an online copy of `sourceInstanceId`: it must come up out of recovery, accepting writes. */
+async function startCopy(host: JobHost, instance: NodeInstance, sourceInstanceId: string): Promise<void> {
+  const cluster = await openCluster(host, instance);
+  await cluster.start();
+  if (await isStandby(cluster)) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `the copy of ${sourceInstanceId} is still recovering after its start`);
 }
 
 /**
@@ -61,9 +64,7 @@ async function reset(ctx: WorkflowContext, host: JobHost, input: ResetInput): Pr
     });
   });
   return ctx.step('start', async () => {
-    const fork = await openCluster(host, rows.fork);
-    await fork.start();
-    if (await isStandby(fork)) throw new AgentError('STRATA_AGENT_INSTANCE_STOPPED', `the copy of ${input.sourceInstanceId} is still recovering after its start`);
+    await startCopy(host, rows.fork, input.sourceInstanceId);
     return { running: true };
   }, { retry: CLUSTER_STEP_RETRY });
 }

@@ -1,7 +1,6 @@
 // Resetting a fork to its parent's present: the fork keeps its ID, name and address, its data
 // becomes a consistent copy of its running parent's, and its backup history starts anew.
 import { AGENT_JOBS, type ResetInput, type RunningOutput } from '@strata/agent';
-import type { Queryable } from '@strata/store';
 import type { WorkflowContext } from '@strata/transact';
 import { callAgent } from '../instances/agent-call.js';
 import { newOperationId } from '../instances/names.js';
@@ -12,7 +11,7 @@ import { BACKUP_WORKFLOWS } from './contract.js';
 import { BackupError } from './errors.js';
 import type { BackupServiceDeps } from './service.js';
 import { requestBackup } from './service.js';
-import { expireMissing } from './sql.js';
+import { retireHistory } from './sql.js';
 import type { BackupDeps } from './workflows.js';
 
 /** Statuses a fork can be reset from, and a parent's that can be copied (it must run). */
@@ -66,16 +65,11 @@ export async function resetOperation(ctx: WorkflowContext, deps: BackupDeps, inp
     const reason = `reset failed: ${describe(reset)}; reset it again`;
     return finish(ctx, operation, input.instanceId, { status: 'ERROR', error: reason }, 'reset_failed', reason);
   }
+  // Its stanza was deleted with the reset: its old backups and restore points lead nowhere.
   await ctx.step('retire history', () => deps.db.transaction((tx) => retireHistory(tx, input.instanceId)));
   const status = await finish(ctx, operation, input.instanceId, { status: 'ACTIVE', error: null }, 'reset', `reset to the present of ${input.parentInstanceId}; its backup history starts anew`);
   await ctx.step('backup after reset', () =>
     requestBackup(deps, { instanceId: input.instanceId, trigger: 'restore', type: 'full', backupId: `bak_${input.instanceId}_${ctx.workflowId.split('.').at(-1)}` }).catch(() => undefined),
   );
   return status;
-}
-
-/** The fork's backups (their stanza was deleted with the reset) expired, its restore points removed. */
-async function retireHistory(tx: Queryable, instanceId: string): Promise<void> {
-  await expireMissing(tx, instanceId, []);
-  await tx.query(`delete from strata_cloud.restore_points where instance_id = $1`, [instanceId]);
 }

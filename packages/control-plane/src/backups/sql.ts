@@ -132,6 +132,15 @@ export async function expireMissing(db: Queryable, instanceId: string, remaining
   return rows.length;
 }
 
+/**
+ * Retires an instance's whole backup history once its stanza is gone (a fork's reset, a deleted
+ * instance's last full backup deleted): every completed backup EXPIRED, every restore point removed.
+ */
+export async function retireHistory(db: Queryable, instanceId: string): Promise<void> {
+  await expireMissing(db, instanceId, []);
+  await db.query(`delete from strata_cloud.restore_points where instance_id = $1`, [instanceId]);
+}
+
 /** How many completed full backups (in the repository) the instance has besides `exceptBackupId`. */
 export async function otherCompletedFullBackups(db: Queryable, instanceId: string, exceptBackupId: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(

@@ -27,7 +27,7 @@ import { addEvent, getInstance, type InstanceStatus } from '../instances/sql.js'
 import { backupPolicySchedule, instanceOfScheduleTick, requestBackup } from './service.js';
 import { resetOperation, type ResetOperationInput } from './reset.js';
 import { BACKUP_WORKFLOWS, BACKUPS_QUEUE, BACKUPS_WORKER_CONCURRENCY, type RunBackupInput } from './contract.js';
-import { completeBackup, endBackup, endRestorePoint, expireMissing, getPolicy, restorableSince } from './sql.js';
+import { completeBackup, endBackup, endRestorePoint, expireMissing, getPolicy, restorableSince, retireHistory } from './sql.js';
 
 /** Input of {@link BACKUP_WORKFLOWS.delete}. */
 export interface DeleteBackupInput {
@@ -185,9 +185,9 @@ async function deleteBackup(ctx: WorkflowContext, deps: BackupDeps, input: Delet
     deps.db.transaction(async (tx) => {
       if (outcome.ok) {
         await endBackup(tx, input.backupId, 'DELETING', 'DELETED', null);
-        await expireMissing(tx, input.instanceId, outcome.output.remainingLabels);
-        // Nothing is left to restore them from.
-        if (everything) await tx.query(`delete from strata_cloud.restore_points where instance_id = $1`, [input.instanceId]);
+        // With its last full backup the stanza went: nothing is left to restore its restore points from.
+        if (everything) await retireHistory(tx, input.instanceId);
+        else await expireMissing(tx, input.instanceId, outcome.output.remainingLabels);
         const what = everything ? `backup ${input.backupId} (${input.label}), its last full backup, deleted with the rest of its history` : `backup ${input.backupId} (${input.label}) deleted`;
         await addEvent(tx, input.instanceId, 'backup_deleted', what, ctx.workflowId);
         return 'DELETED';
