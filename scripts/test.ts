@@ -101,10 +101,11 @@ const MEMORY_TEMP_LINK_PREFIX = join('/tmp', 's');
  */
 function memoryTempDir(): { readonly path: string; readonly target: string } | undefined {
   if (process.env[TEST_TMPDIR_ENV] === 'disk' || process.platform !== 'linux') return undefined;
+  let target: string | undefined;
   try {
     const stats = statfsSync(MEMORY_TEMP_PARENT);
     if (stats.type !== TMPFS_MAGIC || stats.bavail * stats.bsize < MEMORY_TEMP_MIN_FREE_BYTES) return undefined;
-    const target = mkdtempSync(join(MEMORY_TEMP_PARENT, 'strata-test-'));
+    target = mkdtempSync(join(MEMORY_TEMP_PARENT, 'strata-test-'));
     chmodSync(target, 0o1777);
     // mkdtemp's name for the link, then the link in its place.
     const path = mkdtempSync(MEMORY_TEMP_LINK_PREFIX);
@@ -112,6 +113,8 @@ function memoryTempDir(): { readonly path: string; readonly target: string } | u
     symlinkSync(target, path);
     return { path, target };
   } catch {
+    // No link, no tmpfs directory: the run uses TMPDIR as it is.
+    if (target !== undefined) rmSync(target, { recursive: true, force: true });
     return undefined;
   }
 }

@@ -203,15 +203,11 @@ export async function createPgliteTemplate(dir: string): Promise<void> {
 /** The initdb'd PGlite directory copied for every fresh database: the run's, or one this process made. */
 let pgliteTemplate: Promise<string> | undefined;
 
-function templateDirectory(): Promise<string> {
+async function templateDirectory(): Promise<string> {
   const fromEnv = process.env[TEST_PGLITE_TEMPLATE_ENV];
   if (fromEnv !== undefined && fromEnv !== '') {
-    if (!existsSync(fromEnv)) {
-      return Promise.reject(
-        new Error(`${TEST_PGLITE_TEMPLATE_ENV}=${fromEnv} does not exist: unset it, or point it at a directory createPgliteTemplate() made`),
-      );
-    }
-    return Promise.resolve(fromEnv);
+    if (!existsSync(fromEnv)) throw new Error(`${TEST_PGLITE_TEMPLATE_ENV}=${fromEnv} does not exist: unset it, or point it at a directory createPgliteTemplate() made`);
+    return fromEnv;
   }
   pgliteTemplate ??= (async () => {
     const template = join(await freshPgliteDir(), 'template');

@@ -516,8 +516,6 @@ async function waitArchived(cluster: ManagedCluster, segment: string): Promise<v
   }
 }
 
-/** A SQL string literal (ALTER SYSTEM takes no parameters). */
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
