@@ -20,3 +20,4 @@ export * from './backups/index.js';
 export * from './monitoring/index.js';
 export * from './alerts/index.js';
 export * from './replicas/index.js';
+export * from './usage/index.js';

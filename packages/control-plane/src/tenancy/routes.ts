@@ -1,5 +1,5 @@
 // Routes of tenants and API keys: GET /v1/tenant, POST /v1/tenants, PATCH /v1/tenants/{tenantId}/quotas,
-// GET|POST /v1/keys, DELETE /v1/keys/{keyId}.
+// POST /v1/tenants/{tenantId}/suspend|resume, GET|POST /v1/keys, DELETE /v1/keys/{keyId}.
 
 import { createRoute, z } from '@hono/zod-openapi';
 import { isUniqueViolation } from '@strata/store';
@@ -15,7 +15,7 @@ import { createApiKey } from './keys.js';
 import { DEFAULT_QUOTAS } from './quotas.js';
 import { ApiKeySchema, KeyNameSchema, NonEmptyQuotaChangeSchema, QuotaChangeSchema, RoleSchema, TenantNameSchema, TenantSchema, TokenSchema, keyJson, tenantJson } from './schemas.js';
 import { listApiKeys, revokeApiKey } from './sql/api-keys.js';
-import { getTenant, insertTenant, updateQuotas, usageOf } from './sql/tenants.js';
+import { getTenant, insertTenant, setTenantStatus, updateQuotas, usageOf, type TenantStatus } from './sql/tenants.js';
 
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 
@@ -49,6 +49,22 @@ const setQuotasRoute = createRoute({
   request: { params: TenantIdParams, body: jsonBody(NonEmptyQuotaChangeSchema) },
   responses: { 200: json(TenantSchema, 'The tenant with its new quotas'), ...errorResponses(400, 401, 403, 404, 413, 415) },
 });
+
+/** `POST /v1/tenants/{tenantId}/suspend` and `/resume`: the status each sets, and what it means. */
+const STATUS_CHANGES = {
+  suspend: { status: 'suspended', summary: "Suspend a tenant (platform admins): the proxy refuses connections to its instances and new statements on open ones; its data and API keys stay" },
+  resume: { status: 'active', summary: 'Resume a suspended tenant (platform admins): its instances take connections again' },
+} as const satisfies Record<string, { status: TenantStatus; summary: string }>;
+
+const statusRoute = (action: keyof typeof STATUS_CHANGES) =>
+  createRoute({
+    method: 'post',
+    path: `/v1/tenants/{tenantId}/${action}`,
+    tags: ['tenants'],
+    summary: STATUS_CHANGES[action].summary,
+    request: { params: TenantIdParams },
+    responses: { 200: json(TenantSchema, 'The tenant with its new status'), ...errorResponses(401, 403, 404, 409) },
+  });
 
 const listKeysRoute = createRoute({
   method: 'get',
@@ -125,6 +141,26 @@ export const tenancyModule: ApiModule = (app, { db }) => {
     );
     return c.json(tenantJson(tenant, await usageOf(db, tenantId)), 200);
   });
+
+  for (const action of ['suspend', 'resume'] as const) {
+    app.openapi(statusRoute(action), async (c) => {
+      requirePlatformAdmin(c);
+      const { tenantId } = c.req.valid('param');
+      const tenant = await audited(c, `tenants.${action}`, tenantId, (record) =>
+        db.transaction(async (tx) => {
+          const current = await getTenant(tx, tenantId, { forUpdate: true });
+          if (current === undefined) throw notFound('tenant', tenantId);
+          // Its admins would lose the connections they need to resume anything through the proxy.
+          if (current.platform && action === 'suspend') throw new ApiError(409, 'platform_tenant', 'the platform tenant cannot be suspended; suspend the tenants it hosts instead');
+          const updated = await setTenantStatus(tx, tenantId, STATUS_CHANGES[action].status);
+          if (updated === undefined) throw new Error(`invariant: tenant ${tenantId} is locked in this transaction`);
+          await record(tx);
+          return updated;
+        }),
+      );
+      return c.json(tenantJson(tenant, await usageOf(db, tenantId)), 200);
+    });
+  }
 
   app.openapi(listKeysRoute, async (c) => {
     const keys = await listApiKeys(db, c.get('principal').tenantId);

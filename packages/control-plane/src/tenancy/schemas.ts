@@ -28,6 +28,7 @@ export const TenantSchema = z
     id: z.string().openapi({ example: 'ten_k3v9q2m7x4b8c1d5' }),
     name: z.string(),
     platform: z.boolean().openapi({ description: 'the platform tenant, whose admins create tenants and set quotas' }),
+    status: z.enum(['active', 'suspended']).openapi({ description: 'suspended: the proxy refuses connections to its instances and new statements on open ones (its API keys still work)' }),
     quotas: QuotasSchema,
     usage: QuotasSchema,
     createdAt: z.string().openapi({ format: 'date-time' }),
@@ -62,7 +63,7 @@ export const TokenSchema = z.string().nullable().openapi({
 });
 
 export function tenantJson(tenant: TenantRecord, usage: Quotas): z.infer<typeof TenantSchema> {
-  return { id: tenant.tenantId, name: tenant.name, platform: tenant.platform, quotas: tenant.quotas, usage, createdAt: tenant.createdAt.toISOString() };
+  return { id: tenant.tenantId, name: tenant.name, platform: tenant.platform, status: tenant.status, quotas: tenant.quotas, usage, createdAt: tenant.createdAt.toISOString() };
 }
 
 export function keyJson(key: ApiKeyRecord): z.infer<typeof ApiKeySchema> {

@@ -1,4 +1,4 @@
-// SQL of strata_cloud.tenants: insert, read, change quotas.
+// SQL of strata_cloud.tenants: insert, read, change quotas, suspend and resume.
 
 import type { Queryable } from '@strata/store';
 
@@ -9,11 +9,15 @@ export interface Quotas {
   readonly connections: number;
 }
 
+/** Whether a tenant's instances take connections: a suspended tenant's are refused by the proxy. */
+export type TenantStatus = 'active' | 'suspended';
+
 /** A row of strata_cloud.tenants. */
 export interface TenantRecord {
   readonly tenantId: string;
   readonly name: string;
   readonly platform: boolean;
+  readonly status: TenantStatus;
   readonly quotas: Quotas;
   readonly createdAt: Date;
 }
@@ -22,13 +26,14 @@ type TenantRow = {
   tenant_id: string;
   name: string;
   platform: boolean;
+  status: TenantStatus;
   max_instances: number;
   max_storage_mb: number;
   max_connections: number;
   created_at: Date | string;
 };
 
-const COLUMNS = 'tenant_id, name, platform, max_instances, max_storage_mb, max_connections, created_at';
+const COLUMNS = 'tenant_id, name, platform, status, max_instances, max_storage_mb, max_connections, created_at';
 
 /** Inserts a tenant; a taken name is a unique violation (the caller turns it into `409 name_taken`). */
 export async function insertTenant(tx: Queryable, tenant: { tenantId: string; name: string; platform: boolean; quotas: Quotas }): Promise<TenantRecord> {
@@ -59,6 +64,12 @@ export async function updateQuotas(tx: Queryable, tenantId: string, quotas: Part
   return rows[0] === undefined ? undefined : toTenant(rows[0]);
 }
 
+/** Sets a tenant's status; undefined when it does not exist. */
+export async function setTenantStatus(tx: Queryable, tenantId: string, status: TenantStatus): Promise<TenantRecord | undefined> {
+  const { rows } = await tx.query<TenantRow>(`update strata_cloud.tenants set status = $2 where tenant_id = $1 returning ${COLUMNS}`, [tenantId, status]);
+  return rows[0] === undefined ? undefined : toTenant(rows[0]);
+}
+
 /** Whether any tenant exists (false only before the first start's bootstrap). */
 export async function anyTenantExists(db: Queryable): Promise<boolean> {
   const { rows } = await db.query('select 1 from strata_cloud.tenants limit 1');
@@ -81,6 +92,7 @@ function toTenant(row: TenantRow): TenantRecord {
     tenantId: row.tenant_id,
     name: row.name,
     platform: row.platform,
+    status: row.status,
     quotas: { instances: row.max_instances, storageMb: row.max_storage_mb, connections: row.max_connections },
     createdAt: new Date(row.created_at),
   };
