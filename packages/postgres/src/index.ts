@@ -1,7 +1,7 @@
 // @strata/postgres: PostgreSQL clusters of a process's own (initdb, a free port, an unprivileged
 // server user, start/stop/restart, stop on exit and on SIGTERM/SIGINT), for the test harness and
 // the benchmarks; and managed instances (src/instance/: template, copy, detached start, settings,
-// SCRAM verifiers, cgroup limits, warm pool), for the database service's node agent. Examples
+// SCRAM verifiers, cgroup limits, freezing, warm pool), for the database service's node agent. Examples
 // live on each export's doc comment; this file only re-exports.
 
 export {

@@ -1,16 +1,18 @@
 // Memory and CPU limits of an instance through cgroup v1 (the memory and cpu controllers), when
 // this process is root on Linux and the hierarchy is writable; otherwise limits are unavailable.
+// The freezer controller (freezer.ts) uses the same group names.
 
 import { createHash } from 'node:crypto';
-import { access, constants, mkdir, readFile, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, realpath, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, isRoot } from '../commands.js';
 import { PgInstanceError } from './errors.js';
+import { childPids, groupProcs, inGroup, moveInto } from './process-tree.js';
 
 /** Where the cgroup v1 controllers are mounted (Debian, Ubuntu, most container hosts). */
-const CGROUP_ROOT = '/sys/fs/cgroup';
+export const CGROUP_ROOT = '/sys/fs/cgroup';
 /** One parent group per controller holds every instance, so an operator sees them together. */
-const STRATA_GROUP = 'strata';
+export const STRATA_GROUP = 'strata';
 
 /** Memory and CPU limits of an instance. */
 export interface InstanceLimits {
@@ -47,6 +49,15 @@ export function cgroupName(dataDir: string): string {
   return `${readable}-${createHash('sha256').update(dataDir).digest('hex').slice(0, 10)}`;
 }
 
+/**
+ * The cgroup of the instance in `dataDir`, named after the directory's real path: an instance
+ * made from a started spare reaches its files through a link, and keeps the spare's group (its
+ * processes are already in it).
+ */
+export async function instanceGroupName(dataDir: string): Promise<string> {
+  return cgroupName(await realpath(dataDir).catch(() => dataDir));
+}
+
 /** The controllers' group directories of an instance. */
 function groupDirs(name: string): { memory: string; cpu: string } {
   return { memory: join(CGROUP_ROOT, 'memory', STRATA_GROUP, name), cpu: join(CGROUP_ROOT, 'cpu', STRATA_GROUP, name) };
@@ -66,7 +77,8 @@ export async function cgroupsAvailable(): Promise<boolean> {
 
 /**
  * Writes the limits into the instance's groups (created on first use) and, when `pid` is given,
- * moves the postmaster and its current children in (later children inherit the group).
+ * moves the postmaster and its current children in (later children inherit the group). Processes
+ * already there are not moved again: a move costs milliseconds of the kernel's time.
  *
  * @returns false when cgroup v1 is not available here.
  * @throws {PgInstanceError} `PG_INSTANCE_LIMITS_FAILED` when the kernel refuses (e.g. a memory
@@ -82,7 +94,9 @@ export async function applyLimits(name: string, limits: InstanceLimits, pid: num
     await writeFile(join(dirs.cpu, 'cpu.shares'), String(limits.cpuShares));
     if (pid !== undefined) {
       for (const member of [pid, ...(await childPids(pid))]) {
-        for (const dir of [dirs.memory, dirs.cpu]) await writeProc(join(dir, 'cgroup.procs'), member);
+        for (const [controller, dir] of [['memory', dirs.memory], ['cpu', dirs.cpu]] as const) {
+          if (!(await inGroup(member, controller, `/${STRATA_GROUP}/${name}`))) await moveInto(join(dir, 'cgroup.procs'), member);
+        }
       }
     }
     return true;
@@ -93,12 +107,7 @@ export async function applyLimits(name: string, limits: InstanceLimits, pid: num
 
 /** The pids in the instance's memory group (the server's processes once limits are applied). */
 export async function cgroupMembers(name: string): Promise<number[]> {
-  try {
-    const text = await readFile(join(groupDirs(name).memory, 'cgroup.procs'), 'utf8');
-    return text.split('\n').filter((line) => line !== '').map(Number);
-  } catch {
-    return [];
-  }
+  return groupProcs(join(groupDirs(name).memory, 'cgroup.procs'));
 }
 
 /** Removes the instance's groups (they must be empty: the server is stopped). */
@@ -122,8 +131,8 @@ export async function removeGroups(name: string): Promise<void> {
 export const IDLE_GROUP_AGE_MS = 10 * 60_000;
 
 /**
- * Removes the instance groups (under `strata/` of the memory and cpu controllers) that hold no
- * process and were made more than `olderThanMs` ago: groups of instances removed by a crash
+ * Removes the instance groups (under `strata/` of the memory, cpu and freezer controllers) that
+ * hold no process and were made more than `olderThanMs` ago: groups of instances removed by a crash
  * before their groups were, or of instances whose directory moved. A node agent sweeps them at
  * its start; any number of agents may sweep at once.
  *
@@ -135,7 +144,8 @@ export const IDLE_GROUP_AGE_MS = 10 * 60_000;
 export async function removeIdleGroups(olderThanMs: number, nowMs = Date.now()): Promise<number> {
   if (!(await cgroupsAvailable())) return 0;
   let removed = 0;
-  for (const controller of ['memory', 'cpu']) {
+  // The freezer's parent only exists where instances were frozen (or started with it available).
+  for (const controller of ['memory', 'cpu', 'freezer']) {
     const parent = join(CGROUP_ROOT, controller, STRATA_GROUP);
     let names: string[];
     try {
@@ -147,7 +157,7 @@ export async function removeIdleGroups(olderThanMs: number, nowMs = Date.now()):
       const dir = join(parent, name);
       try {
         if ((await stat(dir)).mtimeMs > nowMs - olderThanMs) continue;
-        if ((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim() !== '') continue;
+        if ((await groupProcs(join(dir, 'cgroup.procs'))).length > 0) continue;
         await rmdir(dir);
         removed += 1;
       } catch (error) {
@@ -158,35 +168,4 @@ export async function removeIdleGroups(olderThanMs: number, nowMs = Date.now()):
     }
   }
   return removed;
-}
-
-async function writeProc(file: string, pid: number): Promise<void> {
-  try {
-    await writeFile(file, String(pid));
-  } catch (error) {
-    // A child that exited between listing and moving is fine.
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
-/** The direct children of `pid` (the server's background processes and backends). */
-async function childPids(pid: number): Promise<number[]> {
-  try {
-    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
-    return text.trim().split(/\s+/).filter((part) => part !== '').map(Number);
-  } catch {
-    // Kernels without CONFIG_PROC_CHILDREN: scan /proc for processes whose parent is pid.
-    const children: number[] = [];
-    for (const entry of await readdir('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        if (ppid === pid) children.push(Number(entry));
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    return children;
-  }
 }

@@ -22,6 +22,10 @@ export type PgInstanceErrorCode =
   | 'PG_INSTANCE_UNAVAILABLE'
   /** The cgroup controllers exist but refused the limits. */
   | 'PG_INSTANCE_LIMITS_FAILED'
+  /** Freezing needs the cgroup v1 freezer, writable (root on Linux); suspend by stopping instead. */
+  | 'PG_INSTANCE_FREEZER_UNAVAILABLE'
+  /** The freezer group did not settle (FROZEN or THAWED) in time, or too many processes to move. */
+  | 'PG_INSTANCE_FREEZE_FAILED'
   | 'PG_INSTANCE_DESTROY_FAILED';
 
 const KINDS: Readonly<Record<PgInstanceErrorCode, ErrorKind>> = {
@@ -34,6 +38,8 @@ const KINDS: Readonly<Record<PgInstanceErrorCode, ErrorKind>> = {
   PG_INSTANCE_STOP_FAILED: 'unavailable',
   PG_INSTANCE_UNAVAILABLE: 'unavailable',
   PG_INSTANCE_LIMITS_FAILED: 'failed-precondition',
+  PG_INSTANCE_FREEZER_UNAVAILABLE: 'failed-precondition',
+  PG_INSTANCE_FREEZE_FAILED: 'unavailable',
   PG_INSTANCE_DESTROY_FAILED: 'unavailable',
 };
 

@@ -1,10 +1,11 @@
 // The runtime of managed PostgreSQL instances (the database service's node agent uses it):
-// template, copy, start/stop, settings, SCRAM verifiers, cgroup limits, warm pool. Re-exports only.
+// template, copy, start/stop, settings, SCRAM verifiers, cgroup limits, freezing, warm pool. Re-exports only.
 
 export { IDLE_GROUP_AGE_MS, MAX_CPU_SHARES, MAX_MEMORY_MB, MIN_CPU_SHARES, MIN_MEMORY_MB, removeIdleGroups, type InstanceLimits } from './cgroup.js';
 export { RESERVED_SETTINGS } from './config-file.js';
 export { COPY_METHODS, DEFAULT_COPY_METHOD, type CopyMethod } from './copy.js';
 export { PgInstanceError, type PgInstanceErrorCode } from './errors.js';
+export { FREEZE_TIMEOUT_MS, freezeInstance, freezerAvailable, isFrozen, thawInstance } from './freezer.js';
 export { MAX_LOG_TAIL_LINES } from './log-tail.js';
 export { ManagedCluster, type CreateInstanceOptions } from './managed-cluster.js';
 export type { StopMode } from './postmaster.js';

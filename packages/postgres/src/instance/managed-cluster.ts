@@ -3,15 +3,16 @@
 // agent that started it.
 
 import { existsSync } from 'node:fs';
-import { readFile, realpath, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../commands.js';
 import { POSTGRES_ROOT_DIR, ensurePostgresInstalled } from '../install.js';
 import { adminQuery } from './admin-connection.js';
-import { applyLimits, cgroupMembers, cgroupName, cgroupsAvailable, removeGroups, validateLimits, type InstanceLimits } from './cgroup.js';
+import { applyLimits, cgroupMembers, cgroupsAvailable, instanceGroupName, removeGroups, validateLimits, type InstanceLimits } from './cgroup.js';
 import { LIMITS_FILE, LOG_FILE, changedSettings, normalizeSettings, readInstanceRecord, writeInstanceFiles, writeOwnedFile } from './config-file.js';
 import { DEFAULT_COPY_METHOD, copyDataDir, type CopyMethod } from './copy.js';
 import { PgInstanceError } from './errors.js';
+import { joinFreezerGroup, prepareFreezerGroup, removeFreezerGroup, thawInstance } from './freezer.js';
 import { MAX_LOG_TAIL_LINES, readTail } from './log-tail.js';
 import { checkConfigFiles, killPostmasterGroup, runningPostmasterPid, startPostmaster, stopPostmaster, type StopMode } from './postmaster.js';
 import { adopt, completeCopy, ensureSocketDir, inspectTarget, partialDir, prepareParent, recordOf } from './provision.js';
@@ -152,8 +153,11 @@ export class ManagedCluster {
 
   /**
    * Starts the server (detached: it outlives this process) and returns once it accepts
-   * connections; nothing to do when it runs. Limits set with {@link ManagedCluster.setLimits}
-   * are applied again to the new server.
+   * connections; a running server is only thawed if frozen ({@link freezeInstance}). Limits set
+   * with {@link ManagedCluster.setLimits} are applied again to the new server. Where the cgroup v1
+   * freezer is available the postmaster is put in the instance's freezer group as it is spawned,
+   * so its children are born there and a freeze finds them all; processes an earlier server left
+   * there (a postmaster killed while frozen) are ended first.
    *
    * @throws {PgInstanceError} `PG_INSTANCE_START_FAILED` with the server log's tail;
    * `PG_INSTANCE_NOT_AN_INSTANCE` after a destroy.
@@ -167,21 +171,33 @@ export class ManagedCluster {
   start(): Promise<void> {
     return this.#serialized(async () => {
       const { dataDir, socketDir } = this.#spec;
-      if ((await runningPostmasterPid(dataDir)) !== undefined) return;
+      if ((await runningPostmasterPid(dataDir)) !== undefined) {
+        // Killed while frozen: it died at the thaw, and is started below.
+        if (await thawInstance(dataDir)) return;
+      }
       if ((await readInstanceRecord(dataDir)) === undefined) {
         throw new PgInstanceError('PG_INSTANCE_NOT_AN_INSTANCE', `${dataDir} is no longer an instance (destroyed?): create it again`);
       }
       // The socket directory may live on a tmpfs that a reboot emptied.
       await ensureSocketDir(socketDir, this.#identity);
-      const pid = await startPostmaster(this.#binDir, dataDir, this.#identity);
+      const group = await instanceGroupName(dataDir);
       const limits = await this.#savedLimits();
-      if (limits !== undefined) await applyLimits(await groupOf(dataDir), limits, pid);
+      await prepareFreezerGroup(group);
+      // The moves run while the server starts up (a move costs the kernel milliseconds), before it forks.
+      let enrolled: Promise<unknown> = Promise.resolve();
+      const pid = await startPostmaster(this.#binDir, dataDir, this.#identity, (spawned) => {
+        enrolled = Promise.all([joinFreezerGroup(group, spawned), limits === undefined ? undefined : applyLimits(group, limits, spawned)]);
+      });
+      await enrolled;
+      // Children forked before the moves (on a slow machine) join their groups now.
+      if (limits !== undefined) await applyLimits(group, limits, pid);
     });
   }
 
   /**
    * Stops the server: `fast` (default) disconnects clients and writes a checkpoint;
    * `immediate` aborts at once like a crash (the next start recovers). Nothing to do when stopped.
+   * A frozen server is thawed first (a frozen process would not see the signal).
    *
    * @throws {PgInstanceError} `PG_INSTANCE_STOP_FAILED` when the server outlives the timeout.
    *
@@ -195,7 +211,10 @@ export class ManagedCluster {
     if (mode !== 'fast' && mode !== 'immediate') {
       return Promise.reject(new PgInstanceError('PG_INSTANCE_INVALID_ARGUMENT', `stop mode must be 'fast' or 'immediate', got ${JSON.stringify(mode)}`));
     }
-    return this.#serialized(() => stopPostmaster(this.#spec.dataDir, mode));
+    return this.#serialized(async () => {
+      await thawInstance(this.#spec.dataDir);
+      await stopPostmaster(this.#spec.dataDir, mode);
+    });
   }
 
   /**
@@ -321,7 +340,7 @@ export class ManagedCluster {
     }
     return this.#serialized(async () => {
       if (!(await cgroupsAvailable())) return false;
-      const name = await groupOf(this.#spec.dataDir);
+      const name = await instanceGroupName(this.#spec.dataDir);
       const pid = await runningPostmasterPid(this.#spec.dataDir);
       // Already in effect (a spare started with these limits): moving processes between groups costs tens of ms.
       const saved = await this.#savedLimits();
@@ -387,6 +406,8 @@ export class ManagedCluster {
 
 /** Stop (immediate, then SIGKILL) and remove everything of the instance at `spec`. */
 async function destroyFiles(spec: InstanceSpec): Promise<void> {
+  // A frozen server would not see the signals (nor die of SIGKILL) until thawed.
+  await thawInstance(spec.dataDir).catch(() => {});
   const pid = await runningPostmasterPid(spec.dataDir);
   if (pid !== undefined) {
     try {
@@ -402,20 +423,12 @@ async function destroyFiles(spec: InstanceSpec): Promise<void> {
       }
     }
   }
-  const group = await groupOf(spec.dataDir);
+  const group = await instanceGroupName(spec.dataDir);
   await rm(spec.dataDir, { recursive: true, force: true });
   await rm(partialDir(spec.dataDir), { recursive: true, force: true });
   await rm(spec.socketDir, { recursive: true, force: true });
   await removeGroups(group).catch(() => {});
-}
-
-/**
- * The cgroup of the instance in `dataDir`, named after the directory's real path: an instance
- * made from a started spare reaches its files through a link, and keeps the spare's group (its
- * processes are already in it).
- */
-async function groupOf(dataDir: string): Promise<string> {
-  return cgroupName(await realpath(dataDir).catch(() => dataDir));
+  await removeFreezerGroup(group).catch(() => {});
 }
 
 /** The bin directory of the instance's major version when installed, else the newest. */

@@ -38,11 +38,13 @@ export async function runningPostmasterPid(dataDir: string): Promise<number | un
 
 /**
  * Spawns `postgres -D dataDir` detached, as the server user, output appended to the instance's
- * log, and resolves once postmaster.pid reports `ready`.
+ * log, and resolves once postmaster.pid reports `ready`. `onSpawn` is called with the new pid as
+ * soon as the process exists, before it forks anything (to put it in its cgroups while the server
+ * starts up, so its children are born there).
  *
  * @throws {PgInstanceError} `PG_INSTANCE_START_FAILED` with the log's tail.
  */
-export async function startPostmaster(binDir: string, dataDir: string, identity: ServerIdentity): Promise<number> {
+export async function startPostmaster(binDir: string, dataDir: string, identity: ServerIdentity, onSpawn?: (pid: number) => void): Promise<number> {
   // A pid file left by a killed postmaster (or a reused pid after a reboot) would stop the start.
   if ((await readPidFile(dataDir)) !== undefined && (await runningPostmasterPid(dataDir)) === undefined) {
     await rm(join(dataDir, PID_FILE), { force: true });
@@ -64,6 +66,7 @@ export async function startPostmaster(binDir: string, dataDir: string, identity:
     child.once('exit', (code, signal) => (state.exited = `exited with ${signal ?? `code ${code}`}`));
     // Not our child to wait for: it must outlive this process.
     child.unref();
+    if (child.pid !== undefined) onSpawn?.(child.pid);
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       const lines = await readPidFile(dataDir);

@@ -5,6 +5,7 @@
 import { copyFile, readFile, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { LIMITS_FILE, readInstanceRecord, writeInstanceFiles } from './config-file.js';
+import { thawInstance } from './freezer.js';
 import { stopPostmaster } from './postmaster.js';
 import { recordOf } from './provision.js';
 import { giveToServer, type ServerIdentity } from './server-identity.js';
@@ -26,6 +27,8 @@ export async function replaceDataDir(spec: InstanceSpec, identity: ServerIdentit
     await rm(outgoing, { recursive: true, force: true });
     return;
   }
+  // A frozen server would not see the stop signal.
+  await thawInstance(real);
   await stopPostmaster(real, 'fast');
   await rm(incoming, { recursive: true, force: true });
   await fill(incoming);
