@@ -15,6 +15,7 @@
 //   changesSessionState → that session bypasses the cache until it ends (or DISCARD ALL / RESET)
 
 export { analyzeStatement } from './analyze.js';
+export { cacheKeyDigest } from './cache-key.js';
 export { ProxyCacheError, type ProxyCacheErrorCode } from './errors.js';
 export { parseCacheHint } from './hint.js';
 export type {
@@ -45,5 +46,6 @@ export {
   MAX_PARSE_TREE_DEPTH,
   MAX_PENDING_FILLS,
 } from './limits.js';
+export { QueryCache } from './query-cache.js';
 export { resolveCachePolicy, validateCacheRules } from './rules.js';
 export { loadSqlParser } from './sql-parser.js';
