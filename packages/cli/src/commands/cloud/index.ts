@@ -1,6 +1,6 @@
 /**
  * The database service's commands (`instances`, `backups`, `restore`, `fork`, `restore-points`,
- * `metrics`, `alerts`, `replicas`, `databases`, `users`, `config`, `audit`, `keys`):
+ * `metrics`, `alerts`, `replicas`, `databases`, `users`, `config`, `audit`, `keys`, `usage`, `tenants`):
  * they talk to the control plane's HTTP API with an API key, not to the database.
  */
 import type { Command } from 'commander';
@@ -12,6 +12,7 @@ import { registerDatabaseCommands, registerUserCommands } from './databases.js';
 import { registerInstanceCommands } from './instances.js';
 import { registerMonitoringCommands } from './monitoring.js';
 import { registerReplicaCommands } from './replicas.js';
+import { registerUsageCommands } from './usage.js';
 
 /** Registers every cloud command group on `program`. */
 export function registerCloudCommands(program: Command, host: Host): void {
@@ -23,6 +24,7 @@ export function registerCloudCommands(program: Command, host: Host): void {
   registerUserCommands(program, host);
   registerConfigCommands(program, host);
   registerAuditCommands(program, host);
+  registerUsageCommands(program, host);
 }
 
 export { API_KEY_ENV, API_URL_ENV, DEFAULT_API_URL } from './context.js';
