@@ -10,6 +10,7 @@ import { AuditPage } from './page-audit.js';
 import { InstancePage, InstancesPage } from './page-instances.js';
 import { ExecutorsPage, QueuesPage, SchedulesPage } from './pages-system.js';
 import { useLocation } from './router.js';
+import { UsagePage } from './page-usage.js';
 import { WorkflowPage } from './page-workflow.js';
 import { WorkflowsPage } from './page-workflows.js';
 
@@ -19,6 +20,7 @@ const SECTIONS = [
   { href: '/schedules', label: 'Schedules', matches: (path) => path === '/schedules' },
   { href: '/executors', label: 'Executors', matches: (path) => path === '/executors' },
   { href: '/instances', label: 'Instances', matches: (path) => path.startsWith('/instances') },
+  { href: '/usage', label: 'Usage', matches: (path) => path === '/usage' },
   { href: '/audit', label: 'Audit', matches: (path) => path === '/audit' },
 ];
 
@@ -31,6 +33,7 @@ function page({ path, query }) {
   const instance = /^\/instances\/(.+)$/.exec(path);
   if (instance) return html`<${InstancePage} instance=${decodeURIComponent(instance[1])} />`;
   if (path === '/instances') return html`<${InstancesPage} />`;
+  if (path === '/usage') return html`<${UsagePage} />`;
   if (path === '/audit') return html`<${AuditPage} />`;
   if (path === '/' || path === '/workflows') return html`<${WorkflowsPage} query=${query} />`;
   return html`<${NotFoundPage} path=${path} />`;

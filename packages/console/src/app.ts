@@ -25,7 +25,7 @@ export const EVENT_STREAMS_MAX = 100;
 const KEEP_ALIVE_INTERVAL_MS = 15_000;
 
 /** The pages of the single-page UI; each answers with index.html and the UI routes in the browser. */
-const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors', '/instances', '/instances/:id', '/audit', '/login'];
+const PAGE_PATHS = ['/', '/workflows', '/workflows/:id', '/queues', '/schedules', '/executors', '/instances', '/instances/:id', '/usage', '/audit', '/login'];
 
 /** Who may reach the console, and how its pages are confined (see `src/security/`). */
 export interface ConsoleSecurity {

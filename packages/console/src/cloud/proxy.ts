@@ -38,11 +38,12 @@ interface AllowedCall {
 /**
  * The only API calls the pages make, so the console is not a general door to the API: reading
  * instances, their operations, databases, users, log, metrics, backups, restore points, backup
- * policy and replicas, flavors, configuration groups, alerts and alert rules, the audit log;
+ * policy and replicas, flavors, configuration groups, alerts and alert rules, the tenant's usage and
+ * its caps, the audit log;
  * checking the audit chain; and restoring an instance into a new one (the one call with a body).
  */
 const ALLOWED: readonly AllowedCall[] = [
-  { method: 'GET', path: /^\/v1\/(flavors|tenant|instances|audit|config-groups|alerts|alerts\/rules)$/ },
+  { method: 'GET', path: /^\/v1\/(flavors|tenant|instances|audit|config-groups|alerts|alerts\/rules|usage|usage\/cap)$/ },
   { method: 'GET', path: new RegExp(`^/v1/(instances|config-groups)/${SEGMENT}$`) },
   { method: 'GET', path: new RegExp(`^/v1/instances/${SEGMENT}/(operations|databases|users|log|metrics|backups|restore-points|backup-policy|replicas)$`) },
   { method: 'POST', path: /^\/v1\/audit\/verify$/ },
