@@ -15,6 +15,7 @@ import { NodeFiles } from './jobs/instance-files.js';
 import { registerJobs, type JobHost } from './jobs/jobs.js';
 import { openWarmSession } from './jobs/tenant-roles.js';
 import { DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, defaultCapacity, registerNode, validateCapacity, type NodeCapacity } from './node/registration.js';
+import { PowerControl, type PowerControlOptions } from './power/index.js';
 import { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
 import { usedPorts } from './sql/node-instances.js';
 import { SPARE_RESERVED_MEMORY_MB, SparePool, type SpareReconcileReport } from './warm/spare-pool.js';
@@ -72,6 +73,8 @@ export interface AgentOptions {
   readonly metricsIntervalMs?: number;
   /** How long samples are kept. Default {@link DEFAULT_METRICS_RETENTION_MS}. */
   readonly metricsRetentionMs?: number;
+  /** Power control's bounds: starts at once in a wake storm (default MAX_CONCURRENT_STARTS), the compute-time flush interval. */
+  readonly power?: Omit<PowerControlOptions, 'logger'>;
 }
 
 /** A running agent. */
@@ -85,6 +88,8 @@ export interface RunningAgent {
   readonly spares: SparePool;
   /** The agent's engine (its jobs are workflows on it). */
   readonly strata: Strata;
+  /** Suspends and wakes the node's instances (src/power/); closed with the agent (suspended instances stay so). */
+  readonly power: PowerControl;
   /**
    * Stops taking jobs and heartbeating; the instances keep running (the next start reconciles).
    * Closes the database only if the agent opened it.
@@ -126,13 +131,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const copies = (options.warmCopies ?? 0) > 0 ? await WarmPool.open({ template: await files.template(), dir: resolve(rootDir, 'pool'), size: options.warmCopies ?? 0, onError: onPoolError }) : undefined;
     const spares = await SparePool.open({ rootDir, size: spareCount, template: () => files.template(), ...(copies ? { copies } : {}), usedPorts: () => usedPorts(db), openSession: openWarmSession, onError: onPoolError, ...(options.spareSettings ? { settings: options.spareSettings } : {}), ...(options.spareLimits ? { limits: options.spareLimits } : {}) });
     const backups = options.backupRepository === undefined ? undefined : await BackupRepository.open(resolve(options.backupRepository));
-    const host: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}), ...(backups ? { backups } : {}) };
+    const base: JobHost = { db, nodeId: options.nodeId, files, spares, ...(copies ? { copies } : {}), ...(backups ? { backups } : {}) };
     // Spares count against the node: placement sees the capacity they leave.
     const advertised = { memoryMb: capacity.memoryMb - spareCount * SPARE_RESERVED_MEMORY_MB, instances: capacity.instances - spareCount };
+    let power: PowerControl | undefined;
     const heartbeat = await registerNode(db, { nodeId: options.nodeId, rootDir, capacity: advertised, backupRepository: backups?.dir ?? null }, options.heartbeatIntervalMs ?? DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, logger);
     try {
       // Before the engine launches, so no recovered job races the reconcile.
-      const reconciled = await reconcile(host);
+      const reconciled = await reconcile(base);
+      // After the reconcile, which corrected the power records from what runs.
+      const opened = await PowerControl.open(base, { ...options.power, logger });
+      power = opened;
+      const host: JobHost = { ...base, power: opened };
       logReconcile(logger, options.nodeId, reconciled);
       const sparesReconciled = await spares.reconcile();
       if (sparesReconciled.removed.length > 0) logger.info(`strata agent ${options.nodeId}: removed spares ${sparesReconciled.removed.join(', ')}`);
@@ -160,6 +170,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         sparesReconciled,
         spares,
         strata,
+        power: opened,
         close: () => {
           closed ??= (async () => {
             await heartbeat.stop();
@@ -167,6 +178,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
             await spares.close();
             await copies?.close();
             await strata.shutdown();
+            // After the jobs, which wake and hold instances through it.
+            await opened.close();
             if (ownsDatabase) await db.close();
           })();
           return closed;
@@ -174,6 +187,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       };
     } catch (error) {
       await heartbeat.stop();
+      await power?.close();
       throw error;
     }
   } catch (error) {
@@ -183,7 +197,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 }
 
 function logReconcile(logger: Logger, nodeId: string, report: ReconcileReport): void {
-  const parts = (['started', 'stopped', 'removed', 'incomplete'] as const).filter((key) => report[key].length > 0).map((key) => `${key} ${report[key].join(', ')}`);
+  const parts = (['started', 'stopped', 'removed', 'incomplete', 'suspended'] as const).filter((key) => report[key].length > 0).map((key) => `${key} ${report[key].join(', ')}`);
+  for (const change of report.powerCorrected) parts.push(`${change.instanceId} recorded ${change.from}, found ${change.to}`);
   if (parts.length > 0) logger.info(`strata agent ${nodeId}: reconciled: ${parts.join('; ')}`);
   for (const failure of report.failed) logger.warn(`strata agent ${nodeId}: reconcile of ${failure.instanceId} failed: ${failure.reason}`);
 }

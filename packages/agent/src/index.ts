@@ -41,7 +41,7 @@ export {
 export { AgentError, type AgentErrorCode } from './errors.js';
 export { AdminSession } from './jobs/admin-session.js';
 export { NodeFiles } from './jobs/instance-files.js';
-export { registerJobs, type JobHost } from './jobs/jobs.js';
+export { registerJobs, withAwake, type JobHost } from './jobs/jobs.js';
 export { DEFAULT_CAPACITY_INSTANCES, DEFAULT_NODE_HEARTBEAT_INTERVAL_MS, defaultCapacity, type NodeCapacity } from './node/registration.js';
 export { reconcile, type ReconcileReport } from './reconcile/reconcile.js';
 export { SAFE_CREATEROLE_MAJOR_VERSION, quoteIdent, quoteLiteral } from './jobs/tenant-roles.js';
@@ -52,3 +52,4 @@ export * from './backups/index.js';
 export * from './metrics/index.js';
 export * from './replicas/index.js';
 export * from './forks/index.js';
+export * from './power/index.js';

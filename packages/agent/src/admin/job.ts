@@ -2,7 +2,7 @@
 import type { ManagedCluster } from '@strata/postgres';
 import type { Strata, WorkflowContext } from '@strata/transact';
 import { AGENT_JOBS } from '../contract.js';
-import type { JobHost } from '../jobs/jobs.js';
+import { withAwake, type JobHost } from '../jobs/jobs.js';
 import { getNodeInstance } from '../sql/node-instances.js';
 import { ADMIN_ACTION_KINDS, type AdminAction, type AdminResult } from './actions.js';
 import { createDatabase, dropDatabase, listDatabases } from './databases.js';
@@ -42,7 +42,8 @@ async function runAdminJob(ctx: WorkflowContext, host: JobHost, action: AdminAct
   if (action === null || typeof action !== 'object' || !ADMIN_ACTION_KINDS.includes(action.kind)) {
     throw new TypeError(`agent.admin needs an AdminAction ({ kind, instanceId, … }) with kind one of ${ADMIN_ACTION_KINDS.join(', ')}`);
   }
-  return ctx.step(action.kind, async () => runAdminAction(await openInstance(host, action.instanceId), action), { retry: ADMIN_STEP_RETRY });
+  // A suspended instance is woken (and held) for the action.
+  return ctx.step(action.kind, () => withAwake(host, [action.instanceId], AGENT_JOBS.admin, async () => runAdminAction(await openInstance(host, action.instanceId), action)), { retry: ADMIN_STEP_RETRY });
 }
 
 /**

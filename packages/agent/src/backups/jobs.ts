@@ -21,7 +21,7 @@ import {
   type VerifyBackupsOutput,
 } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, withAwake, type JobHost } from '../jobs/jobs.js';
 import { setDesired } from '../sql/node-instances.js';
 
 /**
@@ -43,22 +43,23 @@ export function registerBackupJobs(strata: Strata, host: JobHost): void {
 
 async function backup(ctx: WorkflowContext, host: JobHost, input: BackupInput): Promise<BackupOutput> {
   const repository = requireRepository(host);
-  await ctx.step('enable archiving', async () => {
+  const awake = <T>(use: () => Promise<T>) => withAwake(host, [input.instanceId], AGENT_JOBS.backup, use);
+  await ctx.step('enable archiving', () => awake(async () => {
     const cluster = await runningCluster(host, input.instanceId, 'back it up');
     const { restartRequired } = await repository.enableArchiving(cluster, input.instanceId, input.retention);
     // An instance made before archiving existed: archive_mode takes a restart (once).
     if (restartRequired) await cluster.restart();
-  }, { retry: CLUSTER_STEP_RETRY });
-  return ctx.step('backup', async () => {
+  }), { retry: CLUSTER_STEP_RETRY });
+  return ctx.step('backup', () => awake(async () => {
     const cluster = await runningCluster(host, input.instanceId, 'back it up');
     const set = await repository.backup(cluster, input.instanceId, { type: input.type, backupId: input.backupId, ...(input.retention ? { retention: input.retention } : {}) });
     return { backup: toOutput(set), remainingLabels: await labels(repository, input.instanceId) };
-  });
+  }));
 }
 
 async function seal(ctx: WorkflowContext, host: JobHost, input: SealInput): Promise<SealOutput> {
   const repository = requireRepository(host);
-  return ctx.step('seal', async () => {
+  return ctx.step('seal', () => withAwake(host, [input.instanceId], AGENT_JOBS.seal, async () => {
     const cluster = await runningCluster(host, input.instanceId, 'mark a restorable moment');
     const sealedAt = new Date().toISOString();
     if (input.restorePoint === undefined) {
@@ -66,7 +67,7 @@ async function seal(ctx: WorkflowContext, host: JobHost, input: SealInput): Prom
       return { sealedAt };
     }
     return { sealedAt, lsn: await repository.createRestorePoint(cluster, input.instanceId, input.restorePoint) };
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
 }
 
 async function restore(ctx: WorkflowContext, host: JobHost, input: RestoreInput): Promise<ProvisionOutput> {
@@ -79,11 +80,11 @@ async function restore(ctx: WorkflowContext, host: JobHost, input: RestoreInput)
     });
     await cluster.setLimits(input.limits);
   });
-  await ctx.step('start', async () => {
+  await ctx.step('start', () => withAwake(host, [input.instanceId], AGENT_JOBS.restore, async () => {
     const cluster = await openCluster(host, placed);
     await cluster.start();
     await repository.waitForPromotion(cluster);
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
   // Its own stanza comes with its first backup, which the control plane asks for once it is ACTIVE
   // (the copy's archive_command was removed with the restore; nothing before that backup is restorable anyway).
   return { host: '127.0.0.1', port: placed.port };
@@ -96,20 +97,22 @@ async function restoreInPlace(ctx: WorkflowContext, host: JobHost, input: Restor
     await setDesired(host.db, host.nodeId, input.instanceId, 'running');
     return row;
   });
-  // Stops the server, restores beside its data and swaps (a repeat after a crash finishes a swap cut short).
-  await ctx.step('restore files', async () => {
+  // Stops the server, restores beside its data and swaps (a repeat after a crash finishes a swap
+  // cut short). A suspended instance is woken first, so the start below ends its suspension.
+  const awake = <T>(use: () => Promise<T>) => withAwake(host, [input.instanceId], AGENT_JOBS.restoreInPlace, use);
+  await ctx.step('restore files', () => awake(async () => {
     const cluster = await openCluster(host, instance);
     // It keeps archiving into its own stanza: its new timeline continues the history its backups cover.
     await cluster.replaceData(async (dir) => {
       await restoreStaged(repository, input.instanceId, restoreTarget(input.target), dir, { keepArchiving: true });
     });
-  });
-  return ctx.step('start', async () => {
+  }));
+  return ctx.step('start', () => awake(async () => {
     const cluster = await openCluster(host, instance);
     await cluster.start();
     await repository.waitForPromotion(cluster);
     return { running: true };
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
 }
 
 async function expire(ctx: WorkflowContext, host: JobHost, input: ExpireBackupsInput): Promise<BackupOutput> {

@@ -3,7 +3,7 @@ import { ManagedCluster, copyRunningInstance, isStandby } from '@strata/postgres
 import type { Strata, WorkflowContext } from '@strata/transact';
 import { AGENT_JOBS, type CloneInput, type ProvisionOutput, type ResetInput, type RunningOutput } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, withAwake, type JobHost } from '../jobs/jobs.js';
 import { setDesired, type NodeInstance } from '../sql/node-instances.js';
 
 /**
@@ -22,7 +22,7 @@ async function clone(ctx: WorkflowContext, host: JobHost, input: CloneInput): Pr
   const sourceRow = await ctx.step('find source', () => requireInstance(host, input.sourceInstanceId));
   // The row first, as a provision does: a directory without a row is an orphan reconcile removes.
   const placed = await ctx.step('allocate', () => allocateInstance(host, input, false));
-  await ctx.step('copy', async () => {
+  await ctx.step('copy', () => withAwake(host, [input.sourceInstanceId], AGENT_JOBS.clone, async () => {
     const source = await openRunning(host, sourceRow, 'fork its present');
     const cluster = await ManagedCluster.create(await host.files.template(), host.files.spec(input.instanceId, placed.port, input.settings), {
       prepared: async (partial) => {
@@ -31,8 +31,8 @@ async function clone(ctx: WorkflowContext, host: JobHost, input: CloneInput): Pr
       },
     });
     await cluster.setLimits(input.limits);
-  });
-  await ctx.step('start', () => startCopy(host, placed, input.sourceInstanceId), { retry: CLUSTER_STEP_RETRY });
+  }));
+  await ctx.step('start', () => withAwake(host, [input.instanceId], AGENT_JOBS.clone, () => startCopy(host, placed, input.sourceInstanceId)), { retry: CLUSTER_STEP_RETRY });
   return { host: '127.0.0.1', port: placed.port };
 }
 
@@ -55,16 +55,18 @@ async function reset(ctx: WorkflowContext, host: JobHost, input: ResetInput): Pr
     await setDesired(host.db, host.nodeId, input.instanceId, 'running');
     return { fork, source };
   });
-  await ctx.step('replace data', async () => {
+  // Both are woken if suspended (the fork so that the start below ends its suspension).
+  const awake = <T>(ids: string[], use: () => Promise<T>) => withAwake(host, ids, AGENT_JOBS.reset, use);
+  await ctx.step('replace data', () => awake([input.sourceInstanceId, input.instanceId], async () => {
     const source = await openRunning(host, rows.source, 'reset its fork to its present');
     const fork = await openCluster(host, rows.fork);
     await fork.replaceData(async (dir) => {
       await host.backups?.deleteStanza(input.instanceId);
       await copyRunningInstance(source, dir);
     });
-  });
-  return ctx.step('start', async () => {
+  }));
+  return ctx.step('start', () => awake([input.instanceId], async () => {
     await startCopy(host, rows.fork, input.sourceInstanceId);
     return { running: true };
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
 }

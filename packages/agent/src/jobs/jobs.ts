@@ -17,7 +17,9 @@ import {
 } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { REPLENISH_DELAY_MS, linkTarget, type SparePool } from '../warm/spare-pool.js';
+import { deletePowerRecord } from '../sql/instance-power.js';
 import { deleteNodeInstance, getNodeInstance, insertNodeInstance, setDesired, setSpec, usedPorts, type NodeInstance } from '../sql/node-instances.js';
+import type { PowerControl } from '../power/power-control.js';
 import type { NodeFiles } from './instance-files.js';
 import { createTenantObjects } from './tenant-roles.js';
 
@@ -32,6 +34,8 @@ export interface JobHost {
   readonly copies?: WarmPool;
   /** Where instances archive their WAL and keep their backups (src/backups/); none: the node takes no backups. */
   readonly backups?: BackupRepository;
+  /** Suspends and wakes the node's instances (src/power/); jobs wake and hold what they work on ({@link withAwake}). None: nothing is ever suspended. */
+  readonly power?: PowerControl;
 }
 
 /**
@@ -76,8 +80,9 @@ async function provision(ctx: WorkflowContext, host: JobHost, input: ProvisionIn
     },
     { retry: CLUSTER_STEP_RETRY },
   );
-  await ctx.step('start', () => startProvisioned(host, placed), { retry: CLUSTER_STEP_RETRY });
-  await ctx.step('tenant objects', () => finishTenantSetup(host, placed, input), { retry: CLUSTER_STEP_RETRY });
+  const awake = <T>(use: () => Promise<T>) => withAwake(host, [input.instanceId], AGENT_JOBS.provision, use);
+  await ctx.step('start', () => awake(() => startProvisioned(host, placed)), { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('tenant objects', () => awake(() => finishTenantSetup(host, placed, input)), { retry: CLUSTER_STEP_RETRY });
   // The next spares start like this instance, so a create like it needs no restart.
   host.spares?.learn(input.settings, input.limits);
   host.spares?.replenish(REPLENISH_DELAY_MS);
@@ -168,9 +173,10 @@ async function setRunning(ctx: WorkflowContext, host: JobHost, instanceId: strin
     await setDesired(host.db, host.nodeId, instanceId, running ? 'running' : 'stopped');
     return row;
   });
+  // A suspended instance is woken first: the owner's start or stop ends its suspension.
   return ctx.step(
     running ? 'start' : 'stop',
-    async () => {
+    () => withAwake(host, [instanceId], running ? AGENT_JOBS.start : AGENT_JOBS.stop, async () => {
       const cluster = await openCluster(host, instance);
       if (running) await cluster.start();
       else {
@@ -178,7 +184,7 @@ async function setRunning(ctx: WorkflowContext, host: JobHost, instanceId: strin
         await cluster.stop('fast');
       }
       return { running: await cluster.isRunning() };
-    },
+    }),
     { retry: CLUSTER_STEP_RETRY },
   );
 }
@@ -191,13 +197,13 @@ async function restart(ctx: WorkflowContext, host: JobHost, instanceId: string):
   });
   return ctx.step(
     'restart',
-    async () => {
+    () => withAwake(host, [instanceId], AGENT_JOBS.restart, async () => {
       const cluster = await openCluster(host, instance);
       // restart() of a stopped server starts it.
       if (await cluster.isRunning()) await cluster.restart();
       else await cluster.start();
       return { running: await cluster.isRunning() };
-    },
+    }),
     { retry: CLUSTER_STEP_RETRY },
   );
 }
@@ -211,27 +217,43 @@ async function reconfigure(ctx: WorkflowContext, host: JobHost, input: Reconfigu
   });
   return ctx.step(
     'configure',
-    async () => {
+    () => withAwake(host, [input.instanceId], AGENT_JOBS.reconfigure, async () => {
       // Opened with the settings it had, so configure sees what changes (and which need a restart).
       const cluster = await openCluster(host, before);
       const { restartRequired } = await cluster.configure(settings);
       if (input.limits) await cluster.setLimits(input.limits);
       return { restartRequired };
-    },
+    }),
     { retry: CLUSTER_STEP_RETRY },
   );
 }
 
 async function destroy(ctx: WorkflowContext, host: JobHost, instanceId: string): Promise<DestroyOutput> {
   // Its backups outlive it: what it committed last goes into them before its files go.
+  // A suspended instance is woken for it (one stopped by a suspension was sealed then already).
   await ctx.step('seal', async () => {
     const row = await getNodeInstance(host.db, host.nodeId, instanceId);
-    const cluster = row === undefined ? undefined : await openCluster(host, row).catch(() => undefined);
-    if (cluster !== undefined) await sealIfArchiving(host, cluster, instanceId);
+    if (row === undefined || host.power?.state(instanceId) === 'stopped') return;
+    await withAwake(host, [instanceId], AGENT_JOBS.destroy, async () => {
+      const cluster = await openCluster(host, row).catch(() => undefined);
+      if (cluster !== undefined) await sealIfArchiving(host, cluster, instanceId);
+    });
   });
   // Files first, row last: a row without files is finished by this job (or its recovery), never an orphan.
-  const destroyed = await ctx.step('remove files', () => removeInstanceFiles(host, instanceId), { retry: CLUSTER_STEP_RETRY });
-  await ctx.step('forget', () => deleteNodeInstance(host.db, host.nodeId, instanceId));
+  const destroyed = await ctx.step('remove files', async () => {
+    // Held so it is not suspended meanwhile (the removal thaws or stops whatever runs).
+    const release = host.power?.hold(instanceId, AGENT_JOBS.destroy);
+    try {
+      return await removeInstanceFiles(host, instanceId);
+    } finally {
+      release?.();
+    }
+  }, { retry: CLUSTER_STEP_RETRY });
+  await ctx.step('forget', async () => {
+    await host.power?.forget(instanceId);
+    await deletePowerRecord(host.db, host.nodeId, instanceId);
+    await deleteNodeInstance(host.db, host.nodeId, instanceId);
+  });
   return { destroyed };
 }
 
@@ -265,7 +287,7 @@ export async function removeInstanceFiles(host: JobHost, instanceId: string): Pr
  * stops or goes; nothing to do otherwise (stopped, no repository, never backed up). Best effort: an
  * archiver that fails does not hold the stop or delete up.
  */
-async function sealIfArchiving(host: JobHost, cluster: ManagedCluster, instanceId: string): Promise<void> {
+export async function sealIfArchiving(host: Pick<JobHost, 'backups'>, cluster: ManagedCluster, instanceId: string): Promise<void> {
   if (host.backups === undefined || !(await cluster.isRunning())) return;
   await host.backups.seal(cluster, instanceId).catch(() => {});
 }
@@ -289,4 +311,28 @@ export async function openRunning(host: JobHost, instance: NodeInstance, purpose
 
 export function openCluster(host: JobHost, instance: NodeInstance): Promise<ManagedCluster> {
   return host.files.open(instance.instanceId, instance.port, instance.spec.settings);
+}
+
+/**
+ * Runs `use` (a job step's body) with the instances awake: each suspended one is woken (thawed,
+ * or started) first, and all are held until `use` ends, so power control does not suspend them
+ * mid-step — a job on a suspended instance neither fails nor hangs on a frozen server. Instances
+ * that are not suspended are left as they are (one its owner stopped stays stopped).
+ *
+ * @example
+ * await ctx.step('back up', () => withAwake(host, [instanceId], 'agent.backup', async () => {
+ *   const cluster = await openRunning(host, row, 'back it up');
+ *   await repository.backup(cluster, instanceId, { type: 'full', backupId });
+ * }));
+ */
+export async function withAwake<T>(host: JobHost, instanceIds: readonly string[], purpose: string, use: () => Promise<T>): Promise<T> {
+  const power = host.power;
+  if (power === undefined) return use();
+  const releases = instanceIds.map((instanceId) => power.hold(instanceId, purpose));
+  try {
+    await Promise.all(instanceIds.map((instanceId) => power.wake(instanceId)));
+    return await use();
+  } finally {
+    for (const release of releases) release();
+  }
 }

@@ -1,9 +1,11 @@
 // MetricsSampler: every few seconds, one statement per running instance of this node (over its
 // private socket) into strata_cloud.instance_metrics, in one insert; samples older than the
-// retention are deleted as it goes.
+// retention are deleted as it goes. Suspended instances are not asked (nor woken): their sample
+// records their power state.
 import type { Database } from '@strata/store';
 import type { Logger } from '@strata/transact';
 import type { JobHost } from '../jobs/jobs.js';
+import type { PowerState } from '../sql/instance-power.js';
 import { listNodeInstances } from '../sql/node-instances.js';
 import { deleteMetricsBefore, insertMetrics, type MetricsSample } from '../sql/metrics.js';
 
@@ -42,7 +44,9 @@ interface RawSample {
 /**
  * Samples the node's running instances into strata_cloud.instance_metrics until stopped. An
  * instance that does not answer is left out of that round (its rows stop; the API shows how old
- * its last sample is); a failed round is logged and the next one tries again.
+ * its last sample is); a failed round is logged and the next one tries again. Each instance is
+ * held while it is sampled (power control does not suspend it mid-query); one that is suspended
+ * is not asked and not woken: its row says `power_state` frozen or stopped.
  *
  * @example
  * const sampler = new MetricsSampler(host, { intervalMs: 15_000, retentionMs: 86_400_000, logger: console });
@@ -87,13 +91,20 @@ export class MetricsSampler {
     await this.#round;
   }
 
-  /** One round: samples every instance that should run here; returns how many answered. */
+  /** One round: samples every instance that should run here; returns how many rows it wrote (suspended instances' included). */
   async sampleOnce(): Promise<number> {
     const rows = (await listNodeInstances(this.#db, this.#host.nodeId)).filter((row) => row.desired === 'running');
     const samples: MetricsSample[] = [];
     const standbyLags = new Map<string, number>();
     for (const row of rows) {
+      const release = this.#host.power?.hold(row.instanceId, 'metrics sample');
       try {
+        const power = (await this.#host.power?.settled(row.instanceId)) ?? 'running';
+        if (power !== 'running') {
+          samples.push(suspendedSample(row.instanceId, power));
+          this.#previous.delete(row.instanceId);
+          continue;
+        }
         const cluster = await this.#host.files.open(row.instanceId, row.port, row.spec.settings);
         const [raw] = await cluster.query<RawSample & Record<string, unknown>>(SAMPLE_SQL);
         if (raw === undefined) continue;
@@ -102,6 +113,8 @@ export class MetricsSampler {
       } catch {
         // Stopped, starting, restoring or gone: no sample this round.
         this.#previous.delete(row.instanceId);
+      } finally {
+        release?.();
       }
     }
     // A replica's lag is what its primary (on this node) measures: how far its replay trails the primary's commits.
@@ -119,6 +132,7 @@ export class MetricsSampler {
     const transactionsPerSecond = before === undefined || nowMs <= before.atMs || transactions < before.transactions ? null : (transactions - before.transactions) / ((nowMs - before.atMs) / 1000);
     return {
       instanceId,
+      powerState: 'running',
       connections: Number(raw.connections),
       transactionsPerSecond,
       cacheHitRatio: raw.cache_hit_ratio === null ? null : Number(raw.cache_hit_ratio),
@@ -129,4 +143,20 @@ export class MetricsSampler {
       lastArchivedAgeSeconds: raw.last_archived_age_seconds === null ? null : Number(raw.last_archived_age_seconds),
     };
   }
+}
+
+/** The sample of a suspended instance: its power state, nothing asked of it. */
+function suspendedSample(instanceId: string, powerState: PowerState): MetricsSample {
+  return {
+    instanceId,
+    powerState,
+    connections: null,
+    transactionsPerSecond: null,
+    cacheHitRatio: null,
+    databaseBytes: null,
+    replicationLagSeconds: null,
+    longestTransactionSeconds: null,
+    archiveFailing: null,
+    lastArchivedAgeSeconds: null,
+  };
 }

@@ -13,7 +13,7 @@ import {
   type ReplicationOutput,
   type RunningOutput,
 } from '../contract.js';
-import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, type JobHost } from '../jobs/jobs.js';
+import { CLUSTER_STEP_RETRY, allocateInstance, openCluster, openRunning, requireInstance, withAwake, type JobHost } from '../jobs/jobs.js';
 import { AgentError } from '../errors.js';
 import { getReplicationGeneration, setDesired, setReplicationGeneration } from '../sql/node-instances.js';
 
@@ -37,7 +37,8 @@ async function replicate(ctx: WorkflowContext, host: JobHost, input: ReplicateIn
   const primaryRow = await ctx.step('find primary', () => requireInstance(host, input.primaryInstanceId));
   // The row first, as a provision does: a directory without a row is an orphan reconcile removes.
   const placed = await ctx.step('allocate', () => allocateInstance(host, input, false));
-  await ctx.step('clone', async () => {
+  // A suspended primary is woken for its clone; with a replica it is not suspended again.
+  await ctx.step('clone', () => withAwake(host, [input.primaryInstanceId], AGENT_JOBS.replicate, async () => {
     const primary = await openRunning(host, primaryRow, 'replicate from it');
     const cluster = await ManagedCluster.create(await host.files.template(), host.files.spec(input.instanceId, placed.port, input.settings), {
       prepared: async (partial) => {
@@ -46,12 +47,12 @@ async function replicate(ctx: WorkflowContext, host: JobHost, input: ReplicateIn
       },
     });
     await cluster.setLimits(input.limits);
-  });
-  await ctx.step('start', async () => {
+  }));
+  await ctx.step('start', () => withAwake(host, [input.primaryInstanceId, input.instanceId], AGENT_JOBS.replicate, async () => {
     const cluster = await openCluster(host, placed);
     await cluster.start();
     await waitForStreaming(cluster);
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
   return { host: '127.0.0.1', port: placed.port };
 }
 
@@ -61,7 +62,7 @@ async function promote(ctx: WorkflowContext, host: JobHost, input: PromoteInput)
     await setDesired(host.db, host.nodeId, input.instanceId, 'running');
     return instance;
   });
-  await ctx.step('promote', async () => {
+  await ctx.step('promote', () => withAwake(host, [input.instanceId, ...(input.siblings ?? [])], AGENT_JOBS.promote, async () => {
     const cluster = await openCluster(host, row);
     await cluster.start();
     // A commit acknowledged by any one standby (ANY 1) may be on a sibling only: take it from there first.
@@ -72,7 +73,7 @@ async function promote(ctx: WorkflowContext, host: JobHost, input: PromoteInput)
     }
     await catchUpWithSiblings(cluster, input.instanceId, siblings);
     await promoteStandby(cluster);
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
   return { promoted: true };
 }
 
@@ -81,7 +82,7 @@ const FOLLOW_WAIT_MS = 30_000;
 
 async function follow(ctx: WorkflowContext, host: JobHost, input: FollowInput): Promise<RunningOutput> {
   const rows = await ctx.step('find instances', async () => ({ standby: await requireInstance(host, input.instanceId), primary: await requireInstance(host, input.primaryInstanceId) }));
-  return ctx.step('follow', async () => {
+  return ctx.step('follow', () => withAwake(host, [input.instanceId, input.primaryInstanceId], AGENT_JOBS.follow, async () => {
     const standby = await openCluster(host, rows.standby);
     const primary = await openRunning(host, rows.primary, 'replicate from it');
     await standby.start();
@@ -96,7 +97,7 @@ async function follow(ctx: WorkflowContext, host: JobHost, input: FollowInput): 
       await waitForStreaming(standby, { timeline });
     }
     return { running: true };
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
 }
 
 /**
@@ -110,12 +111,13 @@ async function fence(ctx: WorkflowContext, host: JobHost, input: InstanceRef): P
     await setDesired(host.db, host.nodeId, input.instanceId, 'stopped');
     return instance;
   });
-  return ctx.step('stop', async () => {
+  // Woken first if suspended, so its suspension ends with it (a fenced instance is stopped for good).
+  return ctx.step('stop', () => withAwake(host, [input.instanceId], AGENT_JOBS.fence, async () => {
     const cluster = await openCluster(host, row);
     // A fast stop sends the standbys all of its WAL before it exits (nothing committed is lost in a planned promote); one that hangs is aborted.
     await cluster.stop('fast').catch(() => cluster.stop('immediate'));
     return { running: await cluster.isRunning() };
-  }, { retry: CLUSTER_STEP_RETRY });
+  }), { retry: CLUSTER_STEP_RETRY });
 }
 
 /** The applies of each primary of this process's agents, one at a time: the tail of each's chain. */
@@ -145,7 +147,7 @@ async function replication(ctx: WorkflowContext, host: JobHost, input: Replicati
     throw new AgentError('STRATA_AGENT_INVALID_INPUT', `agent.replication needs a generation, a whole number ≥ 1; got ${JSON.stringify(input.generation)}`);
   }
   const row = await ctx.step('find primary', () => requireInstance(host, input.instanceId));
-  return ctx.step('apply', () => oneAtATime(`${host.nodeId}/${input.instanceId}`, async () => {
+  return ctx.step('apply', () => withAwake(host, [input.instanceId], AGENT_JOBS.replication, () => oneAtATime(`${host.nodeId}/${input.instanceId}`, async () => {
     const primary = await openRunning(host, row, 'replicate from it');
     if ((await getReplicationGeneration(host.db, host.nodeId, input.instanceId)) > input.generation) {
       return { standbys: await standbyStatuses(primary), droppedSlots: [], superseded: true };
@@ -157,6 +159,6 @@ async function replication(ctx: WorkflowContext, host: JobHost, input: Replicati
     for (const name of droppedSlots) await dropSlot(primary, name);
     await setReplicationGeneration(host.db, host.nodeId, input.instanceId, input.generation);
     return { standbys: await standbyStatuses(primary), droppedSlots, superseded: false };
-  }), { retry: CLUSTER_STEP_RETRY });
+  })), { retry: CLUSTER_STEP_RETRY });
 }
 
