@@ -90,6 +90,15 @@ export const InstanceSchema = z
     replicaOf: z.string().nullable(),
     synchronous: z.boolean().openapi({ description: "A primary whose commits wait for one of its replicas" }),
     forkedFrom: z.string().nullable().openapi({ description: 'The instance this one was forked from (a fork can be reset to its present)' }),
+    power: z
+      .object({
+        state: z.enum(['running', 'frozen', 'stopped']).openapi({ description: "running; frozen (suspended while idle: processes stopped, memory kept); stopped (suspended while idle: shut down). A suspended instance is woken by its next client's connection" }),
+        since: z.string().openapi({ description: 'When it entered this state' }),
+        wakes: z.number().int().openapi({ description: 'Wakes from a suspension so far' }),
+        lastWakeMs: z.number().nullable().openapi({ description: 'How long the last wake took until the server accepted connections (ms); null before the first' }),
+      })
+      .nullable()
+      .openapi({ description: 'Scale to zero: its power state on its node; null when it was never suspended' }),
   })
   .openapi('Instance');
 

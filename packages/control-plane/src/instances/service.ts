@@ -89,6 +89,12 @@ export interface InstanceJson {
   readonly synchronous: boolean;
   /** The instance this one was forked from (POST /v1/instances/{fork}/reset brings its present back). */
   readonly forkedFrom: string | null;
+  /**
+   * Scale to zero: `running`, `frozen` or `stopped` (suspended while idle, woken by its next
+   * client) since `since`, with its wakes so far and how long the last took; null when its node
+   * never suspended it (or the node's agent records no power states).
+   */
+  readonly power: { readonly state: 'running' | 'frozen' | 'stopped'; readonly since: string; readonly wakes: number; readonly lastWakeMs: number | null } | null;
 }
 
 /**
@@ -117,6 +123,7 @@ export function toInstanceJson(row: InstanceRow): InstanceJson {
     replicaOf: row.replicaOf,
     synchronous: row.synchronous,
     forkedFrom: row.forkedFrom,
+    power: row.power === null ? null : { state: row.power.state, since: row.power.since.toISOString(), wakes: row.power.wakes, lastWakeMs: row.power.lastWakeMs },
   };
 }
 

@@ -45,16 +45,57 @@ export interface InstanceRow {
   readonly synchronous: boolean;
   /** The instance this one is a fork of (src/backups/); null otherwise. */
   readonly forkedFrom: string | null;
+  /** Its power state on its node (scale to zero), from the agent's strata_cloud.instance_power; null: never suspended, or unknown. */
+  readonly power: InstancePower | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
 
-const COLUMNS = `instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id, host, port,
+/**
+ * An instance's power state as its node's agent records it (@strata/agent's src/power/):
+ * `running`, `frozen` (processes stopped, memory kept) or `stopped` (shut down while idle; woken by
+ * its next client); since when; how many wakes so far and how long the last one took.
+ */
+export interface InstancePower {
+  readonly state: 'running' | 'frozen' | 'stopped';
+  readonly since: Date;
+  readonly wakes: number;
+  readonly lastWakeMs: number | null;
+}
+
+const BASE_COLUMNS = `instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id, host, port,
   parameters, parameter_overrides, databases, default_user, operation_id, operation_kind, error, replica_of, synchronous, forked_from, created_at, updated_at`;
+
+/** The row's power record on its node, as JSON (a scalar subquery: fine in RETURNING and beside FOR UPDATE). */
+const POWER_COLUMN = `(select json_build_object('state', p.state, 'since', p.changed_at, 'wakes', p.wakes, 'last_wake_ms', p.last_wake_ms)
+    from strata_cloud.instance_power p where p.node_id = instances.node_id and p.instance_id = instances.instance_id) as power`;
+
+/** Queryables (the database, or one transaction) known to have the agents' power table: it never goes away once made. */
+const havePowerTable = new WeakSet<Queryable>();
+
+/**
+ * The columns of an instance row. strata_cloud.instance_power is made by the node agents'
+ * migrations: a control plane that never saw an agent of this version lacks it, and a statement
+ * naming it would fail, so its presence is checked (once per database object or transaction).
+ */
+async function columns(db: Queryable): Promise<string> {
+  if (!havePowerTable.has(db)) {
+    const { rows } = await db.query<{ present: boolean }>(`select to_regclass('strata_cloud.instance_power') is not null as present`);
+    if (rows[0]?.present !== true) return `${BASE_COLUMNS}, null::json as power`;
+    havePowerTable.add(db);
+  }
+  return `${BASE_COLUMNS}, ${POWER_COLUMN}`;
+}
 
 /** A jsonb column as PGlite and node-postgres return it (parsed), or as text. */
 function jsonObject(value: unknown): Record<string, string> {
   return (typeof value === 'string' ? JSON.parse(value) : (value ?? {})) as Record<string, string>;
+}
+
+function toPower(value: unknown): InstancePower | null {
+  if (value === null || value === undefined) return null;
+  const power = (typeof value === 'string' ? JSON.parse(value) : value) as { state: InstancePower['state']; since: string; wakes: number | string; last_wake_ms: number | null };
+  return { state: power.state, since: new Date(power.since), wakes: Number(power.wakes), lastWakeMs: power.last_wake_ms === null ? null : Number(power.last_wake_ms) };
 }
 
 function toRow(row: Record<string, unknown>): InstanceRow {
@@ -80,6 +121,7 @@ function toRow(row: Record<string, unknown>): InstanceRow {
     replicaOf: (row.replica_of as string | null) ?? null,
     synchronous: row.synchronous === true,
     forkedFrom: (row.forked_from as string | null) ?? null,
+    power: toPower(row.power),
     createdAt: new Date(row.created_at as string | Date),
     updatedAt: new Date(row.updated_at as string | Date),
   };
@@ -118,10 +160,11 @@ export interface NewInstance {
 
 /** Inserts a new instance in BUILD with the operation that makes it. */
 export async function insertInstance(db: Queryable, instance: NewInstance): Promise<InstanceRow> {
+  const selected = await columns(db);
   const { rows } = await db.query(
     `insert into strata_cloud.instances (instance_id, tenant_id, name, status, flavor, memory_mb, max_connections, storage_mb, node_id,
        parameters, databases, default_user, operation_id, operation_kind, replica_of, synchronous, forked_from)
-     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning ${COLUMNS}`,
+     values ($1, $2, $3, 'BUILD', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) returning ${selected}`,
     [
       instance.instanceId,
       instance.tenantId,
@@ -149,8 +192,9 @@ export async function insertInstance(db: Queryable, instance: NewInstance): Prom
  * transaction ends (so two operations cannot both find it idle).
  */
 export async function findInstance(db: Queryable, tenantId: string, ref: string, forUpdate = false): Promise<InstanceRow | undefined> {
+  const selected = await columns(db);
   const { rows } = await db.query(
-    `select ${COLUMNS} from strata_cloud.instances
+    `select ${selected} from strata_cloud.instances
       where tenant_id = $1 and status <> 'DELETED' and (instance_id = $2 or name = $2)
       order by (instance_id = $2) desc limit 1 ${forUpdate ? 'for update' : ''}`,
     [tenantId, ref],
@@ -160,25 +204,29 @@ export async function findInstance(db: Queryable, tenantId: string, ref: string,
 
 /** An instance by ID, whatever its tenant and status (operations and tests). */
 export async function getInstance(db: Queryable, instanceId: string): Promise<InstanceRow | undefined> {
-  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where instance_id = $1`, [instanceId]);
+  const selected = await columns(db);
+  const { rows } = await db.query(`select ${selected} from strata_cloud.instances where instance_id = $1`, [instanceId]);
   return rows[0] === undefined ? undefined : toRow(rows[0]);
 }
 
 /** A tenant's instances that are not deleted, oldest first. */
 export async function listInstances(db: Queryable, tenantId: string): Promise<InstanceRow[]> {
-  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where tenant_id = $1 and status <> 'DELETED' order by created_at, instance_id`, [tenantId]);
+  const selected = await columns(db);
+  const { rows } = await db.query(`select ${selected} from strata_cloud.instances where tenant_id = $1 and status <> 'DELETED' order by created_at, instance_id`, [tenantId]);
   return rows.map(toRow);
 }
 
 /** Every instance that is not deleted, of every tenant, oldest first (the platform admin's view). */
 export async function listAllInstances(db: Queryable): Promise<InstanceRow[]> {
-  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where status <> 'DELETED' order by created_at, instance_id`);
+  const selected = await columns(db);
+  const { rows } = await db.query(`select ${selected} from strata_cloud.instances where status <> 'DELETED' order by created_at, instance_id`);
   return rows.map(toRow);
 }
 
 /** The replicas of `primaryId` that are not deleted, oldest first. */
 export async function listReplicas(db: Queryable, primaryId: string): Promise<InstanceRow[]> {
-  const { rows } = await db.query(`select ${COLUMNS} from strata_cloud.instances where replica_of = $1 and status <> 'DELETED' order by created_at, instance_id`, [primaryId]);
+  const selected = await columns(db);
+  const { rows } = await db.query(`select ${selected} from strata_cloud.instances where replica_of = $1 and status <> 'DELETED' order by created_at, instance_id`, [primaryId]);
   return rows.map(toRow);
 }
 
@@ -193,9 +241,10 @@ export async function nameTaken(db: Queryable, tenantId: string, name: string, e
 
 /** Starts an operation on an idle instance (the caller locked its row); `status` is set at once when given (RESIZE). */
 export async function beginOperation(db: Queryable, instanceId: string, operationId: string, kind: OperationKind, status?: InstanceStatus): Promise<InstanceRow> {
+  const selected = await columns(db);
   const { rows } = await db.query(
     `update strata_cloud.instances set operation_id = $2, operation_kind = $3, status = coalesce($4::text, status), updated_at = now()
-      where instance_id = $1 and operation_id is null returning ${COLUMNS}`,
+      where instance_id = $1 and operation_id is null returning ${selected}`,
     [instanceId, operationId, kind, status ?? null],
   );
   if (rows[0] === undefined) throw new Error(`instance ${instanceId} is not idle; lock its row and check operation_id before beginOperation`);
@@ -247,7 +296,8 @@ export async function finishOperation(db: Queryable, instanceId: string, operati
 
 /** Renames an instance (the caller checked the name is free; the unique index is the last word). */
 export async function renameInstance(db: Queryable, instanceId: string, name: string): Promise<InstanceRow> {
-  const { rows } = await db.query(`update strata_cloud.instances set name = $2, updated_at = now() where instance_id = $1 returning ${COLUMNS}`, [instanceId, name]);
+  const selected = await columns(db);
+  const { rows } = await db.query(`update strata_cloud.instances set name = $2, updated_at = now() where instance_id = $1 returning ${selected}`, [instanceId, name]);
   return toRow(returned(rows, `rename of instance ${instanceId}`));
 }
 
