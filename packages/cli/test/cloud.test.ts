@@ -153,6 +153,19 @@ describe('strata instances, databases, users, audit against a real control plane
     const show = await quick(['instances', 'show', 'orders-db']);
     assertExit(show, 0, 'instances show');
     assert.match(show.stdout, /connection string\s+postgres:\/\/[^\s@]+@127\.0\.0\.1:\d+\/\S+/);
+    assert.match(show.stdout, /power\s+- \(never suspended\)/);
+    // Scale to zero: suspended by its node's agent (held meanwhile by a backup or a metrics sample: asked again), list and show say so; the wake ends it.
+    const power = platform.agent.power;
+    for (const deadline = Date.now() + 60_000; !(await power.suspend(created.id, 'stopped')); ) {
+      assert.ok(Date.now() < deadline, `orders-db was never free to suspend (held for ${power.holders(created.id).join(', ')})`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await power.flush();
+    assert.match((await quick(['instances', 'list'])).stdout, /orders-db\s+ACTIVE\s+tiny\s+stopped/);
+    assert.match((await quick(['instances', 'show', 'orders-db'])).stdout, /power\s+stopped since \S+ \(its next client wakes it\)/);
+    await power.wake(created.id);
+    await power.flush();
+    assert.match((await quick(['instances', 'show', 'orders-db'])).stdout, /power\s+running since \S+; 1 wake, the last \d/);
     const shown = parsed<InstanceJson>(await quick(['instances', 'show', created.id, '--json']), 'instances show by ID');
     assert.equal(shown.name, 'orders-db');
     assert.ok(shown.connectionString.startsWith('postgres://'), shown.connectionString);

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { parseWholeNumber } from '../../options.js';
 import { UsageError } from '../../errors.js';
-import { formatTime, visible } from '../../format.js';
+import { formatDuration, formatTime, visible } from '../../format.js';
 import type { Host } from '../../host.js';
 import type { Session } from '../../session.js';
 import { renderFields, renderTable } from '../../table.js';
@@ -13,7 +13,7 @@ import { segment } from './api-client.js';
 import { cloudAction, withApiOptions, type CloudContext } from './context.js';
 import { collect, parseParameters } from './flags.js';
 import { readPassword, type PasswordOptions } from './password.js';
-import { itemOf, listOf, type Flavor, type Instance, type Operation } from './types.js';
+import { itemOf, listOf, type Flavor, type Instance, type InstancePower, type Operation } from './types.js';
 import { parseWaitTimeout, waitForInstance } from './wait.js';
 
 /** The `--wait` flags of every long operation. */
@@ -78,15 +78,15 @@ export function registerInstanceCommands(program: Command, host: Host): void {
   instances
     .command('list', { isDefault: true })
     .alias('ls')
-    .description('every instance of your tenant with its status, flavor and address')
+    .description('every instance of your tenant with its status, flavor, power state (frozen or stopped while idle) and address')
     .action(
       cloudAction(host, async (session, cloud) => {
         const list = listOf<Instance>(await cloud.api().get('/v1/instances'), 'instances');
         if (session.json) return session.printJson(list);
         session.print(
           renderTable(
-            [{ header: 'ID' }, { header: 'NAME' }, { header: 'STATUS' }, { header: 'FLAVOR' }, { header: 'ADDRESS' }, { header: 'OPERATION' }, { header: 'CREATED' }],
-            list.map((i) => [i.id, i.name, i.status, i.flavor, address(i), i.currentOperation?.kind ?? '-', formatTime(date(i.createdAt))]),
+            [{ header: 'ID' }, { header: 'NAME' }, { header: 'STATUS' }, { header: 'FLAVOR' }, { header: 'POWER' }, { header: 'ADDRESS' }, { header: 'OPERATION' }, { header: 'CREATED' }],
+            list.map((i) => [i.id, i.name, i.status, i.flavor, i.power?.state ?? '-', address(i), i.currentOperation?.kind ?? '-', formatTime(date(i.createdAt))]),
           ),
         );
       }),
@@ -95,7 +95,7 @@ export function registerInstanceCommands(program: Command, host: Host): void {
   instances
     .command('show')
     .alias('get')
-    .description('one instance: status, flavor, connection string, databases, current operation')
+    .description('one instance: status, flavor, connection string, databases, power state, current operation')
     .argument('<instance>', 'instance ID or name')
     .action(
       cloudAction(host, async (session, cloud, instance: string) => {
@@ -239,12 +239,21 @@ export function printInstance(session: Session, instance: Instance): void {
     ['databases', (instance.databases ?? []).join(', ') || '-'],
     ['node', instance.nodeId ?? '-'],
     ['role', instance.role === 'replica' ? `replica of ${instance.replicaOf ?? '?'}` : `primary${instance.synchronous ? ' (synchronous: commits wait for a replica)' : ''}`],
+    ['power', describePower(instance.power)],
     ...(instance.error ? ([['error', instance.error]] as [string, string][]) : []),
     ['operation', instance.currentOperation ? `${instance.currentOperation.kind} (workflow ${instance.currentOperation.workflowId})` : '-'],
     ['created', formatTime(date(instance.createdAt))],
     ['updated', formatTime(date(instance.updatedAt))],
   ];
   session.print(renderFields(fields));
+}
+
+/** `frozen since 2026-…Z (its next client wakes it); 3 wakes, the last 2ms`, or `- (never suspended)`. */
+function describePower(power: InstancePower | null | undefined): string {
+  if (!power) return '- (never suspended)';
+  const suspended = power.state === 'frozen' || power.state === 'stopped' ? ' (its next client wakes it)' : '';
+  const wakes = power.wakes === 0 ? '' : `; ${power.wakes} wake${power.wakes === 1 ? '' : 's'}, the last ${formatDuration(power.lastWakeMs)}`;
+  return `${power.state} since ${formatTime(date(power.since))}${suspended}${wakes}`;
 }
 
 function address(instance: Instance): string {

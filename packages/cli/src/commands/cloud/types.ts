@@ -26,6 +26,16 @@ export interface Instance {
   readonly role?: 'primary' | 'replica';
   readonly replicaOf?: string | null;
   readonly synchronous?: boolean;
+  /** Scale to zero: `frozen` or `stopped` while suspended (its next client wakes it), `running` since its last wake; null: never suspended. */
+  readonly power?: InstancePower | null;
+}
+
+/** An instance's power state on its node, its wakes so far and how long the last one took. */
+export interface InstancePower {
+  readonly state: 'running' | 'frozen' | 'stopped' | string;
+  readonly since: string;
+  readonly wakes: number;
+  readonly lastWakeMs: number | null;
 }
 
 /** One operation on an instance: the durable workflow that carries it out. */
