@@ -13,6 +13,9 @@ import { authenticationOk, authenticationSaslFinal, backendKeyData, errorRespons
 import { Gate } from '../pool/gate.js';
 import { spliceSession } from '../pool/session.js';
 import type { ClientSession } from '../pool/session-types.js';
+import { loadParser } from '../pool/session-state.js';
+import { TransactionClient } from '../pool/transaction/client.js';
+import { ServerPool } from '../pool/transaction/server-pool.js';
 import { loadOrCreateCertificate, secureContextOf } from '../tls/certificate.js';
 import { CancelRegistry, type CancelTarget } from './cancel.js';
 import { handshake, type AuthenticatedClient } from './handshake.js';
@@ -33,6 +36,21 @@ export const DEFAULT_LIMITS = {
 const USAGE_TICK_MS = 1_000;
 /** Instance statuses that take connections (the server runs, or is being changed in place). */
 const CONNECTABLE = new Set(['ACTIVE', 'RESTART_REQUIRED', 'RESIZE']);
+
+/** Startup parameters that do not open server connections of their own in transaction mode (they are cosmetic). */
+const COSMETIC_PARAMETERS = new Set(['application_name', 'fallback_application_name']);
+
+/** The parameters transaction-mode server connections are opened with (clients with other ones get other connections). */
+function serverParameters(parameters: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(parameters).sort()) if (!COSMETIC_PARAMETERS.has(name)) out[name] = parameters[name]!;
+  return out;
+}
+
+/** What a client is told once it is in: SASL final, AuthenticationOk, the server's parameters, the proxy's cancel key, ReadyForQuery. */
+function helloOf(serverFinal: string, parameters: ReadonlyArray<readonly [string, string]>, key: { processId: number; secretKey: number }): Buffer[] {
+  return [authenticationSaslFinal(serverFinal), authenticationOk(), ...parameters.map(([name, value]) => parameterStatus(name, value)), backendKeyData(key.processId, key.secretKey), readyForQuery('I')];
+}
 
 /** A running proxy. */
 export interface RunningProxy {
@@ -82,7 +100,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (options.tls) tls = secureContextOf('cert' in options.tls ? options.tls : await loadOrCreateCertificate(options.tls.dir, options.tls.hostNames));
   if (options.requireTls && !tls) throw new ProxyError('STRATA_PROXY_INVALID_CONFIG', '58000', 'requireTls needs tls (a certificate, or a directory to generate one in)');
 
+  await loadParser();
   const mockSecret = randomBytes(32);
+  const pools = new Map<string, ServerPool>();
+  /** ParameterStatus values of a pool key's server connections, told to its transaction-mode clients at login. */
+  const poolParameters = new Map<string, ReadonlyArray<readonly [string, string]>>();
   const cancels = new CancelRegistry();
   const sockets = new Set<Socket>();
   const unauthenticatedBySource = new Map<string, number>();
@@ -93,9 +115,19 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const serverGates = new Map<string, Gate>();
   const tenantClients = new Map<string, number>();
   const idle = options.power
-    ? new IdleTracker(options.power, options.idle?.freezeAfterMs ?? DEFAULT_FREEZE_AFTER_MS, options.idle?.stopAfterMs ?? DEFAULT_STOP_AFTER_MS, async () => {}, (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error))
+    ? new IdleTracker(options.power, options.idle?.freezeAfterMs ?? DEFAULT_FREEZE_AFTER_MS, options.idle?.stopAfterMs ?? DEFAULT_STOP_AFTER_MS, async (instanceId) => pools.get(instanceId)?.closeIdle(), (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error))
     : undefined;
   const instanceClients = new Map<string, number>();
+
+  const poolOf = (entry: InstanceEntry): ServerPool => {
+    let pool = pools.get(entry.instanceId);
+    if (!pool) {
+      const instanceId = entry.instanceId;
+      pool = new ServerPool(instanceId, () => gateOf(entry).limit, limits.poolWaitTimeoutMs);
+      pools.set(instanceId, pool);
+    }
+    return pool;
+  };
 
   const gateOf = (entry: InstanceEntry): Gate => {
     const limit = entry.maxServerConnections ?? limits.maxServerConnectionsPerInstance;
@@ -150,16 +182,34 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         if (tier !== 'running') wakes += 1;
         await options.power.wake(target);
       }
-      await gate.enter(limits.poolWaitTimeoutMs, `a server connection of instance ${entry.instanceId}`);
-      entered = true;
-      server = await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters });
-      const cancelTarget: CancelTarget = { host: entry.host, port: entry.port, processId: server.processId, secretKey: server.secretKey };
-      key = cancels.register(() => cancelTarget);
-      const hello = [authenticationSaslFinal(client.serverFinal), authenticationOk(), ...server.parameters.map(([name, value]) => parameterStatus(name, value)), backendKeyData(key.processId, key.secretKey), readyForQuery('I')];
-      client.socket.write(Buffer.concat(hello));
-      const session = spliceSession(client.socket, server, client.reader.detach(), {
-        refusal: () => options.guard?.check(entry.tenantId),
-      });
+      let session: ClientSession;
+      if (entry.poolMode === 'transaction') {
+        const pool = poolOf(entry);
+        const parameters = serverParameters(client.parameters);
+        const poolKey = JSON.stringify([route.user, route.database, parameters]);
+        const open = () => connectBackend({ host: entry.host!, port: entry.port!, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters });
+        let told = poolParameters.get(poolKey);
+        if (!told) {
+          // The first login of a key opens a server connection: it proves the role and database, and tells the parameters.
+          const first = await pool.acquire(poolKey, open);
+          told = first.conn.parameters;
+          poolParameters.set(poolKey, told);
+          pool.release(first);
+        }
+        let transactionClient: TransactionClient | undefined;
+        key = cancels.register(() => transactionClient?.cancelTarget());
+        client.socket.write(Buffer.concat(helloOf(client.serverFinal, told, key)));
+        transactionClient = new TransactionClient({ socket: client.socket, pool, key: poolKey, open, host: entry.host, port: entry.port, hooks: { refusal: () => options.guard?.check(entry.tenantId) }, pending: client.reader.detach() });
+        session = transactionClient;
+      } else {
+        await gate.enter(limits.poolWaitTimeoutMs, `a server connection of instance ${entry.instanceId}`);
+        entered = true;
+        server = await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters });
+        const cancelTarget: CancelTarget = { host: entry.host, port: entry.port, processId: server.processId, secretKey: server.secretKey };
+        key = cancels.register(() => cancelTarget);
+        client.socket.write(Buffer.concat(helloOf(client.serverFinal, server.parameters, key)));
+        session = spliceSession(client.socket, server, client.reader.detach(), { refusal: () => options.guard?.check(entry.tenantId) });
+      }
       const live: LiveSession = { tenantId: entry.tenantId, instanceId: entry.instanceId, session, lastTickAt: Date.now() };
       sessions.add(live);
       await session.closed;
@@ -233,7 +283,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const instances: Record<string, { clients: number; serverConnections: number; waiting: number }> = {};
       for (const [instanceId, count] of instanceClients) {
         const gate = serverGates.get(instanceId);
-        if (count > 0 || (gate?.held ?? 0) > 0) instances[instanceId] = { clients: count, serverConnections: gate?.held ?? 0, waiting: gate?.waiting ?? 0 };
+        const pool = pools.get(instanceId);
+        const serverConnections = (gate?.held ?? 0) + (pool?.open ?? 0);
+        if (count > 0 || serverConnections > 0) instances[instanceId] = { clients: count, serverConnections, waiting: (gate?.waiting ?? 0) + (pool?.waiting ?? 0) };
       }
       return { clients, unauthenticated, instances, wakes };
     },
@@ -245,6 +297,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         const shutdown = new ProxyError('STRATA_PROXY_INSTANCE_UNAVAILABLE', '57P01', 'the proxy is shutting down');
         for (const gate of serverGates.values()) gate.rejectAll(shutdown);
         for (const live of sessions) live.session.close();
+        for (const pool of pools.values()) pool.close(shutdown);
         for (const socket of sockets) socket.destroy();
         await closed;
       })();
