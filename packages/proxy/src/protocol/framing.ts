@@ -38,6 +38,24 @@ export class MessageReader {
     return this.#pendingBytes;
   }
 
+  /**
+   * Takes the bytes of the message still arriving (for the next reader of the stream to start
+   * with); the reader is empty after.
+   *
+   * @example
+   * ```ts
+   * const reader = new MessageReader(8192);
+   * reader.push(Buffer.from([0x51, 0, 0, 0, 9, 0x73])); // [] — a Query cut short
+   * reader.takeBuffered();                             // <51 00 00 00 09 73>
+   * ```
+   */
+  takeBuffered(): Buffer {
+    const out = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    return out;
+  }
+
   /** Adds a chunk and returns the messages it completed, in order. @throws {ProxyError} on a bad length. */
   push(chunk: Buffer): Frame[] {
     let data = chunk;
