@@ -60,9 +60,16 @@ export async function handshake(raw: Socket, ctx: HandshakeContext, current: { s
   const reader = new HandshakeReader(raw);
   let tls = false;
   let packet = parseStartupPacket(await reader.startupPacket());
-  for (let negotiations = 0; packet.kind === 'ssl' || packet.kind === 'gssenc'; negotiations += 1) {
-    if (negotiations >= 2) throw new ProxyError('STRATA_PROXY_PROTOCOL', '08P01', 'too many encryption requests');
-    if (packet.kind === 'ssl' && ctx.tls && !tls) {
+  // As PostgreSQL: each of SSLRequest and GSSENCRequest at most once, and neither inside TLS.
+  let sslAsked = false;
+  let gssencAsked = false;
+  while (packet.kind === 'ssl' || packet.kind === 'gssenc') {
+    if (tls || (packet.kind === 'ssl' ? sslAsked : gssencAsked)) {
+      throw new ProxyError('STRATA_PROXY_PROTOCOL', '08P01', `${packet.kind === 'ssl' ? 'SSLRequest' : 'GSSENCRequest'} sent ${tls ? 'inside an encrypted connection' : 'twice'}; send the StartupMessage next`);
+    }
+    if (packet.kind === 'ssl') sslAsked = true;
+    else gssencAsked = true;
+    if (packet.kind === 'ssl' && ctx.tls) {
       // Bytes sent after SSLRequest but before the TLS handshake would be trusted as if encrypted (CVE-2021-23214).
       if (reader.pendingBytes > 0) throw new ProxyError('STRATA_PROXY_PROTOCOL', '08P01', 'received unencrypted data after SSL request');
       raw.write('S');
@@ -73,6 +80,8 @@ export async function handshake(raw: Socket, ctx: HandshakeContext, current: { s
       await new Promise<void>((resolve, reject) => {
         secure.once('secure', resolve);
         secure.once('error', (error) => reject(new ProxyError('STRATA_PROXY_PROTOCOL', '08P01', `TLS handshake failed: ${error.message}`)));
+        // Closed mid-handshake (the client left, or the auth timeout ended the connection).
+        secure.once('close', () => reject(new ProxyError('STRATA_PROXY_PROTOCOL', '08006', 'the connection closed during the TLS handshake')));
       });
       reader.switchTo(secure);
       socket = secure;
