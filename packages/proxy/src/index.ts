@@ -7,3 +7,5 @@ export { SqlDirectory, DIRECTORY_TTL_MS, type Directory, type InstanceEntry } fr
 export { routeOf, type Route } from './routing/route.js';
 export { parseVerifier, type ScramVerifier } from './auth/scram.js';
 export { loadOrCreateCertificate, type TlsMaterial } from './tls/certificate.js';
+export * from './cache/index.js';
+export * from './metering/index.js';

@@ -86,5 +86,7 @@ export interface ProxyOptions {
   readonly meter?: UsageMeter;
   readonly guard?: StatementGuard;
   readonly limits?: ProxyLimits;
+  /** The query cache's bounds, or false to turn caching off. Default on, 64 MiB. */
+  readonly cache?: { readonly maxBytes?: number; readonly maxEntryBytes?: number } | false;
   readonly logger?: Pick<Console, 'info' | 'warn' | 'error'>;
 }

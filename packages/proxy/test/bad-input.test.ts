@@ -710,7 +710,7 @@ test('connections that never authenticate are closed with a FATAL after authTime
 
 test(
   'the auth timeout of a connection that switched to TLS sends its FATAL over TLS',
-  { timeout: TEST_TIMEOUT_MS, todo: "proxy.ts: the auth timer calls fatal(socket) with the accepted socket, not current.socket, so after TLS is up the FATAL is written in plain text beneath the TLS layer (the client sees a broken TLS record, not the error)" },
+  { timeout: TEST_TIMEOUT_MS },
   async () => {
     const timed = await platform.proxy({ tls: { dir: tlsDir, hostNames: ['db.strata.test'] }, limits: { authTimeoutMs: 500 } });
     proxies.push(timed);
@@ -738,7 +738,7 @@ test('a client that keeps its side open after a FATAL is closed by the proxy, no
 
 test(
   'a client that keeps its side open after being refused with 53300 is closed by the proxy, not kept half-open',
-  { timeout: TEST_TIMEOUT_MS, todo: 'proxy.ts: a connection refused at accept gets socket.end(FATAL) and no reader, so a client that never ends its side keeps the socket (one descriptor each, counted nowhere) forever' },
+  { timeout: TEST_TIMEOUT_MS },
   async () => {
     const limited = await platform.proxy({ limits: { maxUnauthenticatedPerSource: 1, authTimeoutMs: 3_600_000 } });
     proxies.push(limited);
@@ -747,7 +747,7 @@ test(
     const refused = await RawClient.open(limited, { localAddress: FLOOD_SOURCE, allowHalfOpen: true });
     try {
       await expectOnlyFatal(refused, '53300');
-      // Short guard: the todo must not hold the file for a minute; a closed socket resets at once.
+      // Bounded wait: a socket the proxy closed resets at once.
       assert.equal(await resetByProxy(refused, 10_000), true, 'the proxy closed its socket');
     } finally {
       refused.destroy();

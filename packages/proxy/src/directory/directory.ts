@@ -4,6 +4,7 @@
 
 import type { Queryable } from '@strata/store';
 import { parseVerifier, type ScramVerifier } from '../auth/scram.js';
+import { validateCacheRules, type CacheRule } from '../cache/index.js';
 
 /** One instance as the proxy sees it. */
 export interface InstanceEntry {
@@ -20,6 +21,8 @@ export interface InstanceEntry {
   readonly poolMode: 'session' | 'transaction';
   readonly maxClients: number | null;
   readonly maxServerConnections: number | null;
+  /** The instance's query cache rules (validated; [] when none or invalid). */
+  readonly cacheRules: readonly CacheRule[];
   /** Role name → verifier (roles the API made). */
   readonly verifiers: ReadonlyMap<string, ScramVerifier>;
 }
@@ -40,6 +43,8 @@ const MAX_CACHED_ENTRIES = 10_000;
 const LOOKUP_SQL = `
 select i.instance_id, i.tenant_id, coalesce(t.status, 'active') as tenant_status, coalesce(t.max_connections, 0) as tenant_max_connections, i.status, i.node_id, i.host, i.port,
        i.pool_mode, i.proxy_max_clients, i.proxy_max_server_connections,
+       -- Read through to_jsonb so a system database without the column (older schema) still answers.
+       coalesce(to_jsonb(i) -> 'cache_rules', '[]'::jsonb) as cache_rules,
        coalesce((select json_agg(json_build_array(u.name, u.verifier)) from strata_cloud.instance_users u where u.instance_id = i.instance_id), '[]') as users
   from strata_cloud.instances i
   left join strata_cloud.tenants t on t.tenant_id = i.tenant_id
@@ -103,10 +108,22 @@ export class SqlDirectory implements Directory {
         maxClients: row.proxy_max_clients === null || row.proxy_max_clients === undefined ? null : Number(row.proxy_max_clients),
         maxServerConnections: row.proxy_max_server_connections === null || row.proxy_max_server_connections === undefined ? null : Number(row.proxy_max_server_connections),
         verifiers,
+        cacheRules: rulesOf(row.cache_rules),
       };
     }
     if (this.#cache.size >= MAX_CACHED_ENTRIES) this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(instanceId, { entry, at: Date.now() });
     return entry;
+  }
+}
+
+/** Stored rules, validated as the proxy applies them; invalid ones are ignored (the API validates on write). */
+function rulesOf(value: unknown): readonly CacheRule[] {
+  const rules = typeof value === 'string' ? JSON.parse(value) : value;
+  if (!Array.isArray(rules) || rules.length === 0) return [];
+  try {
+    return validateCacheRules(rules as CacheRule[]);
+  } catch {
+    return [];
   }
 }

@@ -7,6 +7,8 @@ import type { Socket } from 'node:net';
 import type { ServerConnection } from '../backend/connect.js';
 import { MessageReader, MessageScanner, type Frame } from '../protocol/framing.js';
 import { errorResponse, readyForQuery } from '../protocol/messages.js';
+import { readBind, readParse, readQuery } from '../protocol/extended.js';
+import type { CachePath, Revalidation } from './cache-path.js';
 import { MAX_CLIENT_MESSAGE_BYTES, type ClientSession, type SessionHooks } from './session-types.js';
 
 const Q = 0x51; // Query
@@ -14,6 +16,11 @@ const E = 0x45; // Execute
 const S = 0x53; // Sync
 const X = 0x58; // Terminate
 const Z = 0x5a; // ReadyForQuery
+const P = 0x50; // Parse
+const B = 0x42; // Bind
+const ERROR = 0x45; // ErrorResponse (server)
+/** A ReadyForQuery message is always 6 bytes: type, length 5, status. */
+const READY_FOR_QUERY_BYTES = 6;
 /** Extended-query messages dropped, up to the next Sync, while statements are refused. */
 const EXTENDED = new Set([0x50, 0x42, 0x44, E, 0x43, 0x48]); // P B D E C H
 
@@ -27,7 +34,13 @@ const EXTENDED = new Set([0x50, 0x42, 0x44, E, 0x43, 0x48]); // P B D E C H
  * session.closed.then(() => gate.leave());
  * ```
  */
-export function spliceSession(client: Socket, server: ServerConnection, pending: { frames: Frame[]; rest: Buffer }, hooks: SessionHooks): ClientSession {
+export function spliceSession(
+  client: Socket,
+  server: ServerConnection,
+  pending: { frames: Frame[]; rest: Buffer },
+  hooks: SessionHooks,
+  cache?: { readonly path: CachePath; readonly revalidate: (job: Revalidation) => void },
+): ClientSession {
   const reader = new MessageReader(MAX_CLIENT_MESSAGE_BYTES);
   let status: 'I' | 'T' | 'E' = 'I';
   let refusing = false;
@@ -35,12 +48,28 @@ export function spliceSession(client: Socket, server: ServerConnection, pending:
   let bytesIn = 0;
   let bytesOut = 0;
   let finished = false;
+  /** Queries and Syncs sent whose ReadyForQuery has not come back yet. */
+  let awaitingReady = 0;
+  /** Where the current chunk's part of an answer being filled starts. */
+  let captureFrom = 0;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
 
-  const scanner = new MessageScanner(1, (type, head) => {
-    if (type === Z && head.length === 1) status = String.fromCharCode(head[0]!) as 'I' | 'T' | 'E';
+  const scanner = new MessageScanner(1, (type, head, at) => {
+    if (type === ERROR) cache?.path.failed();
+    if (type !== Z || head.length !== 1) return;
+    status = String.fromCharCode(head[0]!) as 'I' | 'T' | 'E';
+    awaitingReady = Math.max(0, awaitingReady - 1);
+    if (!cache) return;
+    if (cache.path.filling) {
+      // A ReadyForQuery split across chunks leaves its head in the captured part: do not keep that answer.
+      if (at - READY_FOR_QUERY_BYTES < captureFrom) cache.path.failed();
+      else cache.path.capture(currentChunk.subarray(captureFrom, at - READY_FOR_QUERY_BYTES));
+    }
+    captureFrom = at;
+    cache.path.ready(status);
   });
+  let currentChunk: Buffer = Buffer.alloc(0);
 
   const refuse = (message: { sqlstate: string; message: string }) => {
     client.write(Buffer.concat([errorResponse({ severity: 'ERROR', sqlstate: message.sqlstate, message: message.message }), readyForQuery(status)]));
@@ -58,6 +87,25 @@ export function spliceSession(client: Socket, server: ServerConnection, pending:
           continue;
         }
         operations += 1;
+        if (type === Q && cache && !refusing) {
+          // Only with nothing in flight: a cached answer must not overtake answers still to come.
+          const decision = cache.path.query(readQuery(frame.bytes.subarray(5)), awaitingReady === 0 ? status : 'T');
+          if (decision.kind === 'refuse') {
+            refuse(decision);
+            continue;
+          }
+          if (decision.kind === 'answer') {
+            client.write(decision.bytes);
+            if (decision.revalidate) cache.revalidate(decision.revalidate);
+            continue;
+          }
+        }
+      } else if (cache && type === P) {
+        const parse = readParse(frame.bytes.subarray(5));
+        if (parse) cache.path.parse(parse.name, parse.query);
+      } else if (cache && type === B) {
+        const bind = readBind(frame.bytes.subarray(5));
+        if (bind) cache.path.bind(bind.statement);
       }
       if (refusing) {
         if (type === S) {
@@ -66,10 +114,12 @@ export function spliceSession(client: Socket, server: ServerConnection, pending:
           refuse(blocked ?? { sqlstate: '53400', message: 'statement refused' });
         } else if (!EXTENDED.has(type)) {
           refusing = false;
+          if (type === Q) awaitingReady += 1;
           out.push(frame.bytes);
         }
         continue;
       }
+      if (type === Q || type === S) awaitingReady += 1;
       out.push(frame.bytes);
       if (type === X) break;
     }
@@ -81,6 +131,7 @@ export function spliceSession(client: Socket, server: ServerConnection, pending:
   const finish = () => {
     if (finished) return;
     finished = true;
+    cache?.path.close();
     client.removeListener('data', onClientData);
     server.socket.removeListener('data', onServerData);
     client.destroy();
@@ -107,12 +158,15 @@ export function spliceSession(client: Socket, server: ServerConnection, pending:
 
   const onServerData = (chunk: Buffer) => {
     bytesOut += chunk.length;
+    currentChunk = chunk;
+    captureFrom = 0;
     try {
       scanner.scan(chunk);
     } catch {
       finish();
       return;
     }
+    if (cache?.path.filling && captureFrom < chunk.length) cache.path.capture(chunk.subarray(captureFrom));
     if (!client.write(chunk)) {
       server.socket.pause();
       client.once('drain', () => server.socket.resume());

@@ -87,9 +87,10 @@ export class MessageReader {
 }
 
 /**
- * Follows message boundaries of a forwarded stream without buffering it. `onMessage(type, head)`
+ * Follows message boundaries of a forwarded stream without buffering it. `onMessage(type, head, at)`
  * is called once per message with up to `peekBytes` of its payload (enough to read
- * ReadyForQuery's status), when those bytes have arrived.
+ * ReadyForQuery's status), when those bytes have arrived; `at` is the offset in the current
+ * chunk just after them.
  *
  * @example
  * ```ts
@@ -110,7 +111,7 @@ export class MessageScanner {
 
   constructor(
     private readonly peekBytes: number,
-    private readonly onMessage: (type: number, head: Buffer) => void,
+    private readonly onMessage: (type: number, head: Buffer, at: number) => void,
     private readonly maxMessageBytes = 0x3fffffff,
   ) {
     this.#peek = Buffer.alloc(peekBytes);
@@ -136,7 +137,7 @@ export class MessageScanner {
         this.#remaining = length - 4;
         this.#peekWanted = Math.min(this.peekBytes, this.#remaining);
         this.#peeked = 0;
-        if (this.#peekWanted === 0) this.onMessage(this.#type, this.#peek.subarray(0, 0));
+        if (this.#peekWanted === 0) this.onMessage(this.#type, this.#peek.subarray(0, 0), offset);
         continue;
       }
       if (this.#peekWanted > this.#peeked) {
@@ -147,7 +148,7 @@ export class MessageScanner {
         offset += take;
         if (this.#peeked < this.#peekWanted) return;
         this.#peekWanted = 0;
-        this.onMessage(this.#type, this.#peek.subarray(0, this.#peeked));
+        this.onMessage(this.#type, this.#peek.subarray(0, this.#peeked), offset);
         continue;
       }
       const skip = Math.min(this.#remaining, chunk.length - offset);

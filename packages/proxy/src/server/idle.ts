@@ -35,8 +35,8 @@ export class IdleTracker {
     private readonly power: InstancePower,
     private readonly freezeAfterMs: number,
     private readonly stopAfterMs: number,
-    /** Closes the proxy's idle server connections of an instance before it is suspended. */
-    private readonly beforeSuspend: (instanceId: string) => Promise<void>,
+    /** Closes the proxy's idle server connections of an instance before it is stopped. */
+    private readonly beforeSuspend: (instanceId: string, tier: 'frozen' | 'stopped') => Promise<void>,
     private readonly onError: (instanceId: string, error: unknown) => void,
   ) {}
 
@@ -57,6 +57,11 @@ export class IdleTracker {
     if (state.clients > 0) return;
     state.idleSince = Date.now();
     this.#schedule(state);
+  }
+
+  /** The tier the proxy left an instance in ('running' when it never suspended it). */
+  tierOf(instanceId: string): 'running' | 'frozen' | 'stopped' {
+    return this.#states.get(instanceId)?.tier ?? 'running';
   }
 
   /** Clients of an instance now. */
@@ -92,7 +97,7 @@ export class IdleTracker {
     state.timer = undefined;
     if (state.clients > 0 || this.#closed) return;
     try {
-      await this.beforeSuspend(state.target.instanceId);
+      await this.beforeSuspend(state.target.instanceId, tier);
       if (state.clients > 0) return;
       const done = await this.power.suspend(state.target, tier);
       if (state.clients > 0) return; // a client came meanwhile: its connect woke the instance

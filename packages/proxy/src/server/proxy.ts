@@ -14,6 +14,9 @@ import { Gate } from '../pool/gate.js';
 import { spliceSession } from '../pool/session.js';
 import type { ClientSession } from '../pool/session-types.js';
 import { loadParser } from '../pool/session-state.js';
+import { CachePath, type CacheHub } from '../pool/cache-path.js';
+import { revalidateOnce, revalidateOnPool } from '../pool/revalidate.js';
+import { loadSqlParser, QueryCache, type QueryCacheStats } from '../cache/index.js';
 import { TransactionClient } from '../pool/transaction/client.js';
 import { ServerPool } from '../pool/transaction/server-pool.js';
 import { loadOrCreateCertificate, secureContextOf } from '../tls/certificate.js';
@@ -58,6 +61,10 @@ export interface RunningProxy {
   readonly port: number;
   /** Counts now: clients, unauthenticated connections, and per instance clients and server connections. */
   stats(): ProxyStats;
+  /** Drops cached answers of an instance that carry one of `tags`; returns how many. */
+  invalidateTags(instanceId: string, tags: readonly string[]): number;
+  /** The query cache's counters (undefined when the cache is off). */
+  cacheStats(): QueryCacheStats | undefined;
   /** Stops accepting, ends every session, closes what it opened. */
   close(): Promise<void>;
 }
@@ -101,6 +108,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (options.requireTls && !tls) throw new ProxyError('STRATA_PROXY_INVALID_CONFIG', '58000', 'requireTls needs tls (a certificate, or a directory to generate one in)');
 
   await loadParser();
+  await loadSqlParser();
+  const hub: CacheHub | undefined = options.cache === false ? undefined : { cache: new QueryCache(options.cache ?? {}), inUse: new Set() };
   const mockSecret = randomBytes(32);
   const pools = new Map<string, ServerPool>();
   /** ParameterStatus values of a pool key's server connections, told to its transaction-mode clients at login. */
@@ -115,7 +124,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const serverGates = new Map<string, Gate>();
   const tenantClients = new Map<string, number>();
   const idle = options.power
-    ? new IdleTracker(options.power, options.idle?.freezeAfterMs ?? DEFAULT_FREEZE_AFTER_MS, options.idle?.stopAfterMs ?? DEFAULT_STOP_AFTER_MS, async (instanceId) => pools.get(instanceId)?.closeIdle(), (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error))
+    ? new IdleTracker(options.power, options.idle?.freezeAfterMs ?? DEFAULT_FREEZE_AFTER_MS, options.idle?.stopAfterMs ?? DEFAULT_STOP_AFTER_MS, async (instanceId, tier) => {
+          // A frozen server keeps its connections (thawing is instant); a stopped one loses them.
+          if (tier === 'stopped') pools.get(instanceId)?.closeIdle();
+        }, (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error))
     : undefined;
   const instanceClients = new Map<string, number>();
 
@@ -123,7 +135,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     let pool = pools.get(entry.instanceId);
     if (!pool) {
       const instanceId = entry.instanceId;
-      pool = new ServerPool(instanceId, () => gateOf(entry).limit, limits.poolWaitTimeoutMs);
+      pool = new ServerPool(instanceId, () => serverGates.get(instanceId)?.limit ?? limits.maxServerConnectionsPerInstance, limits.poolWaitTimeoutMs);
       pools.set(instanceId, pool);
     }
     return pool;
@@ -139,12 +151,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   const takeUsage = (live: LiveSession, now: number) => {
     const usage = live.session.takeUsage();
-    const connectionMs = now - live.lastTickAt;
+    const connectionMs = Math.max(0, Math.round(now - live.lastTickAt));
     live.lastTickAt = now;
     options.meter?.add(live.tenantId, live.instanceId, { ...usage, connectionMs });
   };
   const usageTimer = setInterval(() => {
-    const now = Date.now();
+    const now = performance.now();
     for (const live of sessions) takeUsage(live, now);
   }, USAGE_TICK_MS);
   usageTimer.unref();
@@ -152,8 +164,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const fatal = (socket: Socket, error: unknown) => {
     const problem = error instanceof ProxyError ? error : new ProxyError('STRATA_PROXY_PROTOCOL', '08006', `connection failed: ${(error as Error)?.message ?? String(error)}`);
     if (!(error instanceof ProxyError)) logger.warn('strata proxy: connection failed', error);
-    if (!socket.destroyed && socket.writable) socket.end(errorResponse({ severity: 'FATAL', sqlstate: problem.sqlstate, message: problem.message, ...(problem instanceof BackendError && problem.detail ? { detail: problem.detail } : {}) }));
-    else socket.destroy();
+    if (!socket.destroyed && socket.writable) {
+      socket.end(errorResponse({ severity: 'FATAL', sqlstate: problem.sqlstate, message: problem.message, ...(problem instanceof BackendError && problem.detail ? { detail: problem.detail } : {}) }));
+      // A client that keeps its side open must not hold the socket: close it once the FATAL is out.
+      socket.once('finish', () => socket.destroy());
+    } else socket.destroy();
   };
 
   /** Runs an authenticated client to the end of its session. */
@@ -172,56 +187,85 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     instanceClients.set(entry.instanceId, (instanceClients.get(entry.instanceId) ?? 0) + 1);
     tenantClients.set(entry.tenantId, (tenantClients.get(entry.tenantId) ?? 0) + 1);
     clients += 1;
-    const tier = idle?.connected(target);
     let server: ServerConnection | undefined;
     const gate = gateOf(entry);
     let entered = false;
     let key: { processId: number; secretKey: number } | undefined;
+    /** Marks the instance busy (no suspension) and wakes it when the proxy had suspended it. */
+    const begin = async (): Promise<void> => {
+      const tier = idle?.connected(target);
+      if (!options.power) return;
+      if (tier !== 'running') wakes += 1;
+      await options.power.wake(target);
+    };
+    const end = () => idle?.disconnected(target);
+    let busy = false;
     try {
-      if (options.power) {
-        if (tier !== 'running') wakes += 1;
-        await options.power.wake(target);
-      }
       let session: ClientSession;
+      const parameters = serverParameters(client.parameters);
+      const path = hub && new CachePath({ hub, instanceId: entry.instanceId, role: route.user, database: route.database, variant: JSON.stringify(parameters), rules: () => entry.cacheRules });
       if (entry.poolMode === 'transaction') {
+        // Busy only while a transaction holds a server connection: idle clients let the instance sleep.
         const pool = poolOf(entry);
-        const parameters = serverParameters(client.parameters);
         const poolKey = JSON.stringify([route.user, route.database, parameters]);
-        const open = () => connectBackend({ host: entry.host!, port: entry.port!, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters });
+        const open = async () => {
+          // A new server connection: the instance may have been stopped by someone else (an agent restart keeps it so).
+          await options.power?.wake(target);
+          return connectBackend({ host: entry.host!, port: entry.port!, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters });
+        };
         let told = poolParameters.get(poolKey);
         if (!told) {
           // The first login of a key opens a server connection: it proves the role and database, and tells the parameters.
-          const first = await pool.acquire(poolKey, open);
-          told = first.conn.parameters;
-          poolParameters.set(poolKey, told);
-          pool.release(first);
+          await begin();
+          try {
+            const first = await pool.acquire(poolKey, open);
+            told = first.conn.parameters;
+            poolParameters.set(poolKey, told);
+            pool.release(first);
+          } finally {
+            end();
+          }
         }
         let transactionClient: TransactionClient | undefined;
         key = cancels.register(() => transactionClient?.cancelTarget());
         client.socket.write(Buffer.concat(helloOf(client.serverFinal, told, key)));
-        transactionClient = new TransactionClient({ socket: client.socket, pool, key: poolKey, open, host: entry.host, port: entry.port, hooks: { refusal: () => options.guard?.check(entry.tenantId) }, pending: client.reader.detach() });
+        transactionClient = new TransactionClient({
+          socket: client.socket, pool, key: poolKey, open, host: entry.host, port: entry.port,
+          hooks: { refusal: () => options.guard?.check(entry.tenantId) },
+          pending: client.reader.detach(),
+          activity: { begin, end },
+          ...(path ? { cache: { path, revalidate: (job) => {
+            // A refresh would wake a suspended instance: the stale answer stands until it expires.
+            if (idle && idle.tierOf(entry.instanceId) !== 'running') return path.finishRevalidation(job, undefined);
+            void revalidateOnPool(pool, poolKey, open, path, job);
+          } } } : {}),
+        });
         session = transactionClient;
       } else {
+        // Busy for the whole session: the session holds a server connection.
+        busy = true;
+        await begin();
         await gate.enter(limits.poolWaitTimeoutMs, `a server connection of instance ${entry.instanceId}`);
         entered = true;
         server = await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters });
         const cancelTarget: CancelTarget = { host: entry.host, port: entry.port, processId: server.processId, secretKey: server.secretKey };
         key = cancels.register(() => cancelTarget);
         client.socket.write(Buffer.concat(helloOf(client.serverFinal, server.parameters, key)));
-        session = spliceSession(client.socket, server, client.reader.detach(), { refusal: () => options.guard?.check(entry.tenantId) });
+        const backend = { host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters };
+        session = spliceSession(client.socket, server, client.reader.detach(), { refusal: () => options.guard?.check(entry.tenantId) }, path && { path, revalidate: (job) => void revalidateOnce(() => connectBackend(backend), path, job) });
       }
-      const live: LiveSession = { tenantId: entry.tenantId, instanceId: entry.instanceId, session, lastTickAt: Date.now() };
+      const live: LiveSession = { tenantId: entry.tenantId, instanceId: entry.instanceId, session, lastTickAt: performance.now() };
       sessions.add(live);
       await session.closed;
       sessions.delete(live);
-      takeUsage(live, Date.now());
+      takeUsage(live, performance.now());
     } finally {
       if (key) cancels.unregister(key.processId);
       if (entered) gate.leave();
       instanceClients.set(entry.instanceId, (instanceClients.get(entry.instanceId) ?? 1) - 1);
       tenantClients.set(entry.tenantId, (tenantClients.get(entry.tenantId) ?? 1) - 1);
       clients -= 1;
-      idle?.disconnected(target);
+      if (busy) end();
     }
   };
 
@@ -247,9 +291,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       if (left <= 0) unauthenticatedBySource.delete(source);
       else unauthenticatedBySource.set(source, left);
     };
-    const timer = setTimeout(() => fatal(socket, new ProxyError('STRATA_PROXY_PROTOCOL', '08006', `authentication did not finish within ${limits.authTimeoutMs} ms`)), limits.authTimeoutMs);
+    // The socket to answer on: the TLS one once TLS is up (a FATAL in plaintext would break the TLS stream).
+    const current = { socket };
+    const timer = setTimeout(() => fatal(current.socket, new ProxyError('STRATA_PROXY_PROTOCOL', '08006', `authentication did not finish within ${limits.authTimeoutMs} ms`)), limits.authTimeoutMs);
     void (async () => {
-      const current = { socket };
       try {
         const result = await handshake(socket, { directory, tls, requireTls: options.requireTls ?? false, mockSecret }, current);
         clearTimeout(timer);
@@ -279,6 +324,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   return {
     host: address.address,
     port: address.port,
+    invalidateTags: (instanceId, tags) => hub?.cache.invalidateTags(instanceId, tags) ?? 0,
+    cacheStats: () => hub?.cache.stats(),
     stats: () => {
       const instances: Record<string, { clients: number; serverConnections: number; waiting: number }> = {};
       for (const [instanceId, count] of instanceClients) {

@@ -15,6 +15,7 @@ import { sessionStateOf } from '../session-state.js';
 import { Answer, ends, isAsync, type Expectation } from './responses.js';
 import { MAX_PREPARED_PER_SERVER, type PooledServer, type ServerPool } from './server-pool.js';
 import type { ServerConnection } from '../../backend/connect.js';
+import type { CacheDecision, CachePath, Revalidation } from '../cache-path.js';
 
 const T = { Query: 0x51, Parse: 0x50, Bind: 0x42, Describe: 0x44, Execute: 0x45, Close: 0x43, Sync: 0x53, Flush: 0x48, Terminate: 0x58, Function: 0x46, CopyData: 0x64, CopyDone: 0x63, CopyFail: 0x66 } as const;
 /** The server-side name of a statement: a hash of its text and parameter types, shared by every client. */
@@ -43,7 +44,14 @@ export interface TransactionClientOptions {
   readonly hooks: SessionHooks;
   /** What the handshake read after the startup. */
   readonly pending: { frames: Frame[]; rest: Buffer };
+  /** Called before a server connection is taken (wakes a suspended instance), and after it is given back: together they mark the instance busy. */
+  readonly activity?: { readonly begin: () => Promise<void>; readonly end: () => void };
+  /** The query cache on this client's path, and how a stale entry is refreshed (on a pooled connection). */
+  readonly cache?: { readonly path: CachePath; readonly revalidate: (job: Revalidation) => void };
 }
+
+/** How a simple query is handled, decided once (before a server is taken: a cache hit needs none). */
+type QueryPlan = { readonly kind: 'refuse'; readonly sqlstate: string; readonly message: string } | { readonly kind: 'send'; readonly dropsPreparedStatements: boolean } | Extract<CacheDecision, { kind: 'answer' }>;
 
 /**
  * Runs one client in transaction mode until it leaves.
@@ -63,6 +71,8 @@ export class TransactionClient implements ClientSession {
   readonly #statements = new Map<string, ClientStatement>();
   #server: PooledServer | undefined;
   #acquiring = false;
+  /** activity.begin was called and its end is still owed. */
+  #active = false;
   #status: 'I' | 'T' | 'E' = 'I';
   /** Extended messages went to the server since the last Sync: its implicit transaction is open. */
   #unsynced = false;
@@ -70,6 +80,8 @@ export class TransactionClient implements ClientSession {
   #skipping = false;
   /** Answers of a Describe of a statement: ParameterDescription seen. */
   #finished = false;
+  /** The plan of the query first in line, made when it was looked at before a server was taken. */
+  #planned: { readonly frame: Frame; readonly plan: QueryPlan } | undefined;
   #operations = 0;
   #bytesIn = 0;
   #bytesOut = 0;
@@ -147,6 +159,7 @@ export class TransactionClient implements ClientSession {
   #needsServer(frame: Frame): boolean {
     const type = frame.type;
     if (type === T.Terminate || type === T.Flush || type === T.Sync || this.#skipping) return false;
+    if (type === T.Query) return this.#planOf(frame).kind === 'send';
     if (type === T.Close) {
       const target = readTarget(payloadOf(frame));
       return !(target?.kind === 'S' && target.name !== '');
@@ -162,11 +175,15 @@ export class TransactionClient implements ClientSession {
     if (this.#acquiring) return;
     this.#acquiring = true;
     this.options.socket.pause();
-    this.options.pool.acquire(this.options.key, this.options.open).then(
+    this.#active = true;
+    Promise.resolve(this.options.activity?.begin())
+      .then(() => this.options.pool.acquire(this.options.key, this.options.open))
+      .then(
       (server) => {
         this.#acquiring = false;
         if (this.#finished) {
           this.options.pool.release(server);
+          this.#endActivity();
           return;
         }
         this.#attach(server);
@@ -175,6 +192,7 @@ export class TransactionClient implements ClientSession {
       },
       (error: { sqlstate?: string; message: string }) => {
         this.#acquiring = false;
+        this.#endActivity();
         this.options.socket.end(errorResponse({ severity: 'FATAL', sqlstate: error.sqlstate ?? '08006', message: error.message }));
         this.#finish();
       },
@@ -223,18 +241,27 @@ export class TransactionClient implements ClientSession {
     if (this.#skipping && type !== T.Sync) return;
     const payload = payloadOf(frame);
     switch (type) {
-      case T.Query:
+      case T.Query: {
+        const plan = this.#planOf(frame);
+        this.#planned = undefined;
+        if (plan.kind === 'refuse') return this.#refuse(plan.sqlstate, plan.message, true);
+        this.#operations += 1;
+        if (plan.kind === 'answer') {
+          this.#queue.push({ kind: '', answer: () => plan.bytes });
+          if (plan.revalidate) this.options.cache!.revalidate(plan.revalidate);
+          return;
+        }
+        if (plan.dropsPreparedStatements) this.#server!.prepared.clear();
+        this.#send(frame.bytes);
+        this.#queue.push({ kind: 'Q' });
+        return;
+      }
       case T.Function: {
         const refusal = this.options.hooks.refusal();
         if (refusal) return this.#refuse(refusal.sqlstate, refusal.message, true);
-        if (type === T.Query) {
-          const verdict = sessionStateOf(readQuery(payload));
-          if (verdict.problem) return this.#refuse('0A000', verdict.problem, true);
-          if (verdict.dropsPreparedStatements) this.#server!.prepared.clear();
-        }
         this.#operations += 1;
         this.#send(frame.bytes);
-        this.#queue.push({ kind: type === T.Query ? 'Q' : 'F' });
+        this.#queue.push({ kind: 'F' });
         return;
       }
       case T.Parse:
@@ -242,6 +269,7 @@ export class TransactionClient implements ClientSession {
       case T.Bind: {
         const bind = readBind(payload);
         if (!bind) return this.#refuse('08P01', 'malformed Bind message', false);
+        this.options.cache?.path.bind(bind.statement);
         if (bind.statement === '') return this.#forward(frame, { kind: 'B' });
         const statement = this.#statements.get(bind.statement);
         if (!statement) return this.#refuse('26000', `prepared statement "${bind.statement}" does not exist`, false);
@@ -296,6 +324,24 @@ export class TransactionClient implements ClientSession {
     }
   }
 
+  /** The plan of a simple query: refused (cap, session state, bad cache hint), answered from the cache, or sent. */
+  #planOf(frame: Frame): QueryPlan {
+    if (this.#planned?.frame === frame) return this.#planned.plan;
+    let plan: QueryPlan;
+    const refusal = this.options.hooks.refusal();
+    const sql = readQuery(payloadOf(frame));
+    const verdict = refusal ? {} : sessionStateOf(sql);
+    if (refusal) plan = { kind: 'refuse', sqlstate: refusal.sqlstate, message: refusal.message };
+    else if (verdict.problem) plan = { kind: 'refuse', sqlstate: '0A000', message: verdict.problem };
+    else {
+      // A cached answer may not overtake answers still to come.
+      const decision = this.options.cache?.path.query(sql, this.#queue.length === 0 && !this.#unsynced ? this.#status : 'T') ?? { kind: 'forward' as const };
+      plan = decision.kind === 'forward' ? { kind: 'send', dropsPreparedStatements: verdict.dropsPreparedStatements === true } : decision;
+    }
+    this.#planned = { frame, plan };
+    return plan;
+  }
+
   #forward(bytes: Frame | Buffer, expectation: Expectation): void {
     this.#send(Buffer.isBuffer(bytes) ? bytes : bytes.bytes);
     this.#unsynced = true;
@@ -307,6 +353,7 @@ export class TransactionClient implements ClientSession {
     if (!parse) return this.#refuse('08P01', 'malformed Parse message', false);
     const verdict = sessionStateOf(parse.query);
     if (verdict.problem) return this.#refuse('0A000', verdict.problem, false);
+    this.options.cache?.path.parse(parse.name, parse.query);
     if (parse.name === '') return this.#forward(frame, { kind: 'P' });
     if (this.#statements.has(parse.name)) return this.#refuse('42P05', `prepared statement "${parse.name}" already exists`, false);
     if (this.#statements.size >= MAX_CLIENT_STATEMENTS) return this.#refuse('53400', `a client may keep at most ${MAX_CLIENT_STATEMENTS} prepared statements; close the ones it no longer uses`, false);
@@ -363,7 +410,13 @@ export class TransactionClient implements ClientSession {
         while (this.#queue.length > 0 && this.#queue[0]!.kind !== 'S') this.#queue.shift()!.undo?.();
         continue;
       }
-      if (type === Answer.ReadyForQuery) this.#status = String.fromCharCode(frame.bytes[5]!) as 'I' | 'T' | 'E';
+      if (type === Answer.ReadyForQuery) {
+        this.#status = String.fromCharCode(frame.bytes[5]!) as 'I' | 'T' | 'E';
+        this.options.cache?.path.ready(this.#status);
+      } else if (head.kind === 'Q' && this.options.cache?.path.filling) {
+        if (type === Answer.Error) this.options.cache.path.failed();
+        else this.options.cache.path.capture(frame.bytes);
+      }
       const done = ends(head, type);
       if (!(done && head.swallow)) client.write(frame.bytes);
       if (done) {
@@ -395,11 +448,19 @@ export class TransactionClient implements ClientSession {
     if (!server || this.#queue.length > 0 || this.#unsynced || this.#status !== 'I' || this.#toServer.length > 0) return;
     this.#server = undefined;
     this.options.pool.release(server);
+    this.#endActivity();
+  }
+
+  #endActivity(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    this.options.activity?.end();
   }
 
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.options.cache?.path.close();
     this.options.socket.removeListener('data', this.#onClientData);
     this.options.socket.destroy();
     const server = this.#server;
@@ -409,6 +470,7 @@ export class TransactionClient implements ClientSession {
       if (this.#queue.length === 0 && !this.#unsynced && this.#status === 'I') this.options.pool.release(server);
       else this.options.pool.discard(server);
     }
+    if (!this.#acquiring) this.#endActivity();
     this.#resolveClosed();
   }
 }
