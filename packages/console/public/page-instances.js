@@ -1,11 +1,12 @@
-// The database service's instances: the list with each one's status, and one instance's page —
-// connection string, flavor, databases, users, its metrics, backups (and the restore form),
+// The database service's instances: the list with each one's status (and a badge while it is
+// suspended: scale to zero), and one instance's page — its power state, connection string,
+// flavor, databases, users, its metrics, backups (and the restore form),
 // replicas and alerts (each a page-instance-*.js of its own), and its recent operations as the
 // durable workflows they are (each links to the workflow's own page, with its steps).
 import { CloudGate, InstanceStatus, cloudApi, instanceHref, itemOf, listOf } from './cloud-api.js';
 import { useCloudData } from './cloud-data.js';
 import { Empty, ErrorBanner, Link, StatusBadge, workflowHref } from './components.js';
-import { formatRelative, formatTime } from './format.js';
+import { formatDuration, formatRelative, formatTime } from './format.js';
 import { html } from './html.js';
 import { AlertsSection } from './page-instance-alerts.js';
 import { BackupsSection } from './page-instance-backups.js';
@@ -14,6 +15,23 @@ import { ReplicasSection } from './page-instance-replicas.js';
 
 /** Workflow statuses an operation ends in. */
 const FINISHED = ['SUCCESS', 'ERROR', 'CANCELLED'];
+
+/** A suspended instance's badge: frozen (memory kept) in the queue colour, stopped (memory freed) grey. */
+const POWER_CLASSES = { frozen: 'status-enqueued', stopped: 'status-cancelled' };
+
+/** While the instance is suspended (frozen or stopped when idle, woken by its next client): a badge saying so; nothing otherwise. */
+function PowerBadge({ power }) {
+  if (!power || !POWER_CLASSES[power.state]) return null;
+  return html`<span class=${`badge ${POWER_CLASSES[power.state]}`} data-power=${power.state} data-testid="instance-power"
+    title=${`Suspended while idle since ${formatTime(power.since)}: its next client's connection wakes it`}>${power.state === 'frozen' ? 'FROZEN · idle' : 'STOPPED · idle'}</span>`;
+}
+
+/** The power state in words: "Frozen since … — its next client wakes it · 3 wakes, the last 2 ms"; "—" when never suspended. */
+function describePower(power) {
+  if (!power) return '—';
+  const state = power.state === 'running' ? `Running since ${formatTime(power.since)}` : `${power.state === 'frozen' ? 'Frozen' : 'Stopped'} since ${formatTime(power.since)} — its next client wakes it`;
+  return power.wakes > 0 ? `${state} · ${power.wakes} wake${power.wakes === 1 ? '' : 's'}, the last ${formatDuration(power.lastWakeMs)}` : state;
+}
 
 export function InstancesPage() {
   return html`<section class="page" data-testid="instances-page">
@@ -36,7 +54,7 @@ function InstanceList() {
           ${data.map((i) => html`
             <tr key=${i.id} data-instance=${i.name} data-instance-id=${i.id}>
               <td><${Link} href=${instanceHref(i.id)}>${i.name}</${Link}> <span class="muted mono">${i.id}</span></td>
-              <td><${InstanceStatus} status=${i.status} testid="instance-status" /></td>
+              <td><${InstanceStatus} status=${i.status} testid="instance-status" /> <${PowerBadge} power=${i.power} /></td>
               <td>${i.flavor}</td>
               <td class="mono">${i.host && i.port ? `${i.host}:${i.port}` : '—'}</td>
               <td>${i.currentOperation
@@ -76,6 +94,7 @@ function InstanceDetail({ instance }) {
     <div class="page-head">
       <h1>${i.name}</h1>
       <${InstanceStatus} status=${i.status} testid="instance-status" />
+      <${PowerBadge} power=${i.power} />
       <span class="muted mono">${i.id}</span>
     </div>
     <${ErrorBanner} error=${error} />
@@ -84,6 +103,7 @@ function InstanceDetail({ instance }) {
       <div><dt>Flavor</dt><dd data-testid="instance-flavor">${i.flavor}</dd></div>
       <div><dt>Address</dt><dd class="mono">${i.host && i.port ? `${i.host}:${i.port}` : '—'}</dd></div>
       <div><dt>Node</dt><dd class="mono">${i.nodeId ?? '—'}</dd></div>
+      <div class="wide"><dt>Power</dt><dd data-testid="instance-power-state">${describePower(i.power)}</dd></div>
       <div><dt>Current operation</dt><dd>${i.currentOperation
         ? html`<${Link} href=${workflowHref(i.currentOperation.workflowId)}>${i.currentOperation.kind}</${Link}>`
         : '—'}</dd></div>

@@ -401,6 +401,36 @@ test('the console passes on only the calls its pages make, and only with a key',
   await page.getByTestId('cloud-not-configured').waitFor();
 });
 
+test('a suspended instance has a badge in the list and on its page; after its wake the page counts the wake', { skip }, async () => {
+  const power = platform.agent.power;
+  // Frozen where the freezer is writable (stopped instead elsewhere); a backup or a metrics sample may hold it a moment.
+  for (const deadline = Date.now() + PLATFORM_TIMEOUT_MS; !(await power.suspend(instance.id, 'frozen')); ) {
+    assert.ok(Date.now() < deadline, `shop-db was never free to suspend (held for ${power.holders(instance.id).join(', ')})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const tier = power.state(instance.id);
+  try {
+    await power.flush();
+    assert.equal((await api<{ power: { state: string } | null }>('GET', '/v1/instances/shop-db')).json.power?.state, tier);
+    // The list reads no more than the instance rows: it leaves the instance suspended. (An earlier test made the tab forget its key.)
+    await page.goto(`${strataConsole.url}/instances`);
+    await page.evaluate((key) => sessionStorage.setItem('strata.cloud.apiKey', key), platform.adminKey);
+    await page.reload();
+    await page.locator(`[data-testid=instance-table] tr[data-instance="shop-db"] [data-testid=instance-power][data-power="${tier}"]`).waitFor();
+    // The page shows the state it read first (its databases and users are then read from the server, which wakes it).
+    await page.goto(`${strataConsole.url}/instances/shop-db`);
+    await page.locator(`[data-testid=instance-page] .page-head [data-testid=instance-power][data-power="${tier}"]`).waitFor();
+    await page.locator('[data-testid=instance-power-state]', { hasText: /since .* its next client wakes it/ }).waitFor();
+    await screenshot('cloud-instance-suspended');
+  } finally {
+    await power.wake(instance.id);
+  }
+  await power.flush();
+  await page.goto(`${strataConsole.url}/instances/shop-db`);
+  await page.locator('[data-testid=instance-power-state]', { hasText: /^Running since .* 1 wake, the last \d+ ms$/ }).waitFor();
+  assert.equal(await page.locator('[data-testid=instance-power]').count(), 0, 'no badge once awake');
+});
+
 test('at 360 px wide no cloud page scrolls sideways', { skip }, async () => {
   const narrow = await browser.newPage({ viewport: { width: 360, height: 740 } });
   try {
