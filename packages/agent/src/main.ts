@@ -1,4 +1,4 @@
-// The agent as a process: `node main.js --database <url> --node-id <id> --root <dir> [--template <dir>] [--memory-mb N] [--instances N] [--heartbeat-ms N] [--spares N] [--warm-copies N] [--backup-repository <dir>] [--metrics-ms N]`.
+// The agent as a process: `node main.js --database <url> --node-id <id> --root <dir> [--template <dir>] [--memory-mb N] [--instances N] [--heartbeat-ms N] [--spares N] [--warm-copies N] [--backup-repository <dir>] [--metrics-ms N] [--max-starts N]`.
 //
 // Prints `AGENT READY <nodeId>` once it takes jobs; SIGTERM or SIGINT closes it (its instances keep
 // running). Crash tests SIGKILL it and start it again on the same root.
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     'warm-copies': { type: 'string' },
     'backup-repository': { type: 'string' },
     'metrics-ms': { type: 'string' },
+    'max-starts': { type: 'string' },
   },
   strict: true,
 });
@@ -48,6 +49,7 @@ const agent = await startAgent({
   ...(values['warm-copies'] !== undefined ? { warmCopies: Number(values['warm-copies']) } : {}),
   ...(values['backup-repository'] !== undefined ? { backupRepository: values['backup-repository'] } : {}),
   ...(values['metrics-ms'] !== undefined ? { metricsIntervalMs: Number(values['metrics-ms']) } : {}),
+  ...(values['max-starts'] !== undefined ? { power: { maxConcurrentStarts: Number(values['max-starts']) } } : {}),
 });
 process.stdout.write(`AGENT READY ${agent.nodeId}\n`);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
