@@ -180,8 +180,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const maxClients = entry.maxClients ?? limits.maxClientsPerInstance;
     if ((instanceClients.get(entry.instanceId) ?? 0) >= maxClients) throw new ProxyError('STRATA_PROXY_TOO_MANY_CLIENTS', '53300', `too many connections for instance ${entry.instanceId} (its limit is ${maxClients}); close idle connections or raise the instance's client limit`);
     if (entry.tenantMaxConnections > 0 && (tenantClients.get(entry.tenantId) ?? 0) >= entry.tenantMaxConnections) throw new ProxyError('STRATA_PROXY_TOO_MANY_CLIENTS', '53300', `too many connections for tenant ${entry.tenantId} (its quota is ${entry.tenantMaxConnections}); close idle connections or ask for a higher quota`);
-    const blocked = options.guard?.check(entry.tenantId);
-    if (blocked) throw new ProxyError('STRATA_PROXY_CAP_EXCEEDED', blocked.sqlstate, blocked.message);
 
     const target = { instanceId: entry.instanceId, nodeId: entry.nodeId };
     instanceClients.set(entry.instanceId, (instanceClients.get(entry.instanceId) ?? 0) + 1);
