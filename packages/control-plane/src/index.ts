@@ -21,3 +21,4 @@ export * from './monitoring/index.js';
 export * from './alerts/index.js';
 export * from './replicas/index.js';
 export * from './usage/index.js';
+export * from './proxy-settings/index.js';

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { startAgent, type AgentOptions, type NodeCapacity, type RunningAgent } from '@strata/agent';
 import { startConsole, type RunningConsole } from '@strata/console';
-import { alertsModule, backupsModule, createControlPlane, monitoringModule, usageModule, findFlavor, flavorLimits, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane, type Flavor } from '@strata/control-plane';
+import { alertsModule, backupsModule, createControlPlane, monitoringModule, proxySettingsModule, usageModule, findFlavor, flavorLimits, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane, type Flavor } from '@strata/control-plane';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { PlatformError } from './errors.js';
 import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
@@ -108,7 +108,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     const controlPlane = await createControlPlane({
       database: db,
       listen: { host: LOOPBACK, port: apiPort },
-      modules: [instancesModule, instanceAdminModule, backupsModule, monitoringModule, alertsModule, usageModule],
+      modules: [instancesModule, instanceAdminModule, backupsModule, monitoringModule, alertsModule, usageModule, proxySettingsModule],
       logger: { info: () => {}, warn: (message) => logger.warn(message) },
     });
     cleanups.unshift(() => controlPlane.close());
