@@ -11,12 +11,14 @@ import { registerConfigCommands } from './config.js';
 import { registerDatabaseCommands, registerUserCommands } from './databases.js';
 import { registerInstanceCommands } from './instances.js';
 import { registerMonitoringCommands } from './monitoring.js';
+import { registerProxyCommands } from './proxy.js';
 import { registerReplicaCommands } from './replicas.js';
 import { registerUsageCommands } from './usage.js';
 
 /** Registers every cloud command group on `program`. */
 export function registerCloudCommands(program: Command, host: Host): void {
   registerInstanceCommands(program, host);
+  registerProxyCommands(program, host);
   registerBackupCommands(program, host);
   registerMonitoringCommands(program, host);
   registerReplicaCommands(program, host);
