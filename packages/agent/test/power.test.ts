@@ -274,14 +274,22 @@ describe('jobs, sampler and compute time', () => {
 });
 
 describe('a wake storm', () => {
-  test(`${STORM_INSTANCES} instances woken at once all answer, and no more than MAX_CONCURRENT_STARTS start at a time`, async () => {
+  test(`${STORM_INSTANCES} instances woken at once all answer, no more than MAX_CONCURRENT_STARTS start at a time, and a thaw does not wait behind them`, async () => {
     const power = running().power;
     const ids = Array.from({ length: STORM_INSTANCES }, (_, i) => `ins_storm_${String(i).padStart(2, '0')}`);
-    const ports = await Promise.all(ids.map((id) => provision(id)));
+    const ports = await Promise.all([...ids, 'ins_storm_thaw'].map((id) => provision(id)));
     const suspended = await Promise.all(ids.map((id) => power.suspend(id, 'stopped')));
     assert.deepEqual(suspended, ids.map(() => true));
+    if (frozenTier) assert.equal(await power.suspend('ins_storm_thaw', 'frozen'), true);
     const before = power.stats();
-    await Promise.all(ids.map((id) => power.wake(id)));
+    const storm = Promise.all(ids.map((id) => power.wake(id)));
+    if (frozenTier) {
+      // Asked for after the storm's starts, done while some of them are still running or waiting.
+      await power.wake('ins_storm_thaw');
+      const during = power.stats();
+      assert.ok(during.startsInFlight + during.startsQueued > 0, 'the thaw finished before the storm did');
+    }
+    await storm;
     const after = power.stats();
     assert.equal(after.starts - before.starts, STORM_INSTANCES);
     assert.ok(after.peakStartsInFlight <= MAX_CONCURRENT_STARTS, `at most ${MAX_CONCURRENT_STARTS} at once, saw ${after.peakStartsInFlight}`);
@@ -290,8 +298,8 @@ describe('a wake storm', () => {
     assert.equal(after.startsQueued, 0);
     const answers = await Promise.all(ports.map((port) => asTenant<{ one: number }>(port, 'select 1 as one')));
     assert.deepEqual(answers, ports.map(() => [{ one: 1 }]));
-    for (const id of ids) assert.equal(power.state(id), 'running');
-    await Promise.all(ids.map((instanceId) => runJob(system.client, NODE, AGENT_JOBS.destroy, { instanceId })));
+    for (const id of [...ids, 'ins_storm_thaw']) assert.equal(power.state(id), 'running');
+    await Promise.all([...ids, 'ins_storm_thaw'].map((instanceId) => runJob(system.client, NODE, AGENT_JOBS.destroy, { instanceId })));
   });
 });
 
