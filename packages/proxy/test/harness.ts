@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { NodeFiles, startAgent, type RunningAgent } from '@strata/agent';
-import { createControlPlane, instanceAdminModule, instancesModule, usageModule, type ControlPlane } from '@strata/control-plane';
+import { createControlPlane, instanceAdminModule, instancesModule, proxySettingsModule, usageModule, type ControlPlane } from '@strata/control-plane';
 import { ensureTemplate, ManagedCluster } from '@strata/postgres';
 import { freshDatabaseUrl } from '@strata/testing';
 import { startProxy, type ProxyOptions, type RunningProxy } from '../src/index.js';
@@ -51,7 +51,7 @@ export interface ProxyPlatform {
  * const { id } = await platform.instance(key, 'db', 'secret-password-1');
  */
 export async function startProxyPlatform(name: string): Promise<ProxyPlatform> {
-  const cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, instanceAdminModule, usageModule], logger: QUIET });
+  const cp = await createControlPlane({ database: await freshDatabaseUrl('pglite'), modules: [instancesModule, instanceAdminModule, usageModule, proxySettingsModule], logger: QUIET });
   const rootDir = await mkdtemp(join(tmpdir(), `strata-${name}-`));
   await chmod(rootDir, 0o755);
   await ensureTemplate(TEMPLATE_DIR);

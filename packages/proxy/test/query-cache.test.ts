@@ -154,3 +154,24 @@ test('a bad cache hint is refused with 22023 saying what to fix, and the session
     await client.end();
   }
 });
+
+test('per-instance rules set through the API cache unhinted reads; an invalidation by tag through the API reaches the proxy', async () => {
+  const rules = await call(platform.cp, 'PATCH', `/v1/instances/${shop.id}/proxy`, acme.key, { cacheRules: [{ tables: ['public.products'], ttlMs: 60_000, swrMs: 0, tags: ['catalog'] }] });
+  assert.equal(rules.status, 200, rules.text);
+  await new Promise((resolve) => setTimeout(resolve, 1_100)); // the directory's cache
+  const plain = 'select name from products where id = 1';
+  await direct(shop, "update products set name = 'assam'");
+  assert.deepEqual(await through(plain), [{ name: 'assam' }]);
+  await direct(shop, "update products set name = 'keemun'");
+  assert.deepEqual(await through(plain), [{ name: 'assam' }], 'cached by the rule, no hint');
+  const invalidated = await call(platform.cp, 'POST', `/v1/instances/${shop.id}/cache/invalidate`, acme.key, { tags: ['catalog'] });
+  assert.equal(invalidated.status, 202, invalidated.text);
+  let seen: unknown[] = [];
+  for (let i = 0; i < 200; i++) {
+    seen = await through(plain);
+    if ((seen[0] as { name: string }).name === 'keemun') break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(seen, [{ name: 'keemun' }]);
+  await call(platform.cp, 'PATCH', `/v1/instances/${shop.id}/proxy`, acme.key, { cacheRules: [] });
+});

@@ -17,6 +17,7 @@ import { loadParser } from '../pool/session-state.js';
 import { CachePath, type CacheHub } from '../pool/cache-path.js';
 import { revalidateOnce, revalidateOnPool } from '../pool/revalidate.js';
 import { loadSqlParser, QueryCache, type QueryCacheStats } from '../cache/index.js';
+import { InvalidationFeed } from '../directory/invalidations.js';
 import { TransactionClient } from '../pool/transaction/client.js';
 import { ServerPool } from '../pool/transaction/server-pool.js';
 import { loadOrCreateCertificate, secureContextOf } from '../tls/certificate.js';
@@ -110,6 +111,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   await loadParser();
   await loadSqlParser();
   const hub: CacheHub | undefined = options.cache === false ? undefined : { cache: new QueryCache(options.cache ?? {}), inUse: new Set() };
+  // Invalidations by tag through the API (POST /v1/instances/{id}/cache/invalidate) reach every proxy through this table.
+  const feed = hub && options.database ? new InvalidationFeed(options.database, (instanceId, tags) => hub.cache.invalidateTags(instanceId, tags), { logger }) : undefined;
+  await feed?.poll().catch((error: unknown) => logger.warn('strata proxy: cannot read cache invalidations yet (retried every poll):', error));
   const mockSecret = randomBytes(32);
   const pools = new Map<string, ServerPool>();
   /** ParameterStatus values of a pool key's server connections, told to its transaction-mode clients at login. */
@@ -189,12 +193,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const gate = gateOf(entry);
     let entered = false;
     let key: { processId: number; secretKey: number } | undefined;
-    /** Marks the instance busy (no suspension) and wakes it when the proxy had suspended it. */
-    const begin = async (): Promise<void> => {
+    /** Marks the instance busy (no suspension) and wakes it when the proxy had suspended it (undefined: nothing to wait for). */
+    const begin = (): Promise<void> | undefined => {
       const tier = idle?.connected(target);
-      if (!options.power) return;
-      if (tier !== 'running') wakes += 1;
-      await options.power.wake(target);
+      if (!options.power || tier === 'running') return undefined;
+      wakes += 1;
+      return options.power.wake(target);
     };
     const end = () => idle?.disconnected(target);
     let busy = false;
@@ -243,6 +247,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         // Busy for the whole session: the session holds a server connection.
         busy = true;
         await begin();
+        // Always asked: the instance may have been stopped by someone else (an agent restart keeps a suspension).
+        await options.power?.wake(target);
         await gate.enter(limits.poolWaitTimeoutMs, `a server connection of instance ${entry.instanceId}`);
         entered = true;
         server = await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters });
@@ -338,6 +344,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       closing ??= (async () => {
         clearInterval(usageTimer);
         idle?.close();
+        await feed?.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         const shutdown = new ProxyError('STRATA_PROXY_INSTANCE_UNAVAILABLE', '57P01', 'the proxy is shutting down');
         for (const gate of serverGates.values()) gate.rejectAll(shutdown);

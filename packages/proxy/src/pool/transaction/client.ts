@@ -45,7 +45,7 @@ export interface TransactionClientOptions {
   /** What the handshake read after the startup. */
   readonly pending: { frames: Frame[]; rest: Buffer };
   /** Called before a server connection is taken (wakes a suspended instance), and after it is given back: together they mark the instance busy. */
-  readonly activity?: { readonly begin: () => Promise<void>; readonly end: () => void };
+  readonly activity?: { readonly begin: () => Promise<void> | undefined; readonly end: () => void };
   /** The query cache on this client's path, and how a stale entry is refreshed (on a pooled connection). */
   readonly cache?: { readonly path: CachePath; readonly revalidate: (job: Revalidation) => void };
 }
@@ -139,10 +139,7 @@ export class TransactionClient implements ClientSession {
   #pump(): void {
     while (this.#frames.length > 0 && !this.#finished) {
       const frame = this.#frames[0]!;
-      if (!this.#server && this.#needsServer(frame)) {
-        this.#acquire();
-        break;
-      }
+      if (!this.#server && this.#needsServer(frame) && !this.#acquire()) break;
       this.#frames.shift();
       this.#handle(frame);
     }
@@ -171,12 +168,25 @@ export class TransactionClient implements ClientSession {
     return true;
   }
 
-  #acquire(): void {
-    if (this.#acquiring) return;
+  /**
+   * Takes a server connection: at once when one is idle and the instance needs no wake (the hot
+   * path: no promise, no pause of the client's socket), else asynchronously. Returns true when it
+   * attached one now.
+   */
+  #acquire(): boolean {
+    if (this.#acquiring) return false;
+    this.#active = true;
+    const waking = this.options.activity?.begin();
+    if (waking === undefined) {
+      const idle = this.options.pool.takeIdle(this.options.key);
+      if (idle) {
+        this.#attach(idle);
+        return true;
+      }
+    }
     this.#acquiring = true;
     this.options.socket.pause();
-    this.#active = true;
-    Promise.resolve(this.options.activity?.begin())
+    Promise.resolve(waking)
       .then(() => this.options.pool.acquire(this.options.key, this.options.open))
       .then(
       (server) => {
@@ -197,6 +207,7 @@ export class TransactionClient implements ClientSession {
         this.#finish();
       },
     );
+    return false;
   }
 
   #attach(server: PooledServer): void {

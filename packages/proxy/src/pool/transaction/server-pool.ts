@@ -95,6 +95,13 @@ export class ServerPool {
     this.#known.add(statementName);
   }
 
+  /** An idle connection for `key` now, or undefined (then {@link ServerPool.acquire} waits or opens one). */
+  takeIdle(key: string): PooledServer | undefined {
+    // No jumping the queue: waiters of this key are served by release() first.
+    if (this.#waiters.length > 0) return undefined;
+    return this.#idle.get(key)?.pop();
+  }
+
   /** An idle connection for `key`, a new one, or the next one released. @throws {ProxyError} 53300 after the wait timeout. */
   acquire(key: string, open: () => Promise<ServerConnection>): Promise<PooledServer> {
     const idle = this.#idle.get(key)?.pop();
