@@ -5,7 +5,7 @@ import type { RunningPlatform } from './platform.js';
 
 /** What the banner is made from. */
 export interface BannerInput {
-  readonly platform: Pick<RunningPlatform, 'apiUrl' | 'consoleUrl' | 'bootstrapKey' | 'layout'>;
+  readonly platform: Pick<RunningPlatform, 'apiUrl' | 'consoleUrl' | 'bootstrapKey' | 'layout'> & { readonly proxy: Pick<NonNullable<RunningPlatform['proxy']>, 'host' | 'port'> | undefined };
   readonly demo: DemoOutcome;
   /** How the CLI is run where the user is, e.g. `npx strata`. */
   readonly cli: string;
@@ -34,8 +34,17 @@ export function bannerLines({ platform, demo, cli }: BannerInput): string[] {
     lines.push(`No demo instance: ${demo.reason}.`);
   } else {
     const { instance } = demo;
-    lines.push(`Demo instance "${instance.name}" (${instance.instanceId}) is ${instance.status} on ${instance.host}:${instance.port}. Connect:`);
-    lines.push(`  psql "${instance.connectionString}"`);
+    if (platform.proxy !== undefined) {
+      // verify-full against the generated certificate (its names include 127.0.0.1): psql and node-postgres both check it.
+      const certificate = `${platform.layout.proxyDir}/proxy.crt`;
+      lines.push(`Demo instance "${instance.name}" (${instance.instanceId}) is ${instance.status}. Connect through the proxy (one port for every instance; it sleeps when idle and wakes on connect):`);
+      lines.push(`  psql "postgres://${instance.user}.${instance.instanceId}:${instance.password}@${platform.proxy.host}:${platform.proxy.port}/${instance.database}?sslmode=verify-full&sslrootcert=${certificate}"`);
+      lines.push(`or straight to its server on ${instance.host}:${instance.port}:`);
+      lines.push(`  psql "${instance.connectionString}"`);
+    } else {
+      lines.push(`Demo instance "${instance.name}" (${instance.instanceId}) is ${instance.status} on ${instance.host}:${instance.port}. Connect:`);
+      lines.push(`  psql "${instance.connectionString}"`);
+    }
     lines.push('');
     lines.push('List instances with the CLI:');
     lines.push(`  STRATA_API_URL=${platform.apiUrl} STRATA_API_KEY=${demoKey ?? '<the API key the first start printed>'} ${cli} instances list`);

@@ -9,6 +9,7 @@ export const LOCAL_NODE_ID = 'local';
  * `system/` (the embedded PGlite system database: control plane, agent and workflows),
  * `node-local/` (the agent's root: `template/` and `instances/<id>/{data,socket}`),
  * `backups/` (the pgBackRest repository: every instance's WAL archive and backups),
+ * `proxy/` (the proxy's TLS certificate and key, generated on first start, and the port it took),
  * `demo.json` (the demo instance and its password, mode 0600).
  *
  * @example
@@ -20,6 +21,7 @@ export interface PlatformLayout {
   readonly systemDir: string;
   readonly nodeRootDir: string;
   readonly backupsDir: string;
+  readonly proxyDir: string;
   readonly demoFile: string;
 }
 
@@ -31,6 +33,7 @@ export function platformLayout(dataDir: string, rootDir?: string): PlatformLayou
     systemDir: join(dir, 'system'),
     nodeRootDir: rootDir === undefined ? join(dir, `node-${LOCAL_NODE_ID}`) : resolve(rootDir),
     backupsDir: join(dir, 'backups'),
+    proxyDir: join(dir, 'proxy'),
     demoFile: join(dir, 'demo.json'),
   };
 }

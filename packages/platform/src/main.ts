@@ -2,10 +2,11 @@
 //
 //   npm start                   start (or resume) the platform and its demo instance; serves until Ctrl-C
 //   npm start -- --reset        stop and remove its instances, delete its data directory, start over
-//   npm start -- --data-dir D --api-port N --console-port N --no-console
+//   npm start -- --data-dir D --api-port N --console-port N --no-console --proxy-port N --no-proxy
 //
 // Env: STRATA_DATA_DIR (default packages/platform/.strata), STRATA_API_PORT (default 7070, or a
-// free one when taken), STRATA_CONSOLE_PORT (default 4000, likewise), STRATA_RESET=1 (= --reset).
+// free one when taken), STRATA_CONSOLE_PORT (default 4000, likewise), STRATA_PROXY_PORT (default
+// the last start's, else 6432, likewise), STRATA_RESET=1 (= --reset).
 // Prints `STRATA PLATFORM READY` after the banner (tests wait for it). Instances keep running when
 // it stops, by Ctrl-C or by SIGKILL: the next start reconciles them. A `kill -9` of the `npm start`
 // above it stops it too (see launcher.ts), so no orphan keeps the system database locked.
@@ -31,6 +32,8 @@ const { values } = parseArgs({
     'api-port': { type: 'string' },
     'console-port': { type: 'string' },
     'no-console': { type: 'boolean', default: false },
+    'proxy-port': { type: 'string' },
+    'no-proxy': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -48,6 +51,7 @@ function port(name: string, value: string | undefined): number | undefined {
 const dataDir = values['data-dir'] ?? (process.env.STRATA_DATA_DIR || DEFAULT_DATA_DIR);
 const apiPort = port('--api-port', values['api-port'] ?? process.env.STRATA_API_PORT);
 const consolePort = values['no-console'] ? false : port('--console-port', values['console-port'] ?? process.env.STRATA_CONSOLE_PORT);
+const proxyPort = port('--proxy-port', values['proxy-port'] ?? process.env.STRATA_PROXY_PORT);
 
 if (values.reset || process.env.STRATA_RESET === '1') {
   const removed = await resetPlatform(dataDir);
@@ -80,7 +84,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  platform = await startPlatform({ dataDir, ...(apiPort === undefined ? {} : { apiPort }), ...(consolePort === undefined ? {} : { consolePort }) });
+  platform = await startPlatform({ dataDir, ...(apiPort === undefined ? {} : { apiPort }), ...(consolePort === undefined ? {} : { consolePort }), proxy: values['no-proxy'] ? false : proxyPort === undefined ? {} : { port: proxyPort } });
   const demo = await ensureDemo(platform);
   for (const line of bannerLines({ platform, demo, cli: cliCommand() })) console.log(line);
   console.log(READY_LINE);

@@ -1,11 +1,13 @@
 // startPlatform: the database service in one process — the control plane on an embedded PGlite
-// system database, one node agent sharing that database, and the console — composed, nothing more.
-import { chmod, mkdir, stat } from 'node:fs/promises';
+// system database, one node agent sharing that database, the proxy in front of its instances, and
+// the console — composed, nothing more.
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startAgent, type AgentOptions, type NodeCapacity, type RunningAgent } from '@strata/agent';
 import { startConsole, type RunningConsole } from '@strata/console';
 import { alertsModule, backupsModule, createControlPlane, monitoringModule, proxySettingsModule, usageModule, findFlavor, flavorLimits, flavorSettings, instanceAdminModule, instancesModule, type ControlPlane, type Flavor } from '@strata/control-plane';
+import { CapGuard, Meter, startProxy, type IdleOptions, type RunningProxy } from '@strata/proxy';
 import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
 import { PlatformError } from './errors.js';
 import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js';
@@ -14,6 +16,8 @@ import { LOCAL_NODE_ID, platformLayout, type PlatformLayout } from './layout.js'
 export const DEFAULT_API_PORT = 7070;
 /** Where the console listens unless told otherwise (the orders example's port too). */
 export const DEFAULT_CONSOLE_PORT = 4000;
+/** The proxy's port by default (PgBouncer's, a port Postgres clients are used to), or a free one when that is taken. */
+export const DEFAULT_PROXY_PORT = 6432;
 /**
  * Started spare instances the platform's agent keeps (see @strata/agent's spares): a create claims
  * one instead of copying and starting a cluster, which is what brings create → first query near
@@ -45,6 +49,13 @@ export interface PlatformOptions {
    * root). Default true; false: instances archive nothing and the backup routes answer 409.
    */
   readonly backups?: boolean;
+  /**
+   * The Postgres wire-protocol proxy: one port for every instance (TLS with a certificate
+   * generated in `<dataDir>/proxy`, SCRAM, pooling, scale to zero, metering, caps, the query
+   * cache). `port`: default {@link DEFAULT_PROXY_PORT} (or the one the last start took, or a free
+   * one); `idle`: when idle instances are frozen and stopped. `false`: no proxy.
+   */
+  readonly proxy?: { readonly port?: number; readonly idle?: IdleOptions } | false;
   /** Where the parts log. Default `console`. */
   readonly logger?: { info(message: string): void; warn(message: string): void; error(message: string, ...details: unknown[]): void };
 }
@@ -60,6 +71,8 @@ export interface RunningPlatform {
   readonly bootstrapKey: string | undefined;
   readonly controlPlane: ControlPlane;
   readonly agent: RunningAgent;
+  /** The proxy, undefined with `proxy: false`. */
+  readonly proxy: RunningProxy | undefined;
   /** The system database all three share. */
   readonly db: Database;
   /** Stops the console, the agent and the control plane, and closes the system database. Instances keep running (the next start reconciles). */
@@ -125,6 +138,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger: { info: (message: string) => logger.info(message), warn: (message: string) => logger.warn(message), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
     });
     cleanups.unshift(() => agent.close());
+    const proxy = options.proxy === false ? undefined : await startPlatformProxy(db, agent, layout, options.proxy ?? {}, logger);
+    if (proxy) cleanups.unshift(() => proxy.close());
     let strataConsole: RunningConsole | undefined;
     if (consolePort !== false) {
       strataConsole = await startConsole({ database: db, host: LOOPBACK, port: consolePort, cloud: { apiUrl: controlPlane.url }, logger });
@@ -139,6 +154,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       bootstrapKey: controlPlane.bootstrapKey,
       controlPlane,
       agent,
+      proxy,
       db,
       close: () => (closing ??= runAll(cleanups)),
     };
@@ -146,6 +162,39 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     await runAll(cleanups).catch(() => {});
     throw error;
   }
+}
+
+/** The proxy on the platform's system database and agent, with its meter and cap guard (closed with it). */
+async function startPlatformProxy(db: Database, agent: RunningAgent, layout: PlatformLayout, options: { readonly port?: number; readonly idle?: IdleOptions }, logger: NonNullable<PlatformOptions['logger']>): Promise<RunningProxy & { close(): Promise<void> }> {
+  const portFile = join(layout.proxyDir, 'port');
+  // The port the last start took, so the connection line stays the same across restarts.
+  const remembered = Number((await readFile(portFile, 'utf8').catch(() => '')).trim());
+  const port = options.port !== undefined ? await portOrFree(options.port, DEFAULT_PROXY_PORT, 'proxy.port') : await portOrFree(undefined, Number.isInteger(remembered) && remembered > 0 ? remembered : DEFAULT_PROXY_PORT, 'proxy.port');
+  const meter = new Meter(db, { logger });
+  const guard = new CapGuard(db, { logger });
+  let proxy: RunningProxy;
+  try {
+    proxy = await startProxy({
+      database: db, host: LOOPBACK, port, tls: { dir: layout.proxyDir }, power: agent.power, meter, guard,
+      ...(options.idle ? { idle: options.idle } : {}),
+      logger: { info: (message: string) => logger.info(message), warn: (message: string, ...details: unknown[]) => logger.warn([message, ...details.map(String)].join(' ')), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
+    });
+  } catch (error) {
+    guard.close();
+    await meter.close().catch(() => {});
+    throw error;
+  }
+  await writeFile(portFile, `${proxy.port}\n`);
+  return {
+    ...proxy,
+    host: proxy.host,
+    port: proxy.port,
+    close: async () => {
+      await proxy.close();
+      guard.close();
+      await meter.close();
+    },
+  };
 }
 
 function spareFlavor(): Flavor {

@@ -135,6 +135,7 @@ describe('the one-process platform (npm start)', () => {
     children.push(first.child);
     assert.match(first.output, /API key: +sk_/, 'the first start shows the demo key');
     assert.match(first.output, /platform admin key: sk_/, 'and the platform admin key');
+    assert.match(first.connectionString, /^postgres:\/\/app\.ins_[a-z2-7]{16}:[^@]+@127\.0\.0\.1:\d+\/app\?sslmode=verify-full&sslrootcert=/, 'the psql line goes through the proxy, verifying its certificate');
     assert.deepEqual(await query(first.connectionString, 'select 1 as one'), [{ one: 1 }]);
     await query(first.connectionString, "create table kept (note text); insert into kept values ('written before the kills')");
     assert.equal((await stat(join(dataDir, 'demo.json'))).mode & 0o777, 0o600, 'the demo password file is readable by its owner only');
