@@ -66,6 +66,10 @@ const SLOW_FILES_FIRST: readonly string[] = [
   'packages/cli/test/bad-input.test.ts', // ~75 s
   'packages/transact/test/crash.test.ts', // ~75 s; ~90 s under load (npm run test:loaded)
   'packages/postgres/test/backup.test.ts', // ~60 s
+  'packages/proxy/test/bad-input.test.ts', // ~60 s: a platform, a flood of unauthenticated connections, a 50 MB result cut off
+  'packages/agent/test/power.test.ts', // ~60 s: freezes, stops and a storm of 20 wakes
+  'packages/proxy/test/scale-to-zero.test.ts', // ~45 s: instances frozen and stopped by the proxy's idle timers, a storm
+  'packages/proxy/test/transaction-mode.test.ts', // ~40 s
   'packages/control-plane/test/forks-reset.test.ts', // ~50 s: a fork reset twice, a backup after each
   'packages/control-plane/test/replicas-crash.test.ts', // ~50 s: the agent SIGKILLed during replicates and a promote
   'packages/transact/test/outage.test.ts', // ~50 s; ~65 s under load
