@@ -205,6 +205,10 @@ function toOutput(set: BackupSet): BackupSetOutput {
 }
 
 function restoreTarget(target: RestoreTargetInput): RestoreTarget {
-  if (target.kind === 'time') return { kind: 'time', time: new Date(target.time) };
+  if (target.kind === 'time') {
+    // A Date keeps milliseconds; the ISO text may carry microseconds, and commits are stamped with them.
+    const fraction = /\.(\d{4,6})(?:Z|[+-])/.exec(target.time)?.[1];
+    return { kind: 'time', time: new Date(target.time), ...(fraction ? { microseconds: Number(fraction.slice(3).padEnd(3, '0')) } : {}) };
+  }
   return target;
 }

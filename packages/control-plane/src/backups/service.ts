@@ -442,7 +442,7 @@ async function resolveTarget(
   tx: Queryable,
   tenantId: string,
   source: InstanceRow,
-  request: Pick<RestoreRequest, 'backup' | 'restorePoint'>,
+  request: Pick<RestoreRequest, 'backup' | 'restorePoint' | 'time'>,
   time: Date | undefined,
   otherwise: RestoreOperationInput['target'],
   until: Date | null = null,
@@ -471,7 +471,9 @@ async function resolveTarget(
         `${time.toISOString()} is after instance ${source.instanceId} ("${source.name}") was deleted; its restore window ends at ${until.toISOString()}: pick a time between ${since.toISOString()} and then, or leave out the time to restore its latest state`,
       );
     }
-    return { kind: 'time', time: time.toISOString() };
+    // The text as given, not the Date's: a Date keeps milliseconds, and a commit within the same
+    // millisecond but before the requested microsecond would be left out of the restore.
+    return { kind: 'time', time: request.time ?? time.toISOString() };
   }
   return otherwise;
 }

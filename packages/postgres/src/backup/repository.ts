@@ -29,7 +29,8 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 export type RestoreTarget =
   | { readonly kind: 'latest' }
   | { readonly kind: 'backup'; readonly label: string }
-  | { readonly kind: 'time'; readonly time: Date }
+  /** `microseconds` (0-999) refine `time` past its milliseconds: commits are stamped to the microsecond. */
+  | { readonly kind: 'time'; readonly time: Date; readonly microseconds?: number }
   | { readonly kind: 'name'; readonly name: string; readonly lsn?: string };
 
 /** The annotation key under which a backup carries its caller's ID (so a retried backup finds the one it made). */
@@ -462,19 +463,20 @@ function restoreTargetArgs(target: RestoreTarget): string[] {
       return ['--type=immediate', `--set=${target.label}`, promote];
     case 'time':
       if (!(target.time instanceof Date) || Number.isNaN(target.time.getTime())) break;
-      return ['--type=time', `--target=${postgresTime(target.time)}`, promote];
+      if (target.microseconds !== undefined && (!Number.isInteger(target.microseconds) || target.microseconds < 0 || target.microseconds > 999)) break;
+      return ['--type=time', `--target=${postgresTime(target.time, target.microseconds ?? 0)}`, promote];
     case 'name':
       assertRestorePointName(target.name);
       return ['--type=name', `--target=${target.name}`, promote];
     default:
       break;
   }
-  throw new PgBackupError('PG_BACKUP_INVALID_ARGUMENT', `a restore target is { kind: 'latest' }, { kind: 'backup', label }, { kind: 'time', time: Date } or { kind: 'name', name }; got ${JSON.stringify(target)}`);
+  throw new PgBackupError('PG_BACKUP_INVALID_ARGUMENT', `a restore target is { kind: 'latest' }, { kind: 'backup', label }, { kind: 'time', time: Date, microseconds?: 0-999 } or { kind: 'name', name }; got ${JSON.stringify(target)}`);
 }
 
 /** A timestamp as recovery_target_time reads it, to the microsecond (JS has milliseconds), in UTC. */
-function postgresTime(time: Date): string {
-  return `${time.toISOString().replace('T', ' ').replace('Z', '')}000+00`;
+function postgresTime(time: Date, microseconds: number): string {
+  return `${time.toISOString().replace('T', ' ').replace('Z', '')}${String(microseconds).padStart(3, '0')}+00`;
 }
 
 async function recoveryFailure(cluster: ManagedCluster): Promise<PgBackupError> {
