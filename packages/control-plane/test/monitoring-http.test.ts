@@ -111,6 +111,20 @@ test('the Prometheus exposition has each gauge of the tenant\'s instances, and n
     assert.match(text, new RegExp(`^strata_instance_${gauge}\\{${labels.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\} [0-9.e+-]+$`, 'm'), `strata_instance_${gauge}`);
   }
   assert.ok(!/strata_instance_replication_lag_seconds\{/.test(text), 'no series without replicas');
+  const escaped = labels.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  assert.match(text, new RegExp(`^strata_instance_suspended\\{${escaped}\\} 0$`, 'm'), 'running: 0');
+  // Frozen by its agent (as the proxy does when it is idle), then woken: the gauges follow (the
+  // agent writes power records in batches, and its sampler's short holds may refuse a suspend).
+  const target = { instanceId: instance.id, nodeId: node!.agent.nodeId };
+  const exposition = async () => (await fetch(`${cp.url}/v1/metrics`, { headers: { Authorization: `Bearer ${tenant.key}` } })).text();
+  await eventually('the instance frozen', async () => ((await node!.agent.power.suspend(target, 'frozen')) ? true : undefined));
+  await eventually('the frozen gauge', async () => (new RegExp(`^strata_instance_suspended\\{${escaped}\\} 1$`, 'm').test(await exposition()) ? true : undefined));
+  await node!.agent.power.wake(target);
+  const woken = await eventually('the woken gauges', async () => {
+    const text = await exposition();
+    return new RegExp(`^strata_instance_suspended\\{${escaped}\\} 0$`, 'm').test(text) && new RegExp(`^strata_instance_wakes\\{${escaped}\\} 1$`, 'm').test(text) ? text : undefined;
+  });
+  assert.match(woken, new RegExp(`^strata_instance_last_wake_milliseconds\\{${escaped}\\} [0-9.e+-]+$`, 'm'));
 
   const other = await newTenant(cp, cp.bootstrapKey!, 'strangers');
   const theirs = await (await fetch(`${cp.url}/v1/metrics`, { headers: { Authorization: `Bearer ${other.key}` } })).text();

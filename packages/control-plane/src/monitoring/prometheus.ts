@@ -4,7 +4,10 @@ import type { InstanceRow } from '../instances/sql.js';
 import type { MetricsRow } from './sql.js';
 
 /** Each gauge: its name, help, and how it reads an instance's newest sample (undefined: no value). */
-const GAUGES: ReadonlyArray<{ readonly name: string; readonly help: string; readonly read: (sample: MetricsRow | undefined, extra: { lastBackupAgeSeconds: number | undefined; storageBytes: number; sampleAgeSeconds: number | undefined }) => number | null | undefined }> = [
+/** A suspension tier as a number: 0 running, 1 frozen (memory kept), 2 stopped (memory freed). */
+const POWER_LEVEL = { running: 0, frozen: 1, stopped: 2 } as const;
+
+const GAUGES: ReadonlyArray<{ readonly name: string; readonly help: string; readonly read: (sample: MetricsRow | undefined, extra: { lastBackupAgeSeconds: number | undefined; storageBytes: number; sampleAgeSeconds: number | undefined; power: InstanceRow['power'] }) => number | null | undefined }> = [
   { name: 'strata_instance_sample_age_seconds', help: 'How old the newest sample of the instance is (its agent samples every 15 s by default)', read: (_, extra) => extra.sampleAgeSeconds },
   { name: 'strata_instance_connections', help: 'Client connections', read: (s) => s?.connections },
   { name: 'strata_instance_transactions_per_second', help: 'Commits and rollbacks per second', read: (s) => s?.transactionsPerSecond },
@@ -16,6 +19,9 @@ const GAUGES: ReadonlyArray<{ readonly name: string; readonly help: string; read
   { name: 'strata_instance_archive_failing', help: '1 when the last WAL archive attempt failed', read: (s) => (s?.archiveFailing === null || s?.archiveFailing === undefined ? undefined : s.archiveFailing ? 1 : 0) },
   { name: 'strata_instance_last_archived_age_seconds', help: 'Since a WAL segment was last archived', read: (s) => s?.lastArchivedAgeSeconds },
   { name: 'strata_instance_last_backup_age_seconds', help: 'Since its last completed backup ended', read: (_, extra) => extra.lastBackupAgeSeconds },
+  { name: 'strata_instance_suspended', help: 'Scale to zero: 0 running, 1 frozen (memory kept), 2 stopped (memory freed) by the proxy for being idle', read: (_, extra) => POWER_LEVEL[extra.power?.state ?? 'running'] },
+  { name: 'strata_instance_wakes', help: 'Wakes from a suspension so far (a counter kept by its node agent)', read: (_, extra) => extra.power?.wakes },
+  { name: 'strata_instance_last_wake_milliseconds', help: 'How long its last wake took, until its server accepted connections', read: (_, extra) => extra.power?.lastWakeMs },
 ];
 
 /**
@@ -35,6 +41,7 @@ export async function prometheusText(instances: readonly InstanceRow[], latest: 
       lastBackupAgeSeconds: backupAt === undefined ? undefined : (now.getTime() - backupAt.getTime()) / 1000,
       storageBytes: instance.storageMb * 1024 * 1024,
       sampleAgeSeconds: sample === undefined ? undefined : (now.getTime() - sample.at.getTime()) / 1000,
+      power: instance.power,
     };
     const labels = { instance_id: instance.instanceId, name: instance.name, tenant_id: instance.tenantId };
     for (const { spec, gauge } of gauges) {
