@@ -180,7 +180,7 @@ async function startPlatformProxy(db: Database, agent: RunningAgent, layout: Pla
       logger: { info: (message: string) => logger.info(message), warn: (message: string, ...details: unknown[]) => logger.warn([message, ...details.map(String)].join(' ')), error: (message: string, ...details: unknown[]) => logger.error(message, ...details) },
     });
   } catch (error) {
-    guard.close();
+    await guard.close();
     await meter.close().catch(() => {});
     throw error;
   }
@@ -191,7 +191,7 @@ async function startPlatformProxy(db: Database, agent: RunningAgent, layout: Pla
     port: proxy.port,
     close: async () => {
       await proxy.close();
-      guard.close();
+      await guard.close();
       await meter.close();
     },
   };

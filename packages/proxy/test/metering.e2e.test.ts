@@ -27,7 +27,7 @@ before(async () => {
 after(async () => {
   await proxy?.close();
   await meter?.close();
-  guard?.close();
+  await guard?.close();
   await platform?.close();
 });
 

@@ -1,5 +1,7 @@
-// Scale to zero: an instance with no client connection is frozen after one idle time and stopped
-// after a longer one; a client connecting cancels both. The next connect wakes it (server/proxy.ts).
+// Scale to zero: an instance with nothing using it (no session; in transaction mode no
+// transaction) is frozen after one idle time and stopped after a longer one. Marking an instance
+// busy and idle is two counter updates on the query path; one sweep a few times per idle time
+// finds the instances due (no timer per transaction). The next use wakes it (server/proxy.ts).
 
 import type { InstancePower, PowerTarget } from '../interfaces.js';
 
@@ -8,106 +10,122 @@ export const DEFAULT_FREEZE_AFTER_MS = 30_000;
 export const DEFAULT_STOP_AFTER_MS = 5 * 60_000;
 /** When a suspension was refused (a job holds the instance), it is tried again after this. */
 const RETRY_REFUSED_MS = 5_000;
+/** Sweeps per shortest idle time: an instance is suspended at most a quarter of it late. */
+const SWEEPS_PER_IDLE_TIME = 4;
+/** The sweep's shortest and longest period. */
+const MIN_SWEEP_MS = 10;
+const MAX_SWEEP_MS = 1_000;
+
+type Tier = 'running' | 'frozen' | 'stopped';
 
 interface IdleState {
   readonly target: PowerTarget;
-  clients: number;
+  /** Sessions or transactions using it now. */
+  users: number;
+  /** When it was last left with no user (performance.now()). */
   idleSince: number;
-  timer: NodeJS.Timeout | undefined;
-  tier: 'running' | 'frozen' | 'stopped';
+  tier: Tier;
+  /** The tier a suspension being made now goes to. */
+  suspending: 'frozen' | 'stopped' | undefined;
+  /** No suspension is tried before this (after a refused one). */
+  notBefore: number;
 }
 
 /**
- * Counts clients per instance and suspends instances that have none.
+ * Counts what uses each instance and suspends instances nothing used for a while.
  *
  * @example
  * ```ts
- * const idle = new IdleTracker(power, { freezeAfterMs: 30_000, stopAfterMs: 300_000 }, drain);
- * idle.connected(target);    // on a client's connect
- * idle.disconnected(target); // on its close: the timers start at zero clients
+ * const idle = new IdleTracker(power, 30_000, 300_000, closeIdleConnections, logError);
+ * idle.connected(target);    // a session or a transaction begins
+ * idle.disconnected(target); // it ends: at zero users the idle time starts
  * ```
  */
 export class IdleTracker {
   readonly #states = new Map<string, IdleState>();
+  readonly #sweep: NodeJS.Timeout;
   #closed = false;
 
   constructor(
     private readonly power: InstancePower,
     private readonly freezeAfterMs: number,
     private readonly stopAfterMs: number,
-    /** Closes the proxy's idle server connections of an instance before it is stopped. */
+    /** Closes the proxy's idle server connections of an instance before it is suspended. */
     private readonly beforeSuspend: (instanceId: string, tier: 'frozen' | 'stopped') => Promise<void>,
     private readonly onError: (instanceId: string, error: unknown) => void,
-  ) {}
+  ) {
+    const shortest = Math.min(...[freezeAfterMs, stopAfterMs].filter((ms) => ms > 0), MAX_SWEEP_MS * SWEEPS_PER_IDLE_TIME);
+    const periodMs = Math.max(MIN_SWEEP_MS, Math.min(MAX_SWEEP_MS, Math.floor(shortest / SWEEPS_PER_IDLE_TIME)));
+    this.#sweep = setInterval(() => this.#sweepOnce(), periodMs);
+    this.#sweep.unref();
+  }
 
-  /** A client is connecting: no suspension from now on; returns the tier the instance was left in. */
-  connected(target: PowerTarget): 'running' | 'frozen' | 'stopped' {
+  /**
+   * Something starts using the instance: no suspension from now on. Returns the tier the proxy
+   * left it in — or is putting it in now: the caller must wake it then (the power control runs
+   * that wake after the suspension).
+   */
+  connected(target: PowerTarget): Tier {
     const state = this.#state(target);
-    state.clients += 1;
-    clearTimeout(state.timer);
-    state.timer = undefined;
-    const tier = state.tier;
+    state.users += 1;
+    const tier = state.suspending ?? state.tier;
     state.tier = 'running';
     return tier;
   }
 
+  /** What used it ends: at zero users its idle time starts. */
   disconnected(target: PowerTarget): void {
     const state = this.#state(target);
-    state.clients -= 1;
-    if (state.clients > 0) return;
-    state.idleSince = Date.now();
-    this.#schedule(state);
+    state.users -= 1;
+    if (state.users === 0) state.idleSince = performance.now();
   }
 
   /** The tier the proxy left an instance in ('running' when it never suspended it). */
-  tierOf(instanceId: string): 'running' | 'frozen' | 'stopped' {
+  tierOf(instanceId: string): Tier {
     return this.#states.get(instanceId)?.tier ?? 'running';
-  }
-
-  /** Clients of an instance now. */
-  clients(instanceId: string): number {
-    return this.#states.get(instanceId)?.clients ?? 0;
   }
 
   close(): void {
     this.#closed = true;
-    for (const state of this.#states.values()) clearTimeout(state.timer);
+    clearInterval(this.#sweep);
   }
 
   #state(target: PowerTarget): IdleState {
     let state = this.#states.get(target.instanceId);
     if (!state) {
-      state = { target, clients: 0, idleSince: Date.now(), timer: undefined, tier: 'running' };
+      state = { target, users: 0, idleSince: performance.now(), tier: 'running', suspending: undefined, notBefore: 0 };
       this.#states.set(target.instanceId, state);
     }
     return state;
   }
 
-  #schedule(state: IdleState, delayMs?: number): void {
-    if (this.#closed) return;
-    const next = state.tier === 'running' && this.freezeAfterMs > 0 ? 'frozen' : state.tier !== 'stopped' && this.stopAfterMs > 0 ? 'stopped' : undefined;
-    if (!next) return;
-    const due = state.idleSince + (next === 'frozen' ? this.freezeAfterMs : this.stopAfterMs);
-    clearTimeout(state.timer);
-    state.timer = setTimeout(() => void this.#suspend(state, next), delayMs ?? Math.max(0, due - Date.now()));
-    state.timer.unref();
+  #sweepOnce(): void {
+    const now = performance.now();
+    for (const state of this.#states.values()) {
+      if (state.users > 0 || state.suspending || now < state.notBefore) continue;
+      const idleMs = now - state.idleSince;
+      let next: 'frozen' | 'stopped' | undefined;
+      if (state.tier !== 'stopped' && this.stopAfterMs > 0 && idleMs >= this.stopAfterMs) next = 'stopped';
+      else if (state.tier === 'running' && this.freezeAfterMs > 0 && idleMs >= this.freezeAfterMs) next = 'frozen';
+      if (next) void this.#suspend(state, next);
+    }
   }
 
   async #suspend(state: IdleState, tier: 'frozen' | 'stopped'): Promise<void> {
-    state.timer = undefined;
-    if (state.clients > 0 || this.#closed) return;
+    state.suspending = tier;
     try {
       await this.beforeSuspend(state.target.instanceId, tier);
-      if (state.clients > 0) return;
+      if (state.users > 0 || this.#closed) return;
       const done = await this.power.suspend(state.target, tier);
-      if (state.clients > 0) return; // a client came meanwhile: its connect woke the instance
-      if (done) {
-        state.tier = tier;
-        this.#schedule(state);
-      } else this.#schedule(state, RETRY_REFUSED_MS);
+      // A user that came meanwhile woke it (the power control runs a wake after a suspend).
+      if (state.users > 0) return;
+      if (done) state.tier = tier;
+      else state.notBefore = performance.now() + RETRY_REFUSED_MS;
     } catch (error) {
       this.onError(state.target.instanceId, error);
-      this.#schedule(state, RETRY_REFUSED_MS);
+      state.notBefore = performance.now() + RETRY_REFUSED_MS;
+    } finally {
+      state.suspending = undefined;
     }
   }
 }

@@ -212,14 +212,20 @@ export class TransactionClient implements ClientSession {
 
   #attach(server: PooledServer): void {
     this.#server = server;
-    server.owner = (frames) => this.#onServerFrames(frames);
-    server.onLost = () => {
-      if (this.#server !== server) return;
-      this.#server = undefined;
-      this.options.socket.end(errorResponse({ severity: 'FATAL', sqlstate: '08006', message: 'the connection to the instance was lost; reconnect' }));
-      this.#finish();
-    };
+    server.owner = this.#onServerFramesBound;
+    server.onLost = this.#onLostBound;
   }
+
+  /** Made once, not per transaction: the hot path allocates no closures. */
+  readonly #onServerFramesBound = (frames: Frame[]): void => this.#onServerFrames(frames);
+
+  /** The attached server connection broke (the pool detaches a connection's callbacks when it is given back). */
+  readonly #onLostBound = (): void => {
+    if (!this.#server) return;
+    this.#server = undefined;
+    this.options.socket.end(errorResponse({ severity: 'FATAL', sqlstate: '08006', message: 'the connection to the instance was lost; reconnect' }));
+    this.#finish();
+  };
 
   #send(bytes: Buffer): void {
     this.#toServer.push(bytes);
