@@ -187,3 +187,42 @@ test('a CancelRequest with the key the proxy gave cancels the running query on t
     await client.end();
   }
 });
+
+test('session mode reuses a server connection its client left idle, reset with DISCARD ALL; one left mid-transaction is closed', async () => {
+  const own = await platform.proxy(); // its own idle connections, none from the tests before
+  const first = proxyClient(own, orders.id, ORDERS_PASSWORD);
+  await first.connect();
+  const pid = (await first.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+  await first.query("set work_mem = '7MB'");
+  await first.query('create temp table scratch (a int)');
+  await first.end();
+  // Reset (DISCARD ALL) and kept: the proxy holds one server connection and no client.
+  for (let i = 0; i < 500 && !(own.stats().instances[orders.id]?.serverConnections === 1 && own.stats().clients === 0); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(own.stats().instances[orders.id], { clients: 0, serverConnections: 1, waiting: 0 });
+  const next = proxyClient(own, orders.id, ORDERS_PASSWORD);
+  await next.connect();
+  try {
+    const { rows } = await next.query("select pg_backend_pid() as pid, current_setting('work_mem') as work_mem, to_regclass('pg_temp.scratch') is null as no_scratch");
+    assert.deepEqual(rows[0], { pid, work_mem: '4MB', no_scratch: true }, 'the same backend, and the session left nothing behind');
+  } finally {
+    await next.end();
+  }
+  const leaver = proxyClient(own, orders.id, ORDERS_PASSWORD);
+  leaver.on('error', () => {});
+  await leaver.connect();
+  const leaverPid = (await leaver.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+  await leaver.query('begin');
+  await leaver.query("insert into items values (99, 'uncommitted')");
+  (leaver as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  const check = proxyClient(own, orders.id, ORDERS_PASSWORD);
+  await check.connect();
+  try {
+    for (let i = 0; i < 20; i++) {
+      const { rows } = await check.query('select pg_backend_pid() as pid, (select count(*)::int from items where id = 99) as n');
+      assert.notEqual(rows[0].pid, leaverPid, 'a connection left mid-transaction is not reused');
+      assert.equal(rows[0].n, 0, 'its transaction was rolled back');
+    }
+  } finally {
+    await check.end();
+  }
+});

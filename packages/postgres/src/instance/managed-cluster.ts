@@ -183,13 +183,15 @@ export class ManagedCluster {
       const group = await instanceGroupName(dataDir);
       const limits = await this.#savedLimits();
       await prepareFreezerGroup(group);
-      // The moves run while the server starts up (a move costs the kernel milliseconds), before it forks.
+      // The freezer move runs while the server starts up (a move costs the kernel milliseconds), before it forks.
       let enrolled: Promise<unknown> = Promise.resolve();
       const pid = await startPostmaster(this.#binDir, dataDir, this.#identity, (spawned) => {
-        enrolled = Promise.all([joinFreezerGroup(group, spawned), limits === undefined ? undefined : applyLimits(group, limits, spawned)]);
+        enrolled = joinFreezerGroup(group, spawned);
       });
       await enrolled;
-      // Children forked before the moves (on a slow machine) join their groups now.
+      // The memory and CPU limits apply once it is up, not during its startup: a recovery's
+      // restore_command (pgBackRest fetching WAL) under a small instance's memory limit was
+      // OOM-killed, and the restore in place failed.
       if (limits !== undefined) await applyLimits(group, limits, pid);
     });
   }

@@ -40,6 +40,8 @@ export function spliceSession(
   pending: { frames: Frame[]; rest: Buffer },
   hooks: SessionHooks,
   cache?: { readonly path: CachePath; readonly revalidate: (job: Revalidation) => void },
+  /** Takes the server connection when the client leaves it idle (no transaction, nothing in flight), to reset and reuse it; without it, it is closed. */
+  reuse?: (server: ServerConnection) => void,
 ): ClientSession {
   const reader = new MessageReader(MAX_CLIENT_MESSAGE_BYTES);
   let status: 'I' | 'T' | 'E' = 'I';
@@ -52,6 +54,8 @@ export function spliceSession(
   let awaitingReady = 0;
   /** Where the current chunk's part of an answer being filled starts. */
   let captureFrom = 0;
+  /** Extended-query messages went to the server since the last Sync (its implicit transaction is open). */
+  let unsynced = false;
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
 
@@ -119,25 +123,41 @@ export function spliceSession(
         }
         continue;
       }
+      if (type === X) {
+        // The client leaves; its Terminate is not passed on, so the server connection can be reused.
+        leaving = true;
+        break;
+      }
       if (type === Q || type === S) awaitingReady += 1;
+      if (type === S) unsynced = false;
+      else if (EXTENDED.has(type)) unsynced = true;
       out.push(frame.bytes);
-      if (type === X) break;
     }
-    if (out.length === 1) return server.socket.write(out[0]!);
-    if (out.length > 1) return server.socket.write(Buffer.concat(out));
-    return true;
+    let written = true;
+    if (out.length === 1) written = server.socket.write(out[0]!);
+    else if (out.length > 1) written = server.socket.write(Buffer.concat(out));
+    if (leaving) finish(true);
+    return written;
   };
+  let leaving = false;
 
-  const finish = () => {
+  /** Ends the session; the server connection goes to `reuse` when the client left it clean. */
+  const finish = (clientLeft = false) => {
     if (finished) return;
     finished = true;
     cache?.path.close();
     client.removeListener('data', onClientData);
     server.socket.removeListener('data', onServerData);
+    server.socket.removeListener('close', onServerGone);
+    server.socket.removeListener('error', onServerGone);
     client.destroy();
-    server.socket.destroy();
+    const clean = clientLeft && reuse !== undefined && status === 'I' && awaitingReady === 0 && !unsynced && !refusing && !server.socket.destroyed;
+    if (clean) reuse(server);
+    else server.socket.destroy();
     resolveClosed();
   };
+  const onClientGone = () => finish(true);
+  const onServerGone = () => finish(false);
 
   const onClientData = (chunk: Buffer) => {
     bytesIn += chunk.length;
@@ -175,10 +195,10 @@ export function spliceSession(
 
   client.on('data', onClientData);
   server.socket.on('data', onServerData);
-  client.on('close', finish);
-  client.on('error', finish);
-  server.socket.on('close', finish);
-  server.socket.on('error', finish);
+  client.on('close', onClientGone);
+  client.on('error', onClientGone);
+  server.socket.on('close', onServerGone);
+  server.socket.on('error', onServerGone);
   if (pending.rest.length > 0) onClientData(pending.rest);
   if (pending.frames.length > 0) forward(pending.frames);
   client.resume();
@@ -196,6 +216,6 @@ export function spliceSession(
       bytesOut = 0;
       return usage;
     },
-    close: finish,
+    close: () => finish(false),
   };
 }

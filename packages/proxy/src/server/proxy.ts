@@ -20,6 +20,7 @@ import { loadSqlParser, QueryCache, type QueryCacheStats } from '../cache/index.
 import { InvalidationFeed } from '../directory/invalidations.js';
 import { TransactionClient } from '../pool/transaction/client.js';
 import { ServerPool } from '../pool/transaction/server-pool.js';
+import { SessionServers } from '../pool/session-servers.js';
 import { loadOrCreateCertificate, secureContextOf } from '../tls/certificate.js';
 import { CancelRegistry, type CancelTarget } from './cancel.js';
 import { handshake, type AuthenticatedClient } from './handshake.js';
@@ -116,6 +117,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   await feed?.poll().catch((error: unknown) => logger.warn('strata proxy: cannot read cache invalidations yet (retried every poll):', error));
   const mockSecret = randomBytes(32);
   const pools = new Map<string, ServerPool>();
+  const sessionServers = new SessionServers();
   /** ParameterStatus values of a pool key's server connections, told to its transaction-mode clients at login. */
   const poolParameters = new Map<string, ReadonlyArray<readonly [string, string]>>();
   const cancels = new CancelRegistry();
@@ -130,7 +132,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const idle = options.power
     ? new IdleTracker(options.power, options.idle?.freezeAfterMs ?? DEFAULT_FREEZE_AFTER_MS, options.idle?.stopAfterMs ?? DEFAULT_STOP_AFTER_MS, async (instanceId, tier) => {
           // A frozen server keeps its connections (thawing is instant); a stopped one loses them.
-          if (tier === 'stopped') pools.get(instanceId)?.closeIdle();
+          if (tier === 'stopped') {
+            pools.get(instanceId)?.closeIdle();
+            sessionServers.closeIdle(instanceId);
+          }
         }, (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error))
     : undefined;
   const instanceClients = new Map<string, number>();
@@ -251,12 +256,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         await options.power?.wake(target);
         await gate.enter(limits.poolWaitTimeoutMs, `a server connection of instance ${entry.instanceId}`);
         entered = true;
-        server = await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters });
+        // A connection an earlier session of the same role, database and parameters left idle (reset), else a new one.
+        const sessionKey = JSON.stringify([route.user, route.database, Object.entries(client.parameters).sort()]);
+        server = sessionServers.take(entry.instanceId, sessionKey) ?? (await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters }));
+        const reuse = (conn: ServerConnection) => sessionServers.park(entry.instanceId, sessionKey, conn, () => gate.held + sessionServers.idle(entry.instanceId) <= gate.limit);
         const cancelTarget: CancelTarget = { host: entry.host, port: entry.port, processId: server.processId, secretKey: server.secretKey };
         key = cancels.register(() => cancelTarget);
         client.socket.write(Buffer.concat(helloOf(client.serverFinal, server.parameters, key)));
         const backend = { host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters };
-        session = spliceSession(client.socket, server, client.reader.detach(), { refusal: () => options.guard?.check(entry.tenantId) }, path && { path, revalidate: (job) => void revalidateOnce(() => connectBackend(backend), path, job) });
+        session = spliceSession(client.socket, server, client.reader.detach(), { refusal: () => options.guard?.check(entry.tenantId) }, path && { path, revalidate: (job) => void revalidateOnce(() => connectBackend(backend), path, job) }, reuse);
       }
       const live: LiveSession = { tenantId: entry.tenantId, instanceId: entry.instanceId, session, lastTickAt: performance.now() };
       sessions.add(live);
@@ -335,7 +343,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       for (const [instanceId, count] of instanceClients) {
         const gate = serverGates.get(instanceId);
         const pool = pools.get(instanceId);
-        const serverConnections = (gate?.held ?? 0) + (pool?.open ?? 0);
+        const serverConnections = (gate?.held ?? 0) + sessionServers.idle(instanceId) + (pool?.open ?? 0);
         if (count > 0 || serverConnections > 0) instances[instanceId] = { clients: count, serverConnections, waiting: (gate?.waiting ?? 0) + (pool?.waiting ?? 0) };
       }
       return { clients, unauthenticated, instances, wakes };
@@ -350,6 +358,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         for (const gate of serverGates.values()) gate.rejectAll(shutdown);
         for (const live of sessions) live.session.close();
         for (const pool of pools.values()) pool.close(shutdown);
+        sessionServers.close();
         for (const socket of sockets) socket.destroy();
         await closed;
       })();
