@@ -37,9 +37,10 @@ export function bannerLines({ platform, demo, cli }: BannerInput): string[] {
     if (platform.proxy !== undefined) {
       // verify-full against the generated certificate (its names include 127.0.0.1): psql and node-postgres both check it.
       const certificate = `${platform.layout.proxyDir}/proxy.crt`;
-      lines.push(`Demo instance "${instance.name}" (${instance.instanceId}) is ${instance.status}. Connect through the proxy (one port for every instance; it sleeps when idle and wakes on connect):`);
+      const asleep = instance.asleep === undefined ? '' : ` (asleep: ${instance.asleep} while idle)`;
+      lines.push(`Demo instance "${instance.name}" (${instance.instanceId}) is ${instance.status}${asleep}. Connect through the proxy (one port for every instance; it sleeps when idle and wakes on connect):`);
       lines.push(`  psql "postgres://${instance.user}.${instance.instanceId}:${instance.password}@${platform.proxy.host}:${platform.proxy.port}/${instance.database}?sslmode=verify-full&sslrootcert=${certificate}"`);
-      lines.push(`or straight to its server on ${instance.host}:${instance.port}:`);
+      lines.push(`or straight to its server on ${instance.host}:${instance.port}${instance.asleep === undefined ? '' : ' (once awake)'}:`);
       lines.push(`  psql "${instance.connectionString}"`);
     } else {
       lines.push(`Demo instance "${instance.name}" (${instance.instanceId}) is ${instance.status} on ${instance.host}:${instance.port}. Connect:`);

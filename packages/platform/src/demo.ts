@@ -46,6 +46,8 @@ export interface DemoInstance {
   readonly password: string;
   /** `postgres://app:<password>@127.0.0.1:<port>/app`, ready for psql. */
   readonly connectionString: string;
+  /** Suspended by the proxy for being idle (`frozen` or `stopped`): the first connection through the proxy wakes it. */
+  readonly asleep?: 'frozen' | 'stopped';
 }
 
 /** What {@link ensureDemo} found or made. */
@@ -123,6 +125,8 @@ async function waitUntilAnswering(platform: RunningPlatform, instanceId: string,
         password,
         connectionString: `postgres://${DEMO_USER}:${encodeURIComponent(password)}@${row.host}:${row.port}/${DEMO_DATABASE}`,
       };
+      // Asleep (suspended by the proxy): a direct connection would not answer; the proxy wakes it on connect.
+      if (row.power !== null && row.power.state !== 'running') return { ...instance, asleep: row.power.state };
       const answer = await selectOne(instance.connectionString);
       if (answer === undefined) return instance;
       last = `ACTIVE but not answering yet: ${answer}`;

@@ -3,10 +3,13 @@
 //   npm start                   start (or resume) the platform and its demo instance; serves until Ctrl-C
 //   npm start -- --reset        stop and remove its instances, delete its data directory, start over
 //   npm start -- --data-dir D --api-port N --console-port N --no-console --proxy-port N --no-proxy
+//                 --proxy-freeze-after MS --proxy-stop-after MS
 //
 // Env: STRATA_DATA_DIR (default packages/platform/.strata), STRATA_API_PORT (default 7070, or a
 // free one when taken), STRATA_CONSOLE_PORT (default 4000, likewise), STRATA_PROXY_PORT (default
-// the last start's, else 6432, likewise), STRATA_RESET=1 (= --reset).
+// the last start's, else 6432, likewise), STRATA_PROXY_FREEZE_AFTER_MS / STRATA_PROXY_STOP_AFTER_MS
+// (idle time before the proxy freezes / stops an instance; default 30 s / 5 min; 0: never),
+// STRATA_RESET=1 (= --reset).
 // Prints `STRATA PLATFORM READY` after the banner (tests wait for it). Instances keep running when
 // it stops, by Ctrl-C or by SIGKILL: the next start reconciles them. A `kill -9` of the `npm start`
 // above it stops it too (see launcher.ts), so no orphan keeps the system database locked.
@@ -33,6 +36,8 @@ const { values } = parseArgs({
     'console-port': { type: 'string' },
     'no-console': { type: 'boolean', default: false },
     'proxy-port': { type: 'string' },
+    'proxy-freeze-after': { type: 'string' },
+    'proxy-stop-after': { type: 'string' },
     'no-proxy': { type: 'boolean', default: false },
   },
   strict: true,
@@ -52,6 +57,21 @@ const dataDir = values['data-dir'] ?? (process.env.STRATA_DATA_DIR || DEFAULT_DA
 const apiPort = port('--api-port', values['api-port'] ?? process.env.STRATA_API_PORT);
 const consolePort = values['no-console'] ? false : port('--console-port', values['console-port'] ?? process.env.STRATA_CONSOLE_PORT);
 const proxyPort = port('--proxy-port', values['proxy-port'] ?? process.env.STRATA_PROXY_PORT);
+const freezeAfterMs = milliseconds('--proxy-freeze-after', values['proxy-freeze-after'] ?? process.env.STRATA_PROXY_FREEZE_AFTER_MS);
+const stopAfterMs = milliseconds('--proxy-stop-after', values['proxy-stop-after'] ?? process.env.STRATA_PROXY_STOP_AFTER_MS);
+const proxyOptions = values['no-proxy']
+  ? false
+  : { ...(proxyPort === undefined ? {} : { port: proxyPort }), ...(freezeAfterMs === undefined && stopAfterMs === undefined ? {} : { idle: { ...(freezeAfterMs === undefined ? {} : { freezeAfterMs }), ...(stopAfterMs === undefined ? {} : { stopAfterMs }) } }) };
+
+function milliseconds(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 7 * 24 * 3_600_000) {
+    process.stderr.write(`strata platform: ${name} must be a whole number of milliseconds from 0 (never) to a week, got ${JSON.stringify(value)}\n`);
+    process.exit(2);
+  }
+  return parsed;
+}
 
 if (values.reset || process.env.STRATA_RESET === '1') {
   const removed = await resetPlatform(dataDir);
@@ -84,7 +104,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  platform = await startPlatform({ dataDir, ...(apiPort === undefined ? {} : { apiPort }), ...(consolePort === undefined ? {} : { consolePort }), proxy: values['no-proxy'] ? false : proxyPort === undefined ? {} : { port: proxyPort } });
+  platform = await startPlatform({ dataDir, ...(apiPort === undefined ? {} : { apiPort }), ...(consolePort === undefined ? {} : { consolePort }), proxy: proxyOptions });
   const demo = await ensureDemo(platform);
   for (const line of bannerLines({ platform, demo, cli: cliCommand() })) console.log(line);
   console.log(READY_LINE);

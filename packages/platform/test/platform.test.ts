@@ -26,10 +26,10 @@ interface Started {
 }
 
 /** Starts main.ts on `dataDir` (directly, or as the root's `npm start`) and resolves with its output once it prints the ready line. */
-function startPlatformProcess(dataDir: string, how: 'node' | 'npm start' = 'node'): Promise<Started> {
+function startPlatformProcess(dataDir: string, how: 'node' | 'npm start' = 'node', extraArgs: readonly string[] = []): Promise<Started> {
   const child =
     how === 'node'
-      ? spawn(process.execPath, ['--conditions=development', '--import', 'tsx', MAIN, '--data-dir', dataDir, '--api-port', '0', '--console-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      ? spawn(process.execPath, ['--conditions=development', '--import', 'tsx', MAIN, '--data-dir', dataDir, '--api-port', '0', '--console-port', '0', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn('npm', ['start'], { cwd: REPO_ROOT, env: { ...process.env, STRATA_DATA_DIR: dataDir, STRATA_API_PORT: '0', STRATA_CONSOLE_PORT: '0', STRATA_RESET: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
@@ -113,6 +113,7 @@ async function query<R extends Record<string, unknown>>(connectionString: string
 describe('the one-process platform (npm start)', () => {
   const children: ChildProcess[] = [];
   let root: string | undefined;
+  const otherRoots: string[] = [];
 
   after(async () => {
     for (const child of children) {
@@ -120,9 +121,9 @@ describe('the one-process platform (npm start)', () => {
       await exited(child).catch(() => {});
     }
     // Instances outlive the platform by design: stop and remove them with the directory.
-    if (root !== undefined) {
-      await resetPlatform(join(root, 'data'));
-      await rm(root, { recursive: true, force: true });
+    for (const dir of [...(root === undefined ? [] : [root]), ...otherRoots]) {
+      await resetPlatform(join(dir, 'data'));
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
@@ -166,5 +167,32 @@ describe('the one-process platform (npm start)', () => {
     assert.ok(serversUnder(dataDir).length > 0, 'the instances kept running after the platform stopped');
     await resetPlatform(dataDir);
     assert.deepEqual(serversUnder(dataDir), [], 'no PostgreSQL server runs on the deleted directory');
+  });
+
+  it('an instance the proxy stopped for being idle stays stopped across a SIGKILL of the platform, and the next connect through the proxy wakes it with its data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'strata-nap-')); // short: instance socket paths are built from it
+    otherRoots.push(dir);
+    await chmod(dir, 0o755);
+    const dataDir = join(dir, 'data');
+    const sleepy = ['--proxy-freeze-after', '300', '--proxy-stop-after', '1000'];
+    const first = await startPlatformProcess(dataDir, 'node', sleepy);
+    children.push(first.child);
+    const instanceId = /^postgres:\/\/app\.(ins_[a-z2-7]{16}):/.exec(first.connectionString)?.[1];
+    assert.ok(instanceId, first.connectionString);
+    const instanceDir = join(dataDir, 'node-local', 'instances', instanceId);
+    await query(first.connectionString, 'create table naps (n int); insert into naps values (1)');
+    // Idle: frozen, then stopped (its first backup's job may hold it awake a while).
+    await until('the idle instance stopped by the proxy', () => serversUnder(instanceDir).length === 0);
+    first.child.kill('SIGKILL');
+    await exited(first.child);
+
+    const second = await startPlatformProcess(dataDir, 'node', sleepy);
+    children.push(second.child);
+    assert.match(second.output, /asleep: stopped while idle/, 'the banner says it sleeps');
+    assert.deepEqual(serversUnder(instanceDir), [], 'still stopped after the restart: the agent keeps the suspension');
+    assert.deepEqual(await query(second.connectionString, 'select n from naps'), [{ n: 1 }], 'the next connect woke it, data intact');
+    assert.ok(serversUnder(instanceDir).length > 0, 'its server runs again');
+    second.child.kill('SIGINT');
+    await exited(second.child);
   });
 });

@@ -45,6 +45,8 @@ export interface IdleOptions {
   readonly freezeAfterMs?: number;
   /** Idle time before it is stopped (memory freed). Default 5 min; 0: never stopped. */
   readonly stopAfterMs?: number;
+  /** While idle and suspended, the suspension is asserted again this often (something else may have woken it, e.g. an agent's job). Default 30 s. */
+  readonly reassertAfterMs?: number;
 }
 
 /** Bounds of the proxy. */

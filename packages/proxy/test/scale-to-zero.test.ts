@@ -10,7 +10,7 @@ import { proxyClient, startProxyPlatform, type ProxyPlatform } from './harness.j
 
 const PASSWORD = 'sleepy-password-1';
 /** Short idle times so the test sees both tiers (freeze first, stop later). */
-const IDLE = { freezeAfterMs: 300, stopAfterMs: 1_500 };
+const IDLE = { freezeAfterMs: 300, stopAfterMs: 1_500, reassertAfterMs: 500 };
 let platform: ProxyPlatform;
 let proxy: RunningProxy;
 let tenantKey: string;
@@ -104,4 +104,13 @@ test('a storm: every suspended instance woken at once answers, none fails', asyn
   assert.equal(results.length, instances.length * clientsPerInstance);
   for (const rows of results) assert.deepEqual(rows, [{ answer: 42 }]);
   for (const { id } of instances) assert.equal(platform.agent.power.lastWake(target(id))?.from, 'stopped');
+});
+
+test('an instance something else woke (an agent job) is suspended again while no client uses it', async () => {
+  const { id } = await platform.instance(tenantKey, 'rewoken', PASSWORD);
+  await query(id, 'select 1');
+  await until(id, 'stopped');
+  await platform.agent.power.wake(target(id)); // as a backup or an admin job does
+  assert.equal(platform.agent.power.state(target(id)), 'running');
+  await until(id, 'stopped');
 });

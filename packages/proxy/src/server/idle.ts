@@ -12,6 +12,12 @@ export const DEFAULT_STOP_AFTER_MS = 5 * 60_000;
 const RETRY_REFUSED_MS = 5_000;
 /** Sweeps per shortest idle time: an instance is suspended at most a quarter of it late. */
 const SWEEPS_PER_IDLE_TIME = 4;
+/**
+ * How often a suspension is asserted again while nothing uses the instance: something else (an
+ * agent's job, an operator) may have woken it, and the proxy would otherwise believe it asleep.
+ * The power control answers a suspension that already holds at once.
+ */
+export const DEFAULT_REASSERT_AFTER_MS = 30_000;
 /** The sweep's shortest and longest period. */
 const MIN_SWEEP_MS = 10;
 const MAX_SWEEP_MS = 1_000;
@@ -27,7 +33,7 @@ interface IdleState {
   tier: Tier;
   /** The tier a suspension being made now goes to. */
   suspending: 'frozen' | 'stopped' | undefined;
-  /** No suspension is tried before this (after a refused one). */
+  /** No suspension is tried before this (after a refused one, or until it is asserted again). */
   notBefore: number;
 }
 
@@ -53,6 +59,7 @@ export class IdleTracker {
     /** Closes the proxy's idle server connections of an instance before it is suspended. */
     private readonly beforeSuspend: (instanceId: string, tier: 'frozen' | 'stopped') => Promise<void>,
     private readonly onError: (instanceId: string, error: unknown) => void,
+    private readonly reassertAfterMs = DEFAULT_REASSERT_AFTER_MS,
   ) {
     const shortest = Math.min(...[freezeAfterMs, stopAfterMs].filter((ms) => ms > 0), MAX_SWEEP_MS * SWEEPS_PER_IDLE_TIME);
     const periodMs = Math.max(MIN_SWEEP_MS, Math.min(MAX_SWEEP_MS, Math.floor(shortest / SWEEPS_PER_IDLE_TIME)));
@@ -70,6 +77,7 @@ export class IdleTracker {
     state.users += 1;
     const tier = state.suspending ?? state.tier;
     state.tier = 'running';
+    state.notBefore = 0;
     return tier;
   }
 
@@ -107,6 +115,7 @@ export class IdleTracker {
       let next: 'frozen' | 'stopped' | undefined;
       if (state.tier !== 'stopped' && this.stopAfterMs > 0 && idleMs >= this.stopAfterMs) next = 'stopped';
       else if (state.tier === 'running' && this.freezeAfterMs > 0 && idleMs >= this.freezeAfterMs) next = 'frozen';
+      else if (state.tier !== 'running') next = state.tier; // asserted again (notBefore spaces these out)
       if (next) void this.#suspend(state, next);
     }
   }
@@ -119,8 +128,10 @@ export class IdleTracker {
       const done = await this.power.suspend(state.target, tier);
       // A user that came meanwhile woke it (the power control runs a wake after a suspend).
       if (state.users > 0) return;
-      if (done) state.tier = tier;
-      else state.notBefore = performance.now() + RETRY_REFUSED_MS;
+      if (done) {
+        state.tier = tier;
+        state.notBefore = performance.now() + this.reassertAfterMs;
+      } else state.notBefore = performance.now() + RETRY_REFUSED_MS;
     } catch (error) {
       this.onError(state.target.instanceId, error);
       state.notBefore = performance.now() + RETRY_REFUSED_MS;

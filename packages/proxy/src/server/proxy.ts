@@ -136,7 +136,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
             pools.get(instanceId)?.closeIdle();
             sessionServers.closeIdle(instanceId);
           }
-        }, (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error))
+        }, (instanceId, error) => logger.warn(`strata proxy: could not suspend ${instanceId}:`, error), options.idle?.reassertAfterMs)
     : undefined;
   const instanceClients = new Map<string, number>();
 
