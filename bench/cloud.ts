@@ -16,7 +16,7 @@
 // operation with the API's long-poll, `GET /v1/instances/{id}/wait` (as `strata … --wait` does);
 // `--poll-ms N` polls `GET /v1/instances/{id}` every N ms instead.
 
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { DEFAULT_PLATFORM_SPARES, resetPlatform } from '@strata/platform';
-import { initdbFromScratchMs, postmasterOf } from './lib/instances.js';
+import { childrenByPid, initdbFromScratchMs, kibField, postmasterOf } from './lib/instances.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
 import { startPlatformProcess } from './lib/platform-process.js';
@@ -199,32 +199,6 @@ function platformRssMib(): number {
   return line === undefined ? 0 : Number(line.split(/\s+/)[1]) / 1024;
 }
 
-/** Every process's parent, read once (one /proc walk for all instances). */
-function parentsByPid(): Map<number, number[]> {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
-}
-
-/** PSS of a process in KiB (`Pss:` of /proc/<pid>/smaps_rollup), 0 when it is gone. */
-function pssKib(pid: number): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').split('\n').find((entry) => entry.startsWith('Pss:'));
-    return line === undefined ? 0 : Number(line.split(/\s+/)[1]);
-  } catch {
-    return 0;
-  }
-}
-
 let densityResult: Record<string, number> | undefined;
 if (density > 0) {
   process.stderr.write(`density: creating ${density} idle instances\n`);
@@ -245,13 +219,13 @@ if (density > 0) {
   const availableAfterMib = memAvailableMib();
   // What the platform process (control plane on PGlite, agent) grew by is not the instances'.
   const platformGrowthMib = platformRssMib() - platformBeforeMib;
-  const children = parentsByPid();
+  const children = childrenByPid();
   let totalPssKib = 0;
   let processes = 0;
   for (const id of ids) {
     const postmaster = await postmasterOf(join(platform.nodeRootDir, 'instances', id, 'data'));
     for (const pid of [postmaster, ...(children.get(postmaster) ?? [])]) {
-      totalPssKib += pssKib(pid);
+      totalPssKib += kibField(`/proc/${pid}/smaps_rollup`, 'Pss');
       processes += 1;
     }
   }

@@ -2,9 +2,10 @@
 // (frozen, or stopped) — connect to first result of `select 1` through the proxy — and how much
 // memory a host of many instances uses when the proxy suspends the idle ones, against all running.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { childrenByPid, kibField } from './lib/instances.js';
 import { percentile } from './lib/measure.js';
 import type { Host } from './proxy-host.js';
 
@@ -170,17 +171,7 @@ export function machineUsedMib(): number {
  * const memory = instancesMemory(nodeRootDir, ids); // { running: 1000, processes: 6000, rssMib: …, pssMib: … }
  */
 export function instancesMemory(nodeRootDir: string, ids: readonly string[]): InstancesMemory {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // gone meanwhile
-    }
-  }
+  const children = childrenByPid();
   let running = 0;
   let processes = 0;
   let rssKib = 0;
@@ -211,14 +202,6 @@ function existsProcess(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function kibField(file: string, name: string): number {
-  try {
-    return Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
-  } catch {
-    return 0;
   }
 }
 
