@@ -3,31 +3,15 @@
 // stale answer, and the fresh answer replaces it.
 
 import type { ServerConnection } from '../backend/connect.js';
+import { answerCollector, simpleQuery } from '../backend/simple-query.js';
 import { cstring, message } from '../protocol/messages.js';
-import { MessageReader, type Frame } from '../protocol/framing.js';
 import type { CachePath, Revalidation } from './cache-path.js';
 import type { PooledServer, ServerPool } from './transaction/server-pool.js';
 
-const READY_FOR_QUERY = 0x5a;
-const ERROR = 0x45;
 /** An answer larger than this is not refreshed into the cache (the cache would not keep it either). */
 const MAX_REFRESH_BYTES = 8 * 1024 * 1024;
-
-/** Collects one simple query's answer up to its ReadyForQuery; undefined when it failed. */
-function collector(done: (answer: Buffer | undefined) => void): (frames: Frame[]) => void {
-  const parts: Buffer[] = [];
-  let bytes = 0;
-  let failed = false;
-  return (frames) => {
-    for (const frame of frames) {
-      if (frame.type === READY_FOR_QUERY) return done(failed ? undefined : Buffer.concat(parts, bytes));
-      if (frame.type === ERROR) failed = true;
-      bytes += frame.bytes.length;
-      if (bytes > MAX_REFRESH_BYTES) failed = true;
-      else parts.push(Buffer.from(frame.bytes));
-    }
-  };
-}
+/** A refresh that takes longer is given up (the stale entry expires by its own time). */
+const MAX_REFRESH_MS = 60_000;
 
 /**
  * Refreshes on a pooled connection (given back afterwards).
@@ -45,7 +29,7 @@ export async function revalidateOnPool(pool: ServerPool, key: string, open: () =
     return path.finishRevalidation(job, undefined);
   }
   const answer = await new Promise<Buffer | undefined>((resolve) => {
-    server.owner = collector(resolve);
+    server.owner = answerCollector(MAX_REFRESH_BYTES, (result) => resolve(result.answer));
     server.onLost = () => resolve(undefined);
     server.conn.socket.write(message('Q', cstring(job.sql)));
   });
@@ -68,20 +52,7 @@ export async function revalidateOnce(open: () => Promise<ServerConnection>, path
   } catch {
     return path.finishRevalidation(job, undefined);
   }
-  const reader = new MessageReader(MAX_REFRESH_BYTES + 1024);
-  const answer = await new Promise<Buffer | undefined>((resolve) => {
-    const collect = collector(resolve);
-    conn.socket.on('data', (chunk: Buffer) => {
-      try {
-        collect(reader.push(chunk));
-      } catch {
-        resolve(undefined);
-      }
-    });
-    conn.socket.on('close', () => resolve(undefined));
-    conn.socket.on('error', () => resolve(undefined));
-    conn.socket.write(message('Q', cstring(job.sql)));
-  });
+  const answer = (await simpleQuery(conn, job.sql, MAX_REFRESH_BYTES, MAX_REFRESH_MS))?.answer;
   conn.socket.end(message('X'));
   path.finishRevalidation(job, answer);
 }

@@ -4,8 +4,7 @@
 // woken for it answers as soon as it is thawed.
 
 import type { ServerConnection } from '../backend/connect.js';
-import { cstring, message } from '../protocol/messages.js';
-import { MessageReader } from '../protocol/framing.js';
+import { simpleQuery } from '../backend/simple-query.js';
 
 /** Idle connections kept per instance: enough for a burst of short sessions, few enough to cost little. */
 export const MAX_IDLE_SESSION_SERVERS = 4;
@@ -14,9 +13,9 @@ export const SESSION_SERVER_IDLE_MS = 10 * 60_000;
 /** A reset that takes longer than this means a server in trouble: the connection is closed instead. */
 const RESET_TIMEOUT_MS = 5_000;
 /** PgBouncer's server_reset_query: everything a session may have left behind (settings, temp tables, prepared statements, locks, LISTENs). */
-const RESET = message('Q', cstring('DISCARD ALL'));
-const READY_FOR_QUERY = 0x5a;
-const ERROR = 0x45;
+const RESET_SQL = 'DISCARD ALL';
+/** DISCARD ALL answers a CommandComplete: anything longer is not its answer. */
+const MAX_RESET_ANSWER_BYTES = 64 * 1024;
 
 interface Parked {
   readonly key: string;
@@ -117,32 +116,7 @@ export class SessionServers {
 }
 
 /** Sends DISCARD ALL and waits for its ReadyForQuery: true when it succeeded and the connection is idle. */
-function reset(conn: ServerConnection): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const reader = new MessageReader(64 * 1024);
-    let failed = false;
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      conn.socket.removeListener('data', onData);
-      conn.socket.removeListener('close', onGone);
-      conn.socket.removeListener('error', onGone);
-      resolve(ok);
-    };
-    const onData = (chunk: Buffer) => {
-      try {
-        for (const frame of reader.push(chunk)) {
-          if (frame.type === ERROR) failed = true;
-          if (frame.type === READY_FOR_QUERY) return done(!failed && frame.bytes[5] === 0x49 && reader.buffered === 0);
-        }
-      } catch {
-        done(false);
-      }
-    };
-    const onGone = () => done(false);
-    const timer = setTimeout(() => done(false), RESET_TIMEOUT_MS);
-    conn.socket.on('data', onData);
-    conn.socket.on('close', onGone);
-    conn.socket.on('error', onGone);
-    conn.socket.write(RESET);
-  });
+async function reset(conn: ServerConnection): Promise<boolean> {
+  const result = await simpleQuery(conn, RESET_SQL, MAX_RESET_ANSWER_BYTES, RESET_TIMEOUT_MS);
+  return result?.answer !== undefined && result.status === 'I' && !result.trailing;
 }

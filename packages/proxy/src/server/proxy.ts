@@ -210,6 +210,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     try {
       let session: ClientSession;
       const parameters = serverParameters(client.parameters);
+      /** Where and as whom this client's server connections sign in (SCRAM with the client's key). */
+      const signIn = { host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey };
       const path = hub && new CachePath({ hub, instanceId: entry.instanceId, role: route.user, database: route.database, variant: JSON.stringify(parameters), rules: () => entry.cacheRules });
       if (entry.poolMode === 'transaction') {
         // Busy only while a transaction holds a server connection: idle clients let the instance sleep.
@@ -218,7 +220,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         const open = async () => {
           // A new server connection: the instance may have been stopped by someone else (an agent restart keeps it so).
           await options.power?.wake(target);
-          return connectBackend({ host: entry.host!, port: entry.port!, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters });
+          return connectBackend({ ...signIn, parameters });
         };
         let told = poolParameters.get(poolKey);
         if (!told) {
@@ -258,12 +260,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         entered = true;
         // A connection an earlier session of the same role, database and parameters left idle (reset), else a new one.
         const sessionKey = JSON.stringify([route.user, route.database, Object.entries(client.parameters).sort()]);
-        server = sessionServers.take(entry.instanceId, sessionKey) ?? (await connectBackend({ host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters }));
+        const backend = { ...signIn, parameters: client.parameters };
+        server = sessionServers.take(entry.instanceId, sessionKey) ?? (await connectBackend(backend));
         const reuse = (conn: ServerConnection) => sessionServers.park(entry.instanceId, sessionKey, conn, () => gate.held + sessionServers.idle(entry.instanceId) <= gate.limit);
         const cancelTarget: CancelTarget = { host: entry.host, port: entry.port, processId: server.processId, secretKey: server.secretKey };
         key = cancels.register(() => cancelTarget);
         client.socket.write(Buffer.concat(helloOf(client.serverFinal, server.parameters, key)));
-        const backend = { host: entry.host, port: entry.port, user: route.user, database: route.database, clientKey: client.clientKey, serverKey: client.verifier.serverKey, parameters: client.parameters };
         session = spliceSession(client.socket, server, client.reader.detach(), { refusal: () => options.guard?.check(entry.tenantId) }, path && { path, revalidate: (job) => void revalidateOnce(() => connectBackend(backend), path, job) }, reuse);
       }
       const live: LiveSession = { tenantId: entry.tenantId, instanceId: entry.instanceId, session, lastTickAt: performance.now() };
