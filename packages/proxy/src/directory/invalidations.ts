@@ -3,6 +3,7 @@
 // to the proxy's query cache — so `POST /v1/instances/{instance}/cache/invalidate` reaches every proxy.
 
 import type { Queryable } from '@strata/store';
+import { RepeatedRead } from '../background/repeated-read.js';
 
 /** How often new invalidations are read: an invalidation is applied within this (plus one read). */
 export const DEFAULT_INVALIDATION_POLL_MS = 250;
@@ -85,19 +86,14 @@ export class InvalidationFeed {
   readonly #pollMs: number;
   readonly #logger: NonNullable<InvalidationFeedOptions['logger']>;
   #timer: NodeJS.Timeout | undefined;
-  #reading: Promise<void> | undefined;
-  #closed = false;
-  #failing = false;
+  readonly #reads: RepeatedRead;
   /** The highest id read; undefined until the starting point is read. */
   #lastId: bigint | undefined;
   /** Skipped ids → when to stop looking for them (ms); insertion order is id order within a poll. */
   readonly #missing = new Map<bigint, number>();
   /** Whether the last read filled its bound (then the next one runs at once). */
   #full = false;
-  #polls = 0;
-  #failedPolls = 0;
   #delivered = 0;
-  #lastError: unknown = undefined;
 
   /**
    * Starts reading from `db` (the system database, with the control plane's migrations).
@@ -111,6 +107,10 @@ export class InvalidationFeed {
     this.#onInvalidate = onInvalidate;
     this.#pollMs = pollMs;
     this.#logger = options.logger ?? console;
+    this.#reads = new RepeatedRead(() => this.#read(), this.#logger, {
+      failed: (error) => `strata proxy: reading cache invalidations failed; retried every ${pollMs} ms from the same place: ${error.message}`,
+      recovered: 'strata proxy: reading cache invalidations works again',
+    });
     this.#schedule(0);
   }
 
@@ -124,34 +124,29 @@ export class InvalidationFeed {
    * ```
    */
   poll(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#reading ??= this.#read().finally(() => {
-      this.#reading = undefined;
-    });
-    return this.#reading;
+    return this.#reads.run();
   }
 
   /** Stops reading (waits for a read that is running). */
   async close(): Promise<void> {
-    this.#closed = true;
     clearTimeout(this.#timer);
-    await this.#reading?.catch(() => {});
+    await this.#reads.close();
   }
 
   /** What the feed has done so far. */
   get stats(): InvalidationFeedStats {
     return {
-      polls: this.#polls,
-      failedPolls: this.#failedPolls,
+      polls: this.#reads.successes,
+      failedPolls: this.#reads.failures,
       delivered: this.#delivered,
       lastId: this.#lastId ?? null,
       missingIds: this.#missing.size,
-      lastError: this.#lastError,
+      lastError: this.#reads.lastError,
     };
   }
 
   #schedule(delayMs: number): void {
-    if (this.#closed) return;
+    if (this.#reads.closed) return;
     this.#timer = setTimeout(() => {
       this.poll()
         .catch(() => {})
@@ -162,27 +157,12 @@ export class InvalidationFeed {
 
   async #read(): Promise<void> {
     let rows: InvalidationRow[] | undefined;
-    try {
-      if (this.#lastId === undefined) {
-        const { rows: start } = await this.#db.query<{ id: string }>(START_SQL);
-        this.#lastId = BigInt(start[0]?.id ?? '0');
-      } else {
-        const missing = [...this.#missing.keys()].map(String);
-        ({ rows } = await this.#db.query<InvalidationRow>(READ_SQL, [this.#lastId.toString(), missing], { prepare: true }));
-      }
-    } catch (error) {
-      this.#failedPolls++;
-      this.#lastError = error;
-      if (!this.#failing) {
-        this.#failing = true;
-        this.#logger.warn(`strata proxy: reading cache invalidations failed; retried every ${this.#pollMs} ms from the same place: ${(error as Error).message}`);
-      }
-      throw error;
-    }
-    this.#polls++;
-    if (this.#failing) {
-      this.#failing = false;
-      this.#logger.info?.('strata proxy: reading cache invalidations works again');
+    if (this.#lastId === undefined) {
+      const { rows: start } = await this.#db.query<{ id: string }>(START_SQL);
+      this.#lastId = BigInt(start[0]?.id ?? '0');
+    } else {
+      const missing = [...this.#missing.keys()].map(String);
+      ({ rows } = await this.#db.query<InvalidationRow>(READ_SQL, [this.#lastId.toString(), missing], { prepare: true }));
     }
     this.#full = rows !== undefined && rows.length >= MAX_INVALIDATIONS_PER_POLL;
     const now = Date.now();

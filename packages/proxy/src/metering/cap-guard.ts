@@ -3,6 +3,7 @@
 import type { Database } from '@strata/store';
 import type { StatementGuard } from '../interfaces.js';
 import { MeteringError } from './errors.js';
+import { RepeatedRead } from '../background/repeated-read.js';
 import { blockedTenants, type BlockedTenantRow } from './sql.js';
 
 /** How often the refused tenants are read: a raised cap or a resumed tenant is let through within a second. */
@@ -86,13 +87,8 @@ export class CapGuard implements StatementGuard {
   readonly #logger: NonNullable<CapGuardOptions['logger']>;
   readonly #timer: NodeJS.Timeout;
   #blocked: ReadonlyMap<string, CapRefusal> = new Map();
-  #reading: Promise<void> | undefined;
-  #closed = false;
-  #failing = false;
+  readonly #reads: RepeatedRead;
   #refreshedAt: Date | null = null;
-  #refreshes = 0;
-  #failedRefreshes = 0;
-  #lastError: unknown = undefined;
 
   /**
    * Starts reading from `db` (the system database, with the control plane's migrations).
@@ -104,6 +100,10 @@ export class CapGuard implements StatementGuard {
     if (!Number.isFinite(refreshMs) || refreshMs < MIN_REFRESH_MS) throw new MeteringError('STRATA_METER_INVALID_CONFIG', `refreshMs must be at least ${MIN_REFRESH_MS} ms, got ${String(refreshMs)}`);
     this.#db = db;
     this.#logger = options.logger ?? console;
+    this.#reads = new RepeatedRead(() => this.#read(), this.#logger, {
+      failed: (error) => `strata proxy: reading usage caps and suspended tenants failed; the last answers stand until a read works: ${error.message}`,
+      recovered: 'strata proxy: reading usage caps works again',
+    });
     this.#timer = setInterval(() => this.refresh().catch(() => {}), refreshMs);
     this.#timer.unref();
     this.refresh().catch(() => {});
@@ -128,47 +128,26 @@ export class CapGuard implements StatementGuard {
    * await guard.refresh(); // a cap raised a moment ago lets the tenant through from here on
    */
   refresh(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#reading ??= this.#read().finally(() => {
-      this.#reading = undefined;
-    });
-    return this.#reading;
+    return this.#reads.run();
   }
 
   /** Stops reading (waits for a read that is running). */
   async close(): Promise<void> {
-    this.#closed = true;
     clearInterval(this.#timer);
-    await this.#reading?.catch(() => {});
+    await this.#reads.close();
   }
 
   /** What the guard has done so far. */
   get stats(): CapGuardStats {
-    return { refreshedAt: this.#refreshedAt, refreshes: this.#refreshes, failedRefreshes: this.#failedRefreshes, blockedTenants: this.#blocked.size, lastError: this.#lastError };
+    return { refreshedAt: this.#refreshedAt, refreshes: this.#reads.successes, failedRefreshes: this.#reads.failures, blockedTenants: this.#blocked.size, lastError: this.#reads.lastError };
   }
 
   async #read(): Promise<void> {
-    let rows: BlockedTenantRow[];
-    try {
-      rows = await blockedTenants(this.#db);
-    } catch (error) {
-      this.#failedRefreshes++;
-      this.#lastError = error;
-      if (!this.#failing) {
-        this.#failing = true;
-        this.#logger.warn(`strata proxy: reading usage caps and suspended tenants failed; the last answers stand until a read works: ${(error as Error).message}`);
-      }
-      throw error;
-    }
+    const rows = await blockedTenants(this.#db);
     const blocked = new Map<string, CapRefusal>();
     // A suspension says more than a cap: it is what the tenant must resolve first.
     for (const row of rows) if (row.reason === 'suspended' || !blocked.has(row.tenantId)) blocked.set(row.tenantId, refusalOf(row));
     this.#blocked = blocked;
-    this.#refreshes++;
     this.#refreshedAt = new Date();
-    if (this.#failing) {
-      this.#failing = false;
-      this.#logger.info?.('strata proxy: reading usage caps works again');
-    }
   }
 }
