@@ -48,4 +48,4 @@ export {
 } from './limits.js';
 export { QueryCache } from './query-cache.js';
 export { resolveCachePolicy, validateCacheRules } from './rules.js';
-export { loadSqlParser } from './sql-parser.js';
+export { loadSqlParser, parseSql, type ParseOutcome, type RawStatement } from './sql-parser.js';

@@ -3,7 +3,7 @@
 // cursors WITH HOLD, temporary tables). Found with PostgreSQL's own parser (libpg-query); a cheap
 // text test first decides whether a statement could be one, since parsing costs ~50 µs.
 
-import { loadModule, parseSync } from 'libpg-query';
+import { parseSql } from '../cache/index.js';
 
 /** Advisory lock functions that hold past the transaction (the _xact_ ones are fine). */
 const SESSION_LOCK_FUNCTIONS = new Set(['pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared', 'pg_advisory_unlock', 'pg_advisory_unlock_shared', 'pg_advisory_unlock_all']);
@@ -27,15 +27,10 @@ export interface SessionStateVerdict {
   readonly dropsPreparedStatements?: boolean;
 }
 
-/** Loads the parser (WebAssembly) once; call before {@link sessionStateOf}. */
-export function loadParser(): Promise<void> {
-  return loadModule();
-}
-
 /**
  * @example
  * ```ts
- * await loadParser();
+ * await loadSqlParser(); // the cache's: one parser for both
  * sessionStateOf('listen jobs').problem; // 'LISTEN keeps …; use session mode …'
  * sessionStateOf('set local work_mem = 64000').problem; // undefined
  * ```
@@ -45,14 +40,11 @@ export function sessionStateOf(sql: string): SessionStateVerdict {
   const known = remembered.get(sql);
   if (known) return known;
   let verdict: SessionStateVerdict = {};
-  try {
-    const tree = parseSync(sql) as { stmts?: { stmt: unknown }[] };
-    for (const { stmt } of tree.stmts ?? []) {
-      verdict = judge(stmt as Record<string, any>) ?? verdict;
-      if (verdict.problem) break;
-    }
-  } catch {
-    // A syntax error: the server reports it.
+  // A syntax error (not ok) is the server's to report.
+  const outcome = parseSql(sql);
+  for (const stmt of outcome.ok ? outcome.statements : []) {
+    verdict = judge(stmt as Record<string, any>) ?? verdict;
+    if (verdict.problem) break;
   }
   if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value as string);
   remembered.set(sql, verdict);

@@ -13,7 +13,6 @@ import { authenticationOk, authenticationSaslFinal, backendKeyData, errorRespons
 import { Gate } from '../pool/gate.js';
 import { spliceSession } from '../pool/session.js';
 import type { ClientSession } from '../pool/session-types.js';
-import { loadParser } from '../pool/session-state.js';
 import { CachePath, type CacheHub } from '../pool/cache-path.js';
 import { revalidateOnce, revalidateOnPool } from '../pool/revalidate.js';
 import { loadSqlParser, QueryCache, type QueryCacheStats } from '../cache/index.js';
@@ -109,7 +108,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (options.tls) tls = secureContextOf('cert' in options.tls ? options.tls : await loadOrCreateCertificate(options.tls.dir, options.tls.hostNames));
   if (options.requireTls && !tls) throw new ProxyError('STRATA_PROXY_INVALID_CONFIG', '58000', 'requireTls needs tls (a certificate, or a directory to generate one in)');
 
-  await loadParser();
   await loadSqlParser();
   const hub: CacheHub | undefined = options.cache === false ? undefined : { cache: new QueryCache(options.cache ?? {}), inUse: new Set() };
   // Invalidations by tag through the API (POST /v1/instances/{id}/cache/invalidate) reach every proxy through this table.
