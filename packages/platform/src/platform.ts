@@ -187,8 +187,6 @@ async function startPlatformProxy(db: Database, agent: RunningAgent, layout: Pla
   await writeFile(portFile, `${proxy.port}\n`);
   return {
     ...proxy,
-    host: proxy.host,
-    port: proxy.port,
     close: async () => {
       await proxy.close();
       await guard.close();
