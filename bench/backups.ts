@@ -23,7 +23,7 @@ import pg from 'pg';
 import { mountReflinkVolume, type ReflinkVolume } from '@strata/postgres';
 import { resetPlatform } from '@strata/platform';
 import { MachineLoadMonitor } from './lib/machine-load.js';
-import { startPlatformProcess } from './lib/platform-process.js';
+import { startPlatformProcess, type InstanceJson } from './lib/platform-process.js';
 import { gitRevision } from './lib/revision.js';
 
 const run = promisify(execFile);
@@ -59,14 +59,6 @@ for (const filesystem of filesystems) {
 
 async function runScales(filesystem: Filesystem, platform: Awaited<ReturnType<typeof startPlatformProcess>>): Promise<void> {
 
-  interface InstanceJson {
-    readonly id: string;
-    readonly status: string;
-    readonly host: string | null;
-    readonly port: number | null;
-    readonly error: string | null;
-    readonly currentOperation: unknown;
-  }
   interface BackupJson {
     readonly id: string;
     readonly status: string;

@@ -27,7 +27,7 @@ import { DEFAULT_PLATFORM_SPARES, resetPlatform } from '@strata/platform';
 import { childrenByPid, initdbFromScratchMs, kibField, postmasterOf } from './lib/instances.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { percentile } from './lib/measure.js';
-import { startPlatformProcess } from './lib/platform-process.js';
+import { startPlatformProcess, type InstanceJson } from './lib/platform-process.js';
 import { gitRevision } from './lib/revision.js';
 
 /** One operation that takes this long is stuck, not slow. */
@@ -68,14 +68,6 @@ const monitor = new MachineLoadMonitor({ ownPaths: [root] });
 // Placement must not be the limit: the density phase asks for more than the default capacity.
 const platform = await startPlatformProcess({ dataDir, capacity: { memoryMb: 1_000_000, instances: 10_000 }, agent: { spares }, backups });
 
-interface InstanceJson {
-  readonly id: string;
-  readonly status: string;
-  readonly host: string | null;
-  readonly port: number | null;
-  readonly error: string | null;
-  readonly currentOperation: unknown;
-}
 
 async function call<T>(key: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
   const response = await fetch(`${platform.apiUrl}${path}`, {

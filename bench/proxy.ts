@@ -30,6 +30,7 @@ import { ensurePgBouncerInstalled, pgBouncerVersion, tracksPreparedStatements } 
 import { startHost, type Host } from './proxy-host.js';
 import { SCRIPTS, TARGET_LABELS, TARGETS, initPgbench, runCell, sharesServerConnections, warmUp, type CellResult, type PgbenchContext, type Target } from './proxy-pgbench.js';
 import { DENSITY_ACTIVE, machineUsedMib, measureDensity, measureWake, type BenchInstance, type DensityResult, type WakeResult } from './proxy-scale-to-zero.js';
+import type { InstanceJson } from './lib/platform-process.js';
 
 const SECTIONS = ['pgbench', 'wake', 'density'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -138,14 +139,6 @@ async function cleanUp(): Promise<void> {
   await rm(root, { recursive: true, force: true });
 }
 
-interface InstanceJson {
-  readonly id: string;
-  readonly status: string;
-  readonly host: string | null;
-  readonly port: number | null;
-  readonly error: string | null;
-  readonly currentOperation: unknown;
-}
 
 async function api<T>(key: string, method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${host!.apiUrl}${path}`, {

@@ -19,7 +19,7 @@ import { parseArgs, promisify } from 'node:util';
 import pg from 'pg';
 import { resetPlatform } from '@strata/platform';
 import { MachineLoadMonitor } from './lib/machine-load.js';
-import { startPlatformProcess } from './lib/platform-process.js';
+import { startPlatformProcess, type InstanceJson } from './lib/platform-process.js';
 import { gitRevision } from './lib/revision.js';
 
 const run = promisify(execFile);
@@ -41,14 +41,6 @@ const dataDir = join(root, 'data');
 const monitor = new MachineLoadMonitor({ ownPaths: [root] });
 const platform = await startPlatformProcess({ dataDir, capacity: { memoryMb: 1_000_000, instances: 1_000 }, agent: { spares: 0 } });
 
-interface InstanceJson {
-  readonly id: string;
-  readonly status: string;
-  readonly host: string | null;
-  readonly port: number | null;
-  readonly error: string | null;
-  readonly currentOperation: unknown;
-}
 
 async function must<T>(key: string, method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${platform.apiUrl}${path}`, {

@@ -9,6 +9,16 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { PlatformOptions } from '@strata/platform';
 
+/** An instance as the API answers it, the fields the benchmarks read. */
+export interface InstanceJson {
+  readonly id: string;
+  readonly status: string;
+  readonly host: string | null;
+  readonly port: number | null;
+  readonly error: string | null;
+  readonly currentOperation: unknown;
+}
+
 /** What the bench needs of a platform started in a child process. */
 export interface PlatformProcess {
   readonly apiUrl: string;
