@@ -83,6 +83,8 @@ const LISTEN_DOWN_AFTER_SEND_MS = 1_000;
 /** The outage begins once this fraction range of the workload's checkpoints has committed (seeded). */
 const OUTAGE_PROGRESS_MIN = 0.1;
 const OUTAGE_PROGRESS_MAX = 0.5;
+/** The second of two crashes comes within this many checkpoints of the first's restart: well inside the half of the workload left. */
+const SECOND_CRASH_AFTER_MAX_CHECKPOINTS = 20;
 
 /** A graceful shutdown after the test; one that hangs fails the test instead of hanging the file. */
 const SHUTDOWN_BOUND_MS = 20_000;
@@ -498,11 +500,20 @@ const OUTAGES: readonly Outage[] = [
   },
   {
     name: 'the server crashes twice in a row',
-    run: async ({ cluster }, random, t) => {
-      const upMs = random.int(0, 1_000);
-      t.diagnostic(`up for ${upMs} ms between the two crashes`);
+    run: async ({ cluster, url }, random, t) => {
       await cluster.restartServer({ mode: 'immediate', downMs: 500 });
-      await delay(upMs);
+      // The second crash is aimed at progress, like the first: a few more commits after the restart.
+      // An up-time could outlast the rest of the workload on a quick run (the app then finished,
+      // exited, and the second crash hit nothing).
+      const more = random.int(1, SECOND_CRASH_AFTER_MAX_CHECKPOINTS);
+      const start = (await committedCheckpoints(url)) ?? 0;
+      const deadline = Date.now() + WORKER_START_BOUND_MS;
+      let committed = start;
+      while (committed < start + more && Date.now() < deadline) {
+        await delay(5);
+        committed = (await committedCheckpoints(url)) ?? committed;
+      }
+      t.diagnostic(`second crash after ${committed - start} more checkpoints (aimed at ${more})`);
       await cluster.restartServer({ mode: 'immediate', downMs: 500 });
     },
   },
