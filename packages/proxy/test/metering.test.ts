@@ -21,6 +21,7 @@ class CountingDatabase implements Database {
   constructor(readonly inner: Database) {}
   get engine() { return this.inner.engine; }
   get notificationMode() { return this.inner.notificationMode; }
+  get profile() { return this.inner.profile; }
   get description() { return this.inner.description; }
   query<R extends Row = Row>(sql: string, params?: readonly unknown[], options?: QueryOptions) {
     if (/^\s*insert into strata_cloud\.usage\b/.test(sql)) this.usageStatements++;

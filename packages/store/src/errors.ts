@@ -185,6 +185,23 @@ export class TransactionAbortedError extends StoreError {
   }
 }
 
+/**
+ * Thrown when a lease was lost before the work under it finished: its holder paused past the
+ * lease's expiry (or the row was taken over), so another holder may be doing the same work.
+ * Nothing fenced by the lease was committed after the loss; run the work again.
+ */
+export class LeaseLostError extends StoreError {
+  override get kind(): ErrorKind {
+    return 'unavailable';
+  }
+  constructor(name: string, fence: number) {
+    super(
+      'STRATA_LEASE_LOST',
+      `the lease "${name}" (fence ${fence}) expired or was taken over before the work under it finished; nothing was committed under it after that — run it again`,
+    );
+  }
+}
+
 /** A migration set is malformed or failed, or the database is newer than the code (see also {@link MigrationChangedError}). */
 export class MigrationError extends StoreError {
   override get kind(): ErrorKind {

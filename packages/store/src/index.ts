@@ -37,9 +37,22 @@ export {
   type ErrorKind,
   TransactionAbortedError,
   TransactionConflictError,
+  LeaseLostError,
 } from './errors.js';
+export {
+  NATIVE_PROFILE,
+  PORTABLE_PROFILE,
+  PROFILE_ENV,
+  profileFor,
+  type Capabilities,
+  type DatabaseProfile,
+  type ProfileName,
+  type ProfileRequest,
+} from './profile.js';
+export { acquireLease, type Lease } from './lease.js';
+export { splitStatements } from './sql-split.js';
 export { openDatabase, redact, DEFAULT_EMBEDDED_DIR, type OpenDatabaseOptions } from './open.js';
-export { loadMigrations, migrate, migrationChecksum, type Migration, type MigrationReport } from './migrate.js';
+export { loadMigrations, migrate, migrationChecksum, type Migratable, type Migration, type MigrationReport } from './migrate.js';
 export { isRetryableConflict } from './retry.js';
 export { isConnectionError } from './connection-errors.js';
 export { isUniqueViolation, isForeignKeyViolation } from './sqlstate.js';

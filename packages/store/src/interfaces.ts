@@ -1,3 +1,5 @@
+import type { DatabaseProfile } from './profile.js';
+
 /**
  * Public types of the store layer. Drivers implement {@link Database}; upper layers (transact,
  * cloud) depend only on these types, never on a driver.
@@ -73,7 +75,10 @@ export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializabl
 
 /** Options for {@link Database.transaction}. */
 export interface TransactionOptions {
-  /** Isolation level; default `'read committed'`. Everything in Strata also works at `'serializable'`. */
+  /**
+   * Isolation level; default `'read committed'`. Everything in Strata also works at `'serializable'`.
+   * On the portable profile every transaction runs `'serializable'`, whatever is asked for.
+   */
   readonly isolation?: IsolationLevel;
   /** Open the transaction READ ONLY. */
   readonly readOnly?: boolean;
@@ -116,6 +121,14 @@ export interface Database extends Queryable {
   readonly engine: EngineKind;
   /** How notifications are delivered on this database. */
   readonly notificationMode: NotificationMode;
+  /**
+   * What the engine can do that Strata's SQL relies on (see {@link DatabaseProfile}): upper layers
+   * pick their statements by it, e.g. a claim without `SKIP LOCKED` on the portable profile.
+   *
+   * @example
+   * if (!db.profile.capabilities.skipLocked) { ... } // claim with UPDATE … RETURNING instead
+   */
+  readonly profile: DatabaseProfile;
   /** A redacted description (URL without password, or the PGlite directory) for messages. */
   readonly description: string;
 

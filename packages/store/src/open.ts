@@ -1,4 +1,6 @@
 import type { Database, NotificationMode } from './interfaces.js';
+import type { DriverSettings } from './sql-database.js';
+import { profileFor, profileRequest, type DatabaseProfile, type ProfileRequest } from './profile.js';
 import path from 'node:path';
 import { DatabaseLockedError, InvalidArgumentError, InvalidDatabaseUrlError } from './errors.js';
 import { liveHolder } from './lock.js';
@@ -31,8 +33,20 @@ export interface OpenDatabaseOptions {
    * whichever is the primary, and follows it after a failover.
    */
   readonly url?: string;
-  /** `'listen'` (LISTEN/NOTIFY), `'poll'` (a polled table, for engines without NOTIFY), or `'auto'` (default: listen). */
+  /**
+   * `'listen'` (LISTEN/NOTIFY), `'poll'` (a polled table, for engines without NOTIFY), or `'auto'`
+   * (default: listen, or poll where the profile has no LISTEN/NOTIFY).
+   */
   readonly notifications?: NotificationMode | 'auto';
+  /**
+   * The capability profile: `'native'` (everything PostgreSQL has), `'portable'` (only what
+   * distributed SQL engines such as CockroachDB and YugabyteDB have: polled notifications, claims
+   * without `SKIP LOCKED`, lease rows instead of advisory locks, SERIALIZABLE only with every
+   * statement retried on 40001, migrations one statement at a time), or `'auto'`: portable when
+   * the server says it is CockroachDB or YugabyteDB, else native. Default: the environment's
+   * `STRATA_DATABASE_PROFILE`, else `'auto'`. See docs/scaling-out.md.
+   */
+  readonly profile?: ProfileRequest;
   /** Poll interval in polling mode. Default 100 ms. */
   readonly pollIntervalMs?: number;
   /** Connections in the pool (PostgreSQL only). Default 10. */
@@ -54,6 +68,7 @@ export interface OpenDatabaseOptions {
  * const local = await openDatabase();                                  // ./.strata, embedded
  * const server = await openDatabase('postgres://app@localhost:5432/app');
  * const polled = await openDatabase({ url: 'postgres://app@localhost/app', notifications: 'poll' });
+ * const portable = await openDatabase({ url: 'postgres://root@crdb:26257/app', profile: 'portable' });
  */
 export async function openDatabase(target: string | OpenDatabaseOptions = {}): Promise<Database> {
   const options: OpenDatabaseOptions = typeof target === 'string' ? { url: target } : target;
@@ -71,10 +86,16 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
   if (mode !== 'auto' && mode !== 'listen' && mode !== 'poll') {
     throw new InvalidArgumentError(`notifications must be 'auto', 'listen' or 'poll', got ${JSON.stringify(mode)}`);
   }
-  const settings = {
-    notificationMode: mode === 'poll' ? 'poll' : 'listen',
-    pollIntervalMs: positive(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs'),
-  } as const;
+  const requested = profileRequest(options.profile);
+  const pollIntervalMs = positive(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs');
+  const settingsFor = (profile: DatabaseProfile): DriverSettings => {
+    if (mode === 'listen' && !profile.capabilities.listenNotify) {
+      throw new InvalidArgumentError(`notifications: 'listen' needs LISTEN/NOTIFY, which the ${profile.name} profile does not have: leave notifications unset or use 'poll'`);
+    }
+    return { notificationMode: mode === 'poll' || !profile.capabilities.listenNotify ? 'poll' : 'listen', pollIntervalMs, profile };
+  };
+  // Embedded PGlite is PostgreSQL: 'auto' is native there.
+  const embedded = settingsFor(profileFor(requested, 'PostgreSQL'));
 
   if (/^(postgres|postgresql|memory):(?!\/\/)/i.test(url)) {
     throw new InvalidDatabaseUrlError(
@@ -85,16 +106,18 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'postgres' || scheme === 'postgresql') {
     const multiHost = parseMultiHostUrl(url); // host1:port1,host2:port2 and target_session_attrs, which pg does not read
-    db = await PostgresDatabase.open({
-      ...settings,
-      url,
-      multiHost,
-      description: multiHost?.describe(redact) ?? redact(url),
-      poolSize: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
-      connectTimeoutMs: positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
-    });
+    db = await PostgresDatabase.open(
+      {
+        url,
+        multiHost,
+        description: multiHost?.describe(redact) ?? redact(url),
+        poolSize: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
+        connectTimeoutMs: positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
+      },
+      (serverVersion) => settingsFor(profileFor(requested, serverVersion)),
+    );
   } else if (scheme === 'memory') {
-    db = await PgliteDatabase.open(undefined, settings);
+    db = await PgliteDatabase.open(undefined, embedded);
   } else if (scheme !== undefined) {
     throw new InvalidDatabaseUrlError(
       `unsupported database URL scheme "${scheme}://": use postgres://user:password@host:port/database, memory://, or a directory path for the embedded database`,
@@ -104,9 +127,9 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
     if (ifLocked !== 'connect' && ifLocked !== 'fail') {
       throw new InvalidArgumentError(`ifLocked must be 'connect' or 'fail', got ${JSON.stringify(ifLocked)}`);
     }
-    db = await openEmbedded(url, settings, ifLocked, positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'));
+    db = await openEmbedded(url, embedded, settingsFor, requested, ifLocked, positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'));
   }
-  if (settings.notificationMode === 'poll') {
+  if (db.notificationMode === 'poll') {
     try {
       await migrate(db, 'store', storeMigrations());
     } catch (error) {
@@ -123,7 +146,9 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
  */
 async function openEmbedded(
   dir: string,
-  settings: { notificationMode: NotificationMode; pollIntervalMs: number },
+  settings: DriverSettings,
+  settingsFor: (profile: DatabaseProfile) => DriverSettings,
+  requested: ProfileRequest,
   ifLocked: 'connect' | 'fail',
   connectTimeoutMs: number,
 ): Promise<Database> {
@@ -136,13 +161,15 @@ async function openEmbedded(
     if (holder?.socketPath === undefined) throw error; // an older Strata, or a holder that serves no socket
     const description = `pglite ${absolute} (served by pid ${holder.pid})`;
     try {
-      return await PostgresDatabase.open({
-        ...settings,
-        url: `postgres://strata@localhost/postgres?host=${encodeURIComponent(path.dirname(holder.socketPath))}`,
-        description,
-        poolSize: SERVED_POOL_SIZE,
-        connectTimeoutMs,
-      });
+      return await PostgresDatabase.open(
+        {
+          url: `postgres://strata@localhost/postgres?host=${encodeURIComponent(path.dirname(holder.socketPath))}`,
+          description,
+          poolSize: SERVED_POOL_SIZE,
+          connectTimeoutMs,
+        },
+        (serverVersion) => settingsFor(profileFor(requested, serverVersion)),
+      );
     } catch (connectError) {
       throw new DatabaseLockedError(
         `the embedded database at ${absolute} is open in another process (pid ${holder.pid}), and its socket ${holder.socketPath} did not answer (${(connectError as Error).message}); if that process is still starting, retry in a moment, else stop it (kill ${holder.pid})`,

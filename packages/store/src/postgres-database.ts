@@ -49,32 +49,56 @@ export class PostgresDatabase extends SqlDatabase {
     });
   }
 
-  /** Connects and checks the server answers; throws {@link DatabaseUnreachableError} if not. */
-  static async open(settings: PostgresSettings): Promise<PostgresDatabase> {
+  /**
+   * Connects and checks the server answers; throws {@link DatabaseUnreachableError} if not.
+   * `settingsFor` picks the driver settings (profile, notifications) from the server's
+   * `version()`; where SERIALIZABLE is the only isolation, every connection starts with it as
+   * its default, so a lone statement runs as the engine would run it.
+   */
+  static async open(
+    connection: Omit<PostgresSettings, keyof DriverSettings>,
+    settingsFor: (serverVersion: string) => DriverSettings,
+  ): Promise<PostgresDatabase> {
     // The connect timeout bounds opening a connection, not waiting for a busy pool: pg-pool's own
     // connectionTimeoutMillis also fails queries queued behind a burst (thousands of waiters).
-    const connectTimeoutMs = settings.connectTimeoutMs;
-    class TimedClient extends pg.Client {
-      constructor(config?: pg.ClientConfig) {
-        super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    const connectTimeoutMs = connection.connectTimeoutMs;
+    const locator = connection.multiHost && new PrimaryLocator(connection.multiHost, connectTimeoutMs, connection.description);
+    const connect = async (serializableOnly: boolean) => {
+      const options = serializableOnly ? '-c default_transaction_isolation=serializable' : undefined;
+      class TimedClient extends pg.Client {
+        constructor(config?: pg.ClientConfig) {
+          super({ ...config, connectionTimeoutMillis: connectTimeoutMs, ...(options === undefined ? {} : { options }) });
+        }
       }
-    }
-    const locator = settings.multiHost && new PrimaryLocator(settings.multiHost, connectTimeoutMs, settings.description);
-    const Client = locator?.clientClass(TimedClient) ?? TimedClient;
-    const url = settings.multiHost?.urlFor(0) ?? settings.url;
-    const pool = new pg.Pool({ connectionString: url, max: settings.poolSize, Client });
-    // An idle client's network error must not crash the process; the pool replaces the client.
-    pool.on('error', () => {});
-    // Nor a checked-out client's: every client always has a listener (runTransaction adds one
-    // that marks the client broken), so a late 'error' after release is never uncaught either.
-    pool.on('connect', (client) => client.on('error', () => {}));
+      const Client = locator?.clientClass(TimedClient) ?? TimedClient;
+      const url = connection.multiHost?.urlFor(0) ?? connection.url;
+      const pool = new pg.Pool({ connectionString: url, max: connection.poolSize, Client });
+      // An idle client's network error must not crash the process; the pool replaces the client.
+      pool.on('error', () => {});
+      // Nor a checked-out client's: every client always has a listener (runTransaction adds one
+      // that marks the client broken), so a late 'error' after release is never uncaught either.
+      pool.on('connect', (client) => client.on('error', () => {}));
+      try {
+        const { rows } = await pool.query<{ version: string }>('select version() as version');
+        return { pool, Client, version: rows[0]?.version ?? '' };
+      } catch (error) {
+        await pool.end().catch(() => {});
+        throw unreachable(connection.description, error);
+      }
+    };
+    let opened = await connect(false);
+    let driver: DriverSettings;
     try {
-      await pool.query('select 1');
+      driver = settingsFor(opened.version);
     } catch (error) {
-      await pool.end().catch(() => {});
-      throw unreachable(settings.description, error);
+      await opened.pool.end().catch(() => {});
+      throw error;
     }
-    return new PostgresDatabase(pool, settings, Client, locator);
+    if (!driver.profile.capabilities.weakIsolation) {
+      await opened.pool.end().catch(() => {});
+      opened = await connect(true);
+    }
+    return new PostgresDatabase(opened.pool, { ...connection, ...driver }, opened.Client, locator);
   }
 
   protected async runQuery<R extends Row>(sql: string, params: readonly unknown[], options: QueryOptions): Promise<QueryResult<R>> {

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
 import { DatabaseClosedError, InvalidArgumentError } from './errors.js';
 import { beginStatement, retryConflicts } from './retry.js';
 import { PollingNotifier, insertNotification } from './polling-notifier.js';
+import type { DatabaseProfile } from './profile.js';
 
 const ISOLATION_LEVELS: ReadonlySet<string> = new Set(['read committed', 'repeatable read', 'serializable']);
 /** Channel names are spliced into LISTEN, so they must be plain identifiers; 63 is PostgreSQL's NAMEDATALEN - 1. */
@@ -39,6 +40,8 @@ export interface RawConnection {
 export interface DriverSettings {
   readonly notificationMode: NotificationMode;
   readonly pollIntervalMs: number;
+  /** The capability profile; without weak isolation every transaction is SERIALIZABLE and every statement retries 40001. */
+  readonly profile: DatabaseProfile;
 }
 
 /**
@@ -50,12 +53,14 @@ export abstract class SqlDatabase implements Database {
   abstract readonly engine: EngineKind;
   abstract readonly description: string;
   readonly notificationMode: NotificationMode;
+  readonly profile: DatabaseProfile;
   #poller: PollingNotifier | undefined;
   #closed = false;
   readonly #listenRestored = new Set<() => void>();
 
   protected constructor(settings: DriverSettings) {
     this.notificationMode = settings.notificationMode;
+    this.profile = settings.profile;
     if (settings.notificationMode === 'poll') {
       this.#poller = new PollingNotifier(this, settings.pollIntervalMs);
     }
@@ -74,29 +79,40 @@ export abstract class SqlDatabase implements Database {
 
   async query<R extends Row = Row>(sql: string, params: readonly unknown[] = [], options: QueryOptions = {}): Promise<QueryResult<R>> {
     this.#assertOpen();
-    return this.runQuery<R>(sql, params, options);
+    return this.#statement(() => this.runQuery<R>(sql, params, options));
   }
 
   async exec(sql: string): Promise<void> {
     this.#assertOpen();
-    return this.runExec(sql);
+    return this.#statement(() => this.runExec(sql));
   }
 
   async notify(channel: string, payload: string): Promise<void> {
     assertChannel(channel);
     this.#assertOpen();
-    await notifyOn(this.notificationMode, (sql, params) => this.runQuery(sql, params, { prepare: true }), channel, payload);
+    await this.#statement(() => notifyOn(this.notificationMode, (sql, params) => this.runQuery(sql, params, { prepare: true }), channel, payload));
     this.#poller?.pollSoon();
+  }
+
+  /**
+   * A statement outside any transaction. Where SERIALIZABLE is the only isolation, a lone
+   * statement is a transaction of its own that the engine may abort with 40001 (it committed
+   * nothing then), so it is retried like a transaction; elsewhere it runs once.
+   */
+  #statement<T>(run: () => Promise<T>): Promise<T> {
+    return this.profile.capabilities.weakIsolation ? run() : retryConflicts(run);
   }
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#assertOpen();
-    const isolation: IsolationLevel = options.isolation ?? 'read committed';
-    if (!ISOLATION_LEVELS.has(isolation)) {
+    const requested: IsolationLevel = options.isolation ?? 'read committed';
+    if (!ISOLATION_LEVELS.has(requested)) {
       throw new InvalidArgumentError(
-        `isolation ${JSON.stringify(isolation)} is not one of 'read committed', 'repeatable read', 'serializable'`,
+        `isolation ${JSON.stringify(requested)} is not one of 'read committed', 'repeatable read', 'serializable'`,
       );
     }
+    // Serializable is at least as strong as what was asked for; conflicts are retried below.
+    const isolation: IsolationLevel = this.profile.capabilities.weakIsolation ? requested : 'serializable';
     if (typeof fn !== 'function') throw new InvalidArgumentError('transaction() needs a function (tx) => Promise<T>');
     const begin = beginStatement(isolation, options.readOnly === true);
     const mode = this.notificationMode;

@@ -3,6 +3,7 @@
 import { DatabaseUnavailableError } from '@strata/store';
 import type {
   Database,
+  DatabaseProfile,
   EngineKind,
   NotificationMode,
   QueryOptions,
@@ -269,6 +270,10 @@ class FaultInjectingDatabase implements FaultyDatabase {
 
   get notificationMode(): NotificationMode {
     return this.inner.notificationMode;
+  }
+
+  get profile(): DatabaseProfile {
+    return this.inner.profile;
   }
 
   get description(): string {

@@ -13,6 +13,7 @@ import {
   openDatabase,
   StrataError,
   type Database,
+  type Migratable,
 } from '@strata/store';
 import { mapKey } from './bytes.js';
 import type { KvDatabase, TransactOptions, Transaction } from './interfaces.js';
@@ -111,7 +112,7 @@ export async function openKv(options: OpenKvOptions): Promise<KvDatabase> {
  * @example
  * await migrateKv(db);
  */
-export async function migrateKv(db: Pick<Database, 'transaction'>): Promise<void> {
+export async function migrateKv(db: Migratable): Promise<void> {
   await migrate(db, 'kv', loadMigrations(new URL('../../migrations/', import.meta.url)));
 }
 
