@@ -6,6 +6,11 @@ import { ownedBy } from './owned-by.js';
 
 /** The notification sent with the statement's own commit (see signals/keys.ts). */
 const NOTIFY_MESSAGE = `, (select pg_notify($12, ${sqlSignalKey(MESSAGE_PREFIX, 'destination_id')}) from sent)`;
+/**
+ * Without an in-statement notification the channel parameter ($12, amid the others) is still
+ * referenced, typed: PostgreSQL refuses a statement with a parameter it cannot type (42P18).
+ */
+const NO_NOTIFY_MESSAGE = ', $12::text as unused_channel';
 
 /**
  * Stores a message for `destinationId`. With an idempotency key, a second send with the same key
@@ -115,7 +120,7 @@ export async function sendAsStep(
   notifyChannel: string | null,
   taken: TakenMessage | null = null,
 ): Promise<boolean> {
-  const notify = notifyChannel === null ? '' : NOTIFY_MESSAGE;
+  const notify = notifyChannel === null ? NO_NOTIFY_MESSAGE : NOTIFY_MESSAGE;
   const prior = takenCtes(taken, 17);
   const { rows } = await db.query<{ written: number }>(
     `with ${prior.sql}, recorded as (
