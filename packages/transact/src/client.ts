@@ -84,7 +84,7 @@ export class StrataClient {
     if (!owns && typeof (config.database as Database).transaction !== 'function') {
       throw new InvalidArgumentError('database must be a postgres:// URL, a directory path, or a Database from @strata/store');
     }
-    const db = owns ? await openDatabase({ url: config.database as string }) : (config.database as Database);
+    const db = owns ? await openDatabase({ url: config.database as string, ...(config.databaseProfile === undefined ? {} : { profile: config.databaseProfile }) }) : (config.database as Database);
     try {
       await migrate(db, 'transact', loadMigrations(new URL('../migrations/', import.meta.url)));
       const signals = new Signals(db);

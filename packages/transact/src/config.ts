@@ -38,6 +38,7 @@ export const DEFAULT_EXECUTOR_ID = 'local';
 export const STRATA_CONFIG_KEYS = keysOf<StrataConfig>({
   database: true,
   appDatabase: true,
+  databaseProfile: true,
   executorId: true,
   appVersion: true,
   maxValueBytes: true,
@@ -51,7 +52,7 @@ export const STRATA_CONFIG_KEYS = keysOf<StrataConfig>({
 /** Options of `StrataConfig.retention`. */
 export const RETENTION_POLICY_KEYS = keysOf<RetentionPolicy>({ maxAgeMs: true, maxCount: true, intervalMs: true, batchSize: true });
 /** Options of `StrataClient.connect({...})`. */
-export const CLIENT_CONFIG_KEYS = keysOf<ClientConfig>({ database: true, maxValueBytes: true, safetyPollIntervalMs: true, executorTimeoutMs: true });
+export const CLIENT_CONFIG_KEYS = keysOf<ClientConfig>({ database: true, databaseProfile: true, maxValueBytes: true, safetyPollIntervalMs: true, executorTimeoutMs: true });
 /** Options of a start: `workflow.with({...})`, `startByName`. */
 export const START_OPTION_KEYS = keysOf<StartOptions & EnqueueOptions>({
   workflowId: true,
@@ -171,6 +172,7 @@ export function validateStrataConfig(config: StrataConfig | undefined, env: Node
   assertOptions<StrataConfig>(config, 'Strata config', STRATA_CONFIG_KEYS);
   const c = config ?? {};
   // database and appDatabase are checked at launch, where they are opened.
+  assertProfile(c.databaseProfile);
   const executorId = c.executorId ?? env.STRATA_EXECUTOR_ID ?? DEFAULT_EXECUTOR_ID;
   const appVersion = c.appVersion ?? env.STRATA_APP_VERSION ?? '0';
   assertIdentifier(executorId, c.executorId === undefined ? 'executorId (from STRATA_EXECUTOR_ID)' : 'executorId');
@@ -225,6 +227,7 @@ export function validateClientConfig(config: ClientConfig | undefined): Validate
   assertOptions<ClientConfig>(config, 'client config', CLIENT_CONFIG_KEYS);
   if (config === undefined || config.database === undefined) throw new InvalidArgumentError('StrataClient.connect() needs { database: "postgres://…" }');
   assertDatabaseOption(config.database, 'database');
+  assertProfile(config.databaseProfile);
   const safetyPollIntervalMs = interval(
     config.safetyPollIntervalMs ?? DEFAULT_SAFETY_POLL_INTERVAL_MS,
     'safetyPollIntervalMs',
@@ -274,4 +277,11 @@ function interval(value: unknown, what: string, minMs: number, why: string): num
     );
   }
   return value;
+}
+
+/** Refuses a `databaseProfile` other than `'native'`, `'portable'` or `'auto'` (undefined is the default). */
+function assertProfile(profile: unknown): void {
+  if (profile !== undefined && profile !== 'native' && profile !== 'portable' && profile !== 'auto') {
+    throw new InvalidArgumentError(`databaseProfile must be 'native', 'portable' or 'auto', got ${JSON.stringify(profile)}`);
+  }
 }

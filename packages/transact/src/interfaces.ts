@@ -2,7 +2,7 @@
 /**
  * Public types of the transact layer.
  */
-import type { Database, IsolationLevel, Queryable, Transaction } from '@strata/store';
+import type { Database, IsolationLevel, ProfileRequest, Queryable, Transaction } from '@strata/store';
 import type { WorkflowStatusName } from './sql/types.js';
 
 export type { WorkflowStatusName } from './sql/types.js';
@@ -27,6 +27,14 @@ export interface StrataConfig {
    * separate database also gets exactly-once transactions, through `strata.transaction_outputs`.
    */
   readonly appDatabase?: Database | string;
+  /**
+   * The capability profile of the databases opened from URLs: `'native'`, `'portable'` (for
+   * distributed SQL engines: polled notifications, claims without `SKIP LOCKED`, lease rows
+   * instead of advisory locks, SERIALIZABLE only) or `'auto'` (portable on CockroachDB and
+   * YugabyteDB). Default: `process.env.STRATA_DATABASE_PROFILE`, else `'auto'`. Ignored for a
+   * `Database` object, which has its own. See docs/scaling-out.md.
+   */
+  readonly databaseProfile?: ProfileRequest;
   /**
    * This process's executor ID. On launch, the engine resumes the unfinished workflows recorded
    * under this ID. Default `process.env.STRATA_EXECUTOR_ID` or `'local'`.
@@ -713,6 +721,14 @@ export interface SendOptions {
 export interface ClientConfig {
   /** The system database of the executors: a `postgres://` URL, or a `Database` from `@strata/store`. */
   readonly database: Database | string;
+  /**
+   * The capability profile of the databases opened from URLs: `'native'`, `'portable'` (for
+   * distributed SQL engines: polled notifications, claims without `SKIP LOCKED`, lease rows
+   * instead of advisory locks, SERIALIZABLE only) or `'auto'` (portable on CockroachDB and
+   * YugabyteDB). Default: `process.env.STRATA_DATABASE_PROFILE`, else `'auto'`. Ignored for a
+   * `Database` object, which has its own. See docs/scaling-out.md.
+   */
+  readonly databaseProfile?: ProfileRequest;
   /** Largest serialized argument or message. Default 4 MiB (as the engine). */
   readonly maxValueBytes?: number;
   /** Wake-up interval of waits as a safety net behind notifications. Default 2,000 ms. */

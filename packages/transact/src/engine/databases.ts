@@ -1,10 +1,16 @@
 // The databases an engine opens itself from URLs (and so closes), or is given as Database objects (and leaves open).
-import { DatabaseLockedError, openDatabase, type Database } from '@strata/store';
+import { DatabaseLockedError, openDatabase, type Database, type ProfileRequest } from '@strata/store';
 import { InvalidArgumentError } from '../errors.js';
 
 /** The databases one engine opened itself; closed when it stops. */
 export class OwnedDatabases {
   #owned: Database[] = [];
+  /** The capability profile of the databases opened from URLs (undefined: the store's default). */
+  readonly #profile: ProfileRequest | undefined;
+
+  constructor(profile?: ProfileRequest) {
+    this.#profile = profile;
+  }
 
   /**
    * `target` when it is a Database; else opens the URL or directory (the default database when
@@ -20,6 +26,7 @@ export class OwnedDatabases {
     }
     const db = await openDatabase({
       ...(target === undefined ? {} : { url: target }),
+      ...(this.#profile === undefined ? {} : { profile: this.#profile }),
       ...(poolSize === undefined ? {} : { poolSize }),
       ...(shareEmbedded ? {} : { ifLocked: 'fail' as const }),
     }).catch((error: unknown) => {
@@ -46,12 +53,13 @@ export async function withDatabase<T>(
   target: Database | string | undefined,
   configured: Database | string | undefined,
   running: Database | undefined,
+  profile: ProfileRequest | undefined,
   body: (db: Database) => Promise<T>,
 ): Promise<T> {
   if (target === undefined && running) return body(running);
   const given = target ?? configured;
   if (given !== undefined && typeof given !== 'string') return body(given);
-  const db = await openDatabase(given === undefined ? {} : { url: given });
+  const db = await openDatabase({ ...(given === undefined ? {} : { url: given }), ...(profile === undefined ? {} : { profile }) });
   try {
     return await body(db);
   } finally {

@@ -72,7 +72,7 @@ export class Strata {
   readonly #declaredQueues = new Map<string, QueueLimits>();
   /** Schedules declared in code, upserted at launch. */
   readonly #declaredSchedules = new Map<string, ScheduleFields>();
-  readonly #databases = new OwnedDatabases();
+  readonly #databases: OwnedDatabases;
   #state: EngineState = 'new';
   /** The launch in progress or done. */
   #launching: Promise<void> | undefined;
@@ -84,6 +84,7 @@ export class Strata {
   constructor(config: StrataConfig = {}) {
     const settings = validateStrataConfig(config);
     this.#config = config;
+    this.#databases = new OwnedDatabases(config.databaseProfile);
     this.executorId = settings.executorId;
     this.appVersion = settings.appVersion;
     this.#settings = {
@@ -221,7 +222,7 @@ export class Strata {
   async replay(workflowId: string, options: { readonly database?: Database | string } = {}): Promise<ReplayReport> {
     assertIdentifier(workflowId, 'workflow ID');
     assertOptions(options, 'replay options', ['database']);
-    return withDatabase(options.database, this.#config.database, this.#runningDb(), (db) => replayById(this.#offlineReplayHost(), db, workflowId));
+    return withDatabase(options.database, this.#config.database, this.#runningDb(), this.#config.databaseProfile, (db) => replayById(this.#offlineReplayHost(), db, workflowId));
   }
 
   /**
@@ -236,7 +237,7 @@ export class Strata {
    */
   async checkDeploy(options: { readonly database?: Database | string; readonly allVersions?: boolean } = {}): Promise<CheckDeployReport> {
     assertOptions(options, 'checkDeploy options', ['database', 'allVersions']);
-    return withDatabase(options.database, this.#config.database, this.#runningDb(), (db) => checkDeploy(this.#offlineReplayHost(), db, options.allVersions ?? false));
+    return withDatabase(options.database, this.#config.database, this.#runningDb(), this.#config.databaseProfile, (db) => checkDeploy(this.#offlineReplayHost(), db, options.allVersions ?? false));
   }
 
   /**

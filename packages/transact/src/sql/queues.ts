@@ -273,6 +273,26 @@ const RETURNING = `returning w.workflow_id, w.name, w.inputs, w.deadline_at, w.p
   exists (select 1 from strata.steps s where s.workflow_id = w.workflow_id) as has_steps`;
 
 /**
+ * Claims up to $5 startable rows of an unlimited queue in one statement (see {@link claimQueued}):
+ * `lock` locks the candidates as they are picked, `recheck` re-tests them in the update.
+ */
+function claimStatement(lock: string, recheck: string): string {
+  return `with claimed as (
+     update strata.workflows w set ${START}
+       from (select workflow_id from strata.workflows where ${ELIGIBLE}
+              order by priority, queue_order limit $5 ${lock}) c
+      where w.workflow_id = c.workflow_id ${recheck} ${RETURNING}),
+   due as (select min(not_before) as next_not_before from strata.workflows where ${DELAYED})
+   select claimed.*, due.next_not_before from due left join claimed on true`;
+}
+
+/** Native: locked candidates are skipped, so executors never wait for each other. */
+const CLAIM_SKIP_LOCKED = claimStatement('for update skip locked', '');
+
+/** Portable (no SKIP LOCKED): the update re-checks eligibility, so a row claimed meanwhile is left alone. */
+const CLAIM_RECHECKED = claimStatement('', `and ${ELIGIBLE}`); // unqualified names are w's: c has only workflow_id
+
+/**
  * The head of every partition of queue $1 (distinct partitions found by a loose index scan, so
  * the cost grows with partitions, not with queued rows), each cut to its free slots ($4 minus
  * what runs in it), merged in start order and cut to $5.
@@ -304,8 +324,12 @@ const PARTITION_CANDIDATES = `
  * enqueue order) and marks them PENDING on this executor, within the queue's limits.
  *
  * A queue without global limits is claimed in one statement with `FOR UPDATE SKIP LOCKED`, so
- * executors never wait for each other. A queue with a global concurrency, partition concurrency
- * or rate limit is claimed under a lock on its `strata.queues` row, so the counts it checks cannot
+ * executors never wait for each other. Where the engine has no `SKIP LOCKED` (the portable
+ * profile), the same statement re-checks each row's eligibility in its `UPDATE`: two executors
+ * that picked the same row serialize on it (SERIALIZABLE aborts one with 40001, and the store
+ * retries it), and the row goes to one of them, PENDING under its executor lease (epoch).
+ *
+ * A queue with a global concurrency, partition concurrency or rate limit is claimed under a lock on its `strata.queues` row, so the counts it checks cannot
  * change until its claim commits: the limits hold exactly across executors.
  */
 export async function claimQueued(db: Database, queue: QueueLimits, request: ClaimRequest): Promise<ClaimResult> {
@@ -316,13 +340,7 @@ export async function claimQueued(db: Database, queue: QueueLimits, request: Cla
     // row (the due time), joined to each claimed one.
     type Row = DequeuedWorkflow & { next_not_before: Date | null };
     const { rows } = await db.query<{ [K in keyof Row]: Row[K] | null } & Record<string, unknown>>(
-      `with claimed as (
-         update strata.workflows w set ${START}
-           from (select workflow_id from strata.workflows where ${ELIGIBLE}
-                  order by priority, queue_order limit $5 for update skip locked) c
-          where w.workflow_id = c.workflow_id ${RETURNING}),
-       due as (select min(not_before) as next_not_before from strata.workflows where ${DELAYED})
-       select claimed.*, due.next_not_before from due left join claimed on true`,
+      db.profile.capabilities.skipLocked ? CLAIM_SKIP_LOCKED : CLAIM_RECHECKED,
       [...eligible, request.executorId, request.max, request.epoch],
       { prepare: true },
     );

@@ -1,5 +1,5 @@
 // SQL: deleting finished workflows and their rows past the retention policy, a batch at a time.
-import type { Queryable } from '@strata/store';
+import type { Database, Queryable } from '@strata/store';
 
 /**
  * Deletes up to `batchSize` finished workflows (SUCCESS, ERROR, CANCELLED) that completed before
@@ -10,7 +10,9 @@ import type { Queryable } from '@strata/store';
  * Steps (and step attempts, operator actions) have no foreign key to workflows, so they are deleted here explicitly, in the same
  * statement (and so the same transaction) as their workflows. Rows another transaction holds
  * locked are skipped (`skip locked`): concurrent passes of several executors split the work
- * instead of queueing behind each other, and a locked row waits for a later pass. A child whose
+ * instead of queueing behind each other, and a locked row waits for a later pass (on the portable
+ * profile, without `skip locked`, two passes that pick the same rows serialize, and the store
+ * retries the one SERIALIZABLE aborts). A child whose
  * parent is still PENDING or ENQUEUED is kept, because the parent may still read its result.
  *
  * The scan walks the partial index `workflows_completed_at` from its oldest end and stops after
@@ -22,7 +24,8 @@ import type { Queryable } from '@strata/store';
  * @example
  * const ids = await deleteFinishedBefore(db, new Date(Date.now() - 7 * 24 * 3600_000), 1_000);
  */
-export async function deleteFinishedBefore(db: Queryable, cutoff: Date, batchSize: number): Promise<string[]> {
+export async function deleteFinishedBefore(db: Pick<Database, 'query' | 'profile'>, cutoff: Date, batchSize: number): Promise<string[]> {
+  const lock = db.profile.capabilities.skipLocked ? 'for update of w skip locked' : '';
   const { rows } = await db.query<{ workflow_id: string }>(
     `with doomed as (
        select w.workflow_id
@@ -37,7 +40,7 @@ export async function deleteFinishedBefore(db: Queryable, cutoff: Date, batchSiz
                 false))
         order by w.completed_at
         limit $2
-        for update of w skip locked
+        ${lock}
      ), deleted_steps as (
        delete from strata.steps s using doomed d where s.workflow_id = d.workflow_id
      ), deleted_attempts as (
