@@ -4,6 +4,12 @@
 //   npm test -- packages/store      only test files whose path contains "packages/store"
 //   STRATA_TEST_ENGINES=pglite npm test   skip PostgreSQL entirely
 //   STRATA_TEST_TMPDIR=disk npm test      temporary files in TMPDIR, not in /dev/shm (the default when it is a tmpfs with 8 GiB free)
+//   STRATA_DATABASE_PROFILE=portable npm test -- packages/transact   only the portable profile (no second pass)
+//
+// The transact suite runs twice: as it is, and with the portable database profile forced
+// (PORTABLE_SUITES; STRATA_DATABASE_PROFILE=portable in the file's process and every process it
+// starts), so every fallback for distributed SQL engines is exercised on PostgreSQL and PGlite.
+// Each portable run begins with a check named `portable: <file> …` in the report.
 //
 // Test files: packages/*/test/**/*.test.ts, examples/*/test/**/*.test.ts and
 // bench/test/**/*.test.ts. They run under node:test, two at a time, the known-slow ones first
@@ -16,7 +22,7 @@
 // `import '@strata/store'` resolves to packages/store/src/index.ts everywhere (package.json "exports").
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { finished } from 'node:stream/promises';
@@ -77,6 +83,15 @@ const SLOW_FILES_FIRST: readonly string[] = [
   'packages/control-plane/test/backups-crash.test.ts', // ~40 s
   'packages/postgres/test/replication.test.ts', // ~45 s
 ];
+
+/** Test folders whose files run a second time with the portable database profile forced. */
+const PORTABLE_SUITES: readonly string[] = ['packages/transact/test/'];
+
+/** The store's environment variable for the database profile (see PROFILE_ENV in @strata/store). */
+const PROFILE_ENV = 'STRATA_DATABASE_PROFILE';
+
+/** How a portable run of a file is named in the report. */
+const PORTABLE_LABEL = 'portable: ';
 
 /** Where the tests' temporary files go when it is a tmpfs with room enough: memory, not the disk. */
 const MEMORY_TEMP_PARENT = '/dev/shm';
@@ -150,10 +165,39 @@ function findTestFilesUnder(dir: string, depth = 0): string[] {
   return files;
 }
 
-/** `files` with those of SLOW_FILES_FIRST first, in its order; the others keep theirs. */
+/**
+ * `files` (repo-relative paths, or `portable: <path>` for a portable run) with those of
+ * SLOW_FILES_FIRST first, in its order, each followed by its portable run; the others keep theirs.
+ */
 function slowFilesFirst(files: readonly string[]): string[] {
-  const slow = SLOW_FILES_FIRST.filter((file) => files.includes(file));
+  const slow = SLOW_FILES_FIRST.flatMap((file) => [file, `${PORTABLE_LABEL}${file}`]).filter((file) => files.includes(file));
   return [...slow, ...files.filter((file) => !slow.includes(file))];
+}
+
+/**
+ * A file that runs `file` (repo-relative) with the portable profile forced: it sets the
+ * environment first (the file and every process it starts see it), checks with the store's own
+ * resolution that a database opened now gets the portable profile (a test of its own, named after
+ * the file, so the report shows where the portable pass of each file begins), then imports the
+ * test file. Written into `dir`.
+ */
+function portableShim(dir: string, file: string): string {
+  const shim = join(dir, `${file.replaceAll('/', '__')}.mjs`);
+  const profileModule = join(ROOT_DIR, 'packages/store/src/profile.ts');
+  writeFileSync(
+    shim,
+    [
+      `process.env.${PROFILE_ENV} = 'portable';`,
+      `const { test } = await import('node:test');`,
+      `const { profileFor, profileRequest, PORTABLE_PROFILE } = await import(${JSON.stringify(profileModule)});`,
+      `test(${JSON.stringify(`${PORTABLE_LABEL}${file} runs with ${PROFILE_ENV}=portable, which opens databases with the portable profile`)}, () => {`,
+      `  if (profileFor(profileRequest(undefined), 'PostgreSQL') !== PORTABLE_PROFILE) throw new Error('the portable pass does not get the portable profile');`,
+      `});`,
+      `await import(${JSON.stringify(join(ROOT_DIR, file))});`,
+      '',
+    ].join('\n'),
+  );
+  return shim;
 }
 
 /** Every test file of the repo, as sorted repo-relative paths with forward slashes. */
@@ -220,6 +264,10 @@ async function main(): Promise<number> {
     return 1;
   }
 
+  // A run with a profile chosen in the environment runs every file once, in that profile.
+  const portable = process.env[PROFILE_ENV] === undefined ? files.filter((file) => PORTABLE_SUITES.some((suite) => file.startsWith(suite))) : [];
+  const runs = [...files, ...portable.map((file) => `${PORTABLE_LABEL}${file}`)];
+
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Inherited by node --test, its per-file processes and the workers and CLIs the tests spawn.
   const nodeOptions = env.NODE_OPTIONS ?? '';
@@ -275,13 +323,13 @@ async function main(): Promise<number> {
       const clusterStartMs = Date.now();
       cluster = await startCluster();
       env[TEST_PG_URL_ENV] = cluster.url;
-      console.log(`PostgreSQL: ${binDir}, port ${cluster.port} (started in ${Date.now() - clusterStartMs}ms); ${files.length} test file(s)`);
+      console.log(`PostgreSQL: ${binDir}, port ${cluster.port} (started in ${Date.now() - clusterStartMs}ms); ${describeRuns(files, portable)}`);
     } else {
-      console.log(`PostgreSQL: not used (STRATA_TEST_ENGINES=${process.env.STRATA_TEST_ENGINES}); ${files.length} test file(s)`);
+      console.log(`PostgreSQL: not used (STRATA_TEST_ENGINES=${process.env.STRATA_TEST_ENGINES}); ${describeRuns(files, portable)}`);
     }
     await pgliteTemplate;
     if (stopping) return 1;
-    return await runInherited(process.execPath, [DEVELOPMENT_CONDITION, '--import', 'tsx', SCRIPT_PATH, RUN_FILES_FLAG, ...slowFilesFirst(files)], env);
+    return await runInherited(process.execPath, [DEVELOPMENT_CONDITION, '--import', 'tsx', SCRIPT_PATH, RUN_FILES_FLAG, ...slowFilesFirst(runs)], env);
   } finally {
     await stopCluster();
     try {
@@ -300,6 +348,12 @@ async function main(): Promise<number> {
  * Resolves with 1 if any test failed, as `node --test` exits.
  */
 async function runFiles(files: readonly string[]): Promise<number> {
+  // Portable runs go through shims in a directory of their own.
+  const shimDir = files.some((file) => file.startsWith(PORTABLE_LABEL)) ? mkdtempSync(join(tmpdir(), 'strata-portable-')) : undefined;
+  const paths = files.map((file) => (file.startsWith(PORTABLE_LABEL) ? portableShim(shimDir!, file.slice(PORTABLE_LABEL.length)) : join(ROOT_DIR, file)));
+  process.once('exit', () => {
+    if (shimDir !== undefined) rmSync(shimDir, { recursive: true, force: true });
+  });
   const stop = new AbortController();
   let signalCode: number | undefined;
   // The parent passes a signal on; stopping the run here also stops the test files' processes.
@@ -311,7 +365,7 @@ async function runFiles(files: readonly string[]): Promise<number> {
   }
   let failed = false;
   const secondsByFile = new Map<string, number>();
-  const tests = run({ files: files.map((file) => join(ROOT_DIR, file)), concurrency: TEST_CONCURRENCY, signal: stop.signal });
+  const tests = run({ files: paths, concurrency: TEST_CONCURRENCY, signal: stop.signal });
   // As `node --test`: a failing test fails the run, unless it is marked todo (a known failure).
   tests.on('test:fail', (data: { todo?: string | boolean }) => {
     if (data.todo === undefined || data.todo === false) failed = true;
@@ -321,6 +375,7 @@ async function runFiles(files: readonly string[]): Promise<number> {
     tests.on(outcome, (data: { nesting: number; file?: string; details: { duration_ms: number } }) => {
       if (data.nesting !== 0 || data.file === undefined) return;
       const file = relative(ROOT_DIR, data.file).split(sep).join('/');
+      if (file.startsWith('..')) return; // a portable shim's own check; the file's tests count toward the file
       secondsByFile.set(file, (secondsByFile.get(file) ?? 0) + data.details.duration_ms / 1000);
     });
   }
@@ -329,10 +384,15 @@ async function runFiles(files: readonly string[]): Promise<number> {
   await finished(report);
   const slowest = [...secondsByFile].sort(([, a], [, b]) => b - a).slice(0, SLOWEST_FILES_SHOWN);
   if (slowest.length > 0) {
-    console.log(`slowest test files (the sum of their top-level tests; see SLOW_FILES_FIRST in scripts/test.ts):`);
+    console.log(`slowest test files (the sum of their top-level tests, portable runs included; see SLOW_FILES_FIRST in scripts/test.ts):`);
     for (const [file, seconds] of slowest) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${file}`);
   }
   return signalCode ?? (failed ? 1 : 0);
+}
+
+/** "N test file(s)", and how many of them run a second time with the portable profile. */
+function describeRuns(files: readonly string[], portable: readonly string[]): string {
+  return `${files.length} test file(s)${portable.length > 0 ? `, ${portable.length} of them also with the portable database profile` : ''}`;
 }
 
 const entry = process.argv[2] === RUN_FILES_FLAG ? runFiles(process.argv.slice(3)) : main();
