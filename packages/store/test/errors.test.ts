@@ -17,6 +17,7 @@ import {
   InvalidArgumentError,
   InvalidDatabaseUrlError,
   MigrationChangedError,
+  LeaseLostError,
   MigrationError,
   StorageReadOnlyError,
   StorageUnavailableError,
@@ -44,6 +45,7 @@ const SAMPLES: Readonly<Record<string, { make: () => Error; kind: ErrorKind }>> 
   TransactionAbortedError: { make: () => new TransactionAbortedError(), kind: 'failed-precondition' },
   MigrationError: { make: () => new MigrationError('gap'), kind: 'failed-precondition' },
   MigrationChangedError: { make: () => new MigrationChangedError('shop', 2, 'edited'), kind: 'failed-precondition' },
+  LeaseLostError: { make: () => new LeaseLostError('strata.migrations', 3), kind: 'unavailable' },
   TransactionConflictError: { make: () => new TransactionConflictError(5, new Error('40001')), kind: 'conflict' },
 };
 
