@@ -4,7 +4,8 @@ import { RESULT_PREFIX, type ChildConfig, type SystemModule, type SystemName, ty
 
 const [system, workload, configJson] = process.argv.slice(2) as [SystemName, WorkloadName, string];
 const loaders: Record<SystemName, () => Promise<SystemModule>> = {
-  strata: () => import('./systems/strata.js'),
+  strata: async () => (await import('./systems/strata.js')).strataSystem('native'),
+  portable: async () => (await import('./systems/strata.js')).strataSystem('portable'),
   dbos: () => import('./systems/dbos.js'),
   floor: () => import('./systems/floor.js'),
 };

@@ -18,7 +18,7 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { scale: { type: 'string', default: '1' }, top: { type: 'string', default: '25' } } });
 const [system, workload] = positionals as [SystemName, WorkloadName];
 if (!system || !workload) {
-  console.error('usage: npm run bench:profile -- <strata|dbos|floor> <workload> [--scale S] [--top N]');
+  console.error('usage: npm run bench:profile -- <strata|portable|dbos|floor> <workload> [--scale S] [--top N]');
   process.exit(2);
 }
 

@@ -1,17 +1,22 @@
-// `npm run bench`: Strata, DBOS Transact and the raw commit floor side by side (issue 4).
+// `npm run bench`: Strata, DBOS Transact and the raw commit floor side by side (issue 4), and
+// Strata's portable profile beside its native one.
 //
 // Starts one throwaway PostgreSQL cluster with default durability (fsync, synchronous_commit and
 // full_page_writes on), then runs every workload for every system, three rounds, alternating the
-// order of the systems from round to round. Each measurement is a child process of its own
-// (child.ts) on a database of its own. Then it runs workloads 1, 2 and 4 for Strata on embedded
-// PGlite with raw PGlite inserts as the floor. Prints one table of medians with the ratios
+// order of the systems from round to round. The systems are `strata` (the native profile),
+// `portable` (the same Strata with `databaseProfile: 'portable'`, on the same PostgreSQL), `dbos`
+// and `floor`. Each measurement is a child process of its own (child.ts) on a database of its
+// own. Then it runs workloads 1, 2 and 4 for both Strata profiles on embedded PGlite with raw
+// PGlite inserts as the floor. Prints one table of medians with the ratios portable/native,
 // Strata/DBOS and Strata/floor, and writes every raw figure to bench/results/<time>.json, with
 // the machine's load during the run; a run on a busy machine is marked "not for the README".
 //
-//   npm run bench                                   the full run (about 35 minutes on 2 cores)
+//   npm run bench                                   the full run (about 45 minutes on 2 cores)
 //   npm run bench -- --rounds 1 --scale 0.1         a quick look with the same code paths
-//   npm run bench -- --systems strata,floor         leave DBOS out
+//   npm run bench -- --systems strata,floor         leave DBOS and the portable profile out
+//   npm run bench -- --systems strata,portable,floor  the portable profile against native, without DBOS
 //   npm run bench -- --workloads queue,messages     some workloads only
+//   npm run bench -- --portable-workloads queue     the portable profile on some workloads only (default: all of Strata's)
 //   npm run bench -- --no-pglite                    skip workload 8
 //   npm run bench -- --out DIR                      write the JSON there instead of bench/results
 //   npm run bench -- --park-budget-ms N             recovery: how long parking may take once the child is ready (default 15 s)
@@ -29,7 +34,20 @@ import { withDatabase } from './lib/databases.js';
 import { gitRevision } from './lib/revision.js';
 import { MachineLoadMonitor } from './lib/machine-load.js';
 import { sleep } from './lib/measure.js';
-import { PARKED_PREFIX, RESULT_PREFIX, WARM_UP, scaledCounts, type ChildConfig, type Counts, type Metrics, type SystemName, type WorkloadName } from './lib/protocol.js';
+import {
+  PARKED_PREFIX,
+  PROFILE_OF,
+  PROFILE_PREFIX,
+  RESULT_PREFIX,
+  WARM_UP,
+  scaledCounts,
+  type ChildConfig,
+  type Counts,
+  type Metrics,
+  type ProfileReport,
+  type SystemName,
+  type WorkloadName,
+} from './lib/protocol.js';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT_DIR = join(BENCH_DIR, '..');
@@ -43,21 +61,23 @@ const WORKLOADS: readonly Workload[] = ['floor', 'sequential', 'throughput', 'tr
 /** The systems each workload runs on (the floor has only itself). */
 const SYSTEMS_OF: Record<Workload, readonly SystemName[]> = {
   floor: ['floor'],
-  sequential: ['strata', 'dbos'],
-  throughput: ['strata', 'dbos'],
-  transactions: ['strata', 'dbos'],
-  queue: ['strata', 'dbos'],
-  messages: ['strata', 'dbos'],
-  recovery: ['strata', 'dbos'],
+  sequential: ['strata', 'portable', 'dbos'],
+  throughput: ['strata', 'portable', 'dbos'],
+  transactions: ['strata', 'portable', 'dbos'],
+  queue: ['strata', 'portable', 'dbos'],
+  messages: ['strata', 'portable', 'dbos'],
+  recovery: ['strata', 'portable', 'dbos'],
 };
+const ALL_SYSTEMS: readonly SystemName[] = ['strata', 'portable', 'dbos', 'floor'];
 const PGLITE_WORKLOADS: readonly Workload[] = ['floor', 'sequential', 'throughput', 'queue'];
 
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     scale: { type: 'string', default: '1' },
-    systems: { type: 'string', default: 'strata,dbos,floor' },
+    systems: { type: 'string', default: ALL_SYSTEMS.join(',') },
     workloads: { type: 'string', default: WORKLOADS.join(',') },
+    'portable-workloads': { type: 'string' },
     'no-pglite': { type: 'boolean', default: false },
     'park-budget-ms': { type: 'string', default: '15000' },
     'warm-up': { type: 'string', default: String(WARM_UP) },
@@ -79,9 +99,13 @@ if (!(parkBudgetMs >= 1000)) fail(`--park-budget-ms must be ≥ 1000, got "${arg
 const warmUp = Number(args['warm-up']);
 if (!Number.isInteger(warmUp) || warmUp < 1) fail(`--warm-up must be a whole number ≥ 1, got "${args['warm-up']}"`);
 const systems = new Set(args.systems!.split(',').map((s) => s.trim()));
-for (const s of systems) if (!['strata', 'dbos', 'floor'].includes(s)) fail(`unknown system "${s}"; use strata, dbos, floor`);
+for (const s of systems) if (!(ALL_SYSTEMS as readonly string[]).includes(s)) fail(`unknown system "${s}"; use ${ALL_SYSTEMS.join(', ')}`);
 const workloads = args.workloads!.split(',').map((s) => s.trim()) as Workload[];
 for (const w of workloads) if (!WORKLOADS.includes(w)) fail(`unknown workload "${w}"; use ${WORKLOADS.join(', ')}`);
+/** The workloads the portable system runs (of those asked for): all of Strata's unless --portable-workloads narrows them. */
+const STRATA_WORKLOADS: readonly Workload[] = WORKLOADS.filter((w) => w !== 'floor');
+const portableWorkloads = args['portable-workloads'] === undefined ? STRATA_WORKLOADS : (args['portable-workloads'].split(',').map((s) => s.trim()) as Workload[]);
+for (const w of portableWorkloads) if (!STRATA_WORKLOADS.includes(w)) fail(`unknown workload "${w}" for --portable-workloads; use ${STRATA_WORKLOADS.join(', ')}`);
 const counts: Counts = scaledCounts(scale);
 
 interface Measurement {
@@ -91,12 +115,24 @@ interface Measurement {
   readonly round: number;
   readonly metrics: Metrics;
   readonly wallMs: number;
+  /** Strata's systems: the profile the child's system database ran with, as it reported it. */
+  readonly profile?: ProfileReport;
 }
 const measurements: Measurement[] = [];
 const log: string[] = [];
 
-/** Runs child.ts; resolves with its metrics. `onLine` sees each stdout line (recovery's PARKED). */
-function child(system: SystemName, workload: WorkloadName, config: ChildConfig, onLine?: (line: string, kill: () => void) => void): Promise<Metrics | 'killed'> {
+/** What a child reported: its metrics (none when it was killed on purpose) and, for Strata's systems, its profile. */
+interface ChildReport {
+  readonly metrics?: Metrics;
+  readonly killed: boolean;
+  readonly profile?: ProfileReport;
+}
+
+/**
+ * Runs child.ts; resolves with its metrics and profile. `onLine` sees each stdout line (recovery's
+ * PARKED). A Strata child that did not report the profile of its system (PROFILE_OF) fails.
+ */
+function child(system: SystemName, workload: WorkloadName, config: ChildConfig, onLine?: (line: string, kill: () => void) => void): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', 'child.ts', system, workload, JSON.stringify(config)], {
       cwd: BENCH_DIR,
@@ -105,6 +141,7 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
     let stdout = '';
     let stderr = '';
     let result: Metrics | undefined;
+    let profile: ProfileReport | undefined;
     let killed = false;
     let pending = '';
     proc.stdout.on('data', (chunk: Buffer) => {
@@ -115,6 +152,7 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
         const line = pending.slice(0, nl);
         pending = pending.slice(nl + 1);
         if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length)) as Metrics;
+        if (line.startsWith(PROFILE_PREFIX)) profile = JSON.parse(line.slice(PROFILE_PREFIX.length)) as ProfileReport;
         onLine?.(line, () => {
           killed = true;
           proc.kill('SIGKILL');
@@ -124,9 +162,13 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
     proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
     proc.once('error', reject);
     proc.once('exit', (code, signal) => {
-      log.push(`--- ${system} ${workload} (${config.engine}) exit ${code ?? signal}\n${stderr}`);
-      if (killed && signal === 'SIGKILL') resolve('killed');
-      else if (code === 0 && result) resolve(result);
+      log.push(`--- ${system} ${workload} (${config.engine}) exit ${code ?? signal}${profile ? ` profile ${profile.name} (notifications ${profile.notificationMode})` : ''}\n${stderr}`);
+      const expected = PROFILE_OF[system];
+      const ended = (killed && signal === 'SIGKILL') || (code === 0 && result);
+      if (ended && expected !== undefined && profile?.name !== expected) {
+        reject(new Error(`${system} ${workload} on ${config.engine} must run the ${expected} profile; it reported ${profile ? `${profile.name} (notifications ${profile.notificationMode})` : 'none'}:\n${stdout.slice(-2000)}`));
+      } else if (killed && signal === 'SIGKILL') resolve({ killed: true, ...(profile ? { profile } : {}) });
+      else if (code === 0 && result) resolve({ killed: false, metrics: result, ...(profile ? { profile } : {}) });
       else reject(new Error(`${system} ${workload} on ${config.engine} failed (exit ${code ?? signal}):\n${stderr.slice(-4000)}${stdout.slice(-2000)}`));
     });
   });
@@ -134,7 +176,7 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
 
 async function measure(system: SystemName, engine: 'postgres' | 'pglite', workload: Workload, round: number, url: string): Promise<void> {
   const started = performance.now();
-  let metrics: Metrics;
+  let report: ChildReport;
   if (workload === 'recovery') {
     // Park every workflow in a sleep that ends at wakeAt (the child's choice: parkBudgetMs after it
     // is ready), SIGKILL the process, wait until wakeAt, then time a new process from launch to all finished.
@@ -144,26 +186,28 @@ async function measure(system: SystemName, engine: 'postgres' | 'pglite', worklo
       wakeAt = (JSON.parse(line.slice(PARKED_PREFIX.length)) as { wakeAt: number }).wakeAt;
       kill();
     });
-    if (parked !== 'killed' || wakeAt === undefined) throw new Error(`${system} recovery-park ended without being killed`);
+    if (!parked.killed || wakeAt === undefined) throw new Error(`${system} recovery-park ended without being killed`);
     await sleep(Math.max(0, wakeAt - Date.now()) + 100);
-    metrics = (await child(system, 'recovery-resume', { url, engine, counts, warmUp })) as Metrics;
+    report = await child(system, 'recovery-resume', { url, engine, counts, warmUp });
   } else {
-    metrics = (await child(system, workload === 'floor' ? 'floor' : workload, { url, engine, counts, warmUp })) as Metrics;
+    report = await child(system, workload === 'floor' ? 'floor' : workload, { url, engine, counts, warmUp });
   }
   const wallMs = performance.now() - started;
-  measurements.push({ system, engine, workload, round, metrics, wallMs });
+  const metrics = report.metrics!;
+  measurements.push({ system, engine, workload, round, metrics, wallMs, ...(report.profile ? { profile: report.profile } : {}) });
   const shown = Object.entries(metrics).map(([k, v]) => `${k}=${format(v)}`).join(' ');
-  console.error(`  round ${round} ${engine.padEnd(8)} ${system.padEnd(6)} ${workload.padEnd(12)} ${(wallMs / 1000).toFixed(1).padStart(6)} s  ${shown}`);
+  console.error(`  round ${round} ${engine.padEnd(8)} ${system.padEnd(8)} ${workload.padEnd(12)} ${(wallMs / 1000).toFixed(1).padStart(6)} s  ${shown}`);
 }
 
 /**
  * An empty directory for a PGlite child: its open runs initdb, as an app's first start does. With
- * --reuse-initdb, Strata's children get a copy of one directory initdb'd once instead: initdb is
- * seconds of WebAssembly per child and not measured, which only a smoke run needs to save (the
- * floor opens raw PGlite, whose directory layout is not Strata's, and keeps its own initdb).
+ * --reuse-initdb, Strata's children (both profiles) get a copy of one directory initdb'd once
+ * instead: initdb is seconds of WebAssembly per child and not measured, which only a smoke run
+ * needs to save (the floor opens raw PGlite, whose directory layout is not Strata's, and keeps its
+ * own initdb).
  */
 function pgliteDirFor(system: SystemName): Promise<string> {
-  return args['reuse-initdb'] && system === 'strata' ? freshPgliteDatabase() : freshPgliteDir();
+  return args['reuse-initdb'] && (system === 'strata' || system === 'portable') ? freshPgliteDatabase() : freshPgliteDir();
 }
 
 function format(v: number): string {
@@ -172,7 +216,7 @@ function format(v: number): string {
 
 /** The systems of `workload` that were asked for, in the order of this round (alternating). */
 function order(workload: Workload, round: number): SystemName[] {
-  const list = SYSTEMS_OF[workload].filter((s) => systems.has(s));
+  const list = SYSTEMS_OF[workload].filter((s) => systems.has(s) && (s !== 'portable' || portableWorkloads.includes(workload)));
   return round % 2 === 1 ? list : [...list].reverse();
 }
 
@@ -215,6 +259,8 @@ function rows(engine: 'postgres' | 'pglite'): Row[] {
     { workload: 'queue', label: '4. queue drain time', metric: 'queue.drain.ms', unit: 'ms' },
     { workload: 'queue', label: '4. idle-queue start latency p50', metric: 'queue.idle.p50', unit: 'ms' },
     { workload: 'queue', label: '4. idle-queue start latency p99', metric: 'queue.idle.p99', unit: 'ms' },
+    { workload: 'queue', label: '4. idle-queue start, enqueued by a client p50', metric: 'queue.client.p50', unit: 'ms' },
+    { workload: 'queue', label: '4. idle-queue start, enqueued by a client p99', metric: 'queue.client.p99', unit: 'ms' },
     { workload: 'messages', label: '5. send/recv round trip p50', metric: 'msg.p50', unit: 'ms' },
     { workload: 'messages', label: '5. send/recv round trip p99', metric: 'msg.p99', unit: 'ms' },
     { workload: 'recovery', label: `6. recovery of ${counts.recovery} sleeping workflows`, metric: 'recovery.ms', unit: 'ms' },
@@ -235,7 +281,7 @@ function med(engine: 'postgres' | 'pglite', system: SystemName, metric: string):
   return values.length > 0 ? median(values) : undefined;
 }
 
-/** "0.21 (4.8× better)": the ratio, and how many times better Strata is (or worse). */
+/** "0.21 (4.8× better)": the ratio, and how many times better the first (Strata, or portable against native) is (or worse). */
 function ratio(strata: number | undefined, other: number | undefined, unit: 'ms' | '/s'): string {
   if (strata === undefined || other === undefined || other === 0 || strata === 0) return '';
   const r = strata / other;
@@ -243,23 +289,43 @@ function ratio(strata: number | undefined, other: number | undefined, unit: 'ms'
   return `${r < 0.1 ? r.toPrecision(2) : r.toFixed(2)} (${better >= 1 ? `${better.toFixed(1)}× better` : `${(1 / better).toFixed(1)}× worse`})`;
 }
 
+/** Whether `system` was measured on `engine` in this run. */
+function measured(engine: 'postgres' | 'pglite', system: SystemName): boolean {
+  return measurements.some((m) => m.engine === engine && m.system === system);
+}
+
 function table(engine: 'postgres' | 'pglite'): { lines: string[]; rows: Array<Record<string, unknown>> } {
-  // DBOS has no embedded engine: the PGlite table compares Strata with the floor only.
-  const withDbos = engine === 'postgres';
-  const header = ['workload', 'unit', 'Strata', ...(withDbos ? ['DBOS', 'Strata/DBOS'] : []), 'floor', 'Strata/floor'];
+  // DBOS has no embedded engine: the PGlite table compares Strata with the floor only. Columns of
+  // a system that was not asked for (--systems) are left out.
+  const withDbos = engine === 'postgres' && systems.has('dbos');
+  // The portable profile beside the native one (the Strata column), when it ran.
+  const withPortable = measured(engine, 'portable');
+  const header = ['workload', 'unit', 'Strata', ...(withPortable ? ['portable', 'portable/native'] : []), ...(withDbos ? ['DBOS', 'Strata/DBOS'] : []), 'floor', 'Strata/floor'];
   const body: string[][] = [];
   const json: Array<Record<string, unknown>> = [];
   for (const row of rows(engine)) {
     const isFloor = row.workload === 'floor';
     const strata = isFloor ? med(engine, 'floor', row.metric) : med(engine, 'strata', row.metric);
+    const portable = isFloor || !withPortable ? undefined : med(engine, 'portable', row.metric);
     const dbos = isFloor || !withDbos ? undefined : med(engine, 'dbos', row.metric);
     const floor = row.floor ? med(engine, 'floor', row.floor) : undefined;
-    if (strata === undefined && dbos === undefined) continue;
-    json.push({ engine, label: row.label, metric: row.metric, unit: row.unit, strata: isFloor ? undefined : strata, dbos, floor: isFloor ? strata : floor });
+    if (strata === undefined && portable === undefined && dbos === undefined) continue;
+    json.push({
+      engine,
+      label: row.label,
+      metric: row.metric,
+      unit: row.unit,
+      strata: isFloor ? undefined : strata,
+      portable,
+      portableOverNative: portable !== undefined && strata !== undefined && strata !== 0 ? portable / strata : undefined,
+      dbos,
+      floor: isFloor ? strata : floor,
+    });
     body.push([
       row.label,
       row.unit,
       isFloor ? '' : strata === undefined ? '–' : format(strata),
+      ...(withPortable ? [isFloor ? '' : portable === undefined ? '–' : format(portable), isFloor ? '' : ratio(portable, strata, row.unit)] : []),
       ...(withDbos ? [dbos === undefined ? (isFloor ? '' : '–') : format(dbos), isFloor ? '' : ratio(strata, dbos, row.unit)] : []),
       isFloor ? format(strata!) : floor === undefined ? '' : format(floor),
       isFloor ? '' : ratio(strata, floor, row.unit),
@@ -334,16 +400,24 @@ const machine = { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: 
 
 const pgTable = table('postgres');
 const pgliteTable = args['no-pglite'] ? undefined : table('pglite');
+const withPortable = systems.has('portable');
+const title = [withPortable ? 'Strata (native and portable profiles)' : 'Strata', ...(systems.has('dbos') ? ['DBOS Transact'] : []), 'the raw commit floor'].join(' vs ');
 const out: string[] = [];
-out.push('', `Strata vs DBOS Transact vs the raw commit floor: medians of ${rounds} round(s), scale ${scale}${warmUp === WARM_UP ? '' : `, warm-up ${warmUp} (not ${WARM_UP}: a smoke run)`}`);
-out.push(`${machine.cores} cores (${machine.cpu}), Node ${versions.node}, PostgreSQL ${versions.postgres} with ${Object.entries(DURABLE).map(([k, v]) => `${k}=${v}`).join(', ')}; DBOS Transact ${versions['@dbos-inc/dbos-sdk']} at its defaults; Strata ${versions.strata}`);
+out.push('', `${title}: medians of ${rounds} round(s), scale ${scale}${warmUp === WARM_UP ? '' : `, warm-up ${warmUp} (not ${WARM_UP}: a smoke run)`}`);
+out.push(`${machine.cores} cores (${machine.cpu}), Node ${versions.node}, PostgreSQL ${versions.postgres} with ${Object.entries(DURABLE).map(([k, v]) => `${k}=${v}`).join(', ')}${systems.has('dbos') ? `; DBOS Transact ${versions['@dbos-inc/dbos-sdk']} at its defaults` : ''}; Strata ${versions.strata}`);
 out.push('Strata/X is Strata divided by X: below 1 is better for ms, above 1 for /s; "better" says by how much.');
+if (withPortable) {
+  out.push(
+    "Strata is the native profile; portable is the same Strata with databaseProfile: 'portable' on the same engine (notifications polled from a table,",
+    'queue claims without SKIP LOCKED, every transaction SERIALIZABLE, lease rows for locks); portable/native is portable divided by Strata, read the same way.',
+  );
+}
 const loadAverages = (values: readonly number[]) => values.map((v) => v.toFixed(2)).join('/');
 out.push(`Machine load: ${machineLoad.verdict}; load average ${loadAverages(machineLoad.loadAverageBefore)} before, ${loadAverages(machineLoad.loadAverageAfter)} after.`, '');
 // A table measured on a busy machine must not be pasted into the README as if it were quiet.
 const busyMark = machineLoad.busy ? ' — MACHINE BUSY during the run: not for the README' : '';
 out.push(`PostgreSQL${busyMark}`, ...pgTable.lines);
-if (pgliteTable) out.push('', `Embedded PGlite ${versions['@electric-sql/pglite']} (Strata only; the floor is raw PGlite inserts)${busyMark}`, ...pgliteTable.lines);
+if (pgliteTable) out.push('', `Embedded PGlite ${versions['@electric-sql/pglite']} (Strata only${withPortable ? ', both profiles' : ''}; the floor is raw PGlite inserts)${busyMark}`, ...pgliteTable.lines);
 if (machineLoad.busy) out.push('', `${machineLoad.verdict}. Run again on an idle machine for the README's table.`);
 console.log(out.join('\n'));
 
@@ -358,6 +432,8 @@ writeFileSync(
       finishedAt: new Date().toISOString(),
       rounds,
       scale,
+      systems: [...systems],
+      portableWorkloads: systems.has('portable') ? portableWorkloads.filter((w) => workloads.includes(w)) : [],
       warmUp,
       reuseInitdb: args['reuse-initdb'],
       counts,

@@ -4,8 +4,17 @@
 // system's global state (DBOS is a singleton), warm caches or leftover rows never touch another's.
 // A child prints exactly one line starting with RESULT_PREFIX followed by the JSON Metrics.
 
-/** The systems a workload can run on. */
-export type SystemName = 'strata' | 'dbos' | 'floor';
+/**
+ * The systems a workload can run on. `strata` is Strata with `databaseProfile: 'native'` (what it
+ * runs with on PostgreSQL and PGlite); `portable` is the same code with `databaseProfile:
+ * 'portable'`, the profile for distributed SQL engines (polled notifications, claims without
+ * `SKIP LOCKED`, lease rows instead of advisory locks, SERIALIZABLE only), run on the same
+ * engine so the difference is what the fallbacks cost.
+ */
+export type SystemName = 'strata' | 'portable' | 'dbos' | 'floor';
+
+/** The capability profile each Strata system must run with; a child that finds another fails. */
+export const PROFILE_OF: Partial<Record<SystemName, 'native' | 'portable'>> = { strata: 'native', portable: 'portable' };
 
 /**
  * The workloads of issue 4. `recovery-park` and `recovery-resume` are the two halves of the
@@ -108,7 +117,9 @@ export interface ChildConfig {
  *   workflows one after another; then `tx.rowsps`: N more with 64 in flight, rows/s.
  * - queue: `queue.drain.ms` from the first enqueue to all N finished (the enqueues run 64 in
  *   flight meanwhile), `queue.drain.wfps` = N / that; `queue.idle.p50|p99` from an enqueue on an
- *   idle queue returning to the workflow's first line running.
+ *   idle queue returning to the workflow's first line running; Strata on PostgreSQL also
+ *   `queue.client.p50|p99`, the same with the enqueue made by a `StrataClient` on connections of
+ *   its own (the executor hears of it through the database's notifications, as from another process).
  * - messages: `msg.p50|p99`, a ping workflow's send to a pong workflow until the pong's reply is
  *   received, timed inside the ping workflow.
  * - recovery-resume: `recovery.ms` from just before launch to all N parked workflows finished
@@ -124,6 +135,19 @@ export const RESULT_PREFIX = 'BENCH_RESULT ';
  * workflow is parked; the orchestrator then SIGKILLs it and waits until wakeAt.
  */
 export const PARKED_PREFIX = 'BENCH_PARKED ';
+/**
+ * A Strata child prints this, then `{"name":…,"notificationMode":…}`: the profile its system
+ * database was opened with (`Database.profile.name`) and how it gets notifications ('listen' or
+ * 'poll'), once launched. The orchestrator records it with the metrics and fails a measurement
+ * whose profile is not the system's ({@link PROFILE_OF}).
+ */
+export const PROFILE_PREFIX = 'BENCH_PROFILE ';
+
+/** What a Strata child reports after {@link PROFILE_PREFIX}. */
+export interface ProfileReport {
+  readonly name: string;
+  readonly notificationMode: string;
+}
 
 /**
  * One system's implementation of the workloads. Each function runs in a fresh child process on a

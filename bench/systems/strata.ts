@@ -1,17 +1,35 @@
 // Strata's side of every workload (see lib/protocol.ts for what each measures). Runs in a child
 // process on a database of its own; PostgreSQL or, for workload 8, an embedded PGlite directory.
-import { openDatabase } from '@strata/store';
-import { Strata } from '@strata/transact';
+// The same code serves the `strata` system (the native profile) and the `portable` one
+// (`databaseProfile: 'portable'`): only the profile differs.
+import { openDatabase, type ProfileName } from '@strata/store';
+import { Strata, StrataClient } from '@strata/transact';
 import { InWorkflowTimers, idleGap, inFlight, p50p99, reportParkedAndWait, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
-import { PARKED_PREFIX, WARM_UP, type ChildConfig, type Metrics, type WorkloadName } from '../lib/protocol.js';
+import { PARKED_PREFIX, PROFILE_PREFIX, WARM_UP, type ChildConfig, type Metrics, type ProfileReport, type SystemModule, type WorkloadName } from '../lib/protocol.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
 const timers = new InWorkflowTimers();
 
-/** The default executor ID ('local') and version, so a restarted process recovers the parked workflows. */
-function engine(config: ChildConfig): Strata {
-  return new Strata({ database: config.url, logger: quiet });
+/**
+ * The default executor ID ('local') and version, so a restarted process recovers the parked
+ * workflows. The profile is always given, never left to `STRATA_DATABASE_PROFILE` (which CI sets
+ * to portable for the transact suite) or 'auto'.
+ */
+function engine(config: ChildConfig, profile: ProfileName): Strata {
+  return new Strata({ database: config.url, databaseProfile: profile, logger: quiet });
+}
+
+/**
+ * Fails unless the launched engine's system database runs `profile`, and reports it to the
+ * orchestrator (lib/protocol.ts, PROFILE_PREFIX), which checks it again and records it.
+ */
+function checkProfile(strata: Strata, profile: ProfileName): void {
+  const db = strata.systemDatabase;
+  const report: ProfileReport = { name: db.profile.name, notificationMode: db.notificationMode };
+  if (report.name !== profile) throw new Error(`asked for the ${profile} profile, the system database runs ${report.name}`);
+  if (profile === 'portable' && report.notificationMode !== 'poll') throw new Error(`the portable profile must poll notifications, it uses ${report.notificationMode}`);
+  process.stdout.write(`${PROFILE_PREFIX}${JSON.stringify(report)}\n`);
 }
 
 /** Registers every benchmark workflow, so all processes of a run have the same ones. */
@@ -62,18 +80,38 @@ function register(strata: Strata) {
   return { empty, three, insert, one, firstLine, pong, ping, sleeper, queue, idle };
 }
 
+/**
+ * Start latencies on the idle queue: `enqueue(id)` one workflow at a time, from its return to the
+ * workflow's first line, waiting for its last line and then idleGap() between samples.
+ */
+async function idleStarts(samples: number, prefix: string, enqueue: (workflowId: string) => Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const id = `${prefix}-${i}`;
+    const seen = new Promise<number>((resolve) => timers.started.set(id, resolve));
+    const done = new Promise<void>((resolve) => timers.ended.set(id, resolve));
+    await enqueue(id);
+    const returned = performance.now();
+    latencies.push((await seen) - returned);
+    await done; // the queue is idle again before the next sample (in process: the same wait for every system)
+    await idleGap();
+  }
+  return latencies;
+}
+
 async function count(strata: Strata, sql: string, params: unknown[] = []): Promise<number> {
   const { rows } = await strata.systemDatabase.query<{ n: string }>(sql, params);
   return Number(rows[0]!.n);
 }
 
-async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics> {
+async function run(workload: WorkloadName, config: ChildConfig, profile: ProfileName): Promise<Metrics> {
   const { counts } = config;
-  const strata = engine(config);
+  const strata = engine(config, profile);
   const w = register(strata);
   const metrics: Metrics = {};
   if (workload !== 'recovery-resume') {
     await strata.launch();
+    checkProfile(strata, profile);
     // Warm-up: pool connections, prepared statements and the JIT, as a long-running app has them.
     await Promise.all(Array.from({ length: 20 }, () => w.three.run()));
     await timeEach(config.warmUp ?? WARM_UP, () => w.three.run());
@@ -113,18 +151,22 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       await Promise.all(handles);
       metrics['queue.drain.ms'] = performance.now() - t0;
       metrics['queue.drain.wfps'] = counts.drain / (metrics['queue.drain.ms'] / 1000);
-      const latencies: number[] = [];
-      for (let i = 0; i < counts.idleSamples; i++) {
-        const id = `idle-${i}`;
-        const seen = new Promise<number>((resolve) => timers.started.set(id, resolve));
-        const done = new Promise<void>((resolve) => timers.ended.set(id, resolve));
-        await w.idle.enqueue(w.firstLine.with({ workflowId: id }));
-        const returned = performance.now();
-        latencies.push((await seen) - returned);
-        await done; // the queue is idle again before the next sample (in process: the same wait for every system)
-        await idleGap();
+      // Enqueued by the executor itself: it wakes its own queue runner in process, with either profile.
+      Object.assign(metrics, p50p99('queue.idle', await idleStarts(counts.idleSamples, 'idle', (id) => w.idle.enqueue(w.firstLine.with({ workflowId: id })))));
+      if (config.engine === 'postgres') {
+        // Enqueued by a StrataClient on connections of its own, as another process enqueues: the
+        // executor hears of it through the database's notifications — LISTEN/NOTIFY natively, a
+        // table polled every 100 ms in the portable profile. Strata's only: DBOS's side has no client.
+        const client = await StrataClient.connect({ database: config.url, databaseProfile: profile });
+        try {
+          Object.assign(
+            metrics,
+            p50p99('queue.client', await idleStarts(counts.idleSamples, 'client', (id) => client.enqueue({ workflow: 'first-line', queue: 'idle', workflowId: id }))),
+          );
+        } finally {
+          await client.close();
+        }
       }
-      Object.assign(metrics, p50p99('queue.idle', latencies));
       break;
     }
     case 'messages': {
@@ -146,12 +188,14 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
       return reportParkedAndWait(wakeAt, PARKED_PREFIX);
     }
     case 'recovery-resume': {
-      const probe = await openDatabase(config.url);
+      // The bench's probe, the same for both profiles (a plain SELECT every 5 ms), not the system's.
+      const probe = await openDatabase({ url: config.url, profile: 'native' });
       const succeeded = async () => {
         const { rows } = await probe.query<{ n: string }>("select count(*) as n from strata.workflows where name = 'sleeper' and status = 'SUCCESS'");
         return Number(rows[0]!.n);
       };
       Object.assign(metrics, await timeRecovery(() => strata.launch(), succeeded, counts.recovery));
+      checkProfile(strata, profile);
       await probe.close();
       break;
     }
@@ -162,4 +206,7 @@ async function run(workload: WorkloadName, config: ChildConfig): Promise<Metrics
   return metrics;
 }
 
-export { run };
+/** The workloads for Strata with `profile`: the `strata` system is native, `portable` portable. */
+export function strataSystem(profile: ProfileName): SystemModule {
+  return { run: (workload, config) => run(workload, config, profile) };
+}
