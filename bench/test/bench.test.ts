@@ -1,5 +1,6 @@
-// The benchmark itself runs end to end: every workload of every system, on PostgreSQL and PGlite,
-// at a tiny scale, and reports every metric. Performance is not asserted here (bench/README.md);
+// The benchmark itself runs end to end: every workload of every system (Strata in both profiles,
+// native and portable; DBOS; the floor), on PostgreSQL and PGlite, at a tiny scale, and reports
+// every metric. Performance is not asserted here (bench/README.md);
 // this keeps `npm run bench` from breaking unnoticed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,8 +14,8 @@ import { engines } from '@strata/testing';
 const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Report {
-  readonly measurements: Array<{ system: string; engine: string; workload: string; metrics: Record<string, number> }>;
-  readonly table: Array<{ engine: string; metric: string; strata?: number; dbos?: number; floor?: number }>;
+  readonly measurements: Array<{ system: string; engine: string; workload: string; metrics: Record<string, number>; profile?: { name: string; notificationMode: string } }>;
+  readonly table: Array<{ engine: string; metric: string; strata?: number; portable?: number; portableOverNative?: number; dbos?: number; floor?: number }>;
   readonly warmUp: number;
   readonly postgresSettings: Record<string, string>;
   readonly versions: Record<string, string>;
@@ -31,6 +32,8 @@ const EXPECTED: Record<string, readonly string[]> = {
   messages: ['msg.p50', 'msg.p99'],
   recovery: ['recovery.ms', 'recovery.launch.ms'],
 };
+/** Reported only by Strata (both profiles) on PostgreSQL: the idle-queue start enqueued by a StrataClient. */
+const STRATA_POSTGRES_QUEUE = ['queue.client.p50', 'queue.client.p99'];
 
 /**
  * Time for the recovery workload to park its 20 sleepers before their wake-up time, counted from
@@ -46,13 +49,37 @@ const PARK_BUDGET_MS = 5_000;
 const SMOKE_WARM_UP = 5;
 
 /**
+ * The workloads the portable profile runs here: not all of them, so the portable system does not
+ * slow this test down by a third. One run on a busy 2-core machine took 160 s with portable on
+ * every workload, 41 s of it in portable's nine children (three on PGlite, each starting the
+ * engine); these four — and on PGlite `queue` only — took 24 s of them. Left out are
+ * `sequential` and `throughput`, which run the same 0- and 3-step workflows as every child's
+ * warm-up (20 at once, then one after another), so each portable child below runs their code paths
+ * anyway. On PGlite that leaves `queue`: polled notifications and claims without SKIP LOCKED on
+ * the embedded engine.
+ */
+const PORTABLE_WORKLOADS = ['transactions', 'queue', 'messages', 'recovery'];
+
+/**
  * The smallest run through every code path: one round at the smallest scale, a short warm-up, and
  * Strata's PGlite children on copies of one initdb'd directory (initdb is not measured, and cost
  * seconds of WebAssembly per child).
  */
-const SMOKE_ARGS = ['--rounds', '1', '--scale', '0.01', '--park-budget-ms', String(PARK_BUDGET_MS), '--warm-up', String(SMOKE_WARM_UP), '--reuse-initdb'];
+const SMOKE_ARGS = [
+  '--rounds',
+  '1',
+  '--scale',
+  '0.01',
+  '--park-budget-ms',
+  String(PARK_BUDGET_MS),
+  '--warm-up',
+  String(SMOKE_WARM_UP),
+  '--reuse-initdb',
+  '--portable-workloads',
+  PORTABLE_WORKLOADS.join(','),
+];
 
-test('npm run bench runs every workload for Strata, DBOS and the floor and reports every metric', { skip: !engines().includes('postgres') && 'needs PostgreSQL', timeout: 900_000 }, async () => {
+test('npm run bench runs every workload for Strata (native and portable), DBOS and the floor and reports every metric', { skip: !engines().includes('postgres') && 'needs PostgreSQL', timeout: 900_000 }, async () => {
   const out = await mkdtemp(join(tmpdir(), 'strata-bench-'));
   try {
     const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
@@ -65,7 +92,14 @@ test('npm run bench runs every workload for Strata, DBOS and the floor and repor
       proc.once('exit', (code) => resolve({ code, stdout, stderr }));
     });
     assert.equal(code, 0, `the bench failed:\n${stderr.slice(-5000)}`);
-    assert.match(stdout, /\| 1\. per step p50 +\| ms +\| +[\d.]+ \| +[\d.]+ \|/, 'the table has Strata and DBOS figures for the per-step latency');
+    // Columns: Strata, portable, portable/native, DBOS, Strata/DBOS, floor, Strata/floor.
+    assert.match(stdout, /\| workload +\| unit \| +Strata \| +portable \| +portable\/native \| +DBOS \| +Strata\/DBOS \|/);
+    assert.match(
+      stdout,
+      /\| 5\. send\/recv round trip p50 +\| ms +\| +[\d.]+ \| +[\d.]+ \| +[\d.]+ \(\d+\.\d× (better|worse)\) \| +[\d.]+ \| +[\d.]+ \(/,
+      'the table has Strata, portable (with portable/native) and DBOS figures for the message round trip',
+    );
+    assert.match(stdout, /\| 1\. per step p50 +\| ms +\| +[\d.]+ \| +– \| +\| +[\d.]+ \|/, 'a workload the portable profile did not run shows – for it');
 
     const files = (await readdir(out)).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
@@ -84,7 +118,16 @@ test('npm run bench runs every workload for Strata, DBOS and the floor and repor
     const expectRun = (system: string, engine: string, workload: string) => {
       const run = report.measurements.find((m) => m.system === system && m.engine === engine && m.workload === workload);
       assert.ok(run, `${system} ${workload} on ${engine} ran`);
-      const names = workload === 'floor' && engine === 'postgres' ? [...EXPECTED.floor!, 'floor.par.cps'] : EXPECTED[workload]!;
+      // Each Strata child reports the profile its system database ran with (run.ts checks it too).
+      if (system === 'strata') assert.deepEqual(run.profile, { name: 'native', notificationMode: 'listen' }, `${workload} on ${engine}`);
+      if (system === 'portable') assert.deepEqual(run.profile, { name: 'portable', notificationMode: 'poll' }, `${workload} on ${engine}`);
+      const strataOnPostgres = (system === 'strata' || system === 'portable') && engine === 'postgres';
+      const names =
+        workload === 'floor' && engine === 'postgres'
+          ? [...EXPECTED.floor!, 'floor.par.cps']
+          : workload === 'queue' && strataOnPostgres
+            ? [...EXPECTED.queue!, ...STRATA_POSTGRES_QUEUE]
+            : EXPECTED[workload]!;
       for (const name of names) {
         const value = run.metrics[name];
         assert.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `${system} ${workload} on ${engine}: ${name} = ${value}`);
@@ -93,10 +136,19 @@ test('npm run bench runs every workload for Strata, DBOS and the floor and repor
     expectRun('floor', 'postgres', 'floor');
     for (const workload of ['sequential', 'throughput', 'transactions', 'queue', 'messages', 'recovery']) {
       expectRun('strata', 'postgres', workload);
+      if (PORTABLE_WORKLOADS.includes(workload)) expectRun('portable', 'postgres', workload);
       expectRun('dbos', 'postgres', workload);
     }
     expectRun('floor', 'pglite', 'floor');
-    for (const workload of ['sequential', 'throughput', 'queue']) expectRun('strata', 'pglite', workload);
+    for (const workload of ['sequential', 'throughput', 'queue']) {
+      expectRun('strata', 'pglite', workload);
+      if (PORTABLE_WORKLOADS.includes(workload)) expectRun('portable', 'pglite', workload);
+    }
+    assert.ok(!report.measurements.some((m) => m.system === 'portable' && !PORTABLE_WORKLOADS.includes(m.workload)), '--portable-workloads narrows the portable system');
+    // The JSON's table has the portable medians and their ratio to native beside Strata's.
+    const client = report.table.find((r) => r.engine === 'postgres' && r.metric === 'queue.client.p50');
+    assert.ok(client?.strata && client.portable && client.portableOverNative, 'the JSON table has the portable figure and portable/native');
+    assert.ok(Math.abs(client.portableOverNative - client.portable / client.strata) < 1e-9);
     assert.ok(!report.measurements.some((m) => m.system === 'dbos' && m.engine === 'pglite'), 'DBOS does not run on PGlite');
   } finally {
     await rm(out, { recursive: true, force: true });
