@@ -65,3 +65,15 @@ export {
 } from './faults.js';
 
 export { InvalidTestSeedError, TEST_SEED_ENV, testSeed } from './test-seed.js';
+
+export {
+  MAX_NAMESPACES_PER_LAB,
+  NETNS_SUBNET,
+  NetnsError,
+  createNetnsLab,
+  netnsUnavailableReason,
+  removeStaleNamespaces,
+  type IsolatedNamespace,
+  type NetnsLab,
+  type NetnsLabOptions,
+} from './netns.js';
