@@ -87,6 +87,18 @@ export interface TransactionOptions {
    * failure (SQLSTATE 40001) or a deadlock (40P01). Default {@link DEFAULT_MAX_TRANSACTION_ATTEMPTS}.
    */
   readonly maxAttempts?: number;
+  /**
+   * On a PostgreSQL server: the server ends the transaction (and its session) when it sits idle
+   * between two statements for longer than this, so a client that was cut off or died
+   * mid-transaction does not keep its locks until TCP gives up, which takes hours
+   * (`SET LOCAL idle_in_transaction_session_timeout`, sent with BEGIN: no extra round trip).
+   * A transaction ended this way fails with a connection error. Ignored by embedded PGlite (one
+   * process, no network in between). Whole milliseconds, at least 1.
+   *
+   * @example
+   * await db.transaction(async (tx) => { ... }, { idleTimeoutMs: 10_000 });
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Default bound on transaction attempts: conflicts past ten tries mean a hot spot to fix, not bad luck. */

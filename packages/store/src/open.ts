@@ -167,6 +167,7 @@ async function openEmbedded(
           description,
           poolSize: SERVED_POOL_SIZE,
           connectTimeoutMs,
+          served: true,
         },
         (serverVersion) => settingsFor(profileFor(requested, serverVersion)),
       );

@@ -18,6 +18,8 @@ export interface PostgresSettings extends DriverSettings {
   readonly connectTimeoutMs: number;
   /** Set for a multi-host URL: connections go to the host its `target_session_attrs` accepts. */
   readonly multiHost?: MultiHostTarget | undefined;
+  /** True for an embedded database served by another process: PGlite behind a socket, which enforces no idle timeout. */
+  readonly served?: boolean;
 }
 
 type Handler = (payload: string) => void;
@@ -26,6 +28,7 @@ type Handler = (payload: string) => void;
 export class PostgresDatabase extends SqlDatabase {
   readonly engine = 'postgres' as const;
   readonly description: string;
+  protected override readonly idleTimeouts: boolean;
   readonly #pool: pg.Pool;
   readonly #settings: PostgresSettings;
   readonly #locator: PrimaryLocator | undefined;
@@ -41,6 +44,7 @@ export class PostgresDatabase extends SqlDatabase {
     this.#pool = pool;
     this.#settings = settings;
     this.description = settings.description;
+    this.idleTimeouts = settings.served !== true;
     this.#Client = Client;
     this.#locator = locator;
     // LISTEN must follow the primary too: NOTIFY is only sent there.
@@ -188,7 +192,7 @@ export class PostgresDatabase extends SqlDatabase {
 
   /** True for a read-only refusal on a multi-host URL, outside a transaction the caller made read-only. */
   #followsPrimary(error: unknown, begin: string): boolean {
-    if (this.#locator === undefined || !isReadOnlyError(error) || begin.endsWith(' read only')) return false;
+    if (this.#locator === undefined || !isReadOnlyError(error) || begin.includes(' read only')) return false;
     this.#locator.suspect();
     return true;
   }

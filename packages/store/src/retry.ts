@@ -38,7 +38,11 @@ export async function retryConflicts<T>(
   }
 }
 
-/** SQL that starts a transaction with the given options. */
-export function beginStatement(isolation: string, readOnly: boolean): string {
-  return `begin isolation level ${isolation}${readOnly ? ' read only' : ''}`;
+/**
+ * SQL that starts a transaction with the given options; with `idleTimeoutMs`, also the server's
+ * bound on the transaction's idle time, in the same message (one round trip).
+ */
+export function beginStatement(isolation: string, readOnly: boolean, idleTimeoutMs?: number): string {
+  const begin = `begin isolation level ${isolation}${readOnly ? ' read only' : ''}`;
+  return idleTimeoutMs === undefined ? begin : `${begin}; set local idle_in_transaction_session_timeout = ${idleTimeoutMs}`;
 }

@@ -54,6 +54,8 @@ export abstract class SqlDatabase implements Database {
   abstract readonly description: string;
   readonly notificationMode: NotificationMode;
   readonly profile: DatabaseProfile;
+  /** Whether the engine enforces `idleTimeoutMs` (a server does; embedded PGlite has no network to be cut off from). */
+  protected readonly idleTimeouts: boolean = false;
   #poller: PollingNotifier | undefined;
   #closed = false;
   readonly #listenRestored = new Set<() => void>();
@@ -114,7 +116,11 @@ export abstract class SqlDatabase implements Database {
     // Serializable is at least as strong as what was asked for; conflicts are retried below.
     const isolation: IsolationLevel = this.profile.capabilities.weakIsolation ? requested : 'serializable';
     if (typeof fn !== 'function') throw new InvalidArgumentError('transaction() needs a function (tx) => Promise<T>');
-    const begin = beginStatement(isolation, options.readOnly === true);
+    const { idleTimeoutMs } = options;
+    if (idleTimeoutMs !== undefined && (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs < 1)) {
+      throw new InvalidArgumentError(`idleTimeoutMs must be a whole number of milliseconds of at least 1, got ${String(idleTimeoutMs)}`);
+    }
+    const begin = beginStatement(isolation, options.readOnly === true, this.idleTimeouts ? idleTimeoutMs : undefined);
     const mode = this.notificationMode;
     let notified = false;
     const result = await retryConflicts(
