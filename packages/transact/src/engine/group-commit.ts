@@ -6,7 +6,7 @@ import { queueKey, workflowEndedKey } from '../signals/keys.js';
 import {
   completeWorkflows,
   enqueueWorkflows,
-  insertStepInTransaction,
+  insertStep,
   insertSteps,
   insertWorkflows,
   type NewQueuedWorkflow,
@@ -107,7 +107,7 @@ export class CheckpointWriter extends GroupCommit<NewStep, boolean> {
   constructor(db: Database, maxInFlight: number) {
     super(async (steps) => {
       // A lone checkpoint (a sequential workflow's) takes the single-row statement directly, without the key set.
-      if (steps.length === 1) return [await insertStepInTransaction(db, steps[0]!)];
+      if (steps.length === 1) return [await insertStep(db, steps[0]!)];
       const written = await insertSteps(db, steps);
       return steps.map((step) => written.has(`${step.workflowId}/${step.stepId}`));
     }, maxInFlight);

@@ -200,6 +200,7 @@ export async function launch(input: LaunchInput): Promise<Launched> {
       logger,
       safetyPollIntervalMs: settings.safetyPollIntervalMs,
       holdLease: (signal) => held.hold(signal),
+      stepTransactions: { idleTimeoutMs: settings.executorTimeoutMs },
       durable: (target, operation, signal) => availabilityOf(target).retry(operation, signal),
       owner: () => held.owner(),
       startWorkflow: (starter, args, options, parent, tx) => starts.startWorkflow(starter, args, options, parent, tx),

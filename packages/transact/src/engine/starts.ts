@@ -89,7 +89,7 @@ export class Starts {
             if (!inserted) await assertSameName(tx, workflowId, registration.name);
             if (!(await context.recordChildStart(tx, parent.stepId, registration.name, workflowId))) throw new ChildStartUnwritten();
             return inserted;
-          }),
+          }, host.runtime.stepTransactions),
         )
         .catch(async (error: unknown) => {
           if (error instanceof ChildStartUnwritten) return context.childStartedElsewhere(parent.stepId);
@@ -146,7 +146,7 @@ export class Starts {
             }
             if (!(await context.recordChildStart(parentTx, parent.stepId, registration.name, holder))) throw new ChildStartUnwritten();
             return { holder };
-          }),
+          }, host.runtime.stepTransactions),
         )
         .catch(async (error: unknown) => {
           if (error instanceof ChildStartUnwritten) return { holder: await context.childStartedElsewhere(parent.stepId) };

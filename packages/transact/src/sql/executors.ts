@@ -101,6 +101,12 @@ export async function executorsToTakeOver(db: Queryable, executorId: string, tim
  * version, registered names) to this executor, if the dead one is still dead under its row lock.
  * Each workflow moves once: the move changes its owner, and takeovers of one executor serialize
  * on its row.
+ *
+ * A workflow whose row a transaction of the dead executor still locks (a transaction step that
+ * passed its fencing check, cut off before its COMMIT arrived: see insertStepInTransaction) is
+ * skipped where the engine can skip locked rows, and taken by a later pass once that transaction
+ * ended — committed before the move, or ended by the server's idle timeout. The others move at
+ * once. Without SKIP LOCKED (the portable profile) the move waits for it.
  */
 export async function takeOverWorkflows(
   db: Database,
@@ -114,15 +120,25 @@ export async function takeOverWorkflows(
   return db.transaction(async (tx) => {
     const dead = await tx.query(`select 1 from strata.executors where executor_id = $1 and not ${ALIVE} for update`, [deadExecutorId, timeoutMs]);
     if (dead.rows.length === 0) return [];
-    const { rows } = await tx.query<ClaimedWorkflow & Record<string, unknown>>(
-      `update strata.workflows set executor_id = $2, executor_epoch = $5, recovery_attempts = recovery_attempts + 1, updated_at = now()
-        where status = 'PENDING' and executor_id = $1 and app_version = $3 and name = any($4)
-        returning workflow_id, name, deadline_at, recovery_attempts, queue_name, trace_parent, inputs`,
-      [deadExecutorId, executorId, appVersion, workflowNames, epoch],
-    );
+    const { rows } = await tx.query<ClaimedWorkflow & Record<string, unknown>>(db.profile.capabilities.skipLocked ? TAKE_OVER_UNLOCKED : TAKE_OVER, [
+      deadExecutorId,
+      executorId,
+      appVersion,
+      workflowNames,
+      epoch,
+    ]);
     return rows;
   });
 }
+
+/** The dead executor's ($1) movable workflows, as a condition on `strata.workflows`. */
+const MOVABLE = `status = 'PENDING' and executor_id = $1 and app_version = $3 and name = any($4)`;
+const MOVE = `update strata.workflows set executor_id = $2, executor_epoch = $5, recovery_attempts = recovery_attempts + 1, updated_at = now()`;
+const MOVED = `returning workflow_id, name, deadline_at, recovery_attempts, queue_name, trace_parent, inputs`;
+/** Moves every movable workflow, waiting for rows other transactions lock. */
+const TAKE_OVER = `${MOVE} where ${MOVABLE} ${MOVED}`;
+/** Moves the movable workflows no other transaction locks now. */
+const TAKE_OVER_UNLOCKED = `${MOVE} where workflow_id in (select workflow_id from strata.workflows where ${MOVABLE} for update skip locked) and ${MOVABLE} ${MOVED}`;
 
 export async function listExecutors(db: Queryable, timeoutMs: number): Promise<ExecutorRow[]> {
   const { rows } = await db.query<ExecutorRow & Record<string, unknown>>(

@@ -39,7 +39,7 @@ export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Pro
   if (steps.length === 1) {
     // A lone checkpoint takes the plain single-row statement: cheaper to plan than unnest.
     const [one] = steps as [NewStep];
-    return new Set((await insertStepInTransaction(db, one)) ? [`${one.workflowId}/${one.stepId}`] : []);
+    return new Set((await insertStep(db, one)) ? [`${one.workflowId}/${one.stepId}`] : []);
   }
   const { rows } = await db.query<{ key: string }>(
     `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
@@ -69,13 +69,40 @@ export async function insertSteps(db: Queryable, steps: readonly NewStep[]): Pro
   return new Set(rows.map((row) => row.key));
 }
 
-/** Records one step inside the caller's transaction; false when not written (recorded already, or workflow not PENDING). */
+/**
+ * Records one step in a statement of its own (autocommit): the ownership check and the write
+ * commit together. False when not written (recorded already, or the workflow not PENDING here).
+ */
+export async function insertStep(db: Queryable, step: NewStep): Promise<boolean> {
+  return runStepInsert(db, step, INSERT_STEP);
+}
+
+/**
+ * Records one step inside the caller's transaction; false when not written (recorded already, or
+ * the workflow not PENDING here). The workflow's row is locked `FOR SHARE` until the transaction
+ * ends, so a takeover cannot commit between this check and the caller's COMMIT: a COMMIT that
+ * arrives late (its client was cut off from the database meanwhile) commits before the takeover
+ * or not at all. A takeover already committed fails the check (read committed re-reads the row
+ * it waited for; repeatable read and serializable abort with 40001, and the retry sees it).
+ */
 export async function insertStepInTransaction(tx: Queryable, step: NewStep): Promise<boolean> {
-  const { rowCount } = await tx.query(
-    `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
+  return runStepInsert(tx, step, INSERT_STEP_LOCKING);
+}
+
+/** The single-step checkpoint; `lock` locks the workflow row it checks. */
+function insertStepStatement(lock: string): string {
+  return `insert into strata.steps (workflow_id, step_id, name, kind, output, error, child_workflow_id, attempts, started_at)
      select $1, $2, $3, $4, $5, $6, $7, $8, $9 from strata.workflows
-      where workflow_id = $1 and ${ownedBy('strata.workflows', '$10::text', '$11::bigint')}
-     on conflict (workflow_id, step_id) do nothing`,
+      where workflow_id = $1 and ${ownedBy('strata.workflows', '$10::text', '$11::bigint')} ${lock}
+     on conflict (workflow_id, step_id) do nothing`;
+}
+
+const INSERT_STEP = insertStepStatement('');
+const INSERT_STEP_LOCKING = insertStepStatement('for share');
+
+async function runStepInsert(q: Queryable, step: NewStep, sql: string): Promise<boolean> {
+  const { rowCount } = await q.query(
+    sql,
     // startedAt as ISO text, as the batch statement sends it: the driver's local-time Date formatting was ~3% of a step's CPU.
     [step.workflowId, step.stepId, step.name, step.kind, step.output, step.error, step.childWorkflowId, step.attempts, step.startedAt.toISOString(), step.executorId, step.epoch],
     { prepare: true },

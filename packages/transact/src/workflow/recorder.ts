@@ -307,7 +307,7 @@ export class Recorder {
           const result = await body(tx);
           if (result === false) throw new Unwritten();
           return result;
-        }),
+        }, this.rt.stepTransactions),
       );
     } catch (error) {
       if (error instanceof Unwritten) return this.explainUnwritten(stepId);

@@ -282,6 +282,7 @@ function isolatedRuntime(serializer: Serializer, logger: Logger): { runtime: Run
     logger,
     safetyPollIntervalMs: Infinity,
     holdLease: () => null, // a replay runs no step
+    stepTransactions: {},
     startWorkflow: () => refuse('the engine to start a workflow'),
     awaitTerminal: () => refuse("the engine to wait for a workflow's result"),
     decodeTerminal: () => refuse("the engine to read a workflow's result"),

@@ -53,6 +53,13 @@ export interface Runtime {
    * timeout runs no step that a survivor has taken over.
    */
   holdLease(signal: AbortSignal): Promise<void> | null;
+  /**
+   * The options of every transaction that writes a workflow's step (`ctx.transaction`, a child's
+   * start, an event): the server ends one that sits idle longer than the executor lease
+   * (`executorTimeoutMs`), so an executor cut off mid-transaction cannot keep the workflow's row
+   * locked past the lease — its takeover waits for that lock (see insertStepInTransaction).
+   */
+  readonly stepTransactions: { readonly idleTimeoutMs?: number };
   /** Starts or enqueues a workflow (a child when `parent` is given; inside `tx` when given) and returns its ID. */
   startWorkflow(
     starter: WorkflowStarter<unknown[], unknown>,

@@ -75,7 +75,7 @@ export async function runTransaction<T>(rec: Recorder, name: string, fn: (tx: Tr
   const startedAt = new Date();
   const rt = rec.rt;
   const sameDatabase = rt.appDb === rt.db;
-  const txOptions = options.isolation ? { isolation: options.isolation } : {};
+  const txOptions = options.isolation ? { ...rec.rt.stepTransactions, isolation: options.isolation } : rec.rt.stepTransactions;
   let attempts = 1;
   await rt.holdLease(rec.signal);
   await rec.settle();
