@@ -22,6 +22,7 @@
 //   npm run bench -- --park-budget-ms N             recovery: how long parking may take once the child is ready (default 15 s)
 //   npm run bench -- --warm-up N                    sequential warm-up runs per child (default 500, WARM_UP); fewer only for a smoke run
 //   npm run bench -- --reuse-initdb                 PGlite: Strata's children open copies of one initdb'd directory (a smoke run)
+//   npm run bench -- --child-timeout-s N            fail a child that has not ended after N s (default 1200), instead of waiting for ever
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -82,6 +83,7 @@ const { values: args } = parseArgs({
     'park-budget-ms': { type: 'string', default: '15000' },
     'warm-up': { type: 'string', default: String(WARM_UP) },
     'reuse-initdb': { type: 'boolean', default: false },
+    'child-timeout-s': { type: 'string', default: '1200' },
     out: { type: 'string', default: join(BENCH_DIR, 'results') },
   },
 });
@@ -96,6 +98,8 @@ const scale = Number(args.scale);
 if (!(scale > 0 && scale <= 1)) fail(`--scale must be in (0, 1], got "${args.scale}"`);
 const parkBudgetMs = Number(args['park-budget-ms']);
 if (!(parkBudgetMs >= 1000)) fail(`--park-budget-ms must be ≥ 1000, got "${args['park-budget-ms']}"`);
+const childTimeoutMs = Number(args['child-timeout-s']) * 1000;
+if (!(childTimeoutMs >= 10_000)) fail(`--child-timeout-s must be ≥ 10, got "${args['child-timeout-s']}"`);
 const warmUp = Number(args['warm-up']);
 if (!Number.isInteger(warmUp) || warmUp < 1) fail(`--warm-up must be a whole number ≥ 1, got "${args['warm-up']}"`);
 const systems = new Set(args.systems!.split(',').map((s) => s.trim()));
@@ -130,7 +134,8 @@ interface ChildReport {
 
 /**
  * Runs child.ts; resolves with its metrics and profile. `onLine` sees each stdout line (recovery's
- * PARKED). A Strata child that did not report the profile of its system (PROFILE_OF) fails.
+ * PARKED). A Strata child that did not report the profile of its system (PROFILE_OF) fails, and so
+ * does one still running after --child-timeout-s (killed; its stderr holds the engine's warnings).
  */
 function child(system: SystemName, workload: WorkloadName, config: ChildConfig, onLine?: (line: string, kill: () => void) => void): Promise<ChildReport> {
   return new Promise((resolve, reject) => {
@@ -143,7 +148,12 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
     let result: Metrics | undefined;
     let profile: ProfileReport | undefined;
     let killed = false;
+    let timedOut = false;
     let pending = '';
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, childTimeoutMs);
     proc.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk;
       pending += chunk;
@@ -160,8 +170,17 @@ function child(system: SystemName, workload: WorkloadName, config: ChildConfig, 
       }
     });
     proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    proc.once('error', reject);
+    proc.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        log.push(`--- ${system} ${workload} (${config.engine}) killed after ${childTimeoutMs / 1000} s\n${stderr}`);
+        reject(new Error(`${system} ${workload} on ${config.engine} had not ended after ${childTimeoutMs / 1000} s (--child-timeout-s); killed:\n${stderr.slice(-4000)}${stdout.slice(-2000)}`));
+        return;
+      }
       log.push(`--- ${system} ${workload} (${config.engine}) exit ${code ?? signal}${profile ? ` profile ${profile.name} (notifications ${profile.notificationMode})` : ''}\n${stderr}`);
       const expected = PROFILE_OF[system];
       const ended = (killed && signal === 'SIGKILL') || (code === 0 && result);
@@ -436,6 +455,7 @@ writeFileSync(
       portableWorkloads: systems.has('portable') ? portableWorkloads.filter((w) => workloads.includes(w)) : [],
       warmUp,
       reuseInitdb: args['reuse-initdb'],
+      childTimeoutS: childTimeoutMs / 1000,
       counts,
       machine,
       machineLoad,

@@ -7,7 +7,19 @@ import { Strata, StrataClient } from '@strata/transact';
 import { InWorkflowTimers, idleGap, inFlight, p50p99, reportParkedAndWait, timeEach, timeRecovery, waitForCount } from '../lib/measure.js';
 import { PARKED_PREFIX, PROFILE_PREFIX, WARM_UP, type ChildConfig, type Metrics, type ProfileReport, type SystemModule, type WorkloadName } from '../lib/protocol.js';
 
-const quiet = { info() {}, warn() {}, error() {} };
+/**
+ * Info lines dropped; warnings and errors to stderr, which the orchestrator keeps in the JSON's
+ * childLogs and shows when a child fails or hangs (an engine that gave up on a write says so only
+ * here). A run without trouble writes nothing.
+ */
+const logger = {
+  info() {},
+  warn: (message: string, ...details: unknown[]) => console.error(`strata warn: ${message}`, ...details.map(brief)),
+  error: (message: string, ...details: unknown[]) => console.error(`strata error: ${message}`, ...details.map(brief)),
+};
+function brief(detail: unknown): unknown {
+  return detail instanceof Error ? `${detail.constructor.name}: ${detail.message}` : detail;
+}
 
 const timers = new InWorkflowTimers();
 
@@ -17,7 +29,7 @@ const timers = new InWorkflowTimers();
  * to portable for the transact suite) or 'auto'.
  */
 function engine(config: ChildConfig, profile: ProfileName): Strata {
-  return new Strata({ database: config.url, databaseProfile: profile, logger: quiet });
+  return new Strata({ database: config.url, databaseProfile: profile, logger });
 }
 
 /**

@@ -61,6 +61,13 @@ const SMOKE_WARM_UP = 5;
 const PORTABLE_WORKLOADS = ['transactions', 'queue', 'messages', 'recovery'];
 
 /**
+ * A child at this scale ends within seconds; one that hangs (a workflow the engine left PENDING)
+ * fails the run after this long, with the engine's warnings, instead of running into the test's
+ * timeout.
+ */
+const CHILD_TIMEOUT_S = 120;
+
+/**
  * The smallest run through every code path: one round at the smallest scale, a short warm-up, and
  * Strata's PGlite children on copies of one initdb'd directory (initdb is not measured, and cost
  * seconds of WebAssembly per child).
@@ -77,6 +84,8 @@ const SMOKE_ARGS = [
   '--reuse-initdb',
   '--portable-workloads',
   PORTABLE_WORKLOADS.join(','),
+  '--child-timeout-s',
+  String(CHILD_TIMEOUT_S),
 ];
 
 test('npm run bench runs every workload for Strata (native and portable), DBOS and the floor and reports every metric', { skip: !engines().includes('postgres') && 'needs PostgreSQL', timeout: 900_000 }, async () => {
