@@ -70,7 +70,10 @@ const SLOW_FILES_FIRST: readonly string[] = [
   'packages/cli/test/install.test.ts', // ~85 s: packs the packages and installs them in a fresh app
   'packages/console/test/cloud.test.ts', // ~80 s: Chromium over a real control plane, with backups, a restore and a replica
   'packages/cli/test/bad-input.test.ts', // ~75 s
-  'packages/transact/test/crash.test.ts', // ~75 s; ~90 s under load (npm run test:loaded)
+  'packages/transact/test/crash.test.ts', // ~75 s; ~90 s under load (npm run test:loaded); each transact file runs twice (the portable pass)
+  'packages/transact/test/queues.test.ts', // ~50 s a pass
+  'packages/transact/test/partition.test.ts', // ~40 s a pass: network namespaces cut off and SIGKILLed, four times
+  'packages/transact/test/ha-failover.test.ts', // ~30 s a pass: a Patroni cluster, a failover and a switchover
   'packages/postgres/test/backup.test.ts', // ~60 s
   'packages/proxy/test/bad-input.test.ts', // ~60 s: a platform, a flood of unauthenticated connections, a 50 MB result cut off
   'packages/agent/test/power.test.ts', // ~60 s: freezes, stops and a storm of 20 wakes
