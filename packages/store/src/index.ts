@@ -16,7 +16,7 @@ export type {
   Transaction,
   TransactionOptions,
 } from './interfaces.js';
-export { DEFAULT_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
+export { DEFAULT_MAX_TRANSACTION_ATTEMPTS, SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
 export {
   DatabaseClosedError,
   DatabaseCrashedError,

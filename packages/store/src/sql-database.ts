@@ -11,7 +11,7 @@ import type {
   Transaction,
   TransactionOptions,
 } from './interfaces.js';
-import { DEFAULT_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
+import { DEFAULT_MAX_TRANSACTION_ATTEMPTS, SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS } from './interfaces.js';
 import { DatabaseClosedError, InvalidArgumentError } from './errors.js';
 import { beginStatement, retryConflicts } from './retry.js';
 import { PollingNotifier, insertNotification } from './polling-notifier.js';
@@ -102,7 +102,7 @@ export abstract class SqlDatabase implements Database {
    * nothing then), so it is retried like a transaction; elsewhere it runs once.
    */
   #statement<T>(run: () => Promise<T>): Promise<T> {
-    return this.profile.capabilities.weakIsolation ? run() : retryConflicts(run);
+    return this.profile.capabilities.weakIsolation ? run() : retryConflicts(run, SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS);
   }
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
@@ -139,7 +139,7 @@ export abstract class SqlDatabase implements Database {
           };
           return fn(tx);
         }),
-      options.maxAttempts ?? DEFAULT_MAX_TRANSACTION_ATTEMPTS,
+      options.maxAttempts ?? (this.profile.capabilities.weakIsolation ? DEFAULT_MAX_TRANSACTION_ATTEMPTS : SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS),
     );
     if (notified) this.#poller?.pollSoon();
     return result;
