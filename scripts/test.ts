@@ -39,6 +39,7 @@ import {
   startCluster,
   type PgCluster,
 } from '@strata/testing';
+import { PROFILE_ENV } from '@strata/store';
 
 const SCRIPT_PATH = fileURLToPath(import.meta.url);
 const ROOT_DIR = join(dirname(SCRIPT_PATH), '..');
@@ -89,9 +90,6 @@ const SLOW_FILES_FIRST: readonly string[] = [
 
 /** Test folders whose files run a second time with the portable database profile forced. */
 const PORTABLE_SUITES: readonly string[] = ['packages/transact/test/'];
-
-/** The store's environment variable for the database profile (see PROFILE_ENV in @strata/store). */
-const PROFILE_ENV = 'STRATA_DATABASE_PROFILE';
 
 /** How a portable run of a file is named in the report. */
 const PORTABLE_LABEL = 'portable: ';

@@ -43,6 +43,7 @@ export {
   NATIVE_PROFILE,
   PORTABLE_PROFILE,
   PROFILE_ENV,
+  isProfileRequest,
   profileFor,
   type Capabilities,
   type DatabaseProfile,

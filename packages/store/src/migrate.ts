@@ -120,16 +120,10 @@ async function migrateStatementByStatement(db: Migratable, component: string, mi
   }
 }
 
-/** True when every migration is recorded, with its checksum (checked as {@link unappliedMigrations} does); writes nothing. */
+/** True when every migration is recorded with its checksum (after the checks of {@link readApplied}); writes nothing. */
 async function upToDate(tx: Queryable, component: string, migrations: readonly Migration[]): Promise<boolean> {
-  const { rows } = await tx.query<AppliedRow>('select version, name, checksum from strata.migrations where component = $1', [component]);
-  const known = new Map(rows.map((row) => [Number(row.version), row]));
-  return migrations.every((migration) => {
-    const recorded = known.get(migration.version);
-    if (recorded?.checksum == null) return false;
-    checkUnchanged(component, migration, recorded, migrationChecksum(migration), migrations.length);
-    return true;
-  }) && known.size === migrations.length;
+  const { pending, unrecorded } = await readApplied(tx, component, migrations);
+  return pending.length === 0 && unrecorded.length === 0;
 }
 
 /**
@@ -138,6 +132,24 @@ async function upToDate(tx: Queryable, component: string, migrations: readonly M
  * returns the migrations still to apply, in order.
  */
 async function unappliedMigrations(tx: Queryable, component: string, migrations: readonly Migration[]): Promise<Migration[]> {
+  const { pending, unrecorded } = await readApplied(tx, component, migrations);
+  for (const { version, checksum } of unrecorded) {
+    await tx.query('update strata.migrations set checksum = $3 where component = $1 and version = $2', [component, version, checksum]);
+  }
+  return pending;
+}
+
+/**
+ * Reads what `component` has applied and checks it against `migrations`: refuses a database newer
+ * than the code and any applied migration renamed or edited (every one is checked before any new
+ * one runs, so a refusal applies nothing). Returns the migrations still to apply, in order, and
+ * the applied ones recorded before checksums were.
+ */
+async function readApplied(
+  tx: Queryable,
+  component: string,
+  migrations: readonly Migration[],
+): Promise<{ pending: Migration[]; unrecorded: Array<{ version: number; checksum: string }> }> {
   const { rows } = await tx.query<AppliedRow>(
     'select version, name, checksum from strata.migrations where component = $1 order by version',
     [component],
@@ -149,7 +161,6 @@ async function unappliedMigrations(tx: Queryable, component: string, migrations:
       `the database has ${component} migration ${newest} but this code only knows up to ${migrations.at(-1)?.version ?? 0}; upgrade the code before connecting it to this database`,
     );
   }
-  // Every applied migration is checked before any new one runs, so a refusal applies nothing.
   const unrecorded: Array<{ version: number; checksum: string }> = [];
   for (const migration of migrations) {
     const recorded = known.get(migration.version);
@@ -158,10 +169,7 @@ async function unappliedMigrations(tx: Queryable, component: string, migrations:
     checkUnchanged(component, migration, recorded, checksum, migrations.length);
     if (recorded.checksum === null) unrecorded.push({ version: migration.version, checksum });
   }
-  for (const { version, checksum } of unrecorded) {
-    await tx.query('update strata.migrations set checksum = $3 where component = $1 and version = $2', [component, version, checksum]);
-  }
-  return migrations.filter((migration) => !known.has(migration.version));
+  return { pending: migrations.filter((migration) => !known.has(migration.version)), unrecorded };
 }
 
 /** `strata.migrations`, as created today (one statement each: the portable path runs them alone). */

@@ -1,6 +1,6 @@
 import type { Database, NotificationMode } from './interfaces.js';
 import type { DriverSettings } from './sql-database.js';
-import { profileFor, profileRequest, type DatabaseProfile, type ProfileRequest } from './profile.js';
+import { profileFor, profileRequest, type ProfileRequest } from './profile.js';
 import path from 'node:path';
 import { DatabaseLockedError, InvalidArgumentError, InvalidDatabaseUrlError } from './errors.js';
 import { liveHolder } from './lock.js';
@@ -11,6 +11,8 @@ import { parseMultiHostUrl } from './multi-host.js';
 
 /** Default embedded directory, relative to the working directory. */
 export const DEFAULT_EMBEDDED_DIR = './.strata';
+/** What the embedded engine is, as `version()` would say: PostgreSQL, so 'auto' picks native. */
+const EMBEDDED_VERSION = 'PostgreSQL';
 /** Default polling interval when notifications are polled: a wake-up within a tenth of a second. */
 const DEFAULT_POLL_INTERVAL_MS = 100;
 /** Default pool size: enough for concurrent workflows on a 2-core machine without crowding the server. */
@@ -88,14 +90,16 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
   }
   const requested = profileRequest(options.profile);
   const pollIntervalMs = positive(options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs');
-  const settingsFor = (profile: DatabaseProfile): DriverSettings => {
+  /** The driver settings for a server that answers `version()` with `serverVersion`. */
+  const settingsFor = (serverVersion: string): DriverSettings => {
+    const profile = profileFor(requested, serverVersion);
     if (mode === 'listen' && !profile.capabilities.listenNotify) {
       throw new InvalidArgumentError(`notifications: 'listen' needs LISTEN/NOTIFY, which the ${profile.name} profile does not have: leave notifications unset or use 'poll'`);
     }
     return { notificationMode: mode === 'poll' || !profile.capabilities.listenNotify ? 'poll' : 'listen', pollIntervalMs, profile };
   };
-  // Embedded PGlite is PostgreSQL: 'auto' is native there.
-  const embedded = settingsFor(profileFor(requested, 'PostgreSQL'));
+  // Also refuses a bad combination of options before connecting anywhere.
+  const embedded = settingsFor(EMBEDDED_VERSION);
 
   if (/^(postgres|postgresql|memory):(?!\/\/)/i.test(url)) {
     throw new InvalidDatabaseUrlError(
@@ -114,7 +118,7 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
         poolSize: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
         connectTimeoutMs: positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
       },
-      (serverVersion) => settingsFor(profileFor(requested, serverVersion)),
+      settingsFor,
     );
   } else if (scheme === 'memory') {
     db = await PgliteDatabase.open(undefined, embedded);
@@ -127,7 +131,7 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
     if (ifLocked !== 'connect' && ifLocked !== 'fail') {
       throw new InvalidArgumentError(`ifLocked must be 'connect' or 'fail', got ${JSON.stringify(ifLocked)}`);
     }
-    db = await openEmbedded(url, embedded, settingsFor, requested, ifLocked, positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'));
+    db = await openEmbedded(url, embedded, settingsFor, ifLocked, positive(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'));
   }
   if (db.notificationMode === 'poll') {
     try {
@@ -147,8 +151,7 @@ export async function openDatabase(target: string | OpenDatabaseOptions = {}): P
 async function openEmbedded(
   dir: string,
   settings: DriverSettings,
-  settingsFor: (profile: DatabaseProfile) => DriverSettings,
-  requested: ProfileRequest,
+  settingsFor: (serverVersion: string) => DriverSettings,
   ifLocked: 'connect' | 'fail',
   connectTimeoutMs: number,
 ): Promise<Database> {
@@ -169,7 +172,7 @@ async function openEmbedded(
           connectTimeoutMs,
           served: true,
         },
-        (serverVersion) => settingsFor(profileFor(requested, serverVersion)),
+        settingsFor,
       );
     } catch (connectError) {
       throw new DatabaseLockedError(

@@ -62,11 +62,22 @@ export const PROFILE_ENV = 'STRATA_DATABASE_PROFILE';
 export function profileRequest(given: unknown, env: NodeJS.ProcessEnv = process.env): ProfileRequest {
   const fromEnv = env[PROFILE_ENV];
   const value = given ?? (fromEnv === undefined || fromEnv === '' ? 'auto' : fromEnv);
-  if (value !== 'native' && value !== 'portable' && value !== 'auto') {
+  if (!isProfileRequest(value)) {
     const where = given === undefined ? `${PROFILE_ENV}=${JSON.stringify(fromEnv)}` : `profile ${JSON.stringify(given)}`;
     throw new InvalidArgumentError(`${where} is not a database profile: use 'native', 'portable' or 'auto'`);
   }
   return value;
+}
+
+/**
+ * True for `'native'`, `'portable'` and `'auto'`: what `openDatabase`'s `profile` accepts.
+ *
+ * @example
+ * isProfileRequest('portable'); // true
+ * isProfileRequest('fast'); // false
+ */
+export function isProfileRequest(value: unknown): value is ProfileRequest {
+  return value === 'native' || value === 'portable' || value === 'auto';
 }
 
 /**

@@ -102,7 +102,12 @@ export abstract class SqlDatabase implements Database {
    * nothing then), so it is retried like a transaction; elsewhere it runs once.
    */
   #statement<T>(run: () => Promise<T>): Promise<T> {
-    return this.profile.capabilities.weakIsolation ? run() : retryConflicts(run, SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS);
+    return this.profile.capabilities.weakIsolation ? run() : retryConflicts(run, this.#defaultAttempts);
+  }
+
+  /** The attempts a transaction (or, without weak isolation, a lone statement) gets unless told otherwise. */
+  get #defaultAttempts(): number {
+    return this.profile.capabilities.weakIsolation ? DEFAULT_MAX_TRANSACTION_ATTEMPTS : SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS;
   }
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
@@ -139,7 +144,7 @@ export abstract class SqlDatabase implements Database {
           };
           return fn(tx);
         }),
-      options.maxAttempts ?? (this.profile.capabilities.weakIsolation ? DEFAULT_MAX_TRANSACTION_ATTEMPTS : SERIALIZABLE_MAX_TRANSACTION_ATTEMPTS),
+      options.maxAttempts ?? this.#defaultAttempts,
     );
     if (notified) this.#poller?.pollSoon();
     return result;

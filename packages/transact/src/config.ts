@@ -2,6 +2,7 @@
 // fails with a suggestion instead of being ignored), and the ranges of the engine's settings.
 
 import { InvalidArgumentError } from './errors.js';
+import { isProfileRequest } from '@strata/store';
 import { MAX_TIMER_MS } from './timers.js';
 import type {
   ClientConfig,
@@ -281,7 +282,7 @@ function interval(value: unknown, what: string, minMs: number, why: string): num
 
 /** Refuses a `databaseProfile` other than `'native'`, `'portable'` or `'auto'` (undefined is the default). */
 function assertProfile(profile: unknown): void {
-  if (profile !== undefined && profile !== 'native' && profile !== 'portable' && profile !== 'auto') {
+  if (profile !== undefined && !isProfileRequest(profile)) {
     throw new InvalidArgumentError(`databaseProfile must be 'native', 'portable' or 'auto', got ${JSON.stringify(profile)}`);
   }
 }

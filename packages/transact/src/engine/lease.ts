@@ -78,9 +78,9 @@ export class Lease {
 
   /**
    * Registers this executor in `strata.executors` (a new epoch), refusing an ID a live process
-   * holds. With `reclaim`, a live row of this very process (its
-   * lease lapsed, and it lives on) is taken back under a new epoch instead of refused, so what its
-   * stopped executions still had in flight is fenced off.
+   * holds. With `reclaim`, a live row of this very process (its lease lapsed, and it lives on) is
+   * taken back under a new epoch instead of refused, so what its stopped executions still had in
+   * flight is fenced off.
    */
   async register(db: Database, { reclaim = false }: { reclaim?: boolean } = {}): Promise<void> {
     const host = this.#host;

@@ -329,8 +329,9 @@ const PARTITION_CANDIDATES = `
  * that picked the same row serialize on it (SERIALIZABLE aborts one with 40001, and the store
  * retries it), and the row goes to one of them, PENDING under its executor lease (epoch).
  *
- * A queue with a global concurrency, partition concurrency or rate limit is claimed under a lock on its `strata.queues` row, so the counts it checks cannot
- * change until its claim commits: the limits hold exactly across executors.
+ * A queue with a global concurrency, partition concurrency or rate limit is claimed under a lock
+ * on its `strata.queues` row, so the counts it checks cannot change until its claim commits: the
+ * limits hold exactly across executors.
  */
 export async function claimQueued(db: Database, queue: QueueLimits, request: ClaimRequest): Promise<ClaimResult> {
   if (request.max <= 0) return { claimed: [] };
