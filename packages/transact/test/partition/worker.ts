@@ -19,8 +19,8 @@
 //   MARK <label> | STOPPED
 // The worker exits when its stdin closes, so a test that dies leaves no executor behind.
 
-import { createInterface } from 'node:readline';
 import type { IsolationLevel } from '@strata/store';
+import { obeyCommands } from '../worker-commands.js';
 import { Strata } from '@strata/transact';
 import {
   EFFECTS_TABLE,
@@ -121,13 +121,4 @@ async function obey(line: string): Promise<void> {
   }
 }
 
-// Commands run one at a time, in order.
-let chain = Promise.resolve();
-const input = createInterface({ input: process.stdin });
-input.on('line', (line) => {
-  chain = chain.then(() => obey(line)).catch((error: unknown) => {
-    process.stderr.write(`worker ${executorId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  });
-});
-input.on('close', () => process.exit(0));
+obeyCommands(executorId, obey);

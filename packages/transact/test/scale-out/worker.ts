@@ -14,8 +14,8 @@
 // stdout lines the test reads: LAUNCHED, LAUNCH_FAILED <error code>, ENQUEUED <n>, STARTED <n>, STOPPED.
 // The worker exits when its stdin closes, so a test that dies leaves no executor behind.
 
-import { createInterface } from 'node:readline';
 import { openDatabase } from '@strata/store';
+import { obeyCommands } from '../worker-commands.js';
 import { Strata, type WorkflowContext } from '@strata/transact';
 import {
   DRAIN_CONCURRENCY,
@@ -162,13 +162,4 @@ async function obey(line: string): Promise<void> {
   }
 }
 
-// Commands run one at a time, in order.
-let chain = Promise.resolve();
-const input = createInterface({ input: process.stdin });
-input.on('line', (line) => {
-  chain = chain.then(() => obey(line)).catch((error: unknown) => {
-    process.stderr.write(`worker ${executorId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(1);
-  });
-});
-input.on('close', () => process.exit(0));
+obeyCommands(executorId, obey);
