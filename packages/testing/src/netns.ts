@@ -352,6 +352,9 @@ export async function removeStaleNamespaces(prefix: string): Promise<string[]> {
 }
 
 /** Indexes of `count` /30 blocks of NETNS_SUBNET that no address or route of the root namespace touches. */
+/** Blocks between the starts of two processes whose pids differ by one (odd, so every block is a start). */
+const PID_STRIDE = 1021;
+
 async function freeBlocks(count: number): Promise<number[]> {
   const used = new Set<number>();
   const { stdout: addresses } = await ip(['-o', '-4', 'addr', 'show']);
@@ -360,8 +363,12 @@ async function freeBlocks(count: number): Promise<number[]> {
     used.add((Number(match[1]) << 6) | (Number(match[2]) >> 2));
   }
   const blocks: number[] = [];
-  // Start where this pid points, so labs of processes running side by side rarely look at the same blocks.
-  const start = process.pid % SUBNET_BLOCKS;
+  // Start where this pid points, so labs of processes running side by side rarely look at the same
+  // blocks. Scattered (a stride coprime to the block count), not pid % blocks: two test files
+  // started one after the other have nearly the same pid, and both read the addresses in use
+  // before either adds its own, so adjacent starts took the same block and one lab's namespace
+  // became unreachable.
+  const start = (process.pid * PID_STRIDE) % SUBNET_BLOCKS;
   for (let offset = 0; offset < SUBNET_BLOCKS && blocks.length < count; offset++) {
     const block = (start + offset) % SUBNET_BLOCKS;
     if (!used.has(block)) blocks.push(block);
