@@ -76,13 +76,8 @@ export class Lease {
     return this.#registered;
   }
 
-  /**
-   * Registers this executor in `strata.executors` (a new epoch), refusing an ID a live process
-   * holds. With `reclaim`, a live row of this very process (its lease lapsed, and it lives on) is
-   * taken back under a new epoch instead of refused, so what its stopped executions still had in
-   * flight is fenced off.
-   */
-  async register(db: Database, { reclaim = false }: { reclaim?: boolean } = {}): Promise<void> {
+  /** Registers this executor in `strata.executors`, refusing an ID a live process holds. */
+  async register(db: Database): Promise<void> {
     const host = this.#host;
     const self = hostname();
     const sentAt = performance.now();
@@ -93,7 +88,7 @@ export class Lease {
       // On this machine the process table says whether the holder runs; our own pid is another
       // engine of this process only if the row is this process's (a restarted container reuses
       // pids). Elsewhere the holder's fresh heartbeat must do.
-      (row) => row.hostname !== self || (row.pid === process.pid ? !reclaim && row.process_instance === PROCESS_INSTANCE : isProcessAlive(row.pid)),
+      (row) => row.hostname !== self || (row.pid === process.pid ? row.process_instance === PROCESS_INSTANCE : isProcessAlive(row.pid)),
     );
     if ('holder' in registration) throw new ExecutorConflictError(host.executorId, `pid ${registration.holder.pid} on ${registration.holder.hostname}`);
     this.#epoch = registration.epoch;

@@ -209,10 +209,9 @@ export class Recovery {
       `strata: executor "${host.executorId}" ${state === 'lapsed' ? `missed its heartbeats for over ${host.executorTimeoutMs} ms` : 'lost its row in strata.executors'}; other executors may have taken over its workflows, so it stops them here and recovers what is still its own`,
     );
     await host.executions.abortAll(new EngineStateError(`executor "${host.executorId}" lost its heartbeat; the workflow continues from its last checkpoint`));
-    // Our own row, still alive from this process's last heartbeat: taken back under a new epoch.
-    // Another live process under this ID (a conflict) keeps it; this one goes on fenced by that one's epoch.
-    await host.lease.register(host.db, { reclaim: true }).catch((error: unknown) => {
+    await host.lease.register(host.db).catch((error: unknown) => {
       if (!(error instanceof ExecutorConflictError)) throw error;
+      // Our own stale row (this process): take it back.
     });
     // Not a recovery of the workflows' own doing (this process lived on): their counts stay.
     await host.claimGuard.shared(async () => this.recover(await this.claimUnfinished(false)));
